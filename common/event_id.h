@@ -1,0 +1,32 @@
+// Owns: the canonical, deterministic event id (seed 000 section 4.1).
+//
+// event_id = lower-case hex SHA-256 of the canonical serialisation
+//   item_id|source_ts|value|status_class|status_indicator|status_color|calibrated_data|schema_version
+// where
+//   - source_ts is RFC 3339 UTC with exactly six fraction digits
+//     ("2025-01-01T12:00:00.000000Z"): the event's microsecond timestamp;
+//   - a null (unset) field is written as \N; in every other field the
+//     characters '\' and '|' are escaped as "\\" and "\|", so no two different
+//     events can serialise to the same bytes;
+//   - schema_version is decimal.
+// The golden vectors in event_id_test.cc pin these bytes: changing them is a
+// schema_version bump, never a silent edit.
+#pragma once
+
+#include <string>
+
+#include "iss/telemetry/v1/telemetry.pb.h"
+
+namespace iss {
+
+// The exact bytes hashed. Exposed so tests and docs can show them.
+std::string CanonicalEventString(const iss::telemetry::v1::TelemetryEvent& event);
+
+// Hex SHA-256 of CanonicalEventString(event). Ignores event.event_id,
+// ingest_ts, source and signal (they do not identify the update).
+std::string ComputeEventId(const iss::telemetry::v1::TelemetryEvent& event);
+
+// Hex SHA-256 of arbitrary bytes (OpenSSL).
+std::string Sha256Hex(std::string_view data);
+
+}  // namespace iss

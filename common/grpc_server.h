@@ -1,0 +1,60 @@
+// Owns: starting a gRPC server the same way in every service.
+//
+// What every server gets:
+//   - server reflection (grpcurl list/describe work with no proto files);
+//   - the standard grpc.health.v1 service, mirrored from a Health object
+//     ("" = whole server, plus each registered service's full name);
+//   - auth: RPCs whose method descriptor has `(iss.options.v1.admin) = true`
+//     need metadata `authorization: Bearer <token>`; missing -> UNAUTHENTICATED,
+//     wrong -> PERMISSION_DENIED. Compared in constant time. If no token is
+//     configured, admin RPCs are refused (PERMISSION_DENIED): never open;
+//   - metrics: grpc_server_started_total, grpc_server_handled_total
+//     {grpc_service,grpc_method,grpc_code} and grpc_server_handling_seconds;
+//   - graceful shutdown: Shutdown() stops accepting, lets in-flight calls finish
+//     until the deadline, then cancels the rest.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/health.h"
+#include "grpcpp/grpcpp.h"
+
+namespace iss {
+
+struct GrpcServerOptions {
+  std::string address;                 // "0.0.0.0:50051"; port 0 = ephemeral
+  std::string admin_token;             // empty = admin RPCs always refused
+  std::vector<grpc::Service*> services;  // not owned; must outlive the server
+  Health* health = nullptr;            // not owned; required
+  int max_message_bytes = 16 << 20;
+};
+
+class GrpcServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(const GrpcServerOptions& options);
+  ~GrpcServer();
+
+  int port() const { return port_; }
+  grpc::Server* server() { return server_.get(); }
+  // Stops accepting calls and waits up to `grace` for in-flight ones.
+  void Shutdown(absl::Duration grace = absl::Seconds(10));
+
+ private:
+  GrpcServer() = default;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  bool shut_down_ = false;
+};
+
+// True when the fully qualified method ("/pkg.Service/Method") is marked admin
+// in the generated descriptor pool.
+bool IsAdminMethod(const std::string& full_method);
+
+// Attaches `authorization: Bearer <token>` to a client call.
+void AddBearer(grpc::ClientContext* ctx, const std::string& token);
+
+}  // namespace iss

@@ -1,0 +1,28 @@
+// Owns: conversions at the gRPC edge: absl::Status <-> grpc::Status (the codes
+// are the same numbers), protobuf Timestamp/Duration <-> absl, and a helper
+// for the bearer token clients send.
+#pragma once
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "google/protobuf/duration.pb.h"
+#include "google/protobuf/timestamp.pb.h"
+#include "grpcpp/support/status.h"
+
+namespace iss {
+
+grpc::Status ToGrpc(const absl::Status& status);
+absl::Status FromGrpc(const grpc::Status& status);
+
+absl::Time FromProto(const google::protobuf::Timestamp& ts);
+google::protobuf::Timestamp ToProto(absl::Time t);
+void ToProto(absl::Time t, google::protobuf::Timestamp* out);
+absl::Duration FromProto(const google::protobuf::Duration& d);
+google::protobuf::Duration ToProtoDuration(absl::Duration d);
+
+// RFC 3339 UTC with six fraction digits: 2025-01-01T12:00:00.000000Z.
+std::string FormatRfc3339Micros(absl::Time t);
+
+}  // namespace iss

@@ -1,0 +1,64 @@
+// Owns: the PostgreSQL pieces shared by the services that store data
+// (storage, Pee-Bot): connecting, schema migrations, and the consumer-offsets
+// table that makes Kafka -> PostgreSQL exactly-once.
+//
+// Migrations are the files migrations/NNNN_name.sql, compiled into the binary.
+// Each is applied in its own transaction and recorded in schema_migrations;
+// Migrate() refuses to touch a database whose version is newer than the code.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <pqxx/pqxx>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/kafka.h"
+
+namespace iss::pg {
+
+struct Migration {
+  int version = 0;
+  std::string name;  // file name
+  std::string sql;
+};
+
+// The migrations compiled in from migrations/*.sql, by version.
+const std::vector<Migration>& EmbeddedMigrations();
+
+// Opens a connection; UNAVAILABLE with the server's message on failure.
+absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect(const std::string& dsn);
+
+// 0 when schema_migrations does not exist yet.
+absl::StatusOr<int> SchemaVersion(pqxx::connection& conn);
+
+// Applies every migration newer than the database's version, in order.
+// FAILED_PRECONDITION when the database is newer than the newest migration.
+// Safe to run concurrently from several processes (advisory lock).
+absl::StatusOr<int> Migrate(pqxx::connection& conn,
+                            const std::vector<Migration>& migrations = EmbeddedMigrations());
+
+// Runs `fn` and converts libpqxx exceptions to a Status: broken connections
+// become UNAVAILABLE, serialization failures ABORTED, the rest INTERNAL.
+// This is the border: no pqxx exception leaves a component.
+absl::Status Guard(const std::function<void()>& fn);
+
+// The consumer_offsets table (group_id, topic, partition, next_offset).
+class OffsetStore {
+ public:
+  explicit OffsetStore(std::string group_id) : group_(std::move(group_id)) {}
+  // Next offsets stored for these partitions (absent = never stored).
+  absl::StatusOr<std::map<kafka::TopicPartition, int64_t>> Load(
+      pqxx::connection& conn, const std::vector<kafka::TopicPartition>& partitions) const;
+  // Upserts inside the caller's transaction, so rows and offsets commit together.
+  void Save(pqxx::work& txn, const std::map<kafka::TopicPartition, int64_t>& next_offsets) const;
+
+ private:
+  std::string group_;
+};
+
+}  // namespace iss::pg

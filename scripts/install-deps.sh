@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs the Debian bookworm packages the platform builds, tests and runs with.
+# Idempotent: installs only what is missing, and runs `apt-get update` at most once.
+# Usage: scripts/install-deps.sh [--with-browser]   (root, or sudo on PATH)
+set -euo pipefail
+
+packages=(
+  # toolchain
+  cmake g++ ninja-build pkg-config ccache git
+  # gRPC, protobuf, abseil and the well-known protos we compile against
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
+  grpc-proto golang-github-grpc-ecosystem-grpc-gateway-dev
+  # Kafka, Postgres, HTTP/WebSocket/TLS, metrics, JSON
+  librdkafka-dev libpqxx-dev libboost-dev libboost-system-dev libssl-dev
+  prometheus-cpp-dev nlohmann-json3-dev
+  # tests and benchmarks (the PostgreSQL server backs the test fixture and the local run)
+  libgtest-dev libgmock-dev libbenchmark-dev postgresql-15 postgresql-client-15
+  # network tools used by the local run and docs
+  curl ca-certificates
+)
+if [[ "${1:-}" == "--with-browser" ]]; then
+  packages+=(chromium)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  SUDO="sudo"
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null

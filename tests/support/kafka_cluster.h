@@ -1,0 +1,50 @@
+// Test fixture: a Kafka-protocol broker on loopback, built on librdkafka's mock
+// cluster (rdkafka_mock.h). Real sockets, real protocol, in-process.
+// Remember (shared/notes/stack.md): producers must use lz4, the mock keeps a
+// bounded number of batches per partition, and a group join costs ~3 s.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace iss::testing {
+
+class KafkaCluster {
+ public:
+  static absl::StatusOr<std::unique_ptr<KafkaCluster>> Start(int brokers = 1);
+  ~KafkaCluster();
+
+  const std::string& bootstrap() const { return bootstrap_; }
+  absl::Status CreateTopic(const std::string& topic, int partitions, int replication = 1);
+
+  // Takes a broker down (leadership of every partition is moved onto it first,
+  // so producers really see the outage) / brings it back.
+  absl::Status SetBrokerDown(int32_t broker_id);
+  absl::Status SetBrokerUp(int32_t broker_id);
+  // Makes the next `count` requests of Kafka API `api_key` fail with `error`
+  // (librdkafka rd_kafka_resp_err_t as int).
+  void PushRequestErrors(int16_t api_key, int error, int count);
+
+  // Reads every message of `topic` from the beginning until `expected` have
+  // been seen or `timeout` passed (a plain assign-all consumer, no group).
+  struct Record {
+    int32_t partition;
+    int64_t offset;
+    std::string key;
+    std::string value;
+  };
+  std::vector<Record> ReadAll(const std::string& topic, size_t expected, absl::Duration timeout);
+
+ private:
+  KafkaCluster() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::string bootstrap_;
+};
+
+}  // namespace iss::testing

@@ -1,0 +1,44 @@
+// Test fixture: a throwaway PostgreSQL server (initdb into a temp dir, free
+// port, unix socket in the same dir), torn down with the object. Works as a
+// normal user and as root (then initdb/postgres run as the `postgres` user or
+// `nobody`). Fails with a clear message when the server binaries are missing.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace iss::testing {
+
+class PgServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<PgServer>> Start();
+  ~PgServer();  // stops the server (immediate) and deletes the data dir
+
+  // libpq connection string for `dbname` on this server.
+  std::string Dsn(const std::string& dbname = "postgres") const;
+  // CREATE DATABASE <name>; returns its Dsn.
+  absl::StatusOr<std::string> CreateDatabase(const std::string& name);
+  int port() const { return port_; }
+  const std::string& dir() const { return dir_; }
+
+  // For fault tests: stop (fast mode) and start again on the same port/data.
+  absl::Status Stop();
+  absl::Status Restart();
+
+ private:
+  PgServer() = default;
+  absl::Status RunAsOwner(const std::string& cmd) const;
+  std::string bindir_, dir_, user_;
+  int port_ = 0;
+  bool running_ = false;
+};
+
+// One server per test binary, started on first use (GoogleTest fails the
+// calling test with the Start() error if it cannot start).
+PgServer* SharedPgServer();
+// A fresh database on the shared server (unique name), as a Dsn.
+std::string FreshDatabaseDsn();
+
+}  // namespace iss::testing
