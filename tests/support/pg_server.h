@@ -32,6 +32,7 @@ class PgServer {
   absl::Status RunAsOwner(const std::string& cmd) const;
   std::string bindir_, dir_, user_;
   int port_ = 0;
+  int pid_ = -1;  // the postmaster, our child
   bool running_ = false;
 };
 
