@@ -7,7 +7,13 @@
 //   - auth: RPCs whose method descriptor has `(iss.options.v1.admin) = true`
 //     need metadata `authorization: Bearer <token>`; missing -> UNAUTHENTICATED,
 //     wrong -> PERMISSION_DENIED. Compared in constant time. If no token is
-//     configured, admin RPCs are refused (PERMISSION_DENIED): never open;
+//     configured, admin RPCs are refused (PERMISSION_DENIED): never open.
+//     gRPC C++ server interceptors cannot stop a call before its handler runs
+//     (grpc/grpc#24017), so an admin handler's first line is
+//       if (auto s = iss::AuthorizeAdmin(*ctx); !s.ok()) return iss::ToGrpc(s);
+//     and the server's interceptor is the safety net: an admin method that
+//     answers OK to an unauthorised caller has its status replaced by
+//     PERMISSION_DENIED and is logged + counted (iss_grpc_admin_unchecked_total);
 //   - metrics: grpc_server_started_total, grpc_server_handled_total
 //     {grpc_service,grpc_method,grpc_code} and grpc_server_handling_seconds;
 //   - graceful shutdown: Shutdown() stops accepting, lets in-flight calls finish
@@ -30,8 +36,13 @@ struct GrpcServerOptions {
   std::string admin_token;             // empty = admin RPCs always refused
   std::vector<grpc::Service*> services;  // not owned; must outlive the server
   Health* health = nullptr;            // not owned; required
+  // Full names ("iss.storage.v1.StorageService") that also get a per-service
+  // health status, besides "" (the whole server).
+  std::vector<std::string> service_names;
   int max_message_bytes = 16 << 20;
 };
+
+struct HealthLink;
 
 class GrpcServer {
  public:
@@ -46,9 +57,16 @@ class GrpcServer {
  private:
   GrpcServer() = default;
   std::unique_ptr<grpc::Server> server_;
+  std::shared_ptr<HealthLink> health_link_;
   int port_ = 0;
   bool shut_down_ = false;
 };
+
+// Checks the bearer token of the call against the process's admin token (set
+// by GrpcServer::Start; one per process). See the comment at the top.
+absl::Status AuthorizeAdmin(const grpc::ServerContextBase& ctx);
+// Sets the token AuthorizeAdmin compares with (GrpcServer::Start calls it).
+void SetAdminToken(const std::string& token);
 
 // True when the fully qualified method ("/pkg.Service/Method") is marked admin
 // in the generated descriptor pool.

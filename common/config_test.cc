@@ -1,0 +1,104 @@
+#include "common/config.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace iss {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(EnvConfig, DefaultsApplyWhenUnset) {
+  EnvConfig c("test");
+  const auto* s = c.String("ISS_S", "dflt", "a string");
+  const auto* n = c.Int("ISS_N", 7, 1, 10, "a number");
+  const auto* d = c.Duration("ISS_D", absl::Seconds(5), absl::ZeroDuration(), absl::Hours(1), "d");
+  const auto* b = c.Bool("ISS_B", true, "a flag");
+  const auto* a = c.Address("ISS_A", "127.0.0.1:50051", "an address");
+  ASSERT_TRUE(c.Load(MapEnv({})).ok());
+  EXPECT_EQ(*s, "dflt");
+  EXPECT_EQ(*n, 7);
+  EXPECT_EQ(*d, absl::Seconds(5));
+  EXPECT_TRUE(*b);
+  EXPECT_EQ(*a, "127.0.0.1:50051");
+}
+
+TEST(EnvConfig, ValuesFromEnvironment) {
+  EnvConfig c("test");
+  const auto* n = c.Int("ISS_N", 7, 1, 100, "n");
+  const auto* x = c.Double("ISS_X", 1.0, 0, 10, "x");
+  const auto* d = c.Duration("ISS_D", absl::Seconds(5), absl::ZeroDuration(), absl::Hours(2), "d");
+  const auto* e = c.Enum("ISS_E", "a", {"a", "b"}, "e");
+  const auto* b = c.Bool("ISS_B", false, "b");
+  ASSERT_TRUE(c.Load(MapEnv({{"ISS_N", "42"},
+                             {"ISS_X", "2.5"},
+                             {"ISS_D", "1h30m"},
+                             {"ISS_E", "b"},
+                             {"ISS_B", "yes"}}))
+                  .ok());
+  EXPECT_EQ(*n, 42);
+  EXPECT_DOUBLE_EQ(*x, 2.5);
+  EXPECT_EQ(*d, absl::Minutes(90));
+  EXPECT_EQ(*e, "b");
+  EXPECT_TRUE(*b);
+}
+
+TEST(EnvConfig, EveryBadVariableIsReportedOnceWithNameValueAndExpectation) {
+  EnvConfig c("test");
+  c.Int("ISS_N", 7, 1, 10, "n");
+  c.Duration("ISS_D", absl::Seconds(5), absl::ZeroDuration(), absl::Hours(1), "d");
+  c.Address("ISS_A", "127.0.0.1:1", "a");
+  c.Enum("ISS_E", "a", {"a", "b"}, "e");
+  c.String("ISS_REQ", std::nullopt, "must be given");
+  c.String("ISS_SECRET", "", "s", /*secret=*/true);
+  c.Int("ISS_SECRET_N", 1, 1, 2, "n");
+  const absl::Status s = c.Load(MapEnv({{"ISS_N", "11"},
+                                        {"ISS_D", "5 parsecs"},
+                                        {"ISS_A", "localhost"},
+                                        {"ISS_E", "c"},
+                                        {"ISS_SECRET", "hunter2"}}));
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  const std::string m(s.message());
+  EXPECT_THAT(m, HasSubstr("ISS_N=\"11\": expected an integer in [1, 10]"));
+  EXPECT_THAT(m, HasSubstr("ISS_D=\"5 parsecs\": expected a duration"));
+  EXPECT_THAT(m, HasSubstr("ISS_A=\"localhost\": expected host:port"));
+  EXPECT_THAT(m, HasSubstr("ISS_E=\"c\": expected one of: a, b"));
+  EXPECT_THAT(m, HasSubstr("ISS_REQ is required"));
+  EXPECT_THAT(m, ::testing::Not(HasSubstr("hunter2")));
+}
+
+TEST(EnvConfig, HelpListsEveryVariableAndHidesSecretDefaults) {
+  EnvConfig c("svc");
+  c.String("ISS_ONE", "x", "first");
+  c.String("ISS_TOKEN", "topsecret", "token", true);
+  const std::string help = c.HelpText();
+  EXPECT_THAT(help, HasSubstr("ISS_ONE"));
+  EXPECT_THAT(help, HasSubstr("first"));
+  EXPECT_THAT(help, HasSubstr("ISS_TOKEN"));
+  EXPECT_THAT(help, ::testing::Not(HasSubstr("topsecret")));
+}
+
+TEST(EnvConfig, EffectiveMasksSecrets) {
+  EnvConfig c("svc");
+  c.String("ISS_TOKEN", "", "token", true);
+  c.String("ISS_PLAIN", "", "plain");
+  ASSERT_TRUE(c.Load(MapEnv({{"ISS_TOKEN", "abc"}, {"ISS_PLAIN", "p"}})).ok());
+  auto eff = c.Effective();
+  ASSERT_EQ(eff.size(), 2u);
+  EXPECT_EQ(eff[0].second, "<set>");
+  EXPECT_EQ(eff[1].second, "p");
+}
+
+TEST(ParseDuration, Forms) {
+  EXPECT_EQ(*ParseDuration("250ms"), absl::Milliseconds(250));
+  EXPECT_EQ(*ParseDuration("0"), absl::ZeroDuration());
+  EXPECT_EQ(*ParseDuration("15m"), absl::Minutes(15));
+  EXPECT_FALSE(ParseDuration("").ok());
+  EXPECT_FALSE(ParseDuration("-5s").ok());
+  EXPECT_FALSE(ParseDuration("inf").ok());
+  EXPECT_FALSE(ParseDuration("5").ok());
+}
+
+}  // namespace
+}  // namespace iss
