@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Runs the whole platform on this machine with embedded defaults:
+#   - PostgreSQL in .local/pg (created on first run; ISS_PG_DSN to use your own),
+#   - iss-devbroker, an in-memory Kafka-protocol broker (ISS_KAFKA_BROKERS to use
+#     Redpanda/Kafka instead),
+#   - migrations, then ingestion, storage, Pee-Bot and the REST gateway.
+# The feed is NASA's live ISSLIVE server; ISS_PLATFORM_FEED=simulator runs the
+# bundled ISSLIVE simulator instead (no internet needed).
+# Ctrl-C (or SIGTERM) stops everything in reverse order.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$PWD"
+state="$root/.local"
+mkdir -p "$state/logs"
+
+scripts/install-deps.sh
+export CCACHE_DIR="${CCACHE_DIR:-$state/ccache}"
+cmake --preset release >/dev/null
+cmake --build build/release -j "$(nproc)"
+bin="$root/build/release/bin"
+
+pids=()
+names=()
+stop_all() {
+  trap - INT TERM EXIT
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${pids[$i]}" 2>/dev/null && wait "${pids[$i]}" 2>/dev/null || true
+  done
+  if [[ -n "${pg_started:-}" ]]; then run_pg "$pg_bin/pg_ctl" -D "$state/pg" -m fast stop >/dev/null || true; fi
+  echo "platform stopped"
+}
+trap stop_all INT TERM EXIT
+
+# start NAME ARGS...: runs a program in the background, logging to .local/logs/NAME.log.
+start() {
+  local name=$1; shift
+  if [[ ! -x "$bin/$name" ]]; then echo "  (skipping $name: not built yet)"; return; fi
+  "$bin/$name" "$@" >"$state/logs/$name.log" 2>&1 &
+  pids+=($!)
+  names+=("$name")
+  echo "  started $name (pid $!, log .local/logs/$name.log)"
+}
+
+# PostgreSQL: a local data dir, owned by an unprivileged user when run as root.
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
+run_pg() {
+  if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+if [[ -z "${ISS_PG_DSN:-}" ]]; then
+  pg_port="${ISS_PLATFORM_PG_PORT:-55432}"
+  if [[ ! -f "$state/pg/PG_VERSION" ]]; then
+    mkdir -p "$state/pg"
+    [[ $(id -u) -eq 0 ]] && chown postgres "$state/pg" "$state"
+    run_pg "$pg_bin/initdb" -D "$state/pg" -A trust -U iss -E UTF8 >/dev/null
+  fi
+  [[ $(id -u) -eq 0 ]] && chown -R postgres "$state/pg"
+  run_pg "$pg_bin/pg_ctl" -D "$state/pg" -l "$state/logs/postgres.log" -w \
+    -o "-p $pg_port -k /tmp -c listen_addresses=127.0.0.1" start >/dev/null
+  pg_started=1
+  export ISS_PG_DSN="host=127.0.0.1 port=$pg_port user=iss dbname=postgres"
+  echo "  started PostgreSQL on 127.0.0.1:$pg_port (data .local/pg)"
+fi
+
+if [[ -z "${ISS_KAFKA_BROKERS:-}" ]]; then
+  export ISS_DEVBROKER_ADDR="127.0.0.1:19092"
+  start iss-devbroker
+  export ISS_KAFKA_BROKERS="$ISS_DEVBROKER_ADDR"
+fi
+export ISS_ADMIN_TOKEN="${ISS_ADMIN_TOKEN:-$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')}"
+
+"$bin/iss-migrate" || { echo "migrations failed" >&2; exit 1; }
+
+if [[ "${ISS_PLATFORM_FEED:-isslive}" == "simulator" ]]; then
+  start iss-simulator
+  export ISS_LS_SERVER="${ISS_SIM_ADDR:-127.0.0.1:8088}" ISS_LS_TLS=false
+fi
+start iss-ingestion
+start iss-storage
+start iss-peebot
+start iss-gateway
+
+cat <<TXT
+
+ISS telemetry platform is running.
+  dashboard + REST   http://127.0.0.1:8080/
+  gRPC (grpcurl)     ingestion 127.0.0.1:50051, storage :50052, Pee-Bot :50053
+  admin token        $ISS_ADMIN_TOKEN   (send as 'authorization: Bearer <token>')
+  logs               .local/logs/
+Press Ctrl-C to stop.
+TXT
+# Exit (and stop the rest) as soon as any service dies.
+wait -n "${pids[@]}" || true
+echo "a service exited; stopping the platform (see .local/logs/)" >&2
+exit 1
