@@ -49,6 +49,9 @@ struct EnvConfig::Var {
   std::variant<std::string, int64_t, double, bool, absl::Duration> value;
 };
 
+EnvConfig::EnvConfig(std::string service_name) : service_(std::move(service_name)) {}
+EnvConfig::~EnvConfig() = default;
+
 EnvConfig::Var& EnvConfig::Add(std::string name, std::string help) {
   vars_.push_back(std::make_unique<Var>());
   Var& v = *vars_.back();

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,7 +26,10 @@ EnvLookup MapEnv(std::map<std::string, std::string> values);
 
 class EnvConfig {
  public:
-  explicit EnvConfig(std::string service_name) : service_(std::move(service_name)) {}
+  explicit EnvConfig(std::string service_name);
+  ~EnvConfig();
+  EnvConfig(const EnvConfig&) = delete;
+  EnvConfig& operator=(const EnvConfig&) = delete;
 
   // Declarations: each returns a stable pointer filled in by Load(). `secret`
   // values are never printed. A variable without a default is required.

@@ -10,6 +10,7 @@
 #include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
 #include "iss/ingest/v1/ingest.grpc.pb.h"
+#include "iss/peebot/v1/peebot.pb.h"
 
 namespace iss {
 namespace {
@@ -86,6 +87,8 @@ class GrpcServerTest : public ::testing::Test {
 };
 
 TEST_F(GrpcServerTest, AdminMethodsAreKnownFromTheProto) {
+  // Descriptors enter the generated pool when their .pb.cc is linked in.
+  ASSERT_NE(iss::peebot::v1::PausePostingRequest::descriptor(), nullptr);
   EXPECT_TRUE(IsAdminMethod("/iss.ingest.v1.IngestService/IngestTestEvent"));
   EXPECT_FALSE(IsAdminMethod("/iss.ingest.v1.IngestService/GetIngestStatus"));
   EXPECT_TRUE(IsAdminMethod("/iss.peebot.v1.PeeBotService/PausePosting"));
