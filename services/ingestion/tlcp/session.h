@@ -1,0 +1,123 @@
+// Owns: the client side of one TLCP session as a state machine, free of I/O:
+// which requests to send on a fresh connection (create_session, or
+// bind_session after a LOOP), the subscriptions (batched control adds), the
+// per-item field state that the compact update encoding is relative to, and
+// what each notification means for the connection (carry on, reconnect,
+// rebind, stop). Decoded updates go to the UpdateSink as RawUpdates.
+//
+// The Client (client.cc) feeds it lines read from the WebSocket and writes
+// what it asks to send; unit tests feed it lines directly.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "services/ingestion/tlcp/protocol.h"
+#include "services/ingestion/update.h"
+
+namespace iss::tlcp {
+
+struct SessionOptions {
+  std::string adapter_set = "ISSLIVE";
+  std::string data_adapter;  // empty = default
+  std::string cid;
+  absl::Duration keepalive = absl::Seconds(5);  // asked for; the server decides
+  std::vector<std::string> items;
+  std::vector<std::string> fields;  // schema order; empty = ingest::kIssliveFields
+  int items_per_request = 100;
+};
+
+// Hooks for counting and logging what the session sees (the Client maps them
+// to metrics and rate-limited logs). Default: ignore.
+class SessionEvents {
+ public:
+  virtual ~SessionEvents() = default;
+  virtual void OnMessage(MessageType type) {}
+  // A line we could not use; `line` is the raw text.
+  virtual void OnMalformed(std::string_view reason, std::string_view line) {}
+  virtual void OnUnknown(std::string_view tag, std::string_view line) {}
+  // REQERR, ERROR, CONERR, END, OV and the like, worth a log line.
+  virtual void OnNotice(std::string_view what, std::string_view detail) {}
+};
+
+class Session {
+ public:
+  // `sink` and `events` are not owned; `events` may be null.
+  Session(SessionOptions options, ingest::UpdateSink* sink, SessionEvents* events);
+
+  // What happens to the connection after a line.
+  struct Step {
+    enum Kind { kContinue, kReconnect, kStop };
+    Kind kind = kContinue;
+    std::string reason;              // for kReconnect/kStop: why
+    std::vector<std::string> send;   // requests to write, in order
+  };
+
+  // Requests for a freshly opened WebSocket: "wsok", then bind_session when
+  // the server asked us to rebind (LOOP), else create_session.
+  std::vector<std::string> Open();
+  // Handles one notification line (without CR LF) read at `now`.
+  Step OnLine(std::string_view line, absl::Time now);
+  // The connection is gone. Unless a rebind is pending, the session and its
+  // subscriptions are forgotten (they will be recreated).
+  void OnDisconnected();
+
+  bool established() const { return phase_ == Phase::kActive; }
+  bool rebinding() const { return rebind_; }
+  const std::string& session_id() const { return session_id_; }
+  const std::string& server_name() const { return server_name_; }
+  // The keep-alive the server granted in CONOK (what it promises to PROBE at).
+  absl::Duration keepalive() const { return keepalive_; }
+  // Items in subscriptions the server confirmed (SUBOK).
+  uint32_t subscribed_items() const;
+  uint64_t updates_delivered() const { return updates_delivered_; }
+  const std::vector<std::string>& fields() const { return fields_; }
+
+ private:
+  enum class Phase { kIdle, kAwaitConok, kActive };
+  struct Subscription {
+    int64_t req_id = 0;
+    std::vector<std::string> items;
+    std::vector<FieldValues> state;  // per item
+    std::vector<bool> snapshot_done;  // per item: EOS seen
+    bool confirmed = false;
+  };
+
+  void Subscribe(Step& step);
+  Step OnConok(const Message& m, std::string_view line);
+  Step OnUpdate(const Message& m, std::string_view line, absl::Time now);
+  Step Reconnect(std::string reason, bool rebind);
+  Subscription* FindSub(std::string_view arg, std::string_view line);
+  void Deliver(const std::string& item, const FieldValues* values, bool snapshot,
+               std::string_view line, absl::Time now, Step& step);
+  void Notice(std::string_view what, std::string_view detail);
+  void BadLine(std::string_view reason, std::string_view line);
+
+  const SessionOptions options_;
+  std::vector<std::string> fields_;
+  std::vector<int> field_slot_;  // schema index -> RawUpdate slot (-1 = not mapped)
+  ingest::UpdateSink* sink_;
+  SessionEvents* events_;
+
+  Phase phase_ = Phase::kIdle;
+  bool rebind_ = false;
+  std::string session_id_;
+  std::string server_name_;
+  absl::Duration keepalive_;
+  int64_t request_limit_ = 0;  // bytes; 0 = unknown
+  int64_t next_req_id_ = 1;
+  int64_t next_sub_id_ = 1;
+  std::map<int64_t, Subscription> subs_;
+  uint64_t updates_delivered_ = 0;
+};
+
+// The text of the create_session / bind_session / control requests, exposed
+// for tests and the simulator's tests.
+std::string CreateSessionRequest(const SessionOptions& options);
+std::string BindSessionRequest(const std::string& session_id, absl::Duration keepalive);
+
+}  // namespace iss::tlcp

@@ -1,0 +1,312 @@
+#include "services/ingestion/tlcp/session.h"
+
+#include <map>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace iss::tlcp {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Optional;
+
+class RecordingSink : public ingest::UpdateSink {
+ public:
+  bool Deliver(ingest::RawUpdate u) override {
+    updates.push_back(std::move(u));
+    return open;
+  }
+  std::vector<ingest::RawUpdate> updates;
+  bool open = true;
+};
+
+class CountingEvents : public SessionEvents {
+ public:
+  void OnMessage(MessageType t) override { ++messages[std::string(MessageTypeName(t))]; }
+  void OnMalformed(std::string_view reason, std::string_view) override {
+    ++malformed[std::string(reason)];
+  }
+  void OnUnknown(std::string_view tag, std::string_view) override { ++unknown[std::string(tag)]; }
+  void OnNotice(std::string_view what, std::string_view) override { ++notices[std::string(what)]; }
+  std::map<std::string, int> messages, malformed, unknown, notices;
+};
+
+// Request parameters of one "name\r\nparams" request.
+std::map<std::string, std::string> Params(const std::string& request, std::string* name) {
+  std::vector<std::string> parts = absl::StrSplit(request, "\r\n");
+  *name = parts[0];
+  std::map<std::string, std::string> out;
+  if (parts.size() > 1) {
+    auto parsed = ParseParams(parts[1]);
+    EXPECT_TRUE(parsed.ok());
+    for (auto& [k, v] : *parsed) out[k] = v;
+  }
+  return out;
+}
+
+class SessionTest : public ::testing::Test {
+ protected:
+  SessionOptions Options(int per_request = 2) {
+    SessionOptions o;
+    o.cid = "test-cid";
+    o.keepalive = absl::Milliseconds(1500);
+    o.items = {"TIME_000001", "NODE3000005", "NODE3000004"};
+    o.items_per_request = per_request;
+    return o;
+  }
+  // Opens a new session and returns the control requests it sends.
+  std::vector<std::string> Establish(Session& s) {
+    s.Open();
+    Session::Step step = s.OnLine("CONOK,Sabc,50000,1500,*", now_);
+    EXPECT_EQ(step.kind, Session::Step::kContinue);
+    return step.send;
+  }
+  absl::Time now_ = absl::FromUnixSeconds(1'800'000'000);
+  RecordingSink sink_;
+  CountingEvents events_;
+};
+
+TEST_F(SessionTest, OpenSendsWsokThenCreateSession) {
+  Session s(Options(), &sink_, &events_);
+  std::vector<std::string> out = s.Open();
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0], "wsok");
+  std::string name;
+  auto p = Params(out[1], &name);
+  EXPECT_EQ(name, "create_session");
+  EXPECT_EQ(p["LS_adapter_set"], "ISSLIVE");
+  EXPECT_EQ(p["LS_cid"], "test-cid");
+  EXPECT_EQ(p["LS_keepalive_millis"], "1500");
+  EXPECT_EQ(p["LS_send_sync"], "true");
+}
+
+TEST_F(SessionTest, ConokSubscribesEverythingInBatches) {
+  Session s(Options(/*per_request=*/2), &sink_, &events_);
+  std::vector<std::string> controls = Establish(s);
+  EXPECT_TRUE(s.established());
+  EXPECT_EQ(s.session_id(), "Sabc");
+  EXPECT_EQ(s.keepalive(), absl::Milliseconds(1500));
+  ASSERT_EQ(controls.size(), 2u);
+  std::string name;
+  auto first = Params(controls[0], &name);
+  EXPECT_EQ(name, "control");
+  EXPECT_EQ(first["LS_op"], "add");
+  EXPECT_EQ(first["LS_mode"], "MERGE");
+  EXPECT_EQ(first["LS_group"], "TIME_000001 NODE3000005");
+  EXPECT_EQ(first["LS_schema"],
+            "Value TimeStamp Status.Class Status.Indicator Status.Color CalibratedData");
+  EXPECT_EQ(first["LS_snapshot"], "true");
+  auto second = Params(controls[1], &name);
+  EXPECT_EQ(second["LS_group"], "NODE3000004");
+  EXPECT_NE(first["LS_reqId"], second["LS_reqId"]);
+  EXPECT_NE(first["LS_subId"], second["LS_subId"]);
+  EXPECT_EQ(s.subscribed_items(), 0u);  // nothing confirmed yet
+  s.OnLine(absl::StrCat("SUBOK,", first["LS_subId"], ",2,6"), now_);
+  s.OnLine(absl::StrCat("SUBOK,", second["LS_subId"], ",1,6"), now_);
+  EXPECT_EQ(s.subscribed_items(), 3u);
+}
+
+TEST_F(SessionTest, RequestLimitSplitsBatches) {
+  SessionOptions o = Options(/*per_request=*/100);
+  // The size of one request with all three items...
+  size_t all_in_one = 0;
+  {
+    Session probe(o, &sink_, &events_);
+    probe.Open();
+    Session::Step step = probe.OnLine("CONOK,S1,50000,1500,*", now_);
+    ASSERT_EQ(step.send.size(), 1u);
+    all_in_one = step.send[0].size();
+  }
+  // ...and a request limit just below it.
+  const size_t kLimit = all_in_one - 1;
+  Session s(o, &sink_, &events_);
+  s.Open();
+  Session::Step step = s.OnLine(absl::StrCat("CONOK,S1,", kLimit, ",1500,*"), now_);
+  EXPECT_GT(step.send.size(), 1u);
+  std::vector<std::string> items;
+  for (const std::string& req : step.send) {
+    std::string name;
+    std::vector<std::string> group = absl::StrSplit(Params(req, &name)["LS_group"], ' ');
+    if (group.size() > 1) {
+      EXPECT_LE(req.size(), kLimit) << req;
+    }
+    items.insert(items.end(), group.begin(), group.end());
+  }
+  EXPECT_EQ(items, o.items);
+}
+
+TEST_F(SessionTest, UpdatesAreDecodedAgainstPerItemState) {
+  Session s(Options(/*per_request=*/100), &sink_, &events_);
+  Establish(s);
+  s.OnLine("SUBOK,1,3,6", now_);
+  s.OnLine("U,1,2,42|4224.5|24|$|#|", now_);
+  s.OnLine("EOS,1,2", now_);
+  s.OnLine("U,1,2,43|4224.6|^4", now_ + absl::Seconds(1));
+  ASSERT_EQ(sink_.updates.size(), 2u);
+  const ingest::RawUpdate& a = sink_.updates[0];
+  EXPECT_EQ(a.item_id, "NODE3000005");
+  EXPECT_THAT(a.value, Optional(std::string("42")));
+  EXPECT_THAT(a.timestamp, Optional(std::string("4224.5")));
+  EXPECT_THAT(a.status_class, Optional(std::string("24")));
+  EXPECT_THAT(a.status_indicator, Optional(std::string()));
+  EXPECT_EQ(a.status_color, std::nullopt);
+  EXPECT_EQ(a.calibrated_data, std::nullopt);  // never sent: unknown
+  EXPECT_TRUE(a.snapshot);
+  EXPECT_EQ(a.raw, "U,1,2,42|4224.5|24|$|#|");
+  const ingest::RawUpdate& b = sink_.updates[1];
+  EXPECT_THAT(b.value, Optional(std::string("43")));
+  EXPECT_THAT(b.timestamp, Optional(std::string("4224.6")));
+  EXPECT_THAT(b.status_class, Optional(std::string("24")));  // kept from before
+  EXPECT_FALSE(b.snapshot);
+  EXPECT_EQ(b.received_at, now_ + absl::Seconds(1));
+}
+
+TEST_F(SessionTest, FieldOrderFollowsTheConfiguredSchema) {
+  SessionOptions o = Options(100);
+  o.fields = {"TimeStamp", "Value"};
+  Session s(o, &sink_, &events_);
+  Establish(s);
+  s.OnLine("U,1,1,4224.5|7", now_);
+  ASSERT_EQ(sink_.updates.size(), 1u);
+  EXPECT_THAT(sink_.updates[0].value, Optional(std::string("7")));
+  EXPECT_THAT(sink_.updates[0].timestamp, Optional(std::string("4224.5")));
+}
+
+TEST_F(SessionTest, MalformedUpdateOfAKnownItemReachesTheSinkRaw) {
+  Session s(Options(100), &sink_, &events_);
+  Establish(s);
+  s.OnLine("U,1,1,1|2|3|4|5|6", now_);
+  s.OnLine("U,1,1,^7", now_);  // beyond the field count
+  ASSERT_EQ(sink_.updates.size(), 2u);
+  EXPECT_EQ(sink_.updates[1].item_id, "TIME_000001");
+  EXPECT_EQ(sink_.updates[1].value, std::nullopt);
+  EXPECT_EQ(sink_.updates[1].raw, "U,1,1,^7");
+  EXPECT_EQ(events_.malformed["bad_skip"], 1);
+  // State survived: the next compact update still decodes against it.
+  s.OnLine("U,1,1,^5|x", now_);
+  EXPECT_THAT(sink_.updates[2].value, Optional(std::string("1")));
+  EXPECT_THAT(sink_.updates[2].calibrated_data, Optional(std::string("x")));
+}
+
+TEST_F(SessionTest, UnattributableLinesAreOnlyCounted) {
+  Session s(Options(100), &sink_, &events_);
+  Establish(s);
+  s.OnLine("U,9,1,a|b|c|d|e|f", now_);   // unknown subscription
+  s.OnLine("U,1,4,a|b|c|d|e|f", now_);   // item index out of range (3 items)
+  s.OnLine("U,1,0,a|b|c|d|e|f", now_);   // items are 1-based
+  s.OnLine("U,x,1,a|b|c|d|e|f", now_);
+  s.OnLine("U,1,2", now_);               // truncated
+  s.OnLine("EOS,1,7", now_);
+  EXPECT_TRUE(sink_.updates.empty());
+  EXPECT_EQ(events_.malformed["unknown_subscription"], 2);
+  EXPECT_EQ(events_.malformed["bad_item_index"], 3);
+  EXPECT_EQ(events_.malformed["bad_args"], 1);
+}
+
+TEST_F(SessionTest, UnknownMessagesAreCountedNotFatal) {
+  Session s(Options(100), &sink_, &events_);
+  Establish(s);
+  Session::Step step = s.OnLine("FUTUREMSG,1,2", now_);
+  EXPECT_EQ(step.kind, Session::Step::kContinue);
+  EXPECT_EQ(events_.unknown["FUTUREMSG"], 1);
+  s.OnLine("U,1,1,a|b|c|d|e|f", now_);
+  EXPECT_EQ(sink_.updates.size(), 1u);
+}
+
+TEST_F(SessionTest, InformationalMessagesAreCounted) {
+  Session s(Options(100), &sink_, &events_);
+  Establish(s);
+  for (const char* line : {"SERVNAME,Lightstreamer HTTP Server", "CLIENTIP,127.0.0.1",
+                           "CONS,unlimited", "REQOK,1", "CONF,1,unlimited,filtered", "PROBE",
+                           "SYNC,12", "NOOP,hi", "PROG,10", "MSGDONE,*,1", "WSOK", "OV,1,1,3",
+                           "CS,1,1", "MSGFAIL,*,1,34,oops"}) {
+    EXPECT_EQ(s.OnLine(line, now_).kind, Session::Step::kContinue) << line;
+  }
+  EXPECT_EQ(s.server_name(), "Lightstreamer HTTP Server");
+  EXPECT_EQ(events_.messages["PROBE"], 1);
+  EXPECT_EQ(events_.notices["overflow"], 1);
+  EXPECT_TRUE(events_.malformed.empty());
+}
+
+TEST_F(SessionTest, EndConerrErrorAskForANewSession) {
+  for (const char* line : {"END,41,closed", "CONERR,2,bad adapter set", "ERROR,11,oops"}) {
+    Session s(Options(100), &sink_, &events_);
+    Establish(s);
+    Session::Step step = s.OnLine(line, now_);
+    EXPECT_EQ(step.kind, Session::Step::kReconnect) << line;
+    s.OnDisconnected();
+    EXPECT_FALSE(s.rebinding());
+    std::vector<std::string> reopen = s.Open();
+    EXPECT_THAT(reopen[1], HasSubstr("create_session")) << line;
+  }
+}
+
+TEST_F(SessionTest, LoopRebindsAndKeepsSubscriptions) {
+  Session s(Options(100), &sink_, &events_);
+  Establish(s);
+  s.OnLine("SUBOK,1,3,6", now_);
+  s.OnLine("U,1,2,42|4224.5|24|$|#|", now_);
+  Session::Step step = s.OnLine("LOOP,0", now_);
+  EXPECT_EQ(step.kind, Session::Step::kReconnect);
+  s.OnDisconnected();
+  std::vector<std::string> reopen = s.Open();
+  std::string name;
+  auto p = Params(reopen[1], &name);
+  EXPECT_EQ(name, "bind_session");
+  EXPECT_EQ(p["LS_session"], "Sabc");
+  step = s.OnLine("CONOK,Sabc,50000,1500,*", now_);
+  EXPECT_TRUE(step.send.empty());  // no resubscription after a rebind
+  EXPECT_EQ(s.subscribed_items(), 3u);
+  s.OnLine("U,1,2,43|^5", now_);
+  EXPECT_THAT(sink_.updates.back().timestamp, Optional(std::string("4224.5")));
+}
+
+TEST_F(SessionTest, NewSessionAfterDropResubscribesAndResetsState) {
+  Session s(Options(100), &sink_, &events_);
+  Establish(s);
+  s.OnLine("U,1,2,42|4224.5|24|$|#|", now_);
+  s.OnDisconnected();
+  s.Open();
+  Session::Step step = s.OnLine("CONOK,Snew,50000,1500,*", now_);
+  ASSERT_EQ(step.send.size(), 1u);
+  std::string name;
+  auto p = Params(step.send[0], &name);
+  // Fresh state: a compact update now leaves unsent fields null.
+  s.OnLine(absl::StrCat("U,", p["LS_subId"], ",2,44|^5"), now_);
+  EXPECT_THAT(sink_.updates.back().value, Optional(std::string("44")));
+  EXPECT_EQ(sink_.updates.back().timestamp, std::nullopt);
+  EXPECT_TRUE(sink_.updates.back().snapshot);
+}
+
+TEST_F(SessionTest, ReqerrDropsTheSubscription) {
+  Session s(Options(2), &sink_, &events_);
+  std::vector<std::string> controls = Establish(s);
+  std::string name;
+  auto p = Params(controls[1], &name);
+  s.OnLine("SUBOK,1,2,6", now_);
+  s.OnLine(absl::StrCat("REQERR,", p["LS_reqId"], ",19,unknown item"), now_);
+  EXPECT_EQ(s.subscribed_items(), 2u);
+  EXPECT_EQ(events_.notices["request_refused"], 1);
+}
+
+TEST_F(SessionTest, MalformedConokReconnects) {
+  Session s(Options(100), &sink_, &events_);
+  s.Open();
+  EXPECT_EQ(s.OnLine("CONOK,S1,abc,1500,*", now_).kind, Session::Step::kReconnect);
+  EXPECT_EQ(events_.malformed["bad_conok"], 1);
+}
+
+TEST_F(SessionTest, ClosedSinkStops) {
+  Session s(Options(100), &sink_, &events_);
+  Establish(s);
+  sink_.open = false;
+  EXPECT_EQ(s.OnLine("U,1,1,a|b|c|d|e|f", now_).kind, Session::Step::kStop);
+}
+
+}  // namespace
+}  // namespace iss::tlcp
