@@ -14,7 +14,6 @@ state="$root/.local"
 mkdir -p "$state/logs"
 
 scripts/install-deps.sh
-export CCACHE_DIR="${CCACHE_DIR:-$state/ccache}"
 cmake --preset release >/dev/null
 cmake --build build/release -j "$(nproc)"
 bin="$root/build/release/bin"

@@ -9,7 +9,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
-export CCACHE_DIR="${CCACHE_DIR:-$PWD/.local/ccache}"
 export CCACHE_BASEDIR="$PWD"
 
 preset="${ISS_TEST_PRESET:-release}"
