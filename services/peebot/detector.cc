@@ -42,7 +42,12 @@ std::string DetectionId(const std::string& item_id, absl::Time start_time) {
   return iss::Sha256Hex(absl::StrCat(item_id, "|", iss::FormatRfc3339Micros(start_time)));
 }
 
-Detector::Detector(DetectorConfig config) : config_(std::move(config)) {}
+Detector::Detector(DetectorConfig config) : config_(std::move(config)) {
+  // Every stream we expect holds the watermark back until it has been seen:
+  // otherwise a fast stream read before the others would run ahead.
+  for (const std::string& item : config_.tank_items) stream_max_[item] = absl::InfinitePast();
+  stream_max_[std::string(iss::kTimeItem)] = absl::InfinitePast();
+}
 
 bool Detector::IsTank(const std::string& item_id) const {
   return std::find(config_.tank_items.begin(), config_.tank_items.end(), item_id) !=
@@ -65,12 +70,12 @@ void Detector::Add(const Sample& sample, std::vector<Detection>* out) {
   buffer_.emplace(sample.source_ts, sample);
   // The processor item changes rarely; it is context and never holds others back.
   if (sample.item_id != iss::kUrineProcessorItem) {
-    auto [it, inserted] = stream_max_.try_emplace(sample.item_id, sample.source_ts);
-    if (!inserted && sample.source_ts > it->second) it->second = sample.source_ts;
+    absl::Time& newest = stream_max_[sample.item_id];
+    newest = std::max(newest, sample.source_ts);
   }
 
   // Watermark: the slowest stream bounds what is safe to release.
-  absl::Time watermark = stream_max_.empty() ? absl::InfinitePast() : absl::InfiniteFuture();
+  absl::Time watermark = absl::InfiniteFuture();
   for (const auto& [item, t] : stream_max_) watermark = std::min(watermark, t);
   Release(watermark - config_.allowed_lateness, out);
   while (buffer_.size() > config_.max_buffered) {

@@ -44,7 +44,7 @@ TEST(OAuth1Test, BaseStringMatchesTheGuide) {
                                {"oauth_token", kGuide.token},
                                {"oauth_version", "1.0"}});
   const std::string s = SignatureBaseString("post", base->uri, params);
-  EXPECT_EQ(s.substr(0, 72),
+  EXPECT_EQ(s.substr(0, 74),
             "POST&https%3A%2F%2Fapi.twitter.com%2F1.1%2Fstatuses%2Fupdate.json&include_");
   EXPECT_NE(s.find("status%3DHello%2520Ladies%2520%252B%2520Gentlemen%252C%2520a%2520signed%2520OAuth%2520request%2521"),
             std::string::npos);
