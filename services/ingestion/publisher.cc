@@ -1,0 +1,227 @@
+#include "services/ingestion/publisher.h"
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "common/log.h"
+#include "common/metrics.h"
+
+namespace iss::ingest {
+namespace {
+
+struct Metrics {
+  prometheus::Counter& events_published;
+  prometheus::Counter& dead_letters_published;
+  prometheus::Counter& failures;
+  prometheus::Counter& producer_full;
+  prometheus::Histogram& publish_latency;
+  prometheus::Histogram& ingest_to_ack;
+  prometheus::Gauge& in_flight;
+};
+
+Metrics& M() {
+  static Metrics m{
+      iss::metrics::Counter("iss_ingest_events_published_total",
+                            "Telemetry events acknowledged by the broker"),
+      iss::metrics::Counter("iss_ingest_dead_letters_published_total",
+                            "Dead letters acknowledged by the broker"),
+      iss::metrics::Counter("iss_ingest_delivery_failures_total",
+                            "Messages the producer reported as failed for good"),
+      iss::metrics::Counter("iss_ingest_producer_queue_full_total",
+                            "Times the publisher waited because the producer queue was full"),
+      iss::metrics::Histogram("iss_ingest_publish_latency_seconds",
+                              "From handing a message to the producer to the broker's ack",
+                              iss::metrics::LatencyBuckets()),
+      iss::metrics::Histogram("iss_ingest_ingest_to_ack_seconds",
+                              "From accepting an update (ingest_ts) to the broker's ack",
+                              iss::metrics::LatencyBuckets()),
+      iss::metrics::Gauge("iss_ingest_producer_in_flight",
+                          "Messages handed to the producer without a delivery report yet"),
+  };
+  return m;
+}
+
+}  // namespace
+
+// Travels with each message through librdkafka as its opaque pointer.
+struct Publisher::Pending {
+  Envelope::Kind kind;
+  absl::Time accepted_at;
+  absl::Time produced_at;
+};
+
+Publisher::Publisher(PublisherOptions options, BoundedQueue* queue)
+    : options_(std::move(options)), queue_(queue) {}
+
+absl::StatusOr<std::unique_ptr<Publisher>> Publisher::Start(
+    const PublisherOptions& options, const kafka::ProducerOptions& producer_options,
+    BoundedQueue* queue) {
+  std::unique_ptr<Publisher> p(new Publisher(options, queue));
+  M();  // register the metrics up front so /metrics shows them from the start
+  Publisher* raw = p.get();
+  auto producer = kafka::Producer::Create(
+      producer_options, [raw](const kafka::DeliveryReport& r) { raw->OnDelivery(r); });
+  if (!producer.ok()) return producer.status();
+  p->producer_ = std::move(*producer);
+  p->thread_ = std::thread([raw] { raw->Run(); });
+  return p;
+}
+
+void Publisher::Abort() {
+  absl::MutexLock lock(&mu_);
+  abort_ = true;
+}
+
+Publisher::~Publisher() {
+  Abort();
+  if (thread_.joinable()) thread_.join();
+  // The producer's destructor flushes what it still holds (bounded wait).
+  producer_.reset();
+}
+
+bool Publisher::EnsureTopics() {
+  absl::Duration backoff = absl::Milliseconds(100);
+  while (!Stopping()) {
+    absl::Status s = producer_->EnsureTopic(options_.topic, options_.partitions,
+                                            options_.replication_factor, options_.topic_timeout);
+    if (s.ok()) {
+      s = producer_->EnsureTopic(options_.dlq_topic, options_.dlq_partitions,
+                                 options_.replication_factor, options_.topic_timeout);
+    }
+    if (s.ok()) {
+      waiting_ = false;
+      return true;
+    }
+    waiting_ = true;
+    iss::log::Warn("cannot create topics yet; retrying",
+                   {{"topic", options_.topic}, {"error", s.ToString()}});
+    // Back off between attempts; Abort() wakes us at once.
+    absl::MutexLock lock(&mu_);
+    auto stopping = [this] { return abort_.load(); };
+    mu_.AwaitWithTimeout(absl::Condition(&stopping), backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(5));
+  }
+  return false;
+}
+
+void Publisher::Run() {
+  if (EnsureTopics()) {
+    std::vector<Envelope> batch;
+    batch.reserve(options_.max_batch);
+    while (!Stopping()) {
+      batch.clear();
+      if (!queue_->PopBatch(&batch, options_.max_batch, absl::Milliseconds(100))) break;
+      for (Envelope& e : batch) {
+        if (Stopping()) break;
+        PublishOne(e);
+      }
+    }
+  }
+  done_.Notify();
+}
+
+void Publisher::PublishOne(Envelope& envelope) {
+  const bool event = envelope.kind == Envelope::Kind::kEvent;
+  const std::string& topic = event ? options_.topic : options_.dlq_topic;
+  auto* pending = new Pending{envelope.kind, envelope.accepted_at, absl::Now()};
+  bool waited = false;
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      ++stats_.in_flight;  // counted before Produce: the report may come at once
+      ++stats_.produced;
+    }
+    absl::Status s =
+        producer_->Produce(topic, envelope.key, envelope.value, envelope.headers, pending);
+    if (s.ok()) break;
+    {
+      absl::MutexLock lock(&mu_);
+      --stats_.in_flight;
+      --stats_.produced;
+    }
+    if (s.code() == absl::StatusCode::kResourceExhausted && !Stopping()) {
+      // librdkafka's queue is full (broker slow or down): wait for a delivery
+      // report to make room, then retry this same message. Never skip it.
+      if (!waited) {
+        M().producer_full.Increment();
+        waited = true;
+      }
+      waiting_ = true;
+      absl::MutexLock lock(&mu_);
+      const int64_t before = stats_.in_flight;
+      auto room = [this, before]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stats_.in_flight < before || abort_.load();
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&room), absl::Milliseconds(100));
+      continue;
+    }
+    // A permanent refusal (message too large, unknown topic, shutdown): loud.
+    M().failures.Increment();
+    {
+      absl::MutexLock lock(&mu_);
+      ++stats_.failures;
+    }
+    iss::log::Error("producer refused a message",
+                    {{"topic", topic}, {"key", envelope.key}, {"error", s.ToString()}});
+    delete pending;
+    break;
+  }
+  if (waited) waiting_ = false;
+  M().in_flight.Set(static_cast<double>(producer_->InFlight()));
+}
+
+void Publisher::OnDelivery(const kafka::DeliveryReport& report) {
+  std::unique_ptr<Pending> pending(static_cast<Pending*>(report.opaque));
+  const absl::Time now = absl::Now();
+  absl::MutexLock lock(&mu_);
+  --stats_.in_flight;
+  if (!report.status.ok()) {
+    ++stats_.failures;
+    M().failures.Increment();
+    iss::log::Error("delivery failed", {{"topic", report.topic}, {"error", report.status.ToString()}});
+    return;
+  }
+  if (pending == nullptr) return;
+  M().publish_latency.Observe(absl::ToDoubleSeconds(now - pending->produced_at));
+  if (pending->kind == Envelope::Kind::kEvent) {
+    ++stats_.events_acked;
+    M().events_published.Increment();
+    M().ingest_to_ack.Observe(absl::ToDoubleSeconds(now - pending->accepted_at));
+  } else {
+    ++stats_.dead_letters_acked;
+    M().dead_letters_published.Increment();
+  }
+}
+
+absl::Status Publisher::Drain(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  // The queue is closed: the thread ends once it has handed everything over.
+  if (!done_.WaitForNotificationWithTimeout(timeout)) {
+    Abort();
+    if (thread_.joinable()) thread_.join();
+    const size_t left = queue_->depth();
+    iss::log::Error("shutdown: broker did not take everything in time",
+                    {{"left_in_queue", static_cast<int64_t>(left)}});
+    return absl::DeadlineExceededError(
+        absl::StrCat(left, " messages still queued at the shutdown deadline"));
+  }
+  if (thread_.joinable()) thread_.join();
+  absl::Status s = producer_->Flush(std::max(deadline - absl::Now(), absl::Milliseconds(1)));
+  if (!s.ok()) {
+    return absl::DeadlineExceededError(absl::StrCat(producer_->InFlight(),
+                                                    " messages unacknowledged at the shutdown "
+                                                    "deadline: ",
+                                                    s.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Publisher::Ping(absl::Duration timeout) { return producer_->Ping(timeout); }
+
+Publisher::Stats Publisher::stats() const {
+  absl::MutexLock lock(&mu_);
+  return stats_;
+}
+
+}  // namespace iss::ingest

@@ -1,0 +1,138 @@
+#include "services/ingestion/validator.h"
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "common/isslive_time.h"
+#include "gtest/gtest.h"
+
+namespace iss::ingest {
+namespace {
+
+const absl::Time kReceived = absl::FromCivil(absl::CivilSecond(2026, 6, 25, 0, 0, 53), absl::UTCTimeZone());
+
+RawUpdate Good() {
+  RawUpdate u;
+  u.item_id = "NODE3000005";
+  u.value = "42";
+  u.timestamp = "4224.014583888915";  // 2026-06-25T00:00:52.502Z (isslive.md)
+  u.status_class = "24";
+  u.status_indicator = "0";
+  u.status_color = "green";
+  u.calibrated_data = "";
+  u.received_at = kReceived;
+  return u;
+}
+
+void ExpectReason(const absl::StatusOr<ValidatedUpdate>& r, std::string_view reason,
+                  std::string_view field) {
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(RejectReason(r.status()), reason) << r.status();
+  EXPECT_NE(std::string(r.status().message()).find(field), std::string::npos) << r.status();
+}
+
+TEST(Validator, AcceptsAGoodUpdateAndParsesTheTimestamp) {
+  auto r = Validate(Good());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->item_id, "NODE3000005");
+  EXPECT_EQ(r->value, "42");
+  const absl::Time want =
+      absl::FromCivil(absl::CivilSecond(2026, 6, 25, 0, 0, 52), absl::UTCTimeZone()) +
+      absl::Milliseconds(502);
+  EXPECT_LT(absl::AbsDuration(r->source_ts - want), absl::Milliseconds(1));
+  EXPECT_EQ(r->calibrated_data, "");  // empty is a value, not a null
+}
+
+TEST(Validator, BadItemIds) {
+  for (std::string id : {std::string(""), std::string("node3000005"), std::string("NODE-1"),
+                         std::string("NODE 1"), std::string(65, 'A'), std::string("ÄB")}) {
+    RawUpdate u = Good();
+    u.item_id = id;
+    ExpectReason(Validate(u), kBadItemId, "item_id");
+  }
+  RawUpdate u = Good();
+  u.item_id = std::string(64, 'Z');
+  EXPECT_TRUE(Validate(u).ok());
+}
+
+TEST(Validator, MissingTimestamp) {
+  RawUpdate u = Good();
+  u.timestamp.reset();
+  ExpectReason(Validate(u), kMissingTimestamp, "timestamp");
+  u.timestamp = "";
+  ExpectReason(Validate(u), kMissingTimestamp, "timestamp");
+}
+
+TEST(Validator, BadTimestamp) {
+  for (const char* ts : {"abc", "12.5.3", "-1", "nan", "inf", "99999"}) {
+    RawUpdate u = Good();
+    u.timestamp = ts;
+    ExpectReason(Validate(u), kBadTimestamp, "timestamp");
+  }
+  RawUpdate u = Good();
+  u.timestamp = std::string(100, '1');
+  ExpectReason(Validate(u), kFieldTooLong, "timestamp");
+}
+
+TEST(Validator, NullValueIsMissingExceptForTheTimeItem) {
+  RawUpdate u = Good();
+  u.value.reset();
+  ExpectReason(Validate(u), kMissingValue, "value");
+  u.item_id = "TIME_000001";
+  auto r = Validate(u);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->value.has_value());
+}
+
+TEST(Validator, FieldTooLongForEachCappedField) {
+  struct Case {
+    const char* field;
+    std::optional<std::string> RawUpdate::*member;
+    size_t cap;
+  };
+  for (const Case& c : {Case{"value", &RawUpdate::value, kMaxValueBytes},
+                        Case{"status_class", &RawUpdate::status_class, kMaxStatusBytes},
+                        Case{"status_indicator", &RawUpdate::status_indicator, kMaxStatusBytes},
+                        Case{"status_color", &RawUpdate::status_color, kMaxStatusBytes},
+                        Case{"calibrated_data", &RawUpdate::calibrated_data, kMaxCalibratedBytes}}) {
+    RawUpdate u = Good();
+    u.*c.member = std::string(c.cap, 'x');
+    EXPECT_TRUE(Validate(u).ok()) << c.field << " at the cap";
+    u.*c.member = std::string(c.cap + 1, 'x');
+    ExpectReason(Validate(u), kFieldTooLong, c.field);
+  }
+}
+
+TEST(Validator, ItemIdIsReportedBeforeOtherFaults) {
+  RawUpdate u = Good();
+  u.item_id = "bad id";
+  u.timestamp.reset();
+  u.value.reset();
+  ExpectReason(Validate(u), kBadItemId, "item_id");
+}
+
+TEST(Validator, TypedEntryPoint) {
+  ValidatedUpdate c;
+  c.item_id = "USLAB000061";
+  c.value = "12.34";
+  c.source = "test-ingest";
+  auto r = ValidateTyped(c, kReceived);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->source_ts, kReceived);
+  ExpectReason(ValidateTyped(c, std::nullopt), kMissingTimestamp, "source_ts");
+  c.value.reset();
+  ExpectReason(ValidateTyped(c, kReceived), kMissingValue, "value");
+  c.value = std::string(2000, 'v');
+  ExpectReason(ValidateTyped(c, kReceived), kFieldTooLong, "value");
+  c.item_id = "x";
+  ExpectReason(ValidateTyped(c, kReceived), kBadItemId, "item_id");
+}
+
+TEST(Validator, ReasonOfForeignStatus) {
+  EXPECT_EQ(RejectReason(absl::InternalError("x")), "invalid");
+  EXPECT_EQ(RejectReason(Rejection(kUndecodable, "x")), "undecodable");
+}
+
+}  // namespace
+}  // namespace iss::ingest
