@@ -1,0 +1,323 @@
+#include "services/storage/query_store.h"
+
+#include <optional>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "services/storage/decoder.h"
+
+namespace iss::storage {
+namespace {
+
+namespace v1 = iss::storage::v1;
+using iss::telemetry::v1::TelemetryEvent;
+
+#define ISS_US(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
+
+constexpr const char* kEventCols =
+    "item_id, " ISS_US("source_ts") ", event_id, " ISS_US("ingest_ts") ", value, status_class,"
+    " status_indicator, status_color, calibrated_data, source, signal, schema_version";
+
+// Window pages: the cursor narrows the time bound (so the index range shrinks
+// page after page) and the row comparison breaks ties inside one microsecond.
+const std::string& WindowSql(bool desc) {
+  static const auto* asc = new std::string(absl::StrCat(
+      "SELECT ", kEventCols, " FROM telemetry"
+      " WHERE item_id = ANY($1::text[]) AND source_ts >= $2::timestamptz AND source_ts < $3::timestamptz"
+      "   AND ($4::float8 IS NULL OR value_num >= $4::float8)"
+      "   AND ($5::float8 IS NULL OR value_num <= $5::float8)"
+      "   AND ($6::text IS NULL OR (source_ts, item_id, event_id) > ($2::timestamptz, $6::text, $7::text))"
+      " ORDER BY source_ts, item_id, event_id LIMIT $8"));
+  static const auto* dsc = new std::string(absl::StrCat(
+      "SELECT ", kEventCols, " FROM telemetry"
+      " WHERE item_id = ANY($1::text[]) AND source_ts >= $2::timestamptz AND source_ts < $3::timestamptz"
+      "   AND ($4::float8 IS NULL OR value_num >= $4::float8)"
+      "   AND ($5::float8 IS NULL OR value_num <= $5::float8)"
+      "   AND ($6::text IS NULL OR (source_ts, item_id, event_id) < ($9::timestamptz, $6::text, $7::text))"
+      " ORDER BY source_ts DESC, item_id DESC, event_id DESC LIMIT $8"));
+  return desc ? *dsc : *asc;
+}
+
+constexpr const char* kLatestSql =
+    "SELECT item_id, last_value, " ISS_US("last_source_ts") ", " ISS_US("last_ingest_ts") ","
+    " last_status_class, last_status_indicator, last_status_color, last_calibrated_data,"
+    " last_event_id FROM items"
+    " WHERE last_source_ts IS NOT NULL AND ($1::text[] IS NULL OR item_id = ANY($1::text[]))"
+    " ORDER BY item_id";
+
+constexpr const char* kSeriesSql =
+    "SELECT " ISS_US("b") ", min(value_num), max(value_num), avg(value_num),"
+    " (array_agg(value ORDER BY source_ts DESC, event_id DESC))[1], count(*) FROM ("
+    "  SELECT date_bin($4::bigint * interval '1 microsecond', source_ts, $2::timestamptz) AS b,"
+    "    value_num, value, source_ts, event_id FROM telemetry"
+    "  WHERE item_id = $1 AND source_ts >= $2::timestamptz AND source_ts < $3::timestamptz) r"
+    " GROUP BY b ORDER BY b";
+
+constexpr const char* kItemCols =
+    "i.item_id, i.discipline, i.ops_name, i.units, i.name, i.description, i.in_catalog,"
+    " i.last_value, " ISS_US("i.last_source_ts") ", " ISS_US("i.last_seen") ", i.total_updates,"
+    " COALESCE((SELECT sum(c.updates) FROM item_minute_counts c WHERE c.item_id = i.item_id"
+    "   AND c.minute >= now() - interval '1 hour'), 0)::float8 / 60.0";
+
+std::string Ts(int64_t us) {
+  std::string out;
+  AppendPgTimestamp(out, us);
+  return out;
+}
+
+void ReadEvent(const pqxx::row& r, TelemetryEvent* e) {
+  e->set_item_id(r[0].as<std::string>());
+  SetTimestampMicros(r[1].as<int64_t>(), e->mutable_source_ts());
+  e->set_event_id(r[2].as<std::string>());
+  SetTimestampMicros(r[3].as<int64_t>(), e->mutable_ingest_ts());
+  if (!r[4].is_null()) e->set_value(r[4].as<std::string>());
+  if (!r[5].is_null()) e->mutable_status()->set_class_(r[5].as<std::string>());
+  if (!r[6].is_null()) e->mutable_status()->set_indicator(r[6].as<std::string>());
+  if (!r[7].is_null()) e->mutable_status()->set_color(r[7].as<std::string>());
+  if (!r[8].is_null()) e->set_calibrated_data(r[8].as<std::string>());
+  e->set_source(r[9].as<std::string>());
+  e->set_signal(static_cast<iss::telemetry::v1::SignalState>(r[10].as<int>()));
+  e->set_schema_version(r[11].as<uint32_t>());
+}
+
+void ReadItem(const pqxx::row& r, v1::Item* it) {
+  it->set_item_id(r[0].as<std::string>());
+  it->set_discipline(r[1].as<std::string>());
+  it->set_ops_name(r[2].as<std::string>());
+  it->set_units(r[3].as<std::string>());
+  it->set_name(r[4].as<std::string>());
+  it->set_description(r[5].as<std::string>());
+  it->set_in_catalog(r[6].as<bool>());
+  if (!r[7].is_null()) it->set_last_value(r[7].as<std::string>());
+  if (!r[8].is_null()) SetTimestampMicros(r[8].as<int64_t>(), it->mutable_last_source_ts());
+  if (!r[9].is_null()) SetTimestampMicros(r[9].as<int64_t>(), it->mutable_last_seen());
+  it->set_total_updates(r[10].as<uint64_t>());
+  it->set_updates_per_minute(r[11].as<double>());
+}
+
+// LIKE pattern matching `text` literally anywhere.
+std::string ContainsPattern(const std::string& text) {
+  std::string out = "%";
+  for (char c : text) {
+    if (c == '%' || c == '_' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  out.push_back('%');
+  return out;
+}
+
+}  // namespace
+
+std::string TextArrayLiteral(const std::vector<std::string>& values) {
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    out.push_back('"');
+    for (char c : values[i]) {
+      if (c == '"' || c == '\\') out.push_back('\\');
+      out.push_back(c);
+    }
+    out.push_back('"');
+  }
+  out.push_back('}');
+  return out;
+}
+
+absl::StatusOr<v1::QueryWindowResponse> QueryStore::QueryWindow(const v1::QueryWindowRequest& req) {
+  auto q = ParseWindowQuery(req, limits_);
+  if (!q.ok()) return q.status();
+  int64_t start = q->start_us, end = q->end_us;
+  std::optional<std::string> after_item, after_event;
+  if (q->after) {
+    // Ascending pages resume at the cursor's microsecond, descending ones end just after it.
+    if (q->descending) {
+      end = std::min(end, q->after->source_us + 1);
+    } else {
+      start = std::max(start, q->after->source_us);
+    }
+    after_item = q->after->item_id;
+    after_event = q->after->event_id;
+  }
+  v1::QueryWindowResponse resp;
+  absl::Status s = pool_->Run([&](pqxx::connection& conn) {
+    pqxx::read_transaction txn(conn);
+    const std::string cursor_ts = q->after ? Ts(q->after->source_us) : std::string();
+    const auto rows =
+        q->descending
+            ? txn.exec_params(WindowSql(true), TextArrayLiteral(q->item_ids), Ts(start), Ts(end),
+                              q->min_value, q->max_value, after_item, after_event,
+                              q->page_size + 1, cursor_ts.empty() ? Ts(end) : cursor_ts)
+            : txn.exec_params(WindowSql(false), TextArrayLiteral(q->item_ids), Ts(start), Ts(end),
+                              q->min_value, q->max_value, after_item, after_event,
+                              q->page_size + 1);
+    const size_t n = std::min<size_t>(rows.size(), q->page_size);
+    for (size_t i = 0; i < n; ++i) ReadEvent(rows[i], resp.add_events());
+    if (rows.size() > n && n > 0) {
+      const auto& last = resp.events(static_cast<int>(n) - 1);
+      resp.set_next_page_token(EncodeWindowToken(
+          WindowCursor{TimestampMicros(last.source_ts()), last.item_id(), last.event_id()},
+          q->query_hash));
+    }
+  });
+  if (!s.ok()) return s;
+  return resp;
+}
+
+absl::StatusOr<v1::GetLatestResponse> QueryStore::GetLatest(const v1::GetLatestRequest& req) {
+  QueryLimits latest_limits = limits_;
+  latest_limits.max_items = 1000;  // a dashboard asks for every item at once
+  auto ids = ParseItemIds(req.item_ids(), "item_ids", latest_limits, /*allow_empty=*/true);
+  if (!ids.ok()) return ids.status();
+  v1::GetLatestResponse resp;
+  absl::Status s = pool_->Run([&](pqxx::connection& conn) {
+    pqxx::read_transaction txn(conn);
+    const std::optional<std::string> filter =
+        ids->empty() ? std::nullopt : std::optional<std::string>(TextArrayLiteral(*ids));
+    const auto rows = txn.exec_params(kLatestSql, filter);
+    for (const auto& r : rows) {
+      v1::LatestValue* v = resp.add_values();
+      v->set_item_id(r[0].as<std::string>());
+      if (!r[1].is_null()) v->set_value(r[1].as<std::string>());
+      SetTimestampMicros(r[2].as<int64_t>(), v->mutable_source_ts());
+      if (!r[3].is_null()) SetTimestampMicros(r[3].as<int64_t>(), v->mutable_ingest_ts());
+      if (!r[4].is_null()) v->mutable_status()->set_class_(r[4].as<std::string>());
+      if (!r[5].is_null()) v->mutable_status()->set_indicator(r[5].as<std::string>());
+      if (!r[6].is_null()) v->mutable_status()->set_color(r[6].as<std::string>());
+      if (!r[7].is_null()) v->set_calibrated_data(r[7].as<std::string>());
+      if (!r[8].is_null()) v->set_event_id(r[8].as<std::string>());
+    }
+  });
+  if (!s.ok()) return s;
+  // Both lists are sorted by item_id: one merge finds the missing ids.
+  size_t j = 0;
+  for (const std::string& id : *ids) {
+    while (j < static_cast<size_t>(resp.values_size()) && resp.values(j).item_id() < id) ++j;
+    if (j >= static_cast<size_t>(resp.values_size()) || resp.values(j).item_id() != id) {
+      resp.add_missing_item_ids(id);
+    }
+  }
+  return resp;
+}
+
+absl::StatusOr<v1::GetSeriesResponse> QueryStore::GetSeries(const v1::GetSeriesRequest& req) {
+  auto q = ParseSeriesQuery(req, limits_);
+  if (!q.ok()) return q.status();
+  v1::GetSeriesResponse resp;
+  resp.set_item_id(q->item_id);
+  *resp.mutable_bucket() = req.bucket();
+  absl::Status s = pool_->Run([&](pqxx::connection& conn) {
+    pqxx::read_transaction txn(conn);
+    const auto rows = txn.exec_params(kSeriesSql, q->item_id, Ts(q->start_us), Ts(q->end_us),
+                                      q->bucket_us);
+    for (const auto& r : rows) {
+      v1::SeriesBucket* b = resp.add_buckets();
+      SetTimestampMicros(r[0].as<int64_t>(), b->mutable_start_time());
+      if (!r[1].is_null()) b->set_min(r[1].as<double>());
+      if (!r[2].is_null()) b->set_max(r[2].as<double>());
+      if (!r[3].is_null()) b->set_avg(r[3].as<double>());
+      if (!r[4].is_null()) b->set_last(r[4].as<std::string>());
+      b->set_count(r[5].as<uint64_t>());
+    }
+  });
+  if (!s.ok()) return s;
+  return resp;
+}
+
+absl::StatusOr<v1::ListItemsResponse> QueryStore::ListItems(const v1::ListItemsRequest& req) {
+  auto q = ParseItemsQuery(req, limits_);
+  if (!q.ok()) return q.status();
+  v1::ListItemsResponse resp;
+  absl::Status s = pool_->Run([&](pqxx::connection& conn) {
+    pqxx::read_transaction txn(conn);
+    const auto rows = txn.exec_params(
+        absl::StrCat("SELECT ", kItemCols, " FROM items i"
+                     " WHERE ($1 = '' OR i.item_id ILIKE $2 OR i.name ILIKE $2"
+                     "        OR i.ops_name ILIKE $2 OR i.description ILIKE $2)"
+                     "   AND ($3 = '' OR i.discipline = $3)"
+                     "   AND ($4::text IS NULL OR i.item_id > $4::text)"
+                     " ORDER BY i.item_id LIMIT $5"),
+        q->search, ContainsPattern(q->search), q->discipline, q->after_item_id, q->page_size + 1);
+    const size_t n = std::min<size_t>(rows.size(), q->page_size);
+    for (size_t i = 0; i < n; ++i) ReadItem(rows[i], resp.add_items());
+    if (rows.size() > n && n > 0) {
+      resp.set_next_page_token(
+          EncodeItemsToken(resp.items(static_cast<int>(n) - 1).item_id(), q->query_hash));
+    }
+  });
+  if (!s.ok()) return s;
+  return resp;
+}
+
+absl::StatusOr<v1::Item> QueryStore::GetItem(const v1::GetItemRequest& req) {
+  if (req.item_id().empty() || req.item_id().size() > limits_.max_item_id ||
+      req.item_id().find('\0') != std::string::npos) {
+    return absl::InvalidArgumentError("item_id: required, at most 64 bytes");
+  }
+  v1::Item item;
+  bool found = false;
+  absl::Status s = pool_->Run([&](pqxx::connection& conn) {
+    pqxx::read_transaction txn(conn);
+    const auto rows = txn.exec_params(
+        absl::StrCat("SELECT ", kItemCols, " FROM items i WHERE i.item_id = $1"), req.item_id());
+    if (!rows.empty()) {
+      ReadItem(rows[0], &item);
+      found = true;
+    }
+  });
+  if (!s.ok()) return s;
+  if (!found) return absl::NotFoundError(absl::StrCat("item_id: unknown item ", req.item_id()));
+  return item;
+}
+
+absl::Status QueryStore::Replay(const v1::ReplayRequest& req,
+                                const std::function<bool(const TelemetryEvent&)>& emit,
+                                int chunk) {
+  auto q = ParseReplayQuery(req, limits_);
+  if (!q.ok()) return q.status();
+  return pool_->Run([&](pqxx::connection& conn) {
+    pqxx::read_transaction txn(conn);
+    const std::optional<std::string> filter =
+        q->item_ids.empty() ? std::nullopt
+                            : std::optional<std::string>(TextArrayLiteral(q->item_ids));
+    txn.exec_params(absl::StrCat("DECLARE replay_cursor NO SCROLL CURSOR FOR SELECT ", kEventCols,
+                                 " FROM telemetry WHERE source_ts >= $1::timestamptz"
+                                 " AND source_ts < $2::timestamptz"
+                                 " AND ($3::text[] IS NULL OR item_id = ANY($3::text[]))"
+                                 " ORDER BY source_ts, item_id, event_id"),
+                    Ts(q->start_us), Ts(q->end_us), filter);
+    const std::string fetch = absl::StrCat("FETCH FORWARD ", chunk, " FROM replay_cursor");
+    TelemetryEvent e;
+    for (;;) {
+      const auto rows = txn.exec(fetch);
+      for (const auto& r : rows) {
+        e.Clear();
+        ReadEvent(r, &e);
+        if (!emit(e)) return;
+      }
+      if (rows.size() < static_cast<size_t>(chunk)) break;
+    }
+  });
+}
+
+absl::StatusOr<std::vector<v1::PartitionProgress>> QueryStore::StoredOffsets(
+    const std::string& group) {
+  std::vector<v1::PartitionProgress> out;
+  absl::Status s = pool_->Run([&](pqxx::connection& conn) {
+    pqxx::read_transaction txn(conn);
+    const auto rows = txn.exec_params(
+        "SELECT topic, partition, next_offset FROM consumer_offsets WHERE group_id = $1"
+        " ORDER BY topic, partition",
+        group);
+    for (const auto& r : rows) {
+      v1::PartitionProgress p;
+      p.set_topic(r[0].as<std::string>());
+      p.set_partition(r[1].as<int32_t>());
+      p.set_next_offset(r[2].as<int64_t>());
+      out.push_back(std::move(p));
+    }
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+}  // namespace iss::storage

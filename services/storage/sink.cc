@@ -1,0 +1,375 @@
+#include "services/storage/sink.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/grpc_util.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/pg.h"
+
+namespace iss::storage {
+namespace {
+
+using iss::telemetry::v1::DeadLetter;
+using iss::telemetry::v1::TelemetryEvent;
+
+// End-to-end latencies can be long (replays, backlogs): seconds .. an hour.
+const std::vector<double>& EndToEndBuckets() {
+  static const std::vector<double> b = {0.005, 0.01, 0.025, 0.05, 0.1,  0.25, 0.5,  1,    2.5,
+                                        5,     10,   30,    60,   300,  900,  3600};
+  return b;
+}
+
+struct SinkMetrics {
+  prometheus::Counter& rows = metrics::Counter(
+      "iss_storage_rows_written_total", "Telemetry rows inserted into PostgreSQL");
+  prometheus::Counter& duplicates = metrics::Counter(
+      "iss_storage_duplicates_skipped_total",
+      "Events already stored (redelivery) skipped by the unique key");
+  prometheus::Family<prometheus::Counter>& batches = metrics::CounterFamily(
+      "iss_storage_batches_total", "Batch transactions by result (committed, failed)");
+  prometheus::Counter& committed = batches.Add({{"result", "committed"}});
+  prometheus::Counter& failed = batches.Add({{"result", "failed"}});
+  prometheus::Histogram& batch_seconds =
+      metrics::Histogram("iss_storage_batch_seconds",
+                         "Time to write and commit one batch", metrics::LatencyBuckets());
+  prometheus::Family<prometheus::Counter>& dlq = metrics::CounterFamily(
+      "iss_storage_dead_letters_total", "Messages sent to the DLQ topic, by reason");
+  prometheus::Counter& db_errors =
+      metrics::Counter("iss_storage_db_errors_total", "Failed database operations of the sink");
+  prometheus::Family<prometheus::Gauge>& lag = metrics::GaugeFamily(
+      "iss_storage_consumer_lag", "Messages behind the high watermark, per partition");
+  prometheus::Histogram& source_latency = metrics::Histogram(
+      "iss_storage_source_to_commit_seconds",
+      "From the station's source_ts to the row's commit", EndToEndBuckets());
+  prometheus::Histogram& ingest_latency = metrics::Histogram(
+      "iss_storage_ingest_to_commit_seconds",
+      "From the ingestion service's ingest_ts to the row's commit", EndToEndBuckets());
+};
+
+SinkMetrics& Metrics() {
+  static auto* m = new SinkMetrics();
+  return *m;
+}
+
+log::RateLimiter& LogLimiter() {
+  static auto* l = new log::RateLimiter(absl::Seconds(10));
+  return *l;
+}
+
+}  // namespace
+
+Sink::Sink(SinkOptions options, Health* health, TailHub* tail)
+    : options_(std::move(options)),
+      health_(health),
+      tail_(tail),
+      partitions_(absl::InfiniteDuration()),
+      writer_(options_.group_id, &partitions_) {
+  Metrics();
+  if (health_ != nullptr) health_->Declare("postgres", /*required=*/true);
+}
+
+Sink::~Sink() { Stop(); }
+
+absl::Status Sink::Start() {
+  kafka::ProducerOptions popts;
+  popts.brokers = options_.brokers;
+  popts.client_id = options_.client_id + "-dlq";
+  auto producer = kafka::Producer::Create(popts, [](const kafka::DeliveryReport& r) {
+    if (!r.status.ok()) {
+      log::Error("dead letter not delivered", {{"error", r.status.ToString()}});
+    }
+  });
+  if (!producer.ok()) return producer.status();
+  dlq_ = *std::move(producer);
+
+  kafka::ConsumerOptions copts;
+  copts.brokers = options_.brokers;
+  copts.group_id = options_.group_id;
+  copts.client_id = options_.client_id;
+  copts.topics = {options_.topic};
+  copts.start_from_earliest = true;
+  copts.statistics_interval = options_.lag_interval;
+  copts.extra = options_.consumer_extra;
+  auto consumer = kafka::Consumer::Create(
+      copts, [this](const auto& parts) { return OnAssign(parts); },
+      [this](const auto& parts) { OnRevoke(parts); });
+  if (!consumer.ok()) return consumer.status();
+  consumer_ = *std::move(consumer);
+  (void)Connect();  // best effort: the loop reconnects as needed
+  thread_ = std::thread([this] { Run(); });
+  return absl::OkStatus();
+}
+
+void Sink::Stop() {
+  if (stop_.exchange(true)) return;
+  if (thread_.joinable()) thread_.join();
+  if (!pending_.empty() || !pending_offsets_.empty()) {
+    if (absl::Status s = CommitPending(); !s.ok()) {
+      log::Warn("pending batch not committed at shutdown; it will be re-read",
+                {{"error", s.ToString()}, {"events", static_cast<int64_t>(pending_.size())}});
+    }
+  }
+  consumer_.reset();  // leaves the group (OnRevoke runs here, on this thread)
+  if (dlq_ != nullptr) (void)dlq_->Flush(absl::Seconds(5));
+  dlq_.reset();
+  conn_.reset();
+}
+
+SinkStats Sink::Stats() const {
+  absl::MutexLock lock(&mu_);
+  return stats_;
+}
+
+absl::Status Sink::Connect() {
+  if (conn_ != nullptr && conn_->is_open()) return absl::OkStatus();
+  conn_.reset();
+  auto conn = pg::Connect(options_.dsn);
+  if (!conn.ok()) {
+    SetDatabaseUp(false, conn.status().message().data());
+    return conn.status();
+  }
+  conn_ = *std::move(conn);
+  partitions_.Forget();
+  SetDatabaseUp(true, "");
+  return absl::OkStatus();
+}
+
+void Sink::SetDatabaseUp(bool up, const std::string& detail) {
+  if (health_ != nullptr) health_->Set("postgres", up, detail);
+  absl::MutexLock lock(&mu_);
+  stats_.database_reachable = up;
+}
+
+absl::StatusOr<std::map<kafka::TopicPartition, int64_t>> Sink::OnAssign(
+    const std::vector<kafka::TopicPartition>& partitions) {
+  if (absl::Status s = Connect(); !s.ok()) return s;
+  auto stored = writer_.offsets().Load(*conn_, partitions);
+  if (!stored.ok()) {
+    conn_.reset();
+    SetDatabaseUp(false, std::string(stored.status().message()));
+    return stored.status();
+  }
+  log::Info("partitions assigned", {{"count", static_cast<int64_t>(partitions.size())},
+                                    {"with_stored_offsets", static_cast<int64_t>(stored->size())}});
+  absl::MutexLock lock(&mu_);
+  stats_.assignment = partitions;
+  return stored;
+}
+
+void Sink::OnRevoke(const std::vector<kafka::TopicPartition>& partitions) {
+  bool touched = false;
+  for (const auto& tp : partitions) touched |= pending_offsets_.contains(tp);
+  if (touched) {
+    // Hand over cleanly when we can: commit what we hold before the partitions go.
+    if (absl::Status s = CommitPending(); !s.ok()) {
+      log::Warn("could not commit before revoke; dropping the revoked partitions' batch",
+                {{"error", s.ToString()}});
+      DropPending(partitions);
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  std::erase_if(stats_.assignment, [&](const kafka::TopicPartition& tp) {
+    return std::find(partitions.begin(), partitions.end(), tp) != partitions.end();
+  });
+}
+
+void Sink::DropPending(const std::vector<kafka::TopicPartition>& partitions) {
+  auto revoked = [&](int32_t p) {
+    return std::any_of(partitions.begin(), partitions.end(), [&](const kafka::TopicPartition& tp) {
+      return tp.topic == options_.topic && tp.partition == p;
+    });
+  };
+  size_t out = 0;
+  for (size_t i = 0; i < pending_.size(); ++i) {
+    if (revoked(pending_partition_[i])) continue;
+    if (out != i) {
+      pending_[out] = std::move(pending_[i]);
+      pending_partition_[out] = pending_partition_[i];
+    }
+    ++out;
+  }
+  pending_.resize(out);
+  pending_partition_.resize(out);
+  for (const auto& tp : partitions) pending_offsets_.erase(tp);
+  if (pending_.empty() && pending_offsets_.empty()) first_pending_at_ = absl::InfiniteFuture();
+}
+
+void Sink::Accept(kafka::Message& m) {
+  if (pending_.empty() && pending_offsets_.empty()) first_pending_at_ = absl::Now();
+  pending_offsets_[kafka::TopicPartition{m.topic, m.partition}] = m.offset + 1;
+  TelemetryEvent event;
+  const auto rejection = DecodeEvent(m.key, m.value, absl::Now(), options_.decode, &event);
+  if (!rejection) {
+    pending_.push_back(std::move(event));
+    pending_partition_.push_back(m.partition);
+    return;
+  }
+  DeadLetter dl;
+  dl.set_reason(rejection->reason);
+  dl.set_detail(rejection->detail);
+  dl.set_raw(m.value);
+  ToProto(absl::Now(), dl.mutable_failed_at());
+  dl.set_component("storage");
+  dl.set_source_topic(m.topic);
+  dl.set_source_partition(m.partition);
+  dl.set_source_offset(m.offset);
+  dl.set_item_id(rejection->item_id);
+  const kafka::Headers headers = {{"iss.dlq.reason", rejection->reason},
+                                  {"iss.dlq.component", "storage"}};
+  // librdkafka queues without bound in time; a full local queue is the only
+  // refusal, and then we wait for room rather than lose the poison message.
+  for (;;) {
+    absl::Status s = dlq_->Produce(options_.dlq_topic, rejection->item_id, dl.SerializeAsString(),
+                                   headers);
+    if (s.ok()) break;
+    (void)dlq_->Flush(absl::Milliseconds(100));
+  }
+  dlq_since_commit_ = true;
+  Metrics().dlq.Add({{"reason", rejection->reason}}).Increment();
+  {
+    absl::MutexLock lock(&mu_);
+    ++stats_.dead_lettered;
+  }
+  int64_t suppressed = 0;
+  if (LogLimiter().Allow(rejection->reason, &suppressed)) {
+    log::Warn("message sent to the DLQ",
+              {{"reason", rejection->reason},
+               {"detail", rejection->detail},
+               {"partition", m.partition},
+               {"offset", m.offset},
+               {"suppressed", suppressed}});
+  }
+}
+
+absl::Status Sink::CommitPending() {
+  if (pending_.empty() && pending_offsets_.empty()) return absl::OkStatus();
+  if (dlq_since_commit_) {
+    // The offsets below skip the poison messages: they must be on the DLQ first.
+    if (absl::Status s = dlq_->Flush(absl::Seconds(10)); !s.ok()) return s;
+    dlq_since_commit_ = false;
+  }
+  if (absl::Status s = Connect(); !s.ok()) return s;
+  const absl::Time started = absl::Now();
+  auto inserted = writer_.Write(*conn_, pending_, pending_offsets_);
+  if (!inserted.ok()) {
+    // Whatever broke, start the retry from a fresh session.
+    conn_.reset();
+    Metrics().failed.Increment();
+    Metrics().db_errors.Increment();
+    {
+      absl::MutexLock lock(&mu_);
+      ++stats_.db_errors;
+    }
+    SetDatabaseUp(false, std::string(inserted.status().message()));
+    return inserted.status();
+  }
+  const absl::Time now = absl::Now();
+  SinkMetrics& m = Metrics();
+  m.batch_seconds.Observe(absl::ToDoubleSeconds(now - started));
+  m.committed.Increment();
+  m.rows.Increment(static_cast<double>(*inserted));
+  const int64_t duplicates = static_cast<int64_t>(pending_.size()) - *inserted;
+  m.duplicates.Increment(static_cast<double>(duplicates));
+  const int64_t now_us = absl::ToUnixMicros(now);
+  for (const auto& e : pending_) {
+    m.source_latency.Observe(static_cast<double>(now_us - TimestampMicros(e.source_ts())) / 1e6);
+    m.ingest_latency.Observe(static_cast<double>(now_us - TimestampMicros(e.ingest_ts())) / 1e6);
+  }
+  SetDatabaseUp(true, "");
+  {
+    absl::MutexLock lock(&mu_);
+    stats_.rows_written += static_cast<uint64_t>(*inserted);
+    stats_.duplicates_skipped += static_cast<uint64_t>(duplicates);
+    ++stats_.batches_committed;
+  }
+  consumer_->CommitAdvisory(pending_offsets_);
+  if (tail_ != nullptr && tail_->subscribers() > 0) {
+    std::vector<EventPtr> events;
+    events.reserve(pending_.size());
+    for (auto& e : pending_) events.push_back(std::make_shared<const TelemetryEvent>(std::move(e)));
+    tail_->Publish(events);
+  }
+  pending_.clear();
+  pending_partition_.clear();
+  pending_offsets_.clear();
+  first_pending_at_ = absl::InfiniteFuture();
+  return absl::OkStatus();
+}
+
+void Sink::CommitWithRetry() {
+  absl::Duration backoff = options_.retry_min;
+  bool paused = false;
+  while (!pending_.empty() || !pending_offsets_.empty()) {
+    absl::Status s = CommitPending();
+    if (s.ok()) break;
+    int64_t suppressed = 0;
+    if (LogLimiter().Allow("commit_failed", &suppressed)) {
+      log::Error("batch commit failed; retrying with backoff",
+                 {{"error", s.ToString()},
+                  {"events", static_cast<int64_t>(pending_.size())},
+                  {"backoff", backoff},
+                  {"suppressed", suppressed}});
+    }
+    if (!paused) {
+      (void)consumer_->PauseAll();
+      paused = true;
+    }
+    // Keep polling while we wait: rebalances must be served. Anything still
+    // delivered joins the held batch.
+    const absl::Time until = absl::Now() + backoff;
+    while (!stop_.load() && absl::Now() < until) {
+      auto msgs = consumer_->Poll(options_.batch_max,
+                                  std::min(absl::Milliseconds(50), until - absl::Now()));
+      if (msgs.ok()) {
+        for (auto& msg : *msgs) Accept(msg);
+      }
+    }
+    if (stop_.load()) break;
+    backoff = std::min(backoff * 2, options_.retry_max);
+  }
+  if (paused) {
+    (void)consumer_->ResumeAll();
+    log::Info("database back; consumption resumed");
+  }
+}
+
+void Sink::RefreshLag() {
+  const absl::Time now = absl::Now();
+  if (now < next_lag_at_) return;
+  next_lag_at_ = now + options_.lag_interval;
+  auto lag = consumer_->Lag();
+  for (const auto& [tp, n] : lag) {
+    Metrics().lag.Add({{"partition", absl::StrCat(tp.partition)}}).Set(static_cast<double>(n));
+  }
+  absl::MutexLock lock(&mu_);
+  stats_.lag = std::move(lag);
+}
+
+void Sink::Run() {
+  log::Info("sink started", {{"topic", options_.topic}, {"group", options_.group_id}});
+  while (!stop_.load()) {
+    const absl::Time now = absl::Now();
+    absl::Duration wait = options_.batch_wait;
+    if (first_pending_at_ != absl::InfiniteFuture()) {
+      wait = std::max(absl::ZeroDuration(), first_pending_at_ + options_.batch_wait - now);
+    }
+    const size_t room = options_.batch_max > pending_.size() ? options_.batch_max - pending_.size() : 1;
+    auto msgs = consumer_->Poll(room, std::min(wait, absl::Milliseconds(100)));
+    if (!msgs.ok()) {
+      log::Error("consumer failed", {{"error", msgs.status().ToString()}});
+      absl::SleepFor(options_.retry_min);  // a fatal consumer error: avoid a hot loop
+      continue;
+    }
+    for (auto& msg : *msgs) Accept(msg);
+    const bool full = pending_.size() >= options_.batch_max;
+    const bool due = first_pending_at_ != absl::InfiniteFuture() &&
+                     absl::Now() >= first_pending_at_ + options_.batch_wait;
+    if (full || due) CommitWithRetry();
+    RefreshLag();
+  }
+  log::Info("sink stopped");
+}
+
+}  // namespace iss::storage

@@ -1,0 +1,123 @@
+// Owns: the consume -> decode -> validate -> batch -> commit loop of the
+// storage service, on one thread, and the consumer/DLQ producer it drives.
+//
+// Exactly once: broker auto-commit is off; rows and next offsets commit in one
+// PostgreSQL transaction (BatchWriter); on every assignment the consumer seeks
+// to the offsets stored in PostgreSQL. Redelivered events are absorbed by the
+// table's unique key, so a crash or rebalance at any point neither loses nor
+// doubles a row.
+// Poison messages go to the DLQ topic (waited for before the offset that skips
+// them commits) and never stall the loop.
+// PostgreSQL down: the batch is held, partitions are paused, the commit is
+// retried with exponential backoff (Poll keeps serving rebalances), health goes
+// NOT_SERVING until a commit succeeds, then consumption resumes.
+// On revoke, the pending batch is committed first when the database allows;
+// otherwise the revoked partitions' pending messages are dropped (the new owner
+// re-reads them from the stored offsets).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <pqxx/pqxx>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/health.h"
+#include "common/kafka.h"
+#include "iss/telemetry/v1/telemetry.pb.h"
+#include "services/storage/batch_writer.h"
+#include "services/storage/decoder.h"
+#include "services/storage/partitions.h"
+#include "services/storage/tail_hub.h"
+
+namespace iss::storage {
+
+struct SinkOptions {
+  std::string dsn;
+  std::string brokers;
+  std::string group_id = "iss-storage";
+  std::string topic = "telemetry.raw.v1";
+  std::string dlq_topic = "telemetry.dlq.v1";
+  std::string client_id = "iss-storage";
+  size_t batch_max = 5000;
+  absl::Duration batch_wait = absl::Milliseconds(100);
+  absl::Duration retry_min = absl::Milliseconds(100);
+  absl::Duration retry_max = absl::Seconds(5);
+  absl::Duration lag_interval = absl::Seconds(1);
+  DecodeLimits decode;
+  std::map<std::string, std::string> consumer_extra;  // raw librdkafka properties
+};
+
+struct SinkStats {
+  bool database_reachable = false;
+  uint64_t rows_written = 0;
+  uint64_t duplicates_skipped = 0;
+  uint64_t batches_committed = 0;
+  uint64_t dead_lettered = 0;
+  uint64_t db_errors = 0;
+  std::map<kafka::TopicPartition, int64_t> lag;
+  std::vector<kafka::TopicPartition> assignment;
+};
+
+class Sink {
+ public:
+  // `health` and `tail` are not owned and may be null (tests, benchmarks).
+  Sink(SinkOptions options, Health* health, TailHub* tail);
+  ~Sink();
+
+  // Joins the group and starts the loop on its own thread.
+  absl::Status Start();
+  // Stops the loop, commits what is pending (one attempt), leaves the group.
+  void Stop();
+
+  SinkStats Stats() const;
+  const SinkOptions& options() const { return options_; }
+
+ private:
+  void Run();
+  void Accept(kafka::Message& message);
+  // One attempt to commit the pending batch.
+  absl::Status CommitPending();
+  // Commits, pausing the consumer and backing off while the database refuses.
+  void CommitWithRetry();
+  absl::Status Connect();
+  absl::StatusOr<std::map<kafka::TopicPartition, int64_t>> OnAssign(
+      const std::vector<kafka::TopicPartition>& partitions);
+  void OnRevoke(const std::vector<kafka::TopicPartition>& partitions);
+  void DropPending(const std::vector<kafka::TopicPartition>& partitions);
+  void SetDatabaseUp(bool up, const std::string& detail);
+  void RefreshLag();
+
+  const SinkOptions options_;
+  Health* health_;
+  TailHub* tail_;
+  PartitionManager partitions_;
+  BatchWriter writer_;
+
+  // Owned by the loop thread (and by Stop() after the thread joined).
+  std::unique_ptr<kafka::Consumer> consumer_;
+  std::unique_ptr<kafka::Producer> dlq_;
+  std::unique_ptr<pqxx::connection> conn_;
+  std::vector<iss::telemetry::v1::TelemetryEvent> pending_;
+  std::vector<int32_t> pending_partition_;  // partition of each pending event
+  std::map<kafka::TopicPartition, int64_t> pending_offsets_;
+  bool dlq_since_commit_ = false;
+  absl::Time first_pending_at_ = absl::InfiniteFuture();
+  absl::Time next_lag_at_ = absl::InfinitePast();
+
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+
+  mutable absl::Mutex mu_;
+  SinkStats stats_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace iss::storage
