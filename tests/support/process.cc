@@ -1,0 +1,194 @@
+#include <utility>  // before Asio
+
+#include "tests/support/process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "tests/support/wait.h"
+
+extern char** environ;
+
+namespace iss::testing {
+
+absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(Options options) {
+  if (access(options.binary.c_str(), X_OK) != 0) {
+    return absl::NotFoundError(absl::StrCat("not an executable: ", options.binary));
+  }
+  if (options.log_path.empty()) {
+    options.log_path = absl::StrCat("/tmp/iss-test-",
+                                    std::filesystem::path(options.binary).filename().string(), "-",
+                                    getpid(), "-", absl::ToUnixNanos(absl::Now()), ".log");
+  }
+  auto child = std::unique_ptr<ChildProcess>(new ChildProcess(std::move(options)));
+  if (auto s = child->Launch(); !s.ok()) return s;
+  return child;
+}
+
+absl::Status ChildProcess::Launch() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string kv = *e;
+    const size_t eq = kv.find('=');
+    if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  for (const auto& [k, v] : options_.env) env[k] = v;
+  std::vector<std::string> env_strings, arg_strings = {options_.binary};
+  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+  for (const auto& a : options_.args) arg_strings.push_back(a);
+  std::vector<char*> envp, argv;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  for (auto& s : arg_strings) argv.push_back(s.data());
+  envp.push_back(nullptr);
+  argv.push_back(nullptr);
+
+  const int log_fd = open(options_.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (log_fd < 0) return absl::InternalError(absl::StrCat("open ", options_.log_path, ": ", std::strerror(errno)));
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) {
+    close(log_fd);
+    return absl::InternalError(absl::StrCat("fork: ", std::strerror(errno)));
+  }
+  if (pid == 0) {
+    // Child: die with the test, log to the file, unblock signals the test may block.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    dup2(log_fd, STDOUT_FILENO);
+    dup2(log_fd, STDERR_FILENO);
+    const int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0) dup2(devnull, STDIN_FILENO);
+    execve(argv[0], argv.data(), envp.data());
+    _exit(127);
+  }
+  close(log_fd);
+  pid_ = pid;
+  exit_.reset();
+  return absl::OkStatus();
+}
+
+ChildProcess::~ChildProcess() {
+  if (Running()) {
+    if (!Stop(absl::Seconds(10)).has_value()) {
+      Signal(SIGKILL).IgnoreError();
+      WaitExit(absl::Seconds(5));
+    }
+  }
+}
+
+bool ChildProcess::Running() {
+  if (pid_ <= 0 || exit_.has_value()) return false;
+  int status = 0;
+  const pid_t r = waitpid(pid_, &status, WNOHANG);
+  if (r == 0) return true;
+  if (r == pid_) exit_ = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  return false;
+}
+
+absl::Status ChildProcess::Signal(int sig) {
+  if (!Running()) return absl::FailedPreconditionError("process is not running");
+  if (kill(pid_, sig) != 0) return absl::InternalError(absl::StrCat("kill: ", std::strerror(errno)));
+  return absl::OkStatus();
+}
+
+std::optional<int> ChildProcess::WaitExit(absl::Duration timeout) {
+  WaitFor([&] { return !Running(); }, timeout, absl::Milliseconds(2));
+  return exit_;
+}
+
+std::optional<int> ChildProcess::Stop(absl::Duration timeout) {
+  if (!Running()) return exit_;
+  Signal(SIGTERM).IgnoreError();
+  return WaitExit(timeout);
+}
+
+absl::Status ChildProcess::Restart() {
+  if (Running()) return absl::FailedPreconditionError("still running");
+  return Launch();
+}
+
+std::string ChildProcess::ReadLog() const {
+  std::ifstream in(options_.log_path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int FreePort() {
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  return a.local_endpoint().port();
+}
+
+absl::StatusOr<std::pair<int, std::string>> HttpRequest(
+    int port, const std::string& method, const std::string& target, const std::string& body,
+    const std::map<std::string, std::string>& headers) {
+  namespace http = boost::beast::http;
+  try {
+    boost::asio::io_context io;
+    boost::beast::tcp_stream stream(io);
+    stream.expires_after(std::chrono::seconds(30));
+    stream.connect({boost::asio::ip::make_address("127.0.0.1"), static_cast<uint16_t>(port)});
+    http::request<http::string_body> req(http::string_to_verb(method), target, 11);
+    req.set(http::field::host, "127.0.0.1");
+    for (const auto& [k, v] : headers) req.set(k, v);
+    if (!body.empty()) {
+      req.body() = body;
+      if (req.find(http::field::content_type) == req.end()) {
+        req.set(http::field::content_type, "application/json");
+      }
+    }
+    req.prepare_payload();
+    http::write(stream, req);
+    boost::beast::flat_buffer buf;
+    http::response<http::string_body> res;
+    http::read(stream, buf, res);
+    return std::make_pair(static_cast<int>(res.result_int()), res.body());
+  } catch (const std::exception& e) {  // test support only: turn into a Status here
+    return absl::UnavailableError(absl::StrCat("HTTP ", method, " ", target, ": ", e.what()));
+  }
+}
+
+absl::StatusOr<std::pair<int, std::string>> HttpGet(int port, const std::string& target,
+                                                    const std::map<std::string, std::string>& headers) {
+  return HttpRequest(port, "GET", target, "", headers);
+}
+
+absl::Status WaitHttpOk(int port, const std::string& path, absl::Duration timeout) {
+  absl::Status last = absl::DeadlineExceededError("not tried");
+  const bool ok = WaitFor(
+      [&] {
+        auto r = HttpGet(port, path);
+        if (!r.ok()) {
+          last = r.status();
+          return false;
+        }
+        if (r->first != 200) {
+          last = absl::UnavailableError(absl::StrCat("HTTP ", r->first, ": ", r->second));
+          return false;
+        }
+        return true;
+      },
+      timeout, absl::Milliseconds(50));
+  if (ok) return absl::OkStatus();
+  return absl::DeadlineExceededError(
+      absl::StrCat("127.0.0.1:", port, path, " not ready: ", last.message()));
+}
+
+}  // namespace iss::testing
