@@ -1,0 +1,129 @@
+#include "services/storage/decoder.h"
+
+#include "absl/time/time.h"
+#include "common/event_id.h"
+#include "gtest/gtest.h"
+
+namespace iss::storage {
+namespace {
+
+using iss::telemetry::v1::TelemetryEvent;
+
+const absl::Time kNow = absl::FromUnixSeconds(1795000000);  // 2026-11-18
+
+TelemetryEvent Valid() {
+  TelemetryEvent e;
+  e.set_schema_version(1);
+  e.set_item_id("NODE3000005");
+  e.mutable_source_ts()->set_seconds(1794999000);
+  e.mutable_source_ts()->set_nanos(123456000);
+  e.mutable_ingest_ts()->set_seconds(1794999001);
+  e.set_value("42");
+  e.mutable_status()->set_class_("24");
+  e.set_source("test");
+  e.set_event_id(ComputeEventId(e));
+  return e;
+}
+
+std::optional<Rejection> Decode(const TelemetryEvent& e, const std::string& key = "NODE3000005") {
+  TelemetryEvent out;
+  return DecodeEvent(key, e.SerializeAsString(), kNow, DecodeLimits{}, &out);
+}
+
+TEST(DecodeEvent, AcceptsAValidEvent) {
+  TelemetryEvent out;
+  const TelemetryEvent in = Valid();
+  EXPECT_FALSE(DecodeEvent("NODE3000005", in.SerializeAsString(), kNow, {}, &out).has_value());
+  EXPECT_EQ(out.event_id(), in.event_id());
+  EXPECT_EQ(out.value(), "42");
+}
+
+TEST(DecodeEvent, RejectsGarbageAsUndecodable) {
+  TelemetryEvent out;
+  auto r = DecodeEvent("k", "\xff\xff\xff not a proto", kNow, {}, &out);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->reason, "undecodable");
+}
+
+TEST(DecodeEvent, RejectsEachBadField) {
+  struct Case {
+    std::string name;
+    std::function<void(TelemetryEvent&)> mutate;
+    std::string reason;
+    bool recompute_id = true;
+  };
+  const std::vector<Case> cases = {
+      {"schema", [](auto& e) { e.set_schema_version(2); }, "bad_schema_version"},
+      {"empty id", [](auto& e) { e.set_item_id(""); }, "bad_item_id"},
+      {"id chars", [](auto& e) { e.set_item_id("NODE 3"); }, "bad_item_id"},
+      {"id long", [](auto& e) { e.set_item_id(std::string(65, 'A')); }, "bad_item_id"},
+      {"no source_ts", [](auto& e) { e.clear_source_ts(); }, "bad_timestamp"},
+      {"ancient", [](auto& e) { e.mutable_source_ts()->set_seconds(1000); }, "bad_timestamp"},
+      {"future", [](auto& e) { e.mutable_source_ts()->set_seconds(1795000000 + 3 * 86400); },
+       "bad_timestamp"},
+      {"no ingest_ts", [](auto& e) { e.clear_ingest_ts(); }, "bad_timestamp"},
+      {"nul", [](auto& e) { e.set_value(std::string("4\0" "2", 3)); }, "bad_value"},
+      {"long value", [](auto& e) { e.set_value(std::string(5000, '1')); }, "bad_value"},
+      {"bad event id", [](auto& e) { e.set_event_id("XYZ"); }, "bad_event_id", false},
+      {"id mismatch", [](auto& e) { e.set_value("43"); }, "event_id_mismatch", false},
+  };
+  for (const auto& c : cases) {
+    TelemetryEvent e = Valid();
+    c.mutate(e);
+    if (c.recompute_id && e.has_source_ts()) e.set_event_id(ComputeEventId(e));
+    const std::string key = e.item_id();
+    auto r = Decode(e, key.empty() ? "x" : key);
+    ASSERT_TRUE(r.has_value()) << c.name;
+    EXPECT_EQ(r->reason, c.reason) << c.name << ": " << r->detail;
+  }
+}
+
+TEST(DecodeEvent, RejectsKeyThatDiffersFromItemId) {
+  auto r = Decode(Valid(), "NODE3000004");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->reason, "key_mismatch");
+  EXPECT_EQ(r->item_id, "NODE3000005");
+}
+
+TEST(NumericValue, ParsesNumbersOnly) {
+  EXPECT_EQ(NumericValue("12.5"), 12.5);
+  EXPECT_EQ(NumericValue("-3"), -3.0);
+  EXPECT_EQ(NumericValue("1e3"), 1000.0);
+  EXPECT_FALSE(NumericValue("").has_value());
+  EXPECT_FALSE(NumericValue("OPEN").has_value());
+  EXPECT_FALSE(NumericValue("nan").has_value());
+  EXPECT_FALSE(NumericValue("inf").has_value());
+  EXPECT_FALSE(NumericValue(" 1").has_value());
+  EXPECT_FALSE(NumericValue("12abc").has_value());
+}
+
+TEST(AppendPgTimestamp, MatchesAbslFormattingAcrossDates) {
+  // Leap days, year ends, the epoch, pre-epoch and micro-second edges.
+  const int64_t samples[] = {0,
+                             -1,
+                             951782400LL * 1000000 + 1,        // 2000-02-29
+                             1704067199LL * 1000000 + 999999,  // 2023-12-31T23:59:59.999999
+                             1709164800LL * 1000000,           // 2024-02-29
+                             1795000000LL * 1000000 + 123456,
+                             253402300799LL * 1000000};  // 9999-12-31T23:59:59
+  for (int64_t us : samples) {
+    std::string got;
+    AppendPgTimestamp(got, us);
+    const std::string want =
+        absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00", absl::FromUnixMicros(us), absl::UTCTimeZone());
+    EXPECT_EQ(got, want) << us;
+  }
+}
+
+TEST(TimestampMicros, RoundTrips) {
+  google::protobuf::Timestamp ts;
+  SetTimestampMicros(-1, &ts);
+  EXPECT_EQ(ts.seconds(), -1);
+  EXPECT_EQ(ts.nanos(), 999999000);
+  EXPECT_EQ(TimestampMicros(ts), -1);
+  SetTimestampMicros(1795000000123456, &ts);
+  EXPECT_EQ(TimestampMicros(ts), 1795000000123456);
+}
+
+}  // namespace
+}  // namespace iss::storage
