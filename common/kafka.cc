@@ -6,10 +6,9 @@
 #include <librdkafka/rdkafka.h>
 
 #include <atomic>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -62,7 +61,7 @@ absl::StatusCode CodeFor(rd_kafka_resp_err_t err) {
 
 absl::Status ErrStatus(rd_kafka_resp_err_t err, std::string_view what) {
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return absl::OkStatus();
-  return absl::Status(CodeFor(err), absl::StrCat(what, ": ", rd_kafka_err2str(err)));
+  return absl::Status(CodeFor(err), absl::StrCat(std::string(what), ": ", rd_kafka_err2str(err)));
 }
 
 int64_t ToMillis(absl::Duration d) { return absl::ToInt64Milliseconds(d); }
@@ -78,8 +77,8 @@ void LogCallback(const rd_kafka_t* rk, int level, const char* facility, const ch
                          : level == 4 ? log::Level::kWarn
                          : level <= 6 ? log::Level::kInfo
                                       : log::Level::kDebug;
-  log::Write(lvl, "librdkafka", {{"client", rd_kafka_name(rk)}, {"facility", facility},
-                                 {"detail", buf}});
+  log::Write(lvl, "librdkafka",
+             {{"client", rd_kafka_name(rk)}, {"facility", facility}, {"detail", buf}});
 }
 
 void ErrorCallback(rd_kafka_t* rk, int err, const char* reason, void*) {
@@ -87,13 +86,15 @@ void ErrorCallback(rd_kafka_t* rk, int err, const char* reason, void*) {
   if (code == RD_KAFKA_RESP_ERR__FATAL) {
     char fatal[512];
     const rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
-    log::Error("kafka fatal error", {{"client", rd_kafka_name(rk)},
-                                     {"error", rd_kafka_err2name(orig)}, {"detail", fatal}});
+    log::Error(
+        "kafka fatal error",
+        {{"client", rd_kafka_name(rk)}, {"error", rd_kafka_err2name(orig)}, {"detail", fatal}});
     return;
   }
   // Broker outages arrive here; librdkafka retries by itself.
-  log::Warn("kafka error", {{"client", rd_kafka_name(rk)}, {"error", rd_kafka_err2name(code)},
-                            {"detail", reason}});
+  log::Warn(
+      "kafka error",
+      {{"client", rd_kafka_name(rk)}, {"error", rd_kafka_err2name(code)}, {"detail", reason}});
 }
 
 // Builds a conf from `props` (applied in order), installing the logging hooks.
@@ -193,7 +194,7 @@ class KafkaProducer final : public Producer {
     if (err) {
       in_flight_.fetch_sub(1);
       if (hdrs) rd_kafka_headers_destroy(hdrs);  // only owned by librdkafka on success
-      return ErrStatus(err, absl::StrCat("produce to ", topic));
+      return ErrStatus(err, absl::StrCat("produce to ", topic_name));
     }
     return absl::OkStatus();
   }
@@ -218,6 +219,19 @@ class KafkaProducer final : public Producer {
 
   absl::Status EnsureTopic(const std::string& topic, int partitions, int replication_factor,
                            absl::Duration timeout) override {
+    if (topic.empty() || partitions < 1 || replication_factor < 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "topic \"", topic, "\": ", partitions, " partitions, replication ", replication_factor));
+    }
+    // Existing topics need no admin call (and brokers without CreateTopics,
+    // like librdkafka's mock, still work).
+    if (absl::StatusOr<int> existing = PartitionCount(topic, timeout); existing.ok()) {
+      if (*existing < partitions) {
+        log::Warn("kafka topic has fewer partitions than wanted",
+                  {{"topic", topic}, {"partitions", *existing}, {"wanted", partitions}});
+      }
+      return absl::OkStatus();
+    }
     char err[512];
     rd_kafka_NewTopic_t* nt =
         rd_kafka_NewTopic_new(topic.c_str(), partitions, replication_factor, err, sizeof(err));
@@ -263,6 +277,20 @@ class KafkaProducer final : public Producer {
   }
 
  private:
+  // Partition count of `topic` from a full metadata request (which, unlike a
+  // per-topic one, never auto-creates it). NOT_FOUND if absent.
+  absl::StatusOr<int> PartitionCount(const std::string& topic, absl::Duration timeout) {
+    const rd_kafka_metadata_t* md = nullptr;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk_, 1, nullptr, &md, TimeoutMs(timeout));
+    if (err) return ErrStatus(err, "kafka metadata");
+    absl::StatusOr<int> count = absl::NotFoundError(absl::StrCat("topic ", topic));
+    for (int i = 0; i < md->topic_cnt; ++i) {
+      if (topic == md->topics[i].topic && !md->topics[i].err) count = md->topics[i].partition_cnt;
+    }
+    rd_kafka_metadata_destroy(md);
+    return count;
+  }
+
   static void DeliveryCallback(rd_kafka_t*, const rd_kafka_message_t* m, void* self_ptr) {
     auto* self = static_cast<KafkaProducer*>(self_ptr);
     DeliveryReport report;
@@ -327,7 +355,8 @@ class KafkaConsumer final : public Consumer {
         {"enable.auto.commit", "false"},
         {"enable.auto.offset.store", "false"},
         {"auto.offset.reset", o.start_from_earliest ? "earliest" : "latest"},
-        {"statistics.interval.ms", absl::StrCat(std::max<int64_t>(0, ToMillis(o.statistics_interval)))},
+        {"statistics.interval.ms",
+         absl::StrCat(std::max<int64_t>(0, ToMillis(o.statistics_interval)))},
         {"log.connection.close", "false"},
     };
     for (const auto& kv : o.extra) props.push_back(kv);
@@ -355,8 +384,7 @@ class KafkaConsumer final : public Consumer {
     rd_kafka_destroy(rk_);
   }
 
-  absl::StatusOr<std::vector<Message>> Poll(size_t max_messages,
-                                            absl::Duration timeout) override {
+  absl::StatusOr<std::vector<Message>> Poll(size_t max_messages, absl::Duration timeout) override {
     std::vector<Message> out;
     if (pending_assign_) RetryPendingAssign();
     int wait_ms = TimeoutMs(timeout);
@@ -388,8 +416,7 @@ class KafkaConsumer final : public Consumer {
 
   absl::Status Seek(const TopicPartition& tp, int64_t offset) override {
     ListPtr list(rd_kafka_topic_partition_list_new(1));
-    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset =
-        offset;
+    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = offset;
     rd_kafka_error_t* error = rd_kafka_seek_partitions(rk_, list.get(), 10000);
     if (error) {
       absl::Status s(CodeFor(rd_kafka_error_code(error)),
@@ -511,8 +538,8 @@ class KafkaConsumer final : public Consumer {
     lag_.clear();
   }
 
-  static void CommitCallback(rd_kafka_t*, rd_kafka_resp_err_t err,
-                             rd_kafka_topic_partition_list_t*, void*) {
+  static void CommitCallback(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t*,
+                             void*) {
     if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
       log::Debug("kafka advisory commit failed", {{"error", rd_kafka_err2name(err)}});
     }
@@ -528,10 +555,9 @@ class KafkaConsumer final : public Consumer {
     const std::string key = rd_kafka_err2name(m->err);
     int64_t suppressed = 0;
     if (error_log_.Allow(key, &suppressed)) {
-      log::Warn("kafka consumer error",
-                {{"error", key},
-                 {"detail", rd_kafka_message_errstr(m)},
-                 {"suppressed", suppressed}});
+      log::Warn(
+          "kafka consumer error",
+          {{"error", key}, {"detail", rd_kafka_message_errstr(m)}, {"suppressed", suppressed}});
     }
     return absl::OkStatus();
   }
@@ -589,8 +615,7 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const ProducerOptions
 }
 
 absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerOptions& options,
-                                                           OnAssign on_assign,
-                                                           OnRevoke on_revoke) {
+                                                           OnAssign on_assign, OnRevoke on_revoke) {
   auto consumer =
       std::make_unique<KafkaConsumer>(options, std::move(on_assign), std::move(on_revoke));
   if (absl::Status s = consumer->Init(); !s.ok()) return s;

@@ -2,18 +2,15 @@
 // server and a Kafka-protocol mock cluster. Talks to them with the plain
 // client libraries (libpqxx, librdkafka), not our drivers, so a driver bug
 // cannot hide a fixture bug.
+#include <gtest/gtest.h>
 #include <librdkafka/rdkafka.h>
-
-#include <atomic>
 #include <unistd.h>
 
+#include <atomic>
 #include <map>
+#include <pqxx/pqxx>
 #include <set>
 #include <string>
-
-#include <gtest/gtest.h>
-
-#include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
 #include "tests/support/kafka_cluster.h"
@@ -107,8 +104,7 @@ class RawProducer {
                                                           {"message.timeout.ms", "0"},
                                                           {"linger.ms", "5"},
                                                           {"log_level", "3"}}) {
-      EXPECT_EQ(rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof(err)),
-                RD_KAFKA_CONF_OK)
+      EXPECT_EQ(rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof(err)), RD_KAFKA_CONF_OK)
           << k << ": " << err;
     }
     rd_kafka_conf_set_opaque(conf, this);

@@ -1,8 +1,8 @@
 // librdkafka's headers: rdkafka_mock.h needs rdkafka.h first.
+#include "tests/support/kafka_cluster.h"
+
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
-
-#include "tests/support/kafka_cluster.h"
 
 #include <cstdio>
 
@@ -89,8 +89,7 @@ absl::StatusOr<std::unique_ptr<KafkaCluster>> KafkaCluster::Start(int brokers) {
 
 KafkaCluster::~KafkaCluster() = default;
 
-absl::Status KafkaCluster::CreateTopic(const std::string& topic, int partitions,
-                                       int replication) {
+absl::Status KafkaCluster::CreateTopic(const std::string& topic, int partitions, int replication) {
   rd_kafka_resp_err_t err =
       rd_kafka_mock_topic_create(impl_->mock, topic.c_str(), partitions, replication);
   if (err) {
@@ -109,8 +108,8 @@ absl::Status KafkaCluster::SetBrokerDown(int32_t broker_id) {
       rd_kafka_resp_err_t err =
           rd_kafka_mock_partition_set_leader(impl_->mock, topic.c_str(), p, broker_id);
       if (err) {
-        return absl::InternalError(absl::StrCat("set leader ", topic, "/", p, ": ",
-                                                rd_kafka_err2str(err)));
+        return absl::InternalError(
+            absl::StrCat("set leader ", topic, "/", p, ": ", rd_kafka_err2str(err)));
       }
     }
   }
@@ -130,8 +129,7 @@ void KafkaCluster::PushRequestErrors(int16_t api_key, int error, int count) {
   rd_kafka_mock_push_request_errors_array(impl_->mock, api_key, errors.size(), errors.data());
 }
 
-std::vector<KafkaCluster::Record> KafkaCluster::ReadAll(const std::string& topic,
-                                                        size_t expected,
+std::vector<KafkaCluster::Record> KafkaCluster::ReadAll(const std::string& topic, size_t expected,
                                                         absl::Duration timeout) {
   std::vector<Record> records;
   const absl::Time deadline = absl::Now() + timeout;

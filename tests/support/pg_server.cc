@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
@@ -20,12 +21,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <pqxx/pqxx>
 #include <sstream>
 #include <vector>
-
-#include <gtest/gtest.h>
-
-#include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -217,13 +215,13 @@ absl::StatusOr<std::unique_ptr<PgServer>> PgServer::Start() {
 
   const std::string log = server->dir_ + "/initdb.log";
   auto pid = Spawn(user->first, log,
-                   {server->bindir_ + "/initdb", "-D", server->dir_ + "/data", "-A", "trust",
-                    "-E", "UTF8", "-U", "postgres", "--no-sync", "--locale=C"});
+                   {server->bindir_ + "/initdb", "-D", server->dir_ + "/data", "-A", "trust", "-E",
+                    "UTF8", "-U", "postgres", "--no-sync", "--locale=C"});
   if (!pid.ok()) return pid.status();
   const int status = WaitExit(*pid);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return absl::InternalError(absl::StrCat("initdb failed (status ", status, "): ",
-                                            ReadFileTail(log)));
+    return absl::InternalError(
+        absl::StrCat("initdb failed (status ", status, "): ", ReadFileTail(log)));
   }
   // The port is free when picked but may be taken before the server binds it:
   // try a few.
@@ -284,11 +282,11 @@ absl::Status PgServer::Restart() {
     if (absl::Status s = Stop(); !s.ok()) return s;
   }
   const std::string log = dir_ + "/postgres.log";
-  auto pid = Spawn(RunAsUser(user_), log,
-                   {bindir_ + "/postgres", "-D", dir_ + "/data", "-p", absl::StrCat(port_), "-k",
-                    dir_, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c",
-                    "full_page_writes=off", "-c", "synchronous_commit=off", "-c",
-                    "max_connections=200"});
+  auto pid =
+      Spawn(RunAsUser(user_), log,
+            {bindir_ + "/postgres", "-D", dir_ + "/data", "-p", absl::StrCat(port_), "-k", dir_,
+             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off",
+             "-c", "synchronous_commit=off", "-c", "max_connections=200"});
   if (!pid.ok()) return pid.status();
   pid_ = *pid;
   running_ = true;
