@@ -1,0 +1,697 @@
+// The simulator's Beast side: listener, HTTP upgrade with subprotocol
+// negotiation, one reader and one writer coroutine per connection, the model
+// tick that broadcasts changes, and the TLCP request handling.
+#include <utility>  // before Asio (g++ 12 + Boost 1.74)
+
+#include "services/simulator/server.h"
+
+#include <algorithm>
+#include <atomic>
+#include <deque>
+#include <list>
+#include <map>
+#include <random>
+#include <thread>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "common/catalog.h"
+#include "common/log.h"
+#include "services/ingestion/update.h"
+#include "services/simulator/model.h"
+
+namespace iss::sim {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using tlcp::FieldValues;
+
+constexpr int64_t kRequestLimit = 50000;
+constexpr size_t kMaxOutbox = 200000;  // lines queued for a stalled client before we drop it
+
+// The field slot of a schema name (kIssliveFields order), or -1.
+int FieldSlot(std::string_view name) {
+  for (int i = 0; i < static_cast<int>(std::size(ingest::kIssliveFields)); ++i) {
+    if (name == ingest::kIssliveFields[i]) return i;
+  }
+  return -1;
+}
+
+// Picks the TLCP subprotocol from an offered list ("a, b, c").
+std::string ChooseSubprotocol(std::string_view offered) {
+  for (absl::string_view p : absl::StrSplit(absl::string_view(offered.data(), offered.size()), ',')) {
+    p = absl::StripAsciiWhitespace(p);
+    if (absl::StartsWith(p, "TLCP-2.") && absl::EndsWith(p, ".lightstreamer.com")) {
+      return std::string(p);
+    }
+  }
+  return "";
+}
+
+std::string Param(const std::map<std::string, std::string>& params, const std::string& key,
+                  const std::string& def = "") {
+  auto it = params.find(key);
+  return it == params.end() ? def : it->second;
+}
+
+}  // namespace
+
+struct Simulator::Impl {
+  struct Subscription {
+    int64_t id = 0;
+    std::vector<int> items;       // model indexes
+    std::vector<int> slots;       // schema field -> model slot (-1: always null)
+    std::vector<FieldValues> last;  // what this client holds, per item
+  };
+  struct Conn;
+  struct Session {
+    std::string id;
+    absl::Time created;
+    absl::Duration keepalive = absl::Seconds(5);
+    bool send_sync = true;
+    absl::Time last_sync;
+    std::map<int64_t, Subscription> subs;
+    std::shared_ptr<Conn> conn;  // null while unbound
+    absl::Time unbound_since = absl::InfiniteFuture();
+  };
+  struct Conn {
+    explicit Conn(websocket::stream<beast::tcp_stream> s, asio::any_io_executor ex)
+        : ws(std::move(s)), wake(ex) {}
+    websocket::stream<beast::tcp_stream> ws;
+    asio::steady_timer wake;
+    std::deque<std::string> outbox;
+    std::string client_ip;
+    Session* session = nullptr;
+    bool closed = false;
+    bool close_after_flush = false;
+    absl::Time stalled_until = absl::InfinitePast();
+    absl::Time last_write = absl::Now();
+  };
+
+  Impl(Scenario sc, SimulatorOptions opts)
+      : scenario(std::move(sc)),
+        options(std::move(opts)),
+        model(scenario, Items(options), options.epoch),
+        acceptor(ioc),
+        rng(scenario.seed ^ 0x5eed) {
+    if (options.rate >= 0) model.SetRate(options.rate);
+  }
+
+  static std::vector<std::string> Items(const SimulatorOptions& o) {
+    if (!o.items.empty()) return o.items;
+    std::vector<std::string> items;
+    for (const CatalogItem& c : Catalog::Embedded().items()) items.push_back(c.item_id);
+    if (std::find(items.begin(), items.end(), kTimeItem) == items.end()) {
+      items.emplace_back(kTimeItem);
+    }
+    return items;
+  }
+
+  // --- outgoing -------------------------------------------------------------
+  void Send(const std::shared_ptr<Conn>& c, std::string line) {
+    if (c->closed) return;
+    if (c->outbox.size() >= kMaxOutbox) {
+      // A client that stopped reading: let it go rather than grow without bound.
+      Kill(c);
+      return;
+    }
+    c->outbox.push_back(std::move(line));
+    c->wake.cancel();
+  }
+  void Kill(const std::shared_ptr<Conn>& c) {
+    boost::system::error_code ignored;
+    beast::get_lowest_layer(c->ws).socket().close(ignored);
+    c->closed = true;
+    c->wake.cancel();
+  }
+
+  asio::awaitable<void> Writer(std::shared_ptr<Conn> c) {
+    boost::system::error_code ec;
+    auto ok = asio::redirect_error(asio::use_awaitable, ec);
+    while (!c->closed) {
+      const absl::Time now = absl::Now();
+      const bool stalled = now < c->stalled_until;
+      if (c->outbox.empty() || stalled) {
+        absl::Time wake_at = stalled ? c->stalled_until : absl::InfiniteFuture();
+        if (!stalled && c->session != nullptr) {
+          const absl::Time probe_at = c->last_write + c->session->keepalive;
+          if (now >= probe_at) {
+            // Nothing to say for a keep-alive period: PROBE, as the server does.
+            c->outbox.push_back("PROBE");
+            Count(&SimulatorStats::probes_sent);
+            continue;
+          }
+          wake_at = probe_at;
+        }
+        if (wake_at == absl::InfiniteFuture()) wake_at = now + absl::Hours(1);
+        c->wake.expires_after(absl::ToChronoNanoseconds(std::max(absl::ZeroDuration(), wake_at - now)));
+        co_await c->wake.async_wait(ok);
+        continue;
+      }
+      std::string frame;
+      for (const std::string& line : c->outbox) absl::StrAppend(&frame, line, "\r\n");
+      c->outbox.clear();
+      co_await c->ws.async_write(asio::buffer(frame), ok);
+      if (ec) {
+        Kill(c);
+        break;
+      }
+      c->last_write = absl::Now();
+      if (c->close_after_flush && c->outbox.empty()) {
+        boost::system::error_code ignored;
+        co_await c->ws.async_close(websocket::close_code::normal,
+                                   asio::redirect_error(asio::use_awaitable, ignored));
+        Kill(c);
+      }
+    }
+  }
+
+  // --- sessions and subscriptions ------------------------------------------
+  FieldValues Project(const Subscription& sub, size_t item_pos) const {
+    const FieldValues& all = model.Current(static_cast<size_t>(sub.items[item_pos]));
+    FieldValues out(sub.slots.size());
+    for (size_t f = 0; f < sub.slots.size(); ++f) {
+      if (sub.slots[f] >= 0) out[f] = all[static_cast<size_t>(sub.slots[f])];
+    }
+    return out;
+  }
+
+  void SendUpdate(Session& s, Subscription& sub, size_t pos, FieldValues values, bool snapshot) {
+    const bool first = sub.last[pos].empty();
+    std::string line = absl::StrCat("U,", sub.id, ",", pos + 1, ",",
+                                    tlcp::EncodeUpdate(first ? nullptr : &sub.last[pos], values));
+    if (options.record) {
+      absl::MutexLock lock(&mu);
+      sent.push_back({s.id, model.items()[static_cast<size_t>(sub.items[pos])], values, snapshot});
+    }
+    sub.last[pos] = std::move(values);
+    Count(&SimulatorStats::updates_sent);
+    Send(s.conn, std::move(line));
+  }
+
+  std::string NewSessionId() {
+    return absl::StrFormat("S%016x", rng());
+  }
+
+  void HandleCreate(const std::shared_ptr<Conn>& c, const std::map<std::string, std::string>& p) {
+    if (c->session != nullptr) {
+      Refuse(c, "CONERR,11,A session is already open on this connection");
+      return;
+    }
+    if (Param(p, "LS_adapter_set", "DEFAULT") != options.adapter_set) {
+      Refuse(c, "CONERR,2,Requested Adapter Set not available");
+      return;
+    }
+    if (Param(p, "LS_polling") == "true") {
+      Refuse(c, "CONERR,1,Polling is not supported by the simulator");
+      return;
+    }
+    auto s = std::make_unique<Session>();
+    s->id = NewSessionId();
+    s->created = absl::Now();
+    s->last_sync = s->created;
+    Configure(*s, p);
+    Session* raw = s.get();
+    sessions[s->id] = std::move(s);
+    Count(&SimulatorStats::sessions_created);
+    Attach(c, raw);
+  }
+
+  void HandleBind(const std::shared_ptr<Conn>& c, const std::map<std::string, std::string>& p) {
+    auto it = sessions.find(Param(p, "LS_session"));
+    if (it == sessions.end()) {
+      Refuse(c, "CONERR,20,Session not found");
+      return;
+    }
+    Session* s = it->second.get();
+    if (s->conn && s->conn != c) {
+      s->conn->session = nullptr;
+      Kill(s->conn);
+    }
+    Configure(*s, p);
+    Count(&SimulatorStats::sessions_bound);
+    Attach(c, s);
+  }
+
+  void Configure(Session& s, const std::map<std::string, std::string>& p) {
+    int64_t ms = 5000;
+    if (absl::SimpleAtoi(Param(p, "LS_keepalive_millis", "5000"), &ms)) {
+      s.keepalive = absl::Milliseconds(std::clamp<int64_t>(ms, 50, 120000));
+    }
+    s.send_sync = Param(p, "LS_send_sync", "true") != "false";
+  }
+
+  void Attach(const std::shared_ptr<Conn>& c, Session* s) {
+    s->conn = c;
+    s->unbound_since = absl::InfiniteFuture();
+    c->session = s;
+    Send(c, absl::StrCat("CONOK,", s->id, ",", kRequestLimit, ",",
+                         absl::ToInt64Milliseconds(s->keepalive), ",*"));
+    Send(c, "SERVNAME,ISSLIVE Simulator");
+    Send(c, absl::StrCat("CLIENTIP,", c->client_ip));
+    Send(c, "CONS,unlimited");
+  }
+
+  void Detach(const std::shared_ptr<Conn>& c) {
+    if (c->session != nullptr && c->session->conn == c) {
+      c->session->conn = nullptr;
+      c->session->unbound_since = absl::Now();
+    }
+    c->session = nullptr;
+  }
+
+  void Refuse(const std::shared_ptr<Conn>& c, std::string line) {
+    Count(&SimulatorStats::rejected);
+    Send(c, std::move(line));
+    c->close_after_flush = true;
+  }
+
+  void HandleControl(const std::shared_ptr<Conn>& c, const std::map<std::string, std::string>& p) {
+    Count(&SimulatorStats::control_requests);
+    const std::string req = Param(p, "LS_reqId");
+    int64_t req_id = 0;
+    if (!absl::SimpleAtoi(req, &req_id)) {
+      Count(&SimulatorStats::rejected);
+      Send(c, "ERROR,15,Missing or bad LS_reqId");
+      return;
+    }
+    auto reqerr = [&](int code, const std::string& msg) {
+      Count(&SimulatorStats::rejected);
+      Send(c, absl::StrCat("REQERR,", req_id, ",", code, ",", msg));
+    };
+    Session* s = c->session;
+    if (s == nullptr) return reqerr(20, "Session not found");
+    int64_t sub_id = 0;
+    if (!absl::SimpleAtoi(Param(p, "LS_subId"), &sub_id)) return reqerr(15, "Bad LS_subId");
+    const std::string op = Param(p, "LS_op");
+    if (op == "delete") {
+      if (s->subs.erase(sub_id) == 0) return reqerr(19, "Subscription not found");
+      Send(c, absl::StrCat("REQOK,", req_id));
+      Send(c, absl::StrCat("UNSUB,", sub_id));
+      return;
+    }
+    if (op != "add") return reqerr(15, "Unsupported LS_op");
+    const std::string mode = Param(p, "LS_mode");
+    if (mode != "MERGE" && mode != "RAW" && mode != "DISTINCT") {
+      return reqerr(24, "Bad subscription mode for these items");
+    }
+    if (s->subs.count(sub_id)) return reqerr(15, "LS_subId already in use");
+    Subscription sub;
+    sub.id = sub_id;
+    for (absl::string_view name : absl::StrSplit(Param(p, "LS_group"), ' ', absl::SkipEmpty())) {
+      const int idx = model.Find(std::string_view(name.data(), name.size()));
+      if (idx < 0) return reqerr(21, "Bad Group name");
+      sub.items.push_back(idx);
+    }
+    for (absl::string_view name : absl::StrSplit(Param(p, "LS_schema"), ' ', absl::SkipEmpty())) {
+      sub.slots.push_back(FieldSlot(std::string_view(name.data(), name.size())));
+    }
+    if (sub.items.empty()) return reqerr(21, "Bad Group name");
+    if (sub.slots.empty()) return reqerr(23, "Bad Schema name");
+    sub.last.assign(sub.items.size(), FieldValues());
+    const bool snapshot = Param(p, "LS_snapshot", "false") != "false";
+    Send(c, absl::StrCat("REQOK,", req_id));
+    Send(c, absl::StrCat("SUBOK,", sub_id, ",", sub.items.size(), ",", sub.slots.size()));
+    Send(c, absl::StrCat("CONF,", sub_id, ",unlimited,filtered"));
+    Subscription& stored = s->subs.emplace(sub_id, std::move(sub)).first->second;
+    if (snapshot) {
+      for (size_t i = 0; i < stored.items.size(); ++i) {
+        SendUpdate(*s, stored, i, Project(stored, i), /*snapshot=*/true);
+        Send(c, absl::StrCat("EOS,", sub_id, ",", i + 1));
+      }
+    }
+  }
+
+  void HandleRequest(const std::shared_ptr<Conn>& c, const std::string& name,
+                     const std::string& body) {
+    absl::StatusOr<std::vector<std::pair<std::string, std::string>>> parsed =
+        tlcp::ParseParams(body);
+    if (!parsed.ok()) {
+      Count(&SimulatorStats::rejected);
+      Send(c, "ERROR,15,Malformed request parameters");
+      return;
+    }
+    const std::map<std::string, std::string> p(parsed->begin(), parsed->end());
+    if (name == "create_session") {
+      HandleCreate(c, p);
+    } else if (name == "bind_session") {
+      HandleBind(c, p);
+    } else if (name == "control") {
+      HandleControl(c, p);
+    } else if (name == "heartbeat") {
+      // Client keep-alive: nothing to answer on a WebSocket.
+    } else {
+      Count(&SimulatorStats::rejected);
+      Send(c, absl::StrCat("ERROR,15,Unsupported request ", name.substr(0, 32)));
+    }
+  }
+
+  // --- connections ----------------------------------------------------------
+  asio::awaitable<void> Accept() {
+    while (true) {
+      boost::system::error_code ec;
+      tcp::socket socket(ioc);
+      co_await acceptor.async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+      if (ec) continue;
+      asio::co_spawn(ioc, Serve(std::move(socket)), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> Respond(beast::tcp_stream& stream, http::status status,
+                                std::string body) {
+    http::response<http::string_body> res{status, 11};
+    res.set(http::field::server, "iss-simulator");
+    res.set(http::field::content_type, "text/plain");
+    res.body() = std::move(body);
+    res.prepare_payload();
+    boost::system::error_code ec;
+    co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+  }
+
+  asio::awaitable<void> Serve(tcp::socket socket) {
+    boost::system::error_code ec;
+    auto ok = asio::redirect_error(asio::use_awaitable, ec);
+    std::string client_ip = "unknown";
+    {
+      auto ep = socket.remote_endpoint(ec);
+      if (!ec) client_ip = ep.address().to_string();
+    }
+    beast::tcp_stream stream(std::move(socket));
+    beast::flat_buffer buffer;
+    http::request<http::string_body> req;
+    stream.expires_after(std::chrono::seconds(10));
+    co_await http::async_read(stream, buffer, req, ok);
+    if (ec) co_return;
+    if (!websocket::is_upgrade(req)) {
+      Count(&SimulatorStats::rejected);
+      co_await Respond(stream, http::status::bad_request,
+                       "TLCP over HTTP is not simulated: open a WebSocket\n");
+      co_return;
+    }
+    if (!absl::StartsWith(absl::string_view(req.target().data(), req.target().size()),
+                          "/lightstreamer")) {
+      Count(&SimulatorStats::rejected);
+      co_await Respond(stream, http::status::not_found, "unknown path\n");
+      co_return;
+    }
+    const auto offered = req[http::field::sec_websocket_protocol];
+    const std::string proto = ChooseSubprotocol(std::string_view(offered.data(), offered.size()));
+    if (proto.empty()) {
+      Count(&SimulatorStats::rejected);
+      co_await Respond(stream, http::status::bad_request,
+                       "expected subprotocol TLCP-2.x.0.lightstreamer.com\n");
+      co_return;
+    }
+    stream.expires_never();
+    auto c = std::make_shared<Conn>(websocket::stream<beast::tcp_stream>(std::move(stream)),
+                                    ioc.get_executor());
+    c->client_ip = client_ip;
+    websocket::stream_base::timeout t{};
+    t.handshake_timeout = std::chrono::seconds(10);
+    t.idle_timeout = websocket::stream_base::none();
+    t.keep_alive_pings = false;
+    c->ws.set_option(t);
+    c->ws.set_option(websocket::stream_base::decorator([proto](websocket::response_type& res) {
+      res.set(http::field::sec_websocket_protocol, proto);
+      res.set(http::field::server, "iss-simulator");
+    }));
+    c->ws.read_message_max(1 << 20);
+    co_await c->ws.async_accept(req, ok);
+    if (ec) co_return;
+    c->ws.text(true);
+    conns.push_back(c);
+    Count(&SimulatorStats::connections);
+    asio::co_spawn(ioc, Writer(c), asio::detached);
+
+    tlcp::LineSplitter splitter;
+    std::vector<std::string> lines;
+    std::string pending_request;  // a request name waiting for its parameter line
+    while (!c->closed) {
+      buffer.clear();
+      co_await c->ws.async_read(buffer, ok);
+      if (ec) break;
+      lines.clear();
+      splitter.Feed(beast::buffers_to_string(buffer.data()), &lines);
+      // A WebSocket message holds whole requests: flush a last line without CR LF.
+      if (splitter.pending() > 0) splitter.Feed("\r\n", &lines);
+      for (size_t i = 0; i < lines.size(); ++i) {
+        const std::string& line = lines[i];
+        if (line == "wsok") {
+          Send(c, "WSOK");
+          continue;
+        }
+        const std::string body = i + 1 < lines.size() ? lines[++i] : "";
+        HandleRequest(c, line, body);
+      }
+    }
+    Detach(c);
+    Kill(c);
+    conns.remove(c);
+  }
+
+  // --- the clock ------------------------------------------------------------
+  asio::awaitable<void> Tick() {
+    asio::steady_timer timer(ioc);
+    std::vector<TelemetryModel::Change> changes;
+    while (!stopping) {
+      timer.expires_after(absl::ToChronoNanoseconds(options.tick));
+      boost::system::error_code ec;
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (stopping) break;
+      const absl::Time now = absl::Now();
+      absl::Duration t = (now - started) * options.speed;
+      if (scenario.duration > absl::ZeroDuration()) t = std::min(t, scenario.duration);
+      changes.clear();
+      model.AdvanceTo(t, &changes);
+      Broadcast(changes);
+      while (next_fault < faults.size() && faults[next_fault].at <= t) {
+        ApplyFault(faults[next_fault++]);
+      }
+      Housekeeping(now);
+    }
+  }
+
+  void Broadcast(const std::vector<TelemetryModel::Change>& changes) {
+    if (changes.empty()) return;
+    for (auto& [id, s] : sessions) {
+      if (!s->conn) continue;
+      for (auto& [sub_id, sub] : s->subs) {
+        for (const TelemetryModel::Change& ch : changes) {
+          for (size_t pos = 0; pos < sub.items.size(); ++pos) {
+            if (sub.items[pos] != static_cast<int>(ch.item)) continue;
+            FieldValues v(sub.slots.size());
+            for (size_t f = 0; f < sub.slots.size(); ++f) {
+              if (sub.slots[f] >= 0) v[f] = ch.values[static_cast<size_t>(sub.slots[f])];
+            }
+            SendUpdate(*s, sub, pos, std::move(v), false);
+          }
+        }
+      }
+    }
+  }
+
+  void Housekeeping(absl::Time now) {
+    int subscribed = 0;
+    for (auto it = sessions.begin(); it != sessions.end();) {
+      Session& s = *it->second;
+      if (!s.conn && now - s.unbound_since > options.session_linger) {
+        it = sessions.erase(it);
+        continue;
+      }
+      if (s.conn && s.send_sync && now - s.last_sync >= options.sync_period) {
+        s.last_sync = now;
+        Send(s.conn, absl::StrCat("SYNC,", absl::ToInt64Seconds(now - s.created)));
+        Count(&SimulatorStats::syncs_sent);
+      }
+      if (s.conn) {
+        for (const auto& [id, sub] : s.subs) subscribed += static_cast<int>(sub.items.size());
+      }
+      ++it;
+    }
+    absl::MutexLock lock(&mu);
+    stats.live_connections = static_cast<int>(conns.size());
+    stats.live_sessions = static_cast<int>(sessions.size());
+    stats.subscribed_items = subscribed;
+  }
+
+  void ApplyFault(const Fault& f) {
+    Count(&SimulatorStats::faults);
+    log::Info("simulator fault", {{"kind", FaultName(f.kind)}, {"connections", conns.size()}});
+    // Copy: Kill/close may change the list.
+    std::vector<std::shared_ptr<Conn>> targets(conns.begin(), conns.end());
+    for (const auto& c : targets) {
+      switch (f.kind) {
+        case FaultKind::kDrop:
+          Kill(c);
+          break;
+        case FaultKind::kStall:
+          c->stalled_until = absl::Now() + f.duration / std::max(options.speed, 1e-9);
+          c->wake.cancel();
+          break;
+        case FaultKind::kEnd:
+          EndSession(c, "END,31,Session closed by the simulator");
+          break;
+        case FaultKind::kConerr:
+          EndSession(c, "CONERR,7,Simulated refusal");
+          break;
+        case FaultKind::kLoop:
+          // The session survives unbound; the client is expected to rebind.
+          Send(c, "LOOP,0");
+          c->close_after_flush = true;
+          Detach(c);
+          break;
+        case FaultKind::kGarbage: {
+          static const char* kGarbage[] = {"U,999999,1,x|y", "NOT_A_TLCP_MESSAGE,1,2", "U,1",
+                                           "SUBOK,x,y,z", "EOS,999999,1", "CONF"};
+          for (int i = 0; i < f.lines; ++i) {
+            Send(c, kGarbage[static_cast<size_t>(i) % std::size(kGarbage)]);
+          }
+          break;
+        }
+      }
+    }
+  }
+
+  void EndSession(const std::shared_ptr<Conn>& c, std::string line) {
+    Send(c, std::move(line));
+    c->close_after_flush = true;
+    if (c->session != nullptr) {
+      const std::string id = c->session->id;
+      c->session = nullptr;
+      sessions.erase(id);
+    }
+  }
+
+  void Count(uint64_t SimulatorStats::*field) {
+    absl::MutexLock lock(&mu);
+    ++(stats.*field);
+  }
+
+  Scenario scenario;
+  SimulatorOptions options;
+  TelemetryModel model;
+  std::vector<Fault> faults;  // sorted by time
+  size_t next_fault = 0;
+  absl::Time started;
+  std::map<std::string, std::unique_ptr<Session>> sessions;
+  std::list<std::shared_ptr<Conn>> conns;
+  std::atomic<bool> stopping{false};
+  int port = 0;
+
+  mutable absl::Mutex mu;
+  SimulatorStats stats ABSL_GUARDED_BY(mu);
+  std::vector<SentUpdate> sent ABSL_GUARDED_BY(mu);
+
+  asio::io_context ioc{1};
+  tcp::acceptor acceptor;
+  std::mt19937_64 rng;
+  std::thread thread;
+};
+
+absl::StatusOr<std::unique_ptr<Simulator>> Simulator::Start(Scenario scenario,
+                                                            SimulatorOptions options) {
+  if (options.speed <= 0) return absl::InvalidArgumentError("speed must be > 0");
+  if (options.epoch == absl::InfinitePast()) options.epoch = absl::Now();
+  const size_t colon = options.address.rfind(':');
+  int port = -1;
+  if (colon == std::string::npos ||
+      !absl::SimpleAtoi(absl::string_view(options.address).substr(colon + 1), &port) || port < 0 ||
+      port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("bad address \"", options.address, "\""));
+  }
+  std::string host = options.address.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  boost::system::error_code ec;
+  const auto addr = asio::ip::make_address(host, ec);
+  if (ec) return absl::InvalidArgumentError(absl::StrCat("bad listen address \"", host, "\""));
+
+  auto impl = std::make_unique<Impl>(std::move(scenario), std::move(options));
+  impl->faults = impl->scenario.faults;
+  std::stable_sort(impl->faults.begin(), impl->faults.end(),
+                   [](const Fault& a, const Fault& b) { return a.at < b.at; });
+  const tcp::endpoint ep(addr, static_cast<uint16_t>(port));
+  impl->acceptor.open(ep.protocol(), ec);
+  if (!ec) impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) impl->acceptor.bind(ep, ec);
+  if (!ec) impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", impl->options.address, ": ",
+                                               ec.message()));
+  }
+  impl->port = impl->acceptor.local_endpoint().port();
+  impl->started = absl::Now();
+  Impl* raw = impl.get();
+  asio::co_spawn(raw->ioc, raw->Accept(), asio::detached);
+  asio::co_spawn(raw->ioc, raw->Tick(), asio::detached);
+  raw->thread = std::thread([raw] { raw->ioc.run(); });
+  return std::unique_ptr<Simulator>(new Simulator(std::move(impl)));
+}
+
+Simulator::Simulator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Simulator::~Simulator() { Stop(); }
+
+int Simulator::port() const { return impl_->port; }
+
+void Simulator::Stop() {
+  if (!impl_->thread.joinable()) return;
+  impl_->stopping = true;
+  asio::post(impl_->ioc, [impl = impl_.get()] {
+    boost::system::error_code ignored;
+    impl->acceptor.close(ignored);
+    for (const auto& c : impl->conns) impl->Kill(c);
+  });
+  impl_->ioc.stop();
+  impl_->thread.join();
+  // What the io thread owned goes now, before the io_context (which then
+  // destroys the suspended coroutines and their sockets).
+  impl_->conns.clear();
+  impl_->sessions.clear();
+}
+
+void Simulator::Inject(const Fault& fault) {
+  asio::post(impl_->ioc, [impl = impl_.get(), fault] { impl->ApplyFault(fault); });
+}
+
+SimulatorStats Simulator::stats() const {
+  absl::MutexLock lock(&impl_->mu);
+  return impl_->stats;
+}
+
+std::vector<SentUpdate> Simulator::Sent() const {
+  absl::MutexLock lock(&impl_->mu);
+  return impl_->sent;
+}
+
+absl::Duration Simulator::scenario_time() const {
+  // The model is advanced on the io thread; this is the same formula it uses.
+  absl::Duration t = (absl::Now() - impl_->started) * impl_->options.speed;
+  if (impl_->scenario.duration > absl::ZeroDuration()) t = std::min(t, impl_->scenario.duration);
+  return t;
+}
+
+}  // namespace iss::sim

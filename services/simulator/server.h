@@ -1,0 +1,86 @@
+// Owns: the ISSLIVE simulator's TLCP server: a Beast WebSocket listener that
+// speaks TLCP 2.x the way Lightstreamer does for the official clients
+// (subprotocol TLCP-2.x.0.lightstreamer.com, wsok/WSOK, create_session ->
+// CONOK/SERVNAME/CLIENTIP/CONS, bind_session, control add/delete -> REQOK,
+// SUBOK, CONF, snapshot U lines then EOS, UNSUB, REQERR; compact U lines with
+// only the changed fields; PROBE after keep-alive idle; SYNC), serving the
+// TelemetryModel's items at the scenario's pace times `speed`, and the
+// scenario's faults (drop, stall, END, CONERR, LOOP, garbage lines).
+//
+// One io thread. Tests start it on port 0, inject faults directly and read
+// back exactly what each session was sent (`record`).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "services/ingestion/tlcp/protocol.h"
+#include "services/simulator/scenario.h"
+
+namespace iss::sim {
+
+struct SimulatorOptions {
+  std::string address = "127.0.0.1:8088";  // port 0 = ephemeral
+  double speed = 1.0;      // scenario seconds per real second
+  double rate = -1;        // background updates/s; < 0 = the scenario's
+  std::string adapter_set = "ISSLIVE";
+  std::vector<std::string> items;  // empty = the embedded catalog + TIME_000001
+  absl::Time epoch = absl::InfinitePast();  // wall time of scenario 0; past = start time
+  absl::Duration tick = absl::Milliseconds(10);          // real time between model steps
+  absl::Duration sync_period = absl::Seconds(30);        // real time between SYNCs
+  absl::Duration session_linger = absl::Seconds(30);     // unbound session lifetime
+  bool record = false;     // keep every update sent, for tests
+};
+
+// One update as a session was sent it, decoded (schema order of its subscription).
+struct SentUpdate {
+  std::string session_id;
+  std::string item_id;
+  tlcp::FieldValues values;
+  bool snapshot = false;
+};
+
+struct SimulatorStats {
+  uint64_t connections = 0;       // WebSocket connections accepted
+  uint64_t sessions_created = 0;
+  uint64_t sessions_bound = 0;    // bind_session accepted
+  uint64_t updates_sent = 0;      // U lines
+  uint64_t probes_sent = 0;
+  uint64_t syncs_sent = 0;
+  uint64_t control_requests = 0;
+  uint64_t rejected = 0;          // refused handshakes and requests (REQERR, CONERR)
+  uint64_t faults = 0;
+  int live_connections = 0;
+  int live_sessions = 0;
+  int subscribed_items = 0;       // over live sessions
+};
+
+class Simulator {
+ public:
+  static absl::StatusOr<std::unique_ptr<Simulator>> Start(Scenario scenario,
+                                                          SimulatorOptions options);
+  ~Simulator();  // Stop()s
+
+  int port() const;
+  void Stop();
+
+  // Applies a fault now to every live connection (the scenario's faults go
+  // through here too at their time). `fault.at` is ignored.
+  void Inject(const Fault& fault);
+
+  SimulatorStats stats() const;
+  std::vector<SentUpdate> Sent() const;  // empty unless options.record
+  // Scenario time reached by the model.
+  absl::Duration scenario_time() const;
+
+ private:
+  struct Impl;
+  explicit Simulator(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace iss::sim
