@@ -1,0 +1,220 @@
+// The PostgreSQL driver pieces: connections, schema migrations and the
+// consumer-offsets store. Every libpqxx call below runs inside Guard(), so no
+// pqxx exception leaves this file except from OffsetStore::Save, which runs
+// inside the caller's transaction (and so inside the caller's Guard).
+#include "common/pg.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+
+namespace iss::pg {
+
+// Generated from migrations/*.sql by cmake/EmbedMigrations.cmake.
+struct EmbeddedFile {
+  const char* name;
+  std::string_view data;
+};
+extern const EmbeddedFile kEmbeddedMigrationFiles[];
+extern const size_t kEmbeddedMigrationCount;
+
+namespace {
+
+// Held (session level) while migrating, so concurrent migrators queue up.
+constexpr int64_t kMigrationLockKey = 0x1551'0000'0001;
+
+constexpr char kCreateMigrationsTable[] = R"sql(
+  CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    integer     PRIMARY KEY,
+    name       text        NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+  ))sql";
+
+constexpr char kRecordMigration[] = "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)";
+
+constexpr char kLoadOffsets[] =
+    "SELECT topic, partition, next_offset FROM consumer_offsets WHERE group_id = $1";
+
+// One round trip for any number of partitions.
+constexpr char kSaveOffsets[] = R"sql(
+  INSERT INTO consumer_offsets (group_id, topic, partition, next_offset, updated_at)
+  SELECT $1, o.topic, o.partition, o.next_offset, now()
+  FROM json_to_recordset($2::json) AS o(topic text, partition integer, next_offset bigint)
+  ON CONFLICT (group_id, topic, partition)
+  DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = EXCLUDED.updated_at)sql";
+
+// "0007_add_things.sql" -> 7; 0 when the name is not NNNN_name.sql.
+int VersionFromName(std::string_view name) {
+  const size_t digits = name.find_first_not_of("0123456789");
+  if (digits == 0 || digits == std::string_view::npos || name[digits] != '_' || name.size() < 4 ||
+      name.substr(name.size() - 4) != ".sql") {
+    return 0;
+  }
+  return std::atoi(std::string(name.substr(0, digits)).c_str());
+}
+
+absl::Status ValidateMigrations(const std::vector<Migration>& migrations) {
+  std::set<int> versions;
+  for (const auto& m : migrations) {
+    if (m.version <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("migration file \"", m.name, "\": name must be NNNN_name.sql, NNNN > 0"));
+    }
+    if (!versions.insert(m.version).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("two migrations have version ", m.version, " (", m.name, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+int CurrentVersion(pqxx::transaction_base& txn) {
+  const pqxx::row exists = txn.exec1("SELECT to_regclass('schema_migrations') IS NOT NULL");
+  if (!exists[0].as<bool>()) return 0;
+  return txn.exec1("SELECT coalesce(max(version), 0) FROM schema_migrations")[0].as<int>();
+}
+
+// Applies the pending migrations; the caller holds the advisory lock.
+absl::StatusOr<int> MigrateLocked(pqxx::connection& conn, std::vector<Migration> migrations) {
+  std::sort(migrations.begin(), migrations.end(),
+            [](const Migration& a, const Migration& b) { return a.version < b.version; });
+  const int newest = migrations.empty() ? 0 : migrations.back().version;
+  int current = 0;
+  absl::Status s = Guard([&] {
+    pqxx::work txn(conn);
+    txn.exec0(kCreateMigrationsTable);
+    current = CurrentVersion(txn);
+    txn.commit();
+  });
+  if (!s.ok()) return s;
+  if (current > newest) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "database schema version ", current, " is newer than this binary's newest migration (",
+        newest, "): run a newer binary, or migrate down by hand"));
+  }
+  for (const Migration& m : migrations) {
+    if (m.version <= current) continue;
+    s = Guard([&] {
+      pqxx::work txn(conn);
+      txn.exec(m.sql);
+      txn.exec_params0(kRecordMigration, m.version, m.name);
+      txn.commit();
+    });
+    if (!s.ok()) {
+      return absl::Status(s.code(),
+                          absl::StrCat("migration ", m.name, " failed (rolled back; ",
+                                       "database stays at version ", current, "): ", s.message()));
+    }
+    log::Info("migration applied", {{"version", m.version}, {"name", m.name}});
+    current = m.version;
+  }
+  return current;
+}
+
+}  // namespace
+
+const std::vector<Migration>& EmbeddedMigrations() {
+  static const std::vector<Migration>* migrations = [] {
+    auto* out = new std::vector<Migration>();
+    for (size_t i = 0; i < kEmbeddedMigrationCount; ++i) {
+      const EmbeddedFile& f = kEmbeddedMigrationFiles[i];
+      if (f.name == nullptr || f.name[0] == '\0') continue;  // "no migrations" marker
+      out->push_back({VersionFromName(f.name), f.name, std::string(f.data)});
+    }
+    std::sort(out->begin(), out->end(),
+              [](const Migration& a, const Migration& b) { return a.version < b.version; });
+    return out;
+  }();
+  return *migrations;
+}
+
+absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect(const std::string& dsn) {
+  std::unique_ptr<pqxx::connection> conn;
+  absl::Status s = Guard([&] { conn = std::make_unique<pqxx::connection>(dsn); });
+  if (!s.ok()) {
+    // Whatever libpq said, not being able to connect means "try again later".
+    return absl::UnavailableError(absl::StrCat("connecting to PostgreSQL: ", s.message()));
+  }
+  return conn;
+}
+
+absl::StatusOr<int> SchemaVersion(pqxx::connection& conn) {
+  int version = 0;
+  absl::Status s = Guard([&] {
+    pqxx::read_transaction txn(conn);
+    version = CurrentVersion(txn);
+  });
+  if (!s.ok()) return s;
+  return version;
+}
+
+absl::StatusOr<int> Migrate(pqxx::connection& conn, const std::vector<Migration>& migrations) {
+  if (absl::Status s = ValidateMigrations(migrations); !s.ok()) return s;
+  absl::Status s = Guard([&] {
+    pqxx::nontransaction txn(conn);
+    txn.exec_params("SELECT pg_advisory_lock($1)", kMigrationLockKey);
+  });
+  if (!s.ok()) return s;
+  absl::StatusOr<int> result = MigrateLocked(conn, migrations);
+  // Session locks die with the session; if unlocking fails the connection is
+  // gone and so is the lock.
+  (void)Guard([&] {
+    pqxx::nontransaction txn(conn);
+    txn.exec_params("SELECT pg_advisory_unlock($1)", kMigrationLockKey);
+  });
+  return result;
+}
+
+absl::Status Guard(const std::function<void()>& fn) {
+  try {
+    fn();
+    return absl::OkStatus();
+  } catch (const pqxx::broken_connection& e) {
+    return absl::UnavailableError(absl::StrCat("PostgreSQL connection lost: ", e.what()));
+  } catch (const pqxx::serialization_failure& e) {
+    return absl::AbortedError(absl::StrCat("serialization failure (retry): ", e.what()));
+  } catch (const pqxx::deadlock_detected& e) {
+    return absl::AbortedError(absl::StrCat("deadlock (retry): ", e.what()));
+  } catch (const pqxx::statement_completion_unknown& e) {
+    return absl::UnknownError(absl::StrCat("statement outcome unknown: ", e.what()));
+  } catch (const pqxx::in_doubt_error& e) {
+    return absl::UnknownError(absl::StrCat("commit outcome unknown: ", e.what()));
+  } catch (const pqxx::sql_error& e) {
+    return absl::InternalError(absl::StrCat("SQLSTATE ", e.sqlstate(), ": ", e.what()));
+  } catch (const std::exception& e) {
+    return absl::InternalError(e.what());
+  } catch (...) {
+    return absl::InternalError("unknown exception from the PostgreSQL driver");
+  }
+}
+
+absl::StatusOr<std::map<kafka::TopicPartition, int64_t>> OffsetStore::Load(
+    pqxx::connection& conn, const std::vector<kafka::TopicPartition>& partitions) const {
+  const std::set<kafka::TopicPartition> wanted(partitions.begin(), partitions.end());
+  std::map<kafka::TopicPartition, int64_t> out;
+  absl::Status s = Guard([&] {
+    pqxx::read_transaction txn(conn);
+    for (const pqxx::row& row : txn.exec_params(kLoadOffsets, group_)) {
+      kafka::TopicPartition tp{row[0].as<std::string>(), row[1].as<int32_t>()};
+      if (wanted.count(tp)) out[tp] = row[2].as<int64_t>();
+    }
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+void OffsetStore::Save(pqxx::work& txn,
+                       const std::map<kafka::TopicPartition, int64_t>& next_offsets) const {
+  if (next_offsets.empty()) return;
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& [tp, offset] : next_offsets) {
+    rows.push_back({{"topic", tp.topic}, {"partition", tp.partition}, {"next_offset", offset}});
+  }
+  txn.exec_params0(kSaveOffsets, group_, rows.dump());
+}
+
+}  // namespace iss::pg
