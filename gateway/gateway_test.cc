@@ -1,0 +1,574 @@
+// Gateway integration tests: the real HTTP server in front of real gRPC
+// upstreams on loopback (the platform's iss::GrpcServer hosting recording
+// fakes of the iss.* services and of a test-only annotated EchoService).
+#include <regex>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "gateway/route_table.h"
+#include "gateway/server.h"
+#include "gateway/testdata/echo.pb.h"
+#include "gateway/testing/fake_upstream.h"
+#include "gateway/testing/http_client.h"
+#include "gateway/transcoder.h"
+#include "gateway/upstreams.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/time_util.h"
+#include "gtest/gtest.h"
+#include "iss/ingest/v1/ingest.pb.h"
+#include "iss/peebot/v1/peebot.pb.h"
+#include "iss/storage/v1/storage.pb.h"
+#include "nlohmann/json.hpp"
+#include "tests/support/wait.h"
+
+namespace iss::gateway {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::FakeUpstream;
+using testing::HttpCall;
+using testing::HttpResponse;
+using Json = nlohmann::json;
+namespace test = iss::gatewaytest::v1;
+
+constexpr char kToken[] = "s3cret-token";
+constexpr char kEcho[] = "/iss.gatewaytest.v1.EchoService/Echo";
+const std::vector<std::pair<std::string, std::string>> kAuth = {
+    {"Authorization", std::string("Bearer ") + kToken}};
+
+struct Stack {
+  std::unique_ptr<FakeUpstream> ingest, storage, peebot, echo;
+  std::unique_ptr<Upstreams> upstreams;
+  std::unique_ptr<RouteTable> routes;
+  Health health;
+  std::unique_ptr<Server> server;
+  int port = 0;
+};
+
+Stack* g = nullptr;
+
+ServerOptions TestOptions() {
+  ServerOptions o;
+  o.address = "127.0.0.1:0";
+  o.max_body_bytes = 4096;
+  o.max_header_bytes = 4096;
+  o.max_url_bytes = 1024;
+  o.cors_origins = {"https://dash.example"};
+  o.sse_heartbeat = absl::Milliseconds(100);
+  o.default_deadline = absl::Seconds(10);
+  return o;
+}
+
+class GatewayTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    (void)test::EchoRequest::descriptor();  // link the test proto in
+    g = new Stack;
+    g->ingest = std::make_unique<FakeUpstream>(
+        std::vector<std::string>{"iss.ingest.v1.IngestService"}, kToken);
+    g->storage = std::make_unique<FakeUpstream>(
+        std::vector<std::string>{"iss.storage.v1.StorageService"}, kToken);
+    g->peebot = std::make_unique<FakeUpstream>(
+        std::vector<std::string>{"iss.peebot.v1.PeeBotService"}, kToken);
+    g->echo = std::make_unique<FakeUpstream>(
+        std::vector<std::string>{"iss.gatewaytest.v1.EchoService"}, kToken);
+    for (FakeUpstream* f : {g->ingest.get(), g->storage.get(), g->peebot.get(), g->echo.get()}) {
+      ASSERT_TRUE(f->Start().ok());
+    }
+    g->upstreams = std::make_unique<Upstreams>(std::vector<UpstreamSpec>{
+        {"ingest", g->ingest->address(), {"iss.ingest.v1.IngestService"}},
+        {"storage", g->storage->address(), {"iss.storage.v1.StorageService"}},
+        {"peebot", g->peebot->address(), {"iss.peebot.v1.PeeBotService"}},
+        {"echo", g->echo->address(), {"iss.gatewaytest.v1.EchoService"}}});
+    auto routes = RouteTable::Build(*google::protobuf::DescriptorPool::generated_pool(),
+                                    g->upstreams->ServiceNames());
+    ASSERT_TRUE(routes.ok()) << routes.status();
+    g->routes = std::make_unique<RouteTable>(*std::move(routes));
+    g->upstreams->StartHealthProbe(&g->health, absl::Milliseconds(50));
+    auto server = Server::Start(TestOptions(), g->routes.get(), g->upstreams.get(), &g->health);
+    ASSERT_TRUE(server.ok()) << server.status();
+    g->server = *std::move(server);
+    g->port = g->server->port();
+
+    // The echo fake answers with what it was sent, plus what it saw.
+    g->echo->OnCall(kEcho, [](const FakeUpstream::Call& call, std::string* out) {
+      test::EchoRequest req;
+      req.ParseFromString(call.request);
+      auto auth = call.metadata.find("authorization");
+      if (auth != call.metadata.end()) req.set_seen_authorization(auth->second);
+      req.set_seen_deadline_seconds(absl::ToDoubleSeconds(call.deadline_left));
+      *out = req.SerializeAsString();
+      return grpc::Status::OK;
+    });
+    g->echo->OnCall("/iss.gatewaytest.v1.EchoService/Fail",
+                    [](const FakeUpstream::Call& call, std::string* out) {
+                      test::FailRequest req;
+                      req.ParseFromString(call.request);
+                      return grpc::Status(static_cast<grpc::StatusCode>(req.code()), req.message());
+                    });
+  }
+  static void TearDownTestSuite() {
+    g->server.reset();
+    delete g;
+    g = nullptr;
+  }
+  int port() const { return g->port; }
+};
+
+Json ParseJson(const HttpResponse& r) {
+  Json j = Json::parse(r.body, nullptr, /*allow_exceptions=*/false);
+  EXPECT_FALSE(j.is_discarded()) << r.body;
+  return j;
+}
+
+// A concrete URL for a template: variables and wildcards get sample values.
+std::string SampleUrl(const std::string& tmpl) {
+  std::string out = std::regex_replace(tmpl, std::regex(R"(\{[a-z_.]+=([^}]*)\})"), "$1");
+  out = std::regex_replace(out, std::regex(R"(\{[a-z_.]+\})"), "7");
+  out = std::regex_replace(out, std::regex(R"(\*\*)"), "a/b");
+  out = std::regex_replace(out, std::regex(R"(\*)"), "w");
+  return out;
+}
+
+TEST_F(GatewayTest, EveryAnnotatedRouteReachesItsRpc) {
+  ASSERT_GE(g->routes->routes().size(), 18u + 8u);
+  for (const Route& r : g->routes->routes()) {
+    const std::string url = SampleUrl(r.path.text());
+    const std::string body = r.body.empty() ? "" : "{}";
+    HttpResponse res = HttpCall(port(), r.http_method, url, body, kAuth);
+    EXPECT_EQ(res.status, 200) << r.http_method << " " << url << ": " << res.body;
+    if (r.server_streaming) {
+      EXPECT_EQ(res.Header("content-type"), "text/event-stream") << url;
+      EXPECT_THAT(res.body, HasSubstr("event: end")) << url;
+    } else {
+      EXPECT_EQ(res.Header("content-type"), "application/json") << url;
+    }
+    bool seen = false;
+    for (FakeUpstream* f : {g->ingest.get(), g->storage.get(), g->peebot.get(), g->echo.get()}) {
+      if (auto call = f->LastCall(r.grpc_path)) seen = true;
+    }
+    EXPECT_TRUE(seen) << r.grpc_path << " never reached its upstream via " << url;
+  }
+}
+
+TEST_F(GatewayTest, NewAnnotatedRpcIsListedAndServedWithNoGatewayCode) {
+  // EchoService exists only in gateway/testdata: the gateway knows nothing of it.
+  HttpResponse routes = HttpCall(port(), "GET", "/api/v1/routes");
+  ASSERT_EQ(routes.status, 200);
+  EXPECT_THAT(routes.body, HasSubstr("/iss.gatewaytest.v1.EchoService/EchoNested"));
+  HttpResponse res = HttpCall(port(), "GET", "/test/v1/shelves/s1/echo?count=2");
+  ASSERT_EQ(res.status, 200) << res.body;
+  EXPECT_EQ(ParseJson(res)["name"], "shelves/s1");
+  EXPECT_EQ(ParseJson(res)["count"], 2);
+}
+
+TEST_F(GatewayTest, PathVariablesAndQueryParametersFillTheRequest) {
+  HttpResponse res = HttpCall(
+      port(), "GET",
+      "/api/v1/items/NODE3000005/series?startTime=2026-01-01T00:00:00Z"
+      "&end_time=2026-01-01T06:00:00Z&bucket=300s");
+  ASSERT_EQ(res.status, 200) << res.body;
+  auto call = g->storage->LastCall("/iss.storage.v1.StorageService/GetSeries");
+  ASSERT_TRUE(call.has_value());
+  iss::storage::v1::GetSeriesRequest req;
+  ASSERT_TRUE(req.ParseFromString(call->request));
+  EXPECT_EQ(req.item_id(), "NODE3000005");
+  EXPECT_EQ(google::protobuf::util::TimeUtil::ToString(req.start_time()), "2026-01-01T00:00:00Z");
+  EXPECT_EQ(google::protobuf::util::TimeUtil::ToString(req.end_time()), "2026-01-01T06:00:00Z");
+  EXPECT_EQ(req.bucket().seconds(), 300);
+
+  res = HttpCall(port(), "GET",
+                 "/api/v1/telemetry:window?item_ids=A&item_ids=B&valueFilter.min=1.5"
+                 "&order=ORDER_DESC&startTime=2026-01-01T00:00:00Z&endTime=2026-01-02T00:00:00Z");
+  ASSERT_EQ(res.status, 200) << res.body;
+  iss::storage::v1::QueryWindowRequest w;
+  ASSERT_TRUE(w.ParseFromString(
+      g->storage->LastCall("/iss.storage.v1.StorageService/QueryWindow")->request));
+  EXPECT_THAT(w.item_ids(), ::testing::ElementsAre("A", "B"));
+  EXPECT_EQ(w.value_filter().min(), 1.5);
+  EXPECT_EQ(w.order(), iss::storage::v1::ORDER_DESC);
+
+  // Multi-segment variable, percent-decoding, ** tails.
+  res = HttpCall(port(), "GET", "/test/v1/files/a/b%20c/d.txt");
+  ASSERT_EQ(res.status, 200) << res.body;
+  EXPECT_EQ(ParseJson(res)["name"], "a/b c/d.txt");
+}
+
+TEST_F(GatewayTest, BodyStarAndFieldBodies) {
+  HttpResponse res = HttpCall(port(), "POST", "/api/v1/ingest/test",
+                              R"({"itemId":"USLAB000061","sourceTs":"2025-01-01T12:00:00Z",)"
+                              R"("value":"12.34","statusClass":"OK"})",
+                              kAuth);
+  ASSERT_EQ(res.status, 200) << res.body;
+  iss::ingest::v1::IngestTestEventRequest ingest;
+  ASSERT_TRUE(ingest.ParseFromString(
+      g->ingest->LastCall("/iss.ingest.v1.IngestService/IngestTestEvent")->request));
+  EXPECT_EQ(ingest.item_id(), "USLAB000061");
+  EXPECT_EQ(ingest.source_ts().seconds(), 1735732800);
+  EXPECT_EQ(ingest.value(), "12.34");
+  EXPECT_EQ(ingest.status_class(), "OK");
+
+  res = HttpCall(port(), "PATCH", "/api/v1/peebot/settings?updateMask=cooldown,minRisePercent",
+                 R"({"cooldown":"1800s","minRisePercent":2.5})", kAuth);
+  ASSERT_EQ(res.status, 200) << res.body;
+  iss::peebot::v1::UpdateSettingsRequest upd;
+  ASSERT_TRUE(upd.ParseFromString(
+      g->peebot->LastCall("/iss.peebot.v1.PeeBotService/UpdateSettings")->request));
+  EXPECT_EQ(upd.settings().cooldown().seconds(), 1800);
+  EXPECT_EQ(upd.settings().min_rise_percent(), 2.5);
+  EXPECT_THAT(upd.update_mask().paths(), ::testing::ElementsAre("cooldown", "min_rise_percent"));
+
+  res = HttpCall(port(), "PUT", "/test/v1/shelves/s2/echo?count=7", R"({"note":"n","level":3})");
+  ASSERT_EQ(res.status, 200) << res.body;
+  Json j = ParseJson(res);
+  EXPECT_EQ(j["name"], "shelves/s2");
+  EXPECT_EQ(j["count"], 7);
+  EXPECT_EQ(j["nested"]["note"], "n");
+}
+
+TEST_F(GatewayTest, ResponsesAreProto3Json) {
+  iss::storage::v1::Item item;
+  item.set_item_id("NODE3000005");
+  item.set_units("%");
+  item.set_total_updates(12345678901234ULL);
+  item.mutable_last_seen()->set_seconds(1735689600);
+  g->storage->Reply("/iss.storage.v1.StorageService/GetItem", item);
+  HttpResponse res = HttpCall(port(), "GET", "/api/v1/items/NODE3000005");
+  ASSERT_EQ(res.status, 200) << res.body;
+  Json j = ParseJson(res);
+  EXPECT_EQ(j["itemId"], "NODE3000005");
+  EXPECT_EQ(j["totalUpdates"], "12345678901234");
+  EXPECT_EQ(j["lastSeen"], "2025-01-01T00:00:00Z");
+  EXPECT_EQ(j["inCatalog"], false);  // unpopulated fields are printed
+  EXPECT_EQ(j["description"], "");
+
+  // response_body: only the named field is the HTTP body.
+  test::EchoRequest nested;
+  nested.mutable_nested()->set_note("just this");
+  g->echo->Reply("/iss.gatewaytest.v1.EchoService/EchoNested", nested);
+  res = HttpCall(port(), "GET", "/test/v1/nested/42");
+  ASSERT_EQ(res.status, 200);
+  EXPECT_EQ(ParseJson(res)["note"], "just this");
+  EXPECT_FALSE(ParseJson(res).contains("nested"));
+}
+
+TEST_F(GatewayTest, GrpcStatusMapsToHttpExactlyAsGrpcGateway) {
+  const int expected[17] = {200, 499, 500, 400, 504, 404, 409, 403, 429,
+                            400, 409, 400, 501, 500, 503, 500, 401};
+  for (int code = 1; code <= 16; ++code) {
+    HttpResponse res = HttpCall(port(), "POST", "/test/v1/fail:now",
+                                absl::StrCat(R"({"code":)", code, R"(,"message":"failure )", code, "\"}"));
+    EXPECT_EQ(res.status, expected[code]) << "grpc code " << code;
+    Json j = ParseJson(res);
+    EXPECT_EQ(j["code"], code);
+    EXPECT_EQ(j["message"], absl::StrCat("failure ", code));
+    EXPECT_TRUE(j["details"].is_array());
+    EXPECT_EQ(res.Header("www-authenticate").empty(), code != 16) << code;
+  }
+}
+
+TEST_F(GatewayTest, AuthorizationIsPassedThroughToAdminRpcs) {
+  HttpResponse res = HttpCall(port(), "POST", "/api/v1/peebot:pause", R"({"reason":"maintenance"})");
+  EXPECT_EQ(res.status, 401) << res.body;
+  EXPECT_THAT(res.Header("www-authenticate"), HasSubstr("Bearer"));
+  EXPECT_EQ(ParseJson(res)["code"], 16);
+
+  res = HttpCall(port(), "POST", "/api/v1/peebot:pause", "{}", {{"Authorization", "Bearer wrong"}});
+  EXPECT_EQ(res.status, 403) << res.body;
+  EXPECT_EQ(ParseJson(res)["code"], 7);
+
+  res = HttpCall(port(), "POST", "/api/v1/peebot:pause", R"({"reason":"maintenance"})", kAuth);
+  EXPECT_EQ(res.status, 200) << res.body;
+  auto call = g->peebot->LastCall("/iss.peebot.v1.PeeBotService/PausePosting");
+  ASSERT_TRUE(call.has_value());
+  auto auth = call->metadata.find("authorization");
+  ASSERT_NE(auth, call->metadata.end());
+  EXPECT_EQ(auth->second, std::string("Bearer ") + kToken);
+
+  // Non-admin RPCs see the header too, unchanged.
+  res = HttpCall(port(), "GET", "/test/v1/shelves/a/echo", "", {{"Authorization", "Bearer abc"}});
+  EXPECT_EQ(ParseJson(res)["seenAuthorization"], "Bearer abc");
+}
+
+TEST_F(GatewayTest, DeadlinesComeFromHeadersOrTheDefault) {
+  HttpResponse res = HttpCall(port(), "GET", "/test/v1/shelves/a/echo");
+  double left = ParseJson(res)["seenDeadlineSeconds"];
+  EXPECT_GT(left, 8.0);
+  EXPECT_LE(left, 10.5);  // the wire timeout is rounded up
+  res = HttpCall(port(), "GET", "/test/v1/shelves/a/echo", "", {{"Grpc-Timeout", "30S"}});
+  left = ParseJson(res)["seenDeadlineSeconds"];
+  EXPECT_GT(left, 28.0);
+  EXPECT_LE(left, 30.5);
+  res = HttpCall(port(), "GET", "/test/v1/shelves/a/echo", "", {{"X-Request-Timeout", "2.5s"}});
+  left = ParseJson(res)["seenDeadlineSeconds"];
+  EXPECT_GT(left, 1.5);
+  EXPECT_LE(left, 3.0);
+
+  res = HttpCall(port(), "GET", "/test/v1/shelves/a/echo", "", {{"Grpc-Timeout", "soon"}});
+  EXPECT_EQ(res.status, 400);
+  EXPECT_THAT(ParseJson(res)["message"].get<std::string>(), HasSubstr("Grpc-Timeout"));
+
+  // An upstream that never answers: the deadline turns into 504.
+  g->echo->OnCall("/iss.gatewaytest.v1.EchoService/EchoNested",
+                  [](const FakeUpstream::Call&, std::string*) { return std::nullopt; });
+  res = HttpCall(port(), "GET", "/test/v1/nested/1", "", {{"Grpc-Timeout", "200m"}});
+  EXPECT_EQ(res.status, 504) << res.body;
+  EXPECT_EQ(ParseJson(res)["code"], 4);
+}
+
+TEST_F(GatewayTest, BadInputIsRejectedWithTheFieldNamed) {
+  const size_t storage_calls_before = g->storage->Calls().size();
+  HttpResponse res = HttpCall(port(), "POST", "/api/v1/ingest/test",
+                              R"({"itemId":"X","sourceTs":"2025-01-01T00:00:00Z","colour":"red"})", kAuth);
+  EXPECT_EQ(res.status, 400);
+  EXPECT_EQ(ParseJson(res)["code"], 3);
+  EXPECT_THAT(ParseJson(res)["message"].get<std::string>(), HasSubstr("colour"));
+
+  res = HttpCall(port(), "POST", "/api/v1/ingest/test", R"({"itemId":)", kAuth);
+  EXPECT_EQ(res.status, 400);
+  EXPECT_THAT(ParseJson(res)["message"].get<std::string>(), HasSubstr("invalid JSON"));
+
+  res = HttpCall(port(), "GET", "/api/v1/items?pageSize=many");
+  EXPECT_EQ(res.status, 400);
+  EXPECT_THAT(ParseJson(res)["message"].get<std::string>(), HasSubstr("pageSize"));
+
+  res = HttpCall(port(), "GET", "/api/v1/items?bogus=1");
+  EXPECT_EQ(res.status, 400);
+  EXPECT_THAT(ParseJson(res)["message"].get<std::string>(), HasSubstr("bogus"));
+
+  res = HttpCall(port(), "GET", "/api/v1/no/such/route");
+  EXPECT_EQ(res.status, 404);
+  EXPECT_EQ(ParseJson(res)["code"], 5);
+
+  res = HttpCall(port(), "DELETE", "/api/v1/items");
+  EXPECT_EQ(res.status, 405);
+  EXPECT_EQ(ParseJson(res)["code"], 12);
+
+  // Nothing bad reached an upstream.
+  EXPECT_EQ(g->storage->Calls().size(), storage_calls_before);
+}
+
+TEST_F(GatewayTest, SizeLimits) {
+  // Body over the cap: 413 before the body is read.
+  HttpResponse res = HttpCall(port(), "POST", "/test/v1/echo",
+                              R"({"name":")" + std::string(8000, 'x') + "\"}");
+  EXPECT_EQ(res.status, 413);
+  EXPECT_EQ(ParseJson(res)["code"], 3);
+  // Header block over the cap: 431.
+  res = HttpCall(port(), "GET", "/healthz", "", {{"X-Big", std::string(6000, 'h')}});
+  EXPECT_EQ(res.status, 431);
+  // Target over the URL cap (but inside the header cap): 414.
+  res = HttpCall(port(), "GET", "/test/v1/shelves/a/echo?tags=" + std::string(2000, 't'));
+  EXPECT_EQ(res.status, 414);
+  // Not HTTP at all: 400, connection closed.
+  auto raw = testing::RawExchange(port(), "HELLO THERE\r\n\r\n", 1);
+  ASSERT_EQ(raw.size(), 1u);
+  EXPECT_EQ(raw[0].status, 400);
+  // And the server still serves.
+  EXPECT_EQ(HttpCall(port(), "GET", "/healthz").status, 200);
+}
+
+TEST_F(GatewayTest, PipelinedRequestsAreAnsweredInOrderOnOneConnection) {
+  const std::string reqs =
+      "GET /test/v1/shelves/one/echo HTTP/1.1\r\nHost: x\r\n\r\n"
+      "POST /test/v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 14\r\n\r\n{\"name\":\"two\"}"
+      "GET /test/v1/shelves/three/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  auto responses = testing::RawExchange(port(), reqs, 5);
+  ASSERT_EQ(responses.size(), 3u);
+  EXPECT_EQ(ParseJson(responses[0])["name"], "shelves/one");
+  EXPECT_EQ(ParseJson(responses[1])["name"], "two");
+  EXPECT_EQ(ParseJson(responses[2])["name"], "shelves/three");
+  EXPECT_EQ(responses[0].Header("connection"), "");  // kept alive (HTTP/1.1 default)
+  EXPECT_EQ(responses[2].Header("connection"), "close");
+}
+
+TEST_F(GatewayTest, Cors) {
+  HttpResponse res = HttpCall(port(), "OPTIONS", "/api/v1/items", "",
+                              {{"Origin", "https://dash.example"},
+                               {"Access-Control-Request-Method", "GET"}});
+  EXPECT_EQ(res.status, 204);
+  EXPECT_EQ(res.Header("access-control-allow-origin"), "https://dash.example");
+  EXPECT_THAT(res.Header("access-control-allow-headers"), HasSubstr("Authorization"));
+  res = HttpCall(port(), "GET", "/test/v1/shelves/a/echo", "", {{"Origin", "https://dash.example"}});
+  EXPECT_EQ(res.Header("access-control-allow-origin"), "https://dash.example");
+  res = HttpCall(port(), "GET", "/test/v1/shelves/a/echo", "", {{"Origin", "https://evil.example"}});
+  EXPECT_EQ(res.status, 200);
+  EXPECT_EQ(res.Header("access-control-allow-origin"), "");
+}
+
+TEST_F(GatewayTest, RateLimitAnswers429PerClient) {
+  ServerOptions o = TestOptions();
+  o.rate_limit_rps = 0.5;
+  o.rate_limit_burst = 3;
+  Health health;  // its own: shutting this server down must not touch the suite's
+  auto limited = Server::Start(o, g->routes.get(), g->upstreams.get(), &health);
+  ASSERT_TRUE(limited.ok());
+  const int p = (*limited)->port();
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(HttpCall(p, "GET", "/test/v1/shelves/a/echo").status, 200);
+  HttpResponse res = HttpCall(p, "GET", "/test/v1/shelves/a/echo");
+  EXPECT_EQ(res.status, 429);
+  EXPECT_EQ(ParseJson(res)["code"], 8);
+  EXPECT_EQ(res.Header("retry-after"), "1");
+  // Probes are never limited.
+  EXPECT_EQ(HttpCall(p, "GET", "/healthz").status, 200);
+}
+
+TEST_F(GatewayTest, ServerStreamingBecomesServerSentEvents) {
+  const std::string method = "/iss.gatewaytest.v1.EchoService/Stream";
+  test::EchoRequest a, b, c;
+  a.set_name("first");
+  b.set_name("second");
+  c.set_name("pushed live");
+  g->echo->Stream(method, {a.SerializeAsString(), b.SerializeAsString()}, /*hold=*/true);
+  const int cancelled_before = g->echo->CancelledCalls();
+  {
+    testing::SseClient sse(port(), "/test/v1/stream?count=2");
+    sse.ReadUntil([](const std::string& s) { return absl::StrContains(s, "second"); });
+    EXPECT_THAT(sse.ReadUntil([](const std::string&) { return true; }),
+                HasSubstr("Content-Type: text/event-stream"));
+    ASSERT_GE(sse.DataLines().size(), 2u);
+    EXPECT_EQ(Json::parse(sse.DataLines()[0])["name"], "first");
+    EXPECT_EQ(Json::parse(sse.DataLines()[1])["name"], "second");
+    // The request reached the upstream with its query mapped.
+    test::EchoRequest sent;
+    sent.ParseFromString(g->echo->LastCall(method)->request);
+    EXPECT_EQ(sent.count(), 2);
+
+    // A live message arrives as soon as the upstream sends it.
+    ASSERT_TRUE(iss::testing::WaitFor([&] { return g->echo->OpenStreams() == 1; }));
+    EXPECT_EQ(g->echo->Push(method, c), 1);
+    sse.ReadUntil([](const std::string& s) { return absl::StrContains(s, "pushed live"); });
+    ASSERT_GE(sse.DataLines().size(), 3u);
+    EXPECT_EQ(Json::parse(sse.DataLines()[2])["name"], "pushed live");
+    // Idle streams carry heartbeats (comment lines).
+    EXPECT_THAT(sse.ReadUntil([](const std::string& s) { return absl::StrContains(s, ": keep-alive"); }),
+                HasSubstr(": keep-alive"));
+    sse.Close();  // the client goes away ...
+  }
+  // ... and the upstream call is cancelled.
+  EXPECT_TRUE(iss::testing::WaitFor([&] { return g->echo->OpenStreams() == 0; }));
+  EXPECT_TRUE(iss::testing::WaitFor([&] { return g->echo->CancelledCalls() > cancelled_before; }));
+}
+
+TEST_F(GatewayTest, FiniteStreamsEndWithAStatusEvent) {
+  test::EchoRequest a;
+  a.set_name("only");
+  g->echo->Stream("/iss.gatewaytest.v1.EchoService/Stream", {a.SerializeAsString()}, false);
+  HttpResponse res = HttpCall(port(), "GET", "/test/v1/stream");
+  EXPECT_EQ(res.status, 200);
+  EXPECT_THAT(res.body, HasSubstr(R"(data: {"name":"only")"));
+  EXPECT_THAT(res.body, HasSubstr("event: end\ndata: {\"code\":0"));
+  // Bad query on a streaming route: a plain 400, no stream.
+  res = HttpCall(port(), "GET", "/test/v1/stream?count=x");
+  EXPECT_EQ(res.status, 400);
+}
+
+TEST_F(GatewayTest, OpsEndpointsAndMetrics) {
+  EXPECT_EQ(HttpCall(port(), "GET", "/healthz").status, 200);
+  ASSERT_TRUE(iss::testing::WaitFor(
+      [&] { return HttpCall(port(), "GET", "/readyz").status == 200; }));
+  EXPECT_THAT(HttpCall(port(), "GET", "/readyz").body, HasSubstr("upstream:storage"));
+  HttpCall(port(), "GET", "/test/v1/shelves/metric-probe/echo");
+  HttpResponse m = HttpCall(port(), "GET", "/metrics");
+  ASSERT_EQ(m.status, 200);
+  // The route label is the template, never the raw path.
+  EXPECT_THAT(m.body, HasSubstr(R"(http_requests_total{code="200",method="GET",route="/test/v1/{name=shelves/*}/echo"})"));
+  EXPECT_THAT(m.body, HasSubstr("http_request_duration_seconds_bucket"));
+  EXPECT_THAT(m.body, ::testing::Not(HasSubstr("metric-probe")));
+}
+
+TEST_F(GatewayTest, ReadinessFollowsTheUpstreams) {
+  FakeUpstream lonely({"iss.gatewaytest.v1.EchoService"}, kToken);
+  ASSERT_TRUE(lonely.Start().ok());
+  Upstreams ups({{"echo", lonely.address(), {"iss.gatewaytest.v1.EchoService"}}});
+  Health health;
+  ups.StartHealthProbe(&health, absl::Milliseconds(20));
+  auto s = Server::Start(TestOptions(), g->routes.get(), &ups, &health);
+  ASSERT_TRUE(s.ok());
+  const int p = (*s)->port();
+  ASSERT_TRUE(iss::testing::WaitFor([&] { return HttpCall(p, "GET", "/readyz").status == 200; }));
+  lonely.health().Set("fake", false, "going down");
+  ASSERT_TRUE(iss::testing::WaitFor([&] { return HttpCall(p, "GET", "/readyz").status == 503; }));
+  EXPECT_THAT(HttpCall(p, "GET", "/readyz").body, HasSubstr("not serving"));
+}
+
+TEST_F(GatewayTest, RouteListingAndOpenApi) {
+  HttpResponse res = HttpCall(port(), "GET", "/openapi.json");
+  ASSERT_EQ(res.status, 200);
+  Json doc = ParseJson(res);
+  EXPECT_EQ(doc["openapi"], "3.0.3");
+  const Json& series = doc["paths"]["/api/v1/items/{item_id}/series"]["get"];
+  EXPECT_EQ(series["operationId"], "StorageService_GetSeries");
+  bool has_path_param = false, has_bucket = false;
+  for (const Json& p : series["parameters"]) {
+    has_path_param |= p["name"] == "item_id" && p["in"] == "path";
+    has_bucket |= p["name"] == "bucket" && p["in"] == "query";
+  }
+  EXPECT_TRUE(has_path_param);
+  EXPECT_TRUE(has_bucket);
+  EXPECT_TRUE(doc["paths"]["/api/v1/peebot:pause"]["post"].contains("security"));
+  EXPECT_EQ(doc["paths"]["/api/v1/telemetry:tail"]["get"]["responses"]["200"]["content"].begin().key(),
+            "text/event-stream");
+}
+
+TEST_F(GatewayTest, DashboardIsServedAndPathsStayInside) {
+  HttpResponse res = HttpCall(port(), "GET", "/");
+  ASSERT_EQ(res.status, 200);
+  EXPECT_THAT(res.Header("content-type"), HasSubstr("text/html"));
+  EXPECT_THAT(res.body, HasSubstr("<html"));
+  EXPECT_EQ(HttpCall(port(), "GET", "/index.html").body, res.body);
+  for (const char* evil : {"/../CMakeLists.txt", "/%2e%2e/CMakeLists.txt", "/..%2fCMakeLists.txt",
+                           "/nope.js"}) {
+    EXPECT_EQ(HttpCall(port(), "GET", evil).status, 404) << evil;
+  }
+  // From a folder (ISS_GATEWAY_WEB_ROOT) with the same confinement.
+  ServerOptions o = TestOptions();
+  o.web_root = std::string(ISS_GATEWAY_SOURCE_DIR) + "/web";
+  Health health;
+  auto s = Server::Start(o, g->routes.get(), g->upstreams.get(), &health);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(HttpCall((*s)->port(), "GET", "/").body, res.body);
+  EXPECT_EQ(HttpCall((*s)->port(), "GET", "/../CMakeLists.txt").status, 404);
+  EXPECT_EQ(HttpCall((*s)->port(), "GET", "/%2e%2e/CMakeLists.txt").status, 404);
+}
+
+TEST_F(GatewayTest, GracefulShutdownDrainsInFlightAndEndsStreams) {
+  FakeUpstream slow({"iss.gatewaytest.v1.EchoService"}, kToken);
+  absl::Notification release;
+  slow.OnCall(kEcho, [&](const FakeUpstream::Call& call, std::string* out) {
+    release.WaitForNotification();  // holds the call until the test lets go
+    *out = call.request;
+    return grpc::Status::OK;
+  });
+  slow.Stream("/iss.gatewaytest.v1.EchoService/Stream", {}, /*hold=*/true);
+  ASSERT_TRUE(slow.Start().ok());
+  Upstreams ups({{"echo", slow.address(), {"iss.gatewaytest.v1.EchoService"}}});
+  Health health;
+  auto s = Server::Start(TestOptions(), g->routes.get(), &ups, &health);
+  ASSERT_TRUE(s.ok());
+  const int p = (*s)->port();
+
+  testing::SseClient sse(p, "/test/v1/stream");
+  ASSERT_TRUE(iss::testing::WaitFor([&] { return slow.OpenStreams() == 1; }));
+  HttpResponse in_flight;
+  std::thread client([&] { in_flight = HttpCall(p, "GET", "/test/v1/shelves/drain/echo"); });
+  ASSERT_TRUE(iss::testing::WaitFor([&] { return slow.LastCall(kEcho).has_value(); }));
+
+  std::thread stopper([&] { (*s)->Shutdown(absl::Seconds(20)); });
+  // The stream is ended with a final status event ...
+  const std::string& got = sse.ReadUntil([](const std::string& x) { return absl::StrContains(x, "event: end"); });
+  EXPECT_THAT(got, HasSubstr("event: end"));
+  // ... while the unary call in flight is still allowed to finish.
+  release.Notify();
+  client.join();
+  stopper.join();
+  EXPECT_EQ(in_flight.status, 200);
+  EXPECT_EQ(ParseJson(in_flight)["name"], "shelves/drain");
+  // After shutdown nothing listens.
+  EXPECT_EQ(HttpCall(p, "GET", "/healthz").status, 0);
+}
+
+}  // namespace
+}  // namespace iss::gateway

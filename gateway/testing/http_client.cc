@@ -1,0 +1,143 @@
+#include <utility>  // before any Asio header
+
+#include "gateway/testing/http_client.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "boost/asio.hpp"
+#include "boost/beast/core.hpp"
+#include "boost/beast/http.hpp"
+
+namespace iss::gateway::testing {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+
+std::string HttpResponse::Header(const std::string& lower_name) const {
+  auto it = headers.find(lower_name);
+  return it == headers.end() ? "" : it->second;
+}
+
+namespace {
+
+HttpResponse Convert(const http::response<http::string_body>& res) {
+  HttpResponse out;
+  out.status = res.result_int();
+  for (const auto& f : res) {
+    out.headers.emplace(absl::AsciiStrToLower(std::string(f.name_string())),
+                        std::string(f.value()));
+  }
+  out.body = res.body();
+  return out;
+}
+
+}  // namespace
+
+HttpResponse HttpCall(int port, const std::string& method, const std::string& target,
+                      const std::string& body,
+                      const std::vector<std::pair<std::string, std::string>>& headers) {
+  net::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  beast::error_code ec;
+  stream.expires_after(std::chrono::seconds(30));
+  stream.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)), ec);
+  if (ec) return {};
+  http::request<http::string_body> req;
+  req.method_string(method);
+  req.target(target);
+  req.version(11);
+  req.set(http::field::host, "127.0.0.1");
+  for (const auto& [k, v] : headers) req.set(k, v);
+  req.body() = body;
+  if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") req.prepare_payload();
+  http::write(stream, req, ec);
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(64 << 20);
+  http::read(stream, buffer, parser, ec);
+  if (ec && !parser.is_header_done()) return {};
+  return Convert(parser.get());
+}
+
+std::vector<HttpResponse> RawExchange(int port, const std::string& bytes, int max_responses,
+                                      absl::Duration timeout) {
+  net::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  beast::error_code ec;
+  stream.expires_after(absl::ToChronoNanoseconds(timeout));
+  stream.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)), ec);
+  std::vector<HttpResponse> out;
+  if (ec) return out;
+  net::write(stream, net::buffer(bytes), ec);
+  beast::flat_buffer buffer;
+  for (int i = 0; i < max_responses; ++i) {
+    http::response_parser<http::string_body> parser;
+    http::read(stream, buffer, parser, ec);
+    if (ec) break;
+    out.push_back(Convert(parser.get()));
+  }
+  return out;
+}
+
+struct SseClient::Impl {
+  net::io_context ioc;
+  beast::tcp_stream stream{ioc};
+};
+
+SseClient::SseClient(int port, const std::string& target,
+                     const std::vector<std::pair<std::string, std::string>>& headers)
+    : impl_(std::make_unique<Impl>()) {
+  beast::error_code ec;
+  impl_->stream.connect(
+      tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)), ec);
+  if (ec) {
+    closed_ = true;
+    return;
+  }
+  std::string req = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n";
+  for (const auto& [k, v] : headers) req += k + ": " + v + "\r\n";
+  req += "\r\n";
+  net::write(impl_->stream, net::buffer(req), ec);
+  if (ec) closed_ = true;
+}
+
+SseClient::~SseClient() { Close(); }
+
+void SseClient::ReadSome(absl::Time deadline) {
+  char buf[4096];
+  beast::error_code ec;
+  impl_->stream.expires_at(absl::ToChronoTime(deadline) - std::chrono::system_clock::now() +
+                           std::chrono::steady_clock::now());
+  // tcp_stream's timeouts only apply to async operations: run one.
+  size_t n = 0;
+  impl_->stream.async_read_some(net::buffer(buf), [&](beast::error_code e, size_t got) {
+    ec = e;
+    n = got;
+  });
+  impl_->ioc.restart();
+  impl_->ioc.run();
+  received_.append(buf, n);
+  if (ec) closed_ = true;
+}
+
+std::vector<std::string> SseClient::DataLines() const {
+  std::vector<std::string> out;
+  const size_t body = received_.find("\r\n\r\n");
+  if (body == std::string::npos) return out;
+  for (absl::string_view line : absl::StrSplit(absl::string_view(received_).substr(body + 4), '\n')) {
+    if (absl::StartsWith(line, "data: ")) out.emplace_back(line.substr(6));
+  }
+  return out;
+}
+
+void SseClient::Close() {
+  beast::error_code ec;
+  impl_->stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+  impl_->stream.socket().close(ec);
+  closed_ = true;
+}
+
+}  // namespace iss::gateway::testing

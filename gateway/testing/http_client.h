@@ -1,0 +1,59 @@
+// Owns: a tiny blocking HTTP/1.1 client over real sockets for gateway tests
+// (Boost.Beast), plus raw-bytes and Server-Sent-Events readers for the cases
+// a well-behaved client cannot express (pipelining, malformed requests).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+namespace iss::gateway::testing {
+
+struct HttpResponse {
+  int status = 0;  // 0 = no response (connection failed or closed)
+  std::multimap<std::string, std::string> headers;  // names lower-cased
+  std::string body;
+  std::string Header(const std::string& lower_name) const;
+};
+
+HttpResponse HttpCall(int port, const std::string& method, const std::string& target,
+                      const std::string& body = "",
+                      const std::vector<std::pair<std::string, std::string>>& headers = {});
+
+// Writes `bytes` as is, then parses up to `max_responses` responses until
+// the server closes or `timeout` passes.
+std::vector<HttpResponse> RawExchange(int port, const std::string& bytes, int max_responses,
+                                      absl::Duration timeout = absl::Seconds(10));
+
+// An open SSE connection: reads the stream incrementally.
+class SseClient {
+ public:
+  SseClient(int port, const std::string& target,
+            const std::vector<std::pair<std::string, std::string>>& headers = {});
+  ~SseClient();
+  // Everything received so far (headers included), reading more until `pred`
+  // holds on it, the peer closes, or `timeout` passes.
+  template <typename Pred>
+  const std::string& ReadUntil(Pred pred, absl::Duration timeout = absl::Seconds(10)) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (!pred(received_) && !closed_ && absl::Now() < deadline) ReadSome(deadline);
+    return received_;
+  }
+  // The `data:` payloads received so far, in order (comments skipped).
+  std::vector<std::string> DataLines() const;
+  bool closed() const { return closed_; }
+  void Close();  // client goes away
+
+ private:
+  void ReadSome(absl::Time deadline);
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::string received_;
+  bool closed_ = false;
+};
+
+}  // namespace iss::gateway::testing
