@@ -131,10 +131,13 @@ int main(int argc, char** argv) {
   StorageServiceImpl service(&store, &tail, &sink, *group);
 
   // --- servers --------------------------------------------------------------
-  auto grpc = GrpcServer::Start({.address = *grpc_addr,
-                                 .admin_token = *admin_token,
-                                 .services = {&service},
-                                 .health = &health});
+  GrpcServerOptions grpc_opts;
+  grpc_opts.address = *grpc_addr;
+  grpc_opts.admin_token = *admin_token;
+  grpc_opts.services = {&service};
+  grpc_opts.service_names = {"iss.storage.v1.StorageService"};
+  grpc_opts.health = &health;
+  auto grpc = GrpcServer::Start(grpc_opts);
   if (!grpc.ok()) Fail("gRPC server failed to start", grpc.status());
   auto ops = OpsServer::Start(*ops_addr, &health);
   if (!ops.ok()) Fail("ops server failed to start", ops.status());

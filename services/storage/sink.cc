@@ -284,7 +284,8 @@ absl::Status Sink::CommitPending() {
     stats_.duplicates_skipped += static_cast<uint64_t>(duplicates);
     ++stats_.batches_committed;
   }
-  consumer_->CommitAdvisory(pending_offsets_);
+  // Null while the consumer is being destroyed (its close revokes through us).
+  if (consumer_ != nullptr) consumer_->CommitAdvisory(pending_offsets_);
   if (tail_ != nullptr && tail_->subscribers() > 0) {
     std::vector<EventPtr> events;
     events.reserve(pending_.size());

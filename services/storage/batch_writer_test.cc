@@ -1,0 +1,169 @@
+// BatchWriter and PartitionManager against a real PostgreSQL (fixture).
+#include "services/storage/batch_writer.h"
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "services/storage/partitions.h"
+#include "services/storage/test_util.h"
+
+namespace iss::storage {
+namespace {
+
+using iss::telemetry::v1::TelemetryEvent;
+using testutil::Count;
+using testutil::MakeEvent;
+
+const absl::Time kT0 = absl::FromUnixSeconds(1795000000);  // 2026-11-18T...
+
+class BatchWriterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dsn_ = testutil::MigratedDsn();
+    ASSERT_FALSE(dsn_.empty());
+    auto conn = pg::Connect(dsn_);
+    ASSERT_TRUE(conn.ok()) << conn.status();
+    conn_ = *std::move(conn);
+  }
+  std::vector<TelemetryEvent> Events(int n, absl::Duration step = absl::Seconds(1)) {
+    std::vector<TelemetryEvent> out;
+    for (int i = 0; i < n; ++i) {
+      out.push_back(MakeEvent(i % 2 ? "NODE3000005" : "S0000004", kT0 + i * step, absl::StrCat(i)));
+    }
+    return out;
+  }
+  std::string dsn_;
+  std::unique_ptr<pqxx::connection> conn_;
+  PartitionManager partitions_{absl::InfiniteDuration()};
+};
+
+TEST_F(BatchWriterTest, RedeliveredBatchInsertsNothingAndCountsNothingTwice) {
+  BatchWriter writer("g", &partitions_);
+  const auto events = Events(100);
+  const kafka::TopicPartition tp{"telemetry.raw.v1", 3};
+  auto first = writer.Write(*conn_, events, {{tp, 100}});
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(*first, 100);
+  // The same offsets delivered again (crash before the broker commit, rebalance).
+  auto again = writer.Write(*conn_, events, {{tp, 100}});
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(*again, 0);
+  EXPECT_EQ(Count(dsn_, "SELECT count(*) FROM telemetry"), 100);
+  EXPECT_EQ(Count(dsn_, "SELECT count(DISTINCT event_id) FROM telemetry"), 100);
+  EXPECT_EQ(Count(dsn_, "SELECT total_updates FROM items WHERE item_id = 'NODE3000005'"), 50);
+  EXPECT_EQ(Count(dsn_, "SELECT sum(updates) FROM item_minute_counts"), 100);
+  auto stored = writer.offsets().Load(*conn_, {tp});
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->at(tp), 100);
+}
+
+TEST_F(BatchWriterTest, OverlappingBatchInsertsOnlyTheNewRows) {
+  BatchWriter writer("g", &partitions_);
+  auto events = Events(60);
+  std::vector<TelemetryEvent> head(events.begin(), events.begin() + 40);
+  std::vector<TelemetryEvent> tail(events.begin() + 20, events.end());
+  ASSERT_EQ(*writer.Write(*conn_, head, {}), 40);
+  EXPECT_EQ(*writer.Write(*conn_, tail, {}), 20);
+  EXPECT_EQ(Count(dsn_, "SELECT count(*) FROM telemetry"), 60);
+}
+
+TEST_F(BatchWriterTest, RowsLandInDayPartitionsCreatedOnDemand) {
+  BatchWriter writer("g", &partitions_);
+  // Three UTC days, none created before.
+  auto events = Events(3, absl::Hours(24));
+  ASSERT_TRUE(writer.Write(*conn_, events, {}).ok());
+  EXPECT_EQ(Count(dsn_, "SELECT count(*) FROM telemetry_default"), 0);
+  EXPECT_EQ(Count(dsn_, "SELECT count(DISTINCT tableoid) FROM telemetry"), 3);
+  auto days = PartitionManager::ListDays(*conn_);
+  ASSERT_TRUE(days.ok()) << days.status();
+  EXPECT_EQ(days->size(), 3u);
+}
+
+TEST_F(BatchWriterTest, ItemKeepsItsNewestValueWhateverTheArrivalOrder) {
+  BatchWriter writer("g", &partitions_);
+  ASSERT_TRUE(writer.Write(*conn_, {MakeEvent("NODE3000005", kT0 + absl::Seconds(10), "9")}, {}).ok());
+  ASSERT_TRUE(writer.Write(*conn_, {MakeEvent("NODE3000005", kT0, "1")}, {}).ok());
+  pqxx::nontransaction tx(*conn_);
+  const auto row = tx.exec1("SELECT last_value, total_updates FROM items WHERE item_id = 'NODE3000005'");
+  EXPECT_EQ(row[0].as<std::string>(), "9");
+  EXPECT_EQ(row[1].as<int64_t>(), 2);
+}
+
+TEST_F(BatchWriterTest, StoresNullsNumbersAndStatusFaithfully) {
+  BatchWriter writer("g", &partitions_);
+  TelemetryEvent text = MakeEvent("USLAB000086", kT0, "OPEN");
+  TelemetryEvent null_value = MakeEvent("USLAB000087", kT0, "x");
+  null_value.clear_value();
+  null_value.mutable_status()->clear_class_();
+  null_value.set_calibrated_data("tab\there\\and\nnewline");
+  null_value.set_event_id(ComputeEventId(null_value));
+  ASSERT_TRUE(writer.Write(*conn_, {text, null_value, MakeEvent("A", kT0, "12.5")}, {}).ok());
+  pqxx::nontransaction tx(*conn_);
+  EXPECT_TRUE(tx.exec1("SELECT value_num FROM telemetry WHERE item_id = 'USLAB000086'")[0].is_null());
+  EXPECT_EQ(tx.exec1("SELECT value_num FROM telemetry WHERE item_id = 'A'")[0].as<double>(), 12.5);
+  const auto row = tx.exec1(
+      "SELECT value, status_class, calibrated_data FROM telemetry WHERE item_id = 'USLAB000087'");
+  EXPECT_TRUE(row[0].is_null());
+  EXPECT_TRUE(row[1].is_null());
+  EXPECT_EQ(row[2].as<std::string>(), "tab\there\\and\nnewline");
+}
+
+TEST_F(BatchWriterTest, BrokenConnectionLeavesNothingAndRetryOnFreshConnectionWorks) {
+  BatchWriter writer("g", &partitions_);
+  const auto events = Events(10);
+  ASSERT_TRUE(writer.Write(*conn_, {events[0]}, {}).ok());  // partitions + staging exist
+  {
+    pqxx::connection killer(dsn_);
+    pqxx::nontransaction tx(killer);
+    tx.exec_params("SELECT pg_terminate_backend($1)", conn_->backendpid());
+  }
+  const kafka::TopicPartition tp{"t", 0};
+  auto failed = writer.Write(*conn_, events, {{tp, 10}});
+  EXPECT_FALSE(failed.ok());
+  EXPECT_EQ(Count(dsn_, "SELECT count(*) FROM telemetry"), 1);
+  auto fresh = pg::Connect(dsn_);
+  ASSERT_TRUE(fresh.ok());
+  auto retried = writer.Write(**fresh, events, {{tp, 10}});
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(*retried, 9);
+  EXPECT_EQ(Count(dsn_, "SELECT count(*) FROM telemetry"), 10);
+}
+
+TEST_F(BatchWriterTest, OffsetsAloneCommitForABatchOfPoisonMessages) {
+  BatchWriter writer("g", &partitions_);
+  const kafka::TopicPartition tp{"t", 5};
+  ASSERT_TRUE(writer.Write(*conn_, {}, {{tp, 7}}).ok());
+  EXPECT_EQ(writer.offsets().Load(*conn_, {tp})->at(tp), 7);
+}
+
+TEST_F(BatchWriterTest, CreatingADayMovesRowsParkedInTheDefaultPartition) {
+  {
+    pqxx::work tx(*conn_);
+    tx.exec(
+        "INSERT INTO telemetry (item_id, source_ts, event_id, ingest_ts, schema_version)"
+        " VALUES ('A', '2026-11-18 10:00:00+00', 'e1', now(), 1)");
+    tx.commit();
+  }
+  EXPECT_EQ(Count(dsn_, "SELECT count(*) FROM telemetry_default"), 1);
+  ASSERT_TRUE(partitions_.Ensure(*conn_, {UtcDay(absl::ToUnixMicros(kT0))}).ok());
+  EXPECT_EQ(Count(dsn_, "SELECT count(*) FROM telemetry_default"), 0);
+  EXPECT_EQ(Count(dsn_, "SELECT count(*) FROM telemetry_p20261118"), 1);
+}
+
+TEST_F(BatchWriterTest, MaintainCreatesDaysAroundTodayAndDropsExpiredOnes) {
+  PartitionManager retention(absl::Hours(24 * 3));
+  const absl::Time now = kT0;
+  const int64_t today = UtcDay(absl::ToUnixMicros(now));
+  ASSERT_TRUE(retention.Ensure(*conn_, {today - 10, today - 4, today - 3}).ok());
+  auto dropped = retention.Maintain(*conn_, now);
+  ASSERT_TRUE(dropped.ok()) << dropped.status();
+  auto days = PartitionManager::ListDays(*conn_);
+  ASSERT_TRUE(days.ok());
+  // today-10 and today-4 end before now-72h; today-3 still holds rows inside it.
+  EXPECT_EQ(*dropped, 2);
+  EXPECT_EQ(*days, (std::vector<int64_t>{today - 3, today - 2, today - 1, today, today + 1,
+                                          today + 2}));
+}
+
+}  // namespace
+}  // namespace iss::storage

@@ -1,0 +1,428 @@
+// Every iss.storage.v1 RPC over real gRPC on loopback, against a real
+// PostgreSQL holding rows written by the real BatchWriter.
+#include <gtest/gtest.h>
+
+#include <grpcpp/grpcpp.h>
+
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "common/catalog.h"
+#include "common/grpc_server.h"
+#include "common/grpc_util.h"
+#include "common/health.h"
+#include "iss/storage/v1/storage.grpc.pb.h"
+#include "services/storage/batch_writer.h"
+#include "services/storage/conn_pool.h"
+#include "services/storage/query_store.h"
+#include "services/storage/storage_service.h"
+#include "services/storage/tail_hub.h"
+#include "services/storage/test_util.h"
+#include "services/storage/upkeep.h"
+#include "tests/support/wait.h"
+
+namespace iss::storage {
+namespace {
+
+namespace v1 = iss::storage::v1;
+using iss::telemetry::v1::TelemetryEvent;
+using testutil::MakeEvent;
+
+const absl::Time kT0 = absl::FromUnixSeconds(1795000000);
+
+struct World {
+  std::string dsn;
+  std::unique_ptr<ConnectionPool> pool;
+  std::unique_ptr<QueryStore> store;
+  std::unique_ptr<TailHub> hub;
+  std::unique_ptr<StorageServiceImpl> service;
+  Health health;
+  std::unique_ptr<GrpcServer> server;
+  std::unique_ptr<v1::StorageService::Stub> stub;
+};
+
+World* world = nullptr;
+
+class QueryServiceTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    world = new World();
+    world->dsn = testutil::MigratedDsn();
+    ASSERT_FALSE(world->dsn.empty());
+    auto conn = pg::Connect(world->dsn);
+    ASSERT_TRUE(conn.ok());
+    ASSERT_TRUE(SeedCatalog(**conn, Catalog::Embedded()).ok());
+    PartitionManager partitions(absl::InfiniteDuration());
+    BatchWriter writer("g", &partitions);
+    std::vector<TelemetryEvent> events;
+    for (int i = 0; i < 30; ++i) {
+      events.push_back(MakeEvent("NODE3000005", kT0 + absl::Seconds(10 * i), absl::StrCat(i)));
+    }
+    for (int i = 0; i < 20; ++i) {
+      events.push_back(MakeEvent("S0000004", kT0 + absl::Seconds(15 * i), absl::StrCat(2 * i)));
+    }
+    for (int i = 0; i < 5; ++i) {
+      events.push_back(
+          MakeEvent("USLAB000086", kT0 + absl::Seconds(20 * i), i % 2 ? "OPEN" : "CLOSED"));
+    }
+    for (int i = 0; i < 3; ++i) {
+      events.push_back(MakeEvent("XUNKNOWN01", kT0 + absl::Seconds(i), "1"));
+    }
+    auto written = writer.Write(**conn, events, {{{"telemetry.raw.v1", 2}, 58}});
+    ASSERT_TRUE(written.ok()) << written.status();
+
+    world->pool = std::make_unique<ConnectionPool>(world->dsn, 4);
+    QueryLimits limits;
+    world->store = std::make_unique<QueryStore>(world->pool.get(), limits);
+    world->hub = std::make_unique<TailHub>(50);
+    world->service =
+        std::make_unique<StorageServiceImpl>(world->store.get(), world->hub.get(), nullptr, "g");
+    GrpcServerOptions opts;
+    opts.address = "127.0.0.1:0";
+    opts.services = {world->service.get()};
+    opts.health = &world->health;
+    auto server = GrpcServer::Start(opts);
+    ASSERT_TRUE(server.ok()) << server.status();
+    world->server = *std::move(server);
+    world->stub = v1::StorageService::NewStub(grpc::CreateChannel(
+        absl::StrCat("127.0.0.1:", world->server->port()), grpc::InsecureChannelCredentials()));
+  }
+  static void TearDownTestSuite() {
+    if (world == nullptr) return;
+    world->hub->Close();
+    if (world->server) world->server->Shutdown(absl::Seconds(2));
+    delete world;
+    world = nullptr;
+  }
+  v1::StorageService::Stub& stub() { return *world->stub; }
+};
+
+v1::QueryWindowRequest Window(std::vector<std::string> ids, absl::Time start, absl::Time end) {
+  v1::QueryWindowRequest r;
+  for (auto& id : ids) r.add_item_ids(id);
+  ToProto(start, r.mutable_start_time());
+  ToProto(end, r.mutable_end_time());
+  return r;
+}
+
+void ExpectInvalid(const grpc::Status& s, const std::string& field) {
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_EQ(s.error_message().rfind(field + ":", 0), 0u) << s.error_message();
+}
+
+std::vector<TelemetryEvent> AllPages(v1::StorageService::Stub& stub, v1::QueryWindowRequest req,
+                                     int* pages) {
+  std::vector<TelemetryEvent> out;
+  *pages = 0;
+  for (;;) {
+    grpc::ClientContext ctx;
+    v1::QueryWindowResponse resp;
+    const grpc::Status s = stub.QueryWindow(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    if (!s.ok()) break;
+    ++*pages;
+    for (const auto& e : resp.events()) out.push_back(e);
+    if (resp.next_page_token().empty() || *pages > 100) break;
+    req.set_page_token(resp.next_page_token());
+  }
+  return out;
+}
+
+auto Key(const TelemetryEvent& e) {
+  return std::make_tuple(FromProto(e.source_ts()), e.item_id(), e.event_id());
+}
+
+TEST_F(QueryServiceTest, QueryWindowPagesThroughEverythingInOrder) {
+  auto req = Window({"S0000004", "NODE3000005"}, kT0, kT0 + absl::Hours(1));
+  req.set_page_size(7);
+  int pages = 0;
+  const auto events = AllPages(stub(), req, &pages);
+  ASSERT_EQ(events.size(), 50u);
+  EXPECT_EQ(pages, 8);
+  std::set<std::string> ids;
+  for (size_t i = 0; i < events.size(); ++i) {
+    ids.insert(events[i].event_id());
+    if (i > 0) {
+      EXPECT_LT(Key(events[i - 1]), Key(events[i])) << i;
+    }
+  }
+  EXPECT_EQ(ids.size(), 50u);
+  EXPECT_EQ(events.front().value(), "0");
+  EXPECT_EQ(events.front().status().class_(), "24");
+  EXPECT_EQ(events.front().source(), "test");
+}
+
+TEST_F(QueryServiceTest, QueryWindowDescendingPagesAreReversed) {
+  auto req = Window({"S0000004", "NODE3000005"}, kT0, kT0 + absl::Hours(1));
+  req.set_page_size(9);
+  req.set_order(v1::ORDER_DESC);
+  int pages = 0;
+  const auto events = AllPages(stub(), req, &pages);
+  ASSERT_EQ(events.size(), 50u);
+  for (size_t i = 1; i < events.size(); ++i) EXPECT_GT(Key(events[i - 1]), Key(events[i])) << i;
+  EXPECT_EQ(events.front().item_id(), "NODE3000005");
+  EXPECT_EQ(events.front().value(), "29");
+}
+
+TEST_F(QueryServiceTest, QueryWindowNumericFilterAndTimeBounds) {
+  auto req = Window({"NODE3000005"}, kT0, kT0 + absl::Seconds(200));  // i = 0..19
+  req.mutable_value_filter()->set_min(10);
+  req.mutable_value_filter()->set_max(25);
+  int pages = 0;
+  const auto events = AllPages(stub(), req, &pages);
+  ASSERT_EQ(events.size(), 10u);
+  EXPECT_EQ(events.front().value(), "10");
+  EXPECT_EQ(events.back().value(), "19");
+}
+
+TEST_F(QueryServiceTest, QueryWindowUnknownItemIsEmptyNotAnError) {
+  int pages = 0;
+  EXPECT_TRUE(AllPages(stub(), Window({"NOPE"}, kT0, kT0 + absl::Hours(1)), &pages).empty());
+}
+
+TEST_F(QueryServiceTest, QueryWindowRejectsBadRequestsNamingTheField) {
+  auto call = [&](const v1::QueryWindowRequest& r) {
+    grpc::ClientContext ctx;
+    v1::QueryWindowResponse resp;
+    return stub().QueryWindow(&ctx, r, &resp);
+  };
+  ExpectInvalid(call(Window({"NODE3000005"}, kT0, kT0 - absl::Seconds(1))), "end_time");
+  ExpectInvalid(call(Window({"NODE3000005"}, kT0, kT0 + absl::Hours(24 * 40))), "end_time");
+  ExpectInvalid(call(Window({}, kT0, kT0 + absl::Hours(1))), "item_ids");
+  auto big = Window({"NODE3000005"}, kT0, kT0 + absl::Hours(1));
+  big.set_page_size(10001);
+  ExpectInvalid(call(big), "page_size");
+  // A token produced by one query is refused by another.
+  auto first = Window({"NODE3000005"}, kT0, kT0 + absl::Hours(1));
+  first.set_page_size(5);
+  grpc::ClientContext ctx;
+  v1::QueryWindowResponse page;
+  ASSERT_TRUE(stub().QueryWindow(&ctx, first, &page).ok());
+  ASSERT_FALSE(page.next_page_token().empty());
+  auto other = Window({"S0000004"}, kT0, kT0 + absl::Hours(1));
+  other.set_page_token(page.next_page_token());
+  ExpectInvalid(call(other), "page_token");
+  auto garbage = first;
+  garbage.set_page_token("not-a-token");
+  ExpectInvalid(call(garbage), "page_token");
+}
+
+TEST_F(QueryServiceTest, GetLatestServesValuesAndNamesMissingIds) {
+  v1::GetLatestRequest req;
+  req.add_item_ids("NODE3000005");
+  req.add_item_ids("NOPE");
+  req.add_item_ids("USLAB000086");
+  grpc::ClientContext ctx;
+  v1::GetLatestResponse resp;
+  ASSERT_TRUE(stub().GetLatest(&ctx, req, &resp).ok());
+  ASSERT_EQ(resp.values_size(), 2);
+  EXPECT_EQ(resp.values(0).item_id(), "NODE3000005");
+  EXPECT_EQ(resp.values(0).value(), "29");
+  EXPECT_EQ(FromProto(resp.values(0).source_ts()), kT0 + absl::Seconds(290));
+  EXPECT_EQ(resp.values(0).event_id().size(), 64u);
+  EXPECT_EQ(resp.values(1).value(), "CLOSED");  // i = 4
+  ASSERT_EQ(resp.missing_item_ids_size(), 1);
+  EXPECT_EQ(resp.missing_item_ids(0), "NOPE");
+
+  grpc::ClientContext all_ctx;
+  v1::GetLatestResponse all;
+  ASSERT_TRUE(stub().GetLatest(&all_ctx, v1::GetLatestRequest(), &all).ok());
+  EXPECT_EQ(all.values_size(), 4);  // catalog items without data are not "latest"
+}
+
+TEST_F(QueryServiceTest, GetSeriesAggregatesPerBucketInSql) {
+  v1::GetSeriesRequest req;
+  req.set_item_id("NODE3000005");
+  ToProto(kT0, req.mutable_start_time());
+  ToProto(kT0 + absl::Seconds(300), req.mutable_end_time());
+  req.mutable_bucket()->set_seconds(60);
+  grpc::ClientContext ctx;
+  v1::GetSeriesResponse resp;
+  ASSERT_TRUE(stub().GetSeries(&ctx, req, &resp).ok());
+  ASSERT_EQ(resp.buckets_size(), 5);
+  const auto& b0 = resp.buckets(0);  // values 0..5
+  EXPECT_EQ(FromProto(b0.start_time()), kT0);
+  EXPECT_EQ(b0.min(), 0);
+  EXPECT_EQ(b0.max(), 5);
+  EXPECT_DOUBLE_EQ(b0.avg(), 2.5);
+  EXPECT_EQ(b0.last(), "5");
+  EXPECT_EQ(b0.count(), 6u);
+  EXPECT_EQ(resp.buckets(4).last(), "29");
+
+  // Text values: counted and last only.
+  req.set_item_id("USLAB000086");
+  grpc::ClientContext text_ctx;
+  v1::GetSeriesResponse text;
+  ASSERT_TRUE(stub().GetSeries(&text_ctx, req, &text).ok());
+  ASSERT_EQ(text.buckets_size(), 2);  // t = 0,20,40 | 60,80
+  EXPECT_FALSE(text.buckets(0).has_min());
+  EXPECT_EQ(text.buckets(0).count(), 3u);
+  EXPECT_EQ(text.buckets(1).last(), "CLOSED");
+
+  req.clear_bucket();
+  grpc::ClientContext bad_ctx;
+  ExpectInvalid(stub().GetSeries(&bad_ctx, req, &text), "bucket");
+}
+
+TEST_F(QueryServiceTest, ListItemsShowsCatalogAndDataAndPages) {
+  v1::ListItemsRequest req;
+  req.set_search("NODE3000005");
+  grpc::ClientContext ctx;
+  v1::ListItemsResponse resp;
+  ASSERT_TRUE(stub().ListItems(&ctx, req, &resp).ok());
+  ASSERT_EQ(resp.items_size(), 1);
+  const v1::Item& urine = resp.items(0);
+  const CatalogItem* cat = Catalog::Embedded().Find("NODE3000005");
+  ASSERT_NE(cat, nullptr);
+  EXPECT_TRUE(urine.in_catalog());
+  EXPECT_EQ(urine.units(), cat->units);
+  EXPECT_EQ(urine.name(), cat->name);
+  EXPECT_EQ(urine.last_value(), "29");
+  EXPECT_EQ(urine.total_updates(), 30u);
+  EXPECT_DOUBLE_EQ(urine.updates_per_minute(), 0.5);  // committed within the last hour
+
+  // Every item, 100 per page: the catalog plus the one id only the data knows.
+  v1::ListItemsRequest page_req;
+  page_req.set_page_size(100);
+  std::set<std::string> ids;
+  int pages = 0;
+  for (;;) {
+    grpc::ClientContext pctx;
+    v1::ListItemsResponse page;
+    ASSERT_TRUE(stub().ListItems(&pctx, page_req, &page).ok());
+    ++pages;
+    for (const auto& it : page.items()) ids.insert(it.item_id());
+    if (page.next_page_token().empty() || pages > 20) break;
+    page_req.set_page_token(page.next_page_token());
+  }
+  EXPECT_EQ(ids.size(), Catalog::Embedded().size() + 1);
+  EXPECT_TRUE(ids.contains("XUNKNOWN01"));
+
+  v1::ListItemsRequest by_discipline;
+  by_discipline.set_discipline(cat->discipline);
+  grpc::ClientContext dctx;
+  v1::ListItemsResponse disc;
+  ASSERT_TRUE(stub().ListItems(&dctx, by_discipline, &disc).ok());
+  EXPECT_GT(disc.items_size(), 0);
+  for (const auto& it : disc.items()) EXPECT_EQ(it.discipline(), cat->discipline);
+
+  // A token of the unfiltered listing is not valid for a filtered one.
+  by_discipline.set_page_token(page_req.page_token());
+  grpc::ClientContext tctx;
+  ExpectInvalid(stub().ListItems(&tctx, by_discipline, &disc), "page_token");
+  v1::ListItemsRequest too_big;
+  too_big.set_page_size(1001);
+  grpc::ClientContext bctx;
+  ExpectInvalid(stub().ListItems(&bctx, too_big, &disc), "page_size");
+}
+
+TEST_F(QueryServiceTest, GetItemKnowsDataOnlyIdsAndRefusesUnknownOnes) {
+  v1::GetItemRequest req;
+  req.set_item_id("XUNKNOWN01");
+  grpc::ClientContext ctx;
+  v1::Item item;
+  ASSERT_TRUE(stub().GetItem(&ctx, req, &item).ok());
+  EXPECT_FALSE(item.in_catalog());
+  EXPECT_EQ(item.total_updates(), 3u);
+  req.set_item_id("NOPE");
+  grpc::ClientContext nctx;
+  EXPECT_EQ(stub().GetItem(&nctx, req, &item).error_code(), grpc::StatusCode::NOT_FOUND);
+  req.set_item_id("");
+  grpc::ClientContext ectx;
+  ExpectInvalid(stub().GetItem(&ectx, req, &item), "item_id");
+}
+
+TEST_F(QueryServiceTest, ReplayStreamsTheWindowInOrder) {
+  v1::ReplayRequest req;
+  ToProto(kT0, req.mutable_start_time());
+  ToProto(kT0 + absl::Hours(1), req.mutable_end_time());
+  grpc::ClientContext ctx;
+  auto reader = stub().Replay(&ctx, req);
+  std::vector<TelemetryEvent> got;
+  TelemetryEvent e;
+  while (reader->Read(&e)) got.push_back(e);
+  ASSERT_TRUE(reader->Finish().ok());
+  ASSERT_EQ(got.size(), 58u);
+  for (size_t i = 1; i < got.size(); ++i) EXPECT_LT(Key(got[i - 1]), Key(got[i]));
+
+  req.add_item_ids("XUNKNOWN01");
+  grpc::ClientContext one_ctx;
+  auto one = stub().Replay(&one_ctx, req);
+  int n = 0;
+  while (one->Read(&e)) ++n;
+  EXPECT_TRUE(one->Finish().ok());
+  EXPECT_EQ(n, 3);
+
+  ToProto(kT0 - absl::Hours(1), req.mutable_end_time());
+  grpc::ClientContext bad_ctx;
+  auto bad = stub().Replay(&bad_ctx, req);
+  while (bad->Read(&e)) {
+  }
+  ExpectInvalid(bad->Finish(), "end_time");
+}
+
+TEST_F(QueryServiceTest, TailPushesOnlyTheChosenItems) {
+  v1::TailRequest req;
+  req.add_item_ids("NODE3000005");
+  grpc::ClientContext ctx;
+  auto reader = stub().Tail(&ctx, req);
+  reader->WaitForInitialMetadata();
+  ASSERT_TRUE(iss::testing::WaitFor([] { return world->hub->subscribers() == 1; }));
+  world->hub->Publish({std::make_shared<TelemetryEvent>(MakeEvent("S0000004", kT0, "1")),
+                       std::make_shared<TelemetryEvent>(MakeEvent("NODE3000005", kT0, "77"))});
+  TelemetryEvent e;
+  ASSERT_TRUE(reader->Read(&e));
+  EXPECT_EQ(e.item_id(), "NODE3000005");
+  EXPECT_EQ(e.value(), "77");
+  ctx.TryCancel();
+  while (reader->Read(&e)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_TRUE(iss::testing::WaitFor([] { return world->hub->subscribers() == 0; }));
+}
+
+TEST_F(QueryServiceTest, TailDropsAClientThatDoesNotRead) {
+  grpc::ClientContext ctx;
+  auto reader = stub().Tail(&ctx, v1::TailRequest());
+  reader->WaitForInitialMetadata();
+  ASSERT_TRUE(iss::testing::WaitFor([] { return world->hub->subscribers() == 1; }));
+  // Big events fill gRPC's flow-control window, then the 50-event buffer.
+  auto big = std::make_shared<TelemetryEvent>(MakeEvent("A", kT0, std::string(4000, '7')));
+  const uint64_t before = world->hub->dropped();
+  ASSERT_TRUE(iss::testing::WaitFor(
+      [&] {
+        world->hub->Publish(std::vector<EventPtr>(20, big));
+        return world->hub->dropped() > before;
+      },
+      absl::Seconds(20)));
+  TelemetryEvent e;
+  while (reader->Read(&e)) {
+  }
+  const grpc::Status s = reader->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+}
+
+TEST_F(QueryServiceTest, TailRejectsInvalidItemIds) {
+  v1::TailRequest req;
+  req.add_item_ids("");
+  grpc::ClientContext ctx;
+  auto reader = stub().Tail(&ctx, req);
+  TelemetryEvent e;
+  while (reader->Read(&e)) {
+  }
+  ExpectInvalid(reader->Finish(), "item_ids");
+}
+
+TEST_F(QueryServiceTest, GetSinkStatusReportsOffsetsStoredWithTheRows) {
+  grpc::ClientContext ctx;
+  v1::SinkStatus status;
+  ASSERT_TRUE(stub().GetSinkStatus(&ctx, v1::GetSinkStatusRequest(), &status).ok());
+  EXPECT_EQ(status.consumer_group(), "g");
+  EXPECT_TRUE(status.database_reachable());
+  ASSERT_EQ(status.partitions_size(), 1);
+  EXPECT_EQ(status.partitions(0).partition(), 2);
+  EXPECT_EQ(status.partitions(0).next_offset(), 58);
+}
+
+}  // namespace
+}  // namespace iss::storage
