@@ -95,6 +95,14 @@ bool Pipeline::RejectUndecodable(std::string_view detail, std::string_view raw,
       .ok();
 }
 
+void Pipeline::CountRejected(const absl::Status& status, std::string_view source) {
+  updates_received_.fetch_add(1, std::memory_order_relaxed);
+  received_counter_.Increment();
+  events_invalid_.fetch_add(1, std::memory_order_relaxed);
+  dead_letters_.CountOnly(RejectReason(status), std::string(status.message()), source,
+                          absl::Now());
+}
+
 Pipeline::Counters Pipeline::counters() const {
   Counters c;
   c.updates_received = updates_received_.load();

@@ -67,6 +67,10 @@ class Pipeline final : public UpdateSink {
   // and dead-lettered. Blocks like Deliver(); false once the queue is closed.
   bool RejectUndecodable(std::string_view detail, std::string_view raw, std::string_view source);
 
+  // Counts and logs a test-RPC rejection found before the pipeline (e.g. an
+  // out-of-range protobuf Timestamp), like IngestTyped's own rejections.
+  void CountRejected(const absl::Status& status, std::string_view source);
+
   Counters counters() const;
   // Last update of each requested item ({"*"} = every item seen), sorted by id.
   std::vector<ItemState> Items(const std::vector<std::string>& item_ids) const;

@@ -43,7 +43,10 @@ grpc::Status IngestServiceImpl::IngestTestEvent(grpc::ServerContext* ctx,
     // Only reject a bad timestamp once the item id has passed, so the error
     // names the first bad field in request order.
     if (IsValidItemId(req->item_id())) {
-      if (absl::Status s = CheckTimestamp(req->source_ts()); !s.ok()) return ToGrpc(s);
+      if (absl::Status s = CheckTimestamp(req->source_ts()); !s.ok()) {
+        pipeline_->CountRejected(s, "test-ingest");
+        return ToGrpc(s);
+      }
     }
     source_ts = FromProto(req->source_ts());
   }

@@ -88,6 +88,8 @@ grpc::Status Call(IngestService::Stub& stub, const IngestTestEventRequest& req,
 TEST(IngestService, AcceptedEventReachesTheBrokerWithTheReturnedId) {
   auto cluster = iss::testing::KafkaCluster::Start(1);
   ASSERT_TRUE(cluster.ok()) << cluster.status();
+  ASSERT_TRUE((*cluster)->CreateTopic("telemetry.raw.v1", 12).ok());
+  ASSERT_TRUE((*cluster)->CreateTopic("telemetry.dlq.v1", 3).ok());
   Server server(100);
   kafka::ProducerOptions po;
   po.brokers = (*cluster)->bootstrap();
