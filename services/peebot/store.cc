@@ -1,0 +1,403 @@
+#include "services/peebot/store.h"
+
+#include <pqxx/pqxx>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/grpc_util.h"
+#include "common/pg.h"
+
+namespace iss::peebot {
+namespace {
+
+// Timestamps cross the wire as Unix microseconds, exactly (no text, no float).
+std::string Ts(int n) {
+  return absl::StrCat("('epoch'::timestamptz + $", n, "::bigint * interval '1 microsecond')");
+}
+constexpr int64_t kFarPastUs = -2208988800000000;   // 1900-01-01
+constexpr int64_t kFarFutureUs = 32503680000000000;  // 3000-01-01
+
+int64_t Us(absl::Time t) { return absl::ToUnixMicros(t); }
+
+constexpr char kDetectionColumns[] =
+    "detection_id, item_id, (extract(epoch from start_time) * 1e6)::bigint, "
+    "(extract(epoch from end_time) * 1e6)::bigint, start_level, end_level, rise, volume_ml, "
+    "post_status, coalesce(post_id, ''), coalesce(post_text, ''), "
+    "(extract(epoch from posted_at) * 1e6)::bigint, post_attempts, coalesce(last_error, ''), "
+    "(extract(epoch from detected_at) * 1e6)::bigint, "
+    "(extract(epoch from in_flight_since) * 1e6)::bigint";
+
+void SetTime(const pqxx::field& f, google::protobuf::Timestamp* out) {
+  if (!f.is_null()) iss::ToProto(absl::FromUnixMicros(f.as<int64_t>()), out);
+}
+
+v1::Detection RowToDetection(const pqxx::row& r) {
+  v1::Detection d;
+  d.set_detection_id(r[0].as<std::string>());
+  d.set_item_id(r[1].as<std::string>());
+  SetTime(r[2], d.mutable_start_time());
+  SetTime(r[3], d.mutable_end_time());
+  d.set_start_level_percent(r[4].as<double>());
+  d.set_end_level_percent(r[5].as<double>());
+  d.set_rise_percent(r[6].as<double>());
+  d.set_estimated_volume_ml(r[7].as<double>());
+  d.set_post_status(ParsePostStatus(r[8].as<std::string>()));
+  d.set_post_id(r[9].as<std::string>());
+  d.set_post_text(r[10].as<std::string>());
+  SetTime(r[11], d.mutable_posted_at());
+  d.set_post_attempts(r[12].as<uint32_t>());
+  d.set_last_error(r[13].as<std::string>());
+  SetTime(r[14], d.mutable_detected_at());
+  return d;
+}
+
+}  // namespace
+
+std::string PostStatusName(PostStatus s) {
+  switch (s) {
+    case v1::POST_STATUS_POSTED: return "posted";
+    case v1::POST_STATUS_DRY_RUN: return "dry_run";
+    case v1::POST_STATUS_COOLDOWN: return "cooldown";
+    case v1::POST_STATUS_PAUSED: return "paused";
+    case v1::POST_STATUS_DAILY_CAP: return "daily_cap";
+    case v1::POST_STATUS_FAILED: return "failed";
+    case v1::POST_STATUS_DUPLICATE: return "duplicate";
+    default: return "pending";
+  }
+}
+
+PostStatus ParsePostStatus(const std::string& s) {
+  for (PostStatus p : {v1::POST_STATUS_POSTED, v1::POST_STATUS_DRY_RUN, v1::POST_STATUS_COOLDOWN,
+                       v1::POST_STATUS_PAUSED, v1::POST_STATUS_DAILY_CAP, v1::POST_STATUS_FAILED,
+                       v1::POST_STATUS_DUPLICATE, v1::POST_STATUS_PENDING}) {
+    if (PostStatusName(p) == s) return p;
+  }
+  return v1::POST_STATUS_UNSPECIFIED;
+}
+
+Store::Store(std::string dsn) : dsn_(std::move(dsn)) {}
+Store::~Store() = default;
+
+absl::Status Store::Run(const std::function<void(pqxx::connection&)>& fn) {
+  absl::MutexLock lock(&mu_);
+  if (!conn_) {
+    auto conn = iss::pg::Connect(dsn_);
+    if (!conn.ok()) return conn.status();
+    conn_ = std::move(*conn);
+  }
+  absl::Status s = iss::pg::Guard([&] { fn(*conn_); });
+  if (absl::IsUnavailable(s)) conn_.reset();  // reconnect next time
+  return s;
+}
+
+absl::Status Store::Migrate() {
+  absl::Status result = absl::OkStatus();
+  absl::Status s = Run([&](pqxx::connection& c) {
+    auto v = iss::pg::Migrate(c);
+    if (!v.ok()) result = v.status();
+  });
+  return s.ok() ? result : s;
+}
+
+absl::Status Store::Ping() {
+  return Run([](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    tx.exec("SELECT 1");
+  });
+}
+
+absl::StatusOr<std::optional<std::string>> Store::LoadDetectorState(const std::string& group) {
+  std::optional<std::string> out;
+  absl::Status s = Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    auto r = tx.exec_params("SELECT state::text FROM peebot_detector_state WHERE group_id = $1",
+                            group);
+    if (!r.empty()) out = r[0][0].as<std::string>();
+    tx.commit();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::map<kafka::TopicPartition, int64_t>> Store::LoadOffsets(
+    const std::string& group, const std::vector<kafka::TopicPartition>& partitions) {
+  absl::StatusOr<std::map<kafka::TopicPartition, int64_t>> out;
+  absl::Status s = Run([&](pqxx::connection& c) {
+    out = iss::pg::OffsetStore(group).Load(c, partitions);
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<int> Store::CommitBatch(const std::string& group, const std::vector<Sample>& samples,
+                                       const std::vector<Detection>& detections,
+                                       const std::string& detector_state,
+                                       const std::map<kafka::TopicPartition, int64_t>& next_offsets) {
+  int inserted = 0;
+  absl::Status s = Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    const std::string insert_sample = absl::StrCat(
+        "INSERT INTO peebot_samples (item_id, source_ts, ingest_ts, value, status_class, signal) "
+        "VALUES ($1, ", Ts(2), ", CASE WHEN $3 THEN ", Ts(4),
+        " END, CASE WHEN $5 THEN $6 END, CASE WHEN $7 THEN $8 END, $9) "
+        "ON CONFLICT DO NOTHING");
+    for (const Sample& smp : samples) {
+      const bool has_ingest = smp.ingest_ts != absl::InfinitePast();
+      tx.exec_params(insert_sample, smp.item_id, Us(smp.source_ts), has_ingest,
+                     has_ingest ? Us(smp.ingest_ts) : 0, smp.value.has_value(),
+                     smp.value.value_or(""), smp.status_class.has_value(),
+                     smp.status_class.value_or(""), static_cast<int>(smp.signal));
+    }
+    const std::string insert_detection = absl::StrCat(
+        "INSERT INTO peebot_detections (detection_id, item_id, start_time, end_time, start_level, "
+        "end_level, rise, volume_ml) VALUES ($1, $2, ", Ts(3), ", ", Ts(4),
+        ", $5, $6, $7, $8) ON CONFLICT (detection_id) DO NOTHING");
+    for (const Detection& d : detections) {
+      inserted += tx.exec_params(insert_detection, d.detection_id, d.item_id, Us(d.start_time),
+                                 Us(d.end_time), d.start_level, d.end_level, d.rise, d.volume_ml)
+                      .affected_rows();
+    }
+    tx.exec_params(
+        "INSERT INTO peebot_detector_state (group_id, state, updated_at) VALUES ($1, $2::jsonb, "
+        "now()) ON CONFLICT (group_id) DO UPDATE SET state = EXCLUDED.state, updated_at = now()",
+        group, detector_state);
+    iss::pg::OffsetStore(group).Save(tx, next_offsets);
+    tx.commit();
+  });
+  if (!s.ok()) return s;
+  return inserted;
+}
+
+absl::StatusOr<std::vector<Store::PendingRow>> Store::Pending(int limit) {
+  std::vector<PendingRow> out;
+  absl::Status s = Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    auto r = tx.exec_params(absl::StrCat("SELECT ", kDetectionColumns,
+                                         " FROM peebot_detections WHERE post_status = 'pending' "
+                                         "ORDER BY start_time, detection_id LIMIT $1"),
+                            limit);
+    for (const auto& row : r) {
+      out.push_back({RowToDetection(row), !row[15].is_null()});
+    }
+    tx.commit();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::Status Store::MarkInFlight(const std::string& id, const std::string& text, absl::Time now) {
+  return Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    tx.exec_params(absl::StrCat("UPDATE peebot_detections SET post_text = $2, in_flight_since = ",
+                                Ts(3), ", post_attempts = post_attempts + 1 "
+                                "WHERE detection_id = $1"),
+                   id, text, Us(now));
+    tx.commit();
+  });
+}
+
+absl::Status Store::RecordAttempt(const std::string& id, const std::string& error) {
+  return Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    tx.exec_params("UPDATE peebot_detections SET post_attempts = post_attempts + 1, "
+                   "last_error = $2 WHERE detection_id = $1",
+                   id, error);
+    tx.commit();
+  });
+}
+
+namespace {
+void InsertPost(pqxx::work& tx, const std::optional<std::string>& detection_id,
+                const Store::Outcome& o) {
+  tx.exec_params(absl::StrCat("INSERT INTO peebot_posts (detection_id, posted_at, event_time, text, "
+                              "post_id, dry_run, joke_index) VALUES (CASE WHEN $1 THEN $2 END, ",
+                              Ts(3), ", CASE WHEN $4 THEN ", Ts(5),
+                              " END, $6, NULLIF($7, ''), $8, $9)"),
+                 detection_id.has_value(), detection_id.value_or(""), Us(o.at),
+                 o.event_time.has_value(), o.event_time ? Us(*o.event_time) : 0, o.text,
+                 o.post_id, o.dry_run, o.joke_index);
+}
+}  // namespace
+
+absl::Status Store::Resolve(const std::string& id, const Outcome& o) {
+  return Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    tx.exec_params(
+        absl::StrCat("UPDATE peebot_detections SET post_status = $2, post_id = NULLIF($3, ''), "
+                     "last_error = NULLIF($4, ''), in_flight_since = NULL, "
+                     "post_text = CASE WHEN $5 <> '' THEN $5 ELSE post_text END, "
+                     "posted_at = CASE WHEN $6 THEN ", Ts(7), " ELSE posted_at END "
+                     "WHERE detection_id = $1"),
+        id, PostStatusName(o.status), o.post_id, o.error, o.text, o.record_post, Us(o.at));
+    if (o.record_post) InsertPost(tx, id, o);
+    tx.commit();
+  });
+}
+
+absl::Status Store::RecordPost(const Outcome& o) {
+  return Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    InsertPost(tx, std::nullopt, o);
+    tx.commit();
+  });
+}
+
+absl::StatusOr<Store::PostStats> Store::Stats(absl::Time now, bool dry_run) {
+  PostStats st;
+  const absl::Time day_start = absl::FromUnixSeconds(absl::ToUnixSeconds(now) / 86400 * 86400);
+  absl::Status s = Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    auto r = tx.exec_params(
+        absl::StrCat("SELECT count(*) FILTER (WHERE posted_at >= ", Ts(1), "), "
+                     "(extract(epoch from max(posted_at)) * 1e6)::bigint, "
+                     "(extract(epoch from max(event_time)) * 1e6)::bigint "
+                     "FROM peebot_posts WHERE dry_run = $2"),
+        Us(day_start), dry_run);
+    st.posts_today = r[0][0].as<int>();
+    if (!r[0][1].is_null()) st.last_post_at = absl::FromUnixMicros(r[0][1].as<int64_t>());
+    if (!r[0][2].is_null()) st.last_event_time = absl::FromUnixMicros(r[0][2].as<int64_t>());
+    auto last = tx.exec("SELECT text, coalesce(joke_index, -1) FROM peebot_posts "
+                        "ORDER BY posted_at DESC, id DESC LIMIT 1");
+    if (!last.empty()) {
+      st.last_text = last[0][0].as<std::string>();
+      st.last_joke_index = last[0][1].as<int>();
+    }
+    auto folded = tx.exec_params(
+        absl::StrCat("SELECT count(*) FROM peebot_detections WHERE post_status = 'cooldown' "
+                     "AND start_time > ", Ts(1)),
+        st.last_event_time ? Us(*st.last_event_time) : kFarPastUs);
+    st.folded_since_last = folded[0][0].as<int>();
+    tx.commit();
+  });
+  if (!s.ok()) return s;
+  return st;
+}
+
+absl::StatusOr<std::pair<std::vector<v1::Detection>, std::string>> Store::List(
+    std::optional<absl::Time> start, std::optional<absl::Time> end, int page_size,
+    const std::string& page_token) {
+  // Cursor: "<start_time us>:<detection_id>" of the last row served, base64.
+  int64_t cursor_us = kFarFutureUs;
+  std::string cursor_id = "\x7f";
+  if (!page_token.empty()) {
+    std::string raw;
+    std::vector<std::string> parts;
+    if (absl::WebSafeBase64Unescape(page_token, &raw)) parts = absl::StrSplit(raw, ':');
+    if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &cursor_us)) {
+      return absl::InvalidArgumentError("page_token: not a token this service issued");
+    }
+    cursor_id = parts[1];
+  }
+  std::vector<v1::Detection> out;
+  absl::Status s = Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    auto r = tx.exec_params(
+        absl::StrCat("SELECT ", kDetectionColumns, " FROM peebot_detections WHERE start_time >= ",
+                     Ts(1), " AND start_time < ", Ts(2), " AND (start_time, detection_id) < (",
+                     Ts(3), ", $4) ORDER BY start_time DESC, detection_id DESC LIMIT $5"),
+        start ? Us(*start) : kFarPastUs, end ? Us(*end) : kFarFutureUs, cursor_us, cursor_id,
+        page_size + 1);
+    for (const auto& row : r) out.push_back(RowToDetection(row));
+    tx.commit();
+  });
+  if (!s.ok()) return s;
+  std::string next;
+  if (static_cast<int>(out.size()) > page_size) {
+    out.resize(page_size);
+    const v1::Detection& last = out.back();
+    next = absl::WebSafeBase64Escape(absl::StrCat(
+        absl::ToUnixMicros(iss::FromProto(last.start_time())), ":", last.detection_id()));
+  }
+  return std::make_pair(std::move(out), next);
+}
+
+absl::StatusOr<std::optional<v1::Detection>> Store::Latest() {
+  std::optional<v1::Detection> out;
+  absl::Status s = Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    auto r = tx.exec(absl::StrCat("SELECT ", kDetectionColumns,
+                                  " FROM peebot_detections ORDER BY start_time DESC LIMIT 1"));
+    if (!r.empty()) out = RowToDetection(r[0]);
+    tx.commit();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::optional<v1::Detection>> Store::Get(const std::string& id) {
+  std::optional<v1::Detection> out;
+  absl::Status s = Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    auto r = tx.exec_params(
+        absl::StrCat("SELECT ", kDetectionColumns, " FROM peebot_detections WHERE detection_id = $1"),
+        id);
+    if (!r.empty()) out = RowToDetection(r[0]);
+    tx.commit();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<int64_t> Store::CountDetections() {
+  int64_t n = 0;
+  absl::Status s = Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    n = tx.exec("SELECT count(*) FROM peebot_detections")[0][0].as<int64_t>();
+    tx.commit();
+  });
+  if (!s.ok()) return s;
+  return n;
+}
+
+absl::StatusOr<std::vector<Sample>> Store::Samples(absl::Time start, absl::Time end) {
+  std::vector<Sample> out;
+  absl::Status s = Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    auto r = tx.exec_params(
+        absl::StrCat("SELECT item_id, (extract(epoch from source_ts) * 1e6)::bigint, "
+                     "(extract(epoch from ingest_ts) * 1e6)::bigint, value, status_class, signal "
+                     "FROM peebot_samples WHERE source_ts >= ", Ts(1), " AND source_ts < ", Ts(2),
+                     " ORDER BY source_ts, item_id"),
+        Us(start), Us(end));
+    for (const auto& row : r) {
+      Sample smp;
+      smp.item_id = row[0].as<std::string>();
+      smp.source_ts = absl::FromUnixMicros(row[1].as<int64_t>());
+      if (!row[2].is_null()) smp.ingest_ts = absl::FromUnixMicros(row[2].as<int64_t>());
+      if (!row[3].is_null()) smp.value = row[3].as<std::string>();
+      if (!row[4].is_null()) smp.status_class = row[4].as<std::string>();
+      smp.signal = static_cast<SignalState>(row[5].as<int>());
+      out.push_back(std::move(smp));
+    }
+    tx.commit();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::optional<std::string>> Store::LoadSettings() {
+  std::optional<std::string> out;
+  absl::Status s = Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    auto r = tx.exec("SELECT settings::text FROM peebot_settings");
+    if (!r.empty()) out = r[0][0].as<std::string>();
+    tx.commit();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::Status Store::SaveSettings(const std::string& json) {
+  return Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    tx.exec_params("INSERT INTO peebot_settings (id, settings, updated_at) VALUES (true, $1::jsonb, "
+                   "now()) ON CONFLICT (id) DO UPDATE SET settings = EXCLUDED.settings, "
+                   "updated_at = now()",
+                   json);
+    tx.commit();
+  });
+}
+
+}  // namespace iss::peebot

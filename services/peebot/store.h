@@ -1,0 +1,115 @@
+// Owns: every Pee-Bot read and write in PostgreSQL (tables of
+// migrations/0003_peebot.sql plus consumer_offsets via pg::OffsetStore).
+//
+// One connection per Store, used under a mutex and reopened after a broken
+// connection; each component (pipeline, poster, admin API) has its own Store.
+// libpqxx exceptions stop at pg::Guard: every method returns a Status.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <pqxx/pqxx>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/kafka.h"
+#include "iss/peebot/v1/peebot.pb.h"
+#include "services/peebot/detector.h"
+#include "services/peebot/sample.h"
+
+
+namespace iss::peebot {
+
+using iss::peebot::v1::PostStatus;
+
+std::string PostStatusName(PostStatus s);  // the post_status column's words
+PostStatus ParsePostStatus(const std::string& s);
+
+class Store {
+ public:
+  explicit Store(std::string dsn);
+  ~Store();
+
+  absl::Status Migrate();
+  absl::Status Ping();
+
+  // --- Pipeline: one transaction per consumed batch -------------------------
+  absl::StatusOr<std::optional<std::string>> LoadDetectorState(const std::string& group);
+  absl::StatusOr<std::map<kafka::TopicPartition, int64_t>> LoadOffsets(
+      const std::string& group, const std::vector<kafka::TopicPartition>& partitions);
+  // Samples, new detections (existing ids untouched), detector state and the
+  // next offsets, all or nothing. Returns how many detections were new.
+  absl::StatusOr<int> CommitBatch(const std::string& group, const std::vector<Sample>& samples,
+                                  const std::vector<Detection>& detections,
+                                  const std::string& detector_state,
+                                  const std::map<kafka::TopicPartition, int64_t>& next_offsets);
+
+  // --- Poster ---------------------------------------------------------------
+  // Pending detections, oldest start first. `in_flight`: a post attempt was
+  // under way when the process stopped (its text is fixed in post_text).
+  struct PendingRow {
+    v1::Detection detection;
+    bool in_flight = false;
+  };
+  absl::StatusOr<std::vector<PendingRow>> Pending(int limit);
+  // Before the HTTP call: the text is fixed and the row marked in flight.
+  absl::Status MarkInFlight(const std::string& detection_id, const std::string& text,
+                            absl::Time now);
+  absl::Status RecordAttempt(const std::string& detection_id, const std::string& error);
+
+  struct Outcome {
+    PostStatus status = v1::POST_STATUS_PENDING;
+    std::string post_id;
+    std::string error;
+    absl::Time at;
+    // Also record a row in peebot_posts (a post was made, live or dry-run).
+    bool record_post = false;
+    bool dry_run = false;
+    std::string text;
+    int joke_index = -1;
+    std::optional<absl::Time> event_time;
+  };
+  // Final state of a detection (and its post), in one transaction.
+  absl::Status Resolve(const std::string& detection_id, const Outcome& outcome);
+  // A post that belongs to no detection (admin test post).
+  absl::Status RecordPost(const Outcome& outcome);
+
+  struct PostStats {
+    int posts_today = 0;  // since 00:00 UTC of `now`, of the given kind
+    std::optional<absl::Time> last_post_at;
+    std::optional<absl::Time> last_event_time;  // event time of the last post
+    std::string last_text;                       // of any kind
+    int last_joke_index = -1;
+    int folded_since_last = 0;  // 'cooldown' detections after the last post
+  };
+  absl::StatusOr<PostStats> Stats(absl::Time now, bool dry_run);
+
+  // --- Admin ----------------------------------------------------------------
+  // Newest first within [start, end); page_token is an opaque cursor.
+  absl::StatusOr<std::pair<std::vector<v1::Detection>, std::string>> List(
+      std::optional<absl::Time> start, std::optional<absl::Time> end, int page_size,
+      const std::string& page_token);
+  absl::StatusOr<std::optional<v1::Detection>> Latest();
+  absl::StatusOr<std::optional<v1::Detection>> Get(const std::string& detection_id);
+  absl::StatusOr<int64_t> CountDetections();
+  // Samples with start <= source_ts < end, in source_ts order.
+  absl::StatusOr<std::vector<Sample>> Samples(absl::Time start, absl::Time end);
+  absl::StatusOr<std::optional<std::string>> LoadSettings();
+  absl::Status SaveSettings(const std::string& json);
+
+ private:
+  absl::Status Run(const std::function<void(pqxx::connection&)>& fn);
+  const std::string dsn_;
+  absl::Mutex mu_;
+  std::unique_ptr<pqxx::connection> conn_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace iss::peebot
