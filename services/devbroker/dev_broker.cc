@@ -1,0 +1,74 @@
+// librdkafka's headers: rdkafka_mock.h needs rdkafka.h first.
+#include "services/devbroker/dev_broker.h"
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "services/devbroker/forwarder.h"
+
+namespace iss::devbroker {
+namespace {
+
+void LogCallback(const rd_kafka_t*, int level, const char* facility, const char* buf) {
+  if (level <= 4) log::Warn("mock cluster", {{"facility", facility}, {"detail", buf}});
+}
+
+}  // namespace
+
+struct DevBroker::Impl {
+  rd_kafka_t* owner = nullptr;  // the mock cluster hangs off a client handle
+  rd_kafka_mock_cluster_t* mock = nullptr;
+  std::unique_ptr<TcpForwarder> forwarder;
+
+  ~Impl() {
+    forwarder.reset();  // no new traffic first
+    if (mock) rd_kafka_mock_cluster_destroy(mock);
+    if (owner) rd_kafka_destroy(owner);
+  }
+};
+
+absl::StatusOr<std::unique_ptr<DevBroker>> DevBroker::Start(const DevBrokerOptions& options) {
+  if (options.brokers < 1) return absl::InvalidArgumentError("need at least one broker");
+  std::unique_ptr<DevBroker> broker(new DevBroker());
+  broker->impl_ = std::make_unique<Impl>();
+  Impl& impl = *broker->impl_;
+
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set_log_cb(conf, LogCallback);
+  char err[512];
+  impl.owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+  if (impl.owner == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    return absl::InternalError(absl::StrCat("mock cluster owner: ", err));
+  }
+  impl.mock = rd_kafka_mock_cluster_new(impl.owner, options.brokers);
+  if (impl.mock == nullptr) return absl::InternalError("rd_kafka_mock_cluster_new failed");
+  broker->mock_bootstrap_ = rd_kafka_mock_cluster_bootstraps(impl.mock);
+
+  for (const TopicSpec& t : options.topics) {
+    rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(impl.mock, t.name.c_str(), t.partitions,
+                                                       std::min(options.brokers, 3));
+    if (e) {
+      return absl::InternalError(absl::StrCat("create topic ", t.name, ": ", rd_kafka_err2str(e)));
+    }
+  }
+
+  // Bootstrap through the fixed address; the metadata then points clients at
+  // the first mock broker's own port.
+  const std::string first_broker =
+      broker->mock_bootstrap_.substr(0, broker->mock_bootstrap_.find(','));
+  auto forwarder = TcpForwarder::Start(options.address, first_broker);
+  if (!forwarder.ok()) return forwarder.status();
+  impl.forwarder = std::move(*forwarder);
+  const std::string host = options.address.substr(0, options.address.rfind(':'));
+  broker->bootstrap_ = absl::StrCat(host, ":", impl.forwarder->port());
+  return broker;
+}
+
+DevBroker::~DevBroker() = default;
+
+int64_t DevBroker::connections() const { return impl_->forwarder->connections(); }
+
+}  // namespace iss::devbroker

@@ -1,0 +1,46 @@
+// Owns: a loopback TCP relay from a fixed listen address to a target address,
+// one thread per connection, bytes copied unchanged in both directions.
+//
+// Why: librdkafka's mock cluster (librdkafka 2.0.2) listens on ephemeral ports
+// only. Clients bootstrap through this fixed address, then follow the
+// metadata to the mock brokers' own (loopback) ports.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+
+namespace iss::devbroker {
+
+class TcpForwarder {
+ public:
+  // `listen` and `target` are "host:port" (IPv4 literal or a resolvable
+  // name); listen port 0 picks a free one.
+  static absl::StatusOr<std::unique_ptr<TcpForwarder>> Start(const std::string& listen,
+                                                             const std::string& target);
+  ~TcpForwarder();  // closes the listener and every relayed connection
+
+  int port() const { return port_; }
+  int64_t connections() const { return connections_.load(); }
+
+ private:
+  TcpForwarder() = default;
+  void AcceptLoop();
+  void Relay(int client, int upstream);
+
+  int listen_fd_ = -1;
+  int wake_[2] = {-1, -1};  // written on shutdown; every poll() watches it
+  int port_ = 0;
+  std::string target_;
+  std::atomic<int64_t> connections_{0};
+  std::thread acceptor_;
+  absl::Mutex mu_;
+  std::vector<std::thread> relays_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace iss::devbroker

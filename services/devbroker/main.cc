@@ -1,0 +1,85 @@
+// iss-devbroker: an in-memory Kafka-protocol broker for development, so the
+// platform runs on a laptop without Kafka. librdkafka's mock cluster with the
+// platform's topics, reachable at a fixed loopback bootstrap address.
+//
+//   config -> mock cluster + topics -> fixed bootstrap address -> wait for SIGTERM
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "common/shutdown.h"
+#include "services/devbroker/dev_broker.h"
+
+namespace {
+
+constexpr char kBanner[] =
+    "\n"
+    "  ***************************************************************\n"
+    "  *  iss-devbroker: IN-MEMORY KAFKA FOR DEVELOPMENT ONLY          *\n"
+    "  *  Nothing is persisted; everything is lost on exit.            *\n"
+    "  *  Old batches are silently dropped past ~5 MiB per partition.  *\n"
+    "  *  Never point production services at it.                       *\n"
+    "  ***************************************************************\n\n";
+
+bool WriteAddressFile(const std::string& path, const std::string& address) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << address << "\n";
+    if (!out.good()) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;  // readers never see half a line
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace iss;
+  InstallShutdownSignals();
+
+  EnvConfig cfg("devbroker");
+  const auto* addr = cfg.Address("ISS_DEVBROKER_ADDR", "127.0.0.1:19092",
+                                 "Fixed bootstrap address clients use (port 0 = any free port)");
+  const auto* addr_file =
+      cfg.String("ISS_DEVBROKER_ADDR_FILE", "",
+                 "If set, the bootstrap address actually bound is written to this file once ready");
+  const auto* brokers = cfg.Int("ISS_DEVBROKER_BROKERS", 1, 1, 5, "Number of mock brokers");
+  const auto* raw_partitions =
+      cfg.Int("ISS_DEVBROKER_RAW_PARTITIONS", 12, 1, 1000, "Partitions of telemetry.raw.v1");
+  const auto* log_level =
+      cfg.Enum("ISS_LOG_LEVEL", "info", {"debug", "info", "warn", "error"}, "Minimum log level");
+  cfg.LoadOrExit(argc, argv);
+  log::Init("devbroker", log::Level::kInfo);
+  (void)log::SetLevel(*log_level);
+  for (const auto& [name, value] : cfg.Effective()) log::Info("config", {{name, value}});
+
+  std::cerr << kBanner;
+  log::Warn("in-memory broker for development only: data is not persisted");
+
+  devbroker::DevBrokerOptions options;
+  options.address = *addr;
+  options.brokers = static_cast<int>(*brokers);
+  options.topics = {{"telemetry.raw.v1", static_cast<int>(*raw_partitions)},
+                    {"telemetry.dlq.v1", 1}};
+  auto broker = devbroker::DevBroker::Start(options);
+  if (!broker.ok()) {
+    log::Error("devbroker failed to start", {{"error", std::string(broker.status().message())}});
+    return 1;
+  }
+  if (!addr_file->empty() && !WriteAddressFile(*addr_file, (*broker)->bootstrap())) {
+    log::Error("cannot write the address file", {{"path", *addr_file}});
+    return 1;
+  }
+  log::Info("devbroker ready", {{"bootstrap", (*broker)->bootstrap()},
+                                {"mock_brokers", (*broker)->mock_bootstrap()},
+                                {"topics", "telemetry.raw.v1,telemetry.dlq.v1"}});
+  std::cerr << "  ISS_KAFKA_BROKERS=" << (*broker)->bootstrap() << "\n\n";
+
+  WaitForShutdown();
+  log::Info("devbroker stopping", {{"connections_served", (*broker)->connections()}});
+  broker->reset();
+  return 0;
+}
