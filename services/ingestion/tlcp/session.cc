@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -45,8 +46,24 @@ std::string BindSessionRequest(const std::string& session_id, absl::Duration kee
                                     {"LS_keepalive_millis", absl::StrCat(MillisOf(keepalive))}}));
 }
 
+namespace {
+// The same item twice would be subscribed (and delivered) twice.
+SessionOptions WithoutDuplicateItems(SessionOptions o) {
+  std::vector<std::string> unique;
+  absl::flat_hash_set<std::string> seen;
+  for (std::string& item : o.items) {
+    if (seen.insert(item).second) unique.push_back(std::move(item));
+  }
+  o.items = std::move(unique);
+  return o;
+}
+}  // namespace
+
 Session::Session(SessionOptions options, ingest::UpdateSink* sink, SessionEvents* events)
-    : options_(std::move(options)), sink_(sink), events_(events), keepalive_(options_.keepalive) {
+    : options_(WithoutDuplicateItems(std::move(options))),
+      sink_(sink),
+      events_(events),
+      keepalive_(options_.keepalive) {
   if (options_.fields.empty()) {
     for (const char* f : ingest::kIssliveFields) fields_.emplace_back(f);
   } else {

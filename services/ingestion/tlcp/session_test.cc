@@ -111,6 +111,16 @@ TEST_F(SessionTest, ConokSubscribesEverythingInBatches) {
   EXPECT_EQ(s.subscribed_items(), 3u);
 }
 
+TEST_F(SessionTest, DuplicateItemsAreSubscribedOnce) {
+  SessionOptions o = Options(100);
+  o.items = {"TIME_000001", "NODE3000005", "TIME_000001"};
+  Session s(o, &sink_, &events_);
+  std::vector<std::string> controls = Establish(s);
+  ASSERT_EQ(controls.size(), 1u);
+  std::string name;
+  EXPECT_EQ(Params(controls[0], &name)["LS_group"], "TIME_000001 NODE3000005");
+}
+
 TEST_F(SessionTest, RequestLimitSplitsBatches) {
   SessionOptions o = Options(/*per_request=*/100);
   // The size of one request with all three items...
