@@ -281,4 +281,38 @@ absl::StatusOr<Poster::TestResult> Poster::PostTest(const std::string& requested
   return res;
 }
 
+void PosterLoop::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void PosterLoop::Notify() {
+  absl::MutexLock lock(&mu_);
+  wake_ = true;
+}
+
+void PosterLoop::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  clock_->Cancel();
+  if (thread_.joinable()) thread_.join();
+}
+
+void PosterLoop::Run() {
+  for (;;) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return wake_ || stop_; };
+      mu_.AwaitWithTimeout(absl::Condition(&ready), interval_);
+      if (stop_) return;
+      wake_ = false;
+    }
+    auto n = poster_->RunOnce();
+    if (!n.ok()) {
+      iss::log::Warn("poster round failed", {{"error", n.status().ToString()}});
+    }
+  }
+}
+
 }  // namespace iss::peebot

@@ -23,6 +23,7 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -110,6 +111,28 @@ class Poster {
   mutable absl::Mutex mu_;
   std::string health_ ABSL_GUARDED_BY(mu_);
   uint64_t jitter_state_ ABSL_GUARDED_BY(mu_);
+};
+
+// Runs Poster::RunOnce on its own thread whenever notified (new detections,
+// settings changed) and at least every `interval` (retries left pending).
+class PosterLoop {
+ public:
+  PosterLoop(Poster* poster, Clock* clock, absl::Duration interval)
+      : poster_(poster), clock_(clock), interval_(interval) {}
+  ~PosterLoop() { Stop(); }
+  void Start();
+  void Notify();
+  void Stop();  // cancels the clock: a post waiting on backoff stays pending
+
+ private:
+  void Run();
+  Poster* poster_;
+  Clock* clock_;
+  const absl::Duration interval_;
+  absl::Mutex mu_;
+  bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
 };
 
 }  // namespace iss::peebot

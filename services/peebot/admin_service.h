@@ -1,0 +1,69 @@
+// Owns: the iss.peebot.v1.PeeBotService gRPC API: status, detections,
+// pause/resume, settings, test posts and re-evaluation of a past window.
+// Admin RPCs check the bearer token first (iss::AuthorizeAdmin); the common
+// server's interceptor is the safety net. Handlers return statuses, never throw.
+//
+// Reevaluate reads the samples Pee-Bot stored itself (peebot_samples, written
+// in the same transaction as the detections) rather than the storage
+// service's telemetry table or Kafka: no coupling to another service's schema
+// or retention, no consumer to seek by time, and it holds exactly what the
+// live detector saw.
+#pragma once
+
+#include <functional>
+
+#include "iss/peebot/v1/peebot.grpc.pb.h"
+#include "services/peebot/pipeline.h"
+#include "services/peebot/poster.h"
+#include "services/peebot/settings.h"
+#include "services/peebot/store.h"
+
+namespace iss::peebot {
+
+// Pure: replays `samples` through a fresh detector with `settings` and plans
+// the posts under cooldown and daily cap (event time). Detections starting
+// outside [start, end) are dropped (the samples before `start` only warm up
+// the detector).
+v1::ReevaluateResponse Reevaluate(const std::vector<Sample>& samples, absl::Time start,
+                                  absl::Time end, const PeeBotSettings& settings,
+                                  const std::vector<std::string>& tank_items,
+                                  const PostComposer& composer, bool dry_run);
+
+class AdminService final : public v1::PeeBotService::Service {
+ public:
+  struct Deps {
+    Store* store = nullptr;  // its own connection
+    RuntimeSettings* settings = nullptr;
+    Poster* poster = nullptr;
+    std::function<Pipeline::View()> view;  // live observations; may be empty
+    std::function<void()> on_settings_changed;  // e.g. wake the poster
+    std::vector<std::string> tank_items = {"NODE3000005"};
+    absl::Duration max_reevaluate_window = absl::Hours(24 * 7);
+  };
+  explicit AdminService(Deps deps) : d_(std::move(deps)) {}
+
+  grpc::Status GetStatus(grpc::ServerContext*, const v1::GetStatusRequest*,
+                         v1::Status*) override;
+  grpc::Status ListDetections(grpc::ServerContext*, const v1::ListDetectionsRequest*,
+                              v1::ListDetectionsResponse*) override;
+  grpc::Status PausePosting(grpc::ServerContext*, const v1::PausePostingRequest*,
+                            v1::Status*) override;
+  grpc::Status ResumePosting(grpc::ServerContext*, const v1::ResumePostingRequest*,
+                             v1::Status*) override;
+  grpc::Status GetSettings(grpc::ServerContext*, const v1::GetSettingsRequest*,
+                           v1::Settings*) override;
+  grpc::Status UpdateSettings(grpc::ServerContext*, const v1::UpdateSettingsRequest*,
+                              v1::Settings*) override;
+  grpc::Status PostTestMessage(grpc::ServerContext*, const v1::PostTestMessageRequest*,
+                               v1::PostTestMessageResponse*) override;
+  grpc::Status Reevaluate(grpc::ServerContext*, const v1::ReevaluateRequest*,
+                          v1::ReevaluateResponse*) override;
+
+ private:
+  absl::Status FillStatus(v1::Status* out);
+  absl::Status SetPaused(bool paused, const std::string& reason);
+  Deps d_;
+  absl::Mutex write_mu_;  // serialises read-modify-write of the settings
+};
+
+}  // namespace iss::peebot

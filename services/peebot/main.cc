@@ -1,0 +1,201 @@
+// iss-peebot: detects urination events on the ISS urine tank and posts them
+// to X. Reads top to bottom as the pipeline:
+//   config -> database (schema, settings) -> X client -> poster ->
+//   consumer pipeline (Kafka -> detector -> PostgreSQL) -> admin API + ops ->
+//   wait -> drain.
+#include <cstdlib>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "common/config.h"
+#include "common/grpc_server.h"
+#include "common/health.h"
+#include "common/log.h"
+#include "common/ops_server.h"
+#include "common/pg.h"
+#include "common/shutdown.h"
+#include "services/peebot/admin_service.h"
+#include "services/peebot/pipeline.h"
+#include "services/peebot/poster.h"
+#include "services/peebot/settings.h"
+#include "services/peebot/store.h"
+#include "services/peebot/x_client.h"
+
+namespace {
+
+using namespace iss;          // NOLINT: a main() wiring our own components
+using namespace iss::peebot;  // NOLINT
+
+[[noreturn]] void Fail(const std::string& what, const absl::Status& s) {
+  log::Error(what, {{"error", s.ToString()}});
+  std::exit(1);
+}
+
+// The database may come up after us: retry until it answers or we are told to stop.
+bool WaitForDatabase(Store& store) {
+  absl::Duration backoff = absl::Milliseconds(200);
+  for (;;) {
+    absl::Status s = store.Ping();
+    if (s.ok()) return true;
+    log::Warn("database not reachable yet", {{"error", s.ToString()}});
+    if (WaitForShutdownFor(backoff)) return false;
+    backoff = std::min(backoff * 2, absl::Seconds(5));
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  InstallShutdownSignals();
+
+  // --- config -------------------------------------------------------------
+  EnvConfig cfg("peebot");
+  const auto* dsn = cfg.String("ISS_PG_DSN", std::nullopt, "PostgreSQL connection string", true);
+  const auto* brokers =
+      cfg.String("ISS_KAFKA_BROKERS", "127.0.0.1:19092", "Kafka bootstrap servers");
+  const auto* topic = cfg.String("ISS_PEEBOT_TOPIC", "telemetry.raw.v1", "Topic to consume");
+  const auto* group = cfg.String("ISS_PEEBOT_GROUP", "iss-peebot", "Kafka consumer group");
+  const auto* items = cfg.String("ISS_PEEBOT_ITEMS", "NODE3000005",
+                                 "Comma-separated urine tank item ids to watch");
+  const auto* min_rise = cfg.Double("ISS_PEEBOT_MIN_RISE_PERCENT", 2.0, 0.01, 100,
+                                    "Smallest rise (percent points) that is an event");
+  const auto* step_gap =
+      cfg.Duration("ISS_PEEBOT_MAX_STEP_GAP", absl::Seconds(30), absl::Seconds(1),
+                   absl::Minutes(10), "Longest event-time gap between the steps of one rise");
+  const auto* ml_per_percent = cfg.Double("ISS_PEEBOT_ML_PER_PERCENT", 82.0, 0.01, 10000,
+                                          "Tank millilitres per percent point (volume estimate)");
+  const auto* cooldown = cfg.Duration("ISS_PEEBOT_COOLDOWN", absl::Minutes(15),
+                                      absl::ZeroDuration(), absl::Hours(24),
+                                      "Minimum time between two posts");
+  const auto* daily_cap = cfg.Int("ISS_PEEBOT_DAILY_CAP", 17, 0, 10000,
+                                  "Posts per UTC day, at most (17 = X's strictest tier)");
+  const auto* dry_run = cfg.Bool("ISS_PEEBOT_DRY_RUN", false,
+                                 "Log and store posts instead of sending them");
+  const auto* x_base = cfg.String("ISS_PEEBOT_X_BASE_URL", "https://api.x.com",
+                                  "X API base URL (tests: the fake server)");
+  const auto* x_timeout = cfg.Duration("ISS_PEEBOT_X_TIMEOUT", absl::Seconds(10),
+                                       absl::Milliseconds(100), absl::Minutes(2),
+                                       "Timeout of one X API call");
+  const auto* x_ca = cfg.String("ISS_PEEBOT_X_CA_FILE", "", "Extra CA file for the X API's TLS");
+  const auto* ck = cfg.String("ISS_X_CONSUMER_KEY", "", "X API consumer key", true);
+  const auto* cs = cfg.String("ISS_X_CONSUMER_SECRET", "", "X API consumer secret", true);
+  const auto* tk = cfg.String("ISS_X_ACCESS_TOKEN", "", "X API access token", true);
+  const auto* ts = cfg.String("ISS_X_ACCESS_TOKEN_SECRET", "", "X API access token secret", true);
+  const auto* grpc_addr =
+      cfg.Address("ISS_PEEBOT_GRPC_ADDR", "127.0.0.1:50053", "gRPC listen address");
+  const auto* ops_addr =
+      cfg.Address("ISS_PEEBOT_OPS_ADDR", "127.0.0.1:9103", "/healthz, /readyz, /metrics address");
+  const auto* migrate = cfg.Bool("ISS_PEEBOT_MIGRATE", false, "Apply schema migrations at start");
+  const auto* admin_token = cfg.String("ISS_ADMIN_TOKEN", "", "Bearer token for admin RPCs", true);
+  const auto* log_level = cfg.Enum("ISS_LOG_LEVEL", "info", {"debug", "info", "warn", "error"},
+                                   "Minimum log level");
+  cfg.LoadOrExit(argc, argv);
+  log::Init("peebot", log::Level::kInfo);
+  (void)log::SetLevel(*log_level);
+  for (const auto& [name, value] : cfg.Effective()) log::Info("config", {{name, value}});
+
+  std::vector<std::string> tank_items;
+  for (absl::string_view item : absl::StrSplit(*items, ',', absl::SkipWhitespace())) {
+    tank_items.emplace_back(absl::StripAsciiWhitespace(item));
+  }
+  if (tank_items.empty()) {
+    Fail("bad configuration", absl::InvalidArgumentError("ISS_PEEBOT_ITEMS: no item ids"));
+  }
+  const OAuthCredentials creds{*ck, *cs, *tk, *ts};
+  const int creds_set = !ck->empty() + !cs->empty() + !tk->empty() + !ts->empty();
+  if (creds_set != 0 && creds_set != 4) {
+    Fail("bad configuration", absl::InvalidArgumentError(
+                                  "ISS_X_CONSUMER_KEY, ISS_X_CONSUMER_SECRET, ISS_X_ACCESS_TOKEN, "
+                                  "ISS_X_ACCESS_TOKEN_SECRET: set all four or none"));
+  }
+
+  Health health;
+
+  // --- database: schema, then the settings an admin may have stored ---------
+  Store admin_store(*dsn), poster_store(*dsn), pipeline_store(*dsn);
+  if (!WaitForDatabase(admin_store)) return 0;
+  if (*migrate) {
+    if (absl::Status s = admin_store.Migrate(); !s.ok()) Fail("migration failed", s);
+  }
+  PeeBotSettings initial;
+  initial.min_rise_percent = *min_rise;
+  initial.max_step_gap = *step_gap;
+  initial.ml_per_percent = *ml_per_percent;
+  initial.cooldown = *cooldown;
+  initial.daily_post_cap = static_cast<uint32_t>(*daily_cap);
+  initial.dry_run = *dry_run;
+  auto stored = admin_store.LoadSettings();
+  if (!stored.ok()) {
+    Fail("cannot read settings (schema missing? set ISS_PEEBOT_MIGRATE=true)", stored.status());
+  }
+  if (*stored) {
+    // Run-time changes made through the admin API outlive restarts.
+    auto s = FromJson(**stored, initial);
+    if (s.ok()) {
+      initial = *s;
+      log::Info("using settings stored by an admin", {{"settings", ToJson(initial)}});
+    } else {
+      log::Warn("stored settings ignored", {{"error", s.status().ToString()}});
+    }
+  }
+  RuntimeSettings settings(initial, creds.complete());
+  if (!creds.complete()) log::Warn("no X credentials configured: dry-run mode");
+
+  // --- X client and poster ----------------------------------------------------
+  std::unique_ptr<XClient> x;
+  if (creds.complete()) {
+    auto client = XClient::Create({*x_base, creds, *x_timeout, *x_ca});
+    if (!client.ok()) Fail("bad X API configuration", client.status());
+    x = std::move(*client);
+  }
+  health.Declare("x_api", /*required=*/false);
+  health.Set("x_api", x != nullptr, x ? "configured" : "no credentials: dry-run");
+  RealClock clock;
+  Poster poster(&poster_store, x.get(), &settings, &clock);
+  PosterLoop poster_loop(&poster, &clock, absl::Seconds(5));
+  poster_loop.Start();
+
+  // --- consumer pipeline: Kafka -> detector -> PostgreSQL ---------------------
+  PipelineOptions po;
+  po.brokers = *brokers;
+  po.group_id = *group;
+  po.topic = *topic;
+  po.tank_items = tank_items;
+  Pipeline pipeline(po, &pipeline_store, &settings, &health, [&] { poster_loop.Notify(); });
+  if (absl::Status s = pipeline.Start(); !s.ok()) Fail("pipeline failed to start", s);
+
+  // --- admin API and ops --------------------------------------------------------
+  AdminService::Deps deps;
+  deps.store = &admin_store;
+  deps.settings = &settings;
+  deps.poster = &poster;
+  deps.view = [&] { return pipeline.view(); };
+  deps.on_settings_changed = [&] { poster_loop.Notify(); };
+  deps.tank_items = tank_items;
+  AdminService admin(deps);
+  GrpcServerOptions grpc_opts;
+  grpc_opts.address = *grpc_addr;
+  grpc_opts.admin_token = *admin_token;
+  grpc_opts.services = {&admin};
+  grpc_opts.service_names = {"iss.peebot.v1.PeeBotService"};
+  grpc_opts.health = &health;
+  auto grpc = GrpcServer::Start(grpc_opts);
+  if (!grpc.ok()) Fail("gRPC server failed to start", grpc.status());
+  auto ops = OpsServer::Start(*ops_addr, &health);
+  if (!ops.ok()) Fail("ops server failed to start", ops.status());
+  log::Info("peebot ready", {{"grpc_port", (*grpc)->port()},
+                             {"ops_port", (*ops)->port()},
+                             {"mode", settings.EffectiveDryRun() ? "dry-run" : "live"}});
+
+  // --- wait, then drain -------------------------------------------------------
+  WaitForShutdown();
+  log::Info("shutting down");
+  health.SetShuttingDown();
+  (*grpc)->Shutdown(absl::Seconds(5));
+  pipeline.Stop();     // the last batch is committed or rolled back, never half
+  poster_loop.Stop();  // a post waiting on backoff stays pending (in flight if sent)
+  log::Info("stopped");
+  return 0;
+}

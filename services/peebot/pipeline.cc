@@ -1,0 +1,219 @@
+#include "services/peebot/pipeline.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "iss/telemetry/v1/telemetry.pb.h"
+
+namespace iss::peebot {
+namespace {
+
+struct Metrics {
+  prometheus::Counter& consumed = iss::metrics::Counter(
+      "iss_peebot_events_consumed_total", "Messages read from telemetry.raw.v1");
+  prometheus::Counter& kept = iss::metrics::Counter(
+      "iss_peebot_samples_total", "Samples of the tank, processor and clock items fed to the detector");
+  prometheus::Counter& bad = iss::metrics::Counter(
+      "iss_peebot_bad_messages_total", "Messages that are not a TelemetryEvent (skipped)");
+  prometheus::Counter& detections =
+      iss::metrics::Counter("iss_peebot_detections_total", "Urination events detected (new ids)");
+  prometheus::Counter& commit_failures = iss::metrics::Counter(
+      "iss_peebot_commit_failures_total", "Batches whose transaction failed (re-read after resync)");
+  prometheus::Gauge& level =
+      iss::metrics::Gauge("iss_peebot_tank_level_percent", "Last urine tank level seen");
+};
+
+Metrics& M() {
+  static auto* m = new Metrics();
+  return *m;
+}
+
+}  // namespace
+
+Pipeline::Pipeline(PipelineOptions options, Store* store, RuntimeSettings* settings,
+                   Health* health, std::function<void()> on_detections)
+    : options_(std::move(options)),
+      store_(store),
+      settings_(settings),
+      health_(health),
+      on_detections_(std::move(on_detections)) {
+  health_->Declare("kafka");
+  health_->Declare("postgres");
+}
+
+Pipeline::~Pipeline() { Stop(); }
+
+DetectorConfig Pipeline::ConfigFromSettings() const {
+  const PeeBotSettings s = settings_->Get();
+  DetectorConfig c;
+  c.min_rise_percent = s.min_rise_percent;
+  c.max_step_gap = s.max_step_gap;
+  c.ml_per_percent = s.ml_per_percent;
+  c.tank_items = options_.tank_items;
+  return c;
+}
+
+absl::Status Pipeline::Start() {
+  detector_ = std::make_unique<Detector>(ConfigFromSettings());
+  auto state = store_->LoadDetectorState(options_.group_id);
+  if (!state.ok()) return state.status();
+  if (*state) {
+    if (absl::Status s = detector_->LoadState(**state); !s.ok()) {
+      // A state we cannot read is not worth refusing to start over: the
+      // offsets are still there, only the detector starts fresh.
+      iss::log::Warn("stored detector state unreadable, starting fresh",
+                     {{"error", s.ToString()}});
+    }
+  }
+  health_->Set("postgres", true);
+
+  kafka::ConsumerOptions co;
+  co.brokers = options_.brokers;
+  co.group_id = options_.group_id;
+  co.client_id = "iss-peebot";
+  co.topics = {options_.topic};
+  co.extra = options_.kafka_extra;
+  auto consumer = kafka::Consumer::Create(
+      co,
+      [this](const std::vector<kafka::TopicPartition>& parts) {
+        return store_->LoadOffsets(options_.group_id, parts);
+      },
+      [](const std::vector<kafka::TopicPartition>&) {});
+  if (!consumer.ok()) return consumer.status();
+  consumer_ = std::move(*consumer);
+  thread_ = std::thread([this] { Loop(); });
+  return absl::OkStatus();
+}
+
+void Pipeline::Stop() {
+  stop_.store(true);
+  if (thread_.joinable()) thread_.join();
+  consumer_.reset();
+}
+
+Pipeline::View Pipeline::view() const {
+  absl::MutexLock lock(&mu_);
+  return view_;
+}
+
+absl::Status Pipeline::Resync() {
+  auto state = store_->LoadDetectorState(options_.group_id);
+  if (!state.ok()) return state.status();
+  auto fresh = std::make_unique<Detector>(ConfigFromSettings());
+  if (*state) (void)fresh->LoadState(**state);
+  const std::vector<kafka::TopicPartition> parts = consumer_->Assignment();
+  auto offsets = store_->LoadOffsets(options_.group_id, parts);
+  if (!offsets.ok()) return offsets.status();
+  for (const auto& tp : parts) {
+    auto it = offsets->find(tp);
+    // A partition with no stored offset is re-read from the beginning.
+    if (absl::Status s = consumer_->Seek(tp, it == offsets->end() ? 0 : it->second); !s.ok()) {
+      return s;
+    }
+  }
+  detector_ = std::move(fresh);
+  return absl::OkStatus();
+}
+
+void Pipeline::Loop() {
+  while (!stop_.load()) {
+    if (needs_resync_) {
+      if (absl::Status s = Resync(); !s.ok()) {
+        health_->Set("postgres", false, s.ToString());
+        (void)consumer_->PauseAll();
+        (void)consumer_->Poll(options_.batch, options_.poll_timeout);  // serve rebalances
+        absl::SleepFor(absl::Milliseconds(500));
+        continue;
+      }
+      (void)consumer_->ResumeAll();
+      needs_resync_ = false;
+    }
+    auto batch = consumer_->Poll(options_.batch, options_.poll_timeout);
+    if (!batch.ok()) {
+      health_->Set("kafka", false, batch.status().ToString());
+      iss::log::Warn("poll failed", {{"error", batch.status().ToString()}});
+      absl::SleepFor(absl::Milliseconds(500));
+      continue;
+    }
+    health_->Set("kafka", true);
+    if (absl::Status s = ProcessBatch(*batch); !s.ok()) {
+      M().commit_failures.Increment();
+      health_->Set("postgres", false, s.ToString());
+      iss::log::Warn("batch commit failed, resyncing", {{"error", s.ToString()}});
+      needs_resync_ = true;
+    }
+  }
+}
+
+absl::Status Pipeline::ProcessBatch(const std::vector<kafka::Message>& batch) {
+  // Rule changes from the admin API apply from the next sample on.
+  const PeeBotSettings s = settings_->Get();
+  const DetectorConfig& dc = detector_->config();
+  if (dc.min_rise_percent != s.min_rise_percent || dc.max_step_gap != s.max_step_gap ||
+      dc.ml_per_percent != s.ml_per_percent) {
+    detector_->SetRule(s.min_rise_percent, s.max_step_gap, s.ml_per_percent);
+  }
+  std::vector<Sample> samples;
+  std::vector<Detection> detections;
+  std::map<kafka::TopicPartition, int64_t> next_offsets;
+  int64_t bad = 0;
+  for (const kafka::Message& m : batch) {
+    next_offsets[{m.topic, m.partition}] = m.offset + 1;
+    iss::telemetry::v1::TelemetryEvent event;
+    if (!event.ParseFromString(m.value) || event.item_id().empty()) {
+      // Not ours to repair (ingestion validates and dead-letters); skipped
+      // and counted, and its offset still advances so it cannot block us.
+      ++bad;
+      static auto* limiter = new iss::log::RateLimiter(absl::Seconds(10));
+      int64_t suppressed = 0;
+      if (limiter->Allow("bad_message", &suppressed)) {
+        iss::log::Warn("skipping a message that is not a TelemetryEvent",
+                       {{"partition", m.partition}, {"offset", m.offset},
+                        {"suppressed", suppressed}});
+      }
+      continue;
+    }
+    if (!detector_->Wants(event.item_id())) continue;
+    samples.push_back(SampleFromEvent(event));
+    detector_->Add(samples.back(), &detections);
+  }
+  // A short batch means we have read everything there is: nothing older can
+  // still arrive from a lagging partition, so release what is buffered.
+  const bool caught_up = batch.size() < options_.batch;
+  const size_t buffered_before = detector_->buffered();
+  if (caught_up) detector_->Drain(&detections);
+  if (batch.empty() && buffered_before == 0 && detections.empty()) return absl::OkStatus();
+
+  auto inserted = store_->CommitBatch(options_.group_id, samples, detections,
+                                      detector_->SaveState(), next_offsets);
+  if (!inserted.ok()) return inserted.status();
+  health_->Set("postgres", true);
+  if (!next_offsets.empty()) consumer_->CommitAdvisory(next_offsets);
+
+  M().consumed.Increment(static_cast<double>(batch.size()));
+  M().kept.Increment(static_cast<double>(samples.size()));
+  M().bad.Increment(static_cast<double>(bad));
+  M().detections.Increment(*inserted);
+  for (const Detection& d : detections) {
+    iss::log::Info("urination detected",
+                   {{"detection_id", d.detection_id}, {"item_id", d.item_id},
+                    {"rise_percent", d.rise}, {"volume_ml", d.volume_ml},
+                    {"start", iss::log::Value(absl::FormatTime(d.start_time))}});
+  }
+  const auto level = detector_->LastLevel(options_.tank_items.front());
+  if (level) M().level.Set(level->percent);
+  {
+    absl::MutexLock lock(&mu_);
+    view_.last_level = level;
+    view_.signal = detector_->signal();
+    view_.processor_state = detector_->processor_state();
+    view_.events_consumed += static_cast<int64_t>(batch.size());
+    view_.bad_messages += bad;
+    view_.detections += *inserted;
+  }
+  if (*inserted > 0 && on_detections_) on_detections_();
+  return absl::OkStatus();
+}
+
+}  // namespace iss::peebot

@@ -1,0 +1,85 @@
+// Owns: the consuming side of Pee-Bot: telemetry.raw.v1 (group iss-peebot) ->
+// keep the tank items, the urine processor and the station clock -> Detector
+// -> one PostgreSQL transaction per batch holding the samples, the new
+// detections, the detector's state and the next offsets (FR-018: a restart
+// resumes exactly after the last committed batch; an event straddling the
+// restart is detected once, with the same id).
+//
+// On a failed commit the in-memory detector is ahead of the database: it is
+// reloaded from the stored state and the partitions are rewound to the stored
+// offsets before anything else is read.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "common/health.h"
+#include "common/kafka.h"
+#include "services/peebot/detector.h"
+#include "services/peebot/settings.h"
+#include "services/peebot/store.h"
+
+namespace iss::peebot {
+
+struct PipelineOptions {
+  std::string brokers;
+  std::string group_id = "iss-peebot";
+  std::string topic = "telemetry.raw.v1";
+  std::vector<std::string> tank_items = {"NODE3000005"};
+  size_t batch = 500;
+  absl::Duration poll_timeout = absl::Milliseconds(200);
+  std::map<std::string, std::string> kafka_extra;
+};
+
+class Pipeline {
+ public:
+  // Not owned: store (its own connection), settings, health.
+  // `on_detections` runs on the pipeline thread after a commit that added rows.
+  Pipeline(PipelineOptions options, Store* store, RuntimeSettings* settings, Health* health,
+           std::function<void()> on_detections);
+  ~Pipeline();  // Stop()
+
+  // Loads the detector state, joins the group and starts the thread.
+  absl::Status Start();
+  void Stop();
+
+  struct View {
+    std::optional<Detector::Level> last_level;
+    SignalState signal = iss::telemetry::v1::SIGNAL_STATE_UNSPECIFIED;
+    std::optional<int64_t> processor_state;
+    int64_t events_consumed = 0;
+    int64_t bad_messages = 0;
+    int64_t detections = 0;
+  };
+  View view() const;
+
+ private:
+  void Loop();
+  absl::Status ProcessBatch(const std::vector<kafka::Message>& batch);
+  absl::Status Resync();
+  DetectorConfig ConfigFromSettings() const;
+
+  const PipelineOptions options_;
+  Store* store_;
+  RuntimeSettings* settings_;
+  Health* health_;
+  std::function<void()> on_detections_;
+  std::unique_ptr<Detector> detector_;  // pipeline thread only (after Start)
+  std::unique_ptr<kafka::Consumer> consumer_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  bool needs_resync_ = false;
+
+  mutable absl::Mutex mu_;
+  View view_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace iss::peebot
