@@ -76,6 +76,9 @@ int main(int argc, char** argv) {
   const auto* upkeep_every = cfg.Duration("ISS_STORAGE_UPKEEP_INTERVAL", absl::Hours(1),
                                           absl::Seconds(1), absl::Hours(24),
                                           "How often partitions are created ahead / expired");
+  const auto* session_timeout = cfg.Duration(
+      "ISS_STORAGE_SESSION_TIMEOUT", absl::Seconds(45), absl::Seconds(6), absl::Minutes(30),
+      "Consumer-group session timeout: how long a dead replica keeps its partitions");
   const auto* admin_token = cfg.String("ISS_ADMIN_TOKEN", "", "Bearer token for admin RPCs", true);
   const auto* log_level = cfg.Enum("ISS_LOG_LEVEL", "info", {"debug", "info", "warn", "error"},
                                    "Minimum log level");
@@ -120,6 +123,10 @@ int main(int argc, char** argv) {
   sink_opts.dlq_topic = *dlq_topic;
   sink_opts.batch_max = static_cast<size_t>(*batch_max);
   sink_opts.batch_wait = *batch_wait;
+  sink_opts.consumer_extra = {
+      {"session.timeout.ms", absl::StrCat(absl::ToInt64Milliseconds(*session_timeout))},
+      {"heartbeat.interval.ms",
+       absl::StrCat(std::max<int64_t>(100, absl::ToInt64Milliseconds(*session_timeout) / 10))}};
   Sink sink(sink_opts, &health, &tail);
   if (absl::Status s = sink.Start(); !s.ok()) Fail("sink failed to start", s);
 

@@ -137,9 +137,11 @@ absl::Status Sink::Connect() {
 }
 
 void Sink::SetDatabaseUp(bool up, const std::string& detail) {
+  {
+    absl::MutexLock lock(&mu_);
+    stats_.database_reachable = up;
+  }
   if (health_ != nullptr) health_->Set("postgres", up, detail);
-  absl::MutexLock lock(&mu_);
-  stats_.database_reachable = up;
 }
 
 absl::StatusOr<std::map<kafka::TopicPartition, int64_t>> Sink::OnAssign(

@@ -69,6 +69,9 @@ class SinkTest : public ::testing::Test {
     o.batch_wait = absl::Milliseconds(20);
     o.retry_min = absl::Milliseconds(50);
     o.retry_max = absl::Milliseconds(500);
+    // The mock coordinator waits session.timeout.ms - 1 s for members on a
+    // rebalance: keep it short.
+    o.consumer_extra = {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"}};
     return o;
   }
 
@@ -211,6 +214,7 @@ TEST_F(SinkTest, KilledMidStreamTheRealBinaryRestartsWithNoneLostNoneDoubled) {
               {"ISS_STORAGE_BATCH_MAX", "300"},
               {"ISS_STORAGE_BATCH_WAIT", "5ms"},
               {"ISS_STORAGE_MIGRATE", "true"},
+              {"ISS_STORAGE_SESSION_TIMEOUT", "6s"},
               {"ISS_STORAGE_GRPC_ADDR", "127.0.0.1:0"},
               {"ISS_STORAGE_OPS_ADDR", "127.0.0.1:0"},
               {"ISS_LOG_LEVEL", "warn"}};
