@@ -333,7 +333,8 @@ struct Simulator::Impl {
     if (sub.slots.empty()) return reqerr(23, "Bad Schema name");
     sub.last.assign(sub.items.size(), FieldValues());
     const bool snapshot = Param(p, "LS_snapshot", "false") != "false";
-    Send(c, absl::StrCat("REQOK,", req_id));
+    // LS_ack=false (TLCP 2.3+ on WebSockets): the client does not want REQOK.
+    if (Param(p, "LS_ack", "true") != "false") Send(c, absl::StrCat("REQOK,", req_id));
     Send(c, absl::StrCat("SUBOK,", sub_id, ",", sub.items.size(), ",", sub.slots.size()));
     Send(c, absl::StrCat("CONF,", sub_id, ",unlimited,filtered"));
     Subscription& stored = s->subs.emplace(sub_id, std::move(sub)).first->second;

@@ -1,0 +1,251 @@
+// The simulator's TLCP server driven by a raw WebSocket client, line by line,
+// the way the official clients talk to Lightstreamer: the handshake rules and
+// every refused request.
+#include <utility>  // before Asio (g++ 12 + Boost 1.74)
+
+#include "services/simulator/server.h"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "services/ingestion/tlcp/protocol.h"
+
+namespace iss::sim {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+const std::vector<std::string> kItems = {"TIME_000001", "NODE3000005", "NODE3000004", "S0000001"};
+
+// A blocking TLCP-over-WebSocket client for tests: sends requests, reads lines.
+class RawClient {
+ public:
+  explicit RawClient(int port, std::string subprotocol = "TLCP-2.2.0.lightstreamer.com",
+                     std::string path = "/lightstreamer")
+      : ws_(ioc_) {
+    tcp::resolver resolver(ioc_);
+    asio::connect(ws_.next_layer(), resolver.resolve("127.0.0.1", std::to_string(port)));
+    ws_.set_option(websocket::stream_base::decorator([subprotocol](websocket::request_type& r) {
+      if (!subprotocol.empty()) r.set(http::field::sec_websocket_protocol, subprotocol);
+    }));
+    websocket::response_type res;
+    ws_.handshake(res, "127.0.0.1", path, ec_);
+    if (!ec_) accepted_protocol_ = std::string(res[http::field::sec_websocket_protocol]);
+    ws_.text(true);
+  }
+  bool ok() const { return !ec_; }
+  const std::string& accepted_protocol() const { return accepted_protocol_; }
+
+  void Send(const std::string& request) { ws_.write(asio::buffer(request)); }
+  // Reads lines until one starts with `prefix` (returned) or the socket ends.
+  std::string ReadUntil(const std::string& prefix, std::vector<std::string>* seen = nullptr) {
+    while (true) {
+      while (!lines_.empty()) {
+        std::string line = std::move(lines_.front());
+        lines_.erase(lines_.begin());
+        if (seen) seen->push_back(line);
+        if (absl::StartsWith(line, prefix)) return line;
+      }
+      beast::flat_buffer buf;
+      beast::error_code ec;
+      ws_.read(buf, ec);
+      if (ec) return "<closed>";
+      splitter_.Feed(beast::buffers_to_string(buf.data()), &lines_);
+    }
+  }
+  std::string CreateSession(const std::string& extra = "") {
+    Send("wsok");
+    EXPECT_EQ(ReadUntil("WSOK"), "WSOK");
+    Send("create_session\r\nLS_adapter_set=ISSLIVE&LS_cid=x&LS_keepalive_millis=300" + extra);
+    return ReadUntil("CONOK");
+  }
+
+ private:
+  asio::io_context ioc_;
+  websocket::stream<tcp::socket> ws_;
+  beast::error_code ec_;
+  std::string accepted_protocol_;
+  tlcp::LineSplitter splitter_;
+  std::vector<std::string> lines_;
+};
+
+// Plain HTTP to the WebSocket port: status line of the answer.
+std::string HttpGet(int port, const std::string& target) {
+  asio::io_context ioc;
+  tcp::socket s(ioc);
+  tcp::resolver resolver(ioc);
+  asio::connect(s, resolver.resolve("127.0.0.1", std::to_string(port)));
+  http::request<http::empty_body> req{http::verb::get, target, 11};
+  req.set(http::field::host, "127.0.0.1");
+  http::write(s, req);
+  beast::flat_buffer buf;
+  http::response<http::string_body> res;
+  http::read(s, buf, res);
+  return absl::StrCat(res.result_int());
+}
+
+class SimulatorServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Scenario s;
+    s.updates_per_second = 0;
+    s.urinations_per_hour = 0;
+    s.flicker_per_hour = 0;
+    s.time_period = absl::Hours(1);
+    SimulatorOptions o;
+    o.address = "127.0.0.1:0";
+    o.items = kItems;
+    o.record = true;
+    auto sim = Simulator::Start(s, o);
+    ASSERT_TRUE(sim.ok()) << sim.status();
+    sim_ = *std::move(sim);
+  }
+  std::unique_ptr<Simulator> sim_;
+};
+
+TEST_F(SimulatorServerTest, SessionSubscriptionSnapshotAndProbe) {
+  RawClient c(sim_->port());
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c.accepted_protocol(), "TLCP-2.2.0.lightstreamer.com");
+  const std::string conok = c.CreateSession();
+  std::vector<std::string> parts = absl::StrSplit(conok, ',');
+  ASSERT_EQ(parts.size(), 5u) << conok;
+  EXPECT_EQ(parts[2], "50000");
+  EXPECT_EQ(parts[3], "300");  // the keep-alive we asked for
+  EXPECT_EQ(parts[4], "*");
+  EXPECT_EQ(c.ReadUntil("SERVNAME"), "SERVNAME,ISSLIVE Simulator");
+  EXPECT_EQ(c.ReadUntil("CLIENTIP"), "CLIENTIP,127.0.0.1");
+  c.Send("control\r\nLS_reqId=1&LS_op=add&LS_subId=1&LS_mode=MERGE&LS_group=NODE3000005%20NODE3000004"
+         "&LS_schema=Value%20CalibratedData%20Unknown.Field&LS_snapshot=true");
+  EXPECT_EQ(c.ReadUntil("REQOK"), "REQOK,1");
+  EXPECT_EQ(c.ReadUntil("SUBOK"), "SUBOK,1,2,3");
+  EXPECT_EQ(c.ReadUntil("CONF"), "CONF,1,unlimited,filtered");
+  // Snapshot: every field, an unknown field is null, CalibratedData "" is "$".
+  EXPECT_EQ(c.ReadUntil("U,"), "U,1,1,40|$|#");
+  EXPECT_EQ(c.ReadUntil("EOS"), "EOS,1,1");
+  EXPECT_EQ(c.ReadUntil("U,"), "U,1,2,32|STANDBY|#");
+  EXPECT_EQ(c.ReadUntil("EOS"), "EOS,1,2");
+  // Nothing else to say: PROBE after the keep-alive.
+  EXPECT_EQ(c.ReadUntil("PROBE"), "PROBE");
+  EXPECT_EQ(sim_->stats().sessions_created, 1u);
+}
+
+TEST_F(SimulatorServerTest, NoSnapshotNoAckAndDelete) {
+  RawClient c(sim_->port());
+  c.CreateSession();
+  c.Send("control\r\nLS_reqId=7&LS_op=add&LS_subId=3&LS_mode=MERGE&LS_group=TIME_000001"
+         "&LS_schema=Value&LS_snapshot=false&LS_ack=false");
+  std::vector<std::string> seen;
+  EXPECT_EQ(c.ReadUntil("SUBOK", &seen), "SUBOK,3,1,1");
+  for (const auto& l : seen) EXPECT_FALSE(absl::StartsWith(l, "REQOK")) << l;
+  c.Send("control\r\nLS_reqId=8&LS_op=delete&LS_subId=3");
+  seen.clear();
+  EXPECT_EQ(c.ReadUntil("UNSUB", &seen), "UNSUB,3");
+  for (const auto& l : seen) EXPECT_FALSE(absl::StartsWith(l, "U,")) << l;
+  EXPECT_EQ(sim_->stats().control_requests, 2u);
+}
+
+TEST_F(SimulatorServerTest, RefusedRequests) {
+  RawClient c(sim_->port());
+  c.Send("control\r\nLS_reqId=1&LS_op=add&LS_subId=1&LS_mode=MERGE&LS_group=TIME_000001&LS_schema=Value");
+  EXPECT_THAT(c.ReadUntil("REQERR"), StartsWith("REQERR,1,20,"));  // no session yet
+  c.CreateSession();
+  struct Case {
+    std::string request;
+    std::string answer;
+  } cases[] = {
+      {"control\r\nLS_reqId=2&LS_op=add&LS_subId=1&LS_mode=MERGE&LS_group=NOPE&LS_schema=Value",
+       "REQERR,2,21,"},
+      {"control\r\nLS_reqId=3&LS_op=add&LS_subId=1&LS_mode=COMMAND&LS_group=TIME_000001&LS_schema=Value",
+       "REQERR,3,24,"},
+      {"control\r\nLS_reqId=4&LS_op=add&LS_subId=1&LS_mode=MERGE&LS_group=TIME_000001&LS_schema=",
+       "REQERR,4,23,"},
+      {"control\r\nLS_reqId=5&LS_op=delete&LS_subId=77", "REQERR,5,19,"},
+      {"control\r\nLS_reqId=6&LS_op=reconf&LS_subId=1", "REQERR,6,15,"},
+      {"control\r\nLS_reqId=7&LS_op=add&LS_subId=x", "REQERR,7,15,"},
+      {"control\r\nLS_op=add&LS_subId=1", "ERROR,15,"},
+      {"control\r\nLS_reqId=%zz", "ERROR,15,"},
+      {"frobnicate\r\nLS_x=1", "ERROR,15,"},
+  };
+  for (const Case& k : cases) {
+    c.Send(k.request);
+    const std::string prefix = k.answer.substr(0, k.answer.find(','));
+    EXPECT_THAT(c.ReadUntil(prefix), StartsWith(k.answer)) << k.request;
+  }
+  // The session survived all of that.
+  c.Send("control\r\nLS_reqId=9&LS_op=add&LS_subId=9&LS_mode=MERGE&LS_group=TIME_000001"
+         "&LS_schema=Value&LS_snapshot=true");
+  EXPECT_EQ(c.ReadUntil("SUBOK"), "SUBOK,9,1,1");
+  EXPECT_GE(sim_->stats().rejected, 10u);
+}
+
+TEST_F(SimulatorServerTest, BadAdapterSetAndUnknownSessionAreConnectionErrors) {
+  {
+    RawClient c(sim_->port());
+    c.Send("create_session\r\nLS_adapter_set=NOPE&LS_cid=x");
+    EXPECT_THAT(c.ReadUntil("CONERR"), StartsWith("CONERR,2,"));
+    EXPECT_EQ(c.ReadUntil("never"), "<closed>");
+  }
+  {
+    RawClient c(sim_->port());
+    c.Send("bind_session\r\nLS_session=Snothing");
+    EXPECT_THAT(c.ReadUntil("CONERR"), StartsWith("CONERR,20,"));
+    EXPECT_EQ(c.ReadUntil("never"), "<closed>");
+  }
+  EXPECT_EQ(sim_->stats().sessions_created, 0u);
+}
+
+TEST_F(SimulatorServerTest, BindMovesTheSessionToANewConnection) {
+  RawClient a(sim_->port());
+  std::vector<std::string> conok = absl::StrSplit(a.CreateSession(), ',');
+  a.Send("control\r\nLS_reqId=1&LS_op=add&LS_subId=1&LS_mode=MERGE&LS_group=NODE3000005"
+         "&LS_schema=Value&LS_snapshot=true");
+  EXPECT_EQ(a.ReadUntil("EOS"), "EOS,1,1");
+  RawClient b(sim_->port());
+  b.Send(absl::StrCat("bind_session\r\nLS_session=", conok[1], "&LS_keepalive_millis=200"));
+  EXPECT_EQ(b.ReadUntil("CONOK"), absl::StrCat("CONOK,", conok[1], ",50000,200,*"));
+  EXPECT_EQ(a.ReadUntil("never"), "<closed>");  // the old connection is let go
+  EXPECT_EQ(sim_->stats().sessions_bound, 1u);
+}
+
+TEST_F(SimulatorServerTest, HandshakeRules) {
+  EXPECT_EQ(HttpGet(sim_->port(), "/lightstreamer"), "400");  // not a WebSocket upgrade
+  RawClient no_proto(sim_->port(), "");
+  EXPECT_FALSE(no_proto.ok());
+  RawClient wrong_proto(sim_->port(), "chat, superchat");
+  EXPECT_FALSE(wrong_proto.ok());
+  RawClient wrong_path(sim_->port(), "TLCP-2.2.0.lightstreamer.com", "/elsewhere");
+  EXPECT_FALSE(wrong_path.ok());
+  // Offered among others, the TLCP one is picked.
+  RawClient picky(sim_->port(), "chat, TLCP-2.5.0.lightstreamer.com");
+  ASSERT_TRUE(picky.ok());
+  EXPECT_EQ(picky.accepted_protocol(), "TLCP-2.5.0.lightstreamer.com");
+  EXPECT_GE(sim_->stats().rejected, 4u);
+}
+
+TEST_F(SimulatorServerTest, BadListenAddress) {
+  SimulatorOptions o;
+  o.address = "nonsense";
+  EXPECT_EQ(Simulator::Start(Scenario(), o).status().code(), absl::StatusCode::kInvalidArgument);
+  o.address = "127.0.0.1:99999";
+  EXPECT_EQ(Simulator::Start(Scenario(), o).status().code(), absl::StatusCode::kInvalidArgument);
+  o.address = absl::StrCat("127.0.0.1:", sim_->port());  // taken
+  EXPECT_EQ(Simulator::Start(Scenario(), o).status().code(), absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace iss::sim
