@@ -1,0 +1,290 @@
+// The admin API over a real loopback gRPC server (iss::GrpcServer: auth,
+// health, reflection) backed by a throwaway PostgreSQL.
+#include "services/peebot/admin_service.h"
+
+#include <memory>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/grpc_server.h"
+#include "common/grpc_util.h"
+#include "gtest/gtest.h"
+#include "iss/peebot/v1/peebot.grpc.pb.h"
+#include "services/peebot/scenario.h"
+#include "tests/support/pg_server.h"
+
+namespace iss::peebot {
+namespace {
+
+constexpr char kToken[] = "admin-s3cret";
+
+class ManualClock final : public Clock {
+ public:
+  absl::Time Now() override { return absl::FromUnixSeconds(1768046400) + absl::Hours(2); }
+  bool SleepFor(absl::Duration) override { return true; }
+  void Cancel() override {}
+};
+
+class AdminServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dsn_ = iss::testing::FreshDatabaseDsn();
+    ASSERT_FALSE(dsn_.empty());
+    store_ = std::make_unique<Store>(dsn_);
+    ASSERT_TRUE(store_->Migrate().ok());
+    settings_ = std::make_unique<RuntimeSettings>(PeeBotSettings{}, /*credentials=*/false);
+    poster_ = std::make_unique<Poster>(store_.get(), nullptr, settings_.get(), &clock_);
+    AdminService::Deps deps;
+    deps.store = store_.get();
+    deps.settings = settings_.get();
+    deps.poster = poster_.get();
+    deps.on_settings_changed = [this] { ++changes_; };
+    service_ = std::make_unique<AdminService>(deps);
+    GrpcServerOptions o;
+    o.address = "127.0.0.1:0";
+    o.admin_token = kToken;
+    o.services = {service_.get()};
+    o.service_names = {"iss.peebot.v1.PeeBotService"};
+    o.health = &health_;
+    auto server = GrpcServer::Start(o);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    stub_ = v1::PeeBotService::NewStub(grpc::CreateChannel(
+        absl::StrCat("127.0.0.1:", server_->port()), grpc::InsecureChannelCredentials()));
+  }
+  void TearDown() override {
+    if (server_) server_->Shutdown(absl::Seconds(1));
+  }
+
+  // A context with the given token ("" = none).
+  std::unique_ptr<grpc::ClientContext> Ctx(const std::string& token = kToken) {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    if (!token.empty()) AddBearer(ctx.get(), token);
+    return ctx;
+  }
+
+  std::string dsn_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<RuntimeSettings> settings_;
+  ManualClock clock_;
+  std::unique_ptr<Poster> poster_;
+  std::unique_ptr<AdminService> service_;
+  Health health_;
+  std::unique_ptr<GrpcServer> server_;
+  std::unique_ptr<v1::PeeBotService::Stub> stub_;
+  int changes_ = 0;
+};
+
+TEST_F(AdminServiceTest, StatusNeedsNoTokenAndReportsDryRunWithoutCredentials) {
+  v1::Status st;
+  ASSERT_TRUE(stub_->GetStatus(Ctx("").get(), {}, &st).ok());
+  EXPECT_EQ(st.mode(), "dry-run");
+  EXPECT_TRUE(st.dry_run());
+  EXPECT_EQ(st.daily_post_cap(), 17u);
+  EXPECT_EQ(st.x_api_health(), "unconfigured");
+  EXPECT_EQ(st.detections_total(), 0u);
+}
+
+TEST_F(AdminServiceTest, AdminCallsNeedTheToken) {
+  v1::Status st;
+  v1::PausePostingRequest pause;
+  EXPECT_EQ(stub_->PausePosting(Ctx("").get(), pause, &st).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(stub_->PausePosting(Ctx("wrong").get(), pause, &st).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(stub_->ResumePosting(Ctx("").get(), {}, &st).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  v1::Settings out;
+  EXPECT_EQ(stub_->UpdateSettings(Ctx("wrong").get(), {}, &out).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  v1::PostTestMessageResponse tr;
+  EXPECT_EQ(stub_->PostTestMessage(Ctx("").get(), {}, &tr).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  v1::ReevaluateResponse rr;
+  EXPECT_EQ(stub_->Reevaluate(Ctx("").get(), {}, &rr).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_FALSE(settings_->Get().paused);
+  EXPECT_EQ(changes_, 0);
+}
+
+TEST_F(AdminServiceTest, PauseAndResumeArePersisted) {
+  v1::Status st;
+  v1::PausePostingRequest pause;
+  pause.set_reason("crew asked nicely");
+  ASSERT_TRUE(stub_->PausePosting(Ctx().get(), pause, &st).ok());
+  EXPECT_EQ(st.mode(), "paused");
+  EXPECT_TRUE(st.posting_paused());
+  auto stored = store_->LoadSettings();
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  EXPECT_TRUE(FromJson(**stored, {})->paused);
+  EXPECT_EQ(FromJson(**stored, {})->pause_reason, "crew asked nicely");
+  ASSERT_TRUE(stub_->ResumePosting(Ctx().get(), {}, &st).ok());
+  EXPECT_FALSE(st.posting_paused());
+  EXPECT_FALSE(FromJson(**store_->LoadSettings(), {})->paused);
+  EXPECT_EQ(changes_, 2);
+}
+
+TEST_F(AdminServiceTest, UpdateSettingsValidatesAndNamesTheField) {
+  v1::UpdateSettingsRequest req;
+  v1::Settings out;
+  req.mutable_settings()->set_min_rise_percent(150);
+  auto s = stub_->UpdateSettings(Ctx().get(), req, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "min_rise_percent")) << s.error_message();
+
+  req.Clear();
+  *req.mutable_settings()->mutable_max_step_gap() = ToProtoDuration(absl::Hours(1));
+  s = stub_->UpdateSettings(Ctx().get(), req, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "max_step_gap")) << s.error_message();
+
+  req.Clear();
+  req.mutable_update_mask()->add_paths("colour");
+  s = stub_->UpdateSettings(Ctx().get(), req, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "colour")) << s.error_message();
+
+  // Turning dry-run off without credentials cannot work.
+  req.Clear();
+  req.mutable_update_mask()->add_paths("dry_run");
+  s = stub_->UpdateSettings(Ctx().get(), req, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "dry_run")) << s.error_message();
+
+  req.Clear();
+  req.mutable_settings()->set_min_rise_percent(3.5);
+  *req.mutable_settings()->mutable_cooldown() = ToProtoDuration(absl::Minutes(30));
+  req.mutable_settings()->set_dry_run(true);
+  ASSERT_TRUE(stub_->UpdateSettings(Ctx().get(), req, &out).ok());
+  EXPECT_EQ(out.min_rise_percent(), 3.5);
+  EXPECT_EQ(FromProto(out.cooldown()), absl::Minutes(30));
+  EXPECT_EQ(settings_->Get().min_rise_percent, 3.5);
+  v1::Settings got;
+  ASSERT_TRUE(stub_->GetSettings(Ctx("").get(), {}, &got).ok());
+  EXPECT_EQ(got.min_rise_percent(), 3.5);
+  EXPECT_EQ(got.daily_post_cap(), 17u);  // untouched
+  EXPECT_EQ(FromJson(**store_->LoadSettings(), {})->min_rise_percent, 3.5);
+}
+
+TEST_F(AdminServiceTest, ListDetectionsPagesNewestFirst) {
+  std::vector<Detection> dets;
+  const absl::Time t0 = absl::FromUnixSeconds(1768046400);
+  for (int i = 0; i < 5; ++i) {
+    Detection d;
+    d.item_id = "NODE3000005";
+    d.start_time = t0 + absl::Minutes(10 * i);
+    d.end_time = d.start_time + absl::Seconds(30);
+    d.start_level = 40;
+    d.end_level = 44;
+    d.rise = 4;
+    d.volume_ml = 328;
+    d.detection_id = DetectionId(d.item_id, d.start_time);
+    dets.push_back(d);
+  }
+  ASSERT_TRUE(store_->CommitBatch("g", {}, dets, "{}", {}).ok());
+  v1::ListDetectionsRequest req;
+  req.set_page_size(2);
+  std::vector<std::string> ids;
+  for (int page = 0; page < 5; ++page) {
+    v1::ListDetectionsResponse res;
+    ASSERT_TRUE(stub_->ListDetections(Ctx("").get(), req, &res).ok());
+    for (const auto& d : res.detections()) ids.push_back(d.detection_id());
+    if (res.next_page_token().empty()) break;
+    req.set_page_token(res.next_page_token());
+  }
+  ASSERT_EQ(ids.size(), 5u);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(ids[i], dets[4 - i].detection_id);
+
+  // A window.
+  req.Clear();
+  *req.mutable_start_time() = iss::ToProto(t0 + absl::Minutes(10));
+  *req.mutable_end_time() = iss::ToProto(t0 + absl::Minutes(30));
+  v1::ListDetectionsResponse res;
+  ASSERT_TRUE(stub_->ListDetections(Ctx("").get(), req, &res).ok());
+  ASSERT_EQ(res.detections_size(), 2);
+  EXPECT_EQ(res.detections(0).post_status(), v1::POST_STATUS_PENDING);
+
+  // Bad input.
+  req.Clear();
+  req.set_page_size(501);
+  EXPECT_EQ(stub_->ListDetections(Ctx("").get(), req, &res).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  req.Clear();
+  req.set_page_token("not-a-token!");
+  auto s = stub_->ListDetections(Ctx("").get(), req, &res);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "page_token"));
+  req.Clear();
+  *req.mutable_start_time() = iss::ToProto(t0 + absl::Minutes(30));
+  *req.mutable_end_time() = iss::ToProto(t0);
+  EXPECT_EQ(stub_->ListDetections(Ctx("").get(), req, &res).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(AdminServiceTest, TestPostIsDryRunAndValidated) {
+  v1::PostTestMessageRequest req;
+  v1::PostTestMessageResponse res;
+  ASSERT_TRUE(stub_->PostTestMessage(Ctx().get(), req, &res).ok());
+  EXPECT_EQ(res.outcome(), "dry-run");
+  EXPECT_FALSE(res.text().empty());
+  req.set_force(true);  // no credentials: still dry-run, and it says why
+  ASSERT_TRUE(stub_->PostTestMessage(Ctx().get(), req, &res).ok());
+  EXPECT_EQ(res.outcome(), "dry-run");
+  EXPECT_FALSE(res.error().empty());
+  req.set_text(std::string(300, 'a'));
+  auto s = stub_->PostTestMessage(Ctx().get(), req, &res);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "text"));
+}
+
+TEST_F(AdminServiceTest, ReevaluateReplaysStoredSamples) {
+  auto sc = LoadScenario(std::string(PEEBOT_TESTDATA_DIR) + "/two_close_events.scenario");
+  ASSERT_TRUE(sc.ok());
+  ASSERT_TRUE(store_->CommitBatch("g", sc->delivery, {}, "{}", {}).ok());
+  v1::ReevaluateRequest req;
+  *req.mutable_start_time() = iss::ToProto(ScenarioEpoch());
+  *req.mutable_end_time() = iss::ToProto(ScenarioEpoch() + absl::Minutes(10));
+  v1::ReevaluateResponse res;
+  ASSERT_TRUE(stub_->Reevaluate(Ctx().get(), req, &res).ok());
+  EXPECT_EQ(res.events_replayed(), sc->delivery.size());
+  ASSERT_EQ(res.detections_size(), 2);
+  // Newest first is for listing; a replay reports in event order.
+  EXPECT_EQ(res.detections(0).detection_id(), sc->expected[0].detection_id);
+  EXPECT_EQ(res.detections(1).detection_id(), sc->expected[1].detection_id);
+  // The second one is 45 s after the first: inside the 15 min cooldown.
+  ASSERT_EQ(res.would_post_size(), 1);
+  EXPECT_EQ(res.detections(1).post_status(), v1::POST_STATUS_COOLDOWN);
+
+  // With other settings: a 2-minute cooldown lets both through, and a 5 %
+  // minimum rise keeps only the first (+5) one.
+  *req.mutable_settings()->mutable_cooldown() = ToProtoDuration(absl::Seconds(10));
+  ASSERT_TRUE(stub_->Reevaluate(Ctx().get(), req, &res).ok());
+  EXPECT_EQ(res.would_post_size(), 2);
+  req.mutable_settings()->set_min_rise_percent(5);
+  ASSERT_TRUE(stub_->Reevaluate(Ctx().get(), req, &res).ok());
+  EXPECT_EQ(res.detections_size(), 1);
+  // Nothing was posted or stored by any of this.
+  EXPECT_EQ(*store_->CountDetections(), 0);
+}
+
+TEST_F(AdminServiceTest, ReevaluateRejectsBadWindowsAndSettings) {
+  v1::ReevaluateRequest req;
+  v1::ReevaluateResponse res;
+  EXPECT_EQ(stub_->Reevaluate(Ctx().get(), req, &res).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  *req.mutable_start_time() = iss::ToProto(ScenarioEpoch());
+  *req.mutable_end_time() = iss::ToProto(ScenarioEpoch() - absl::Seconds(1));
+  EXPECT_EQ(stub_->Reevaluate(Ctx().get(), req, &res).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  *req.mutable_end_time() = iss::ToProto(ScenarioEpoch() + absl::Hours(24 * 30));
+  EXPECT_EQ(stub_->Reevaluate(Ctx().get(), req, &res).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  *req.mutable_end_time() = iss::ToProto(ScenarioEpoch() + absl::Hours(1));
+  req.mutable_settings()->set_min_rise_percent(-1);
+  auto s = stub_->Reevaluate(Ctx().get(), req, &res);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "min_rise_percent"));
+}
+
+}  // namespace
+}  // namespace iss::peebot
