@@ -11,6 +11,7 @@
 #include <pqxx/pqxx>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "tests/support/kafka_cluster.h"
@@ -76,6 +77,17 @@ TEST(PgServerTest, StopRefusesConnectionsAndRestartKeepsData) {
   pqxx::work txn(conn);
   EXPECT_EQ(txn.exec1("SELECT string_agg(v, ',' ORDER BY id) FROM kept")[0].as<std::string>(),
             "one,two");
+}
+
+// The parent-death signal is per forking thread: a server started from a
+// thread that ends must keep running.
+TEST(PgServerTest, OutlivesTheThreadThatStartedIt) {
+  absl::StatusOr<std::unique_ptr<PgServer>> pg;
+  std::thread([&] { pg = PgServer::Start(); }).join();
+  ASSERT_TRUE(pg.ok()) << pg.status();
+  pqxx::connection conn((*pg)->Dsn());
+  pqxx::work txn(conn);
+  EXPECT_EQ(txn.exec1("SELECT 1")[0].as<int>(), 1);
 }
 
 TEST(PgServerTest, DestructorRemovesTheDataDirectory) {

@@ -21,12 +21,16 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <optional>
 #include <pqxx/pqxx>
 #include <sstream>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
@@ -192,6 +196,55 @@ RunAs RunAsUser(const std::string& user) {
 
 }  // namespace
 
+// The server is forked from its own thread, which then waits for it: the
+// parent-death signal fires when the forking *thread* ends, so the server
+// must not be the child of a test thread that may finish before it.
+struct PgServer::Postmaster {
+  pid_t pid = -1;
+  std::thread reaper;
+  absl::Mutex mu;
+  bool exited ABSL_GUARDED_BY(mu) = false;
+  int status ABSL_GUARDED_BY(mu) = 0;
+
+  static absl::StatusOr<std::unique_ptr<Postmaster>> Launch(RunAs as, std::string log,
+                                                            std::vector<std::string> argv) {
+    auto pm = std::make_unique<Postmaster>();
+    std::promise<absl::StatusOr<pid_t>> started;
+    std::future<absl::StatusOr<pid_t>> pid = started.get_future();
+    pm->reaper = std::thread([p = pm.get(), as, log, argv, &started] {
+      absl::StatusOr<pid_t> child = Spawn(as, log, argv);
+      const bool ok = child.ok();
+      const pid_t child_pid = ok ? *child : -1;
+      started.set_value(std::move(child));  // `started` is gone after this line
+      if (!ok) return;
+      const int status = WaitExit(child_pid);
+      absl::MutexLock lock(&p->mu);
+      p->exited = true;
+      p->status = status;
+    });
+    absl::StatusOr<pid_t> child = pid.get();
+    if (!child.ok()) {
+      pm->reaper.join();
+      return child.status();
+    }
+    pm->pid = *child;
+    return pm;
+  }
+
+  std::optional<int> ExitStatus() {
+    absl::MutexLock lock(&mu);
+    return exited ? std::optional<int>(status) : std::nullopt;
+  }
+
+  // Signals the server and waits until it is gone.
+  void Terminate(int sig) {
+    if (!ExitStatus()) kill(pid, sig);
+    reaper.join();
+  }
+};
+
+PgServer::PgServer() = default;
+
 absl::StatusOr<std::unique_ptr<PgServer>> PgServer::Start() {
   std::unique_ptr<PgServer> server(new PgServer());
   server->bindir_ = FindBinDir();
@@ -237,10 +290,7 @@ absl::StatusOr<std::unique_ptr<PgServer>> PgServer::Start() {
 }
 
 PgServer::~PgServer() {
-  if (running_ && pid_ > 0) {
-    kill(pid_, SIGQUIT);  // immediate: nothing to keep
-    WaitExit(pid_);
-  }
+  if (postmaster_) postmaster_->Terminate(SIGQUIT);  // immediate: nothing to keep
   if (!dir_.empty()) {
     std::error_code ignored;
     fs::remove_all(dir_, ignored);
@@ -269,37 +319,33 @@ absl::StatusOr<std::string> PgServer::CreateDatabase(const std::string& name) {
 }
 
 absl::Status PgServer::Stop() {
-  if (!running_) return absl::OkStatus();
-  kill(pid_, SIGINT);  // fast shutdown: clean, no recovery on restart
-  WaitExit(pid_);
-  running_ = false;
-  pid_ = -1;
+  if (!postmaster_) return absl::OkStatus();
+  postmaster_->Terminate(SIGINT);  // fast shutdown: clean, no recovery on restart
+  postmaster_.reset();
   return absl::OkStatus();
 }
 
 absl::Status PgServer::Restart() {
-  if (running_) {
+  if (postmaster_) {
     if (absl::Status s = Stop(); !s.ok()) return s;
   }
   const std::string log = dir_ + "/postgres.log";
-  auto pid =
-      Spawn(RunAsUser(user_), log,
-            {bindir_ + "/postgres", "-D", dir_ + "/data", "-p", absl::StrCat(port_), "-k", dir_,
-             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off",
-             "-c", "synchronous_commit=off", "-c", "max_connections=200"});
-  if (!pid.ok()) return pid.status();
-  pid_ = *pid;
-  running_ = true;
+  auto pm = Postmaster::Launch(
+      RunAsUser(user_), log,
+      {bindir_ + "/postgres", "-D", dir_ + "/data", "-p", absl::StrCat(port_), "-k", dir_, "-c",
+       "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off", "-c",
+       "synchronous_commit=off", "-c", "max_connections=200"});
+  if (!pm.ok()) return pm.status();
+  postmaster_ = std::move(*pm);
   const std::string ping_dsn = Dsn("postgres");
   const absl::Time deadline = absl::Now() + absl::Seconds(60);
   while (absl::Now() < deadline) {
     if (AcceptsConnections(ping_dsn)) return absl::OkStatus();
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      running_ = false;
-      pid_ = -1;
+    if (std::optional<int> status = postmaster_->ExitStatus()) {
+      postmaster_->reaper.join();
+      postmaster_.reset();
       return absl::UnavailableError(
-          absl::StrCat("postgres exited at start-up (status ", status, "): ", ReadFileTail(log)));
+          absl::StrCat("postgres exited at start-up (status ", *status, "): ", ReadFileTail(log)));
     }
     absl::SleepFor(absl::Milliseconds(20));
   }

@@ -28,12 +28,13 @@ class PgServer {
   absl::Status Restart();
 
  private:
-  PgServer() = default;
+  PgServer();
   absl::Status RunAsOwner(const std::string& cmd) const;
   std::string bindir_, dir_, user_;
   int port_ = 0;
-  int pid_ = -1;  // the postmaster, our child
-  bool running_ = false;
+  // The running server process and the thread that forked and reaps it.
+  struct Postmaster;
+  std::unique_ptr<Postmaster> postmaster_;
 };
 
 // One server per test binary, started on first use (GoogleTest fails the
