@@ -1,5 +1,7 @@
 #include "services/storage/query_store.h"
 
+#include <cmath>
+#include <cstdlib>
 #include <optional>
 
 #include "absl/status/status.h"
@@ -12,7 +14,10 @@ namespace {
 namespace v1 = iss::storage::v1;
 using iss::telemetry::v1::TelemetryEvent;
 
-#define ISS_US(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
+// Timestamps leave PostgreSQL as epoch seconds in a double (date_part is far
+// cheaper than numeric extract): exact to the microsecond for any date we hold
+// (< 2^53 us), recovered by Micros() below.
+#define ISS_US(col) "date_part('epoch', " col ")"
 
 constexpr const char* kEventCols =
     "item_id, " ISS_US("source_ts") ", event_id, " ISS_US("ingest_ts") ", value, status_class,"
@@ -20,22 +25,26 @@ constexpr const char* kEventCols =
 
 // Window pages: the cursor narrows the time bound (so the index range shrinks
 // page after page) and the row comparison breaks ties inside one microsecond.
-const std::string& WindowSql(bool desc) {
-  static const auto* asc = new std::string(absl::StrCat(
-      "SELECT ", kEventCols, " FROM telemetry"
-      " WHERE item_id = ANY($1::text[]) AND source_ts >= $2::timestamptz AND source_ts < $3::timestamptz"
-      "   AND ($4::float8 IS NULL OR value_num >= $4::float8)"
-      "   AND ($5::float8 IS NULL OR value_num <= $5::float8)"
-      "   AND ($6::text IS NULL OR (source_ts, item_id, event_id) > ($2::timestamptz, $6::text, $7::text))"
-      " ORDER BY source_ts, item_id, event_id LIMIT $8"));
-  static const auto* dsc = new std::string(absl::StrCat(
-      "SELECT ", kEventCols, " FROM telemetry"
-      " WHERE item_id = ANY($1::text[]) AND source_ts >= $2::timestamptz AND source_ts < $3::timestamptz"
-      "   AND ($4::float8 IS NULL OR value_num >= $4::float8)"
-      "   AND ($5::float8 IS NULL OR value_num <= $5::float8)"
-      "   AND ($6::text IS NULL OR (source_ts, item_id, event_id) < ($9::timestamptz, $6::text, $7::text))"
-      " ORDER BY source_ts DESC, item_id DESC, event_id DESC LIMIT $8"));
-  return desc ? *dsc : *asc;
+// With a single item the filter is an equality, so the primary key index
+// (item_id, source_ts, event_id) yields rows already in order: no sort.
+std::string BuildWindowSql(bool desc, bool single) {
+  const char* cmp = desc ? "<" : ">";
+  const char* dir = desc ? " DESC" : "";
+  return absl::StrCat(
+      "SELECT ", kEventCols, " FROM telemetry WHERE ",
+      single ? "item_id = $1::text" : "item_id = ANY($1::text[])",
+      " AND source_ts >= $2::timestamptz AND source_ts < $3::timestamptz"
+      " AND ($4::float8 IS NULL OR value_num >= $4::float8)"
+      " AND ($5::float8 IS NULL OR value_num <= $5::float8)"
+      " AND ($6::text IS NULL OR (source_ts, item_id, event_id) ", cmp,
+      " ($9::timestamptz, $6::text, $7::text))"
+      " ORDER BY source_ts", dir, ", item_id", dir, ", event_id", dir, " LIMIT $8");
+}
+
+const std::string& WindowSql(bool desc, bool single) {
+  static const auto* sql = new std::string[4]{BuildWindowSql(false, false), BuildWindowSql(false, true),
+                                              BuildWindowSql(true, false), BuildWindowSql(true, true)};
+  return sql[(desc ? 2 : 0) + (single ? 1 : 0)];
 }
 
 constexpr const char* kLatestSql =
@@ -65,19 +74,29 @@ std::string Ts(int64_t us) {
   return out;
 }
 
+int64_t Micros(const pqxx::field& f) {
+  return std::llround(std::strtod(f.c_str(), nullptr) * 1e6);
+}
+
+// Reads straight from the result buffer (no std::string per field, no
+// stream-based number parsing): this runs once per row of every query.
 void ReadEvent(const pqxx::row& r, TelemetryEvent* e) {
-  e->set_item_id(r[0].as<std::string>());
-  SetTimestampMicros(r[1].as<int64_t>(), e->mutable_source_ts());
-  e->set_event_id(r[2].as<std::string>());
-  SetTimestampMicros(r[3].as<int64_t>(), e->mutable_ingest_ts());
-  if (!r[4].is_null()) e->set_value(r[4].as<std::string>());
-  if (!r[5].is_null()) e->mutable_status()->set_class_(r[5].as<std::string>());
-  if (!r[6].is_null()) e->mutable_status()->set_indicator(r[6].as<std::string>());
-  if (!r[7].is_null()) e->mutable_status()->set_color(r[7].as<std::string>());
-  if (!r[8].is_null()) e->set_calibrated_data(r[8].as<std::string>());
-  e->set_source(r[9].as<std::string>());
-  e->set_signal(static_cast<iss::telemetry::v1::SignalState>(r[10].as<int>()));
-  e->set_schema_version(r[11].as<uint32_t>());
+  auto set = [&r](int col, auto setter) {
+    const pqxx::field f = r[col];
+    if (!f.is_null()) setter(f.c_str(), f.size());
+  };
+  set(0, [e](const char* p, size_t n) { e->set_item_id(p, n); });
+  SetTimestampMicros(Micros(r[1]), e->mutable_source_ts());
+  set(2, [e](const char* p, size_t n) { e->set_event_id(p, n); });
+  SetTimestampMicros(Micros(r[3]), e->mutable_ingest_ts());
+  set(4, [e](const char* p, size_t n) { e->set_value(p, n); });
+  set(5, [e](const char* p, size_t n) { e->mutable_status()->set_class_(p, n); });
+  set(6, [e](const char* p, size_t n) { e->mutable_status()->set_indicator(p, n); });
+  set(7, [e](const char* p, size_t n) { e->mutable_status()->set_color(p, n); });
+  set(8, [e](const char* p, size_t n) { e->set_calibrated_data(p, n); });
+  set(9, [e](const char* p, size_t n) { e->set_source(p, n); });
+  e->set_signal(static_cast<iss::telemetry::v1::SignalState>(std::atoi(r[10].c_str())));
+  e->set_schema_version(static_cast<uint32_t>(std::strtoul(r[11].c_str(), nullptr, 10)));
 }
 
 void ReadItem(const pqxx::row& r, v1::Item* it) {
@@ -89,8 +108,8 @@ void ReadItem(const pqxx::row& r, v1::Item* it) {
   it->set_description(r[5].as<std::string>());
   it->set_in_catalog(r[6].as<bool>());
   if (!r[7].is_null()) it->set_last_value(r[7].as<std::string>());
-  if (!r[8].is_null()) SetTimestampMicros(r[8].as<int64_t>(), it->mutable_last_source_ts());
-  if (!r[9].is_null()) SetTimestampMicros(r[9].as<int64_t>(), it->mutable_last_seen());
+  if (!r[8].is_null()) SetTimestampMicros(Micros(r[8]), it->mutable_last_source_ts());
+  if (!r[9].is_null()) SetTimestampMicros(Micros(r[9]), it->mutable_last_seen());
   it->set_total_updates(r[10].as<uint64_t>());
   it->set_updates_per_minute(r[11].as<double>());
 }
@@ -141,15 +160,12 @@ absl::StatusOr<v1::QueryWindowResponse> QueryStore::QueryWindow(const v1::QueryW
   v1::QueryWindowResponse resp;
   absl::Status s = pool_->Run([&](pqxx::connection& conn) {
     pqxx::read_transaction txn(conn);
-    const std::string cursor_ts = q->after ? Ts(q->after->source_us) : std::string();
-    const auto rows =
-        q->descending
-            ? txn.exec_params(WindowSql(true), TextArrayLiteral(q->item_ids), Ts(start), Ts(end),
-                              q->min_value, q->max_value, after_item, after_event,
-                              q->page_size + 1, cursor_ts.empty() ? Ts(end) : cursor_ts)
-            : txn.exec_params(WindowSql(false), TextArrayLiteral(q->item_ids), Ts(start), Ts(end),
-                              q->min_value, q->max_value, after_item, after_event,
-                              q->page_size + 1);
+    const bool single = q->item_ids.size() == 1;
+    const std::string cursor_ts = q->after ? Ts(q->after->source_us) : Ts(start);
+    const auto rows = txn.exec_params(
+        WindowSql(q->descending, single), single ? q->item_ids[0] : TextArrayLiteral(q->item_ids),
+        Ts(start), Ts(end), q->min_value, q->max_value, after_item, after_event, q->page_size + 1,
+        cursor_ts);
     const size_t n = std::min<size_t>(rows.size(), q->page_size);
     for (size_t i = 0; i < n; ++i) ReadEvent(rows[i], resp.add_events());
     if (rows.size() > n && n > 0) {
@@ -178,8 +194,8 @@ absl::StatusOr<v1::GetLatestResponse> QueryStore::GetLatest(const v1::GetLatestR
       v1::LatestValue* v = resp.add_values();
       v->set_item_id(r[0].as<std::string>());
       if (!r[1].is_null()) v->set_value(r[1].as<std::string>());
-      SetTimestampMicros(r[2].as<int64_t>(), v->mutable_source_ts());
-      if (!r[3].is_null()) SetTimestampMicros(r[3].as<int64_t>(), v->mutable_ingest_ts());
+      SetTimestampMicros(Micros(r[2]), v->mutable_source_ts());
+      if (!r[3].is_null()) SetTimestampMicros(Micros(r[3]), v->mutable_ingest_ts());
       if (!r[4].is_null()) v->mutable_status()->set_class_(r[4].as<std::string>());
       if (!r[5].is_null()) v->mutable_status()->set_indicator(r[5].as<std::string>());
       if (!r[6].is_null()) v->mutable_status()->set_color(r[6].as<std::string>());
@@ -211,7 +227,7 @@ absl::StatusOr<v1::GetSeriesResponse> QueryStore::GetSeries(const v1::GetSeriesR
                                       q->bucket_us);
     for (const auto& r : rows) {
       v1::SeriesBucket* b = resp.add_buckets();
-      SetTimestampMicros(r[0].as<int64_t>(), b->mutable_start_time());
+      SetTimestampMicros(Micros(r[0]), b->mutable_start_time());
       if (!r[1].is_null()) b->set_min(r[1].as<double>());
       if (!r[2].is_null()) b->set_max(r[2].as<double>());
       if (!r[3].is_null()) b->set_avg(r[3].as<double>());
