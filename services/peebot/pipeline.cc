@@ -74,6 +74,7 @@ absl::Status Pipeline::Start() {
   co.client_id = "iss-peebot";
   co.topics = {options_.topic};
   co.extra = options_.kafka_extra;
+  co.statistics_interval = options_.statistics_interval;
   auto consumer = kafka::Consumer::Create(
       co,
       [this](const std::vector<kafka::TopicPartition>& parts) {
@@ -146,6 +147,20 @@ void Pipeline::Loop() {
   }
 }
 
+bool Pipeline::CaughtUp() {
+  // A short batch alone is not enough: when everything is already on the
+  // broker, one partition's fetch can arrive well before another's. The lag
+  // from librdkafka's statistics (hi offset - our position) settles it.
+  const std::vector<kafka::TopicPartition> assigned = consumer_->Assignment();
+  if (assigned.empty()) return false;
+  const std::map<kafka::TopicPartition, int64_t> lag = consumer_->Lag();
+  for (const auto& tp : assigned) {
+    auto it = lag.find(tp);
+    if (it == lag.end() || it->second > 0) return false;
+  }
+  return true;
+}
+
 absl::Status Pipeline::ProcessBatch(const std::vector<kafka::Message>& batch) {
   // Rule changes from the admin API apply from the next sample on.
   const PeeBotSettings s = settings_->Get();
@@ -178,9 +193,10 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::Message>& batch) {
     samples.push_back(SampleFromEvent(event));
     detector_->Add(samples.back(), &detections);
   }
-  // A short batch means we have read everything there is: nothing older can
-  // still arrive from a lagging partition, so release what is buffered.
-  const bool caught_up = batch.size() < options_.batch;
+  // Caught up with every partition: nothing older can still arrive from a
+  // lagging one, so release what the watermark holds back (the tank item can
+  // be silent for hours while the clock ticks).
+  const bool caught_up = batch.size() < options_.batch && CaughtUp();
   const size_t buffered_before = detector_->buffered();
   if (caught_up) detector_->Drain(&detections);
   if (batch.empty() && buffered_before == 0 && detections.empty()) return absl::OkStatus();

@@ -36,6 +36,8 @@ struct PipelineOptions {
   std::vector<std::string> tank_items = {"NODE3000005"};
   size_t batch = 500;
   absl::Duration poll_timeout = absl::Milliseconds(200);
+  // Feeds the lag that tells us we are caught up (see CaughtUp()).
+  absl::Duration statistics_interval = absl::Seconds(1);
   std::map<std::string, std::string> kafka_extra;
 };
 
@@ -65,6 +67,7 @@ class Pipeline {
   void Loop();
   absl::Status ProcessBatch(const std::vector<kafka::Message>& batch);
   absl::Status Resync();
+  bool CaughtUp();
   DetectorConfig ConfigFromSettings() const;
 
   const PipelineOptions options_;

@@ -1,0 +1,207 @@
+// End to end inside the service: the mock Kafka cluster (real protocol, real
+// sockets) -> Pipeline (consumer, detector) -> PostgreSQL -> PosterLoop ->
+// XClient -> fake X server (checks OAuth signatures). The telemetry is a
+// detector scenario file, produced as TelemetryEvents keyed by item id.
+#include "services/peebot/pipeline.h"
+
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "common/event_id.h"
+#include "common/grpc_util.h"
+#include "common/kafka.h"
+#include "gtest/gtest.h"
+#include "services/peebot/poster.h"
+#include "services/peebot/scenario.h"
+#include "services/peebot/testing/fake_x_server.h"
+#include "tests/support/kafka_cluster.h"
+#include "tests/support/pg_server.h"
+#include "tests/support/wait.h"
+
+namespace iss::peebot {
+namespace {
+
+using iss::testing::WaitFor;
+
+constexpr char kTopic[] = "telemetry.raw.v1";
+const OAuthCredentials kCreds{"ck", "cs", "tk", "ts"};
+
+iss::telemetry::v1::TelemetryEvent ToEvent(const Sample& s) {
+  iss::telemetry::v1::TelemetryEvent e;
+  e.set_schema_version(1);
+  e.set_item_id(s.item_id);
+  iss::ToProto(s.source_ts, e.mutable_source_ts());
+  iss::ToProto(s.ingest_ts, e.mutable_ingest_ts());
+  if (s.value) e.set_value(*s.value);
+  if (s.status_class) e.mutable_status()->set_class_(*s.status_class);
+  e.set_source("test-ingest");
+  e.set_signal(iss::telemetry::v1::SIGNAL_STATE_AOS);
+  e.set_event_id(iss::ComputeEventId(e));
+  return e;
+}
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto c = iss::testing::KafkaCluster::Start();
+    ASSERT_TRUE(c.ok()) << c.status();
+    cluster_ = c->release();
+  }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_NE(cluster_, nullptr);
+    // A topic per test: each test starts from an empty log.
+    topic_ = absl::StrCat(kTopic, ".", ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    ASSERT_TRUE(cluster_->CreateTopic(topic_, 12).ok());
+    dsn_ = iss::testing::FreshDatabaseDsn();
+    ASSERT_FALSE(dsn_.empty());
+    admin_store_ = std::make_unique<Store>(dsn_);
+    ASSERT_TRUE(admin_store_->Migrate().ok());
+    auto fake = testing::FakeXServer::Start(kCreds);
+    ASSERT_TRUE(fake.ok());
+    fake_ = std::move(*fake);
+    auto client = XClient::Create({fake_->base_url(), kCreds, absl::Seconds(5), ""});
+    ASSERT_TRUE(client.ok());
+    client_ = std::move(*client);
+    PeeBotSettings s;
+    s.cooldown = absl::ZeroDuration();
+    settings_ = std::make_unique<RuntimeSettings>(s, true);
+    poster_store_ = std::make_unique<Store>(dsn_);
+    poster_ = std::make_unique<Poster>(poster_store_.get(), client_.get(), settings_.get(), &clock_);
+    loop_ = std::make_unique<PosterLoop>(poster_.get(), &clock_, absl::Milliseconds(200));
+    loop_->Start();
+    kafka::ProducerOptions po;
+    po.brokers = cluster_->bootstrap();
+    auto producer = kafka::Producer::Create(po, [](const kafka::DeliveryReport&) {});
+    ASSERT_TRUE(producer.ok()) << producer.status();
+    producer_ = std::move(*producer);
+  }
+
+  void TearDown() override {
+    pipeline_.reset();
+    if (loop_) loop_->Stop();
+  }
+
+  void StartPipeline() {
+    pipeline_.reset();
+    pipeline_store_ = std::make_unique<Store>(dsn_);
+    PipelineOptions o;
+    o.brokers = cluster_->bootstrap();
+    o.group_id = absl::StrCat("iss-peebot-", topic_);  // a group per test: no stale members
+    o.kafka_extra = {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"}};
+    o.topic = topic_;
+    pipeline_ = std::make_unique<Pipeline>(o, pipeline_store_.get(), settings_.get(), &health_,
+                                           [this] { loop_->Notify(); });
+    ASSERT_TRUE(pipeline_->Start().ok());
+  }
+
+  void Produce(const std::vector<Sample>& samples, size_t from, size_t to) {
+    for (size_t i = from; i < to; ++i) {
+      ASSERT_TRUE(producer_->Produce(topic_, samples[i].item_id, ToEvent(samples[i]).SerializeAsString()).ok());
+    }
+    ASSERT_TRUE(producer_->Flush(absl::Seconds(10)).ok());
+  }
+
+  // Detections whose post is recorded as made.
+  int Posted() {
+    auto page = admin_store_->List(std::nullopt, std::nullopt, 50, "");
+    int n = 0;
+    if (page.ok()) {
+      for (const auto& d : page->first) n += d.post_status() == v1::POST_STATUS_POSTED;
+    }
+    return n;
+  }
+
+  int64_t Consumed() { return pipeline_ ? pipeline_->view().events_consumed : 0; }
+
+  static iss::testing::KafkaCluster* cluster_;
+  std::string topic_;
+  std::string dsn_;
+  std::unique_ptr<Store> admin_store_, poster_store_, pipeline_store_;
+  std::unique_ptr<testing::FakeXServer> fake_;
+  std::unique_ptr<XClient> client_;
+  std::unique_ptr<RuntimeSettings> settings_;
+  RealClock clock_;
+  std::unique_ptr<Poster> poster_;
+  std::unique_ptr<PosterLoop> loop_;
+  std::unique_ptr<kafka::Producer> producer_;
+  Health health_;
+  std::unique_ptr<Pipeline> pipeline_;
+};
+
+iss::testing::KafkaCluster* PipelineTest::cluster_ = nullptr;
+
+TEST_F(PipelineTest, TelemetryOnTheBusBecomesExactlyTheExpectedPosts) {
+  auto sc = LoadScenario(std::string(PEEBOT_TESTDATA_DIR) + "/clean_rises.scenario");
+  ASSERT_TRUE(sc.ok());
+  StartPipeline();
+  const size_t half = sc->delivery.size() / 2;
+  Produce(sc->delivery, 0, half);
+  // Something that is not a TelemetryEvent: skipped and counted, nothing else lost.
+  ASSERT_TRUE(producer_->Produce(topic_, "NODE3000005", "\xff\xfe not protobuf").ok());
+  Produce(sc->delivery, half, sc->delivery.size());
+
+  ASSERT_TRUE(WaitFor([&] { return Posted() >= 2; }, absl::Seconds(40)))
+      << "posts: " << fake_->posts().size() << " consumed: " << Consumed();
+  ASSERT_TRUE(WaitFor([&] { return Consumed() >= static_cast<int64_t>(sc->delivery.size()) + 1; },
+                      absl::Seconds(20)));
+  EXPECT_EQ(pipeline_->view().bad_messages, 1);
+  auto page = admin_store_->List(std::nullopt, std::nullopt, 50, "");
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->first.size(), 2u);
+  // Newest first; ids, levels and post status as the scenario says.
+  for (size_t i = 0; i < 2; ++i) {
+    const auto& row = page->first[1 - i];
+    EXPECT_EQ(row.detection_id(), sc->expected[i].detection_id);
+    EXPECT_EQ(row.start_level_percent(), sc->expected[i].start_level);
+    EXPECT_EQ(row.end_level_percent(), sc->expected[i].end_level);
+    EXPECT_EQ(row.post_status(), v1::POST_STATUS_POSTED);
+  }
+  EXPECT_EQ(fake_->posts().size(), 2u);
+  EXPECT_EQ(fake_->rejected_auth(), 0);
+  EXPECT_TRUE(pipeline_->view().last_level.has_value());
+  EXPECT_EQ(pipeline_->view().last_level->percent, 49);
+  // Reevaluate's source: what the detector consumed is stored.
+  auto stored = admin_store_->Samples(ScenarioEpoch(), ScenarioEpoch() + absl::Hours(1));
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->size(), sc->delivery.size());
+}
+
+// FR-018: the service stops in the middle of a fill and starts again. The
+// detector state and the offsets were committed together, so the fill is
+// detected once, with the same id, and posted once.
+TEST_F(PipelineTest, AnEventStraddlingARestartIsDetectedAndPostedOnce) {
+  auto sc = LoadScenario(std::string(PEEBOT_TESTDATA_DIR) + "/clean_rises.scenario");
+  ASSERT_TRUE(sc.ok());
+  // Cut right after the sample at t=110 s: the first fill (100..125) is half done.
+  size_t cut = 0;
+  while (cut < sc->delivery.size() &&
+         sc->delivery[cut].source_ts <= ScenarioEpoch() + absl::Seconds(111)) {
+    ++cut;
+  }
+  StartPipeline();
+  Produce(sc->delivery, 0, cut);
+  ASSERT_TRUE(WaitFor([&] { return Consumed() >= static_cast<int64_t>(cut); }, absl::Seconds(30)));
+  EXPECT_EQ(*admin_store_->CountDetections(), 0);
+  pipeline_.reset();  // stop: nothing of the fill was detected yet
+
+  StartPipeline();
+  Produce(sc->delivery, cut, sc->delivery.size());
+  ASSERT_TRUE(WaitFor([&] { return Posted() >= 2; }, absl::Seconds(40)))
+      << "posts: " << fake_->posts().size();
+  ASSERT_TRUE(WaitFor([&] { return Consumed() >= static_cast<int64_t>(sc->delivery.size() - cut); },
+                      absl::Seconds(20)));
+  EXPECT_EQ(*admin_store_->CountDetections(), 2);
+  auto first = admin_store_->Get(sc->expected[0].detection_id);
+  ASSERT_TRUE(first.ok() && first->has_value());
+  EXPECT_EQ((*first)->start_level_percent(), 40);
+  EXPECT_EQ((*first)->end_level_percent(), 46);
+  EXPECT_EQ(fake_->posts().size(), 2u);
+}
+
+}  // namespace
+}  // namespace iss::peebot
