@@ -661,12 +661,14 @@ int Simulator::port() const { return impl_->port; }
 void Simulator::Stop() {
   if (!impl_->thread.joinable()) return;
   impl_->stopping = true;
+  // Close the listener and every socket on the io thread first, so clients
+  // see the server go (EOF, then connection refused), then stop the loop.
   asio::post(impl_->ioc, [impl = impl_.get()] {
     boost::system::error_code ignored;
     impl->acceptor.close(ignored);
     for (const auto& c : impl->conns) impl->Kill(c);
+    impl->ioc.stop();
   });
-  impl_->ioc.stop();
   impl_->thread.join();
   // What the io thread owned goes now, before the io_context (which then
   // destroys the suspended coroutines and their sockets).

@@ -226,6 +226,7 @@ asio::awaitable<void> Client::Impl::Serve(Ws& ws, std::string* reason) {
     }
   }
   SetState(iss::ingest::v1::CONNECTION_STATE_CONNECTING);
+  const uint64_t delivered_before = session.updates_delivered();
   LineSplitter splitter;
   beast::flat_buffer buffer;
   std::vector<std::string> lines;
@@ -272,7 +273,7 @@ asio::awaitable<void> Client::Impl::Serve(Ws& ws, std::string* reason) {
         co_return;
       }
     }
-    if (session.updates_delivered() > 0) delivered_this_connection = true;
+    if (session.updates_delivered() > delivered_before) delivered_this_connection = true;
     PublishSessionStatus();
   }
 }
@@ -370,7 +371,9 @@ asio::awaitable<void> Client::Impl::Run() {
   while (!stopping) {
     SetState(iss::ingest::v1::CONNECTION_STATE_CONNECTING);
     std::string reason = co_await ConnectAndServe();
-    const bool rebind = session.rebinding();
+    // Only the server's own LOOP earns an immediate retry; a failed rebind
+    // attempt (server gone) backs off like any other failure.
+    const bool rebind = session.rebinding() && reason == "LOOP";
     session.OnDisconnected();
     PublishSessionStatus();
     if (stopping) break;

@@ -108,6 +108,7 @@ class ClientSimulatorTest : public ::testing::Test {
     o.backoff_max = absl::Milliseconds(400);
     o.circuit_failures = 4;
     o.circuit_open_for = absl::Seconds(30);
+    o.connect_timeout = absl::Seconds(1);
     return o;
   }
   static std::vector<std::string> Items() {
@@ -304,6 +305,24 @@ TEST_F(ClientSimulatorTest, LoopRebindsTheSameSessionWithoutResubscribing) {
   EXPECT_EQ(sim_->stats().control_requests, controls);  // subscriptions survived
   // Compact updates after the rebind are relative to the state kept across it.
   ExpectDeliveredEqualsSent();
+}
+
+TEST_F(ClientSimulatorTest, LoopThenServerGoneBacksOffInsteadOfSpinning) {
+  StartSimulator();
+  ClientOptions o = Options();
+  o.circuit_failures = 1000;  // backoff alone must keep the attempts few
+  StartClient(o);
+  ASSERT_TRUE(WaitConnectedWithUpdates(Items().size()));
+  sim_->Inject(MakeFault(sim::FaultKind::kLoop));
+  ASSERT_TRUE(WaitFor([&] { return sim_->stats().sessions_bound >= 1; }, kWait));
+  sim_->Stop();  // the rebind target disappears
+  const uint64_t before = client_->Status().reconnects;
+  ASSERT_TRUE(WaitFor([&] { return client_->Status().reconnects >= before + 2; }, kWait));
+  // Backoff of 100..400 ms: a handful of attempts per second, not thousands.
+  const uint64_t start = client_->Status().reconnects;
+  absl::SleepFor(absl::Seconds(1));  // observing a rate over time, not waiting for a condition
+  EXPECT_LE(client_->Status().reconnects, start + 6);
+  EXPECT_NE(client_->Status().state, CONNECTION_STATE_CONNECTED);
 }
 
 TEST_F(ClientSimulatorTest, GarbageIsCountedAndTheStreamContinues) {
