@@ -377,3 +377,56 @@ TEST(KafkaProducerTest, EnsureTopicAcceptsAnExistingTopic) {
 
 }  // namespace
 }  // namespace iss::kafka
+
+namespace iss::kafka {
+namespace {
+
+// Services must be able to stop during a broker outage: leaving the group
+// cannot wait for a broker that is gone.
+TEST(KafkaConsumerTest, ClosesPromptlyWhileTheBrokerIsDown) {
+  auto cluster = StartCluster();
+  ASSERT_NE(cluster, nullptr);
+  ASSERT_TRUE(cluster->CreateTopic("gone", 2).ok());
+  ConsumerOptions co;
+  co.brokers = cluster->bootstrap();
+  co.group_id = "gone-group";
+  co.topics = {"gone"};
+  std::atomic<int> revoked{0};
+  auto consumer = Consumer::Create(
+      co, [](const auto&) { return std::map<TopicPartition, int64_t>{}; },
+      [&](const auto& tps) { revoked += tps.size(); });
+  ASSERT_TRUE(consumer.ok()) << consumer.status();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        (void)(*consumer)->Poll(10, absl::Milliseconds(50));
+        return (*consumer)->Assignment().size() == 2;
+      },
+      absl::Seconds(30)));
+  ASSERT_TRUE(cluster->SetBrokerDown(1).ok());
+  const absl::Time start = absl::Now();
+  consumer->reset();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(15));
+  EXPECT_EQ(revoked.load(), 2) << "OnRevoke still runs";
+}
+
+// Shutting down during an outage: the destructor gives up after its flush
+// window and every message still gets a (failed) delivery report.
+TEST(KafkaProducerTest, DestructorDuringAnOutageReportsEveryMessage) {
+  auto cluster = StartCluster();
+  ASSERT_NE(cluster, nullptr);
+  ASSERT_TRUE(cluster->CreateTopic("late", 1).ok());
+  Reports reports;
+  auto producer = MakeProducer(*cluster, reports);
+  ASSERT_NE(producer, nullptr);
+  ASSERT_TRUE(cluster->SetBrokerDown(1).ok());
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(producer->Produce("late", "k", "v").ok());
+  const absl::Time start = absl::Now();
+  producer.reset();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(14));
+  const auto all = reports.Snapshot();
+  ASSERT_EQ(all.size(), 50u);
+  for (const auto& r : all) EXPECT_EQ(r.status.code(), absl::StatusCode::kCancelled) << r.status;
+}
+
+}  // namespace
+}  // namespace iss::kafka
