@@ -88,7 +88,8 @@ TcpForwarder::~TcpForwarder() {
   if (acceptor_.joinable()) acceptor_.join();
   {
     absl::MutexLock lock(&mu_);
-    for (auto& t : relays_) t.join();
+    mu_.Await(absl::Condition(
+        +[](int* active) { return *active == 0; }, &active_relays_));
   }
   for (int fd : {listen_fd_, wake_[0], wake_[1]}) {
     if (fd >= 0) close(fd);
@@ -121,7 +122,8 @@ void TcpForwarder::AcceptLoop() {
     setsockopt(upstream, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     connections_.fetch_add(1);
     absl::MutexLock lock(&mu_);
-    relays_.emplace_back([this, client, upstream] { Relay(client, upstream); });
+    ++active_relays_;
+    std::thread([this, client, upstream] { Relay(client, upstream); }).detach();
   }
 }
 
@@ -145,6 +147,8 @@ void TcpForwarder::Relay(int client, int upstream) {
   }
   close(client);
   close(upstream);
+  absl::MutexLock lock(&mu_);
+  --active_relays_;  // last touch of `this`: the destructor may proceed
 }
 
 }  // namespace iss::devbroker

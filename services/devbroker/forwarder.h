@@ -10,7 +10,6 @@
 #include <memory>
 #include <string>
 #include <thread>
-#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -39,8 +38,10 @@ class TcpForwarder {
   std::string target_;
   std::atomic<int64_t> connections_{0};
   std::thread acceptor_;
+  // Relay threads are detached (a long dev session sees many connections);
+  // the destructor waits until none is left.
   absl::Mutex mu_;
-  std::vector<std::thread> relays_ ABSL_GUARDED_BY(mu_);
+  int active_relays_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace iss::devbroker
