@@ -12,9 +12,9 @@ namespace {
 // before `start` is replayed too (its detections are not reported).
 constexpr absl::Duration kWarmUp = absl::Minutes(10);
 
-#define ISS_ADMIN_ONLY(ctx)                                                  \
-  if (absl::Status auth_ = iss::AuthorizeAdmin(*(ctx)); !auth_.ok()) {       \
-    return iss::ToGrpc(auth_);                                               \
+#define ISS_ADMIN_ONLY(ctx)                                            \
+  if (absl::Status auth_ = iss::AuthorizeAdmin(*(ctx)); !auth_.ok()) { \
+    return iss::ToGrpc(auth_);                                         \
   }
 
 void ToProto(const Detection& d, v1::Detection* out) {
@@ -134,8 +134,8 @@ grpc::Status AdminService::ListDetections(grpc::ServerContext*,
   if (start && end && *end <= *start) {
     return iss::ToGrpc(absl::InvalidArgumentError("end_time: must be after start_time"));
   }
-  auto page = d_.store->List(start, end, req->page_size() == 0 ? 50 : req->page_size(),
-                             req->page_token());
+  auto page =
+      d_.store->List(start, end, req->page_size() == 0 ? 50 : req->page_size(), req->page_token());
   if (!page.ok()) return iss::ToGrpc(page.status());
   for (auto& d : page->first) *out->add_detections() = std::move(d);
   out->set_next_page_token(page->second);
@@ -179,8 +179,7 @@ grpc::Status AdminService::GetSettings(grpc::ServerContext*, const v1::GetSettin
 }
 
 grpc::Status AdminService::UpdateSettings(grpc::ServerContext* ctx,
-                                          const v1::UpdateSettingsRequest* req,
-                                          v1::Settings* out) {
+                                          const v1::UpdateSettingsRequest* req, v1::Settings* out) {
   ISS_ADMIN_ONLY(ctx);
   absl::MutexLock lock(&write_mu_);
   auto next = ApplyUpdate(d_.settings->Get(), req->settings(), req->update_mask());
@@ -226,8 +225,8 @@ grpc::Status AdminService::Reevaluate(grpc::ServerContext* ctx, const v1::Reeval
     return iss::ToGrpc(absl::InvalidArgumentError("end_time: must be after start_time"));
   }
   if (end - start > d_.max_reevaluate_window) {
-    return iss::ToGrpc(absl::InvalidArgumentError(
-        absl::StrCat("end_time: window longer than ", absl::FormatDuration(d_.max_reevaluate_window))));
+    return iss::ToGrpc(absl::InvalidArgumentError(absl::StrCat(
+        "end_time: window longer than ", absl::FormatDuration(d_.max_reevaluate_window))));
   }
   PeeBotSettings s = d_.settings->Get();
   if (req->has_settings()) {

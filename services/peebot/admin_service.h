@@ -35,15 +35,14 @@ class AdminService final : public v1::PeeBotService::Service {
     Store* store = nullptr;  // its own connection
     RuntimeSettings* settings = nullptr;
     Poster* poster = nullptr;
-    std::function<Pipeline::View()> view;  // live observations; may be empty
+    std::function<Pipeline::View()> view;       // live observations; may be empty
     std::function<void()> on_settings_changed;  // e.g. wake the poster
     std::vector<std::string> tank_items = {"NODE3000005"};
     absl::Duration max_reevaluate_window = absl::Hours(24 * 7);
   };
   explicit AdminService(Deps deps) : d_(std::move(deps)) {}
 
-  grpc::Status GetStatus(grpc::ServerContext*, const v1::GetStatusRequest*,
-                         v1::Status*) override;
+  grpc::Status GetStatus(grpc::ServerContext*, const v1::GetStatusRequest*, v1::Status*) override;
   grpc::Status ListDetections(grpc::ServerContext*, const v1::ListDetectionsRequest*,
                               v1::ListDetectionsResponse*) override;
   grpc::Status PausePosting(grpc::ServerContext*, const v1::PausePostingRequest*,

@@ -83,9 +83,7 @@ void Detector::Add(const Sample& sample, std::vector<Detection>* out) {
   }
 }
 
-void Detector::Drain(std::vector<Detection>* out) {
-  Release(absl::InfiniteFuture(), out);
-}
+void Detector::Drain(std::vector<Detection>* out) { Release(absl::InfiniteFuture(), out); }
 
 void Detector::Release(absl::Time watermark, std::vector<Detection>* out) {
   while (!buffer_.empty() && buffer_.begin()->first <= watermark) {
@@ -140,8 +138,8 @@ void Detector::ProcessTank(const Sample& s, Tank& tank, std::vector<Detection>* 
   }
   if (!level) return;  // null or unparsable: ingestion validates, we stay safe
 
-  const bool snapshot = s.ingest_ts != absl::InfinitePast() &&
-                        s.ingest_ts - s.source_ts > config_.max_sample_lag;
+  const bool snapshot =
+      s.ingest_ts != absl::InfinitePast() && s.ingest_ts - s.source_ts > config_.max_sample_lag;
   const bool clock_gap = clock_seen_ && s.source_ts - last_clock_ > config_.max_step_gap;
   const bool resync = tank.need_resync || !tank.has_baseline || snapshot || clock_gap;
   tank.last_time = s.source_ts;
@@ -241,8 +239,10 @@ Sample SampleFromJson(const Json& j) {
 std::string Detector::SaveState() const {
   Json tanks = Json::object();
   for (const auto& [item, t] : tanks_) {
-    Json jt = {{"has_baseline", t.has_baseline}, {"baseline", t.baseline},
-               {"last_time", Micros(t.last_time)}, {"last_value", t.last_value},
+    Json jt = {{"has_baseline", t.has_baseline},
+               {"baseline", t.baseline},
+               {"last_time", Micros(t.last_time)},
+               {"last_value", t.last_value},
                {"need_resync", t.need_resync}};
     if (t.candidate) {
       jt["candidate"] = {{"start_time", Micros(t.candidate->start_time)},
@@ -287,10 +287,10 @@ absl::Status Detector::LoadState(const std::string& text) {
       t.need_resync = jt.at("need_resync").get<bool>();
       if (jt.contains("candidate")) {
         const Json& c = jt["candidate"];
-        t.candidate = Candidate{FromMicros(c.at("start_time").get<int64_t>()),
-                                c.at("start_level").get<double>(), c.at("peak").get<double>(),
-                                FromMicros(c.at("peak_time").get<int64_t>()),
-                                c.at("current").get<double>()};
+        t.candidate =
+            Candidate{FromMicros(c.at("start_time").get<int64_t>()),
+                      c.at("start_level").get<double>(), c.at("peak").get<double>(),
+                      FromMicros(c.at("peak_time").get<int64_t>()), c.at("current").get<double>()};
       }
       tanks.emplace(item, t);
     }

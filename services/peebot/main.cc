@@ -57,8 +57,8 @@ int main(int argc, char** argv) {
       cfg.String("ISS_KAFKA_BROKERS", "127.0.0.1:19092", "Kafka bootstrap servers");
   const auto* topic = cfg.String("ISS_PEEBOT_TOPIC", "telemetry.raw.v1", "Topic to consume");
   const auto* group = cfg.String("ISS_PEEBOT_GROUP", "iss-peebot", "Kafka consumer group");
-  const auto* items = cfg.String("ISS_PEEBOT_ITEMS", "NODE3000005",
-                                 "Comma-separated urine tank item ids to watch");
+  const auto* items =
+      cfg.String("ISS_PEEBOT_ITEMS", "NODE3000005", "Comma-separated urine tank item ids to watch");
   const auto* min_rise = cfg.Double("ISS_PEEBOT_MIN_RISE_PERCENT", 2.0, 0.01, 100,
                                     "Smallest rise (percent points) that is an event");
   const auto* step_gap =
@@ -66,18 +66,18 @@ int main(int argc, char** argv) {
                    absl::Minutes(10), "Longest event-time gap between the steps of one rise");
   const auto* ml_per_percent = cfg.Double("ISS_PEEBOT_ML_PER_PERCENT", 82.0, 0.01, 10000,
                                           "Tank millilitres per percent point (volume estimate)");
-  const auto* cooldown = cfg.Duration("ISS_PEEBOT_COOLDOWN", absl::Minutes(15),
-                                      absl::ZeroDuration(), absl::Hours(24),
-                                      "Minimum time between two posts");
+  const auto* cooldown =
+      cfg.Duration("ISS_PEEBOT_COOLDOWN", absl::Minutes(15), absl::ZeroDuration(), absl::Hours(24),
+                   "Minimum time between two posts");
   const auto* daily_cap = cfg.Int("ISS_PEEBOT_DAILY_CAP", 17, 0, 10000,
                                   "Posts per UTC day, at most (17 = X's strictest tier)");
-  const auto* dry_run = cfg.Bool("ISS_PEEBOT_DRY_RUN", false,
-                                 "Log and store posts instead of sending them");
+  const auto* dry_run =
+      cfg.Bool("ISS_PEEBOT_DRY_RUN", false, "Log and store posts instead of sending them");
   const auto* x_base = cfg.String("ISS_PEEBOT_X_BASE_URL", "https://api.x.com",
                                   "X API base URL (tests: the fake server)");
-  const auto* x_timeout = cfg.Duration("ISS_PEEBOT_X_TIMEOUT", absl::Seconds(10),
-                                       absl::Milliseconds(100), absl::Minutes(2),
-                                       "Timeout of one X API call");
+  const auto* x_timeout =
+      cfg.Duration("ISS_PEEBOT_X_TIMEOUT", absl::Seconds(10), absl::Milliseconds(100),
+                   absl::Minutes(2), "Timeout of one X API call");
   const auto* x_ca = cfg.String("ISS_PEEBOT_X_CA_FILE", "", "Extra CA file for the X API's TLS");
   const auto* ck = cfg.String("ISS_X_CONSUMER_KEY", "", "X API consumer key", true);
   const auto* cs = cfg.String("ISS_X_CONSUMER_SECRET", "", "X API consumer secret", true);
@@ -89,8 +89,8 @@ int main(int argc, char** argv) {
       cfg.Address("ISS_PEEBOT_OPS_ADDR", "127.0.0.1:9103", "/healthz, /readyz, /metrics address");
   const auto* migrate = cfg.Bool("ISS_PEEBOT_MIGRATE", false, "Apply schema migrations at start");
   const auto* admin_token = cfg.String("ISS_ADMIN_TOKEN", "", "Bearer token for admin RPCs", true);
-  const auto* log_level = cfg.Enum("ISS_LOG_LEVEL", "info", {"debug", "info", "warn", "error"},
-                                   "Minimum log level");
+  const auto* log_level =
+      cfg.Enum("ISS_LOG_LEVEL", "info", {"debug", "info", "warn", "error"}, "Minimum log level");
   cfg.LoadOrExit(argc, argv);
   log::Init("peebot", log::Level::kInfo);
   (void)log::SetLevel(*log_level);

@@ -138,8 +138,7 @@ OAuthParams OAuth1Signer::OAuthFields(absl::string_view nonce, absl::string_view
           {"oauth_version", "1.0"}};
 }
 
-absl::StatusOr<std::string> OAuth1Signer::Signature(absl::string_view method,
-                                                    absl::string_view url,
+absl::StatusOr<std::string> OAuth1Signer::Signature(absl::string_view method, absl::string_view url,
                                                     const OAuthParams& extra,
                                                     absl::string_view nonce,
                                                     absl::string_view timestamp) const {
@@ -148,13 +147,15 @@ absl::StatusOr<std::string> OAuth1Signer::Signature(absl::string_view method,
   OAuthParams params = OAuthFields(nonce, timestamp);
   params.insert(params.end(), base->query.begin(), base->query.end());
   params.insert(params.end(), extra.begin(), extra.end());
-  return HmacSha1Signature(SignatureBaseString(method, base->uri, params),
-                           creds_.consumer_secret, creds_.token_secret);
+  return HmacSha1Signature(SignatureBaseString(method, base->uri, params), creds_.consumer_secret,
+                           creds_.token_secret);
 }
 
-absl::StatusOr<std::string> OAuth1Signer::AuthorizationHeader(
-    absl::string_view method, absl::string_view url, const OAuthParams& extra,
-    absl::string_view nonce, absl::string_view timestamp) const {
+absl::StatusOr<std::string> OAuth1Signer::AuthorizationHeader(absl::string_view method,
+                                                              absl::string_view url,
+                                                              const OAuthParams& extra,
+                                                              absl::string_view nonce,
+                                                              absl::string_view timestamp) const {
   auto signature = Signature(method, url, extra, nonce, timestamp);
   if (!signature.ok()) return signature.status();
   OAuthParams fields = OAuthFields(nonce, timestamp);
@@ -178,7 +179,8 @@ absl::StatusOr<std::string> OAuth1Signer::AuthorizationHeader(absl::string_view 
   for (char c : absl::Base64Escape(absl::string_view(reinterpret_cast<char*>(random), 24))) {
     if (std::isalnum(static_cast<unsigned char>(c))) nonce.push_back(c);
   }
-  return AuthorizationHeader(method, url, extra, nonce, absl::StrCat(absl::ToUnixSeconds(absl::Now())));
+  return AuthorizationHeader(method, url, extra, nonce,
+                             absl::StrCat(absl::ToUnixSeconds(absl::Now())));
 }
 
 absl::StatusOr<std::map<std::string, std::string>> ParseAuthorizationHeader(

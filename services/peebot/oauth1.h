@@ -8,11 +8,11 @@
 
 #include <map>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace iss::peebot {
 
@@ -60,8 +60,7 @@ class OAuth1Signer {
 
   // The full `Authorization: OAuth ...` header value.
   absl::StatusOr<std::string> AuthorizationHeader(absl::string_view method, absl::string_view url,
-                                                  const OAuthParams& extra,
-                                                  absl::string_view nonce,
+                                                  const OAuthParams& extra, absl::string_view nonce,
                                                   absl::string_view timestamp) const;
 
   // Same, with a fresh random nonce (OpenSSL RAND) and the current time.

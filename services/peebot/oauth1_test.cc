@@ -6,7 +6,8 @@ namespace iss::peebot {
 namespace {
 
 // X's "Creating a signature" guide.
-const OAuthCredentials kGuide{"xvz1evFS4wEEPTGEFPHBog", "kAcSOqF21Fu85e7zjz7ZN2U4ZRhfV3WpwPAoE3Z7kBw",
+const OAuthCredentials kGuide{"xvz1evFS4wEEPTGEFPHBog",
+                              "kAcSOqF21Fu85e7zjz7ZN2U4ZRhfV3WpwPAoE3Z7kBw",
                               "370773112-GmHxMAgYyLbNEtIKZeRNFsMKPR9EyMZeS9weJAEb",
                               "LswwdoUaIvS8ltyTt5jkRh4J50vUPVVHtR2YPi5kE"};
 constexpr char kNonce[] = "kYjzVBB8Y0ZFabxSWbWovY3uYSQ2pTgmZeNu2VS4cg";
@@ -15,23 +16,25 @@ const OAuthParams kStatus{{"status", "Hello Ladies + Gentlemen, a signed OAuth r
 
 TEST(OAuth1Test, ReproducesTheGuideVector) {
   OAuth1Signer signer(kGuide);
-  auto sig = signer.Signature("POST",
-                              "https://api.twitter.com/1.1/statuses/update.json?include_entities=true",
-                              kStatus, kNonce, kTimestamp);
+  auto sig = signer.Signature(
+      "POST", "https://api.twitter.com/1.1/statuses/update.json?include_entities=true", kStatus,
+      kNonce, kTimestamp);
   ASSERT_TRUE(sig.ok()) << sig.status();
   EXPECT_EQ(*sig, "hCtSmYh+iHYCEqBWrE7C7hYmtUk=");
 }
 
 TEST(OAuth1Test, TheHostIsPartOfTheSignature) {
   OAuth1Signer signer(kGuide);
-  auto sig = signer.Signature("POST", "https://api.x.com/1.1/statuses/update.json?include_entities=true",
-                              kStatus, kNonce, kTimestamp);
+  auto sig =
+      signer.Signature("POST", "https://api.x.com/1.1/statuses/update.json?include_entities=true",
+                       kStatus, kNonce, kTimestamp);
   ASSERT_TRUE(sig.ok());
   EXPECT_EQ(*sig, "Ls93hJiZbQ3akF3HF3x1Bz8/zU4=");
 }
 
 TEST(OAuth1Test, BaseStringMatchesTheGuide) {
-  auto base = NormalizeUrl("HTTPS://API.Twitter.com:443/1.1/statuses/update.json?include_entities=true");
+  auto base =
+      NormalizeUrl("HTTPS://API.Twitter.com:443/1.1/statuses/update.json?include_entities=true");
   ASSERT_TRUE(base.ok());
   EXPECT_EQ(base->uri, "https://api.twitter.com/1.1/statuses/update.json");
   ASSERT_EQ(base->query.size(), 1u);
@@ -46,7 +49,8 @@ TEST(OAuth1Test, BaseStringMatchesTheGuide) {
   const std::string s = SignatureBaseString("post", base->uri, params);
   EXPECT_EQ(s.substr(0, 74),
             "POST&https%3A%2F%2Fapi.twitter.com%2F1.1%2Fstatuses%2Fupdate.json&include_");
-  EXPECT_NE(s.find("status%3DHello%2520Ladies%2520%252B%2520Gentlemen%252C%2520a%2520signed%2520OAuth%2520request%2521"),
+  EXPECT_NE(s.find("status%3DHello%2520Ladies%2520%252B%2520Gentlemen%252C%2520a%2520signed%"
+                   "2520OAuth%2520request%2521"),
             std::string::npos);
 }
 

@@ -10,16 +10,18 @@ namespace iss::peebot {
 namespace {
 
 struct Metrics {
-  prometheus::Counter& consumed = iss::metrics::Counter(
-      "iss_peebot_events_consumed_total", "Messages read from telemetry.raw.v1");
-  prometheus::Counter& kept = iss::metrics::Counter(
-      "iss_peebot_samples_total", "Samples of the tank, processor and clock items fed to the detector");
+  prometheus::Counter& consumed = iss::metrics::Counter("iss_peebot_events_consumed_total",
+                                                        "Messages read from telemetry.raw.v1");
+  prometheus::Counter& kept =
+      iss::metrics::Counter("iss_peebot_samples_total",
+                            "Samples of the tank, processor and clock items fed to the detector");
   prometheus::Counter& bad = iss::metrics::Counter(
       "iss_peebot_bad_messages_total", "Messages that are not a TelemetryEvent (skipped)");
   prometheus::Counter& detections =
       iss::metrics::Counter("iss_peebot_detections_total", "Urination events detected (new ids)");
-  prometheus::Counter& commit_failures = iss::metrics::Counter(
-      "iss_peebot_commit_failures_total", "Batches whose transaction failed (re-read after resync)");
+  prometheus::Counter& commit_failures =
+      iss::metrics::Counter("iss_peebot_commit_failures_total",
+                            "Batches whose transaction failed (re-read after resync)");
   prometheus::Gauge& level =
       iss::metrics::Gauge("iss_peebot_tank_level_percent", "Last urine tank level seen");
 };
@@ -31,8 +33,8 @@ Metrics& M() {
 
 }  // namespace
 
-Pipeline::Pipeline(PipelineOptions options, Store* store, RuntimeSettings* settings,
-                   Health* health, std::function<void()> on_detections)
+Pipeline::Pipeline(PipelineOptions options, Store* store, RuntimeSettings* settings, Health* health,
+                   std::function<void()> on_detections)
     : options_(std::move(options)),
       store_(store),
       settings_(settings),
@@ -62,8 +64,7 @@ absl::Status Pipeline::Start() {
     if (absl::Status s = detector_->LoadState(**state); !s.ok()) {
       // A state we cannot read is not worth refusing to start over: the
       // offsets are still there, only the detector starts fresh.
-      iss::log::Warn("stored detector state unreadable, starting fresh",
-                     {{"error", s.ToString()}});
+      iss::log::Warn("stored detector state unreadable, starting fresh", {{"error", s.ToString()}});
     }
   }
   health_->Set("postgres", true);
@@ -183,9 +184,9 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::Message>& batch) {
       static auto* limiter = new iss::log::RateLimiter(absl::Seconds(10));
       int64_t suppressed = 0;
       if (limiter->Allow("bad_message", &suppressed)) {
-        iss::log::Warn("skipping a message that is not a TelemetryEvent",
-                       {{"partition", m.partition}, {"offset", m.offset},
-                        {"suppressed", suppressed}});
+        iss::log::Warn(
+            "skipping a message that is not a TelemetryEvent",
+            {{"partition", m.partition}, {"offset", m.offset}, {"suppressed", suppressed}});
       }
       continue;
     }
@@ -213,8 +214,10 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::Message>& batch) {
   M().detections.Increment(*inserted);
   for (const Detection& d : detections) {
     iss::log::Info("urination detected",
-                   {{"detection_id", d.detection_id}, {"item_id", d.item_id},
-                    {"rise_percent", d.rise}, {"volume_ml", d.volume_ml},
+                   {{"detection_id", d.detection_id},
+                    {"item_id", d.item_id},
+                    {"rise_percent", d.rise},
+                    {"volume_ml", d.volume_ml},
                     {"start", iss::log::Value(absl::FormatTime(d.start_time))}});
   }
   const auto level = detector_->LastLevel(options_.tank_items.front());

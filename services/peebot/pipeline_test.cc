@@ -10,6 +10,7 @@
 #include "common/event_id.h"
 #include "common/grpc_util.h"
 #include "common/kafka.h"
+#include "common/metrics.h"
 #include "gtest/gtest.h"
 #include "services/peebot/poster.h"
 #include "services/peebot/scenario.h"
@@ -25,6 +26,12 @@ using iss::testing::WaitFor;
 
 constexpr char kTopic[] = "telemetry.raw.v1";
 const OAuthCredentials kCreds{"ck", "cs", "tk", "ts"};
+
+double Metric(const std::string& series) {
+  const std::string text = iss::metrics::Serialize();
+  const size_t at = text.find("\n" + series + " ");
+  return at == std::string::npos ? 0 : std::stod(text.substr(at + series.size() + 2));
+}
 
 iss::telemetry::v1::TelemetryEvent ToEvent(const Sample& s) {
   iss::telemetry::v1::TelemetryEvent e;
@@ -55,7 +62,8 @@ class PipelineTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_NE(cluster_, nullptr);
     // A topic per test: each test starts from an empty log.
-    topic_ = absl::StrCat(kTopic, ".", ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    topic_ =
+        absl::StrCat(kTopic, ".", ::testing::UnitTest::GetInstance()->current_test_info()->name());
     ASSERT_TRUE(cluster_->CreateTopic(topic_, 12).ok());
     dsn_ = iss::testing::FreshDatabaseDsn();
     ASSERT_FALSE(dsn_.empty());
@@ -71,7 +79,8 @@ class PipelineTest : public ::testing::Test {
     s.cooldown = absl::ZeroDuration();
     settings_ = std::make_unique<RuntimeSettings>(s, true);
     poster_store_ = std::make_unique<Store>(dsn_);
-    poster_ = std::make_unique<Poster>(poster_store_.get(), client_.get(), settings_.get(), &clock_);
+    poster_ =
+        std::make_unique<Poster>(poster_store_.get(), client_.get(), settings_.get(), &clock_);
     loop_ = std::make_unique<PosterLoop>(poster_.get(), &clock_, absl::Milliseconds(200));
     loop_->Start();
     kafka::ProducerOptions po;
@@ -101,7 +110,9 @@ class PipelineTest : public ::testing::Test {
 
   void Produce(const std::vector<Sample>& samples, size_t from, size_t to) {
     for (size_t i = from; i < to; ++i) {
-      ASSERT_TRUE(producer_->Produce(topic_, samples[i].item_id, ToEvent(samples[i]).SerializeAsString()).ok());
+      ASSERT_TRUE(
+          producer_->Produce(topic_, samples[i].item_id, ToEvent(samples[i]).SerializeAsString())
+              .ok());
     }
     ASSERT_TRUE(producer_->Flush(absl::Seconds(10)).ok());
   }
@@ -138,6 +149,7 @@ iss::testing::KafkaCluster* PipelineTest::cluster_ = nullptr;
 TEST_F(PipelineTest, TelemetryOnTheBusBecomesExactlyTheExpectedPosts) {
   auto sc = LoadScenario(std::string(PEEBOT_TESTDATA_DIR) + "/clean_rises.scenario");
   ASSERT_TRUE(sc.ok());
+  const double detections_before = Metric("iss_peebot_detections_total");
   StartPipeline();
   const size_t half = sc->delivery.size() / 2;
   Produce(sc->delivery, 0, half);
@@ -150,6 +162,7 @@ TEST_F(PipelineTest, TelemetryOnTheBusBecomesExactlyTheExpectedPosts) {
   ASSERT_TRUE(WaitFor([&] { return Consumed() >= static_cast<int64_t>(sc->delivery.size()) + 1; },
                       absl::Seconds(20)));
   EXPECT_EQ(pipeline_->view().bad_messages, 1);
+  EXPECT_EQ(Metric("iss_peebot_detections_total"), detections_before + 2);
   auto page = admin_store_->List(std::nullopt, std::nullopt, 50, "");
   ASSERT_TRUE(page.ok());
   ASSERT_EQ(page->first.size(), 2u);

@@ -20,9 +20,9 @@ struct Metrics {
       "iss_peebot_cooldown_skips_total", "Detections recorded but not posted: inside the cooldown");
   prometheus::Counter& rate_limited =
       iss::metrics::Counter("iss_peebot_rate_limited_total", "X API answers 429");
-  prometheus::Histogram& latency = iss::metrics::Histogram(
-      "iss_peebot_x_api_request_seconds", "X API POST /2/tweets latency",
-      {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30});
+  prometheus::Histogram& latency =
+      iss::metrics::Histogram("iss_peebot_x_api_request_seconds", "X API POST /2/tweets latency",
+                              {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30});
   prometheus::Counter& Outcome(PostStatus s) { return posts.Add({{"outcome", PostStatusName(s)}}); }
 };
 
@@ -118,14 +118,16 @@ Poster::Send Poster::Handle(const Store::PendingRow& row, const PeeBotSettings& 
     out.status = status;
     if (out.error.empty()) out.error = std::move(why);
     if (absl::Status st = store_->Resolve(d.detection_id(), out); !st.ok()) {
-      iss::log::Warn("cannot record post outcome", {{"detection_id", d.detection_id()},
-                                                    {"error", st.ToString()}});
+      iss::log::Warn("cannot record post outcome",
+                     {{"detection_id", d.detection_id()}, {"error", st.ToString()}});
       return Send::kStop;
     }
     M().Outcome(status).Increment();
-    iss::log::Info("detection resolved",
-                   {{"detection_id", d.detection_id()}, {"status", PostStatusName(status)},
-                    {"text", out.text}, {"post_id", out.post_id}, {"detail", out.error}});
+    iss::log::Info("detection resolved", {{"detection_id", d.detection_id()},
+                                          {"status", PostStatusName(status)},
+                                          {"text", out.text},
+                                          {"post_id", out.post_id},
+                                          {"detail", out.error}});
     return Send::kDone;
   };
 
@@ -214,7 +216,7 @@ Poster::Send Poster::Deliver(const v1::Detection& d, const std::string& text, bo
       const absl::Time reset = r->rate_limit_reset.value_or(now + options_.base_backoff);
       const absl::Duration wait = std::max(absl::ZeroDuration(), reset - now) + absl::Seconds(1);
       (void)store_->RecordAttempt(d.detection_id(), absl::StrCat("429 rate limited until ",
-                                                                  iss::FormatRfc3339Micros(reset)));
+                                                                 iss::FormatRfc3339Micros(reset)));
       if (wait > options_.max_rate_limit_wait) return Send::kStop;  // stays pending
       if (!clock_->SleepFor(wait)) return Send::kStop;
       continue;  // a rate limit is not a failure of this post
@@ -276,8 +278,8 @@ absl::StatusOr<Poster::TestResult> Poster::PostTest(const std::string& requested
     return res;
   }
   res.outcome = "failed";
-  res.error = r.ok() ? absl::StrCat("X answered ", r->http_status, ": ", r->detail)
-                     : r.status().ToString();
+  res.error =
+      r.ok() ? absl::StrCat("X answered ", r->http_status, ": ", r->detail) : r.status().ToString();
   return res;
 }
 

@@ -70,8 +70,8 @@ struct PosterOptions {
 class Poster {
  public:
   // `x` may be null: no credentials, dry-run only. Nothing is owned.
-  Poster(Store* store, XApi* x, RuntimeSettings* settings, Clock* clock,
-         PosterOptions options = {}, PostComposer composer = PostComposer());
+  Poster(Store* store, XApi* x, RuntimeSettings* settings, Clock* clock, PosterOptions options = {},
+         PostComposer composer = PostComposer());
 
   // Handles the pending detections, oldest first; returns how many were
   // resolved. Stops early (leaving rows pending) when rate limited for long

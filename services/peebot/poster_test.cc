@@ -9,6 +9,7 @@
 
 #include "absl/strings/match.h"
 #include "common/grpc_util.h"
+#include "common/metrics.h"
 #include "gtest/gtest.h"
 #include "services/peebot/store.h"
 #include "services/peebot/testing/fake_x_server.h"
@@ -183,7 +184,8 @@ TEST_F(PosterTest, DuplicateContentIsTerminal) {
 }
 
 TEST_F(PosterTest, UnauthorisedIsTerminalNotRetried) {
-  auto wrong = XClient::Create({fake_->base_url(), {"ck", "cs", "tk", "WRONG"}, absl::Seconds(5), ""});
+  auto wrong =
+      XClient::Create({fake_->base_url(), {"ck", "cs", "tk", "WRONG"}, absl::Seconds(5), ""});
   ASSERT_TRUE(wrong.ok());
   const Detection d = Det(kT0);
   Insert({d});
@@ -246,7 +248,8 @@ TEST_F(PosterTest, EventTimeCooldownHoldsDuringAReplayBacklog) {
 TEST_F(PosterTest, DailyCapStopsPostingForTheDay) {
   Set([](PeeBotSettings& s) { s.daily_post_cap = 2; });
   std::vector<Detection> dets;
-  for (int i = 0; i < 3; ++i) dets.push_back(Det(kT0 + absl::Minutes(20 * i), 50 + 3 * i, 53 + 3 * i));
+  for (int i = 0; i < 3; ++i)
+    dets.push_back(Det(kT0 + absl::Minutes(20 * i), 50 + 3 * i, 53 + 3 * i));
   Insert(dets);
   ASSERT_EQ(*NewPoster(client_.get())->RunOnce(), 3);
   EXPECT_EQ(fake_->posts().size(), 2u);
@@ -316,6 +319,32 @@ TEST_F(PosterTest, InterruptedBeforeSendingIsPostedOnceAfterRestart) {
   ASSERT_EQ(fake_->posts().size(), 1u);
   EXPECT_EQ(fake_->posts()[0].text, "Tank +5% at 12:00 UTC");
   EXPECT_EQ(Row(d).post_status(), v1::POST_STATUS_POSTED);
+}
+
+// The value of one sample line of the exposition, e.g.
+// iss_peebot_posts_total{outcome="posted"}; 0 when absent.
+double Metric(const std::string& series) {
+  const std::string text = iss::metrics::Serialize();
+  const size_t at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return 0;
+  return std::stod(text.substr(at + series.size() + 2));
+}
+
+TEST_F(PosterTest, MetricsCountOutcomesRetriesAndCooldownSkips) {
+  const double posted = Metric(R"(iss_peebot_posts_total{outcome="posted"})");
+  const double cooldown = Metric(R"(iss_peebot_posts_total{outcome="cooldown"})");
+  const double retries = Metric("iss_peebot_post_retries_total");
+  const double skips = Metric("iss_peebot_cooldown_skips_total");
+  const double calls = Metric("iss_peebot_x_api_request_seconds_count");
+  Set([](PeeBotSettings& s) { s.cooldown = absl::Minutes(15); });
+  fake_->Push(FakeXReply::ServerError(503));
+  Insert({Det(kT0), Det(kT0 + absl::Minutes(1), 55, 57)});
+  ASSERT_EQ(*NewPoster(client_.get())->RunOnce(), 2);
+  EXPECT_EQ(Metric(R"(iss_peebot_posts_total{outcome="posted"})"), posted + 1);
+  EXPECT_EQ(Metric(R"(iss_peebot_posts_total{outcome="cooldown"})"), cooldown + 1);
+  EXPECT_EQ(Metric("iss_peebot_post_retries_total"), retries + 1);
+  EXPECT_EQ(Metric("iss_peebot_cooldown_skips_total"), skips + 1);
+  EXPECT_EQ(Metric("iss_peebot_x_api_request_seconds_count"), calls + 2);
 }
 
 TEST_F(PosterTest, TestPostIsDryRunUnlessForced) {

@@ -28,11 +28,11 @@ struct Sample {
 inline Sample SampleFromEvent(const iss::telemetry::v1::TelemetryEvent& e) {
   Sample s;
   s.item_id = e.item_id();
-  s.source_ts = absl::FromUnixSeconds(e.source_ts().seconds()) +
-                absl::Nanoseconds(e.source_ts().nanos());
+  s.source_ts =
+      absl::FromUnixSeconds(e.source_ts().seconds()) + absl::Nanoseconds(e.source_ts().nanos());
   if (e.has_ingest_ts()) {
-    s.ingest_ts = absl::FromUnixSeconds(e.ingest_ts().seconds()) +
-                  absl::Nanoseconds(e.ingest_ts().nanos());
+    s.ingest_ts =
+        absl::FromUnixSeconds(e.ingest_ts().seconds()) + absl::Nanoseconds(e.ingest_ts().nanos());
   }
   if (e.has_value()) s.value = e.value();
   if (e.status().has_class_()) s.status_class = e.status().class_();

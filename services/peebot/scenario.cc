@@ -56,9 +56,7 @@ absl::StatusOr<Scenario> ParseScenario(absl::string_view name, absl::string_view
       return absl::InvalidArgumentError(
           absl::StrCat(name, ":", line_no, ": ", why, " in '", raw, "'"));
     };
-    auto num = [&](size_t i, double* out) {
-      return i < f.size() && absl::SimpleAtod(f[i], out);
-    };
+    auto num = [&](size_t i, double* out) { return i < f.size() && absl::SimpleAtod(f[i], out); };
     // Optional key=value words after the positional ones.
     auto opt = [&](size_t from, absl::string_view key) -> std::optional<std::string> {
       for (size_t i = from; i < f.size(); ++i) {
@@ -152,9 +150,8 @@ absl::StatusOr<Scenario> ParseScenario(absl::string_view name, absl::string_view
       p.deliver_at += skew_s;
     }
   }
-  std::stable_sort(samples.begin(), samples.end(), [](const Pending& x, const Pending& y) {
-    return x.deliver_at < y.deliver_at;
-  });
+  std::stable_sort(samples.begin(), samples.end(),
+                   [](const Pending& x, const Pending& y) { return x.deliver_at < y.deliver_at; });
   for (Pending& p : samples) sc.delivery.push_back(std::move(p.sample));
   return sc;
 }

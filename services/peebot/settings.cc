@@ -14,8 +14,9 @@ absl::Status Validate(const PeeBotSettings& s) {
         "settings.min_rise_percent: must be > 0 and <= 100, got ", s.min_rise_percent));
   }
   if (s.max_step_gap < absl::Seconds(1) || s.max_step_gap > absl::Minutes(10)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "settings.max_step_gap: must be between 1s and 10m, got ", absl::FormatDuration(s.max_step_gap)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("settings.max_step_gap: must be between 1s and 10m, got ",
+                     absl::FormatDuration(s.max_step_gap)));
   }
   if (s.cooldown < absl::ZeroDuration() || s.cooldown > absl::Hours(24)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -26,8 +27,8 @@ absl::Status Validate(const PeeBotSettings& s) {
         absl::StrCat("settings.daily_post_cap: must be <= 10000, got ", s.daily_post_cap));
   }
   if (!std::isfinite(s.ml_per_percent) || s.ml_per_percent <= 0 || s.ml_per_percent > 10000) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "settings.ml_per_percent: must be > 0 and <= 10000, got ", s.ml_per_percent));
+    return absl::InvalidArgumentError(
+        absl::StrCat("settings.ml_per_percent: must be > 0 and <= 10000, got ", s.ml_per_percent));
   }
   return absl::OkStatus();
 }
@@ -71,8 +72,7 @@ absl::StatusOr<PeeBotSettings> ApplyUpdate(const PeeBotSettings& current,
     } else if (path == "ml_per_percent") {
       next.ml_per_percent = update.ml_per_percent();
     } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("update_mask: unknown field '", path, "'"));
+      return absl::InvalidArgumentError(absl::StrCat("update_mask: unknown field '", path, "'"));
     }
   }
   if (absl::Status s = Validate(next); !s.ok()) return s;

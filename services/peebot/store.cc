@@ -16,7 +16,7 @@ namespace {
 std::string Ts(int n) {
   return absl::StrCat("('epoch'::timestamptz + $", n, "::bigint * interval '1 microsecond')");
 }
-constexpr int64_t kFarPastUs = -2208988800000000;   // 1900-01-01
+constexpr int64_t kFarPastUs = -2208988800000000;    // 1900-01-01
 constexpr int64_t kFarFutureUs = 32503680000000000;  // 3000-01-01
 
 int64_t Us(absl::Time t) { return absl::ToUnixMicros(t); }
@@ -57,14 +57,22 @@ v1::Detection RowToDetection(const pqxx::row& r) {
 
 std::string PostStatusName(PostStatus s) {
   switch (s) {
-    case v1::POST_STATUS_POSTED: return "posted";
-    case v1::POST_STATUS_DRY_RUN: return "dry_run";
-    case v1::POST_STATUS_COOLDOWN: return "cooldown";
-    case v1::POST_STATUS_PAUSED: return "paused";
-    case v1::POST_STATUS_DAILY_CAP: return "daily_cap";
-    case v1::POST_STATUS_FAILED: return "failed";
-    case v1::POST_STATUS_DUPLICATE: return "duplicate";
-    default: return "pending";
+    case v1::POST_STATUS_POSTED:
+      return "posted";
+    case v1::POST_STATUS_DRY_RUN:
+      return "dry_run";
+    case v1::POST_STATUS_COOLDOWN:
+      return "cooldown";
+    case v1::POST_STATUS_PAUSED:
+      return "paused";
+    case v1::POST_STATUS_DAILY_CAP:
+      return "daily_cap";
+    case v1::POST_STATUS_FAILED:
+      return "failed";
+    case v1::POST_STATUS_DUPLICATE:
+      return "duplicate";
+    default:
+      return "pending";
   }
 }
 
@@ -112,8 +120,8 @@ absl::StatusOr<std::optional<std::string>> Store::LoadDetectorState(const std::s
   std::optional<std::string> out;
   absl::Status s = Run([&](pqxx::connection& c) {
     pqxx::work tx(c);
-    auto r = tx.exec_params("SELECT state::text FROM peebot_detector_state WHERE group_id = $1",
-                            group);
+    auto r =
+        tx.exec_params("SELECT state::text FROM peebot_detector_state WHERE group_id = $1", group);
     if (!r.empty()) out = r[0][0].as<std::string>();
     tx.commit();
   });
@@ -124,23 +132,23 @@ absl::StatusOr<std::optional<std::string>> Store::LoadDetectorState(const std::s
 absl::StatusOr<std::map<kafka::TopicPartition, int64_t>> Store::LoadOffsets(
     const std::string& group, const std::vector<kafka::TopicPartition>& partitions) {
   absl::StatusOr<std::map<kafka::TopicPartition, int64_t>> out;
-  absl::Status s = Run([&](pqxx::connection& c) {
-    out = iss::pg::OffsetStore(group).Load(c, partitions);
-  });
+  absl::Status s =
+      Run([&](pqxx::connection& c) { out = iss::pg::OffsetStore(group).Load(c, partitions); });
   if (!s.ok()) return s;
   return out;
 }
 
-absl::StatusOr<int> Store::CommitBatch(const std::string& group, const std::vector<Sample>& samples,
-                                       const std::vector<Detection>& detections,
-                                       const std::string& detector_state,
-                                       const std::map<kafka::TopicPartition, int64_t>& next_offsets) {
+absl::StatusOr<int> Store::CommitBatch(
+    const std::string& group, const std::vector<Sample>& samples,
+    const std::vector<Detection>& detections, const std::string& detector_state,
+    const std::map<kafka::TopicPartition, int64_t>& next_offsets) {
   int inserted = 0;
   absl::Status s = Run([&](pqxx::connection& c) {
     pqxx::work tx(c);
     const std::string insert_sample = absl::StrCat(
         "INSERT INTO peebot_samples (item_id, source_ts, ingest_ts, value, status_class, signal) "
-        "VALUES ($1, ", Ts(2), ", CASE WHEN $3 THEN ", Ts(4),
+        "VALUES ($1, ",
+        Ts(2), ", CASE WHEN $3 THEN ", Ts(4),
         " END, CASE WHEN $5 THEN $6 END, CASE WHEN $7 THEN $8 END, $9) "
         "ON CONFLICT DO NOTHING");
     for (const Sample& smp : samples) {
@@ -152,8 +160,8 @@ absl::StatusOr<int> Store::CommitBatch(const std::string& group, const std::vect
     }
     const std::string insert_detection = absl::StrCat(
         "INSERT INTO peebot_detections (detection_id, item_id, start_time, end_time, start_level, "
-        "end_level, rise, volume_ml) VALUES ($1, $2, ", Ts(3), ", ", Ts(4),
-        ", $5, $6, $7, $8) ON CONFLICT (detection_id) DO NOTHING");
+        "end_level, rise, volume_ml) VALUES ($1, $2, ",
+        Ts(3), ", ", Ts(4), ", $5, $6, $7, $8) ON CONFLICT (detection_id) DO NOTHING");
     for (const Detection& d : detections) {
       inserted += tx.exec_params(insert_detection, d.detection_id, d.item_id, Us(d.start_time),
                                  Us(d.end_time), d.start_level, d.end_level, d.rise, d.volume_ml)
@@ -190,10 +198,11 @@ absl::StatusOr<std::vector<Store::PendingRow>> Store::Pending(int limit) {
 absl::Status Store::MarkInFlight(const std::string& id, const std::string& text, absl::Time now) {
   return Run([&](pqxx::connection& c) {
     pqxx::work tx(c);
-    tx.exec_params(absl::StrCat("UPDATE peebot_detections SET post_text = $2, in_flight_since = ",
-                                Ts(3), ", post_attempts = post_attempts + 1 "
-                                "WHERE detection_id = $1"),
-                   id, text, Us(now));
+    tx.exec_params(
+        absl::StrCat("UPDATE peebot_detections SET post_text = $2, in_flight_since = ", Ts(3),
+                     ", post_attempts = post_attempts + 1 "
+                     "WHERE detection_id = $1"),
+        id, text, Us(now));
     tx.commit();
   });
 }
@@ -201,9 +210,10 @@ absl::Status Store::MarkInFlight(const std::string& id, const std::string& text,
 absl::Status Store::RecordAttempt(const std::string& id, const std::string& error) {
   return Run([&](pqxx::connection& c) {
     pqxx::work tx(c);
-    tx.exec_params("UPDATE peebot_detections SET post_attempts = post_attempts + 1, "
-                   "last_error = $2 WHERE detection_id = $1",
-                   id, error);
+    tx.exec_params(
+        "UPDATE peebot_detections SET post_attempts = post_attempts + 1, "
+        "last_error = $2 WHERE detection_id = $1",
+        id, error);
     tx.commit();
   });
 }
@@ -211,13 +221,12 @@ absl::Status Store::RecordAttempt(const std::string& id, const std::string& erro
 namespace {
 void InsertPost(pqxx::work& tx, const std::optional<std::string>& detection_id,
                 const Store::Outcome& o) {
-  tx.exec_params(absl::StrCat("INSERT INTO peebot_posts (detection_id, posted_at, event_time, text, "
-                              "post_id, dry_run, joke_index) VALUES (CASE WHEN $1 THEN $2 END, ",
-                              Ts(3), ", CASE WHEN $4 THEN ", Ts(5),
-                              " END, $6, NULLIF($7, ''), $8, $9)"),
-                 detection_id.has_value(), detection_id.value_or(""), Us(o.at),
-                 o.event_time.has_value(), o.event_time ? Us(*o.event_time) : 0, o.text,
-                 o.post_id, o.dry_run, o.joke_index);
+  tx.exec_params(
+      absl::StrCat("INSERT INTO peebot_posts (detection_id, posted_at, event_time, text, "
+                   "post_id, dry_run, joke_index) VALUES (CASE WHEN $1 THEN $2 END, ",
+                   Ts(3), ", CASE WHEN $4 THEN ", Ts(5), " END, $6, NULLIF($7, ''), $8, $9)"),
+      detection_id.has_value(), detection_id.value_or(""), Us(o.at), o.event_time.has_value(),
+      o.event_time ? Us(*o.event_time) : 0, o.text, o.post_id, o.dry_run, o.joke_index);
 }
 }  // namespace
 
@@ -228,7 +237,9 @@ absl::Status Store::Resolve(const std::string& id, const Outcome& o) {
         absl::StrCat("UPDATE peebot_detections SET post_status = $2, post_id = NULLIF($3, ''), "
                      "last_error = NULLIF($4, ''), in_flight_since = NULL, "
                      "post_text = CASE WHEN $5 <> '' THEN $5 ELSE post_text END, "
-                     "posted_at = CASE WHEN $6 THEN ", Ts(7), " ELSE posted_at END "
+                     "posted_at = CASE WHEN $6 THEN ",
+                     Ts(7),
+                     " ELSE posted_at END "
                      "WHERE detection_id = $1"),
         id, PostStatusName(o.status), o.post_id, o.error, o.text, o.record_post, Us(o.at));
     if (o.record_post) InsertPost(tx, id, o);
@@ -249,24 +260,26 @@ absl::StatusOr<Store::PostStats> Store::Stats(absl::Time now, bool dry_run) {
   const absl::Time day_start = absl::FromUnixSeconds(absl::ToUnixSeconds(now) / 86400 * 86400);
   absl::Status s = Run([&](pqxx::connection& c) {
     pqxx::work tx(c);
-    auto r = tx.exec_params(
-        absl::StrCat("SELECT count(*) FILTER (WHERE posted_at >= ", Ts(1), "), "
-                     "(extract(epoch from max(posted_at)) * 1e6)::bigint, "
-                     "(extract(epoch from max(event_time)) * 1e6)::bigint "
-                     "FROM peebot_posts WHERE dry_run = $2"),
-        Us(day_start), dry_run);
+    auto r = tx.exec_params(absl::StrCat("SELECT count(*) FILTER (WHERE posted_at >= ", Ts(1),
+                                         "), "
+                                         "(extract(epoch from max(posted_at)) * 1e6)::bigint, "
+                                         "(extract(epoch from max(event_time)) * 1e6)::bigint "
+                                         "FROM peebot_posts WHERE dry_run = $2"),
+                            Us(day_start), dry_run);
     st.posts_today = r[0][0].as<int>();
     if (!r[0][1].is_null()) st.last_post_at = absl::FromUnixMicros(r[0][1].as<int64_t>());
     if (!r[0][2].is_null()) st.last_event_time = absl::FromUnixMicros(r[0][2].as<int64_t>());
-    auto last = tx.exec("SELECT text, coalesce(joke_index, -1) FROM peebot_posts "
-                        "ORDER BY posted_at DESC, id DESC LIMIT 1");
+    auto last = tx.exec(
+        "SELECT text, coalesce(joke_index, -1) FROM peebot_posts "
+        "ORDER BY posted_at DESC, id DESC LIMIT 1");
     if (!last.empty()) {
       st.last_text = last[0][0].as<std::string>();
       st.last_joke_index = last[0][1].as<int>();
     }
     auto folded = tx.exec_params(
         absl::StrCat("SELECT count(*) FROM peebot_detections WHERE post_status = 'cooldown' "
-                     "AND start_time > ", Ts(1)),
+                     "AND start_time > ",
+                     Ts(1)),
         st.last_event_time ? Us(*st.last_event_time) : kFarPastUs);
     st.folded_since_last = folded[0][0].as<int>();
     tx.commit();
@@ -330,9 +343,9 @@ absl::StatusOr<std::optional<v1::Detection>> Store::Get(const std::string& id) {
   std::optional<v1::Detection> out;
   absl::Status s = Run([&](pqxx::connection& c) {
     pqxx::work tx(c);
-    auto r = tx.exec_params(
-        absl::StrCat("SELECT ", kDetectionColumns, " FROM peebot_detections WHERE detection_id = $1"),
-        id);
+    auto r = tx.exec_params(absl::StrCat("SELECT ", kDetectionColumns,
+                                         " FROM peebot_detections WHERE detection_id = $1"),
+                            id);
     if (!r.empty()) out = RowToDetection(r[0]);
     tx.commit();
   });
@@ -358,8 +371,8 @@ absl::StatusOr<std::vector<Sample>> Store::Samples(absl::Time start, absl::Time 
     auto r = tx.exec_params(
         absl::StrCat("SELECT item_id, (extract(epoch from source_ts) * 1e6)::bigint, "
                      "(extract(epoch from ingest_ts) * 1e6)::bigint, value, status_class, signal "
-                     "FROM peebot_samples WHERE source_ts >= ", Ts(1), " AND source_ts < ", Ts(2),
-                     " ORDER BY source_ts, item_id"),
+                     "FROM peebot_samples WHERE source_ts >= ",
+                     Ts(1), " AND source_ts < ", Ts(2), " ORDER BY source_ts, item_id"),
         Us(start), Us(end));
     for (const auto& row : r) {
       Sample smp;
@@ -392,10 +405,11 @@ absl::StatusOr<std::optional<std::string>> Store::LoadSettings() {
 absl::Status Store::SaveSettings(const std::string& json) {
   return Run([&](pqxx::connection& c) {
     pqxx::work tx(c);
-    tx.exec_params("INSERT INTO peebot_settings (id, settings, updated_at) VALUES (true, $1::jsonb, "
-                   "now()) ON CONFLICT (id) DO UPDATE SET settings = EXCLUDED.settings, "
-                   "updated_at = now()",
-                   json);
+    tx.exec_params(
+        "INSERT INTO peebot_settings (id, settings, updated_at) VALUES (true, $1::jsonb, "
+        "now()) ON CONFLICT (id) DO UPDATE SET settings = EXCLUDED.settings, "
+        "updated_at = now()",
+        json);
     tx.commit();
   });
 }

@@ -11,10 +11,9 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <pqxx/pqxx>
 #include <string>
 #include <vector>
-
-#include <pqxx/pqxx>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -24,7 +23,6 @@
 #include "iss/peebot/v1/peebot.pb.h"
 #include "services/peebot/detector.h"
 #include "services/peebot/sample.h"
-
 
 namespace iss::peebot {
 
@@ -86,7 +84,7 @@ class Store {
     int posts_today = 0;  // since 00:00 UTC of `now`, of the given kind
     std::optional<absl::Time> last_post_at;
     std::optional<absl::Time> last_event_time;  // event time of the last post
-    std::string last_text;                       // of any kind
+    std::string last_text;                      // of any kind
     int last_joke_index = -1;
     int folded_since_last = 0;  // 'cooldown' detections after the last post
   };

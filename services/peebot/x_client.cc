@@ -1,5 +1,3 @@
-#include <utility>  // before Asio (Boost 1.74 + g++ 12, see shared notes)
-
 #include "services/peebot/x_client.h"
 
 #include <openssl/ssl.h>
@@ -13,6 +11,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <utility>  // before Asio (Boost 1.74 + g++ 12, see shared notes)
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -66,8 +65,8 @@ XPostResult InterpretXResponse(int http_status, const std::map<std::string, std:
     }
   }
   if (r.detail.empty() && http_status >= 300) r.detail = body.substr(0, 200);
-  r.duplicate = http_status == 403 &&
-                absl::StrContains(absl::AsciiStrToLower(r.detail), "duplicate");
+  r.duplicate =
+      http_status == 403 && absl::StrContains(absl::AsciiStrToLower(r.detail), "duplicate");
   return r;
 }
 
@@ -104,15 +103,16 @@ absl::StatusOr<std::unique_ptr<XClient>> XClient::Create(XClientOptions options)
 
 absl::StatusOr<XPostResult> XClient::CreatePost(const std::string& text) {
   const std::string path = absl::StrCat(target_.path_prefix, "/2/tweets");
-  const std::string url = absl::StrCat(target_.tls ? "https://" : "http://", target_.host,
-                                       ":", target_.port, path);
+  const std::string url =
+      absl::StrCat(target_.tls ? "https://" : "http://", target_.host, ":", target_.port, path);
   auto auth = signer_.AuthorizationHeader("POST", url, {});
   if (!auth.ok()) return auth.status();
 
   Request req{http::verb::post, path, 11};
-  const bool default_port = (target_.tls && target_.port == "443") ||
-                            (!target_.tls && target_.port == "80");
-  req.set(http::field::host, default_port ? target_.host : absl::StrCat(target_.host, ":", target_.port));
+  const bool default_port =
+      (target_.tls && target_.port == "443") || (!target_.tls && target_.port == "80");
+  req.set(http::field::host,
+          default_port ? target_.host : absl::StrCat(target_.host, ":", target_.port));
   req.set(http::field::user_agent, "iss-peebot/1");
   req.set(http::field::content_type, "application/json");
   req.set(http::field::authorization, *auth);
@@ -128,10 +128,12 @@ absl::StatusOr<XPostResult> XClient::CreatePost(const std::string& text) {
     try {
       auto ex = co_await asio::this_coro::executor;
       tcp::resolver resolver(ex);
-      auto endpoints = co_await resolver.async_resolve(target_.host, target_.port, asio::use_awaitable);
+      auto endpoints =
+          co_await resolver.async_resolve(target_.host, target_.port, asio::use_awaitable);
       if (!target_.tls) {
         beast::tcp_stream stream(ex);
-        stream.expires_after(std::chrono::microseconds(absl::ToInt64Microseconds(options_.timeout)));
+        stream.expires_after(
+            std::chrono::microseconds(absl::ToInt64Microseconds(options_.timeout)));
         co_await stream.async_connect(endpoints, asio::use_awaitable);
         co_await Exchange(stream, req, res);
         beast::error_code ec;

@@ -1,5 +1,3 @@
-#include <utility>  // before Asio
-
 #include "services/peebot/x_client.h"
 
 #include <boost/asio/connect.hpp>
@@ -7,6 +5,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <utility>  // before Asio
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -131,8 +130,8 @@ TEST(XClientStandaloneTest, UnreachableServerIsUnavailable) {
 }
 
 TEST(XClientStandaloneTest, BadBaseUrlsAreRejected) {
-  for (const char* url : {"api.x.com", "ftp://api.x.com", "https://", "http://host:99999",
-                          "http://host:abc"}) {
+  for (const char* url :
+       {"api.x.com", "ftp://api.x.com", "https://", "http://host:99999", "http://host:abc"}) {
     EXPECT_EQ(XClient::Create({url, kCreds, absl::Seconds(1), ""}).status().code(),
               absl::StatusCode::kInvalidArgument)
         << url;
@@ -144,7 +143,8 @@ TEST(XClientStandaloneTest, InterpretsXAnswers) {
   auto r = InterpretXResponse(201, {}, R"({"data":{"id":"123","text":"t"}})");
   EXPECT_EQ(r.post_id, "123");
   r = InterpretXResponse(
-      403, {}, R"({"detail":"You are not allowed to create a Tweet with duplicate content.","status":403})");
+      403, {},
+      R"({"detail":"You are not allowed to create a Tweet with duplicate content.","status":403})");
   EXPECT_TRUE(r.duplicate);
   r = InterpretXResponse(403, {}, R"({"detail":"You are not permitted to perform this action."})");
   EXPECT_FALSE(r.duplicate);
@@ -156,9 +156,9 @@ TEST(XClientStandaloneTest, InterpretsXAnswers) {
 TEST_F(XClientTest, FakeServerRejectsBadRequests) {
   namespace http = boost::beast::http;
   EXPECT_EQ(RawStatus(fake_->port(), http::verb::post, "/2/tweets", R"({"text":"x"})"), 401);
-  EXPECT_EQ(RawStatus(fake_->port(), http::verb::post, "/2/tweets", R"({"text":"x"})",
-                      "OAuth garbage"),
-            401);
+  EXPECT_EQ(
+      RawStatus(fake_->port(), http::verb::post, "/2/tweets", R"({"text":"x"})", "OAuth garbage"),
+      401);
   EXPECT_EQ(RawStatus(fake_->port(), http::verb::get, "/2/tweets", ""), 405);
   EXPECT_EQ(RawStatus(fake_->port(), http::verb::post, "/1.1/statuses/update.json", ""), 404);
   EXPECT_EQ(RawStatus(fake_->port(), http::verb::post, "/2/tweets", std::string(70000, 'x')), 413);

@@ -16,8 +16,8 @@ int main(int argc, char** argv) {
                                         "Consumer key requests must be signed with");
   const std::string* cs = config.String("ISS_X_CONSUMER_SECRET", "fake-consumer-secret",
                                         "Consumer secret", /*secret=*/true);
-  const std::string* tk = config.String("ISS_X_ACCESS_TOKEN", "fake-access-token",
-                                        "Access token requests must carry");
+  const std::string* tk =
+      config.String("ISS_X_ACCESS_TOKEN", "fake-access-token", "Access token requests must carry");
   const std::string* ts = config.String("ISS_X_ACCESS_TOKEN_SECRET", "fake-token-secret",
                                         "Access token secret", /*secret=*/true);
   config.LoadOrExit(argc, argv);

@@ -1,19 +1,17 @@
-#include <utility>  // before Asio (Boost 1.74 + g++ 12)
-
 #include "services/peebot/testing/fake_x_server.h"
 
 #include <sys/socket.h>
 #include <sys/time.h>
 
 #include <atomic>
-#include <set>
-#include <thread>
-
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <set>
+#include <thread>
+#include <utility>  // before Asio (Boost 1.74 + g++ 12)
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -120,13 +118,15 @@ struct FakeXServer::Impl {
       absl::MutexLock lock(&mu);
       ++rejected_auth;
       statuses.push_back(401);
-      return Json(401, {{"title", "Unauthorized"}, {"status", 401},
-                        {"detail", std::string(auth.message())}});
+      return Json(
+          401,
+          {{"title", "Unauthorized"}, {"status", 401}, {"detail", std::string(auth.message())}});
     }
     const nlohmann::json body = nlohmann::json::parse(req.body(), nullptr, false);
     if (!body.is_object() || !body.contains("text") || !body["text"].is_string()) {
       Record(400);
-      return Json(400, {{"title", "Invalid Request"}, {"status", 400},
+      return Json(400, {{"title", "Invalid Request"},
+                        {"status", 400},
                         {"detail", "body must be a JSON object with a string 'text'"}});
     }
     const std::string text = body["text"].get<std::string>();
@@ -149,8 +149,8 @@ struct FakeXServer::Impl {
       return Json(201, {{"data", {{"id", posts.back().id}, {"text", text}}}});
     }
     if (reply.status == 429) {
-      auto res = Json(429, {{"title", "Too Many Requests"}, {"detail", "Too Many Requests"},
-                            {"status", 429}});
+      auto res = Json(
+          429, {{"title", "Too Many Requests"}, {"detail", "Too Many Requests"}, {"status", 429}});
       if (reply.rate_limit_reset) {
         res.set("x-rate-limit-reset", absl::StrCat(absl::ToUnixSeconds(*reply.rate_limit_reset)));
         res.set("x-rate-limit-remaining", "0");
@@ -159,7 +159,8 @@ struct FakeXServer::Impl {
     }
     if (reply.status == 403) {
       return Json(403, {{"detail", "You are not allowed to create a Tweet with duplicate content."},
-                        {"title", "Forbidden"}, {"status", 403},
+                        {"title", "Forbidden"},
+                        {"status", 403},
                         {"type", "about:blank"}});
     }
     return Json(reply.status, {{"title", "Service Unavailable"}, {"status", reply.status}});
@@ -190,8 +191,8 @@ struct FakeXServer::Impl {
     }
     auto host = req.find(http::field::host);
     if (host == req.end()) return absl::UnauthenticatedError("no Host header");
-    const std::string url = absl::StrCat("http://", std::string(host->value()),
-                                         std::string(req.target()));
+    const std::string url =
+        absl::StrCat("http://", std::string(host->value()), std::string(req.target()));
     auto expected = OAuth1Signer(creds).Signature("POST", url, {}, fields->at("oauth_nonce"),
                                                   fields->at("oauth_timestamp"));
     if (!expected.ok()) return expected.status();
@@ -207,7 +208,7 @@ struct FakeXServer::Impl {
 };
 
 absl::StatusOr<std::unique_ptr<FakeXServer>> FakeXServer::Start(OAuthCredentials credentials,
-                                                               const std::string& address) {
+                                                                const std::string& address) {
   const size_t colon = address.rfind(':');
   int port = 0;
   if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port)) {
@@ -225,7 +226,9 @@ absl::StatusOr<std::unique_ptr<FakeXServer>> FakeXServer::Start(OAuthCredentials
   if (!ec) impl.acceptor.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) impl.acceptor.bind(endpoint, ec);
   if (!ec) impl.acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return absl::UnavailableError(absl::StrCat("fake X cannot listen on ", address, ": ", ec.message()));
+  if (ec)
+    return absl::UnavailableError(
+        absl::StrCat("fake X cannot listen on ", address, ": ", ec.message()));
   server->port_ = impl.acceptor.local_endpoint().port();
   impl.thread = std::thread([&impl] { impl.Serve(); });
   return server;
@@ -238,7 +241,8 @@ FakeXServer::~FakeXServer() {
   beast::error_code ec;
   asio::io_context ioc;
   tcp::socket wake(ioc);
-  wake.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port_)), ec);
+  wake.connect(
+      tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port_)), ec);
   impl_->thread.join();
 }
 

@@ -56,8 +56,8 @@ struct FakeXPost {
 class FakeXServer {
  public:
   // Binds `address` ("127.0.0.1:0" = ephemeral port) and serves on a thread.
-  static absl::StatusOr<std::unique_ptr<FakeXServer>> Start(OAuthCredentials credentials,
-                                                           const std::string& address = "127.0.0.1:0");
+  static absl::StatusOr<std::unique_ptr<FakeXServer>> Start(
+      OAuthCredentials credentials, const std::string& address = "127.0.0.1:0");
   ~FakeXServer();  // stops and joins
 
   int port() const { return port_; }
@@ -66,10 +66,10 @@ class FakeXServer {
   // Replies for the next requests that pass authentication, in order.
   void Push(FakeXReply reply);
 
-  std::vector<FakeXPost> posts() const;       // accepted (201, or accept_anyway)
-  int requests() const;                        // every request seen
-  int rejected_auth() const;                   // 401s
-  std::vector<int> statuses() const;           // status of every answer, in order
+  std::vector<FakeXPost> posts() const;  // accepted (201, or accept_anyway)
+  int requests() const;                  // every request seen
+  int rejected_auth() const;             // 401s
+  std::vector<int> statuses() const;     // status of every answer, in order
 
  private:
   struct Impl;
