@@ -2,6 +2,14 @@
 // cluster (rdkafka_mock.h). Real sockets, real protocol, in-process.
 // Remember (shared/notes/stack.md): producers must use lz4, the mock keeps a
 // bounded number of batches per partition, and a group join costs ~3 s.
+// Also seen with librdkafka 2.0.2's mock:
+//  - when a second member joins a group, the coordinator waits up to
+//    session.timeout.ms - 1 s (default 45 s) for the others: give consumers of
+//    multi-member tests {"session.timeout.ms","6000"},{"heartbeat.interval.ms","500"};
+//  - it does not answer CreateTopics: create topics here (CreateTopic), and
+//    kafka::Producer::EnsureTopic then finds them;
+//  - a paused partition is not fetched, so its high watermark (and the lag
+//    derived from it) stays as it was when fetching stopped.
 #pragma once
 
 #include <cstdint>
