@@ -441,6 +441,13 @@ absl::Status Client::Start() {
     boost::system::error_code ec;
     impl_->ssl_ctx->set_default_verify_paths(ec);
     if (ec) return absl::InternalError(absl::StrCat("TLS trust store: ", ec.message()));
+    if (!o.tls_ca_file.empty()) {
+      impl_->ssl_ctx->load_verify_file(o.tls_ca_file, ec);
+      if (ec) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("TLS CA file ", o.tls_ca_file, ": ", ec.message()));
+      }
+    }
   }
   impl_->ioc = std::make_unique<asio::io_context>(1);
   Impl* impl = impl_.get();

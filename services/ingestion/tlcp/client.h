@@ -49,6 +49,7 @@ struct ClientOptions {
   absl::Duration circuit_open_for = absl::Seconds(60);
   int items_per_request = 100;               // items per control add request
   bool verify_tls_peer = true;               // verify the server certificate (TLS only)
+  std::string tls_ca_file;                   // extra trusted CA certificates (PEM); empty = system store only
 };
 
 struct ClientStatus {
