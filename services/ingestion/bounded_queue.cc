@@ -41,10 +41,15 @@ absl::Status BoundedQueue::TryPush(Envelope envelope) {
   return absl::OkStatus();
 }
 
-bool BoundedQueue::PopBatch(std::vector<Envelope>* out, size_t max, absl::Duration timeout) {
+bool BoundedQueue::PopBatch(std::vector<Envelope>* out, size_t max, absl::Duration timeout,
+                            size_t fill, absl::Duration fill_wait) {
   absl::MutexLock lock(&mu_);
   mu_.AwaitWithTimeout(absl::Condition(this, &BoundedQueue::HasItems), timeout);
   if (items_.empty()) return !closed_;
+  fill_target_ = std::min(fill, capacity_);
+  if (items_.size() < fill_target_ && fill_wait > absl::ZeroDuration()) {
+    mu_.AwaitWithTimeout(absl::Condition(this, &BoundedQueue::Filled), fill_wait);
+  }
   const size_t n = std::min(max, items_.size());
   for (size_t i = 0; i < n; ++i) {
     out->push_back(std::move(items_.front()));

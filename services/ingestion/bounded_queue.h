@@ -50,8 +50,11 @@ class BoundedQueue {
   absl::Status TryPush(Envelope envelope);
 
   // Moves up to `max` messages into `out` (appended), waiting at most `timeout`
-  // for the first. Returns false once the queue is closed and empty.
-  bool PopBatch(std::vector<Envelope>* out, size_t max, absl::Duration timeout);
+  // for the first and then up to `fill_wait` more until `fill` are there (so
+  // the consumer is not woken once per message). Returns false once the
+  // queue is closed and empty.
+  bool PopBatch(std::vector<Envelope>* out, size_t max, absl::Duration timeout, size_t fill = 1,
+                absl::Duration fill_wait = absl::ZeroDuration());
 
   void Close();
   size_t depth() const;
@@ -66,7 +69,11 @@ class BoundedQueue {
   bool HasItems() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return closed_ || !items_.empty();
   }
+  bool Filled() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return closed_ || items_.size() >= fill_target_;
+  }
   void Publish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  size_t fill_target_ ABSL_GUARDED_BY(mu_) = 1;
 
   const size_t capacity_;
   mutable absl::Mutex mu_;

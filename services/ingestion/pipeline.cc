@@ -37,6 +37,7 @@ Envelope Pipeline::Accept(const ValidatedUpdate& update, std::string* event_id) 
 void Pipeline::Record(const ValidatedUpdate& update) {
   events_enqueued_.fetch_add(1, std::memory_order_relaxed);
   absl::MutexLock lock(&mu_);
+  last_update_at_ = std::max(last_update_at_, update.received_at);
   ItemState& s = items_[update.item_id];
   if (s.updates == 0) s.item_id = update.item_id;
   s.last_source_ts = update.source_ts;
@@ -48,12 +49,12 @@ void Pipeline::Record(const ValidatedUpdate& update) {
 bool Pipeline::Deliver(RawUpdate update) {
   updates_received_.fetch_add(1, std::memory_order_relaxed);
   received_counter_.Increment();
-  {
-    absl::MutexLock lock(&mu_);
-    last_update_at_ = std::max(last_update_at_, update.received_at);
-  }
   absl::StatusOr<ValidatedUpdate> valid = Validate(update);
   if (!valid.ok()) {
+    {
+      absl::MutexLock lock(&mu_);
+      last_update_at_ = std::max(last_update_at_, update.received_at);
+    }
     events_invalid_.fetch_add(1, std::memory_order_relaxed);
     const std::string raw = update.raw.empty() ? FormatReplayLine(update) : update.raw;
     const std::string_view key = IsValidItemId(update.item_id) ? update.item_id : "";

@@ -111,11 +111,17 @@ void Publisher::Run() {
     batch.reserve(options_.max_batch);
     while (!Stopping()) {
       batch.clear();
-      if (!queue_->PopBatch(&batch, options_.max_batch, absl::Milliseconds(100))) break;
+      // Waiting briefly for a fuller batch saves a thread wake-up per message
+      // when the source trickles (librdkafka lingers for 5 ms anyway).
+      if (!queue_->PopBatch(&batch, options_.max_batch, absl::Milliseconds(100),
+                            options_.batch_fill, options_.batch_fill_wait)) {
+        break;
+      }
       for (Envelope& e : batch) {
         if (Stopping()) break;
         PublishOne(e);
       }
+      M().in_flight.Set(static_cast<double>(in_flight_.load()));
     }
   }
   done_.Notify();
@@ -127,70 +133,63 @@ void Publisher::PublishOne(Envelope& envelope) {
   auto* pending = new Pending{envelope.kind, envelope.accepted_at, absl::Now()};
   bool waited = false;
   while (true) {
-    {
-      absl::MutexLock lock(&mu_);
-      ++stats_.in_flight;  // counted before Produce: the report may come at once
-      ++stats_.produced;
-    }
+    in_flight_.fetch_add(1);  // counted before Produce: the report may come at once
     absl::Status s =
         producer_->Produce(topic, envelope.key, envelope.value, envelope.headers, pending);
-    if (s.ok()) break;
-    {
-      absl::MutexLock lock(&mu_);
-      --stats_.in_flight;
-      --stats_.produced;
+    if (s.ok()) {
+      produced_.fetch_add(1, std::memory_order_relaxed);
+      break;
     }
+    in_flight_.fetch_sub(1);
     if (s.code() == absl::StatusCode::kResourceExhausted && !Stopping()) {
       // librdkafka's queue is full (broker slow or down): wait for a delivery
       // report to make room, then retry this same message. Never skip it.
       if (!waited) {
         M().producer_full.Increment();
         waited = true;
+        waiting_ = true;
       }
-      waiting_ = true;
       absl::MutexLock lock(&mu_);
-      const int64_t before = stats_.in_flight;
-      auto room = [this, before]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stats_.in_flight < before || abort_.load();
-      };
+      const int64_t before = in_flight_.load();
+      auto room = [this, before] { return in_flight_.load() < before || abort_.load(); };
       mu_.AwaitWithTimeout(absl::Condition(&room), absl::Milliseconds(100));
       continue;
     }
     // A permanent refusal (message too large, unknown topic, shutdown): loud.
     M().failures.Increment();
-    {
-      absl::MutexLock lock(&mu_);
-      ++stats_.failures;
-    }
+    failures_.fetch_add(1);
     iss::log::Error("producer refused a message",
                     {{"topic", topic}, {"key", envelope.key}, {"error", s.ToString()}});
     delete pending;
     break;
   }
   if (waited) waiting_ = false;
-  M().in_flight.Set(static_cast<double>(producer_->InFlight()));
 }
 
 void Publisher::OnDelivery(const kafka::DeliveryReport& report) {
   std::unique_ptr<Pending> pending(static_cast<Pending*>(report.opaque));
   const absl::Time now = absl::Now();
-  absl::MutexLock lock(&mu_);
-  --stats_.in_flight;
   if (!report.status.ok()) {
-    ++stats_.failures;
+    failures_.fetch_add(1);
     M().failures.Increment();
     iss::log::Error("delivery failed", {{"topic", report.topic}, {"error", report.status.ToString()}});
-    return;
+  } else if (pending != nullptr) {
+    M().publish_latency.Observe(absl::ToDoubleSeconds(now - pending->produced_at));
+    if (pending->kind == Envelope::Kind::kEvent) {
+      M().events_published.Increment();
+      M().ingest_to_ack.Observe(absl::ToDoubleSeconds(now - pending->accepted_at));
+      if (options_.on_event_acked) options_.on_event_acked(now - pending->accepted_at);
+      events_acked_.fetch_add(1);
+    } else {
+      M().dead_letters_published.Increment();
+      dead_letters_acked_.fetch_add(1);
+    }
   }
-  if (pending == nullptr) return;
-  M().publish_latency.Observe(absl::ToDoubleSeconds(now - pending->produced_at));
-  if (pending->kind == Envelope::Kind::kEvent) {
-    ++stats_.events_acked;
-    M().events_published.Increment();
-    M().ingest_to_ack.Observe(absl::ToDoubleSeconds(now - pending->accepted_at));
-  } else {
-    ++stats_.dead_letters_acked;
-    M().dead_letters_published.Increment();
+  in_flight_.fetch_sub(1);
+  // Wake the publishing thread if it waits for room (conditions are
+  // re-evaluated when the mutex is released).
+  if (waiting_.load()) {
+    absl::MutexLock lock(&mu_);
   }
 }
 
@@ -220,8 +219,13 @@ absl::Status Publisher::Drain(absl::Duration timeout) {
 absl::Status Publisher::Ping(absl::Duration timeout) { return producer_->Ping(timeout); }
 
 Publisher::Stats Publisher::stats() const {
-  absl::MutexLock lock(&mu_);
-  return stats_;
+  Stats s;
+  s.events_acked = events_acked_.load();
+  s.dead_letters_acked = dead_letters_acked_.load();
+  s.failures = failures_.load();
+  s.produced = produced_.load();
+  s.in_flight = in_flight_.load();
+  return s;
 }
 
 }  // namespace iss::ingest

@@ -1,0 +1,193 @@
+// Ingestion benchmarks, all against the librdkafka mock cluster over loopback
+// (tests/support/kafka_cluster.h), in one run so the numbers sit side by side:
+//
+//   BM_Pipeline       decoded RawUpdates -> validate -> enrich -> bounded queue
+//                     -> publisher -> acknowledged by the broker. events/s.
+//   BM_RawProduce     the same serialized events produced straight through
+//                     iss::kafka::Producer (same keys, same sizes, same broker,
+//                     lz4, idempotent, acks=all). The ceiling for BM_Pipeline.
+//   BM_IngestToAck    updates paced at --rate events/s through the whole
+//                     pipeline; p50/p99/max of accept -> broker ack.
+//
+// Run on one core as in docs/benchmarks.md:
+//   taskset -c 0 build/dev/bench/ingestion/ingestion_bench --benchmark_min_time=0.2
+#include <algorithm>
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "benchmark/benchmark.h"
+#include "common/isslive_time.h"
+#include "common/log.h"
+#include "services/ingestion/enricher.h"
+#include "services/ingestion/pipeline.h"
+#include "services/ingestion/publisher.h"
+#include "tests/support/kafka_cluster.h"
+
+namespace iss::ingest {
+namespace {
+
+constexpr int kItems = 300;            // ~the ISSLIVE catalog
+constexpr int kBatch = 20000;          // updates per benchmark iteration
+const char kTopic[] = "telemetry.raw.v1";
+
+iss::testing::KafkaCluster& Cluster() {
+  static iss::testing::KafkaCluster* cluster = [] {
+    auto c = iss::testing::KafkaCluster::Start(1);
+    if (!c.ok()) {
+      fprintf(stderr, "mock cluster: %s\n", c.status().ToString().c_str());
+      std::abort();
+    }
+    (void)(*c)->CreateTopic(kTopic, 12);
+    (void)(*c)->CreateTopic("telemetry.dlq.v1", 3);
+    return c->release();
+  }();
+  return *cluster;
+}
+
+kafka::ProducerOptions ProducerOpts() {
+  kafka::ProducerOptions o;
+  o.brokers = Cluster().bootstrap();
+  o.client_id = "ingestion-bench";
+  return o;
+}
+
+// Realistic decoded updates: catalog-like ids, short numeric values, the
+// six ISSLIVE fields, TimeStamps a second apart.
+std::vector<RawUpdate> MakeUpdates(int n) {
+  std::vector<RawUpdate> out;
+  out.reserve(n);
+  const absl::Time t0 = absl::Now();
+  for (int i = 0; i < n; ++i) {
+    RawUpdate u;
+    u.item_id = absl::StrFormat("S%d000%03d", i % 7, i % kItems);
+    u.value = absl::StrFormat("%.6f", 100.0 + (i % 977) * 0.125);
+    const absl::Time ts = t0 + absl::Milliseconds(i);
+    u.timestamp = absl::StrFormat("%.10f", TimeToIssHours(ts));
+    u.status_class = "24";
+    u.status_indicator = "0";
+    u.status_color = "green";
+    u.calibrated_data = "";
+    u.received_at = ts;
+    out.push_back(std::move(u));
+  }
+  return out;
+}
+
+// The whole pipeline, as main() wires it, minus the network source.
+struct Rig {
+  explicit Rig(PublisherOptions po = {}) : queue(10000), pipeline(&queue, &signal) {
+    auto p = Publisher::Start(po, ProducerOpts(), &queue);
+    if (!p.ok()) std::abort();
+    publisher = std::move(*p);
+  }
+  void WaitAcked(int64_t n) {
+    while (publisher->stats().events_acked < n) absl::SleepFor(absl::Microseconds(200));
+  }
+  BoundedQueue queue;
+  SignalTracker signal;
+  Pipeline pipeline;
+  std::unique_ptr<Publisher> publisher;
+};
+
+void BM_Pipeline(benchmark::State& state) {
+  Rig rig;
+  const std::vector<RawUpdate> updates = MakeUpdates(kBatch);
+  int64_t total = 0;
+  for (auto _ : state) {
+    for (const RawUpdate& u : updates) rig.pipeline.Deliver(u);
+    total += kBatch;
+    rig.WaitAcked(total);  // counted only once the broker acknowledged them
+  }
+  state.SetItemsProcessed(total);
+  state.counters["events/s"] = benchmark::Counter(static_cast<double>(total),
+                                                  benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_Pipeline)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_RawProduce(benchmark::State& state) {
+  // Same bytes the pipeline would publish.
+  std::vector<std::pair<std::string, std::string>> messages;
+  for (const RawUpdate& u : MakeUpdates(kBatch)) {
+    auto v = Validate(u);
+    if (!v.ok()) std::abort();
+    messages.emplace_back(u.item_id, Enrich(*v, iss::telemetry::v1::SIGNAL_STATE_AOS, absl::Now())
+                                         .SerializeAsString());
+  }
+  std::atomic<int64_t> acked{0};
+  auto producer = kafka::Producer::Create(
+      ProducerOpts(), [&](const kafka::DeliveryReport& r) { acked.fetch_add(1); });
+  if (!producer.ok()) std::abort();
+  int64_t total = 0;
+  size_t bytes = 0;
+  for (const auto& [k, v] : messages) bytes += v.size();
+  for (auto _ : state) {
+    for (const auto& [key, value] : messages) {
+      while (!(*producer)->Produce(kTopic, key, value).ok()) absl::SleepFor(absl::Microseconds(50));
+    }
+    total += kBatch;
+    while (acked.load() < total) absl::SleepFor(absl::Microseconds(200));
+  }
+  state.SetItemsProcessed(total);
+  state.counters["events/s"] = benchmark::Counter(static_cast<double>(total),
+                                                  benchmark::Counter::kIsRate);
+  state.counters["avg_bytes"] = static_cast<double>(bytes) / kBatch;
+}
+BENCHMARK(BM_RawProduce)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_IngestToAck(benchmark::State& state) {
+  const double rate = static_cast<double>(state.range(0));
+  absl::Mutex mu;
+  std::vector<double> latencies_ms;
+  PublisherOptions po;
+  po.on_event_acked = [&](absl::Duration d) {
+    absl::MutexLock lock(&mu);
+    latencies_ms.push_back(absl::ToDoubleMilliseconds(d));
+  };
+  Rig rig(po);
+  // Two seconds of traffic per iteration at the paced rate.
+  const int per_iteration = static_cast<int>(rate * 2);
+  const std::vector<RawUpdate> updates = MakeUpdates(per_iteration);
+  const absl::Duration gap = absl::Seconds(1) / rate;
+  int64_t total = 0;
+  for (auto _ : state) {
+    const absl::Time start = absl::Now();
+    for (int i = 0; i < per_iteration; ++i) {
+      const absl::Time due = start + gap * i;
+      while (absl::Now() < due) {
+        // Sleep for long gaps, spin for the last stretch (sleep overshoots).
+        if (due - absl::Now() > absl::Microseconds(300)) absl::SleepFor(absl::Microseconds(100));
+      }
+      rig.pipeline.Deliver(updates[i]);
+    }
+    total += per_iteration;
+    rig.WaitAcked(total);
+  }
+  std::vector<double> v;
+  {
+    absl::MutexLock lock(&mu);
+    v = latencies_ms;
+  }
+  std::sort(v.begin(), v.end());
+  auto pct = [&](double p) { return v.empty() ? 0.0 : v[static_cast<size_t>(p * (v.size() - 1))]; };
+  state.counters["p50_ms"] = pct(0.50);
+  state.counters["p99_ms"] = pct(0.99);
+  state.counters["max_ms"] = v.empty() ? 0.0 : v.back();
+  state.counters["events"] = static_cast<double>(v.size());
+  state.SetItemsProcessed(total);
+}
+BENCHMARK(BM_IngestToAck)->Arg(10000)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+
+}  // namespace
+}  // namespace iss::ingest
+
+int main(int argc, char** argv) {
+  iss::log::Init("ingestion-bench", iss::log::Level::kWarn);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
