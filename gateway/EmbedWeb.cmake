@@ -1,6 +1,7 @@
-# cmake -DFILES="a;b" -DBASE=dir -DOUT=file.cc -P EmbedWeb.cmake
+# cmake -DFILES="a|b" -DBASE=dir -DOUT=file.cc -P EmbedWeb.cmake
 # Compiles the dashboard's static files into a table the gateway serves from,
 # so the binary is self-contained (hex-escaped literals: safe for any bytes).
+string(REPLACE "|" ";" FILES "${FILES}")
 set(body "")
 set(table "")
 set(i 0)
