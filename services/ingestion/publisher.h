@@ -38,7 +38,7 @@ struct PublisherOptions {
   std::string topic = "telemetry.raw.v1";
   std::string dlq_topic = "telemetry.dlq.v1";
   int partitions = 12;
-  int dlq_partitions = 3;
+  int dlq_partitions = 1;  // low volume; the dev broker makes it with 1
   int replication_factor = 1;
   // Messages taken from the queue per wake-up.
   size_t max_batch = 1024;
