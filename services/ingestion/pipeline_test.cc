@@ -2,7 +2,11 @@
 
 #include <thread>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "common/metrics.h"
 #include "common/isslive_time.h"
 #include "gtest/gtest.h"
 #include "iss/telemetry/v1/telemetry.pb.h"
@@ -15,6 +19,17 @@ using iss::telemetry::v1::DeadLetter;
 using iss::telemetry::v1::TelemetryEvent;
 
 const absl::Time kNow = absl::FromUnixSeconds(1782345653);
+
+// A sample's value in the process registry ("name{labels}"), 0 if absent.
+double Metric(const std::string& key) {
+  for (absl::string_view line : absl::StrSplit(iss::metrics::Serialize(), '\n')) {
+    if (absl::StartsWith(line, key) && line.size() > key.size() && line[key.size()] == ' ') {
+      double v = 0;
+      if (absl::SimpleAtod(line.substr(key.size() + 1), &v)) return v;
+    }
+  }
+  return 0;
+}
 
 RawUpdate Update(std::string item, std::optional<std::string> value, absl::Time ts,
                  std::optional<std::string> status_class = "24") {
@@ -192,6 +207,23 @@ TEST(Pipeline, UndecodableInputIsDeadLettered) {
   EXPECT_EQ(dl.reason(), "undecodable");
   EXPECT_EQ(dl.raw(), "{oops");
   EXPECT_EQ(p.counters().events_invalid, 1u);
+}
+
+TEST(Pipeline, InvalidUpdatesAreCountedByReasonAndSignalIsExported) {
+  BoundedQueue q(10);
+  SignalTracker signal;
+  Pipeline p(&q, &signal);
+  const double bad_id = Metric("iss_ingest_invalid_total{reason=\"bad_item_id\"}");
+  const double no_value = Metric("iss_ingest_invalid_total{reason=\"missing_value\"}");
+  ASSERT_TRUE(p.Deliver(Update("x", "1", kNow)));
+  ASSERT_TRUE(p.Deliver(Update("y", "1", kNow)));
+  ASSERT_TRUE(p.Deliver(Update("NODE3000005", std::nullopt, kNow)));
+  EXPECT_EQ(Metric("iss_ingest_invalid_total{reason=\"bad_item_id\"}"), bad_id + 2);
+  EXPECT_EQ(Metric("iss_ingest_invalid_total{reason=\"missing_value\"}"), no_value + 1);
+  ASSERT_TRUE(p.Deliver(Update("TIME_000001", "x", kNow, "0")));
+  EXPECT_EQ(Metric("iss_ingest_signal_state"), 1);  // LOS
+  ASSERT_TRUE(p.Deliver(Update("TIME_000001", "x", kNow + absl::Seconds(1), "24")));
+  EXPECT_EQ(Metric("iss_ingest_signal_state"), 2);  // AOS
 }
 
 }  // namespace
