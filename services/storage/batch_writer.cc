@@ -1,6 +1,7 @@
 #include "services/storage/batch_writer.h"
 
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <tuple>
 
@@ -29,7 +30,10 @@ const std::vector<std::string>& StagingColumns() {
 }
 
 // The item's last_* columns move only when the new row is at least as recent.
-std::string BuildInsertSql() {
+// `latest_cte` defines `latest` (one row per item: its newest new event and
+// `n`, the number of new events); the statement upserts items and minute counts.
+std::string ItemsSql(const std::string& prefix_ctes, const std::string& latest_cte,
+                     const std::string& count_expr) {
   const std::vector<std::pair<std::string, std::string>> last = {
       {"last_value", "value"},
       {"last_source_ts", "source_ts"},
@@ -40,47 +44,72 @@ std::string BuildInsertSql() {
       {"last_status_color", "status_color"},
       {"last_calibrated_data", "calibrated_data"},
   };
-  std::vector<std::string> set_last, last_cols, latest_cols;
-  for (const auto& [col, src] : last) {
-    set_last.push_back(absl::StrCat(col, " = CASE WHEN newer THEN EXCLUDED.", col, " ELSE i.",
-                                    col, " END"));
-    last_cols.push_back(col);
-    latest_cols.push_back(src);
-  }
-  const std::string cols = absl::StrJoin(StagingColumns(), ", ");
-  // `newer` is spelled out per column (EXCLUDED cannot be aliased).
-  std::string sql = absl::StrCat(
-      "WITH ins AS (",
-      " INSERT INTO telemetry (", cols, ") SELECT ", cols, " FROM telemetry_staging",
-      " ON CONFLICT DO NOTHING",
-      " RETURNING item_id, source_ts, event_id, ingest_ts, value, status_class,",
-      " status_indicator, status_color, calibrated_data),",
-      " latest AS (SELECT DISTINCT ON (item_id) *, count(*) OVER (PARTITION BY item_id) AS n",
-      " FROM ins ORDER BY item_id, source_ts DESC, event_id DESC),",
-      " up AS (INSERT INTO items AS i (item_id, ", absl::StrJoin(last_cols, ", "),
-      ", last_seen, total_updates) SELECT item_id, ", absl::StrJoin(latest_cols, ", "),
-      ", now(), n FROM latest ON CONFLICT (item_id) DO UPDATE SET",
-      " total_updates = i.total_updates + EXCLUDED.total_updates,",
-      " last_seen = EXCLUDED.last_seen, ", absl::StrJoin(set_last, ", "), " RETURNING 1),",
-      " rate AS (INSERT INTO item_minute_counts AS c (item_id, minute, updates)",
-      " SELECT item_id, date_trunc('minute', now()), n FROM latest",
-      " ON CONFLICT (item_id, minute) DO UPDATE SET updates = c.updates + EXCLUDED.updates",
-      " RETURNING 1)",
-      " SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM up), (SELECT count(*) FROM rate)");
   const std::string newer =
       "(i.last_source_ts IS NULL OR (EXCLUDED.last_source_ts, EXCLUDED.last_event_id) >= "
       "(i.last_source_ts, i.last_event_id))";
-  std::string out;
-  for (size_t pos = 0;;) {
-    size_t hit = sql.find("WHEN newer", pos);
-    if (hit == std::string::npos) {
-      out.append(sql, pos);
-      break;
-    }
-    out.append(sql, pos, hit - pos);
-    absl::StrAppend(&out, "WHEN ", newer);
-    pos = hit + 10;
+  std::vector<std::string> set_last, last_cols, latest_cols;
+  for (const auto& [col, src] : last) {
+    set_last.push_back(absl::StrCat(col, " = CASE WHEN ", newer, " THEN EXCLUDED.", col,
+                                    " ELSE i.", col, " END"));
+    last_cols.push_back(col);
+    latest_cols.push_back(src);
   }
+  return absl::StrCat(
+      "WITH ", prefix_ctes, latest_cte, ",",
+      " up AS (INSERT INTO items AS i (item_id, ", absl::StrJoin(last_cols, ", "),
+      ", last_seen, total_updates) SELECT item_id, ", absl::StrJoin(latest_cols, ", "),
+      ", now(), n FROM latest ORDER BY item_id ON CONFLICT (item_id) DO UPDATE SET",
+      " total_updates = i.total_updates + EXCLUDED.total_updates,",
+      " last_seen = EXCLUDED.last_seen, ", absl::StrJoin(set_last, ", "), " RETURNING 1),",
+      " rate AS (INSERT INTO item_minute_counts AS c (item_id, minute, updates)",
+      " SELECT item_id, date_trunc('minute', now()), n FROM latest ORDER BY item_id",
+      " ON CONFLICT (item_id, minute) DO UPDATE SET updates = c.updates + EXCLUDED.updates",
+      " RETURNING 1)",
+      " SELECT ", count_expr, ", (SELECT count(*) FROM up), (SELECT count(*) FROM rate)");
+}
+
+// Slow path: staging -> INSERT ... ON CONFLICT DO NOTHING, items from what was inserted.
+std::string BuildInsertSql() {
+  const std::string cols = absl::StrJoin(StagingColumns(), ", ");
+  return ItemsSql(
+      absl::StrCat("ins AS (INSERT INTO telemetry (", cols, ") SELECT ", cols,
+                   " FROM telemetry_staging ON CONFLICT DO NOTHING",
+                   " RETURNING item_id, source_ts, event_id, ingest_ts, value, status_class,",
+                   " status_indicator, status_color, calibrated_data), "),
+      "latest AS (SELECT DISTINCT ON (item_id) *, count(*) OVER (PARTITION BY item_id) AS n"
+      " FROM ins ORDER BY item_id, source_ts DESC, event_id DESC)",
+      "(SELECT count(*) FROM ins)");
+}
+
+// Fast path: every row went in by COPY, so `latest` comes from the batch itself.
+const std::string& ItemsFromArraysSql() {
+  static const auto* sql = new std::string(ItemsSql(
+      "",
+      "latest AS (SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[],"
+      " $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],"
+      " $10::bigint[]) AS l(item_id, source_ts, event_id, ingest_ts, value, status_class,"
+      " status_indicator, status_color, calibrated_data, n))",
+      "0"));
+  return *sql;
+}
+
+// `{"a",NULL,"b"}`: a text[] literal with NULL elements.
+std::string ArrayLiteral(const std::vector<std::optional<std::string>>& values) {
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    if (!values[i]) {
+      out.append("NULL");
+      continue;
+    }
+    out.push_back('"');
+    for (char c : *values[i]) {
+      if (c == '"' || c == '\\') out.push_back('\\');
+      out.push_back(c);
+    }
+    out.push_back('"');
+  }
+  out.push_back('}');
   return out;
 }
 
@@ -96,12 +125,90 @@ std::optional<std::string> Opt(bool has, const std::string& v) {
 
 }  // namespace
 
-void BatchWriter::EnsureStaging(pqxx::connection& conn) {
-  if (staging_backend_pid_ == conn.backendpid()) return;
-  pqxx::nontransaction tx(conn);
-  tx.exec(kCreateStaging);
-  staging_backend_pid_ = conn.backendpid();
+bool BatchWriter::EnsureStaging(pqxx::work& txn, int backend_pid) {
+  if (staging_backend_pid_ == backend_pid) return false;
+  // Created inside the batch transaction: it exists for the session only once
+  // that transaction commits (Write() records it then).
+  txn.exec(kCreateStaging);
+  return true;
 }
+
+namespace {
+
+void CopyRows(pqxx::transaction_base& txn, const std::string& table,
+              const std::vector<TelemetryEvent>& events) {
+  pqxx::stream_to copy(txn, table, StagingColumns());
+  std::string source_ts, ingest_ts;
+  for (const auto& e : events) {
+    source_ts.clear();
+    ingest_ts.clear();
+    AppendPgTimestamp(source_ts, TimestampMicros(e.source_ts()));
+    AppendPgTimestamp(ingest_ts, TimestampMicros(e.ingest_ts()));
+    const std::optional<double> num =
+        e.has_value() ? NumericValue(e.value()) : std::optional<double>();
+    copy << std::make_tuple(
+        e.item_id(), source_ts, e.event_id(), ingest_ts, Opt(e.has_value(), e.value()), num,
+        Opt(e.status().has_class_(), e.status().class_()),
+        Opt(e.status().has_indicator(), e.status().indicator()),
+        Opt(e.status().has_color(), e.status().color()),
+        Opt(e.has_calibrated_data(), e.calibrated_data()), e.source(),
+        static_cast<int>(e.signal()), static_cast<int>(e.schema_version()));
+  }
+  copy.complete();
+}
+
+// Fast path: COPY straight into the partitioned table inside a savepoint.
+// False (savepoint rolled back, nothing written) when some row already exists.
+bool TryDirectCopy(pqxx::work& txn, const std::vector<TelemetryEvent>& events) {
+  try {
+    pqxx::subtransaction sub(txn, "direct_copy");
+    CopyRows(sub, "telemetry", events);
+    sub.commit();
+    return true;
+  } catch (const pqxx::sql_error& e) {
+    if (e.sqlstate() != "23505") throw;  // only a duplicate key sends us to the slow path
+    return false;
+  }
+}
+
+// Per item: how many events, and the newest one (by source_ts, then event_id).
+void UpsertItemsFromBatch(pqxx::work& txn, const std::vector<TelemetryEvent>& events) {
+  std::map<std::string, std::pair<const TelemetryEvent*, int64_t>> per_item;
+  for (const auto& e : events) {
+    auto& [newest, n] = per_item[e.item_id()];
+    ++n;
+    if (newest == nullptr ||
+        std::make_pair(TimestampMicros(e.source_ts()), e.event_id()) >=
+            std::make_pair(TimestampMicros(newest->source_ts()), newest->event_id())) {
+      newest = &e;
+    }
+  }
+  std::vector<std::optional<std::string>> cols[10];
+  auto ts = [](const google::protobuf::Timestamp& t) {
+    std::string out;
+    AppendPgTimestamp(out, TimestampMicros(t));
+    return std::optional<std::string>(out);
+  };
+  for (const auto& [id, entry] : per_item) {  // std::map: item_id order = lock order
+    const TelemetryEvent& e = *entry.first;
+    cols[0].push_back(id);
+    cols[1].push_back(ts(e.source_ts()));
+    cols[2].push_back(e.event_id());
+    cols[3].push_back(ts(e.ingest_ts()));
+    cols[4].push_back(Opt(e.has_value(), e.value()));
+    cols[5].push_back(Opt(e.status().has_class_(), e.status().class_()));
+    cols[6].push_back(Opt(e.status().has_indicator(), e.status().indicator()));
+    cols[7].push_back(Opt(e.status().has_color(), e.status().color()));
+    cols[8].push_back(Opt(e.has_calibrated_data(), e.calibrated_data()));
+    cols[9].push_back(absl::StrCat(entry.second));
+  }
+  txn.exec_params(ItemsFromArraysSql(), ArrayLiteral(cols[0]), ArrayLiteral(cols[1]),
+                  ArrayLiteral(cols[2]), ArrayLiteral(cols[3]), ArrayLiteral(cols[4]),
+                  ArrayLiteral(cols[5]), ArrayLiteral(cols[6]), ArrayLiteral(cols[7]),
+                  ArrayLiteral(cols[8]), ArrayLiteral(cols[9]));
+}
+
+}  // namespace
 
 absl::StatusOr<int64_t> BatchWriter::Write(
     pqxx::connection& conn, const std::vector<TelemetryEvent>& events,
@@ -117,34 +224,27 @@ absl::StatusOr<int64_t> BatchWriter::Write(
     if (absl::Status s = partitions_->Ensure(conn, days); !s.ok()) return s;
   }
   int64_t inserted = 0;
+  bool created_staging = false;
   absl::Status s = pg::Guard([&] {
-    if (!events.empty()) EnsureStaging(conn);
     pqxx::work txn(conn);
     if (!events.empty()) {
-      pqxx::stream_to copy(txn, "telemetry_staging", StagingColumns());
-      std::string source_ts, ingest_ts;
-      for (const auto& e : events) {
-        source_ts.clear();
-        ingest_ts.clear();
-        AppendPgTimestamp(source_ts, TimestampMicros(e.source_ts()));
-        AppendPgTimestamp(ingest_ts, TimestampMicros(e.ingest_ts()));
-        const std::optional<double> num =
-            e.has_value() ? NumericValue(e.value()) : std::optional<double>();
-        copy << std::make_tuple(
-            e.item_id(), source_ts, e.event_id(), ingest_ts, Opt(e.has_value(), e.value()), num,
-            Opt(e.status().has_class_(), e.status().class_()),
-            Opt(e.status().has_indicator(), e.status().indicator()),
-            Opt(e.status().has_color(), e.status().color()),
-            Opt(e.has_calibrated_data(), e.calibrated_data()), e.source(),
-            static_cast<int>(e.signal()), static_cast<int>(e.schema_version()));
+      // The common case has no duplicates: plain COPY into the table is the
+      // fastest correct write. A duplicate key (redelivery, a rebalance race)
+      // rolls the savepoint back and takes the staging + ON CONFLICT path.
+      if (direct_copy_ && TryDirectCopy(txn, events)) {
+        UpsertItemsFromBatch(txn, events);
+        inserted = static_cast<int64_t>(events.size());
+      } else {
+        created_staging = EnsureStaging(txn, conn.backendpid());
+        CopyRows(txn, "telemetry_staging", events);
+        inserted = txn.exec1(InsertSql())[0].as<int64_t>();
       }
-      copy.complete();
-      inserted = txn.exec1(InsertSql())[0].as<int64_t>();
     }
     offsets_.Save(txn, next_offsets);
     txn.commit();
   });
   if (!s.ok()) return s;
+  if (created_staging) staging_backend_pid_ = conn.backendpid();
   return inserted;
 }
 

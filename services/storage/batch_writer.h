@@ -1,11 +1,14 @@
 // Owns: writing one batch of events and the consumer offsets that produced it
 // in ONE PostgreSQL transaction, which is what makes the sink exactly-once:
 //   1. make sure the day partitions the batch touches exist;
-//   2. COPY (pqxx::stream_to) the batch into a per-connection temp staging table;
-//   3. INSERT ... SELECT ... ON CONFLICT DO NOTHING into the partitioned table
-//      (redelivered events hit the (item_id, source_ts, event_id) key and vanish),
-//      and, in the same statement, fold the rows actually inserted into the
-//      items table (last value, last seen, total) and the per-minute counts;
+//   2. fast path: COPY (pqxx::stream_to) straight into the partitioned table
+//      inside a savepoint, then fold the batch into the items table (last value,
+//      last seen, total) and the per-minute counts;
+//   3. if any row already exists (redelivery, a rebalance race) the savepoint is
+//      rolled back and the batch takes the staging path: COPY into a temp
+//      staging table, INSERT ... SELECT ... ON CONFLICT DO NOTHING (the
+//      (item_id, source_ts, event_id) key absorbs the duplicates) and, in the
+//      same statement, fold only the rows actually inserted into items/counts;
 //   4. upsert the next offsets (pg::OffsetStore) and commit.
 // A crash anywhere before the commit leaves neither rows nor offsets behind.
 #pragma once
@@ -40,8 +43,13 @@ class BatchWriter {
 
   const pg::OffsetStore& offsets() const { return offsets_; }
 
+  // Tests turn the direct-COPY fast path off to exercise the staging path alone.
+  void set_direct_copy(bool on) { direct_copy_ = on; }
+
  private:
-  void EnsureStaging(pqxx::connection& conn);
+  // True when it created the session's temp staging table in `txn`.
+  bool EnsureStaging(pqxx::work& txn, int backend_pid);
+  bool direct_copy_ = true;
   pg::OffsetStore offsets_;
   PartitionManager* partitions_;
   int staging_backend_pid_ = 0;  // the session that has the temp table

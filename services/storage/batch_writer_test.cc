@@ -129,6 +129,25 @@ TEST_F(BatchWriterTest, BrokenConnectionLeavesNothingAndRetryOnFreshConnectionWo
   EXPECT_EQ(Count(dsn_, "SELECT count(*) FROM telemetry"), 10);
 }
 
+TEST_F(BatchWriterTest, StagingPathAloneIsExactlyOnceToo) {
+  BatchWriter writer("g", &partitions_);
+  writer.set_direct_copy(false);
+  const auto events = Events(30);
+  ASSERT_EQ(*writer.Write(*conn_, events, {}), 30);
+  ASSERT_EQ(*writer.Write(*conn_, events, {}), 0);
+  EXPECT_EQ(Count(dsn_, "SELECT count(*) FROM telemetry"), 30);
+  EXPECT_EQ(Count(dsn_, "SELECT sum(total_updates) FROM items"), 30);
+}
+
+TEST_F(BatchWriterTest, DuplicateInsideOneBatchIsStoredOnce) {
+  BatchWriter writer("g", &partitions_);
+  auto events = Events(5);
+  events.push_back(events[2]);  // a producer retry duplicated one message
+  ASSERT_EQ(*writer.Write(*conn_, events, {}), 5);
+  EXPECT_EQ(Count(dsn_, "SELECT count(*) FROM telemetry"), 5);
+  EXPECT_EQ(Count(dsn_, "SELECT sum(total_updates) FROM items"), 5);
+}
+
 TEST_F(BatchWriterTest, OffsetsAloneCommitForABatchOfPoisonMessages) {
   BatchWriter writer("g", &partitions_);
   const kafka::TopicPartition tp{"t", 5};

@@ -98,23 +98,23 @@ class SinkTest : public ::testing::Test {
 };
 
 TEST_F(SinkTest, ExactlyOnceWhenTheSameOffsetsAreDeliveredAgain) {
-  Produce(0, 3000);
+  Produce(0, 2000);
   {
     Sink sink(Options(), nullptr, nullptr);
     ASSERT_TRUE(sink.Start().ok());
-    ASSERT_TRUE(iss::testing::WaitFor([&] { return Rows() == 3000; }, absl::Seconds(30))) << Rows();
-    EXPECT_TRUE(iss::testing::WaitFor([&] { return StoredOffsetSum() == 3000; }));
+    ASSERT_TRUE(iss::testing::WaitFor([&] { return Rows() == 2000; }, absl::Seconds(30))) << Rows();
+    EXPECT_TRUE(iss::testing::WaitFor([&] { return StoredOffsetSum() == 2000; }));
   }
   // Redelivery: rewind the stored offsets, as after a lost commit acknowledgement.
   Count(dsn_, "WITH u AS (UPDATE consumer_offsets SET next_offset = 0 RETURNING 1) SELECT count(*) FROM u");
   ASSERT_EQ(StoredOffsetSum(), 0);
   Sink again(Options(), nullptr, nullptr);
   ASSERT_TRUE(again.Start().ok());
-  ASSERT_TRUE(iss::testing::WaitFor([&] { return StoredOffsetSum() == 3000; }, absl::Seconds(30)));
-  EXPECT_TRUE(iss::testing::WaitFor([&] { return again.Stats().duplicates_skipped == 3000; }));
+  ASSERT_TRUE(iss::testing::WaitFor([&] { return StoredOffsetSum() == 2000; }, absl::Seconds(30)));
+  EXPECT_TRUE(iss::testing::WaitFor([&] { return again.Stats().duplicates_skipped == 2000; }));
   EXPECT_EQ(again.Stats().rows_written, 0u);
-  EXPECT_EQ(Rows(), 3000);
-  EXPECT_EQ(DistinctRows(), 3000);
+  EXPECT_EQ(Rows(), 2000);
+  EXPECT_EQ(DistinctRows(), 2000);
 }
 
 TEST_F(SinkTest, PoisonMessagesGoToTheDlqAndAreSkippedWithTheirOffsets) {
@@ -202,7 +202,7 @@ TEST_F(SinkTest, KilledMidStreamTheRealBinaryRestartsWithNoneLostNoneDoubled) {
   const std::string dsn = iss::testing::FreshDatabaseDsn();
   ASSERT_FALSE(dsn.empty());
   dsn_ = dsn;
-  constexpr int kEvents = 20000;
+  constexpr int kEvents = 10000;
   Produce(0, kEvents);
   iss::testing::ChildProcess::Options opts;
   opts.binary = ISS_STORAGE_BINARY;
@@ -227,7 +227,7 @@ TEST_F(SinkTest, KilledMidStreamTheRealBinaryRestartsWithNoneLostNoneDoubled) {
       return int64_t{-1};  // schema not migrated yet
     }
   };
-  ASSERT_TRUE(iss::testing::WaitFor([&] { return rows() >= 1500; }, absl::Seconds(40)))
+  ASSERT_TRUE(iss::testing::WaitFor([&] { return rows() >= 1000; }, absl::Seconds(40)))
       << (*child)->ReadLog();
   ASSERT_TRUE((*child)->Signal(SIGKILL).ok());
   ASSERT_TRUE((*child)->WaitExit(absl::Seconds(10)).has_value());
