@@ -33,6 +33,7 @@ class SimMetrics {
     Advance(sessions_, s.sessions_created, last_.sessions_created);
     Advance(faults_, s.faults, last_.faults);
     Advance(rejected_, s.rejected, last_.rejected);
+    Advance(skipped_, s.updates_skipped, last_.updates_skipped);
     live_connections_.Set(s.live_connections);
     live_sessions_.Set(s.live_sessions);
     last_ = s;
@@ -52,6 +53,8 @@ class SimMetrics {
   prometheus::Counter& faults_ = iss::metrics::Counter("iss_sim_faults_total", "Faults injected");
   prometheus::Counter& rejected_ =
       iss::metrics::Counter("iss_sim_rejected_total", "Refused handshakes and requests");
+  prometheus::Counter& skipped_ = iss::metrics::Counter(
+      "iss_sim_updates_skipped_total", "Background updates dropped because the server fell behind");
   prometheus::Gauge& live_connections_ =
       iss::metrics::Gauge("iss_sim_connections", "Open WebSocket connections");
   prometheus::Gauge& live_sessions_ = iss::metrics::Gauge("iss_sim_sessions", "Live TLCP sessions");

@@ -155,7 +155,7 @@ void TelemetryModel::ApplyWindows(std::vector<Change>* out) {
   }
 }
 
-void TelemetryModel::AdvanceTo(absl::Duration t, std::vector<Change>* out) {
+void TelemetryModel::AdvanceTo(absl::Duration t, std::vector<Change>* out, size_t max_changes) {
   // Window edges (processing, LOS) are events too.
   auto next_edge = [&](const std::vector<Window>& windows) {
     absl::Duration best = absl::InfiniteDuration();
@@ -210,7 +210,15 @@ void TelemetryModel::AdvanceTo(absl::Duration t, std::vector<Change>* out) {
       flicker_delta_ = 0;
       SetUrine(urine_, now_, out);
     } else if (next == next_background_) {
-      next_background_ += absl::Seconds(1.0 / rate_);
+      const absl::Duration period = absl::Seconds(1.0 / rate_);
+      if (out->size() >= max_changes) {
+        // Over budget: drop the background updates due up to t at once.
+        const int64_t due = static_cast<int64_t>((t - now_) / period) + 1;
+        skipped_ += static_cast<uint64_t>(due);
+        next_background_ += period * due;
+        continue;
+      }
+      next_background_ += period;
       if (!los_ && !background_.empty()) {
         const size_t item = background_[rng_() % background_.size()];
         std::normal_distribution<double> step(0, 0.5);

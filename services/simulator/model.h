@@ -45,8 +45,13 @@ class TelemetryModel {
     tlcp::FieldValues values;  // the item's fields after the change
   };
   // Advances to scenario time `t` (monotonic), appending every change in
-  // time order; the same item may change more than once.
-  void AdvanceTo(absl::Duration t, std::vector<Change>* out);
+  // time order; the same item may change more than once. Once `out` holds
+  // `max_changes`, background updates due up to `t` are skipped (counted in
+  // skipped()) so a server that fell behind catches up instead of spiralling;
+  // the scripted items (time, urine) are never skipped.
+  void AdvanceTo(absl::Duration t, std::vector<Change>* out,
+                 size_t max_changes = static_cast<size_t>(-1));
+  uint64_t skipped() const { return skipped_; }
 
   // Overrides the background rate (updates/s over all items), e.g. for load.
   void SetRate(double updates_per_second);
@@ -89,6 +94,7 @@ class TelemetryModel {
   absl::Duration next_flicker_ = absl::InfiniteDuration();
   absl::Duration flicker_revert_ = absl::InfiniteDuration();
   int flicker_delta_ = 0;
+  uint64_t skipped_ = 0;
 };
 
 }  // namespace iss::sim

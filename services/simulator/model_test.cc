@@ -153,6 +153,28 @@ TEST(TelemetryModel, BackgroundRate) {
   EXPECT_NEAR(static_cast<double>(changes.size()), 1000, 3);
 }
 
+TEST(TelemetryModel, OverBudgetSkipsBackgroundButNotScriptedItems) {
+  Scenario s = Quiet();
+  s.updates_per_second = 1000;
+  s.urinations = {{absl::Seconds(1), 3, absl::Seconds(1)}};
+  TelemetryModel m(s, kItems, kEpoch);
+  std::vector<TelemetryModel::Change> changes;
+  m.AdvanceTo(absl::Seconds(10), &changes, /*max_changes=*/100);
+  size_t urine = 0, time = 0;
+  for (const auto& c : changes) {
+    urine += static_cast<int>(c.item) == m.Find("NODE3000005");
+    time += static_cast<int>(c.item) == m.Find("TIME_000001");
+  }
+  EXPECT_EQ(urine, 3u);
+  EXPECT_EQ(time, 10u);
+  EXPECT_LT(changes.size(), 200u);
+  EXPECT_GT(m.skipped(), 9000u);
+  // Back under budget, the rate resumes.
+  changes.clear();
+  m.AdvanceTo(absl::Seconds(11), &changes);
+  EXPECT_NEAR(static_cast<double>(changes.size()), 1001, 3);
+}
+
 TEST(TelemetryModel, SameSeedSameStory) {
   Scenario s = DefaultScenario();
   s.updates_per_second = 100;

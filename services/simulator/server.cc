@@ -488,7 +488,12 @@ struct Simulator::Impl {
       absl::Duration t = (now - started) * options.speed;
       if (scenario.duration > absl::ZeroDuration()) t = std::min(t, scenario.duration);
       changes.clear();
-      model.AdvanceTo(t, &changes);
+      // Budget: a few ticks' worth of the nominal rate, so a server that fell
+      // behind (slow machine, huge rate) skips background updates instead of
+      // building an ever larger backlog.
+      const double per_tick = std::max(options.rate, scenario.updates_per_second) *
+                              absl::ToDoubleSeconds(options.tick) * options.speed;
+      model.AdvanceTo(t, &changes, static_cast<size_t>(4 * per_tick) + 1000);
       Broadcast(changes);
       while (next_fault < faults.size() && faults[next_fault].at <= t) {
         ApplyFault(faults[next_fault++]);
@@ -535,6 +540,7 @@ struct Simulator::Impl {
       ++it;
     }
     absl::MutexLock lock(&mu);
+    stats.updates_skipped = model.skipped();
     stats.live_connections = static_cast<int>(conns.size());
     stats.live_sessions = static_cast<int>(sessions.size());
     stats.subscribed_items = subscribed;

@@ -54,6 +54,7 @@ struct SimulatorStats {
   uint64_t control_requests = 0;
   uint64_t rejected = 0;          // refused handshakes and requests (REQERR, CONERR)
   uint64_t faults = 0;
+  uint64_t updates_skipped = 0;   // background updates dropped to catch up (overload)
   int live_connections = 0;
   int live_sessions = 0;
   int subscribed_items = 0;       // over live sessions
