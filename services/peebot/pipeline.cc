@@ -115,6 +115,8 @@ absl::Status Pipeline::Resync() {
     }
   }
   detector_ = std::move(fresh);
+  empty_polls_ = 0;
+  lag_trusted_after_ = absl::Now() + 3 * options_.statistics_interval;
   return absl::OkStatus();
 }
 
@@ -152,12 +154,18 @@ bool Pipeline::CaughtUp() {
   // A short batch alone is not enough: when everything is already on the
   // broker, one partition's fetch can arrive well before another's. The lag
   // from librdkafka's statistics (hi offset - our position) settles it.
+  // Statistics from before a rewind still say "lag 0": wait for fresh ones.
+  if (absl::Now() < lag_trusted_after_) return false;
   const std::vector<kafka::TopicPartition> assigned = consumer_->Assignment();
   if (assigned.empty()) return false;
   const std::map<kafka::TopicPartition, int64_t> lag = consumer_->Lag();
   for (const auto& tp : assigned) {
     auto it = lag.find(tp);
-    if (it == lag.end() || it->second > 0) return false;
+    if (it == lag.end() || it->second > 0) {
+      iss::log::Debug("not caught up", {{"partition", tp.partition},
+                                        {"lag", it == lag.end() ? int64_t{-1} : it->second}});
+      return false;
+    }
   }
   return true;
 }
@@ -197,7 +205,10 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::Message>& batch) {
   // Caught up with every partition: nothing older can still arrive from a
   // lagging one, so release what the watermark holds back (the tank item can
   // be silent for hours while the clock ticks).
-  const bool caught_up = batch.size() < options_.batch && CaughtUp();
+  // Nothing at all for a few polls in a row says the same when the statistics
+  // lag is not available (yet, or after a rewind).
+  empty_polls_ = batch.empty() ? empty_polls_ + 1 : 0;
+  const bool caught_up = batch.size() < options_.batch && (empty_polls_ >= 5 || CaughtUp());
   const size_t buffered_before = detector_->buffered();
   if (caught_up) detector_->Drain(&detections);
   if (batch.empty() && buffered_before == 0 && detections.empty()) return absl::OkStatus();

@@ -80,6 +80,8 @@ class Pipeline {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   bool needs_resync_ = false;
+  int empty_polls_ = 0;
+  absl::Time lag_trusted_after_ = absl::InfinitePast();
 
   mutable absl::Mutex mu_;
   View view_ ABSL_GUARDED_BY(mu_);
