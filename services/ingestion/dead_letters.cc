@@ -1,5 +1,6 @@
 #include "services/ingestion/dead_letters.h"
 
+#include "absl/strings/str_cat.h"
 #include "common/grpc_util.h"
 #include "common/metrics.h"
 #include "iss/telemetry/v1/telemetry.pb.h"
@@ -39,7 +40,12 @@ Envelope DeadLetters::Reject(std::string_view reason, std::string_view detail,
   CountAndLog(reason, detail, source, now);
   iss::telemetry::v1::DeadLetter dl;
   dl.set_reason(std::string(reason));
-  dl.set_detail(std::string(detail));
+  if (raw.size() > kMaxDeadLetterRawBytes) {
+    dl.set_detail(absl::StrCat(std::string(detail), " (raw input truncated from ", raw.size(), " bytes)"));
+    raw = raw.substr(0, kMaxDeadLetterRawBytes);
+  } else {
+    dl.set_detail(std::string(detail));
+  }
   dl.set_raw(std::string(raw));
   ToProto(now, dl.mutable_failed_at());
   dl.set_component(std::string(kComponent));

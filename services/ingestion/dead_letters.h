@@ -19,6 +19,9 @@ inline constexpr std::string_view kComponent = "ingestion";
 inline constexpr std::string_view kDlqReasonHeader = "iss.dlq.reason";
 inline constexpr std::string_view kDlqComponentHeader = "iss.dlq.component";
 inline constexpr std::string_view kDlqSourceHeader = "iss.dlq.source";
+// Raw input kept in a dead letter at most (a huge line must not become a
+// message the broker refuses); the detail says when it was cut.
+inline constexpr size_t kMaxDeadLetterRawBytes = 64 * 1024;
 
 class DeadLetters {
  public:

@@ -209,6 +209,20 @@ TEST(Pipeline, UndecodableInputIsDeadLettered) {
   EXPECT_EQ(p.counters().events_invalid, 1u);
 }
 
+TEST(Pipeline, HugeRawInputIsTruncatedInTheDeadLetter) {
+  BoundedQueue q(10);
+  SignalTracker signal;
+  Pipeline p(&q, &signal);
+  const std::string huge(200 * 1024, 'x');
+  ASSERT_TRUE(p.RejectUndecodable("not valid JSON", huge, "replay"));
+  auto out = Drain(q);
+  ASSERT_EQ(out.size(), 1u);
+  DeadLetter dl;
+  ASSERT_TRUE(dl.ParseFromString(out[0].value));
+  EXPECT_EQ(dl.raw().size(), kMaxDeadLetterRawBytes);
+  EXPECT_NE(dl.detail().find("truncated from 204800 bytes"), std::string::npos) << dl.detail();
+}
+
 TEST(Pipeline, InvalidUpdatesAreCountedByReasonAndSignalIsExported) {
   BoundedQueue q(10);
   SignalTracker signal;
