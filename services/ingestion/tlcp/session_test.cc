@@ -1,6 +1,7 @@
 #include "services/ingestion/tlcp/session.h"
 
 #include <map>
+#include <random>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -309,6 +310,31 @@ TEST_F(SessionTest, MalformedConokReconnects) {
   s.Open();
   EXPECT_EQ(s.OnLine("CONOK,S1,abc,1500,*", now_).kind, Session::Step::kReconnect);
   EXPECT_EQ(events_.malformed["bad_conok"], 1);
+}
+
+TEST_F(SessionTest, RandomGarbageNeverBreaksTheSession) {
+  Session s(Options(100), &sink_, &events_);
+  Establish(s);
+  s.OnLine("U,1,1,a|b|c|d|e|f", now_);
+  std::mt19937 rng(1234);
+  const std::string alphabet = "U,1230|#$^%AFZ\xC3\xA9\xFF,,||^^%%";
+  // (UNSUB and REQERR are left out: well-formed ones legitimately end subscription 1.)
+  const std::vector<std::string> heads = {"U,1,", "U,1,1,", "U,", "EOS,1,", "SUBOK,1,", "CS,1,",
+                                          "OV,1,", "CONF,", "PROBE", "SYNC,", ""};
+  for (int i = 0; i < 50000; ++i) {
+    std::string line = heads[rng() % heads.size()];
+    const size_t n = rng() % 24;
+    for (size_t k = 0; k < n; ++k) line.push_back(alphabet[rng() % alphabet.size()]);
+    Session::Step step = s.OnLine(line, now_);
+    ASSERT_NE(step.kind, Session::Step::kStop) << line;
+  }
+  // Whatever happened, the session is intact: a well-formed update decodes.
+  EXPECT_TRUE(s.established());
+  s.OnLine("U,1,3,x|y|z|w|v|u", now_);
+  EXPECT_EQ(sink_.updates.back().item_id, "NODE3000004");
+  EXPECT_THAT(sink_.updates.back().value, Optional(std::string("x")));
+  EXPECT_THAT(sink_.updates.back().calibrated_data, Optional(std::string("u")));
+  EXPECT_FALSE(events_.malformed.empty());
 }
 
 TEST_F(SessionTest, ClosedSinkStops) {
