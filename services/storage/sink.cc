@@ -91,7 +91,14 @@ absl::Status Sink::Start() {
   copts.topics = {options_.topic};
   copts.start_from_earliest = true;
   copts.statistics_interval = options_.lag_interval;
-  copts.extra = options_.consumer_extra;
+  // A fetch waits at most this long for data. librdkafka's default (500 ms) sits
+  // directly on the ingest -> committed latency wherever the broker does not
+  // answer a waiting fetch as soon as data arrives (the mock cluster does not),
+  // so it is bounded by the batch wait.
+  copts.extra = {{"fetch.wait.max.ms",
+                  absl::StrCat(std::clamp<int64_t>(
+                      absl::ToInt64Milliseconds(options_.batch_wait), 1, 100))}};
+  for (const auto& kv : options_.consumer_extra) copts.extra[kv.first] = kv.second;
   auto consumer = kafka::Consumer::Create(
       copts, [this](const auto& parts) { return OnAssign(parts); },
       [this](const auto& parts) { OnRevoke(parts); });
