@@ -1,0 +1,370 @@
+#include "tests/e2e/platform.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <pqxx/pqxx>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/pg.h"
+#include "nlohmann/json.hpp"
+#include "tests/support/pg_server.h"
+#include "tests/support/wait.h"
+
+namespace iss::e2e {
+namespace {
+
+using iss::testing::ChildProcess;
+using iss::testing::FreePort;
+using iss::testing::WaitFor;
+using iss::testing::WaitHttpOk;
+
+std::string Loopback(int port) { return absl::StrCat("127.0.0.1:", port); }
+
+absl::Time ParseRfc3339(const std::string& s) {
+  absl::Time t = absl::InfinitePast();
+  std::string err;
+  if (!absl::ParseTime(absl::RFC3339_full, s, &t, &err)) return absl::InfinitePast();
+  return t;
+}
+
+std::string UrlEncode(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += absl::StrCat("%", absl::Hex(c, absl::kZeroPad2));
+    }
+  }
+  return out;
+}
+
+RestEvent FromJson(const nlohmann::json& j) {
+  RestEvent e;
+  e.event_id = j.value("eventId", "");
+  e.item_id = j.value("itemId", "");
+  if (j.contains("value") && j["value"].is_string()) {
+    e.value = j["value"].get<std::string>();
+    e.has_value = true;
+  }
+  e.source_ts = ParseRfc3339(j.value("sourceTs", ""));
+  e.ingest_ts = ParseRfc3339(j.value("ingestTs", ""));
+  return e;
+}
+
+absl::StatusOr<std::unique_ptr<ChildProcess>> Spawn(const std::string& binary, const std::string& log,
+                                                    std::map<std::string, std::string> env) {
+  env.emplace("ISS_LOG_LEVEL", "info");
+  ChildProcess::Options o;
+  o.binary = binary;
+  o.env = std::move(env);
+  o.log_path = log;
+  ::unlink(log.c_str());  // one run per file
+  return ChildProcess::Spawn(std::move(o));
+}
+
+}  // namespace
+
+peebot::OAuthCredentials FakeXCredentials() { return {"e2e-ck", "e2e-cs", "e2e-tk", "e2e-ts"}; }
+
+absl::Duration Percentile(std::vector<absl::Duration> v, double p) {
+  if (v.empty()) return absl::InfiniteDuration();
+  std::sort(v.begin(), v.end());
+  size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(v.size())));
+  rank = std::clamp<size_t>(rank, 1, v.size());
+  return v[rank - 1];
+}
+
+// --- SseTail ------------------------------------------------------------------
+
+absl::StatusOr<std::unique_ptr<SseTail>> SseTail::Open(int port, const std::string& target) {
+  std::unique_ptr<SseTail> tail(new SseTail());
+  tail->fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (tail->fd_ < 0) return absl::InternalError(std::strerror(errno));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(tail->fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    return absl::UnavailableError(absl::StrCat("connect: ", std::strerror(errno)));
+  }
+  const std::string req = absl::StrCat("GET ", target,
+                                       " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n");
+  if (::send(tail->fd_, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
+    return absl::UnavailableError("send");
+  }
+  tail->thread_ = std::thread([t = tail.get()] { t->Run(); });
+  return tail;
+}
+
+SseTail::~SseTail() {
+  stop_ = true;
+  if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
+  if (thread_.joinable()) thread_.join();
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void SseTail::Run() {
+  std::string buf;
+  char chunk[65536];
+  bool headers_done = false;
+  while (!stop_) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+    if (n <= 0) return;
+    const absl::Time now = absl::Now();  // when these bytes became visible to a client
+    buf.append(chunk, static_cast<size_t>(n));
+    if (!headers_done) {
+      const size_t end = buf.find("\r\n\r\n");
+      if (end == std::string::npos) continue;
+      buf.erase(0, end + 4);
+      headers_done = true;
+    }
+    size_t pos;
+    while ((pos = buf.find("\n\n")) != std::string::npos) {
+      const std::string block = buf.substr(0, pos);
+      buf.erase(0, pos + 2);
+      if (block.rfind("data: ", 0) != 0) continue;  // comments, `event: end`
+      auto j = nlohmann::json::parse(block.substr(6), nullptr, false);
+      if (j.is_discarded() || !j.contains("eventId")) continue;
+      absl::MutexLock l(&mu_);
+      arrivals_.emplace(j["eventId"].get<std::string>(), now);
+    }
+  }
+}
+
+std::map<std::string, absl::Time> SseTail::arrivals() const {
+  absl::MutexLock l(&mu_);
+  return arrivals_;
+}
+
+size_t SseTail::count() const {
+  absl::MutexLock l(&mu_);
+  return arrivals_.size();
+}
+
+// --- Platform -----------------------------------------------------------------
+
+absl::StatusOr<std::unique_ptr<Platform>> Platform::Start(PlatformOptions options) {
+  std::unique_ptr<Platform> p(new Platform());
+  p->options_ = std::move(options);
+  const std::string& tag = p->options_.tag;
+  auto log = [&](const std::string& what) { return absl::StrCat("/tmp/iss-", tag, "-", what, ".log"); };
+
+  // PostgreSQL, migrated by the real tool.
+  p->dsn_ = iss::testing::FreshDatabaseDsn();
+  if (p->dsn_.empty()) return absl::UnavailableError("no PostgreSQL fixture");
+  {
+    auto migrate = Spawn(ISS_MIGRATE_BINARY, log("migrate"), {{"ISS_PG_DSN", p->dsn_}});
+    if (!migrate.ok()) return migrate.status();
+    if ((*migrate)->WaitExit(absl::Seconds(60)) != 0) {
+      return absl::InternalError(absl::StrCat("iss-migrate failed: ", (*migrate)->ReadLog()));
+    }
+  }
+
+  // The bus.
+  auto cluster = iss::testing::KafkaCluster::Start(1);
+  if (!cluster.ok()) return cluster.status();
+  p->cluster_ = *std::move(cluster);
+  if (auto s = p->cluster_->CreateTopic("telemetry.raw.v1", 12); !s.ok()) return s;
+  if (auto s = p->cluster_->CreateTopic("telemetry.dlq.v1", 1); !s.ok()) return s;
+  const std::string brokers = p->cluster_->bootstrap();
+
+  // Fake X.
+  auto fake = peebot::testing::FakeXServer::Start(FakeXCredentials());
+  if (!fake.ok()) return fake.status();
+  p->fake_x_ = *std::move(fake);
+
+  p->storage_grpc_ = FreePort();
+  p->storage_ops_ = FreePort();
+  p->peebot_grpc_ = FreePort();
+  p->peebot_ops_ = FreePort();
+  p->ingest_grpc_ = FreePort();
+  p->ingest_ops_ = FreePort();
+  p->gateway_http_ = FreePort();
+
+  std::map<std::string, std::string> storage_env = {
+      {"ISS_PG_DSN", p->dsn_},
+      {"ISS_KAFKA_BROKERS", brokers},
+      {"ISS_STORAGE_GRPC_ADDR", Loopback(p->storage_grpc_)},
+      {"ISS_STORAGE_OPS_ADDR", Loopback(p->storage_ops_)},
+      {"ISS_STORAGE_SESSION_TIMEOUT", "6s"},
+  };
+  for (const auto& [k, v] : p->options_.storage_env) storage_env[k] = v;
+  auto storage = Spawn(ISS_STORAGE_BINARY, log("storage"), storage_env);
+  if (!storage.ok()) return storage.status();
+  p->storage_ = *std::move(storage);
+
+  if (p->options_.start_peebot) {
+    const auto creds = FakeXCredentials();
+    auto peebot = Spawn(ISS_PEEBOT_BINARY, log("peebot"),
+                        {{"ISS_PG_DSN", p->dsn_},
+                         {"ISS_KAFKA_BROKERS", brokers},
+                         {"ISS_PEEBOT_GRPC_ADDR", Loopback(p->peebot_grpc_)},
+                         {"ISS_PEEBOT_OPS_ADDR", Loopback(p->peebot_ops_)},
+                         {"ISS_PEEBOT_COOLDOWN", "0s"},
+                         {"ISS_PEEBOT_MAX_STEP_GAP", "2s"},
+                         {"ISS_PEEBOT_X_BASE_URL", p->fake_x_->base_url()},
+                         {"ISS_X_CONSUMER_KEY", creds.consumer_key},
+                         {"ISS_X_CONSUMER_SECRET", creds.consumer_secret},
+                         {"ISS_X_ACCESS_TOKEN", creds.token},
+                         {"ISS_X_ACCESS_TOKEN_SECRET", creds.token_secret}});
+    if (!peebot.ok()) return peebot.status();
+    p->peebot_ = *std::move(peebot);
+  }
+
+  if (auto s = WaitHttpOk(p->storage_ops_, "/readyz", absl::Seconds(30)); !s.ok()) {
+    return absl::DeadlineExceededError(absl::StrCat("storage not ready: ", s.message(), "\n", p->Logs()));
+  }
+  if (p->peebot_) {
+    if (auto s = WaitHttpOk(p->peebot_ops_, "/readyz", absl::Seconds(30)); !s.ok()) {
+      return absl::DeadlineExceededError(absl::StrCat("peebot not ready: ", s.message(), "\n", p->Logs()));
+    }
+  }
+
+  if (p->options_.start_gateway) {
+    auto gateway = Spawn(ISS_GATEWAY_BINARY, log("gateway"),
+                         {{"ISS_GATEWAY_HTTP_ADDR", Loopback(p->gateway_http_)},
+                          {"ISS_GATEWAY_INGEST_ADDR", Loopback(p->ingest_grpc_)},
+                          {"ISS_GATEWAY_STORAGE_ADDR", Loopback(p->storage_grpc_)},
+                          {"ISS_GATEWAY_PEEBOT_ADDR", Loopback(p->peebot_grpc_)},
+                          {"ISS_GATEWAY_RATE_LIMIT_RPS", "0"},
+                          {"ISS_GATEWAY_HEALTH_INTERVAL", "200ms"}});
+    if (!gateway.ok()) return gateway.status();
+    p->gateway_ = *std::move(gateway);
+    if (auto s = WaitHttpOk(p->gateway_http_, "/healthz", absl::Seconds(30)); !s.ok()) {
+      return absl::DeadlineExceededError(absl::StrCat("gateway not up: ", s.message(), "\n", p->Logs()));
+    }
+  }
+  // The consumers own their partitions (the group joins are done) before any
+  // data flows, so latency figures do not include the joins. Their JSON log
+  // says so ("kafka partitions assigned").
+  auto assigned = [](const ChildProcess* c) {
+    return c == nullptr || c->ReadLog().find("\"kafka partitions assigned\"") != std::string::npos;
+  };
+  if (!WaitFor([&] { return assigned(p->storage_.get()) && assigned(p->peebot_.get()); },
+               absl::Seconds(30), absl::Milliseconds(20))) {
+    return absl::DeadlineExceededError(absl::StrCat("consumers never assigned\n", p->Logs()));
+  }
+  return p;
+}
+
+absl::Status Platform::StartFeed() {
+  sim::SimulatorOptions so;
+  so.address = "127.0.0.1:0";
+  so.speed = options_.speed;
+  so.record = true;
+  so.items = options_.items;
+  epoch_ = absl::Now();
+  so.epoch = epoch_;
+  auto simulator = sim::Simulator::Start(options_.scenario, so);
+  if (!simulator.ok()) return simulator.status();
+  simulator_ = *std::move(simulator);
+
+  std::vector<std::string> subscribed;
+  for (const auto& i : options_.items) {
+    if (i != "TIME_000001") subscribed.push_back(i);
+  }
+  std::map<std::string, std::string> env = {
+      {"ISS_KAFKA_BROKERS", cluster_->bootstrap()},
+      {"ISS_INGEST_GRPC_ADDR", Loopback(ingest_grpc_)},
+      {"ISS_INGEST_OPS_ADDR", Loopback(ingest_ops_)},
+      {"ISS_INGEST_SOURCE", "isslive"},
+      {"ISS_INGEST_SOURCE_LABEL", "simulator"},
+      {"ISS_LS_SERVER", Loopback(simulator_->port())},
+      {"ISS_LS_TLS", "false"},
+      {"ISS_LS_ITEMS", absl::StrJoin(subscribed, ",")},
+  };
+  for (const auto& [k, v] : options_.ingestion_env) env[k] = v;
+  auto ingestion =
+      Spawn(ISS_INGESTION_BINARY, absl::StrCat("/tmp/iss-", options_.tag, "-ingestion.log"), env);
+  if (!ingestion.ok()) return ingestion.status();
+  ingestion_ = *std::move(ingestion);
+  return absl::OkStatus();
+}
+
+void Platform::StopSimulator() {
+  if (simulator_) simulator_->Stop();
+}
+
+Platform::~Platform() {
+  // Source first, then the consumers, so nothing is mid-write against a vanished broker.
+  if (simulator_) simulator_->Stop();
+  ingestion_.reset();
+  gateway_.reset();
+  peebot_.reset();
+  storage_.reset();
+}
+
+absl::StatusOr<std::string> Platform::Get(const std::string& target) {
+  auto r = iss::testing::HttpGet(gateway_http_, target);
+  if (!r.ok()) return r.status();
+  if (r->first != 200) {
+    return absl::UnavailableError(absl::StrCat("GET ", target, " -> ", r->first, ": ", r->second));
+  }
+  return r->second;
+}
+
+absl::StatusOr<std::vector<RestEvent>> Platform::QueryAll(const std::vector<std::string>& items) {
+  std::string base = "/api/v1/telemetry:window?page_size=10000";
+  for (const auto& i : items) absl::StrAppend(&base, "&item_ids=", UrlEncode(i));
+  const absl::Time start = epoch_ - absl::Hours(1);
+  const absl::Time end = absl::Now() + absl::Hours(24);
+  absl::StrAppend(&base, "&start_time=",
+                  UrlEncode(absl::FormatTime(absl::RFC3339_full, start, absl::UTCTimeZone())),
+                  "&end_time=", UrlEncode(absl::FormatTime(absl::RFC3339_full, end, absl::UTCTimeZone())));
+  std::vector<RestEvent> out;
+  std::string token;
+  for (int page = 0; page < 1000; ++page) {
+    auto body = Get(token.empty() ? base : absl::StrCat(base, "&page_token=", UrlEncode(token)));
+    if (!body.ok()) return body.status();
+    auto j = nlohmann::json::parse(*body, nullptr, false);
+    if (j.is_discarded()) return absl::InternalError(absl::StrCat("bad JSON: ", body->substr(0, 200)));
+    if (j.contains("events")) {
+      for (const auto& e : j["events"]) out.push_back(FromJson(e));
+    }
+    token = j.value("nextPageToken", "");
+    if (token.empty()) return out;
+  }
+  return absl::InternalError("too many pages");
+}
+
+absl::StatusOr<Platform::Counts> Platform::CountInDb() {
+  auto conn = pg::Connect(dsn_);
+  if (!conn.ok()) return conn.status();
+  Counts c;
+  auto s = pg::Guard([&] {
+    pqxx::work tx(**conn);
+    auto row = tx.exec1("SELECT count(*), count(DISTINCT event_id) FROM telemetry");
+    c.rows = row[0].as<int64_t>();
+    c.distinct_ids = row[1].as<int64_t>();
+  });
+  if (!s.ok()) return s;
+  return c;
+}
+
+std::string Platform::Logs() const {
+  std::string out;
+  auto tail = [&](const char* name, const std::unique_ptr<ChildProcess>& c) {
+    if (!c) return;
+    std::string log = c->ReadLog();
+    if (log.size() > 3000) log = log.substr(log.size() - 3000);
+    absl::StrAppend(&out, "--- ", name, " (", c->log_path(), ")\n", log, "\n");
+  };
+  tail("storage", storage_);
+  tail("peebot", peebot_);
+  tail("ingestion", ingestion_);
+  tail("gateway", gateway_);
+  return out;
+}
+
+}  // namespace iss::e2e
