@@ -7,6 +7,7 @@
 #include <boost/beast/http.hpp>
 #include <utility>  // before Asio
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "services/peebot/testing/fake_x_server.h"
@@ -115,6 +116,30 @@ TEST_F(XClientTest, SlowAnswerTimesOut) {
   auto r = Client(fake_->base_url(), kCreds, absl::Milliseconds(100))->CreatePost("hello");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded) << r.status();
+}
+
+TEST(XClientTlsTest, PostsOverTlsWithAVerifiedCertificate) {
+  auto fake = FakeXServer::Start(kCreds, "127.0.0.1:0", /*tls=*/true);
+  ASSERT_TRUE(fake.ok()) << fake.status();
+  ASSERT_TRUE(absl::StartsWith((*fake)->base_url(), "https://"));
+  auto client =
+      XClient::Create({(*fake)->base_url(), kCreds, absl::Seconds(5), (*fake)->ca_file()});
+  ASSERT_TRUE(client.ok());
+  auto r = (*client)->CreatePost("over TLS");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->http_status, 201);
+  ASSERT_EQ((*fake)->posts().size(), 1u);
+  EXPECT_EQ((*fake)->rejected_auth(), 0);  // the https:// URL is what was signed
+}
+
+TEST(XClientTlsTest, UntrustedCertificateIsRefused) {
+  auto fake = FakeXServer::Start(kCreds, "127.0.0.1:0", /*tls=*/true);
+  ASSERT_TRUE(fake.ok());
+  // No CA file: the self-signed certificate is not in the system store.
+  auto r = Client((*fake)->base_url())->CreatePost("over TLS");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+  EXPECT_TRUE((*fake)->posts().empty());
 }
 
 TEST(XClientStandaloneTest, UnreachableServerIsUnavailable) {

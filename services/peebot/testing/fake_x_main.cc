@@ -1,5 +1,6 @@
 // iss-fake-x: the fake X API as a program, for the e2e suite and local runs.
-// Prints `listening <port>` once ready and serves until SIGTERM/SIGINT.
+// Prints `listening <port>` (and `ca_file <path>` with TLS) once ready and
+// serves until SIGTERM/SIGINT.
 #include <cstdio>
 
 #include "common/config.h"
@@ -20,14 +21,17 @@ int main(int argc, char** argv) {
       config.String("ISS_X_ACCESS_TOKEN", "fake-access-token", "Access token requests must carry");
   const std::string* ts = config.String("ISS_X_ACCESS_TOKEN_SECRET", "fake-token-secret",
                                         "Access token secret", /*secret=*/true);
+  const bool* tls = config.Bool("ISS_FAKE_X_TLS", false,
+                                "Serve HTTPS with a fresh self-signed certificate (path printed)");
   config.LoadOrExit(argc, argv);
   iss::log::Init("fake-x", iss::log::Level::kInfo);
-  auto server = iss::peebot::testing::FakeXServer::Start({*ck, *cs, *tk, *ts}, *addr);
+  auto server = iss::peebot::testing::FakeXServer::Start({*ck, *cs, *tk, *ts}, *addr, *tls);
   if (!server.ok()) {
     iss::log::Error("cannot start", {{"error", server.status().ToString()}});
     return 1;
   }
   std::printf("listening %d\n", (*server)->port());
+  if (*tls) std::printf("ca_file %s\n", (*server)->ca_file().c_str());
   std::fflush(stdout);
   iss::log::Info("fake X API ready", {{"port", (*server)->port()}});
   iss::WaitForShutdown();

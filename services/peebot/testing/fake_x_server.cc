@@ -1,14 +1,22 @@
 #include "services/peebot/testing/fake_x_server.h"
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cstdio>
+#include <fstream>
 #include <set>
 #include <thread>
 #include <utility>  // before Asio (Boost 1.74 + g++ 12)
@@ -27,10 +35,53 @@ using tcp = asio::ip::tcp;
 
 constexpr size_t kMaxBody = 64 * 1024;
 
+// A throwaway key and self-signed certificate for 127.0.0.1 (P-256), as PEM.
+absl::Status MakeSelfSigned(std::string* key_pem, std::string* cert_pem) {
+  EVP_PKEY* key = EVP_EC_gen("P-256");
+  if (key == nullptr) return absl::InternalError("EVP_EC_gen failed");
+  X509* cert = X509_new();
+  X509_set_version(cert, 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(cert), static_cast<long>(getpid()));
+  X509_gmtime_adj(X509_getm_notBefore(cert), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(cert), 24 * 3600);
+  X509_set_pubkey(cert, key);
+  X509_NAME* name = X509_get_subject_name(cert);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("127.0.0.1"), -1, -1, 0);
+  X509_set_issuer_name(cert, name);
+  X509V3_CTX ctx;
+  X509V3_set_ctx(&ctx, cert, cert, nullptr, nullptr, 0);
+  for (auto [nid, value] : {std::pair{NID_subject_alt_name, "IP:127.0.0.1"},
+                            std::pair{NID_basic_constraints, "critical,CA:TRUE"}}) {
+    X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
+    if (ext != nullptr) {
+      X509_add_ext(cert, ext, -1);
+      X509_EXTENSION_free(ext);
+    }
+  }
+  const bool signed_ok = X509_sign(cert, key, EVP_sha256()) > 0;
+  BIO* kb = BIO_new(BIO_s_mem());
+  BIO* cb = BIO_new(BIO_s_mem());
+  PEM_write_bio_PrivateKey(kb, key, nullptr, nullptr, 0, nullptr, nullptr);
+  PEM_write_bio_X509(cb, cert);
+  char* data = nullptr;
+  long n = BIO_get_mem_data(kb, &data);
+  key_pem->assign(data, static_cast<size_t>(n));
+  n = BIO_get_mem_data(cb, &data);
+  cert_pem->assign(data, static_cast<size_t>(n));
+  BIO_free(kb);
+  BIO_free(cb);
+  X509_free(cert);
+  EVP_PKEY_free(key);
+  return signed_ok ? absl::OkStatus() : absl::InternalError("X509_sign failed");
+}
+
 }  // namespace
 
 struct FakeXServer::Impl {
   OAuthCredentials creds;
+  bool tls = false;
+  asio::ssl::context ssl{asio::ssl::context::tls_server};
   asio::io_context ioc;
   tcp::acceptor acceptor{ioc};
   std::thread thread;
@@ -54,11 +105,18 @@ struct FakeXServer::Impl {
       // A stuck client must not wedge the server: bounded blocking reads.
       timeval tv{5, 0};
       setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-      HandleConnection(socket);
+      if (!tls) {
+        HandleConnection(socket);
+        continue;
+      }
+      asio::ssl::stream<tcp::socket&> stream(socket, ssl);
+      stream.handshake(asio::ssl::stream_base::server, ec);
+      if (!ec) HandleConnection(stream);
     }
   }
 
-  void HandleConnection(tcp::socket& socket) {
+  template <typename Stream>
+  void HandleConnection(Stream& socket) {
     beast::flat_buffer buffer;
     for (;;) {
       beast::error_code ec;
@@ -80,7 +138,7 @@ struct FakeXServer::Impl {
       res.keep_alive(req.keep_alive());
       http::write(socket, res, ec);
       if (ec || !req.keep_alive()) {
-        socket.shutdown(tcp::socket::shutdown_both, ec);
+        beast::get_lowest_layer(socket).shutdown(tcp::socket::shutdown_both, ec);
         return;
       }
     }
@@ -191,8 +249,8 @@ struct FakeXServer::Impl {
     }
     auto host = req.find(http::field::host);
     if (host == req.end()) return absl::UnauthenticatedError("no Host header");
-    const std::string url =
-        absl::StrCat("http://", std::string(host->value()), std::string(req.target()));
+    const std::string url = absl::StrCat(tls ? "https://" : "http://", std::string(host->value()),
+                                         std::string(req.target()));
     auto expected = OAuth1Signer(creds).Signature("POST", url, {}, fields->at("oauth_nonce"),
                                                   fields->at("oauth_timestamp"));
     if (!expected.ok()) return expected.status();
@@ -208,7 +266,8 @@ struct FakeXServer::Impl {
 };
 
 absl::StatusOr<std::unique_ptr<FakeXServer>> FakeXServer::Start(OAuthCredentials credentials,
-                                                                const std::string& address) {
+                                                                const std::string& address,
+                                                                bool tls) {
   const size_t colon = address.rfind(':');
   int port = 0;
   if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port)) {
@@ -218,6 +277,21 @@ absl::StatusOr<std::unique_ptr<FakeXServer>> FakeXServer::Start(OAuthCredentials
   server->impl_ = std::make_unique<Impl>();
   Impl& impl = *server->impl_;
   impl.creds = std::move(credentials);
+  impl.tls = tls;
+  if (tls) {
+    std::string key_pem, cert_pem;
+    if (absl::Status st = MakeSelfSigned(&key_pem, &cert_pem); !st.ok()) return st;
+    beast::error_code tls_ec;
+    impl.ssl.use_certificate_chain(asio::buffer(cert_pem), tls_ec);
+    if (!tls_ec) impl.ssl.use_private_key(asio::buffer(key_pem), asio::ssl::context::pem, tls_ec);
+    if (tls_ec) return absl::InternalError(absl::StrCat("fake X TLS setup: ", tls_ec.message()));
+    char path[] = "/tmp/iss-fake-x-ca-XXXXXX";
+    const int fd = mkstemp(path);
+    if (fd < 0) return absl::InternalError("cannot create the CA file");
+    close(fd);
+    std::ofstream(path) << cert_pem;
+    server->ca_file_ = path;
+  }
   beast::error_code ec;
   const auto ip = asio::ip::make_address(address.substr(0, colon), ec);
   if (ec) return absl::InvalidArgumentError(absl::StrCat("bad address: ", address));
@@ -244,9 +318,12 @@ FakeXServer::~FakeXServer() {
   wake.connect(
       tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port_)), ec);
   impl_->thread.join();
+  if (!ca_file_.empty()) std::remove(ca_file_.c_str());
 }
 
-std::string FakeXServer::base_url() const { return absl::StrCat("http://127.0.0.1:", port_); }
+std::string FakeXServer::base_url() const {
+  return absl::StrCat(ca_file_.empty() ? "http" : "https", "://127.0.0.1:", port_);
+}
 
 void FakeXServer::Push(FakeXReply reply) {
   absl::MutexLock lock(&impl_->mu);

@@ -56,12 +56,15 @@ struct FakeXPost {
 class FakeXServer {
  public:
   // Binds `address` ("127.0.0.1:0" = ephemeral port) and serves on a thread.
+  // With `tls`, HTTPS with a fresh self-signed certificate for 127.0.0.1,
+  // written to ca_file() for the client to trust.
   static absl::StatusOr<std::unique_ptr<FakeXServer>> Start(
-      OAuthCredentials credentials, const std::string& address = "127.0.0.1:0");
+      OAuthCredentials credentials, const std::string& address = "127.0.0.1:0", bool tls = false);
   ~FakeXServer();  // stops and joins
 
   int port() const { return port_; }
-  std::string base_url() const;
+  std::string base_url() const;                            // http:// or https://127.0.0.1:<port>
+  const std::string& ca_file() const { return ca_file_; }  // PEM; empty without TLS
 
   // Replies for the next requests that pass authentication, in order.
   void Push(FakeXReply reply);
@@ -76,6 +79,7 @@ class FakeXServer {
   FakeXServer() = default;
   std::unique_ptr<Impl> impl_;
   int port_ = 0;
+  std::string ca_file_;
 };
 
 }  // namespace iss::peebot::testing
