@@ -50,7 +50,8 @@ using tcp = asio::ip::tcp;
 using tlcp::FieldValues;
 
 constexpr int64_t kRequestLimit = 50000;
-constexpr size_t kMaxOutbox = 200000;  // lines queued for a stalled client before we drop it
+constexpr size_t kMaxOutbox = 200000;
+constexpr size_t kMaxFrameBytes = 256 << 10;  // lines queued for a stalled client before we drop it
 
 // The field slot of a schema name (kIssliveFields order), or -1.
 int FieldSlot(std::string_view name) {
@@ -171,9 +172,13 @@ struct Simulator::Impl {
         co_await c->wake.async_wait(ok);
         continue;
       }
+      // Several lines per WebSocket message, as Lightstreamer does, but
+      // bounded so a backlog never turns into one giant message.
       std::string frame;
-      for (const std::string& line : c->outbox) absl::StrAppend(&frame, line, "\r\n");
-      c->outbox.clear();
+      while (!c->outbox.empty() && frame.size() < kMaxFrameBytes) {
+        absl::StrAppend(&frame, c->outbox.front(), "\r\n");
+        c->outbox.pop_front();
+      }
       co_await c->ws.async_write(asio::buffer(frame), ok);
       if (ec) {
         Kill(c);
@@ -466,7 +471,10 @@ struct Simulator::Impl {
           Send(c, "WSOK");
           continue;
         }
-        const std::string body = i + 1 < lines.size() ? lines[++i] : "";
+        // "name" then its parameter line; a request without parameters is
+        // followed directly by the next request's name (no '=' in it).
+        std::string body;
+        if (i + 1 < lines.size() && lines[i + 1].find('=') != std::string::npos) body = lines[++i];
         HandleRequest(c, line, body);
       }
     }

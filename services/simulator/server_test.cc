@@ -159,6 +159,20 @@ TEST_F(SimulatorServerTest, NoSnapshotNoAckAndDelete) {
   EXPECT_EQ(sim_->stats().control_requests, 2u);
 }
 
+TEST_F(SimulatorServerTest, SeveralRequestsInOneMessage) {
+  RawClient c(sim_->port());
+  c.CreateSession();
+  // A parameterless heartbeat, then two subscriptions, in one WebSocket message.
+  c.Send("heartbeat\r\n"
+         "control\r\nLS_reqId=1&LS_op=add&LS_subId=1&LS_mode=MERGE&LS_group=TIME_000001"
+         "&LS_schema=Value&LS_snapshot=false\r\n"
+         "control\r\nLS_reqId=2&LS_op=add&LS_subId=2&LS_mode=MERGE&LS_group=NODE3000005"
+         "&LS_schema=Value&LS_snapshot=false\r\n");
+  EXPECT_EQ(c.ReadUntil("SUBOK,1"), "SUBOK,1,1,1");
+  EXPECT_EQ(c.ReadUntil("SUBOK,2"), "SUBOK,2,1,1");
+  EXPECT_EQ(sim_->stats().rejected, 0u);
+}
+
 TEST_F(SimulatorServerTest, RefusedRequests) {
   RawClient c(sim_->port());
   c.Send("control\r\nLS_reqId=1&LS_op=add&LS_subId=1&LS_mode=MERGE&LS_group=TIME_000001&LS_schema=Value");
