@@ -11,10 +11,13 @@
 -- enforced across partitions). event_id is derived from item_id and source_ts,
 -- so (item_id, source_ts, event_id) dedupes exactly, and the same index serves
 -- the (item_id, source_ts) look-ups of every query.
+--
+-- Ids are ASCII and compared byte-wise (COLLATE "C"): cheaper index work than a
+-- linguistic locale, and the same order the service uses for page tokens.
 CREATE TABLE telemetry (
-  item_id          text             NOT NULL,
+  item_id          text COLLATE "C" NOT NULL,
   source_ts        timestamptz      NOT NULL,
-  event_id         text             NOT NULL,
+  event_id         text COLLATE "C" NOT NULL,
   ingest_ts        timestamptz      NOT NULL,
   value            text,
   -- value parsed as a finite number when it is one (filters and series).
@@ -34,7 +37,7 @@ CREATE TABLE telemetry_default PARTITION OF telemetry DEFAULT;
 -- The catalog (seeded from the shipped CSV at service start) plus the latest
 -- committed value of every item ever seen (ids outside the catalog too).
 CREATE TABLE items (
-  item_id               text        PRIMARY KEY,
+  item_id               text COLLATE "C" PRIMARY KEY,
   discipline            text        NOT NULL DEFAULT '',
   ops_name              text        NOT NULL DEFAULT '',
   units                 text        NOT NULL DEFAULT '',
@@ -44,7 +47,7 @@ CREATE TABLE items (
   last_value            text,
   last_source_ts        timestamptz,
   last_ingest_ts        timestamptz,
-  last_event_id         text,
+  last_event_id         text COLLATE "C",
   last_status_class     text,
   last_status_indicator text,
   last_status_color     text,
@@ -59,7 +62,7 @@ CREATE INDEX items_discipline_idx ON items (discipline);
 -- Updates committed per item and minute (commit time), for updates_per_minute.
 -- Rows older than two hours are deleted by the service's upkeep.
 CREATE TABLE item_minute_counts (
-  item_id text        NOT NULL,
+  item_id text COLLATE "C" NOT NULL,
   minute  timestamptz NOT NULL,
   updates bigint      NOT NULL,
   PRIMARY KEY (item_id, minute)
