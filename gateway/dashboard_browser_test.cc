@@ -98,6 +98,12 @@ class Chromium {
         },
         absl::Seconds(30), absl::Milliseconds(20));
   }
+  std::string Log() const {
+    std::ifstream in(dir_ + "/stderr.log");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
   ~Chromium() {
     ws_.reset();
     if (pid_ > 0) {

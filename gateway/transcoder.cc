@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "gateway/json_printer.h"
 #include "google/protobuf/dynamic_message.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/rpc/status.pb.h"
@@ -286,9 +287,10 @@ absl::StatusOr<std::string> ResponseToJson(const Route& route, const Message& re
     const FieldDescriptor* f = response.GetDescriptor()->FindFieldByName(route.response_body);
     out = &response.GetReflection()->GetMessage(response, f);
   }
+  std::string json;
+  if (FastMessageToJson(*out, &json)) return json;
   google::protobuf::util::JsonPrintOptions opts;
   opts.always_print_primitive_fields = true;
-  std::string json;
   auto st = google::protobuf::util::MessageToJsonString(*out, &json, opts);
   if (!st.ok()) return absl::InternalError(absl::StrCat("encoding the response: ", st.message().as_string()));
   return json;

@@ -24,7 +24,8 @@ std::string WebAssets::ContentType(absl::string_view path) {
 std::optional<WebAssets::Asset> WebAssets::Find(absl::string_view raw_path) const {
   auto decoded = PercentDecode(raw_path);
   if (!decoded.ok()) return std::nullopt;
-  std::string path = *std::move(decoded);
+  std::string path;
+  path.swap(*decoded);
   if (path.empty() || path[0] != '/') return std::nullopt;
   if (path == "/") path = "/index.html";
   if (path.find('\\') != std::string::npos || path.find('\0') != std::string::npos) {

@@ -108,6 +108,11 @@ function drawChart(container, points, opts) {
   container.replaceChildren(svg);
 }
 
+function mergeLive(history, current) {
+  const lastT = history.length ? history[history.length - 1].t : new Date(0);
+  return history.concat(current.filter((p) => p.live && p.t > lastT));
+}
+
 function seriesPoints(resp) {
   return (resp.buckets || [])
     .map((b) => ({ t: new Date(b.startTime), v: b.avg !== undefined ? Number(b.avg) : Number(b.last) }))
@@ -139,7 +144,8 @@ async function loadTank() {
       api('/api/v1/peebot/detections', { startTime: p.startTime, endTime: p.endTime, pageSize: 100 })
         .catch(() => ({ detections: [] })),
     ]);
-    state.tank = seriesPoints(series);
+    // Live points that arrived while the history loaded are newer: keep them.
+    state.tank = mergeLive(seriesPoints(series), state.tank);
     state.detections = dets.detections || [];
     renderDetections();
     drawTank();
@@ -225,13 +231,13 @@ function onEvent(ev) {
   noteUpdate(new Date(ev.ingestTs || ev.sourceTs));
   document.body.dataset.liveEvents = String(Number(document.body.dataset.liveEvents || 0) + 1);
   if (ev.itemId === TANK && Number.isFinite(v)) {
-    state.tank.push({ t, v });
+    state.tank.push({ t, v, live: true });
     $('tank-now').textContent = fmtValue(v, '%');
     drawTank();
   }
   if (ev.itemId === state.item) {
     $('item-now').textContent = fmtValue(ev.value, currentUnits());
-    if (Number.isFinite(v)) { state.itemPoints.push({ t, v }); drawItem(); }
+    if (Number.isFinite(v)) { state.itemPoints.push({ t, v, live: true }); drawItem(); }
   }
   const row = state.items.get(ev.itemId);
   if (row) {
@@ -299,13 +305,16 @@ function drawItem() {
 }
 
 async function chooseItem(id, name, units) {
+  if (state.item !== id) state.itemPoints = [];
   state.item = id;
   for (const [k, row] of state.items) row.setAttribute('aria-selected', String(k === id));
   $('item-title').textContent = `${id}${name ? ' · ' + name : ''}${units ? ` (${units})` : ''}`;
   const p = windowParams(state.hours);
   itemWindow = p;
   try {
-    state.itemPoints = seriesPoints(await api(`/api/v1/items/${encodeURIComponent(id)}/series`, p));
+    const history = seriesPoints(await api(`/api/v1/items/${encodeURIComponent(id)}/series`, p));
+    if (state.item !== id) return;  // another item was chosen meanwhile
+    state.itemPoints = mergeLive(history, state.itemPoints);
     drawItem();
     const last = state.itemPoints[state.itemPoints.length - 1];
     if (last) $('item-now').textContent = fmtValue(last.v, units);

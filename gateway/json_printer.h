@@ -1,0 +1,21 @@
+// Owns: printing protobuf messages as proto3 JSON quickly. Protobuf 3.21's
+// MessageToJsonString goes through its generic converter and costs ~6 ms for
+// a 300-item GetLatest answer here; this printer walks the message with
+// reflection and writes the same JSON (same names, int64 as strings, enum
+// names, RFC 3339 timestamps, every populated-or-primitive field printed, as
+// with always_print_primitive_fields). Types it does not handle itself
+// (Any, Struct, Value, ListValue) make it defer to protobuf's printer; the
+// unit test compares both printers on every message shape we use.
+#pragma once
+
+#include <string>
+
+#include "google/protobuf/message.h"
+
+namespace iss::gateway {
+
+// Appends the JSON form of `msg` to `out`; false (and `out` untouched) when
+// the message holds a type this printer leaves to protobuf.
+bool FastMessageToJson(const google::protobuf::Message& msg, std::string* out);
+
+}  // namespace iss::gateway
