@@ -154,6 +154,8 @@ int main(int argc, char** argv) {
   health.Set("x_api", x != nullptr, x ? "configured" : "no credentials: dry-run");
   RealClock clock;
   Poster poster(&poster_store, x.get(), &settings, &clock);
+  // Not required for readiness: detections are recorded while X is unwell.
+  poster.OnHealthChange([&health](const std::string& h) { health.Set("x_api", h == "ok", h); });
   PosterLoop poster_loop(&poster, &clock, absl::Seconds(5));
   poster_loop.Start();
 

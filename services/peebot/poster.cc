@@ -57,8 +57,19 @@ Poster::Poster(Store* store, XApi* x, RuntimeSettings* settings, Clock* clock,
       jitter_state_(static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()))) {}
 
 void Poster::SetHealth(const std::string& h) {
+  std::function<void(const std::string&)> listener;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!x_ || health_ == h) return;
+    health_ = h;
+    listener = listener_;
+  }
+  if (listener) listener(h);  // outside the lock: it may take its own
+}
+
+void Poster::OnHealthChange(std::function<void(const std::string&)> listener) {
   absl::MutexLock lock(&mu_);
-  if (x_) health_ = h;
+  listener_ = std::move(listener);
 }
 
 std::string Poster::XHealth() const {

@@ -21,6 +21,7 @@
 // Cooldown and daily cap count posts of the mode in effect.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -89,6 +90,8 @@ class Poster {
 
   // "ok", "rate-limited", "failing", "unconfigured".
   std::string XHealth() const;
+  // Called on every change of XHealth() (e.g. to feed iss::Health).
+  void OnHealthChange(std::function<void(const std::string&)> listener);
   // When the next post is allowed by the cooldown (InfinitePast = now).
   absl::StatusOr<absl::Duration> CooldownRemaining();
   absl::StatusOr<Store::PostStats> Stats();
@@ -110,6 +113,7 @@ class Poster {
   PostComposer composer_;
   mutable absl::Mutex mu_;
   std::string health_ ABSL_GUARDED_BY(mu_);
+  std::function<void(const std::string&)> listener_ ABSL_GUARDED_BY(mu_);
   uint64_t jitter_state_ ABSL_GUARDED_BY(mu_);
 };
 

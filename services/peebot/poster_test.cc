@@ -190,7 +190,10 @@ TEST_F(PosterTest, UnauthorisedIsTerminalNotRetried) {
   const Detection d = Det(kT0);
   Insert({d});
   auto poster = NewPoster(wrong->get());
+  std::vector<std::string> changes;
+  poster->OnHealthChange([&](const std::string& h) { changes.push_back(h); });
   ASSERT_EQ(*poster->RunOnce(), 1);
+  EXPECT_EQ(changes, std::vector<std::string>{"failing"});
   EXPECT_EQ(fake_->requests(), 1);
   EXPECT_EQ(Row(d).post_status(), v1::POST_STATUS_FAILED);
   EXPECT_EQ(poster->XHealth(), "failing");
