@@ -204,6 +204,7 @@ TEST_F(SinkTest, KilledMidStreamTheRealBinaryRestartsWithNoneLostNoneDoubled) {
   dsn_ = dsn;
   constexpr int kEvents = 10000;
   Produce(0, kEvents);
+  const int ops_port = iss::testing::FreePort();
   iss::testing::ChildProcess::Options opts;
   opts.binary = ISS_STORAGE_BINARY;
   opts.env = {{"ISS_PG_DSN", dsn},
@@ -216,7 +217,7 @@ TEST_F(SinkTest, KilledMidStreamTheRealBinaryRestartsWithNoneLostNoneDoubled) {
               {"ISS_STORAGE_MIGRATE", "true"},
               {"ISS_STORAGE_SESSION_TIMEOUT", "6s"},
               {"ISS_STORAGE_GRPC_ADDR", "127.0.0.1:0"},
-              {"ISS_STORAGE_OPS_ADDR", "127.0.0.1:0"},
+              {"ISS_STORAGE_OPS_ADDR", absl::StrCat("127.0.0.1:", ops_port)},
               {"ISS_LOG_LEVEL", "warn"}};
   auto child = iss::testing::ChildProcess::Spawn(opts);
   ASSERT_TRUE(child.ok()) << child.status();
@@ -240,6 +241,11 @@ TEST_F(SinkTest, KilledMidStreamTheRealBinaryRestartsWithNoneLostNoneDoubled) {
       << (*child)->ReadLog();
   EXPECT_EQ(DistinctRows(), kEvents);
   EXPECT_TRUE(iss::testing::WaitFor([&] { return StoredOffsetSum() == kEvents; }));
+  // The restarted process is ready and counts what it wrote.
+  EXPECT_TRUE(iss::testing::WaitHttpOk(ops_port, "/readyz", absl::Seconds(10)).ok());
+  auto metrics = iss::testing::HttpGet(ops_port, "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_NE(metrics->second.find("iss_storage_rows_written_total"), std::string::npos);
   EXPECT_EQ((*child)->Stop(), 0);
 }
 
