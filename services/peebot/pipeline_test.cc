@@ -275,5 +275,24 @@ TEST_F(PipelineTest, DatabaseOutageLosesNothingAndDuplicatesNothing) {
   EXPECT_EQ(stored->size(), sc->delivery.size());
 }
 
+// Thresholds changed at run time (the admin API writes RuntimeSettings) reach
+// the live detector: with a 4 % minimum only the +6 % fill is an event.
+TEST_F(PipelineTest, RunTimeThresholdsApplyToTheLiveDetector) {
+  auto sc = LoadScenario(std::string(PEEBOT_TESTDATA_DIR) + "/clean_rises.scenario");
+  ASSERT_TRUE(sc.ok());
+  PeeBotSettings s = settings_->Get();
+  s.min_rise_percent = 4;
+  settings_->Set(s);
+  StartPipeline();
+  Produce(sc->delivery, 0, sc->delivery.size());
+  ASSERT_TRUE(WaitFor([&] { return Consumed() >= static_cast<int64_t>(sc->delivery.size()); },
+                      absl::Seconds(30)));
+  ASSERT_TRUE(WaitFor([&] { return Posted() >= 1; }, absl::Seconds(20)));
+  EXPECT_EQ(*admin_store_->CountDetections(), 1);
+  auto row = admin_store_->Get(sc->expected[0].detection_id);
+  ASSERT_TRUE(row.ok() && row->has_value());
+  EXPECT_EQ((*row)->rise_percent(), 6);
+}
+
 }  // namespace
 }  // namespace iss::peebot
