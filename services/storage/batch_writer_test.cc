@@ -169,11 +169,23 @@ TEST_F(BatchWriterTest, CreatingADayMovesRowsParkedInTheDefaultPartition) {
   EXPECT_EQ(Count(dsn_, "SELECT count(*) FROM telemetry_p20261118"), 1);
 }
 
+TEST_F(BatchWriterTest, DaysPastRetentionGetNoPartitionAndWaitInTheDefault) {
+  PartitionManager retention(absl::Hours(24 * 3));
+  BatchWriter writer("g", &retention);
+  const absl::Time old = absl::Now() - absl::Hours(24 * 10);
+  ASSERT_EQ(*writer.Write(*conn_, {MakeEvent("A", old, "1")}, {}), 1);
+  EXPECT_EQ(Count(dsn_, "SELECT count(*) FROM telemetry_default"), 1);
+  EXPECT_TRUE(PartitionManager::ListDays(*conn_)->empty());
+  ASSERT_TRUE(retention.Maintain(*conn_, absl::Now()).ok());
+  EXPECT_EQ(Count(dsn_, "SELECT count(*) FROM telemetry_default"), 0);
+}
+
 TEST_F(BatchWriterTest, MaintainCreatesDaysAroundTodayAndDropsExpiredOnes) {
   PartitionManager retention(absl::Hours(24 * 3));
   const absl::Time now = kT0;
   const int64_t today = UtcDay(absl::ToUnixMicros(now));
-  ASSERT_TRUE(retention.Ensure(*conn_, {today - 10, today - 4, today - 3}).ok());
+  // As of ten days earlier, so that every one of them is created.
+  ASSERT_TRUE(retention.Ensure(*conn_, {today - 10, today - 4, today - 3}, now - absl::Hours(240)).ok());
   auto dropped = retention.Maintain(*conn_, now);
   ASSERT_TRUE(dropped.ok()) << dropped.status();
   auto days = PartitionManager::ListDays(*conn_);

@@ -123,6 +123,7 @@ int main(int argc, char** argv) {
   sink_opts.dlq_topic = *dlq_topic;
   sink_opts.batch_max = static_cast<size_t>(*batch_max);
   sink_opts.batch_wait = *batch_wait;
+  sink_opts.retention = *retention;
   sink_opts.consumer_extra = {
       {"session.timeout.ms", absl::StrCat(absl::ToInt64Milliseconds(*session_timeout))},
       {"heartbeat.interval.ms",

@@ -1,5 +1,7 @@
 #include "services/storage/partitions.h"
 
+#include <limits>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -34,9 +36,17 @@ std::string PartitionName(int64_t day) {
   return absl::StrCat("telemetry_p", start.substr(0, 4), start.substr(5, 2), start.substr(8, 2));
 }
 
-absl::Status PartitionManager::Ensure(pqxx::connection& conn, const std::vector<int64_t>& days) {
+absl::Status PartitionManager::Ensure(pqxx::connection& conn, const std::vector<int64_t>& days,
+                                      absl::Time now) {
+  // Days already past retention get no partition: their rows wait in the
+  // default partition until upkeep deletes them. This also bounds how many
+  // partitions odd timestamps can make us create.
+  const int64_t oldest_kept =
+      retention_ == absl::InfiniteDuration()
+          ? std::numeric_limits<int64_t>::min()
+          : UtcDay(absl::ToUnixMicros(now - retention_));
   for (int64_t day : days) {
-    if (known_.contains(day)) continue;
+    if (known_.contains(day) || day < oldest_kept) continue;
     if (absl::Status s = CreateDay(conn, day); !s.ok()) return s;
     known_.insert(day);
   }

@@ -25,10 +25,11 @@ class PartitionManager {
  public:
   explicit PartitionManager(absl::Duration retention) : retention_(retention) {}
 
-  // Makes sure a partition exists for each day (rows already parked in the
+  // Makes sure a partition exists for each day not yet past retention (rows already parked in the
   // default partition for that day are moved into it). Remembers what exists,
   // so the common case costs no round trip.
-  absl::Status Ensure(pqxx::connection& conn, const std::vector<int64_t>& days);
+  absl::Status Ensure(pqxx::connection& conn, const std::vector<int64_t>& days,
+                      absl::Time now = absl::Now());
 
   // Creates today-2 .. today+2 and drops partitions whose whole day is older
   // than now - retention (also deleting such rows from the default partition

@@ -64,7 +64,7 @@ Sink::Sink(SinkOptions options, Health* health, TailHub* tail)
     : options_(std::move(options)),
       health_(health),
       tail_(tail),
-      partitions_(absl::InfiniteDuration()),
+      partitions_(options_.retention),
       writer_(options_.group_id, &partitions_) {
   Metrics();
   if (health_ != nullptr) health_->Declare("postgres", /*required=*/true);

@@ -52,6 +52,8 @@ struct SinkOptions {
   absl::Duration retry_min = absl::Milliseconds(100);
   absl::Duration retry_max = absl::Seconds(5);
   absl::Duration lag_interval = absl::Seconds(1);
+  // Days older than this get no partition on demand (see PartitionManager).
+  absl::Duration retention = absl::InfiniteDuration();
   DecodeLimits decode;
   std::map<std::string, std::string> consumer_extra;  // raw librdkafka properties
 };
