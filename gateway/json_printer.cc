@@ -1,11 +1,14 @@
 #include "gateway/json_printer.h"
 
 #include <cmath>
+#include <cstdio>
 #include <mutex>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/stubs/strutil.h"
 #include "google/protobuf/util/time_util.h"
@@ -54,7 +57,12 @@ bool SupportedCached(const Descriptor* d) {
 
 void AppendString(std::string& out, const std::string& s) {
   out.push_back('"');
-  for (unsigned char c : s) {
+  size_t run = 0;  // start of the pending run of characters that need no escape
+  for (size_t i = 0; i < s.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s, run, i - run);
+    run = i + 1;
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -63,15 +71,61 @@ void AppendString(std::string& out, const std::string& s) {
       case '\t': out += "\\t"; break;
       case '\b': out += "\\b"; break;
       case '\f': out += "\\f"; break;
-      default:
-        if (c < 0x20) {
-          absl::StrAppend(&out, "\\u00", absl::Hex(c, absl::kZeroPad2));
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
+      default: absl::StrAppend(&out, "\\u00", absl::Hex(c, absl::kZeroPad2));
     }
   }
+  out.append(s, run, std::string::npos);
   out.push_back('"');
+}
+
+// Appends `v` as exactly `width` decimal digits (snprintf is slow here).
+void AppendDigits(std::string& out, int64_t v, int width) {
+  char buf[20];
+  for (int i = width - 1; i >= 0; --i) {
+    buf[i] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  }
+  out.append(buf, width);
+}
+
+// Fraction digits as the JSON mapping prints them: none, 3, 6 or 9.
+void AppendNanos(std::string& out, int32_t nanos) {
+  if (nanos == 0) return;
+  out.push_back('.');
+  if (nanos % 1000000 == 0) {
+    AppendDigits(out, nanos / 1000000, 3);
+  } else if (nanos % 1000 == 0) {
+    AppendDigits(out, nanos / 1000, 6);
+  } else {
+    AppendDigits(out, nanos, 9);
+  }
+}
+
+// RFC 3339 UTC; years 1..9999 as the mapping allows (others: protobuf's text).
+void AppendTimestamp(std::string& out, int64_t secs, int32_t nanos) {
+  constexpr int64_t kMin = -62135596800, kMax = 253402300799;
+  if (secs < kMin || secs > kMax || nanos < 0 || nanos > 999999999) {
+    google::protobuf::Timestamp ts;
+    ts.set_seconds(secs);
+    ts.set_nanos(nanos);
+    absl::StrAppend(&out, "\"", google::protobuf::util::TimeUtil::ToString(ts), "\"");
+    return;
+  }
+  const absl::CivilSecond cs = absl::ToCivilSecond(absl::FromUnixSeconds(secs), absl::UTCTimeZone());
+  out.push_back('"');
+  AppendDigits(out, cs.year(), 4);
+  out.push_back('-');
+  AppendDigits(out, cs.month(), 2);
+  out.push_back('-');
+  AppendDigits(out, cs.day(), 2);
+  out.push_back('T');
+  AppendDigits(out, cs.hour(), 2);
+  out.push_back(':');
+  AppendDigits(out, cs.minute(), 2);
+  out.push_back(':');
+  AppendDigits(out, cs.second(), 2);
+  AppendNanos(out, nanos);
+  out += "Z\"";
 }
 
 void AppendDouble(std::string& out, double v) {
@@ -182,13 +236,10 @@ void AppendMessage(std::string& out, const Message& msg) {
   const Reflection* r = msg.GetReflection();
   if (IsNamed(d, "google.protobuf.Timestamp") || IsNamed(d, "google.protobuf.Duration")) {
     // TimeUtil prints exactly what the JSON mapping wants (0/3/6/9 digits).
-    google::protobuf::Timestamp ts;
     const int64_t secs = r->GetInt64(msg, d->field(0));
     const int32_t nanos = r->GetInt32(msg, d->field(1));
     if (IsNamed(d, "google.protobuf.Timestamp")) {
-      ts.set_seconds(secs);
-      ts.set_nanos(nanos);
-      absl::StrAppend(&out, "\"", google::protobuf::util::TimeUtil::ToString(ts), "\"");
+      AppendTimestamp(out, secs, nanos);
     } else {
       google::protobuf::Duration du;
       du.set_seconds(secs);

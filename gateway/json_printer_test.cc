@@ -65,6 +65,14 @@ TEST(JsonPrinter, EveryScalarAndWellKnownTypeMatches) {
 
   m.set_color(static_cast<test::Color>(42));  // unknown enum number
   m.mutable_at()->set_nanos(1);
+  ExpectSameAsProtobuf(m);
+  for (int64_t secs : {0LL, -1LL, -62135596800LL, 253402300799LL, 951782400LL /* 2000-02-29 */}) {
+    for (int32_t nanos : {0, 5000000, 123456000, 999999999}) {
+      m.mutable_at()->set_seconds(secs);
+      m.mutable_at()->set_nanos(nanos);
+      ExpectSameAsProtobuf(m);
+    }
+  }
   m.mutable_span()->set_seconds(-3);
   m.mutable_span()->set_nanos(0);
   m.mutable_maybe()->set_value(0);

@@ -500,8 +500,9 @@ void Session::HandleApi(const RouteTable::MatchResult& match, absl::string_view 
         std::string details;
         int code = st.error_code();
         if (st.ok()) {
-          std::unique_ptr<google::protobuf::Message> msg =
-              NewMessage(route_ptr->method->output_type());
+          // Arena: a 300-item answer is hundreds of small objects freed at once.
+          google::protobuf::Arena arena;
+          google::protobuf::Message* msg = NewMessageOn(route_ptr->method->output_type(), &arena);
           if (!msg->ParseFromString(ByteBufferToString(call->response))) {
             code = 13;
             st = grpc::Status(grpc::StatusCode::INTERNAL, "undecodable upstream response");

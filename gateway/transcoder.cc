@@ -206,6 +206,15 @@ std::unique_ptr<Message> NewMessage(const Descriptor* type) {
   return std::unique_ptr<Message>(dynamic->GetPrototype(type)->New());
 }
 
+Message* NewMessageOn(const Descriptor* type, google::protobuf::Arena* arena) {
+  if (const Message* proto =
+          google::protobuf::MessageFactory::generated_factory()->GetPrototype(type)) {
+    return proto->New(arena);
+  }
+  static auto* dynamic = new google::protobuf::DynamicMessageFactory();
+  return dynamic->GetPrototype(type)->New(arena);
+}
+
 absl::Status SetFieldFromText(Message& msg, absl::string_view path, absl::string_view value) {
   Message* cur = &msg;
   const std::vector<absl::string_view> parts = absl::StrSplit(path, '.');

@@ -35,6 +35,9 @@ absl::StatusOr<QueryParams> ParseQuery(absl::string_view query);
 // A new, empty message of `type` (generated prototype when the type is
 // compiled in, a dynamic message otherwise).
 std::unique_ptr<google::protobuf::Message> NewMessage(const google::protobuf::Descriptor* type);
+// The same on `arena` (owned by the arena: do not delete).
+google::protobuf::Message* NewMessageOn(const google::protobuf::Descriptor* type,
+                                        google::protobuf::Arena* arena);
 
 // Sets the field at `path` ("a.b.c", proto or json names) from its text form
 // with proto3 JSON scalar rules; repeated fields get `value` appended.
