@@ -104,7 +104,8 @@ void BM_SinkVsRawCopy(benchmark::State& state) {
     auto raw_conn = pg::Connect(raw_dsn);
     PartitionManager parts(absl::InfiniteDuration());
     std::vector<int64_t> days;
-    for (int64_t d = UtcDay(absl::ToUnixMicros(base)) - 1; d <= UtcDay(absl::ToUnixMicros(absl::Now())) + 1; ++d) {
+    for (int64_t d = UtcDay(absl::ToUnixMicros(base)) - 1;
+         d <= UtcDay(absl::ToUnixMicros(absl::Now())) + 1; ++d) {
       days.push_back(d);
     }
     (void)parts.Ensure(**raw_conn, days);
@@ -113,11 +114,10 @@ void BM_SinkVsRawCopy(benchmark::State& state) {
       for (int first = 0; first < n; first += 5000) {
         pqxx::work txn(**raw_conn);
         pqxx::stream_to copy(txn, "telemetry",
-                             std::vector<std::string>{"item_id", "source_ts", "event_id", "ingest_ts",
-                                                      "value", "value_num", "status_class",
-                                                      "status_indicator", "status_color",
-                                                      "calibrated_data", "source", "signal",
-                                                      "schema_version"});
+                             std::vector<std::string>{
+                                 "item_id", "source_ts", "event_id", "ingest_ts", "value",
+                                 "value_num", "status_class", "status_indicator", "status_color",
+                                 "calibrated_data", "source", "signal", "schema_version"});
         std::string sts, its;
         for (int i = first; i < std::min(n, first + 5000); ++i) {
           const auto& e = events[i];
@@ -125,11 +125,10 @@ void BM_SinkVsRawCopy(benchmark::State& state) {
           its.clear();
           AppendPgTimestamp(sts, TimestampMicros(e.source_ts()));
           AppendPgTimestamp(its, TimestampMicros(e.ingest_ts()));
-          copy << std::make_tuple(e.item_id(), sts, e.event_id(), its, e.value(),
-                                  NumericValue(e.value()), e.status().class_(),
-                                  e.status().indicator(), e.status().color(), nullptr,
-                                  e.source(), static_cast<int>(e.signal()),
-                                  static_cast<int>(e.schema_version()));
+          copy << std::make_tuple(
+              e.item_id(), sts, e.event_id(), its, e.value(), NumericValue(e.value()),
+              e.status().class_(), e.status().indicator(), e.status().color(), nullptr, e.source(),
+              static_cast<int>(e.signal()), static_cast<int>(e.schema_version()));
         }
         copy.complete();
         txn.commit();
@@ -157,7 +156,8 @@ void BM_SinkVsRawCopy(benchmark::State& state) {
     (void)sink.Start();
     while (sink.Stats().assignment.size() < 12) absl::SleepFor(absl::Milliseconds(1));
     const absl::Time sink_start = absl::Now();
-    while (sink.Stats().rows_written < static_cast<uint64_t>(n)) absl::SleepFor(absl::Milliseconds(1));
+    while (sink.Stats().rows_written < static_cast<uint64_t>(n))
+      absl::SleepFor(absl::Milliseconds(1));
     const double sink_s = Seconds(absl::Now() - sink_start);
     const auto stats = sink.Stats();
     sink.Stop();
@@ -169,7 +169,11 @@ void BM_SinkVsRawCopy(benchmark::State& state) {
     state.counters["batches"] = static_cast<double>(stats.batches_committed);
   }
 }
-BENCHMARK(BM_SinkVsRawCopy)->Arg(200000)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SinkVsRawCopy)
+    ->Arg(200000)
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 // --- p99 source -> committed at a steady 10k events/s ------------------------
 void BM_CommittedLatency(benchmark::State& state) {
@@ -248,8 +252,9 @@ void BM_CommittedLatency(benchmark::State& state) {
     sink.Stop();
     std::sort(latencies.begin(), latencies.end());
     auto pct = [&](double p) {
-      return latencies.empty() ? -1.0 : latencies[std::min(latencies.size() - 1,
-                                                           static_cast<size_t>(p * latencies.size()))];
+      return latencies.empty() ? -1.0
+                               : latencies[std::min(latencies.size() - 1,
+                                                    static_cast<size_t>(p * latencies.size()))];
     };
     state.SetIterationTime(Seconds(run));
     state.counters["events"] = static_cast<double>(latencies.size());
@@ -260,7 +265,12 @@ void BM_CommittedLatency(benchmark::State& state) {
   }
 }
 // Args: events/s, ISS_STORAGE_BATCH_WAIT in ms (100 = the default).
-BENCHMARK(BM_CommittedLatency)->Args({10000, 100})->Args({10000, 20})->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CommittedLatency)
+    ->Args({10000, 100})
+    ->Args({10000, 20})
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 // --- 1 h window of one item over a large table --------------------------------
 struct WindowTable {
@@ -282,7 +292,8 @@ const WindowTable& Table() {
     auto conn = pg::Connect(t->dsn);
     PartitionManager parts(absl::InfiniteDuration());
     std::vector<int64_t> days;
-    for (int64_t d = UtcDay(absl::ToUnixMicros(t->start)); d <= UtcDay(absl::ToUnixMicros(absl::Now())); ++d) {
+    for (int64_t d = UtcDay(absl::ToUnixMicros(t->start));
+         d <= UtcDay(absl::ToUnixMicros(absl::Now())); ++d) {
       days.push_back(d);
     }
     (void)parts.Ensure(**conn, days);
@@ -296,7 +307,8 @@ const WindowTable& Table() {
             "INSERT INTO telemetry (item_id, source_ts, event_id, ingest_ts, value, value_num,"
             " status_class, source, signal, schema_version)"
             " SELECT $1, to_timestamp($2::bigint + g), md5($1 || g) || md5(g || $1),"
-            "  to_timestamp($2::bigint + g), (g % 100)::text, (g % 100)::float8, '24', 'bench', 2, 1"
+            "  to_timestamp($2::bigint + g), (g % 100)::text, (g % 100)::float8, '24', 'bench', 2, "
+            "1"
             " FROM generate_series(0, $3::bigint - 1) g",
             absl::StrCat("ITEM_", item), absl::ToUnixSeconds(t->start), t->per_item);
       }

@@ -23,9 +23,9 @@ constexpr const char* kCreateStaging =
 
 const std::vector<std::string>& StagingColumns() {
   static const auto* cols = new std::vector<std::string>{
-      "item_id",      "source_ts",       "event_id", "ingest_ts", "value",
-      "value_num",    "status_class",    "status_indicator",      "status_color",
-      "calibrated_data", "source",       "signal",   "schema_version"};
+      "item_id",   "source_ts",    "event_id",         "ingest_ts",    "value",
+      "value_num", "status_class", "status_indicator", "status_color", "calibrated_data",
+      "source",    "signal",       "schema_version"};
   return *cols;
 }
 
@@ -49,23 +49,23 @@ std::string ItemsSql(const std::string& prefix_ctes, const std::string& latest_c
       "(i.last_source_ts, i.last_event_id))";
   std::vector<std::string> set_last, last_cols, latest_cols;
   for (const auto& [col, src] : last) {
-    set_last.push_back(absl::StrCat(col, " = CASE WHEN ", newer, " THEN EXCLUDED.", col,
-                                    " ELSE i.", col, " END"));
+    set_last.push_back(
+        absl::StrCat(col, " = CASE WHEN ", newer, " THEN EXCLUDED.", col, " ELSE i.", col, " END"));
     last_cols.push_back(col);
     latest_cols.push_back(src);
   }
   return absl::StrCat(
-      "WITH ", prefix_ctes, latest_cte, ",",
-      " up AS (INSERT INTO items AS i (item_id, ", absl::StrJoin(last_cols, ", "),
-      ", last_seen, total_updates) SELECT item_id, ", absl::StrJoin(latest_cols, ", "),
+      "WITH ", prefix_ctes, latest_cte, ",", " up AS (INSERT INTO items AS i (item_id, ",
+      absl::StrJoin(last_cols, ", "), ", last_seen, total_updates) SELECT item_id, ",
+      absl::StrJoin(latest_cols, ", "),
       ", now(), n FROM latest ORDER BY item_id ON CONFLICT (item_id) DO UPDATE SET",
       " total_updates = i.total_updates + EXCLUDED.total_updates,",
       " last_seen = EXCLUDED.last_seen, ", absl::StrJoin(set_last, ", "), " RETURNING 1),",
       " rate AS (INSERT INTO item_minute_counts AS c (item_id, minute, updates)",
       " SELECT item_id, date_trunc('minute', now()), n FROM latest ORDER BY item_id",
       " ON CONFLICT (item_id, minute) DO UPDATE SET updates = c.updates + EXCLUDED.updates",
-      " RETURNING 1)",
-      " SELECT ", count_expr, ", (SELECT count(*) FROM up), (SELECT count(*) FROM rate)");
+      " RETURNING 1)", " SELECT ", count_expr,
+      ", (SELECT count(*) FROM up), (SELECT count(*) FROM rate)");
 }
 
 // Slow path: staging -> INSERT ... ON CONFLICT DO NOTHING, items from what was inserted.
@@ -83,13 +83,13 @@ std::string BuildInsertSql() {
 
 // Fast path: every row went in by COPY, so `latest` comes from the batch itself.
 const std::string& ItemsFromArraysSql() {
-  static const auto* sql = new std::string(ItemsSql(
-      "",
-      "latest AS (SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[],"
-      " $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],"
-      " $10::bigint[]) AS l(item_id, source_ts, event_id, ingest_ts, value, status_class,"
-      " status_indicator, status_color, calibrated_data, n))",
-      "0"));
+  static const auto* sql = new std::string(
+      ItemsSql("",
+               "latest AS (SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[],"
+               " $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],"
+               " $10::bigint[]) AS l(item_id, source_ts, event_id, ingest_ts, value, status_class,"
+               " status_indicator, status_color, calibrated_data, n))",
+               "0"));
   return *sql;
 }
 
@@ -146,13 +146,13 @@ void CopyRows(pqxx::transaction_base& txn, const std::string& table,
     AppendPgTimestamp(ingest_ts, TimestampMicros(e.ingest_ts()));
     const std::optional<double> num =
         e.has_value() ? NumericValue(e.value()) : std::optional<double>();
-    copy << std::make_tuple(
-        e.item_id(), source_ts, e.event_id(), ingest_ts, Opt(e.has_value(), e.value()), num,
-        Opt(e.status().has_class_(), e.status().class_()),
-        Opt(e.status().has_indicator(), e.status().indicator()),
-        Opt(e.status().has_color(), e.status().color()),
-        Opt(e.has_calibrated_data(), e.calibrated_data()), e.source(),
-        static_cast<int>(e.signal()), static_cast<int>(e.schema_version()));
+    copy << std::make_tuple(e.item_id(), source_ts, e.event_id(), ingest_ts,
+                            Opt(e.has_value(), e.value()), num,
+                            Opt(e.status().has_class_(), e.status().class_()),
+                            Opt(e.status().has_indicator(), e.status().indicator()),
+                            Opt(e.status().has_color(), e.status().color()),
+                            Opt(e.has_calibrated_data(), e.calibrated_data()), e.source(),
+                            static_cast<int>(e.signal()), static_cast<int>(e.schema_version()));
   }
   copy.complete();
 }

@@ -15,10 +15,9 @@
 
 #include <cstdint>
 #include <map>
+#include <pqxx/pqxx>
 #include <string>
 #include <vector>
-
-#include <pqxx/pqxx>
 
 #include "absl/status/statusor.h"
 #include "common/kafka.h"

@@ -81,10 +81,12 @@ TEST_F(BatchWriterTest, RowsLandInDayPartitionsCreatedOnDemand) {
 
 TEST_F(BatchWriterTest, ItemKeepsItsNewestValueWhateverTheArrivalOrder) {
   BatchWriter writer("g", &partitions_);
-  ASSERT_TRUE(writer.Write(*conn_, {MakeEvent("NODE3000005", kT0 + absl::Seconds(10), "9")}, {}).ok());
+  ASSERT_TRUE(
+      writer.Write(*conn_, {MakeEvent("NODE3000005", kT0 + absl::Seconds(10), "9")}, {}).ok());
   ASSERT_TRUE(writer.Write(*conn_, {MakeEvent("NODE3000005", kT0, "1")}, {}).ok());
   pqxx::nontransaction tx(*conn_);
-  const auto row = tx.exec1("SELECT last_value, total_updates FROM items WHERE item_id = 'NODE3000005'");
+  const auto row =
+      tx.exec1("SELECT last_value, total_updates FROM items WHERE item_id = 'NODE3000005'");
   EXPECT_EQ(row[0].as<std::string>(), "9");
   EXPECT_EQ(row[1].as<int64_t>(), 2);
 }
@@ -99,7 +101,8 @@ TEST_F(BatchWriterTest, StoresNullsNumbersAndStatusFaithfully) {
   null_value.set_event_id(ComputeEventId(null_value));
   ASSERT_TRUE(writer.Write(*conn_, {text, null_value, MakeEvent("A", kT0, "12.5")}, {}).ok());
   pqxx::nontransaction tx(*conn_);
-  EXPECT_TRUE(tx.exec1("SELECT value_num FROM telemetry WHERE item_id = 'USLAB000086'")[0].is_null());
+  EXPECT_TRUE(
+      tx.exec1("SELECT value_num FROM telemetry WHERE item_id = 'USLAB000086'")[0].is_null());
   EXPECT_EQ(tx.exec1("SELECT value_num FROM telemetry WHERE item_id = 'A'")[0].as<double>(), 12.5);
   const auto row = tx.exec1(
       "SELECT value, status_class, calibrated_data FROM telemetry WHERE item_id = 'USLAB000087'");
@@ -185,15 +188,16 @@ TEST_F(BatchWriterTest, MaintainCreatesDaysAroundTodayAndDropsExpiredOnes) {
   const absl::Time now = kT0;
   const int64_t today = UtcDay(absl::ToUnixMicros(now));
   // As of ten days earlier, so that every one of them is created.
-  ASSERT_TRUE(retention.Ensure(*conn_, {today - 10, today - 4, today - 3}, now - absl::Hours(240)).ok());
+  ASSERT_TRUE(
+      retention.Ensure(*conn_, {today - 10, today - 4, today - 3}, now - absl::Hours(240)).ok());
   auto dropped = retention.Maintain(*conn_, now);
   ASSERT_TRUE(dropped.ok()) << dropped.status();
   auto days = PartitionManager::ListDays(*conn_);
   ASSERT_TRUE(days.ok());
   // today-10 and today-4 end before now-72h; today-3 still holds rows inside it.
   EXPECT_EQ(*dropped, 2);
-  EXPECT_EQ(*days, (std::vector<int64_t>{today - 3, today - 2, today - 1, today, today + 1,
-                                          today + 2}));
+  EXPECT_EQ(*days,
+            (std::vector<int64_t>{today - 3, today - 2, today - 1, today, today + 1, today + 2}));
 }
 
 }  // namespace

@@ -103,7 +103,8 @@ std::optional<double> NumericValue(std::string_view text) {
   // SimpleAtod skips surrounding blanks; a value with blanks is not a number here.
   if (text.front() == ' ' || text.back() == ' ') return std::nullopt;
   double d = 0;
-  if (!absl::SimpleAtod(absl::string_view(text.data(), text.size()), &d) || !std::isfinite(d)) return std::nullopt;
+  if (!absl::SimpleAtod(absl::string_view(text.data(), text.size()), &d) || !std::isfinite(d))
+    return std::nullopt;
   return d;
 }
 

@@ -32,8 +32,8 @@ struct DecodeLimits {
 };
 
 // Parses and validates. On success fills `out` and returns nullopt.
-std::optional<Rejection> DecodeEvent(std::string_view key, std::string_view value,
-                                     absl::Time now, const DecodeLimits& limits,
+std::optional<Rejection> DecodeEvent(std::string_view key, std::string_view value, absl::Time now,
+                                     const DecodeLimits& limits,
                                      iss::telemetry::v1::TelemetryEvent* out);
 
 // The value as a finite double when the whole text is a number ("12.5",

@@ -62,7 +62,14 @@ TEST(DecodeEvent, RejectsEachBadField) {
       {"future", [](auto& e) { e.mutable_source_ts()->set_seconds(1795000000 + 3 * 86400); },
        "bad_timestamp"},
       {"no ingest_ts", [](auto& e) { e.clear_ingest_ts(); }, "bad_timestamp"},
-      {"nul", [](auto& e) { e.set_value(std::string("4\0" "2", 3)); }, "bad_value"},
+      {"nul",
+       [](auto& e) {
+         e.set_value(
+             std::string("4\0"
+                         "2",
+                         3));
+       },
+       "bad_value"},
       {"long value", [](auto& e) { e.set_value(std::string(5000, '1')); }, "bad_value"},
       {"bad event id", [](auto& e) { e.set_event_id("XYZ"); }, "bad_event_id", false},
       {"id mismatch", [](auto& e) { e.set_value("43"); }, "event_id_mismatch", false},

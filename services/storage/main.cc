@@ -23,7 +23,7 @@
 
 namespace {
 
-using namespace iss;          // NOLINT: a main() wiring our own components
+using namespace iss;           // NOLINT: a main() wiring our own components
 using namespace iss::storage;  // NOLINT
 
 [[noreturn]] void Fail(const std::string& what, const absl::Status& s) {
@@ -51,37 +51,41 @@ int main(int argc, char** argv) {
   // --- config -------------------------------------------------------------
   EnvConfig cfg("storage");
   const auto* dsn = cfg.String("ISS_PG_DSN", std::nullopt, "PostgreSQL connection string", true);
-  const auto* brokers = cfg.String("ISS_KAFKA_BROKERS", "127.0.0.1:19092", "Kafka bootstrap servers");
+  const auto* brokers =
+      cfg.String("ISS_KAFKA_BROKERS", "127.0.0.1:19092", "Kafka bootstrap servers");
   const auto* topic = cfg.String("ISS_STORAGE_TOPIC", "telemetry.raw.v1", "Topic to persist");
-  const auto* dlq_topic =
-      cfg.String("ISS_STORAGE_DLQ_TOPIC", "telemetry.dlq.v1", "Dead-letter topic for poison messages");
+  const auto* dlq_topic = cfg.String("ISS_STORAGE_DLQ_TOPIC", "telemetry.dlq.v1",
+                                     "Dead-letter topic for poison messages");
   const auto* group = cfg.String("ISS_STORAGE_GROUP", "iss-storage", "Kafka consumer group");
   const auto* batch_max =
       cfg.Int("ISS_STORAGE_BATCH_MAX", 5000, 1, 100000, "Events per transaction, at most");
-  const auto* batch_wait = cfg.Duration("ISS_STORAGE_BATCH_WAIT", absl::Milliseconds(100),
-                                        absl::Milliseconds(1), absl::Seconds(10),
-                                        "Longest a batch waits to fill before it commits");
-  const auto* grpc_addr = cfg.Address("ISS_STORAGE_GRPC_ADDR", "127.0.0.1:50052", "gRPC listen address");
+  const auto* batch_wait =
+      cfg.Duration("ISS_STORAGE_BATCH_WAIT", absl::Milliseconds(100), absl::Milliseconds(1),
+                   absl::Seconds(10), "Longest a batch waits to fill before it commits");
+  const auto* grpc_addr =
+      cfg.Address("ISS_STORAGE_GRPC_ADDR", "127.0.0.1:50052", "gRPC listen address");
   const auto* ops_addr =
       cfg.Address("ISS_STORAGE_OPS_ADDR", "127.0.0.1:9102", "/healthz, /readyz, /metrics address");
   const auto* migrate = cfg.Bool("ISS_STORAGE_MIGRATE", false, "Apply schema migrations at start");
-  const auto* retention = cfg.Duration("ISS_STORAGE_RETENTION", absl::Hours(720), absl::Hours(24),
-                                       absl::Hours(24 * 3650), "Keep telemetry this long (whole days)");
-  const auto* max_window = cfg.Duration("ISS_STORAGE_MAX_WINDOW", absl::Hours(744), absl::Minutes(1),
-                                        absl::Hours(24 * 3650), "Longest QueryWindow/GetSeries window");
+  const auto* retention =
+      cfg.Duration("ISS_STORAGE_RETENTION", absl::Hours(720), absl::Hours(24),
+                   absl::Hours(24 * 3650), "Keep telemetry this long (whole days)");
+  const auto* max_window =
+      cfg.Duration("ISS_STORAGE_MAX_WINDOW", absl::Hours(744), absl::Minutes(1),
+                   absl::Hours(24 * 3650), "Longest QueryWindow/GetSeries window");
   const auto* query_conns =
       cfg.Int("ISS_STORAGE_QUERY_CONNS", 4, 1, 64, "PostgreSQL connections for queries");
   const auto* tail_buffer = cfg.Int("ISS_STORAGE_TAIL_BUFFER", 10000, 100, 1000000,
                                     "Events a Tail subscriber may lag before it is dropped");
-  const auto* upkeep_every = cfg.Duration("ISS_STORAGE_UPKEEP_INTERVAL", absl::Hours(1),
-                                          absl::Seconds(1), absl::Hours(24),
-                                          "How often partitions are created ahead / expired");
+  const auto* upkeep_every =
+      cfg.Duration("ISS_STORAGE_UPKEEP_INTERVAL", absl::Hours(1), absl::Seconds(1), absl::Hours(24),
+                   "How often partitions are created ahead / expired");
   const auto* session_timeout = cfg.Duration(
       "ISS_STORAGE_SESSION_TIMEOUT", absl::Seconds(45), absl::Seconds(6), absl::Minutes(30),
       "Consumer-group session timeout: how long a dead replica keeps its partitions");
   const auto* admin_token = cfg.String("ISS_ADMIN_TOKEN", "", "Bearer token for admin RPCs", true);
-  const auto* log_level = cfg.Enum("ISS_LOG_LEVEL", "info", {"debug", "info", "warn", "error"},
-                                   "Minimum log level");
+  const auto* log_level =
+      cfg.Enum("ISS_LOG_LEVEL", "info", {"debug", "info", "warn", "error"}, "Minimum log level");
   cfg.LoadOrExit(argc, argv);
   log::Init("storage", log::Level::kInfo);
   (void)log::SetLevel(*log_level);
@@ -155,9 +159,9 @@ int main(int argc, char** argv) {
   WaitForShutdown();
   log::Info("shutting down");
   health.SetShuttingDown();
-  tail.Close();                            // ends Tail streams so the server can drain
+  tail.Close();  // ends Tail streams so the server can drain
   (*grpc)->Shutdown(absl::Seconds(5));
-  sink.Stop();                             // commits the pending batch, leaves the group
+  sink.Stop();  // commits the pending batch, leaves the group
   upkeep.Stop();
   log::Info("stopped");
   return 0;

@@ -41,10 +41,9 @@ absl::Status PartitionManager::Ensure(pqxx::connection& conn, const std::vector<
   // Days already past retention get no partition: their rows wait in the
   // default partition until upkeep deletes them. This also bounds how many
   // partitions odd timestamps can make us create.
-  const int64_t oldest_kept =
-      retention_ == absl::InfiniteDuration()
-          ? std::numeric_limits<int64_t>::min()
-          : UtcDay(absl::ToUnixMicros(now - retention_));
+  const int64_t oldest_kept = retention_ == absl::InfiniteDuration()
+                                  ? std::numeric_limits<int64_t>::min()
+                                  : UtcDay(absl::ToUnixMicros(now - retention_));
   for (int64_t day : days) {
     if (known_.contains(day) || day < oldest_kept) continue;
     if (absl::Status s = CreateDay(conn, day); !s.ok()) return s;
@@ -69,8 +68,8 @@ absl::Status PartitionManager::CreateDay(pqxx::connection& conn, int64_t day) {
       const auto moved = txn.exec(absl::StrCat(
           "WITH d AS (DELETE FROM telemetry_default WHERE source_ts >= ", lo, " AND source_ts < ",
           hi, " RETURNING *) INSERT INTO parked SELECT * FROM d"));
-      txn.exec(absl::StrCat("CREATE TABLE ", txn.quote_name(name), " PARTITION OF telemetry FOR VALUES FROM (",
-                            lo, ") TO (", hi, ")"));
+      txn.exec(absl::StrCat("CREATE TABLE ", txn.quote_name(name),
+                            " PARTITION OF telemetry FOR VALUES FROM (", lo, ") TO (", hi, ")"));
       if (moved.affected_rows() > 0) {
         txn.exec("INSERT INTO telemetry SELECT * FROM parked");
         log::Info("moved rows out of the default partition",

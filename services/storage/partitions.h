@@ -5,10 +5,9 @@
 #pragma once
 
 #include <cstdint>
+#include <pqxx/pqxx>
 #include <string>
 #include <vector>
-
-#include <pqxx/pqxx>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"

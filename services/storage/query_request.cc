@@ -47,8 +47,8 @@ absl::StatusOr<Window> ParseWindow(bool has_start, const google::protobuf::Times
   if (!e.ok()) return e.status();
   if (*e <= *s) return Invalid("end_time", "must be after start_time");
   if (cap && *e - *s > absl::ToInt64Microseconds(*cap)) {
-    return Invalid("end_time", absl::StrCat("window longer than the cap of ",
-                                            absl::FormatDuration(*cap)));
+    return Invalid("end_time",
+                   absl::StrCat("window longer than the cap of ", absl::FormatDuration(*cap)));
   }
   return Window{*s, *e};
 }
@@ -110,8 +110,8 @@ absl::StatusOr<WindowQuery> ParseWindowQuery(const v1::QueryWindowRequest& req,
   if (!w.ok()) return w.status();
   q.start_us = w->start_us;
   q.end_us = w->end_us;
-  auto size = PageSize(req.page_size(), limits.default_page_size, limits.max_page_size,
-                       "page_size");
+  auto size =
+      PageSize(req.page_size(), limits.default_page_size, limits.max_page_size, "page_size");
   if (!size.ok()) return size.status();
   q.page_size = *size;
   if (req.order() != v1::ORDER_UNSPECIFIED && req.order() != v1::ORDER_ASC &&
@@ -133,8 +133,8 @@ absl::StatusOr<WindowQuery> ParseWindowQuery(const v1::QueryWindowRequest& req,
       return Invalid("value_filter.max", "must not be below value_filter.min");
     }
   }
-  std::string canonical = absl::StrCat("window|", q.start_us, "|", q.end_us, "|",
-                                       q.descending ? "desc" : "asc", "|");
+  std::string canonical =
+      absl::StrCat("window|", q.start_us, "|", q.end_us, "|", q.descending ? "desc" : "asc", "|");
   absl::StrAppend(&canonical, q.min_value ? absl::StrCat(*q.min_value) : "-", "|",
                   q.max_value ? absl::StrCat(*q.max_value) : "-");
   for (const auto& id : q.item_ids) absl::StrAppend(&canonical, "|", id);
@@ -162,15 +162,14 @@ absl::StatusOr<SeriesQuery> ParseSeriesQuery(const v1::GetSeriesRequest& req,
   q.end_us = w->end_us;
   if (!req.has_bucket()) return Invalid("bucket", "required");
   const auto& b = req.bucket();
-  if (b.seconds() < 1 || b.nanos() < 0 || b.nanos() > 999'999'999 ||
-      b.seconds() > kMaxSeconds) {
+  if (b.seconds() < 1 || b.nanos() < 0 || b.nanos() > 999'999'999 || b.seconds() > kMaxSeconds) {
     return Invalid("bucket", "must be at least 1s");
   }
   q.bucket_us = b.seconds() * 1'000'000 + b.nanos() / 1000;
   const int64_t buckets = (q.end_us - q.start_us + q.bucket_us - 1) / q.bucket_us;
   if (buckets > limits.max_buckets) {
-    return Invalid("bucket", absl::StrCat("window / bucket is ", buckets, " buckets, over the cap of ",
-                                          limits.max_buckets));
+    return Invalid("bucket", absl::StrCat("window / bucket is ", buckets,
+                                          " buckets, over the cap of ", limits.max_buckets));
   }
   return q;
 }
@@ -186,8 +185,8 @@ absl::StatusOr<ItemsQuery> ParseItemsQuery(const v1::ListItemsRequest& req,
   }
   q.search = req.search();
   q.discipline = req.discipline();
-  auto size = PageSize(req.page_size(), limits.default_items_page, limits.max_items_page,
-                       "page_size");
+  auto size =
+      PageSize(req.page_size(), limits.default_items_page, limits.max_items_page, "page_size");
   if (!size.ok()) return size.status();
   q.page_size = *size;
   q.query_hash = HashOf(absl::StrCat("items|", q.search.size(), "|", q.search, "|", q.discipline));

@@ -66,8 +66,8 @@ TEST(PageToken, RoundTripsAndIsBoundToItsQuery) {
   auto r = Window(1000, 2000);
   auto q = ParseWindowQuery(r, {});
   ASSERT_TRUE(q.ok());
-  const std::string token =
-      EncodeWindowToken(WindowCursor{1500000000, "NODE3000005", std::string(64, 'a')}, q->query_hash);
+  const std::string token = EncodeWindowToken(
+      WindowCursor{1500000000, "NODE3000005", std::string(64, 'a')}, q->query_hash);
   r.set_page_token(token);
   auto next = ParseWindowQuery(r, {});
   ASSERT_TRUE(next.ok()) << next.status();

@@ -1,8 +1,7 @@
 // Every iss.storage.v1 RPC over real gRPC on loopback, against a real
 // PostgreSQL holding rows written by the real BatchWriter.
-#include <gtest/gtest.h>
-
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 #include <set>
 

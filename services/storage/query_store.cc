@@ -30,20 +30,22 @@ constexpr const char* kEventCols =
 std::string BuildWindowSql(bool desc, bool single) {
   const char* cmp = desc ? "<" : ">";
   const char* dir = desc ? " DESC" : "";
-  return absl::StrCat(
-      "SELECT ", kEventCols, " FROM telemetry WHERE ",
-      single ? "item_id = $1::text" : "item_id = ANY($1::text[])",
-      " AND source_ts >= $2::timestamptz AND source_ts < $3::timestamptz"
-      " AND ($4::float8 IS NULL OR value_num >= $4::float8)"
-      " AND ($5::float8 IS NULL OR value_num <= $5::float8)"
-      " AND ($6::text IS NULL OR (source_ts, item_id, event_id) ", cmp,
-      " ($9::timestamptz, $6::text, $7::text))"
-      " ORDER BY source_ts", dir, ", item_id", dir, ", event_id", dir, " LIMIT $8");
+  return absl::StrCat("SELECT ", kEventCols, " FROM telemetry WHERE ",
+                      single ? "item_id = $1::text" : "item_id = ANY($1::text[])",
+                      " AND source_ts >= $2::timestamptz AND source_ts < $3::timestamptz"
+                      " AND ($4::float8 IS NULL OR value_num >= $4::float8)"
+                      " AND ($5::float8 IS NULL OR value_num <= $5::float8)"
+                      " AND ($6::text IS NULL OR (source_ts, item_id, event_id) ",
+                      cmp,
+                      " ($9::timestamptz, $6::text, $7::text))"
+                      " ORDER BY source_ts",
+                      dir, ", item_id", dir, ", event_id", dir, " LIMIT $8");
 }
 
 const std::string& WindowSql(bool desc, bool single) {
-  static const auto* sql = new std::string[4]{BuildWindowSql(false, false), BuildWindowSql(false, true),
-                                              BuildWindowSql(true, false), BuildWindowSql(true, true)};
+  static const auto* sql =
+      new std::string[4]{BuildWindowSql(false, false), BuildWindowSql(false, true),
+                         BuildWindowSql(true, false), BuildWindowSql(true, true)};
   return sql[(desc ? 2 : 0) + (single ? 1 : 0)];
 }
 
@@ -74,9 +76,7 @@ std::string Ts(int64_t us) {
   return out;
 }
 
-int64_t Micros(const pqxx::field& f) {
-  return std::llround(std::strtod(f.c_str(), nullptr) * 1e6);
-}
+int64_t Micros(const pqxx::field& f) { return std::llround(std::strtod(f.c_str(), nullptr) * 1e6); }
 
 // Reads straight from the result buffer (no std::string per field, no
 // stream-based number parsing): this runs once per row of every query.
@@ -162,10 +162,10 @@ absl::StatusOr<v1::QueryWindowResponse> QueryStore::QueryWindow(const v1::QueryW
     pqxx::read_transaction txn(conn);
     const bool single = q->item_ids.size() == 1;
     const std::string cursor_ts = q->after ? Ts(q->after->source_us) : Ts(start);
-    const auto rows = txn.exec_params(
-        WindowSql(q->descending, single), single ? q->item_ids[0] : TextArrayLiteral(q->item_ids),
-        Ts(start), Ts(end), q->min_value, q->max_value, after_item, after_event, q->page_size + 1,
-        cursor_ts);
+    const auto rows = txn.exec_params(WindowSql(q->descending, single),
+                                      single ? q->item_ids[0] : TextArrayLiteral(q->item_ids),
+                                      Ts(start), Ts(end), q->min_value, q->max_value, after_item,
+                                      after_event, q->page_size + 1, cursor_ts);
     const size_t n = std::min<size_t>(rows.size(), q->page_size);
     for (size_t i = 0; i < n; ++i) ReadEvent(rows[i], resp.add_events());
     if (rows.size() > n && n > 0) {
@@ -223,8 +223,8 @@ absl::StatusOr<v1::GetSeriesResponse> QueryStore::GetSeries(const v1::GetSeriesR
   *resp.mutable_bucket() = req.bucket();
   absl::Status s = pool_->Run([&](pqxx::connection& conn) {
     pqxx::read_transaction txn(conn);
-    const auto rows = txn.exec_params(kSeriesSql, q->item_id, Ts(q->start_us), Ts(q->end_us),
-                                      q->bucket_us);
+    const auto rows =
+        txn.exec_params(kSeriesSql, q->item_id, Ts(q->start_us), Ts(q->end_us), q->bucket_us);
     for (const auto& r : rows) {
       v1::SeriesBucket* b = resp.add_buckets();
       SetTimestampMicros(Micros(r[0]), b->mutable_start_time());
@@ -246,7 +246,8 @@ absl::StatusOr<v1::ListItemsResponse> QueryStore::ListItems(const v1::ListItemsR
   absl::Status s = pool_->Run([&](pqxx::connection& conn) {
     pqxx::read_transaction txn(conn);
     const auto rows = txn.exec_params(
-        absl::StrCat("SELECT ", kItemCols, " FROM items i"
+        absl::StrCat("SELECT ", kItemCols,
+                     " FROM items i"
                      " WHERE ($1 = '' OR i.item_id ILIKE $2 OR i.name ILIKE $2"
                      "        OR i.ops_name ILIKE $2 OR i.description ILIKE $2)"
                      "   AND ($3 = '' OR i.discipline = $3)"
@@ -286,8 +287,7 @@ absl::StatusOr<v1::Item> QueryStore::GetItem(const v1::GetItemRequest& req) {
 }
 
 absl::Status QueryStore::Replay(const v1::ReplayRequest& req,
-                                const std::function<bool(const TelemetryEvent&)>& emit,
-                                int chunk) {
+                                const std::function<bool(const TelemetryEvent&)>& emit, int chunk) {
   auto q = ParseReplayQuery(req, limits_);
   if (!q.ok()) return q.status();
   return pool_->Run([&](pqxx::connection& conn) {

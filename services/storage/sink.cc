@@ -16,33 +16,32 @@ using iss::telemetry::v1::TelemetryEvent;
 
 // End-to-end latencies can be long (replays, backlogs): seconds .. an hour.
 const std::vector<double>& EndToEndBuckets() {
-  static const std::vector<double> b = {0.005, 0.01, 0.025, 0.05, 0.1,  0.25, 0.5,  1,    2.5,
-                                        5,     10,   30,    60,   300,  900,  3600};
+  static const std::vector<double> b = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                        2.5,   5,    10,    30,   60,  300,  900, 3600};
   return b;
 }
 
 struct SinkMetrics {
-  prometheus::Counter& rows = metrics::Counter(
-      "iss_storage_rows_written_total", "Telemetry rows inserted into PostgreSQL");
-  prometheus::Counter& duplicates = metrics::Counter(
-      "iss_storage_duplicates_skipped_total",
-      "Events already stored (redelivery) skipped by the unique key");
+  prometheus::Counter& rows =
+      metrics::Counter("iss_storage_rows_written_total", "Telemetry rows inserted into PostgreSQL");
+  prometheus::Counter& duplicates =
+      metrics::Counter("iss_storage_duplicates_skipped_total",
+                       "Events already stored (redelivery) skipped by the unique key");
   prometheus::Family<prometheus::Counter>& batches = metrics::CounterFamily(
       "iss_storage_batches_total", "Batch transactions by result (committed, failed)");
   prometheus::Counter& committed = batches.Add({{"result", "committed"}});
   prometheus::Counter& failed = batches.Add({{"result", "failed"}});
-  prometheus::Histogram& batch_seconds =
-      metrics::Histogram("iss_storage_batch_seconds",
-                         "Time to write and commit one batch", metrics::LatencyBuckets());
+  prometheus::Histogram& batch_seconds = metrics::Histogram(
+      "iss_storage_batch_seconds", "Time to write and commit one batch", metrics::LatencyBuckets());
   prometheus::Family<prometheus::Counter>& dlq = metrics::CounterFamily(
       "iss_storage_dead_letters_total", "Messages sent to the DLQ topic, by reason");
   prometheus::Counter& db_errors =
       metrics::Counter("iss_storage_db_errors_total", "Failed database operations of the sink");
   prometheus::Family<prometheus::Gauge>& lag = metrics::GaugeFamily(
       "iss_storage_consumer_lag", "Messages behind the high watermark, per partition");
-  prometheus::Histogram& source_latency = metrics::Histogram(
-      "iss_storage_source_to_commit_seconds",
-      "From the station's source_ts to the row's commit", EndToEndBuckets());
+  prometheus::Histogram& source_latency =
+      metrics::Histogram("iss_storage_source_to_commit_seconds",
+                         "From the station's source_ts to the row's commit", EndToEndBuckets());
   prometheus::Histogram& ingest_latency = metrics::Histogram(
       "iss_storage_ingest_to_commit_seconds",
       "From the ingestion service's ingest_ts to the row's commit", EndToEndBuckets());
@@ -95,9 +94,9 @@ absl::Status Sink::Start() {
   // directly on the ingest -> committed latency wherever the broker does not
   // answer a waiting fetch as soon as data arrives (the mock cluster does not),
   // so it is bounded by the batch wait.
-  copts.extra = {{"fetch.wait.max.ms",
-                  absl::StrCat(std::clamp<int64_t>(
-                      absl::ToInt64Milliseconds(options_.batch_wait), 1, 100))}};
+  copts.extra = {
+      {"fetch.wait.max.ms",
+       absl::StrCat(std::clamp<int64_t>(absl::ToInt64Milliseconds(options_.batch_wait), 1, 100))}};
   for (const auto& kv : options_.consumer_extra) copts.extra[kv.first] = kv.second;
   auto consumer = kafka::Consumer::Create(
       copts, [this](const auto& parts) { return OnAssign(parts); },
@@ -230,8 +229,8 @@ void Sink::Accept(kafka::Message& m) {
   // librdkafka queues without bound in time; a full local queue is the only
   // refusal, and then we wait for room rather than lose the poison message.
   for (;;) {
-    absl::Status s = dlq_->Produce(options_.dlq_topic, rejection->item_id, dl.SerializeAsString(),
-                                   headers);
+    absl::Status s =
+        dlq_->Produce(options_.dlq_topic, rejection->item_id, dl.SerializeAsString(), headers);
     if (s.ok()) break;
     (void)dlq_->Flush(absl::Milliseconds(100));
   }
@@ -243,12 +242,11 @@ void Sink::Accept(kafka::Message& m) {
   }
   int64_t suppressed = 0;
   if (LogLimiter().Allow(rejection->reason, &suppressed)) {
-    log::Warn("message sent to the DLQ",
-              {{"reason", rejection->reason},
-               {"detail", rejection->detail},
-               {"partition", m.partition},
-               {"offset", m.offset},
-               {"suppressed", suppressed}});
+    log::Warn("message sent to the DLQ", {{"reason", rejection->reason},
+                                          {"detail", rejection->detail},
+                                          {"partition", m.partition},
+                                          {"offset", m.offset},
+                                          {"suppressed", suppressed}});
   }
 }
 
@@ -365,7 +363,8 @@ void Sink::Run() {
     if (first_pending_at_ != absl::InfiniteFuture()) {
       wait = std::max(absl::ZeroDuration(), first_pending_at_ + options_.batch_wait - now);
     }
-    const size_t room = options_.batch_max > pending_.size() ? options_.batch_max - pending_.size() : 1;
+    const size_t room =
+        options_.batch_max > pending_.size() ? options_.batch_max - pending_.size() : 1;
     auto msgs = consumer_->Poll(room, std::min(wait, absl::Milliseconds(100)));
     if (!msgs.ok()) {
       log::Error("consumer failed", {{"error", msgs.status().ToString()}});

@@ -4,9 +4,8 @@
 // real iss-storage binary killed mid-stream and restarted.
 #include "services/storage/sink.h"
 
-#include <signal.h>
-
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <set>
 
@@ -35,9 +34,8 @@ class SinkTest : public ::testing::Test {
     cluster = c->release();
     kafka::ProducerOptions opts;
     opts.brokers = cluster->bootstrap();
-    auto p = kafka::Producer::Create(opts, [](const kafka::DeliveryReport& r) {
-      EXPECT_TRUE(r.status.ok()) << r.status;
-    });
+    auto p = kafka::Producer::Create(
+        opts, [](const kafka::DeliveryReport& r) { EXPECT_TRUE(r.status.ok()) << r.status; });
     ASSERT_TRUE(p.ok()) << p.status();
     producer = p->release();
   }
@@ -79,18 +77,21 @@ class SinkTest : public ::testing::Test {
   // from `first` so that separate calls never repeat an event.
   void Produce(int first, int n) {
     for (int i = first; i < first + n; ++i) {
-      const TelemetryEvent e = MakeEvent(absl::StrCat("ITEM_", i % 40),
-                                         base_ + absl::Milliseconds(i), absl::StrCat(i));
+      const TelemetryEvent e =
+          MakeEvent(absl::StrCat("ITEM_", i % 40), base_ + absl::Milliseconds(i), absl::StrCat(i));
       ASSERT_TRUE(producer->Produce(topic_, e.item_id(), e.SerializeAsString()).ok());
     }
     ASSERT_TRUE(producer->Flush(absl::Seconds(30)).ok());
   }
 
   int64_t Rows() const { return Count(dsn_, "SELECT count(*) FROM telemetry"); }
-  int64_t DistinctRows() const { return Count(dsn_, "SELECT count(DISTINCT event_id) FROM telemetry"); }
+  int64_t DistinctRows() const {
+    return Count(dsn_, "SELECT count(DISTINCT event_id) FROM telemetry");
+  }
   int64_t StoredOffsetSum() const {
-    return Count(dsn_, "SELECT COALESCE(sum(next_offset), 0) FROM consumer_offsets WHERE group_id = '" +
-                           group_ + "'");
+    return Count(dsn_,
+                 "SELECT COALESCE(sum(next_offset), 0) FROM consumer_offsets WHERE group_id = '" +
+                     group_ + "'");
   }
 
   std::string topic_, dlq_, group_, dsn_;
@@ -106,7 +107,9 @@ TEST_F(SinkTest, ExactlyOnceWhenTheSameOffsetsAreDeliveredAgain) {
     EXPECT_TRUE(iss::testing::WaitFor([&] { return StoredOffsetSum() == 2000; }));
   }
   // Redelivery: rewind the stored offsets, as after a lost commit acknowledgement.
-  Count(dsn_, "WITH u AS (UPDATE consumer_offsets SET next_offset = 0 RETURNING 1) SELECT count(*) FROM u");
+  Count(
+      dsn_,
+      "WITH u AS (UPDATE consumer_offsets SET next_offset = 0 RETURNING 1) SELECT count(*) FROM u");
   ASSERT_EQ(StoredOffsetSum(), 0);
   Sink again(Options(), nullptr, nullptr);
   ASSERT_TRUE(again.Start().ok());

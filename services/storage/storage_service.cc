@@ -17,7 +17,8 @@ grpc::Status Reply(absl::StatusOr<T> result, T* out) {
 
 }  // namespace
 
-grpc::Status StorageServiceImpl::QueryWindow(grpc::ServerContext*, const v1::QueryWindowRequest* req,
+grpc::Status StorageServiceImpl::QueryWindow(grpc::ServerContext*,
+                                             const v1::QueryWindowRequest* req,
                                              v1::QueryWindowResponse* resp) {
   return Reply(store_->QueryWindow(*req), resp);
 }
@@ -85,7 +86,8 @@ grpc::Status StorageServiceImpl::Replay(
   return ToGrpc(s);
 }
 
-grpc::Status StorageServiceImpl::GetSinkStatus(grpc::ServerContext*, const v1::GetSinkStatusRequest*,
+grpc::Status StorageServiceImpl::GetSinkStatus(grpc::ServerContext*,
+                                               const v1::GetSinkStatusRequest*,
                                                v1::SinkStatus* resp) {
   resp->set_consumer_group(group_id_);
   SinkStats stats;

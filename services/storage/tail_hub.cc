@@ -4,7 +4,8 @@ namespace iss::storage {
 
 TailHub::~TailHub() { Close(); }
 
-std::unique_ptr<TailHub::Subscription> TailHub::Subscribe(const std::vector<std::string>& item_ids) {
+std::unique_ptr<TailHub::Subscription> TailHub::Subscribe(
+    const std::vector<std::string>& item_ids) {
   std::unique_ptr<Subscription> sub(new Subscription(this, item_ids, buffer_));
   absl::MutexLock lock(&mu_);
   if (closed_) {

@@ -2,11 +2,10 @@
 // event ids) and a freshly migrated database on the shared PgServer.
 #pragma once
 
-#include <string>
-
 #include <gtest/gtest.h>
 
 #include <pqxx/pqxx>
+#include <string>
 
 #include "absl/time/time.h"
 #include "common/event_id.h"
@@ -18,7 +17,7 @@
 namespace iss::storage::testutil {
 
 inline iss::telemetry::v1::TelemetryEvent MakeEvent(const std::string& item, absl::Time source_ts,
-                                                     const std::string& value) {
+                                                    const std::string& value) {
   iss::telemetry::v1::TelemetryEvent e;
   e.set_schema_version(1);
   e.set_item_id(item);

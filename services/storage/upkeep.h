@@ -6,10 +6,9 @@
 #pragma once
 
 #include <memory>
+#include <pqxx/pqxx>
 #include <string>
 #include <thread>
-
-#include <pqxx/pqxx>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
