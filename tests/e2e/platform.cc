@@ -136,8 +136,11 @@ void SseTail::Run() {
       if (block.rfind("data: ", 0) != 0) continue;  // comments, `event: end`
       auto j = nlohmann::json::parse(block.substr(6), nullptr, false);
       if (j.is_discarded() || !j.contains("eventId")) continue;
+      const RestEvent e = FromJson(j);
       absl::MutexLock l(&mu_);
-      arrivals_.emplace(j["eventId"].get<std::string>(), now);
+      if (arrivals_.emplace(e.event_id, now).second) {
+        latencies_.emplace_back(now - e.source_ts, now - e.ingest_ts);
+      }
     }
   }
 }
@@ -145,6 +148,11 @@ void SseTail::Run() {
 std::map<std::string, absl::Time> SseTail::arrivals() const {
   absl::MutexLock l(&mu_);
   return arrivals_;
+}
+
+std::vector<std::pair<absl::Duration, absl::Duration>> SseTail::latencies() const {
+  absl::MutexLock l(&mu_);
+  return latencies_;
 }
 
 size_t SseTail::count() const {
@@ -262,7 +270,7 @@ absl::Status Platform::StartFeed() {
   sim::SimulatorOptions so;
   so.address = "127.0.0.1:0";
   so.speed = options_.speed;
-  so.record = true;
+  so.record = options_.record;
   so.items = options_.items;
   epoch_ = absl::Now();
   so.epoch = epoch_;

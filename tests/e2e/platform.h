@@ -44,6 +44,8 @@ class SseTail {
   ~SseTail();
   std::map<std::string, absl::Time> arrivals() const;
   size_t count() const;
+  // Per arrival: (arrival - source_ts, arrival - ingest_ts).
+  std::vector<std::pair<absl::Duration, absl::Duration>> latencies() const;
 
  private:
   SseTail() = default;
@@ -53,6 +55,7 @@ class SseTail {
   std::thread thread_;
   mutable absl::Mutex mu_;
   std::map<std::string, absl::Time> arrivals_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<absl::Duration, absl::Duration>> latencies_ ABSL_GUARDED_BY(mu_);
 };
 
 struct PlatformOptions {
@@ -61,6 +64,7 @@ struct PlatformOptions {
   double speed = 1.0;
   bool start_peebot = true;
   bool start_gateway = true;
+  bool record = true;  // the simulator keeps every update sent (Sent())
   std::string tag = "e2e";  // names the child logs: /tmp/iss-<tag>-<service>.log
   std::map<std::string, std::string> storage_env;  // extra/overriding variables
   std::map<std::string, std::string> ingestion_env;
@@ -85,6 +89,8 @@ class Platform {
   testing::ChildProcess& storage() { return *storage_; }
   testing::ChildProcess* peebot() { return peebot_.get(); }
   testing::ChildProcess* ingestion() { return ingestion_.get(); }
+  testing::ChildProcess* gateway() { return gateway_.get(); }
+  int ingestion_ops_port() const { return ingest_ops_; }
   int gateway_port() const { return gateway_http_; }
   int storage_ops_port() const { return storage_ops_; }
   const std::string& dsn() const { return dsn_; }
