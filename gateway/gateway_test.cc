@@ -370,6 +370,33 @@ TEST_F(GatewayTest, SizeLimits) {
   EXPECT_EQ(HttpCall(port(), "GET", "/healthz").status, 200);
 }
 
+TEST_F(GatewayTest, IdleAndSlowConnectionsAreClosed) {
+  ServerOptions o = TestOptions();
+  o.idle_timeout = absl::Milliseconds(200);
+  o.read_timeout = absl::Milliseconds(200);
+  Health health;
+  auto s = Server::Start(o, g->routes.get(), g->upstreams.get(), &health);
+  ASSERT_TRUE(s.ok());
+  const int p = (*s)->port();
+  // Connects and says nothing: closed after the idle timeout, long before ours.
+  absl::Time t0 = absl::Now();
+  EXPECT_TRUE(testing::RawExchange(p, "", 1, absl::Seconds(10)).empty());
+  EXPECT_LT(absl::Now() - t0, absl::Seconds(5));
+  // Promises a 10-byte body and sends 2: closed after the read timeout.
+  t0 = absl::Now();
+  EXPECT_TRUE(testing::RawExchange(
+                  p, "POST /test/v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{}", 1,
+                  absl::Seconds(10))
+                  .empty());
+  EXPECT_LT(absl::Now() - t0, absl::Seconds(5));
+  // A keep-alive connection still serves several requests within the limits.
+  auto ok = testing::RawExchange(p,
+                                 "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                                 "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                                 2);
+  EXPECT_EQ(ok.size(), 2u);
+}
+
 TEST_F(GatewayTest, PipelinedRequestsAreAnsweredInOrderOnOneConnection) {
   const std::string reqs =
       "GET /test/v1/shelves/one/echo HTTP/1.1\r\nHost: x\r\n\r\n"
