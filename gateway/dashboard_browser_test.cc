@@ -23,6 +23,7 @@
 #include "gateway/testing/http_client.h"
 #include "nlohmann/json.hpp"
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -115,13 +116,10 @@ class Chromium {
   }
   bool started() const { return devtools_port_ > 0; }
 
-  // The page's current DOM as HTML ("" if the page is not reachable yet).
-  std::string Dom() {
-    if (!ws_ && !Connect()) return "";
-    nlohmann::json req = {{"id", ++id_},
-                          {"method", "Runtime.evaluate"},
-                          {"params", {{"expression", "document.documentElement.outerHTML"},
-                                      {"returnByValue", true}}}};
+  // Sends one DevTools command and returns its `result` (null on failure).
+  nlohmann::json Call(const std::string& method, nlohmann::json params) {
+    if (!ws_ && !Connect()) return nullptr;
+    nlohmann::json req = {{"id", ++id_}, {"method", method}, {"params", std::move(params)}};
     boost::beast::error_code ec;
     ws_->write(boost::asio::buffer(req.dump()), ec);
     while (!ec) {
@@ -129,12 +127,27 @@ class Chromium {
       ws_->read(buf, ec);
       if (ec) break;
       auto j = nlohmann::json::parse(boost::beast::buffers_to_string(buf.data()), nullptr, false);
-      if (j.is_object() && j.value("id", 0) == id_) {
-        return j["result"]["result"].value("value", std::string());
-      }
+      if (j.is_object() && j.value("id", 0) == id_) return j.value("result", nlohmann::json());
     }
     ws_.reset();
-    return "";
+    return nullptr;
+  }
+
+  // The page's current DOM as HTML ("" if the page is not reachable yet).
+  std::string Dom() {
+    nlohmann::json r = Call("Runtime.evaluate", {{"expression", "document.documentElement.outerHTML"},
+                                                 {"returnByValue", true}});
+    if (!r.is_object() || !r.contains("result")) return "";
+    return r["result"].value("value", std::string());
+  }
+
+  // A PNG of the page (for people debugging the dashboard).
+  bool Screenshot(const std::string& path) {
+    nlohmann::json r = Call("Page.captureScreenshot", {{"format", "png"}});
+    std::string png;
+    if (!r.is_object() || !absl::Base64Unescape(r.value("data", ""), &png)) return false;
+    std::ofstream(path, std::ios::binary) << png;
+    return true;
   }
 
  private:
@@ -291,6 +304,10 @@ TEST(DashboardBrowserTest, ChartDetectionsAndALiveUpdateRender) {
   EXPECT_THAT(dom, HasSubstr(">connected<"));
   // Item browser from ListItems.
   EXPECT_THAT(dom, HasSubstr("Clean Water Tank"));
+  // ISS_TEST_SCREENSHOT=/tmp/dash.png keeps a picture of the phone-sized page.
+  if (const char* shot = std::getenv("ISS_TEST_SCREENSHOT")) {
+    EXPECT_TRUE(browser.Screenshot(shot));
+  }
   // Both live events were counted.
   EXPECT_THAT(dom, HasSubstr(R"(data-live-events="2")"));
 }
