@@ -71,14 +71,17 @@ std::string HistogramPercentiles(const std::string& metrics, const std::string& 
   const double total = buckets.back().second;
   auto at = [&](double p) {
     for (const auto& [le, c] : buckets) {
-      if (c >= p / 100.0 * total) return le >= 1e18 ? std::string("+Inf") : absl::StrFormat("<=%gms", le * 1e3);
+      if (c >= p / 100.0 * total)
+        return le >= 1e18 ? std::string("+Inf") : absl::StrFormat("<=%gms", le * 1e3);
     }
     return std::string("?");
   };
   return absl::StrFormat("n=%.0f p50 %s p99 %s", total, at(50), at(99));
 }
 
-std::string Fmt(absl::Duration d) { return absl::StrFormat("%.1fms", absl::ToDoubleMilliseconds(d)); }
+std::string Fmt(absl::Duration d) {
+  return absl::StrFormat("%.1fms", absl::ToDoubleMilliseconds(d));
+}
 
 }  // namespace
 
@@ -87,12 +90,14 @@ int main(int argc, char** argv) {
   EnvConfig cfg("iss-loadgen");
   const double* rate = cfg.Double("ISS_LOADGEN_RATE", 70, 1, 10000000,
                                   "Target updates per second over all items (70 = ISSLIVE's pace)");
-  const absl::Duration* duration = cfg.Duration("ISS_LOADGEN_DURATION", absl::Seconds(30),
-                                                absl::Seconds(1), absl::Hours(24), "How long to drive load");
-  const int64_t* item_count =
-      cfg.Int("ISS_LOADGEN_ITEMS", 100, 1, 100000, "Background items (from the catalog) to spread load over");
-  const absl::Duration* drain = cfg.Duration("ISS_LOADGEN_DRAIN", absl::Seconds(60), absl::Seconds(1),
-                                             absl::Hours(1), "How long to wait for the tail to catch up");
+  const absl::Duration* duration =
+      cfg.Duration("ISS_LOADGEN_DURATION", absl::Seconds(30), absl::Seconds(1), absl::Hours(24),
+                   "How long to drive load");
+  const int64_t* item_count = cfg.Int("ISS_LOADGEN_ITEMS", 100, 1, 100000,
+                                      "Background items (from the catalog) to spread load over");
+  const absl::Duration* drain =
+      cfg.Duration("ISS_LOADGEN_DRAIN", absl::Seconds(60), absl::Seconds(1), absl::Hours(1),
+                   "How long to wait for the tail to catch up");
   cfg.LoadOrExit(argc, argv);
 
   std::vector<std::string> items = {std::string(kUrineTankItem), std::string(kUrineProcessorItem),
@@ -130,22 +135,27 @@ int main(int argc, char** argv) {
   const absl::Time start = absl::Now();
   uint64_t last_sent = 0;
   size_t last_visible = 0;
-  std::map<std::string, double> max_rss;
+  // RSS per service: after 10 % of the run (warmed up), at the end, and the peak.
+  std::map<std::string, double> max_rss, warm_rss, last_rss;
   while (absl::Now() - start < *duration) {
     absl::SleepFor(absl::Seconds(1));
     const uint64_t sent = p.simulator().stats().updates_sent;
     const size_t visible = (*tail)->count();
     std::string rss;
-    for (auto [name, child] : {std::pair{"ingestion", p.ingestion()}, {"storage", &p.storage()},
-                               {"peebot", p.peebot()}, {"gateway", p.gateway()}}) {
+    for (auto [name, child] : {std::pair{"ingestion", p.ingestion()},
+                               {"storage", &p.storage()},
+                               {"peebot", p.peebot()},
+                               {"gateway", p.gateway()}}) {
       if (child == nullptr) continue;
       const double mib = RssMiB(child->pid());
       max_rss[name] = std::max(max_rss[name], mib);
+      last_rss[name] = mib;
+      if (absl::Now() - start < *duration / 10 || !warm_rss.count(name)) warm_rss[name] = mib;
       absl::StrAppendFormat(&rss, " %s=%.0fMiB", name, mib);
     }
     std::cerr << absl::StreamFormat("\r[%4.0fs] sent %llu (%llu/s) visible %zu (%zu/s) rss%s   ",
-                                    absl::ToDoubleSeconds(absl::Now() - start), sent, sent - last_sent,
-                                    visible, visible - last_visible, rss)
+                                    absl::ToDoubleSeconds(absl::Now() - start), sent,
+                                    sent - last_sent, visible, visible - last_visible, rss)
               << std::flush;
     last_sent = sent;
     last_visible = visible;
@@ -183,17 +193,28 @@ int main(int argc, char** argv) {
       "  sent by simulator: %llu (%.0f/s), skipped by simulator (could not keep up): %llu\n"
       "  visible on REST tail: %zu; rows in PostgreSQL: %lld (distinct event_id %lld)\n",
       *rate, absl::ToDoubleSeconds(driven), items.size(), stats.updates_sent,
-      static_cast<double>(stats.updates_sent) / absl::ToDoubleSeconds(driven), stats.updates_skipped,
-      (*tail)->count(), counts.ok() ? counts->rows : -1, counts.ok() ? counts->distinct_ids : -1);
+      static_cast<double>(stats.updates_sent) / absl::ToDoubleSeconds(driven),
+      stats.updates_skipped, (*tail)->count(), counts.ok() ? counts->rows : -1,
+      counts.ok() ? counts->distinct_ids : -1);
   std::cout << "  ingest->ack       (ingestion histogram): "
-            << (ingest_metrics.ok() ? HistogramPercentiles(ingest_metrics->second, "iss_ingest_ingest_to_ack_seconds") : "n/a")
+            << (ingest_metrics.ok() ? HistogramPercentiles(ingest_metrics->second,
+                                                           "iss_ingest_ingest_to_ack_seconds")
+                                    : "n/a")
             << "\n  ingest->committed (storage histogram):   "
-            << (storage_metrics.ok() ? HistogramPercentiles(storage_metrics->second, "iss_storage_ingest_to_commit_seconds") : "n/a")
-            << "\n  ingest->visible   (REST tail, per event): p50 " << Fmt(Percentile(ingest_vis, 50)) << " p99 "
-            << Fmt(Percentile(ingest_vis, 99)) << " max " << Fmt(Percentile(ingest_vis, 100))
-            << "\n  source->visible   (REST tail, per event): p50 " << Fmt(Percentile(source_vis, 50)) << " p99 "
-            << Fmt(Percentile(source_vis, 99)) << " max " << Fmt(Percentile(source_vis, 100)) << "\n  max RSS:";
-  for (const auto& [name, mib] : max_rss) std::cout << absl::StreamFormat(" %s %.0f MiB", name, mib);
+            << (storage_metrics.ok() ? HistogramPercentiles(storage_metrics->second,
+                                                            "iss_storage_ingest_to_commit_seconds")
+                                     : "n/a")
+            << "\n  ingest->visible   (REST tail, per event): p50 "
+            << Fmt(Percentile(ingest_vis, 50)) << " p99 " << Fmt(Percentile(ingest_vis, 99))
+            << " max " << Fmt(Percentile(ingest_vis, 100))
+            << "\n  source->visible   (REST tail, per event): p50 "
+            << Fmt(Percentile(source_vis, 50)) << " p99 " << Fmt(Percentile(source_vis, 99))
+            << " max " << Fmt(Percentile(source_vis, 100))
+            << "\n  RSS MiB (after 10 % of the run -> end, peak):";
+  for (const auto& [name, mib] : max_rss) {
+    std::cout << absl::StreamFormat(" %s %.0f->%.0f (%.0f)", name, warm_rss[name], last_rss[name],
+                                    mib);
+  }
   std::cout << std::endl;
   return 0;
 }

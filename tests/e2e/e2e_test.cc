@@ -71,7 +71,8 @@ TEST(EndToEnd, EverySimulatedUpdateIsQueryableOnceInOrderAndUrinationsArePostedO
   ASSERT_TRUE(WaitFor([&] { return p.simulator().scenario_time() >= absl::Seconds(13); },
                       absl::Seconds(30)));
   ASSERT_TRUE(WaitFor([&] { return p.fake_x().posts().size() >= 2; }, absl::Seconds(20)))
-      << "posts: " << p.fake_x().posts().size() << "\n" << p.Logs();
+      << "posts: " << p.fake_x().posts().size() << "\n"
+      << p.Logs();
   p.StopSimulator();  // Sent() is final from here on
 
   // --- what the simulator sent, per item, first occurrence of each update ----

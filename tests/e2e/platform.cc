@@ -60,7 +60,8 @@ RestEvent FromJson(const nlohmann::json& j) {
   return e;
 }
 
-absl::StatusOr<std::unique_ptr<ChildProcess>> Spawn(const std::string& binary, const std::string& log,
+absl::StatusOr<std::unique_ptr<ChildProcess>> Spawn(const std::string& binary,
+                                                    const std::string& log,
                                                     std::map<std::string, std::string> env) {
   env.emplace("ISS_LOG_LEVEL", "info");
   ChildProcess::Options o;
@@ -96,8 +97,8 @@ absl::StatusOr<std::unique_ptr<SseTail>> SseTail::Open(int port, const std::stri
   if (::connect(tail->fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     return absl::UnavailableError(absl::StrCat("connect: ", std::strerror(errno)));
   }
-  const std::string req = absl::StrCat("GET ", target,
-                                       " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n");
+  const std::string req = absl::StrCat(
+      "GET ", target, " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n");
   if (::send(tail->fd_, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
     return absl::UnavailableError("send");
   }
@@ -166,7 +167,9 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Start(PlatformOptions option
   std::unique_ptr<Platform> p(new Platform());
   p->options_ = std::move(options);
   const std::string& tag = p->options_.tag;
-  auto log = [&](const std::string& what) { return absl::StrCat("/tmp/iss-", tag, "-", what, ".log"); };
+  auto log = [&](const std::string& what) {
+    return absl::StrCat("/tmp/iss-", tag, "-", what, ".log");
+  };
 
   // PostgreSQL, migrated by the real tool.
   p->dsn_ = iss::testing::FreshDatabaseDsn();
@@ -231,11 +234,13 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Start(PlatformOptions option
   }
 
   if (auto s = WaitHttpOk(p->storage_ops_, "/readyz", absl::Seconds(30)); !s.ok()) {
-    return absl::DeadlineExceededError(absl::StrCat("storage not ready: ", s.message(), "\n", p->Logs()));
+    return absl::DeadlineExceededError(
+        absl::StrCat("storage not ready: ", s.message(), "\n", p->Logs()));
   }
   if (p->peebot_) {
     if (auto s = WaitHttpOk(p->peebot_ops_, "/readyz", absl::Seconds(30)); !s.ok()) {
-      return absl::DeadlineExceededError(absl::StrCat("peebot not ready: ", s.message(), "\n", p->Logs()));
+      return absl::DeadlineExceededError(
+          absl::StrCat("peebot not ready: ", s.message(), "\n", p->Logs()));
     }
   }
 
@@ -250,7 +255,8 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Start(PlatformOptions option
     if (!gateway.ok()) return gateway.status();
     p->gateway_ = *std::move(gateway);
     if (auto s = WaitHttpOk(p->gateway_http_, "/healthz", absl::Seconds(30)); !s.ok()) {
-      return absl::DeadlineExceededError(absl::StrCat("gateway not up: ", s.message(), "\n", p->Logs()));
+      return absl::DeadlineExceededError(
+          absl::StrCat("gateway not up: ", s.message(), "\n", p->Logs()));
     }
   }
   // The consumers own their partitions (the group joins are done) before any
@@ -327,16 +333,18 @@ absl::StatusOr<std::vector<RestEvent>> Platform::QueryAll(const std::vector<std:
   for (const auto& i : items) absl::StrAppend(&base, "&item_ids=", UrlEncode(i));
   const absl::Time start = epoch_ - absl::Hours(1);
   const absl::Time end = absl::Now() + absl::Hours(24);
-  absl::StrAppend(&base, "&start_time=",
-                  UrlEncode(absl::FormatTime(absl::RFC3339_full, start, absl::UTCTimeZone())),
-                  "&end_time=", UrlEncode(absl::FormatTime(absl::RFC3339_full, end, absl::UTCTimeZone())));
+  absl::StrAppend(
+      &base,
+      "&start_time=", UrlEncode(absl::FormatTime(absl::RFC3339_full, start, absl::UTCTimeZone())),
+      "&end_time=", UrlEncode(absl::FormatTime(absl::RFC3339_full, end, absl::UTCTimeZone())));
   std::vector<RestEvent> out;
   std::string token;
   for (int page = 0; page < 1000; ++page) {
     auto body = Get(token.empty() ? base : absl::StrCat(base, "&page_token=", UrlEncode(token)));
     if (!body.ok()) return body.status();
     auto j = nlohmann::json::parse(*body, nullptr, false);
-    if (j.is_discarded()) return absl::InternalError(absl::StrCat("bad JSON: ", body->substr(0, 200)));
+    if (j.is_discarded())
+      return absl::InternalError(absl::StrCat("bad JSON: ", body->substr(0, 200)));
     if (j.contains("events")) {
       for (const auto& e : j["events"]) out.push_back(FromJson(e));
     }

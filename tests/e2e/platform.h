@@ -64,7 +64,7 @@ struct PlatformOptions {
   double speed = 1.0;
   bool start_peebot = true;
   bool start_gateway = true;
-  bool record = true;  // the simulator keeps every update sent (Sent())
+  bool record = true;       // the simulator keeps every update sent (Sent())
   std::string tag = "e2e";  // names the child logs: /tmp/iss-<tag>-<service>.log
   std::map<std::string, std::string> storage_env;  // extra/overriding variables
   std::map<std::string, std::string> ingestion_env;

@@ -35,10 +35,12 @@ absl::Duration Outage() {
 
 PlatformOptions LoadOptions(const std::string& tag, double rate) {
   PlatformOptions po;
-  po.items = {std::string(kUrineTankItem), std::string(kUrineProcessorItem), std::string(kTimeItem)};
+  po.items = {std::string(kUrineTankItem), std::string(kUrineProcessorItem),
+              std::string(kTimeItem)};
   for (const CatalogItem& c : Catalog::Embedded().items()) {
     if (po.items.size() >= 23) break;
-    if (c.item_id != kUrineTankItem && c.item_id != kUrineProcessorItem) po.items.push_back(c.item_id);
+    if (c.item_id != kUrineTankItem && c.item_id != kUrineProcessorItem)
+      po.items.push_back(c.item_id);
   }
   po.scenario.seed = 5;
   po.scenario.updates_per_second = rate;
@@ -73,8 +75,8 @@ void ExpectExactlyOnce(Platform& p, const std::string& what) {
         return r.ok() && c.rows >= static_cast<int64_t>(expected);
       },
       absl::Seconds(60), absl::Milliseconds(100));
-  std::cout << what << ": sent " << expected << " distinct updates; rows " << c.rows << ", distinct "
-            << c.distinct_ids << std::endl;
+  std::cout << what << ": sent " << expected << " distinct updates; rows " << c.rows
+            << ", distinct " << c.distinct_ids << std::endl;
   ASSERT_TRUE(done) << what << ": lost " << expected - c.rows << "\n" << p.Logs();
   EXPECT_EQ(c.rows, static_cast<int64_t>(expected)) << what;
   EXPECT_EQ(c.distinct_ids, c.rows) << what << ": duplicates";
@@ -127,7 +129,8 @@ TEST(FaultTest, DISABLED_BrokerDownUnderLoad) {
   ASSERT_TRUE(Flowing(p)) << p.Logs();
   ASSERT_TRUE(p.cluster().SetBrokerDown(1).ok());
   const absl::Time up_at = absl::Now() + Outage();
-  WaitFor([&] { return absl::Now() >= up_at; }, Outage() + absl::Seconds(1), absl::Milliseconds(100));
+  WaitFor([&] { return absl::Now() >= up_at; }, Outage() + absl::Seconds(1),
+          absl::Milliseconds(100));
   ASSERT_TRUE(p.cluster().SetBrokerUp(1).ok());
   // Then produce errors for a while (NOT_LEADER_FOR_PARTITION = 6 on Produce = 0).
   p.cluster().PushRequestErrors(0, 6, 20);
@@ -166,7 +169,8 @@ TEST(FaultTest, TlcpDropEndGarbageAndStallMidStream) {
       // the same session resumes.)
       ASSERT_TRUE(WaitFor([&] { return p.simulator().stats().sessions_created > sessions; },
                           absl::Seconds(40)))
-          << sim::FaultName(kind) << "\n" << p.Logs();
+          << sim::FaultName(kind) << "\n"
+          << p.Logs();
       sessions = p.simulator().stats().sessions_created;
     }
     ASSERT_TRUE(Flowing(p)) << sim::FaultName(kind) << "\n" << p.Logs();
@@ -199,7 +203,8 @@ TEST(FaultTest, XApiServerErrorAndRateLimitStorm) {
   p.fake_x().Push(peebot::testing::FakeXReply::ServerError(502));
   ASSERT_TRUE(p.StartFeed().ok());
   ASSERT_TRUE(WaitFor([&] { return p.fake_x().posts().size() >= 2; }, absl::Seconds(60)))
-      << "posts " << p.fake_x().posts().size() << " statuses " << p.fake_x().statuses().size() << "\n"
+      << "posts " << p.fake_x().posts().size() << " statuses " << p.fake_x().statuses().size()
+      << "\n"
       << p.Logs();
   ASSERT_TRUE(WaitFor([&] { return p.simulator().scenario_time() >= absl::Seconds(14); },
                       absl::Seconds(30)));
@@ -229,7 +234,8 @@ TEST(FaultTest, PeebotKilledMidPost) {
   ASSERT_TRUE(p.peebot()->WaitExit(absl::Seconds(10)).has_value());
   ASSERT_TRUE(p.peebot()->Restart().ok());
   ASSERT_TRUE(WaitFor([&] { return p.fake_x().posts().size() >= 2; }, absl::Seconds(60)))
-      << "posts " << p.fake_x().posts().size() << "\n" << p.Logs();
+      << "posts " << p.fake_x().posts().size() << "\n"
+      << p.Logs();
   ASSERT_TRUE(WaitFor([&] { return p.simulator().scenario_time() >= absl::Seconds(14); },
                       absl::Seconds(30)));
   ExpectExactlyOnce(p, "Pee-Bot SIGKILL mid-post (telemetry)");
