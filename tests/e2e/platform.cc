@@ -183,7 +183,7 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Start(PlatformOptions option
   }
 
   // The bus.
-  auto cluster = iss::testing::KafkaCluster::Start(1);
+  auto cluster = iss::testing::KafkaCluster::Start(p->options_.brokers);
   if (!cluster.ok()) return cluster.status();
   p->cluster_ = *std::move(cluster);
   if (auto s = p->cluster_->CreateTopic("telemetry.raw.v1", 12); !s.ok()) return s;

@@ -65,6 +65,7 @@ struct PlatformOptions {
   bool start_peebot = true;
   bool start_gateway = true;
   bool record = true;       // the simulator keeps every update sent (Sent())
+  int brokers = 1;          // mock cluster size
   std::string tag = "e2e";  // names the child logs: /tmp/iss-<tag>-<service>.log
   std::map<std::string, std::string> storage_env;  // extra/overriding variables
   std::map<std::string, std::string> ingestion_env;

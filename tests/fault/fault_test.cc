@@ -114,7 +114,8 @@ TEST(FaultTest, StorageKilledMidBatchRepeatedly) {
 // heartbeat or fetch answered again: its group session expires ("session timed
 // out ... revoking assignment and rejoining group") and no rows arrive for
 // 40+ s, with both 6 s and 45 s session timeouts. Whether the sink or
-// librdkafka 2.0.2's mock coordinator is at fault is open (docs/reliability.md).
+// librdkafka 2.0.2's mock coordinator is at fault is open (docs/reliability.md);
+// DISABLED_LeaderBrokerDownUnderLoad, where the coordinator may survive, mostly passes.
 // Run it with --gtest_also_run_disabled_tests.
 TEST(FaultTest, DISABLED_BrokerDownUnderLoad) {
   PlatformOptions po = LoadOptions("fault-broker-down", 500);
@@ -136,6 +137,29 @@ TEST(FaultTest, DISABLED_BrokerDownUnderLoad) {
   p.cluster().PushRequestErrors(0, 6, 20);
   ASSERT_TRUE(Flowing(p)) << p.Logs();
   ExpectExactlyOnce(p, absl::StrCat("broker down ", absl::FormatDuration(Outage())));
+}
+
+// The partition leader goes down; the group coordinator may live on another
+// broker of the 3, so the consumers' sessions can survive the outage.
+// DISABLED because it is not reliable yet: passed with a 5 s and a 60 s outage,
+// then failed under ctest: iss-storage logged nothing and fetched no row for
+// 40 s after the broker came back, while ingestion had delivered everything.
+TEST(FaultTest, DISABLED_LeaderBrokerDownUnderLoad) {
+  PlatformOptions po = LoadOptions("fault-leader-down", 500);
+  po.brokers = 3;
+  po.storage_env["ISS_STORAGE_SESSION_TIMEOUT"] = "45s";
+  auto platform = Platform::Start(po);
+  ASSERT_TRUE(platform.ok()) << platform.status();
+  Platform& p = **platform;
+  ASSERT_TRUE(p.StartFeed().ok());
+  ASSERT_TRUE(Flowing(p)) << p.Logs();
+  ASSERT_TRUE(p.cluster().SetBrokerDown(1).ok());
+  const absl::Time up_at = absl::Now() + Outage();
+  WaitFor([&] { return absl::Now() >= up_at; }, Outage() + absl::Seconds(1),
+          absl::Milliseconds(100));
+  ASSERT_TRUE(p.cluster().SetBrokerUp(1).ok());
+  ASSERT_TRUE(Flowing(p)) << p.Logs();
+  ExpectExactlyOnce(p, absl::StrCat("leader broker down ", absl::FormatDuration(Outage())));
 }
 
 TEST(FaultTest, PostgresRestartedUnderLoad) {
