@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian bookworm packages the platform builds, tests and runs with.
 # Idempotent: installs only what is missing, and runs `apt-get update` at most once.
-# Usage: scripts/install-deps.sh [--with-browser]   (root, or sudo on PATH)
+# Usage: scripts/install-deps.sh   (root, or sudo on PATH)
 set -euo pipefail
 
 packages=(
@@ -17,10 +17,9 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev postgresql-15 postgresql-client-15
   # network tools used by the local run and docs
   curl ca-certificates
+  # checks of the container stack (tests/ops) and the dashboard's browser test
+  docker-compose prometheus python3-yaml chromium
 )
-if [[ "${1:-}" == "--with-browser" ]]; then
-  packages+=(chromium)
-fi
 
 missing=()
 for p in "${packages[@]}"; do
