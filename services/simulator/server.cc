@@ -343,10 +343,12 @@ struct Simulator::Impl {
     Send(c, absl::StrCat("SUBOK,", sub_id, ",", sub.items.size(), ",", sub.slots.size()));
     Send(c, absl::StrCat("CONF,", sub_id, ",unlimited,filtered"));
     Subscription& stored = s->subs.emplace(sub_id, std::move(sub)).first->second;
-    if (snapshot) {
+    // RAW has no snapshot. In MERGE the snapshot is the item's first update
+    // and the server sends no EOS; DISTINCT gets EOS after it.
+    if (snapshot && mode != "RAW") {
       for (size_t i = 0; i < stored.items.size(); ++i) {
         SendUpdate(*s, stored, i, Project(stored, i), /*snapshot=*/true);
-        Send(c, absl::StrCat("EOS,", sub_id, ",", i + 1));
+        if (mode == "DISTINCT") Send(c, absl::StrCat("EOS,", sub_id, ",", i + 1));
       }
     }
   }

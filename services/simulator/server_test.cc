@@ -135,12 +135,23 @@ TEST_F(SimulatorServerTest, SessionSubscriptionSnapshotAndProbe) {
   EXPECT_EQ(c.ReadUntil("SUBOK"), "SUBOK,1,2,3");
   EXPECT_EQ(c.ReadUntil("CONF"), "CONF,1,unlimited,filtered");
   // Snapshot: every field, an unknown field is null, CalibratedData "" is "$".
+  // MERGE: the first update is the snapshot, no EOS.
+  std::vector<std::string> seen;
   EXPECT_EQ(c.ReadUntil("U,"), "U,1,1,40|$|#");
-  EXPECT_EQ(c.ReadUntil("EOS"), "EOS,1,1");
   EXPECT_EQ(c.ReadUntil("U,"), "U,1,2,32|STANDBY|#");
-  EXPECT_EQ(c.ReadUntil("EOS"), "EOS,1,2");
   // Nothing else to say: PROBE after the keep-alive.
-  EXPECT_EQ(c.ReadUntil("PROBE"), "PROBE");
+  EXPECT_EQ(c.ReadUntil("PROBE", &seen), "PROBE");
+  for (const auto& l : seen) EXPECT_FALSE(absl::StartsWith(l, "EOS")) << l;
+  // DISTINCT gets EOS after its snapshot; RAW has no snapshot.
+  c.Send("control\r\nLS_reqId=2&LS_op=add&LS_subId=2&LS_mode=DISTINCT&LS_group=NODE3000005"
+         "&LS_schema=Value&LS_snapshot=true");
+  EXPECT_EQ(c.ReadUntil("U,2"), "U,2,1,40");
+  EXPECT_EQ(c.ReadUntil("EOS"), "EOS,2,1");
+  c.Send("control\r\nLS_reqId=3&LS_op=add&LS_subId=3&LS_mode=RAW&LS_group=NODE3000005"
+         "&LS_schema=Value&LS_snapshot=true");
+  seen.clear();
+  EXPECT_EQ(c.ReadUntil("PROBE", &seen), "PROBE");
+  for (const auto& l : seen) EXPECT_FALSE(absl::StartsWith(l, "U,3")) << l;
   EXPECT_EQ(sim_->stats().sessions_created, 1u);
 }
 
@@ -228,7 +239,7 @@ TEST_F(SimulatorServerTest, BindMovesTheSessionToANewConnection) {
   std::vector<std::string> conok = absl::StrSplit(a.CreateSession(), ',');
   a.Send("control\r\nLS_reqId=1&LS_op=add&LS_subId=1&LS_mode=MERGE&LS_group=NODE3000005"
          "&LS_schema=Value&LS_snapshot=true");
-  EXPECT_EQ(a.ReadUntil("EOS"), "EOS,1,1");
+  EXPECT_EQ(a.ReadUntil("U,1"), "U,1,1,40");
   RawClient b(sim_->port());
   b.Send(absl::StrCat("bind_session\r\nLS_session=", conok[1], "&LS_keepalive_millis=200"));
   EXPECT_EQ(b.ReadUntil("CONOK"), absl::StrCat("CONOK,", conok[1], ",50000,200,*"));

@@ -308,7 +308,10 @@ Session::Step Session::OnUpdate(const Message& m, std::string_view line, absl::T
     return step;
   }
   const size_t idx = static_cast<size_t>(*item - 1);
+  // MERGE mode: the snapshot is the item's first update (servers send EOS
+  // only for DISTINCT and COMMAND subscriptions).
   const bool snapshot = !sub->snapshot_done[idx];
+  sub->snapshot_done[idx] = true;
   absl::Status applied = ApplyUpdate(m.args[2], sub->state[idx]);
   if (!applied.ok()) {
     // The item is known, so the pipeline gets the raw line (its validator

@@ -83,7 +83,7 @@ class Session {
     int64_t req_id = 0;
     std::vector<std::string> items;
     std::vector<FieldValues> state;  // per item
-    std::vector<bool> snapshot_done;  // per item: EOS seen
+    std::vector<bool> snapshot_done;  // per item: first update (or EOS) seen
     bool confirmed = false;
   };
 

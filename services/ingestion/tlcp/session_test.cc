@@ -177,6 +177,21 @@ TEST_F(SessionTest, UpdatesAreDecodedAgainstPerItemState) {
   EXPECT_EQ(b.received_at, now_ + absl::Seconds(1));
 }
 
+TEST_F(SessionTest, MergeSnapshotIsTheFirstUpdateWithoutEos) {
+  Session s(Options(100), &sink_, &events_);
+  Establish(s);
+  s.OnLine("U,1,1,a|b|c|d|e|f", now_);
+  s.OnLine("U,1,2,a|b|c|d|e|f", now_);
+  s.OnLine("U,1,1,x|^5", now_);
+  s.OnLine("EOS,1,2", now_);  // tolerated, changes nothing
+  s.OnLine("U,1,2,y|^5", now_);
+  ASSERT_EQ(sink_.updates.size(), 4u);
+  EXPECT_TRUE(sink_.updates[0].snapshot);
+  EXPECT_TRUE(sink_.updates[1].snapshot);
+  EXPECT_FALSE(sink_.updates[2].snapshot);
+  EXPECT_FALSE(sink_.updates[3].snapshot);
+}
+
 TEST_F(SessionTest, FieldOrderFollowsTheConfiguredSchema) {
   SessionOptions o = Options(100);
   o.fields = {"TimeStamp", "Value"};
