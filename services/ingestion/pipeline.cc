@@ -57,7 +57,8 @@ bool Pipeline::Deliver(RawUpdate update) {
     }
     events_invalid_.fetch_add(1, std::memory_order_relaxed);
     const std::string raw = update.raw.empty() ? FormatReplayLine(update) : update.raw;
-    const std::string_view key = IsValidItemId(update.item_id) ? update.item_id : "";
+    // A std::string: the ternary of std::string and "" yields a temporary.
+    const std::string key = IsValidItemId(update.item_id) ? update.item_id : std::string();
     return queue_
         ->Push(dead_letters_.Reject(RejectReason(valid.status()), std::string(valid.status().message()), raw,
                                     key, update.source, absl::Now()))
