@@ -16,7 +16,8 @@ mkdir -p "$state/logs"
 scripts/install-deps.sh
 cmake --preset release >/dev/null
 cmake --build build/release -j "$(nproc)"
-bin="$root/build/release/bin"
+# Each program sits in its folder's build directory (build/release/services/<svc>/...).
+binary() { find "$root/build/release" -type f -perm -u+x -name "$1" | head -n1; }
 
 pids=()
 names=()
@@ -33,8 +34,10 @@ trap stop_all INT TERM EXIT
 # start NAME ARGS...: runs a program in the background, logging to .local/logs/NAME.log.
 start() {
   local name=$1; shift
-  if [[ ! -x "$bin/$name" ]]; then echo "  (skipping $name: not built yet)"; return; fi
-  "$bin/$name" "$@" >"$state/logs/$name.log" 2>&1 &
+  local path
+  path=$(binary "$name")
+  if [[ -z "$path" ]]; then echo "  (skipping $name: not built)"; return; fi
+  "$path" "$@" >"$state/logs/$name.log" 2>&1 &
   pids+=($!)
   names+=("$name")
   echo "  started $name (pid $!, log .local/logs/$name.log)"
@@ -49,10 +52,11 @@ if [[ -z "${ISS_PG_DSN:-}" ]]; then
   pg_port="${ISS_PLATFORM_PG_PORT:-55432}"
   if [[ ! -f "$state/pg/PG_VERSION" ]]; then
     mkdir -p "$state/pg"
-    [[ $(id -u) -eq 0 ]] && chown postgres "$state/pg" "$state"
+    if [[ $(id -u) -eq 0 ]]; then chown postgres "$state/pg"; fi
     run_pg "$pg_bin/initdb" -D "$state/pg" -A trust -U iss -E UTF8 >/dev/null
   fi
-  [[ $(id -u) -eq 0 ]] && chown -R postgres "$state/pg"
+  touch "$state/logs/postgres.log"
+  if [[ $(id -u) -eq 0 ]]; then chown -R postgres "$state/pg" "$state/logs/postgres.log"; fi
   run_pg "$pg_bin/pg_ctl" -D "$state/pg" -l "$state/logs/postgres.log" -w \
     -o "-p $pg_port -k /tmp -c listen_addresses=127.0.0.1" start >/dev/null
   pg_started=1
@@ -67,7 +71,7 @@ if [[ -z "${ISS_KAFKA_BROKERS:-}" ]]; then
 fi
 export ISS_ADMIN_TOKEN="${ISS_ADMIN_TOKEN:-$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')}"
 
-"$bin/iss-migrate" || { echo "migrations failed" >&2; exit 1; }
+"$(binary iss-migrate)" || { echo "migrations failed" >&2; exit 1; }
 
 if [[ "${ISS_PLATFORM_FEED:-isslive}" == "simulator" ]]; then
   start iss-simulator

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
-export CCACHE_BASEDIR="$PWD"
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1  # cache hits across clones
 
 preset="${ISS_TEST_PRESET:-release}"
 cmake --preset "$preset" >/dev/null
