@@ -23,8 +23,16 @@ pids=()
 names=()
 stop_all() {
   trap - INT TERM EXIT
+  # Reverse start order (the broker and database last), each given 20 s to drain.
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    kill -TERM "${pids[$i]}" 2>/dev/null && wait "${pids[$i]}" 2>/dev/null || true
+    local pid=${pids[$i]}
+    kill -TERM "$pid" 2>/dev/null || continue
+    for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "  ${names[$i]} did not stop in 20 s: killing it" >&2
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
   done
   if [[ -n "${pg_started:-}" ]]; then run_pg "$pg_bin/pg_ctl" -D "$state/pg" -m fast stop >/dev/null || true; fi
   echo "platform stopped"
@@ -37,7 +45,7 @@ start() {
   local path
   path=$(binary "$name")
   if [[ -z "$path" ]]; then echo "  (skipping $name: not built)"; return; fi
-  "$path" "$@" >"$state/logs/$name.log" 2>&1 &
+  "$path" "$@" >"$state/logs/$name.log" 2>&1 </dev/null &
   pids+=($!)
   names+=("$name")
   echo "  started $name (pid $!, log .local/logs/$name.log)"
