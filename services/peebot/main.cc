@@ -3,6 +3,7 @@
 //   config -> database (schema, settings) -> X client -> poster ->
 //   consumer pipeline (Kafka -> detector -> PostgreSQL) -> admin API + ops ->
 //   wait -> drain.
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 
@@ -87,6 +88,12 @@ int main(int argc, char** argv) {
       cfg.Address("ISS_PEEBOT_GRPC_ADDR", "127.0.0.1:50053", "gRPC listen address");
   const auto* ops_addr =
       cfg.Address("ISS_PEEBOT_OPS_ADDR", "127.0.0.1:9103", "/healthz, /readyz, /metrics address");
+  const auto* session_timeout = cfg.Duration(
+      "ISS_PEEBOT_SESSION_TIMEOUT", absl::Seconds(45), absl::Seconds(6), absl::Minutes(30),
+      "Consumer-group session timeout: how long a dead instance keeps its partitions");
+  const auto* sample_retention = cfg.Duration(
+      "ISS_PEEBOT_SAMPLE_RETENTION", absl::Hours(24 * 30), absl::ZeroDuration(),
+      absl::Hours(24 * 3650), "Event time of stored samples kept for re-evaluation (0 = forever)");
   const auto* migrate = cfg.Bool("ISS_PEEBOT_MIGRATE", false, "Apply schema migrations at start");
   const auto* admin_token = cfg.String("ISS_ADMIN_TOKEN", "", "Bearer token for admin RPCs", true);
   const auto* log_level =
@@ -165,6 +172,12 @@ int main(int argc, char** argv) {
   po.group_id = *group;
   po.topic = *topic;
   po.tank_items = tank_items;
+  po.sample_retention = *sample_retention;
+  po.kafka_extra = {
+      {"session.timeout.ms", absl::StrCat(absl::ToInt64Milliseconds(*session_timeout))},
+      // A tenth of the session, as librdkafka advises (at most a third).
+      {"heartbeat.interval.ms",
+       absl::StrCat(std::max<int64_t>(100, absl::ToInt64Milliseconds(*session_timeout) / 10))}};
   Pipeline pipeline(po, &pipeline_store, &settings, &health, [&] { poster_loop.Notify(); });
   if (absl::Status s = pipeline.Start(); !s.ok()) Fail("pipeline failed to start", s);
 

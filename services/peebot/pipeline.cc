@@ -1,5 +1,7 @@
 #include "services/peebot/pipeline.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
@@ -22,6 +24,8 @@ struct Metrics {
   prometheus::Counter& commit_failures =
       iss::metrics::Counter("iss_peebot_commit_failures_total",
                             "Batches whose transaction failed (re-read after resync)");
+  prometheus::Counter& pruned = iss::metrics::Counter(
+      "iss_peebot_samples_pruned_total", "Stored samples deleted by the retention policy");
   prometheus::Gauge& level =
       iss::metrics::Gauge("iss_peebot_tank_level_percent", "Last urine tank level seen");
 };
@@ -150,6 +154,23 @@ void Pipeline::Loop() {
   }
 }
 
+// Retention counts in event time (like the detector), so a replay of old
+// telemetry keeps the window it is replaying.
+void Pipeline::MaybePruneSamples() {
+  if (options_.sample_retention <= absl::ZeroDuration()) return;
+  if (newest_sample_ == absl::InfinitePast()) return;
+  const absl::Time now = absl::Now();
+  if (now - last_prune_ < options_.prune_interval) return;
+  last_prune_ = now;
+  auto pruned = store_->PruneSamples(newest_sample_ - options_.sample_retention);
+  if (!pruned.ok()) {
+    // Not worth a resync: the next interval tries again.
+    iss::log::Warn("pruning stored samples failed", {{"error", pruned.status().ToString()}});
+    return;
+  }
+  M().pruned.Increment(static_cast<double>(*pruned));
+}
+
 bool Pipeline::CaughtUp() {
   // A short batch alone is not enough: when everything is already on the
   // broker, one partition's fetch can arrive well before another's. The lag
@@ -218,6 +239,8 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::Message>& batch) {
   if (!inserted.ok()) return inserted.status();
   health_->Set("postgres", true);
   if (!next_offsets.empty()) consumer_->CommitAdvisory(next_offsets);
+  for (const Sample& smp : samples) newest_sample_ = std::max(newest_sample_, smp.source_ts);
+  MaybePruneSamples();
 
   M().consumed.Increment(static_cast<double>(batch.size()));
   M().kept.Increment(static_cast<double>(samples.size()));

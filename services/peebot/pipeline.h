@@ -39,6 +39,11 @@ struct PipelineOptions {
   // Feeds the lag that tells us we are caught up (see CaughtUp()).
   absl::Duration statistics_interval = absl::Seconds(1);
   std::map<std::string, std::string> kafka_extra;
+  // Stored samples (Reevaluate's source) older than this much event time
+  // before the newest one are deleted, at most once per prune_interval.
+  // Zero keeps them forever.
+  absl::Duration sample_retention = absl::Hours(24 * 30);
+  absl::Duration prune_interval = absl::Hours(1);
 };
 
 class Pipeline {
@@ -67,6 +72,7 @@ class Pipeline {
   void Loop();
   absl::Status ProcessBatch(const std::vector<kafka::Message>& batch);
   absl::Status Resync();
+  void MaybePruneSamples();
   bool CaughtUp();
   DetectorConfig ConfigFromSettings() const;
 
@@ -81,6 +87,8 @@ class Pipeline {
   std::atomic<bool> stop_{false};
   bool needs_resync_ = false;
   int empty_polls_ = 0;
+  absl::Time newest_sample_ = absl::InfinitePast();  // event time, pipeline thread only
+  absl::Time last_prune_ = absl::InfinitePast();
   absl::Time lag_trusted_after_ = absl::InfinitePast();
 
   mutable absl::Mutex mu_;

@@ -4,6 +4,8 @@
 // detector scenario file, produced as TelemetryEvents keyed by item id.
 #include "services/peebot/pipeline.h"
 
+#include <algorithm>
+#include <functional>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
@@ -96,7 +98,7 @@ class PipelineTest : public ::testing::Test {
     if (loop_) loop_->Stop();
   }
 
-  void StartPipeline() {
+  void StartPipeline(const std::function<void(PipelineOptions&)>& tune = {}) {
     pipeline_.reset();
     pipeline_store_ = std::make_unique<Store>(dsn_);
     PipelineOptions o;
@@ -105,6 +107,7 @@ class PipelineTest : public ::testing::Test {
     pipeline_options_group_ = o.group_id;
     o.kafka_extra = {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"}};
     o.topic = topic_;
+    if (tune) tune(o);
     pipeline_ = std::make_unique<Pipeline>(o, pipeline_store_.get(), settings_.get(), &health_,
                                            [this] { loop_->Notify(); });
     ASSERT_TRUE(pipeline_->Start().ok());
@@ -185,6 +188,36 @@ TEST_F(PipelineTest, TelemetryOnTheBusBecomesExactlyTheExpectedPosts) {
   auto stored = admin_store_->Samples(ScenarioEpoch(), ScenarioEpoch() + absl::Hours(1));
   ASSERT_TRUE(stored.ok());
   EXPECT_EQ(stored->size(), sc->delivery.size());
+}
+
+// Stored samples are kept for a window of event time behind the newest one;
+// pruning them touches neither the detections nor the posts.
+TEST_F(PipelineTest, StoredSamplesOlderThanTheRetentionArePruned) {
+  auto sc = LoadScenario(std::string(PEEBOT_TESTDATA_DIR) + "/clean_rises.scenario");
+  ASSERT_TRUE(sc.ok());
+  absl::Time newest = absl::InfinitePast();
+  for (const Sample& smp : sc->delivery) newest = std::max(newest, smp.source_ts);
+  const absl::Duration retention = absl::Seconds(60);
+  size_t kept = 0;
+  for (const Sample& smp : sc->delivery) kept += smp.source_ts >= newest - retention;
+  ASSERT_LT(kept, sc->delivery.size()) << "the scenario must span more than the retention";
+  StartPipeline([&](PipelineOptions& o) {
+    o.sample_retention = retention;
+    o.prune_interval = absl::ZeroDuration();
+  });
+  Produce(sc->delivery, 0, sc->delivery.size());
+  ASSERT_TRUE(WaitFor([&] { return Posted() >= 2; }, absl::Seconds(40)));
+  // The last batch's prune runs after its commit: wait until it shows.
+  auto stored = [&] {
+    return admin_store_->Samples(ScenarioEpoch() - absl::Hours(1), newest + absl::Hours(1));
+  };
+  ASSERT_TRUE(WaitFor([&] { auto s = stored(); return s.ok() && s->size() == kept; },
+                      absl::Seconds(20)))
+      << "stored " << (stored().ok() ? stored()->size() : 0) << ", want " << kept;
+  auto rows = stored();
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  for (const Sample& smp : *rows) EXPECT_GE(smp.source_ts, newest - retention);
+  EXPECT_EQ(*admin_store_->CountDetections(), 2);
 }
 
 // FR-018: the service stops in the middle of a fill and starts again. The

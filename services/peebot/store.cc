@@ -364,6 +364,19 @@ absl::StatusOr<int64_t> Store::CountDetections() {
   return n;
 }
 
+absl::StatusOr<int64_t> Store::PruneSamples(absl::Time before) {
+  int64_t n = 0;
+  absl::Status s = Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    n = tx.exec_params(absl::StrCat("DELETE FROM peebot_samples WHERE source_ts < ", Ts(1)),
+                       Us(before))
+            .affected_rows();
+    tx.commit();
+  });
+  if (!s.ok()) return s;
+  return n;
+}
+
 absl::StatusOr<std::vector<Sample>> Store::Samples(absl::Time start, absl::Time end) {
   std::vector<Sample> out;
   absl::Status s = Run([&](pqxx::connection& c) {

@@ -100,6 +100,8 @@ class Store {
   absl::StatusOr<int64_t> CountDetections();
   // Samples with start <= source_ts < end, in source_ts order.
   absl::StatusOr<std::vector<Sample>> Samples(absl::Time start, absl::Time end);
+  // Deletes the samples with source_ts < before; returns how many went.
+  absl::StatusOr<int64_t> PruneSamples(absl::Time before);
   absl::StatusOr<std::optional<std::string>> LoadSettings();
   absl::Status SaveSettings(const std::string& json);
 
