@@ -96,6 +96,7 @@ ISS telemetry platform is running.
   dashboard + REST   http://127.0.0.1:8080/
   gRPC (grpcurl)     ingestion 127.0.0.1:50051, storage :50052, Pee-Bot :50053
   admin token        $ISS_ADMIN_TOKEN   (send as 'authorization: Bearer <token>')
+  admin CLI          $(binary issctl) --help   (ISS_ADMIN_TOKEN=... for admin commands)
   logs               .local/logs/
 Press Ctrl-C to stop.
 TXT

@@ -1,0 +1,111 @@
+// Owns: turning issctl's command line (and the few environment variables it
+// reads) into an Invocation, without touching the network, and the --help
+// texts. Every usage error is an InvalidArgument status whose message names
+// the bad flag or argument; main maps it to exit code 2.
+//
+// Grammar: issctl <command> [<subcommand>] [flags] [positional...]
+//   flags: --name value | --name=value | --switch ; "--" ends the flags.
+// Secrets never come from flags: the admin token is read from ISS_ADMIN_TOKEN.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/config.h"
+
+namespace iss::issctl {
+
+enum class Command {
+  kHelp,                 // --help / help [command]
+  kQuery,                // StorageService.QueryWindow
+  kLatest,               // StorageService.GetLatest
+  kTail,                 // StorageService.Tail (server stream)
+  kSeries,               // StorageService.GetSeries
+  kItems,                // StorageService.ListItems
+  kItem,                 // StorageService.GetItem
+  kStorageStatus,        // StorageService.GetSinkStatus
+  kPeebotStatus,         // PeeBotService.GetStatus
+  kPeebotPause,          // PeeBotService.PausePosting (admin)
+  kPeebotResume,         // PeeBotService.ResumePosting (admin)
+  kPeebotCooldown,       // PeeBotService.GetSettings + GetStatus
+  kPeebotCooldownSet,    // PeeBotService.UpdateSettings(cooldown) (admin)
+  kPeebotCooldownClear,  // same with cooldown 0 (admin)
+  kIngestStatus,         // IngestService.GetIngestStatus
+  kIngestSend,           // IngestService.IngestTestEvent (admin)
+};
+
+// Which service a command talks to (picks the default address and env var).
+enum class Service { kNone, kIngest, kStorage, kPeebot };
+
+// Environment variables issctl reads.
+inline constexpr char kEnvIngestAddr[] = "ISSCTL_INGEST_ADDR";
+inline constexpr char kEnvStorageAddr[] = "ISSCTL_STORAGE_ADDR";
+inline constexpr char kEnvPeebotAddr[] = "ISSCTL_PEEBOT_ADDR";
+inline constexpr char kEnvAdminToken[] = "ISS_ADMIN_TOKEN";
+
+inline constexpr char kDefaultIngestAddr[] = "127.0.0.1:50051";
+inline constexpr char kDefaultStorageAddr[] = "127.0.0.1:50052";
+inline constexpr char kDefaultPeebotAddr[] = "127.0.0.1:50053";
+
+struct Invocation {
+  Command command = Command::kHelp;
+  Service service = Service::kNone;
+  std::string help_text;  // kHelp: what to print
+
+  // Common to every command.
+  bool json = false;
+  std::string addr;                            // resolved: flag > env > default
+  absl::Duration timeout = absl::Seconds(10);  // per RPC (per page); tail: connect only
+  std::string admin_token;                     // from ISS_ADMIN_TOKEN only; may be empty
+
+  // query, latest, tail, series, ingest status.
+  std::vector<std::string> items;
+  absl::Time from = absl::InfinitePast();
+  absl::Time to = absl::InfiniteFuture();
+  int page_size = 0;
+  std::string page_token;
+  bool all_pages = false;  // query/items: keep fetching next pages
+  bool descending = false;
+  std::optional<double> min_value;
+  std::optional<double> max_value;
+  absl::Duration bucket = absl::ZeroDuration();
+  std::string search;
+  std::string discipline;
+
+  // tail: stop after this many events (0 = never) or after this long.
+  int64_t max_events = 0;
+  absl::Duration duration = absl::InfiniteDuration();
+  // tail: force the stderr status line off/on (default: only on a TTY).
+  std::optional<bool> progress;
+
+  // peebot pause / cooldown set.
+  std::string reason;
+  absl::Duration cooldown = absl::ZeroDuration();
+
+  // ingest send.
+  std::string value;
+  bool value_set = false;
+  absl::Time source_ts = absl::InfinitePast();  // InfinitePast = now at send time
+  std::optional<std::string> status_class;
+  std::optional<std::string> status_indicator;
+  std::optional<std::string> status_color;
+  std::optional<std::string> calibrated_data;
+};
+
+// Parses `args` (argv without the program name). `env` supplies the address
+// and token variables; `now` anchors relative times ("now", "-15m").
+absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args, const EnvLookup& env,
+                                     absl::Time now);
+
+// Time arguments: RFC 3339 ("2026-11-30T12:00:00Z", fractions and offsets
+// allowed), "now", or "-<duration>" meaning that long before `now` ("-15m").
+absl::StatusOr<absl::Time> ParseTimeArg(const std::string& text, absl::Time now);
+
+// The top-level --help text (commands, common flags, env vars, exit codes).
+std::string GeneralHelp();
+
+}  // namespace iss::issctl

@@ -1,0 +1,481 @@
+#include "clients/issctl/commands.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "clients/issctl/exit_codes.h"
+#include "clients/issctl/format.h"
+#include "common/grpc_server.h"
+#include "common/grpc_util.h"
+#include "grpcpp/grpcpp.h"
+#include "iss/ingest/v1/ingest.grpc.pb.h"
+#include "iss/peebot/v1/peebot.grpc.pb.h"
+#include "iss/storage/v1/storage.grpc.pb.h"
+
+namespace iss::issctl {
+namespace {
+
+namespace sv1 = iss::storage::v1;
+namespace pv1 = iss::peebot::v1;
+namespace iv1 = iss::ingest::v1;
+using iss::telemetry::v1::TelemetryEvent;
+
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& addr) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  return grpc::CreateCustomChannel(addr, grpc::InsecureChannelCredentials(), args);
+}
+
+// A context with the invocation's deadline (and the bearer token for admin RPCs).
+std::unique_ptr<grpc::ClientContext> Ctx(const Invocation& inv, bool admin = false) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(absl::ToChronoTime(absl::Now() + inv.timeout));
+  if (admin && !inv.admin_token.empty()) iss::AddBearer(ctx.get(), inv.admin_token);
+  return ctx;
+}
+
+absl::Status Check(const grpc::Status& s) { return iss::FromGrpc(s); }
+
+// ---- storage ----
+
+absl::Status RunQuery(const Invocation& inv, const Io& io) {
+  auto stub = sv1::StorageService::NewStub(MakeChannel(inv.addr));
+  sv1::QueryWindowRequest req;
+  for (const auto& id : inv.items) req.add_item_ids(id);
+  iss::ToProto(inv.from, req.mutable_start_time());
+  iss::ToProto(inv.to, req.mutable_end_time());
+  req.set_page_size(inv.page_size);
+  req.set_page_token(inv.page_token);
+  req.set_order(inv.descending ? sv1::ORDER_DESC : sv1::ORDER_ASC);
+  if (inv.min_value) req.mutable_value_filter()->set_min(*inv.min_value);
+  if (inv.max_value) req.mutable_value_filter()->set_max(*inv.max_value);
+  uint64_t total = 0;
+  for (int page = 0;; ++page) {
+    sv1::QueryWindowResponse resp;
+    if (absl::Status s = Check(stub->QueryWindow(Ctx(inv).get(), req, &resp)); !s.ok()) return s;
+    if (page == 0 && !inv.json) *io.out << EventHeader();
+    for (const auto& e : resp.events()) *io.out << (inv.json ? JsonLine(e) : EventRow(e));
+    io.out->flush();
+    total += resp.events_size();
+    if (resp.next_page_token().empty()) break;
+    if (!inv.all_pages) {
+      *io.err << "more events after these " << total
+              << ": add --all, or continue with --page-token=" << resp.next_page_token() << "\n";
+      break;
+    }
+    req.set_page_token(resp.next_page_token());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunLatest(const Invocation& inv, const Io& io) {
+  auto stub = sv1::StorageService::NewStub(MakeChannel(inv.addr));
+  sv1::GetLatestRequest req;
+  for (const auto& id : inv.items) req.add_item_ids(id);
+  sv1::GetLatestResponse resp;
+  if (absl::Status s = Check(stub->GetLatest(Ctx(inv).get(), req, &resp)); !s.ok()) return s;
+  *io.out << (inv.json ? JsonLine(resp) : FormatLatest(resp));
+  return absl::OkStatus();
+}
+
+absl::Status RunSeries(const Invocation& inv, const Io& io) {
+  auto stub = sv1::StorageService::NewStub(MakeChannel(inv.addr));
+  sv1::GetSeriesRequest req;
+  req.set_item_id(inv.items.at(0));
+  iss::ToProto(inv.from, req.mutable_start_time());
+  iss::ToProto(inv.to, req.mutable_end_time());
+  *req.mutable_bucket() = iss::ToProtoDuration(inv.bucket);
+  sv1::GetSeriesResponse resp;
+  if (absl::Status s = Check(stub->GetSeries(Ctx(inv).get(), req, &resp)); !s.ok()) return s;
+  *io.out << (inv.json ? JsonLine(resp) : FormatSeries(resp));
+  return absl::OkStatus();
+}
+
+absl::Status RunItems(const Invocation& inv, const Io& io) {
+  auto stub = sv1::StorageService::NewStub(MakeChannel(inv.addr));
+  sv1::ListItemsRequest req;
+  req.set_search(inv.search);
+  req.set_discipline(inv.discipline);
+  req.set_page_size(inv.page_size);
+  req.set_page_token(inv.page_token);
+  std::vector<sv1::Item> items;
+  for (;;) {
+    sv1::ListItemsResponse resp;
+    if (absl::Status s = Check(stub->ListItems(Ctx(inv).get(), req, &resp)); !s.ok()) return s;
+    for (const auto& i : resp.items()) {
+      if (inv.json) {
+        *io.out << JsonLine(i);
+      } else {
+        items.push_back(i);
+      }
+    }
+    if (resp.next_page_token().empty()) break;
+    if (!inv.all_pages) {
+      *io.err << "more items: add --all, or continue with --page-token=" << resp.next_page_token()
+              << "\n";
+      break;
+    }
+    req.set_page_token(resp.next_page_token());
+  }
+  if (!inv.json) *io.out << FormatItems(items);
+  return absl::OkStatus();
+}
+
+absl::Status RunItem(const Invocation& inv, const Io& io) {
+  auto stub = sv1::StorageService::NewStub(MakeChannel(inv.addr));
+  sv1::GetItemRequest req;
+  req.set_item_id(inv.items.at(0));
+  sv1::Item resp;
+  if (absl::Status s = Check(stub->GetItem(Ctx(inv).get(), req, &resp)); !s.ok()) return s;
+  *io.out << (inv.json ? JsonLine(resp) : FormatItem(resp));
+  return absl::OkStatus();
+}
+
+absl::Status RunStorageStatus(const Invocation& inv, const Io& io) {
+  auto stub = sv1::StorageService::NewStub(MakeChannel(inv.addr));
+  sv1::SinkStatus resp;
+  if (absl::Status s = Check(stub->GetSinkStatus(Ctx(inv).get(), {}, &resp)); !s.ok()) return s;
+  *io.out << (inv.json ? JsonLine(resp) : FormatSinkStatus(resp));
+  return absl::OkStatus();
+}
+
+// ---- tail ----
+
+// The status line on stderr: redrawn in place ("\r" + erase to end of line),
+// erased before each event is printed so stdout and stderr never mix on a
+// shared terminal. Thread-safe (the ticker thread redraws it every second).
+class ProgressLine {
+ public:
+  ProgressLine(std::ostream* err, bool enabled) : err_(err), enabled_(enabled) {}
+
+  void Event(const std::string& item, const std::function<void()>& print) {
+    absl::MutexLock lock(&mu_);
+    ++events_;
+    last_item_ = item;
+    if (drawn_) Erase();
+    print();
+    const absl::Time now = absl::Now();
+    if (enabled_ && (erased_ || now - last_draw_ >= absl::Milliseconds(200))) Draw(now);
+  }
+  void Tick() {
+    absl::MutexLock lock(&mu_);
+    if (enabled_) Draw(absl::Now());
+  }
+  // Leaves the final figures on their own line.
+  void Finish() {
+    absl::MutexLock lock(&mu_);
+    if (!enabled_) return;
+    Draw(absl::Now());
+    *err_ << "\n";
+    err_->flush();
+  }
+  uint64_t events() {
+    absl::MutexLock lock(&mu_);
+    return events_;
+  }
+
+ private:
+  void Erase() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    *err_ << "\r\x1b[K";
+    err_->flush();
+    drawn_ = false;
+    erased_ = true;
+  }
+  void Draw(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    *err_ << "\r\x1b[K" << FormatProgress(events_, now - start_, last_item_);
+    err_->flush();
+    drawn_ = true;
+    erased_ = false;
+    last_draw_ = now;
+  }
+
+  std::ostream* const err_;
+  const bool enabled_;
+  const absl::Time start_ = absl::Now();
+  absl::Mutex mu_;
+  uint64_t events_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string last_item_ ABSL_GUARDED_BY(mu_);
+  bool drawn_ ABSL_GUARDED_BY(mu_) = false;
+  bool erased_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time last_draw_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+};
+
+// SIGINT/SIGTERM end the tail cleanly. The constructor blocks them in this
+// thread before any gRPC object exists, so every thread gRPC starts later
+// inherits the mask; Watch() starts a thread that waits for them with
+// sigtimedwait and cancels the call, and on its 1 s timeout refreshes the
+// status line. Stop() must run before the watched context is destroyed.
+class Interrupts {
+ public:
+  explicit Interrupts(ProgressLine* progress) : progress_(progress) {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGUSR1);  // our own "stop waiting"
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+  }
+  ~Interrupts() { Stop(); }
+
+  void Watch(grpc::ClientContext* ctx) {
+    thread_ = std::thread([this, ctx] {
+      const timespec tick{1, 0};
+      for (;;) {
+        const int sig = sigtimedwait(&set_, nullptr, &tick);
+        if (sig == SIGUSR1) return;
+        if (sig == SIGINT || sig == SIGTERM) {
+          interrupted_ = true;
+          ctx->TryCancel();
+          return;
+        }
+        progress_->Tick();
+      }
+    });
+  }
+  // Ends the watcher thread. Signals stay blocked: the process is about to end.
+  void Stop() {
+    if (!thread_.joinable()) return;
+    if (!interrupted_) pthread_kill(thread_.native_handle(), SIGUSR1);
+    thread_.join();
+  }
+  bool interrupted() const { return interrupted_; }
+
+ private:
+  ProgressLine* const progress_;
+  sigset_t set_;
+  std::atomic<bool> interrupted_{false};
+  std::thread thread_;
+};
+
+absl::Status RunTail(const Invocation& inv, const Io& io) {
+  ProgressLine progress(io.err, inv.progress.value_or(io.err_is_tty));
+  Interrupts interrupts(&progress);  // first: before any gRPC thread exists
+  grpc::ClientContext ctx;
+  interrupts.Watch(&ctx);
+  const bool bounded = inv.duration != absl::InfiniteDuration();
+  if (bounded) ctx.set_deadline(absl::ToChronoTime(absl::Now() + inv.duration));
+  auto stub = sv1::StorageService::NewStub(MakeChannel(inv.addr));
+  sv1::TailRequest req;
+  for (const auto& id : inv.items) req.add_item_ids(id);
+  auto reader = stub->Tail(&ctx, req);
+  TelemetryEvent e;
+  bool reached_count = false;
+  while (reader->Read(&e)) {
+    const bool first = progress.events() == 0;
+    progress.Event(e.item_id(), [&] {
+      if (first && !inv.json) *io.out << EventHeader();
+      *io.out << (inv.json ? JsonLine(e) : EventRow(e));
+      io.out->flush();
+    });
+    if (inv.max_events > 0 && progress.events() >= static_cast<uint64_t>(inv.max_events)) {
+      reached_count = true;
+      ctx.TryCancel();
+      break;
+    }
+  }
+  const grpc::Status s = reader->Finish();
+  interrupts.Stop();
+  progress.Finish();
+  if (s.ok()) return absl::OkStatus();
+  // Our own ends: Ctrl-C, --count reached, --duration over.
+  if (s.error_code() == grpc::StatusCode::CANCELLED &&
+      (reached_count || interrupts.interrupted())) {
+    return absl::OkStatus();
+  }
+  if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && bounded) return absl::OkStatus();
+  return Check(s);
+}
+
+// ---- peebot ----
+
+absl::Status RunPeebot(const Invocation& inv, const Io& io) {
+  auto stub = pv1::PeeBotService::NewStub(MakeChannel(inv.addr));
+  pv1::Status status;
+  switch (inv.command) {
+    case Command::kPeebotStatus:
+      if (absl::Status s = Check(stub->GetStatus(Ctx(inv).get(), {}, &status)); !s.ok()) return s;
+      break;
+    case Command::kPeebotPause: {
+      pv1::PausePostingRequest req;
+      req.set_reason(inv.reason);
+      if (absl::Status s = Check(stub->PausePosting(Ctx(inv, true).get(), req, &status)); !s.ok()) {
+        return s;
+      }
+      break;
+    }
+    case Command::kPeebotResume:
+      if (absl::Status s = Check(stub->ResumePosting(Ctx(inv, true).get(), {}, &status)); !s.ok()) {
+        return s;
+      }
+      break;
+    case Command::kPeebotCooldown: {
+      pv1::Settings settings;
+      if (absl::Status s = Check(stub->GetSettings(Ctx(inv).get(), {}, &settings)); !s.ok()) {
+        return s;
+      }
+      if (absl::Status s = Check(stub->GetStatus(Ctx(inv).get(), {}, &status)); !s.ok()) return s;
+      if (inv.json) {
+        *io.out << JsonLine(settings);
+      } else {
+        *io.out << FormatCooldown(settings, &status);
+      }
+      return absl::OkStatus();
+    }
+    case Command::kPeebotCooldownSet:
+    case Command::kPeebotCooldownClear: {
+      pv1::UpdateSettingsRequest req;
+      const absl::Duration d =
+          inv.command == Command::kPeebotCooldownSet ? inv.cooldown : absl::ZeroDuration();
+      *req.mutable_settings()->mutable_cooldown() = iss::ToProtoDuration(d);
+      req.mutable_update_mask()->add_paths("cooldown");
+      pv1::Settings settings;
+      if (absl::Status s = Check(stub->UpdateSettings(Ctx(inv, true).get(), req, &settings));
+          !s.ok()) {
+        return s;
+      }
+      *io.out << (inv.json ? JsonLine(settings) : FormatCooldown(settings, nullptr));
+      return absl::OkStatus();
+    }
+    default:
+      return absl::InternalError("not a peebot command");
+  }
+  *io.out << (inv.json ? JsonLine(status) : FormatPeebotStatus(status));
+  return absl::OkStatus();
+}
+
+// ---- ingest ----
+
+absl::Status RunIngest(const Invocation& inv, const Io& io) {
+  auto stub = iv1::IngestService::NewStub(MakeChannel(inv.addr));
+  if (inv.command == Command::kIngestStatus) {
+    iv1::GetIngestStatusRequest req;
+    for (const auto& id : inv.items) req.add_item_ids(id);
+    iv1::IngestStatus resp;
+    if (absl::Status s = Check(stub->GetIngestStatus(Ctx(inv).get(), req, &resp)); !s.ok()) {
+      return s;
+    }
+    *io.out << (inv.json ? JsonLine(resp) : FormatIngestStatus(resp));
+    return absl::OkStatus();
+  }
+  iv1::IngestTestEventRequest req;
+  req.set_item_id(inv.items.at(0));
+  const absl::Time ts = inv.source_ts == absl::InfinitePast() ? absl::Now() : inv.source_ts;
+  iss::ToProto(ts, req.mutable_source_ts());
+  if (inv.value_set) req.set_value(inv.value);
+  if (inv.status_class) req.set_status_class(*inv.status_class);
+  if (inv.status_indicator) req.set_status_indicator(*inv.status_indicator);
+  if (inv.status_color) req.set_status_color(*inv.status_color);
+  if (inv.calibrated_data) req.set_calibrated_data(*inv.calibrated_data);
+  iv1::IngestTestEventResponse resp;
+  if (absl::Status s = Check(stub->IngestTestEvent(Ctx(inv, true).get(), req, &resp)); !s.ok()) {
+    return s;
+  }
+  *io.out << (inv.json ? JsonLine(resp) : FormatIngestSent(resp));
+  return absl::OkStatus();
+}
+
+const char* ServiceName(Service s) {
+  switch (s) {
+    case Service::kIngest:
+      return "ingestion";
+    case Service::kStorage:
+      return "storage";
+    case Service::kPeebot:
+      return "Pee-Bot";
+    case Service::kNone:
+      break;
+  }
+  return "?";
+}
+
+const char* AddrEnv(Service s) {
+  switch (s) {
+    case Service::kIngest:
+      return kEnvIngestAddr;
+    case Service::kStorage:
+      return kEnvStorageAddr;
+    case Service::kPeebot:
+      return kEnvPeebotAddr;
+    case Service::kNone:
+      break;
+  }
+  return "";
+}
+
+}  // namespace
+
+int Run(const Invocation& inv, const Io& io) {
+  absl::Status s;
+  switch (inv.command) {
+    case Command::kHelp:
+      *io.out << inv.help_text;
+      return kExitOk;
+    case Command::kQuery:
+      s = RunQuery(inv, io);
+      break;
+    case Command::kLatest:
+      s = RunLatest(inv, io);
+      break;
+    case Command::kTail:
+      s = RunTail(inv, io);
+      break;
+    case Command::kSeries:
+      s = RunSeries(inv, io);
+      break;
+    case Command::kItems:
+      s = RunItems(inv, io);
+      break;
+    case Command::kItem:
+      s = RunItem(inv, io);
+      break;
+    case Command::kStorageStatus:
+      s = RunStorageStatus(inv, io);
+      break;
+    case Command::kPeebotStatus:
+    case Command::kPeebotPause:
+    case Command::kPeebotResume:
+    case Command::kPeebotCooldown:
+    case Command::kPeebotCooldownSet:
+    case Command::kPeebotCooldownClear:
+      s = RunPeebot(inv, io);
+      break;
+    case Command::kIngestStatus:
+    case Command::kIngestSend:
+      s = RunIngest(inv, io);
+      break;
+  }
+  io.out->flush();
+  if (s.ok()) return kExitOk;
+  *io.err << "issctl: " << absl::StatusCodeToString(s.code()) << ": " << s.message() << " ("
+          << ServiceName(inv.service) << " at " << inv.addr << ")\n";
+  switch (s.code()) {
+    case absl::StatusCode::kUnauthenticated:
+    case absl::StatusCode::kPermissionDenied:
+      if (inv.admin_token.empty()) {
+        *io.err << "hint: admin commands need the token in " << kEnvAdminToken << "\n";
+      } else {
+        *io.err << "hint: the server refused the token in " << kEnvAdminToken << "\n";
+      }
+      break;
+    case absl::StatusCode::kUnavailable:
+      *io.err << "hint: is " << ServiceName(inv.service) << " running there? (--addr or "
+              << AddrEnv(inv.service) << ")\n";
+      break;
+    default:
+      break;
+  }
+  io.err->flush();
+  return ExitCodeFor(s.code());
+}
+
+}  // namespace iss::issctl

@@ -1,0 +1,97 @@
+// issctl's output: proto3 JSON lines that parse back, and the text forms.
+#include "clients/issctl/format.h"
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "common/grpc_util.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace iss::issctl {
+namespace {
+
+using iss::telemetry::v1::TelemetryEvent;
+
+TelemetryEvent Event() {
+  TelemetryEvent e;
+  e.set_schema_version(1);
+  e.set_event_id("abc123");
+  e.set_item_id("NODE3000005");
+  iss::ToProto(absl::FromUnixSeconds(1735732800) + absl::Microseconds(250), e.mutable_source_ts());
+  e.set_value("42.5");
+  e.mutable_status()->set_class_("24");
+  e.set_source("test");
+  e.set_signal(iss::telemetry::v1::SIGNAL_STATE_AOS);
+  return e;
+}
+
+TEST(Format, JsonLineIsOneLineOfProto3JsonThatParsesBack) {
+  const std::string line = JsonLine(Event());
+  ASSERT_FALSE(line.empty());
+  EXPECT_EQ(line.back(), '\n');
+  EXPECT_EQ(line.find('\n'), line.size() - 1);
+  EXPECT_TRUE(absl::StrContains(line, "\"itemId\":\"NODE3000005\"")) << line;
+  EXPECT_TRUE(absl::StrContains(line, "\"sourceTs\":\"2025-01-01T12:00:00.000250Z\"")) << line;
+  EXPECT_TRUE(absl::StrContains(line, "\"signal\":\"SIGNAL_STATE_AOS\"")) << line;
+  TelemetryEvent back;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(line, &back).ok());
+  EXPECT_EQ(back.SerializeAsString(), Event().SerializeAsString());
+}
+
+TEST(Format, EventRowsAlignUnderTheHeader) {
+  const std::string header = EventHeader();
+  const std::string row = EventRow(Event());
+  EXPECT_EQ(row.find("NODE3000005"), header.find("ITEM"));
+  EXPECT_EQ(row.find("42.5"), header.find("VALUE"));
+  EXPECT_TRUE(absl::StartsWith(row, "2025-01-01T12:00:00.000250Z")) << row;
+  EXPECT_TRUE(absl::StrContains(row, "AOS")) << row;
+  EXPECT_TRUE(absl::StrContains(row, "class=24")) << row;
+  TelemetryEvent null_value = Event();
+  null_value.clear_value();
+  EXPECT_EQ(EventRow(null_value).substr(header.find("VALUE"), 2), "- ");
+}
+
+TEST(Format, LatestListsMissingItems) {
+  iss::storage::v1::GetLatestResponse r;
+  auto* v = r.add_values();
+  v->set_item_id("S0000004");
+  v->set_value("7");
+  r.add_missing_item_ids("NOPE1");
+  r.add_missing_item_ids("NOPE2");
+  const std::string text = FormatLatest(r);
+  const std::vector<std::string> lines = absl::StrSplit(text, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 3u) << text;
+  EXPECT_TRUE(absl::StartsWith(lines[0], "ITEM")) << text;
+  EXPECT_TRUE(absl::StartsWith(lines[1], "S0000004")) << text;
+  EXPECT_EQ(lines[2], "no stored value: NOPE1, NOPE2");
+}
+
+TEST(Format, PeebotStatusAndCooldown) {
+  iss::peebot::v1::Status s;
+  s.set_mode("paused");
+  s.set_posting_paused(true);
+  s.set_posts_today(3);
+  s.set_daily_post_cap(17);
+  *s.mutable_cooldown_remaining() = iss::ToProtoDuration(absl::Minutes(4));
+  const std::string text = FormatPeebotStatus(s);
+  EXPECT_TRUE(absl::StrContains(text, "mode:")) << text;
+  EXPECT_TRUE(absl::StrContains(text, "paused")) << text;
+  EXPECT_TRUE(absl::StrContains(text, "3 of 17")) << text;
+  EXPECT_TRUE(absl::StrContains(text, "last detection:     -")) << text;
+  iss::peebot::v1::Settings settings;
+  *settings.mutable_cooldown() = iss::ToProtoDuration(absl::Minutes(15));
+  EXPECT_EQ(FormatCooldown(settings, &s), "cooldown:  15m\nremaining: 4m\n");
+  EXPECT_EQ(FormatCooldown(settings, nullptr), "cooldown: 15m\n");
+}
+
+TEST(Format, ProgressLine) {
+  EXPECT_EQ(FormatProgress(0, absl::ZeroDuration(), ""), "tail: 0 events, 0.0/s, last - (0)");
+  EXPECT_EQ(FormatProgress(125, absl::Milliseconds(10500), "NODE3000005"),
+            "tail: 125 events, 11.9/s, last NODE3000005 (10s)");
+}
+
+TEST(Format, UnsetTimestampIsADash) { EXPECT_EQ(FormatTs(google::protobuf::Timestamp()), "-"); }
+
+}  // namespace
+}  // namespace iss::issctl

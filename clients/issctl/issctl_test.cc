@@ -1,0 +1,570 @@
+// The real issctl binary, run as a child process, against the platform's real
+// gRPC services started in this process with iss::GrpcServer (auth included):
+//   - storage: StorageServiceImpl over a throwaway PostgreSQL holding rows
+//     written by the real BatchWriter, with a TailHub the test publishes to;
+//   - Pee-Bot: AdminService over its own database;
+//   - ingestion: IngestServiceImpl in front of the real pipeline and queue
+//     (no Kafka needed: nothing drains the queue, the test reads its depth).
+// Output is checked the way a script would read it: exit code, stdout (JSON
+// parsed back into the protos), stderr.
+#include <signal.h>
+
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/catalog.h"
+#include "common/grpc_server.h"
+#include "common/grpc_util.h"
+#include "common/health.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "services/ingestion/pipeline.h"
+#include "services/ingestion/service.h"
+#include "services/peebot/admin_service.h"
+#include "services/storage/batch_writer.h"
+#include "services/storage/conn_pool.h"
+#include "services/storage/partitions.h"
+#include "services/storage/query_store.h"
+#include "services/storage/storage_service.h"
+#include "services/storage/tail_hub.h"
+#include "services/storage/test_util.h"
+#include "services/storage/upkeep.h"
+#include "tests/support/pg_server.h"
+#include "tests/support/process.h"
+#include "tests/support/wait.h"
+
+namespace iss::issctl {
+namespace {
+
+using iss::telemetry::v1::TelemetryEvent;
+namespace sv1 = iss::storage::v1;
+namespace pv1 = iss::peebot::v1;
+namespace iv1 = iss::ingest::v1;
+
+constexpr char kToken[] = "issctl-test-token";
+const absl::Time kT0 = absl::FromUnixSeconds(1795000000);
+
+class FixedClock final : public iss::peebot::Clock {
+ public:
+  absl::Time Now() override { return kT0; }
+  bool SleepFor(absl::Duration) override { return true; }
+  void Cancel() override {}
+};
+
+struct World {
+  Health health;
+  // storage
+  std::unique_ptr<storage::ConnectionPool> pool;
+  std::unique_ptr<storage::QueryStore> store;
+  std::unique_ptr<storage::TailHub> hub;
+  std::unique_ptr<storage::StorageServiceImpl> storage_service;
+  std::unique_ptr<GrpcServer> storage_server;
+  // peebot
+  std::unique_ptr<peebot::Store> peebot_store;
+  std::unique_ptr<peebot::RuntimeSettings> settings;
+  FixedClock clock;
+  std::unique_ptr<peebot::Poster> poster;
+  std::unique_ptr<peebot::AdminService> peebot_service;
+  std::unique_ptr<GrpcServer> peebot_server;
+  // ingestion
+  std::unique_ptr<ingest::BoundedQueue> queue;
+  std::unique_ptr<ingest::SignalTracker> signal;
+  std::unique_ptr<ingest::Pipeline> pipeline;
+  std::unique_ptr<ingest::IngestServiceImpl> ingest_service;
+  std::unique_ptr<GrpcServer> ingest_server;
+};
+
+World* world = nullptr;
+
+absl::StatusOr<std::unique_ptr<GrpcServer>> Serve(grpc::Service* service) {
+  GrpcServerOptions o;
+  o.address = "127.0.0.1:0";
+  o.admin_token = kToken;
+  o.services = {service};
+  o.health = &world->health;
+  return GrpcServer::Start(o);
+}
+
+struct Result {
+  int code = -100;
+  std::string out;
+  std::string err;
+};
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// Starts issctl with `args`; stdout goes to the child's log file, stderr to a
+// file of its own (through sh, so ChildProcess stays the one way to spawn).
+// The environment names every server; `env` overrides it.
+std::unique_ptr<iss::testing::ChildProcess> Start(const std::vector<std::string>& args,
+                                                  std::map<std::string, std::string> env,
+                                                  std::string* err_path) {
+  static int n = 0;
+  const std::string base = absl::StrCat("/tmp/issctl-test-", getpid(), "-", ++n);
+  *err_path = base + ".err";
+  iss::testing::ChildProcess::Options o;
+  o.binary = "/bin/sh";
+  o.args = {"-c", absl::StrCat("exec \"$@\" 2>'", *err_path, "'"), "sh", ISSCTL_BINARY};
+  for (const auto& a : args) o.args.push_back(a);
+  o.log_path = base + ".out";
+  std::remove(o.log_path.c_str());
+  o.env = {{"ISSCTL_STORAGE_ADDR", absl::StrCat("127.0.0.1:", world->storage_server->port())},
+           {"ISSCTL_PEEBOT_ADDR", absl::StrCat("127.0.0.1:", world->peebot_server->port())},
+           {"ISSCTL_INGEST_ADDR", absl::StrCat("127.0.0.1:", world->ingest_server->port())},
+           {"ISS_ADMIN_TOKEN", ""}};
+  for (auto& [k, v] : env) o.env[k] = v;
+  auto child = iss::testing::ChildProcess::Spawn(o);
+  EXPECT_TRUE(child.ok()) << child.status();
+  return child.ok() ? std::move(*child) : nullptr;
+}
+
+Result Finish(iss::testing::ChildProcess& child, const std::string& err_path) {
+  Result r;
+  auto code = child.WaitExit(absl::Seconds(30));
+  EXPECT_TRUE(code.has_value()) << "issctl did not exit";
+  r.code = code.value_or(-100);
+  r.out = child.ReadLog();
+  r.err = ReadFile(err_path);
+  std::remove(child.log_path().c_str());
+  std::remove(err_path.c_str());
+  return r;
+}
+
+Result Ctl(const std::vector<std::string>& args, std::map<std::string, std::string> env = {}) {
+  std::string err_path;
+  auto child = Start(args, std::move(env), &err_path);
+  if (child == nullptr) return {};
+  return Finish(*child, err_path);
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  return absl::StrSplit(text, '\n', absl::SkipEmpty());
+}
+
+template <typename M>
+M ParseJson(const std::string& line) {
+  M m;
+  const auto s = google::protobuf::util::JsonStringToMessage(line, &m);
+  EXPECT_TRUE(s.ok()) << s.ToString() << " in: " << line;
+  return m;
+}
+
+std::string Rfc3339(absl::Time t) {
+  return absl::FormatTime(absl::RFC3339_full, t, absl::UTCTimeZone());
+}
+
+class IssctlTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    world = new World();
+    // Storage over a seeded database.
+    const std::string dsn = storage::testutil::MigratedDsn();
+    ASSERT_FALSE(dsn.empty());
+    auto conn = pg::Connect(dsn);
+    ASSERT_TRUE(conn.ok()) << conn.status();
+    ASSERT_TRUE(storage::SeedCatalog(**conn, Catalog::Embedded()).ok());
+    storage::PartitionManager partitions(absl::InfiniteDuration());
+    storage::BatchWriter writer("g", &partitions);
+    std::vector<TelemetryEvent> events;
+    for (int i = 0; i < 30; ++i) {
+      events.push_back(storage::testutil::MakeEvent("NODE3000005", kT0 + absl::Seconds(10 * i),
+                                                    absl::StrCat(i)));
+    }
+    for (int i = 0; i < 20; ++i) {
+      events.push_back(storage::testutil::MakeEvent("S0000004", kT0 + absl::Seconds(15 * i),
+                                                    absl::StrCat(2 * i)));
+    }
+    auto written = writer.Write(**conn, events, {{{"telemetry.raw.v1", 0}, 50}});
+    ASSERT_TRUE(written.ok()) << written.status();
+    world->pool = std::make_unique<storage::ConnectionPool>(dsn, 2);
+    world->store = std::make_unique<storage::QueryStore>(world->pool.get(), storage::QueryLimits{});
+    world->hub = std::make_unique<storage::TailHub>(100);
+    world->storage_service = std::make_unique<storage::StorageServiceImpl>(
+        world->store.get(), world->hub.get(), nullptr, "g");
+    auto s1 = Serve(world->storage_service.get());
+    ASSERT_TRUE(s1.ok()) << s1.status();
+    world->storage_server = std::move(*s1);
+
+    // Pee-Bot's admin API over its own database.
+    const std::string peebot_dsn = iss::testing::FreshDatabaseDsn();
+    ASSERT_FALSE(peebot_dsn.empty());
+    world->peebot_store = std::make_unique<peebot::Store>(peebot_dsn);
+    ASSERT_TRUE(world->peebot_store->Migrate().ok());
+    // Without X credentials, as ISS_PEEBOT_DRY_RUN=true would start it: Pee-Bot
+    // refuses any settings update while the stored dry_run is false and no
+    // credentials are configured (FAILED_PRECONDITION naming dry_run).
+    peebot::PeeBotSettings initial;
+    initial.dry_run = true;
+    world->settings = std::make_unique<peebot::RuntimeSettings>(initial, false);
+    world->poster = std::make_unique<peebot::Poster>(world->peebot_store.get(), nullptr,
+                                                     world->settings.get(), &world->clock);
+    peebot::AdminService::Deps deps;
+    deps.store = world->peebot_store.get();
+    deps.settings = world->settings.get();
+    deps.poster = world->poster.get();
+    world->peebot_service = std::make_unique<peebot::AdminService>(deps);
+    auto s2 = Serve(world->peebot_service.get());
+    ASSERT_TRUE(s2.ok()) << s2.status();
+    world->peebot_server = std::move(*s2);
+
+    // Ingestion: the real pipeline and queue; nothing drains it.
+    world->queue = std::make_unique<ingest::BoundedQueue>(100);
+    world->signal = std::make_unique<ingest::SignalTracker>();
+    world->pipeline = std::make_unique<ingest::Pipeline>(world->queue.get(), world->signal.get());
+    world->ingest_service = std::make_unique<ingest::IngestServiceImpl>(
+        world->pipeline.get(),
+        [] {
+          ingest::SourceStatus s;
+          s.state = iv1::CONNECTION_STATE_CONNECTED;
+          s.server = "127.0.0.1:8088";
+          s.subscribed_items = 7;
+          return s;
+        },
+        [] { return uint64_t{0}; });
+    auto s3 = Serve(world->ingest_service.get());
+    ASSERT_TRUE(s3.ok()) << s3.status();
+    world->ingest_server = std::move(*s3);
+  }
+
+  static void TearDownTestSuite() {
+    if (world == nullptr) return;
+    if (world->hub) world->hub->Close();
+    for (auto* s : {&world->storage_server, &world->peebot_server, &world->ingest_server}) {
+      if (*s) (*s)->Shutdown(absl::Seconds(2));
+    }
+    delete world;
+    world = nullptr;
+  }
+};
+
+// ---- storage ----
+
+TEST_F(IssctlTest, QueryJsonFollowsEveryPageInOrder) {
+  const Result r = Ctl({"query", "--items", "NODE3000005,S0000004", "--from", Rfc3339(kT0), "--to",
+                        Rfc3339(kT0 + absl::Hours(1)), "--page-size", "7", "--all", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 50u) << r.out;
+  std::set<std::string> ids;
+  absl::Time prev = absl::InfinitePast();
+  for (const auto& line : lines) {
+    const auto e = ParseJson<TelemetryEvent>(line);
+    ids.insert(e.event_id());
+    EXPECT_GE(FromProto(e.source_ts()), prev);
+    prev = FromProto(e.source_ts());
+    EXPECT_TRUE(e.item_id() == "NODE3000005" || e.item_id() == "S0000004") << line;
+  }
+  EXPECT_EQ(ids.size(), 50u);
+  const auto first = ParseJson<TelemetryEvent>(lines.front());
+  EXPECT_EQ(first.value(), "0");
+  EXPECT_EQ(FromProto(first.source_ts()), kT0);
+  EXPECT_EQ(r.err, "");
+}
+
+TEST_F(IssctlTest, QueryWithoutAllStopsAfterOnePageAndTheTokenContinues) {
+  const std::vector<std::string> base = {"query",
+                                         "--items",
+                                         "NODE3000005",
+                                         "--from",
+                                         Rfc3339(kT0),
+                                         "--to",
+                                         Rfc3339(kT0 + absl::Hours(1)),
+                                         "--page-size",
+                                         "10"};
+  const Result first = Ctl(base);
+  ASSERT_EQ(first.code, 0) << first.err;
+  auto lines = Lines(first.out);
+  ASSERT_EQ(lines.size(), 11u) << first.out;  // header + 10 rows
+  EXPECT_TRUE(absl::StartsWith(lines[0], "SOURCE_TS")) << lines[0];
+  EXPECT_TRUE(absl::StrContains(lines[1], "NODE3000005")) << lines[1];
+  EXPECT_TRUE(absl::StartsWith(lines[1], FormatRfc3339Micros(kT0))) << lines[1];
+  const std::string marker = "--page-token=";
+  const size_t at = first.err.find(marker);
+  ASSERT_NE(at, std::string::npos) << first.err;
+  std::string token = first.err.substr(at + marker.size());
+  token = token.substr(0, token.find('\n'));
+
+  auto next_args = base;
+  next_args.push_back("--page-token=" + token);
+  next_args.push_back("--json");
+  const Result second = Ctl(next_args);
+  ASSERT_EQ(second.code, 0) << second.err;
+  const auto page2 = Lines(second.out);
+  ASSERT_EQ(page2.size(), 10u) << second.out;
+  EXPECT_EQ(ParseJson<TelemetryEvent>(page2.front()).value(), "10");
+}
+
+TEST_F(IssctlTest, QueryRefusedByTheServerNamesTheFieldAndExits4) {
+  const Result r = Ctl({"query", "--items", "NODE3000005", "--from", Rfc3339(kT0), "--to",
+                        Rfc3339(kT0 + absl::Hours(24 * 40))});
+  EXPECT_EQ(r.code, 4) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "issctl: INVALID_ARGUMENT: end_time")) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "storage at 127.0.0.1:")) << r.err;
+}
+
+TEST_F(IssctlTest, LatestJsonAndText) {
+  const Result json = Ctl({"latest", "NODE3000005", "NOPE", "--json"});
+  ASSERT_EQ(json.code, 0) << json.err;
+  const auto lines = Lines(json.out);
+  ASSERT_EQ(lines.size(), 1u) << json.out;
+  const auto resp = ParseJson<sv1::GetLatestResponse>(lines[0]);
+  ASSERT_EQ(resp.values_size(), 1);
+  EXPECT_EQ(resp.values(0).item_id(), "NODE3000005");
+  EXPECT_EQ(resp.values(0).value(), "29");
+  ASSERT_EQ(resp.missing_item_ids_size(), 1);
+  EXPECT_EQ(resp.missing_item_ids(0), "NOPE");
+
+  const Result text = Ctl({"latest", "--items", "NODE3000005,NOPE"});
+  ASSERT_EQ(text.code, 0) << text.err;
+  const auto rows = Lines(text.out);
+  ASSERT_EQ(rows.size(), 3u) << text.out;
+  EXPECT_TRUE(absl::StartsWith(rows[0], "ITEM")) << text.out;
+  EXPECT_TRUE(absl::StartsWith(rows[1], "NODE3000005  29")) << text.out;
+  EXPECT_EQ(rows[2], "no stored value: NOPE");
+}
+
+TEST_F(IssctlTest, SeriesItemsAndItem) {
+  const Result series = Ctl({"series", "NODE3000005", "--from", Rfc3339(kT0), "--to",
+                             Rfc3339(kT0 + absl::Hours(1)), "--bucket", "1m", "--json"});
+  ASSERT_EQ(series.code, 0) << series.err;
+  const auto resp = ParseJson<sv1::GetSeriesResponse>(Lines(series.out).at(0));
+  ASSERT_EQ(resp.buckets_size(), 5);  // 30 values, one per 10 s
+  uint64_t count = 0;
+  for (const auto& b : resp.buckets()) count += b.count();
+  EXPECT_EQ(count, 30u);
+  EXPECT_EQ(resp.buckets(0).min(), 0);
+  EXPECT_EQ(resp.buckets(0).max(), 5);
+
+  const Result items = Ctl({"items", "--search", "NODE3000005", "--json"});
+  ASSERT_EQ(items.code, 0) << items.err;
+  bool found = false;
+  for (const auto& line : Lines(items.out)) {
+    if (ParseJson<sv1::Item>(line).item_id() == "NODE3000005") found = true;
+  }
+  EXPECT_TRUE(found) << items.out;
+
+  const Result item = Ctl({"item", "NODE3000005"});
+  ASSERT_EQ(item.code, 0) << item.err;
+  EXPECT_TRUE(absl::StrContains(item.out, "last value:")) << item.out;
+  EXPECT_TRUE(absl::StrContains(item.out, "29")) << item.out;
+
+  const Result missing = Ctl({"item", "NOPE_NOT_AN_ITEM"});
+  EXPECT_EQ(missing.code, 4) << missing.err;
+  EXPECT_TRUE(absl::StrContains(missing.err, "NOT_FOUND")) << missing.err;
+}
+
+// Waits until the hub has exactly `n` live subscribers.
+bool Subscribers(size_t n) {
+  return iss::testing::WaitFor([n] { return world->hub->subscribers() == n; }, absl::Seconds(15));
+}
+
+std::vector<storage::EventPtr> Live(int count, int offset) {
+  std::vector<storage::EventPtr> out;
+  for (int i = 0; i < count; ++i) {
+    out.push_back(std::make_shared<TelemetryEvent>(storage::testutil::MakeEvent(
+        "NODE3000005", kT0 + absl::Hours(2) + absl::Seconds(offset + i), absl::StrCat(100 + i))));
+  }
+  return out;
+}
+
+TEST_F(IssctlTest, TailJsonStopsAfterCount) {
+  ASSERT_TRUE(Subscribers(0));
+  std::string err_path;
+  auto child = Start({"tail", "NODE3000005", "--count", "3", "--json"}, {}, &err_path);
+  ASSERT_NE(child, nullptr);
+  ASSERT_TRUE(Subscribers(1)) << ReadFile(err_path);
+  world->hub->Publish(Live(5, 0));
+  const Result r = Finish(*child, err_path);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 3u) << r.out;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(ParseJson<TelemetryEvent>(lines[i]).value(), absl::StrCat(100 + i));
+  }
+  EXPECT_EQ(r.err, "");  // stderr is not a terminal: no status line
+}
+
+TEST_F(IssctlTest, TailEndsCleanlyOnCtrlCWithTheStatusLine) {
+  ASSERT_TRUE(Subscribers(0));
+  std::string err_path;
+  auto child = Start({"tail", "--progress"}, {}, &err_path);
+  ASSERT_NE(child, nullptr);
+  ASSERT_TRUE(Subscribers(1)) << ReadFile(err_path);
+  world->hub->Publish(Live(2, 10));
+  ASSERT_TRUE(iss::testing::WaitFor([&] { return Lines(child->ReadLog()).size() == 3; }))
+      << child->ReadLog();
+  ASSERT_TRUE(child->Signal(SIGINT).ok());
+  const Result r = Finish(*child, err_path);
+  EXPECT_EQ(r.code, 0) << r.err;
+  const auto lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 3u) << r.out;
+  EXPECT_TRUE(absl::StartsWith(lines[0], "SOURCE_TS")) << r.out;
+  EXPECT_TRUE(absl::StrContains(lines[2], "101")) << r.out;
+  // The last redraw of the status line, left on its own line at the end.
+  EXPECT_TRUE(absl::StrContains(r.err, "\r\x1b[Ktail: 2 events, ")) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "/s, last NODE3000005 (")) << r.err;
+  EXPECT_TRUE(absl::EndsWith(r.err, "\n")) << r.err;
+}
+
+TEST_F(IssctlTest, TailDurationEndsWithSuccess) {
+  const Result r = Ctl({"tail", "--duration", "300ms", "--json"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+}
+
+// ---- Pee-Bot ----
+
+TEST_F(IssctlTest, PeebotStatusNeedsNoToken) {
+  const Result text = Ctl({"peebot", "status"});
+  ASSERT_EQ(text.code, 0) << text.err;
+  EXPECT_TRUE(absl::StrContains(text.out, "mode:")) << text.out;
+  EXPECT_TRUE(absl::StrContains(text.out, "dry-run")) << text.out;
+  const Result json = Ctl({"peebot", "status", "--json"});
+  ASSERT_EQ(json.code, 0) << json.err;
+  const auto st = ParseJson<pv1::Status>(Lines(json.out).at(0));
+  EXPECT_EQ(st.mode(), "dry-run");
+  EXPECT_EQ(st.daily_post_cap(), 17u);
+}
+
+TEST_F(IssctlTest, PauseAndResumeForwardTheTokenFromTheEnvironment) {
+  const Result none = Ctl({"peebot", "pause", "--reason", "eva"});
+  EXPECT_EQ(none.code, 3) << none.err;
+  EXPECT_TRUE(absl::StrContains(none.err, "issctl: UNAUTHENTICATED")) << none.err;
+  EXPECT_TRUE(absl::StrContains(none.err, "ISS_ADMIN_TOKEN")) << none.err;
+  EXPECT_EQ(none.out, "");
+
+  const Result wrong = Ctl({"peebot", "pause"}, {{"ISS_ADMIN_TOKEN", "nope"}});
+  EXPECT_EQ(wrong.code, 3) << wrong.err;
+  EXPECT_TRUE(absl::StrContains(wrong.err, "PERMISSION_DENIED")) << wrong.err;
+  EXPECT_FALSE(world->settings->Get().paused);
+
+  const Result ok =
+      Ctl({"peebot", "pause", "--reason", "eva", "--json"}, {{"ISS_ADMIN_TOKEN", kToken}});
+  ASSERT_EQ(ok.code, 0) << ok.err;
+  const auto st = ParseJson<pv1::Status>(Lines(ok.out).at(0));
+  EXPECT_TRUE(st.posting_paused());
+  EXPECT_EQ(st.mode(), "paused");
+  EXPECT_TRUE(world->settings->Get().paused);
+  EXPECT_EQ(world->settings->Get().pause_reason, "eva");
+
+  const Result resumed = Ctl({"peebot", "resume"}, {{"ISS_ADMIN_TOKEN", kToken}});
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
+  EXPECT_TRUE(absl::StrContains(resumed.out, "posting paused:")) << resumed.out;
+  EXPECT_FALSE(world->settings->Get().paused);
+}
+
+TEST_F(IssctlTest, CooldownSetShowAndClear) {
+  const Result denied = Ctl({"peebot", "cooldown", "set", "5m"});
+  EXPECT_EQ(denied.code, 3) << denied.err;
+
+  const Result set =
+      Ctl({"peebot", "cooldown", "set", "5m", "--json"}, {{"ISS_ADMIN_TOKEN", kToken}});
+  ASSERT_EQ(set.code, 0) << set.err;
+  const auto settings = ParseJson<pv1::Settings>(Lines(set.out).at(0));
+  EXPECT_EQ(FromProto(settings.cooldown()), absl::Minutes(5));
+  EXPECT_EQ(world->settings->Get().cooldown, absl::Minutes(5));
+  // Nothing else changed.
+  EXPECT_EQ(world->settings->Get().daily_post_cap, peebot::PeeBotSettings{}.daily_post_cap);
+
+  const Result show = Ctl({"peebot", "cooldown"});
+  ASSERT_EQ(show.code, 0) << show.err;
+  EXPECT_TRUE(absl::StartsWith(show.out, "cooldown:  5m\nremaining: ")) << show.out;
+
+  const Result clear = Ctl({"peebot", "cooldown", "clear"}, {{"ISS_ADMIN_TOKEN", kToken}});
+  ASSERT_EQ(clear.code, 0) << clear.err;
+  EXPECT_EQ(clear.out, "cooldown: 0\n");
+  EXPECT_EQ(world->settings->Get().cooldown, absl::ZeroDuration());
+}
+
+// ---- ingestion ----
+
+TEST_F(IssctlTest, IngestSendNeedsTheTokenAndEnqueues) {
+  const size_t before = world->queue->depth();
+  const std::vector<std::string> args = {
+      "ingest",         "send", "--item",      "USLAB000061",
+      "--value",        "21.5", "--source-ts", "2025-01-01T12:00:00Z",
+      "--status-class", "24"};
+  const Result denied = Ctl(args);
+  EXPECT_EQ(denied.code, 3) << denied.err;
+  EXPECT_TRUE(absl::StrContains(denied.err, "UNAUTHENTICATED")) << denied.err;
+  EXPECT_TRUE(absl::StrContains(denied.err, "ingestion at 127.0.0.1:")) << denied.err;
+  EXPECT_EQ(world->queue->depth(), before);
+
+  const Result ok = Ctl(args, {{"ISS_ADMIN_TOKEN", kToken}});
+  ASSERT_EQ(ok.code, 0) << ok.err;
+  EXPECT_TRUE(absl::StartsWith(ok.out, "enqueued: event_id ")) << ok.out;
+  EXPECT_EQ(world->queue->depth(), before + 1);
+
+  auto bad = args;
+  bad[3] = "lower-case";
+  const Result invalid = Ctl(bad, {{"ISS_ADMIN_TOKEN", kToken}});
+  EXPECT_EQ(invalid.code, 4) << invalid.err;
+  EXPECT_TRUE(absl::StrContains(invalid.err, "INVALID_ARGUMENT: field item_id")) << invalid.err;
+
+  const Result status = Ctl({"ingest", "status", "USLAB000061", "--json"});
+  ASSERT_EQ(status.code, 0) << status.err;
+  const auto st = ParseJson<iv1::IngestStatus>(Lines(status.out).at(0));
+  EXPECT_EQ(st.connection_state(), iv1::CONNECTION_STATE_CONNECTED);
+  EXPECT_EQ(st.subscribed_items(), 7u);
+  ASSERT_EQ(st.items_size(), 1);
+  EXPECT_EQ(st.items(0).last_value(), "21.5");
+
+  const Result text = Ctl({"ingest", "status"});
+  ASSERT_EQ(text.code, 0) << text.err;
+  EXPECT_TRUE(absl::StrContains(text.out, "connection:")) << text.out;
+  EXPECT_TRUE(absl::StrContains(text.out, "CONNECTED")) << text.out;
+}
+
+// ---- errors ----
+
+TEST_F(IssctlTest, UnreachableServerIsAClearErrorWithExitCode5) {
+  const std::string addr = absl::StrCat("127.0.0.1:", iss::testing::FreePort());
+  const Result flag = Ctl({"latest", "--addr", addr, "--timeout", "5s"});
+  EXPECT_EQ(flag.code, 5) << flag.err;
+  EXPECT_TRUE(absl::StartsWith(flag.err, "issctl: UNAVAILABLE: ")) << flag.err;
+  EXPECT_TRUE(absl::StrContains(flag.err, absl::StrCat("storage at ", addr))) << flag.err;
+  EXPECT_TRUE(absl::StrContains(flag.err, "ISSCTL_STORAGE_ADDR")) << flag.err;
+  EXPECT_EQ(flag.out, "");
+
+  const Result env = Ctl({"peebot", "status"}, {{"ISSCTL_PEEBOT_ADDR", addr}});
+  EXPECT_EQ(env.code, 5) << env.err;
+  EXPECT_TRUE(absl::StrContains(env.err, absl::StrCat("Pee-Bot at ", addr))) << env.err;
+
+  const Result tail = Ctl({"tail", "--addr", addr});
+  EXPECT_EQ(tail.code, 5) << tail.err;
+  EXPECT_TRUE(absl::StrContains(tail.err, "UNAVAILABLE")) << tail.err;
+}
+
+TEST_F(IssctlTest, UsageErrorsExit2AndSendNothing) {
+  const Result flag = Ctl({"query", "--items", "A", "--colour", "red"});
+  EXPECT_EQ(flag.code, 2);
+  EXPECT_EQ(flag.err, "issctl: usage: unknown flag --colour for \"query\" (see issctl --help)\n");
+  EXPECT_EQ(flag.out, "");
+
+  const Result token = Ctl({"peebot", "pause", "--token", kToken});
+  EXPECT_EQ(token.code, 2);
+  EXPECT_TRUE(absl::StrContains(token.err, "ISS_ADMIN_TOKEN")) << token.err;
+  EXPECT_FALSE(world->settings->Get().paused);
+
+  const Result none = Ctl({});
+  EXPECT_EQ(none.code, 2);
+  EXPECT_TRUE(absl::StrContains(none.err, "missing command")) << none.err;
+
+  const Result help = Ctl({"--help"});
+  EXPECT_EQ(help.code, 0);
+  EXPECT_TRUE(absl::StrContains(help.out, "exit codes:")) << help.out;
+  EXPECT_EQ(help.err, "");
+}
+
+}  // namespace
+}  // namespace iss::issctl
