@@ -14,6 +14,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "iss/telemetry/v1/telemetry.pb.h"
 
@@ -25,6 +26,9 @@ std::string CanonicalEventString(const iss::telemetry::v1::TelemetryEvent& event
 // Hex SHA-256 of CanonicalEventString(event). Ignores event.event_id,
 // ingest_ts, source and signal (they do not identify the update).
 std::string ComputeEventId(const iss::telemetry::v1::TelemetryEvent& event);
+// The same, written into `out` (replacing it; reuses its capacity). `out` may
+// be the event's own event_id field, which the id does not cover.
+void ComputeEventId(const iss::telemetry::v1::TelemetryEvent& event, std::string* out);
 
 // Hex SHA-256 of arbitrary bytes (OpenSSL).
 std::string Sha256Hex(std::string_view data);

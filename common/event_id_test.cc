@@ -1,5 +1,10 @@
 #include "common/event_id.h"
 
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/grpc_util.h"
 #include "gtest/gtest.h"
@@ -55,7 +60,8 @@ TEST(EventId, GoldenVectorEscapes) {
   e.set_value("a|b\\c");
   e.mutable_status()->set_class_("$");
   e.mutable_status()->set_color("");
-  EXPECT_EQ(CanonicalEventString(e), "TIME_000001|2026-01-01T00:00:00.000001Z|a\\|b\\\\c|$|\\N||\\N|1");
+  EXPECT_EQ(CanonicalEventString(e),
+            "TIME_000001|2026-01-01T00:00:00.000001Z|a\\|b\\\\c|$|\\N||\\N|1");
   EXPECT_EQ(ComputeEventId(e), "a84e66ae222bbc13b728a70465f7cf086cc7d63b93f3dc7a1f6e155509bb4fb1");
 }
 
@@ -112,6 +118,85 @@ TEST(EventId, SeparatorInsideAFieldCannotForgeAnotherEvent) {
 
 TEST(Sha256Hex, KnownAnswer) {
   EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(Sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(Sha256Hex(std::string(1000000, 'a')),
+            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  // The per-thread context is reused: a short input after a long one.
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+// The canonical string as first specified, written the plain way (one
+// character at a time, absl::FormatTime): the reference for the fast one.
+std::string ReferenceCanonical(const TelemetryEvent& e) {
+  auto field = [](bool present, const std::string& v) {
+    if (!present) return std::string("\\N");
+    std::string out;
+    for (char c : v) {
+      if (c == '\\' || c == '|') out.push_back('\\');
+      out.push_back(c);
+    }
+    return out;
+  };
+  return absl::StrCat(
+      field(true, e.item_id()), "|",
+      absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", FromProto(e.source_ts()), absl::UTCTimeZone()), "|",
+      field(e.has_value(), e.value()), "|", field(e.status().has_class_(), e.status().class_()),
+      "|", field(e.status().has_indicator(), e.status().indicator()), "|",
+      field(e.status().has_color(), e.status().color()), "|",
+      field(e.has_calibrated_data(), e.calibrated_data()), "|", e.schema_version());
+}
+
+TEST(EventId, MatchesTheReferenceOnRandomEvents) {
+  std::mt19937_64 rng(3);
+  // Separators and escapes are over-represented, runs of them included.
+  const std::string alphabet = "\\|\\|ab9 .-_$#\\N";
+  auto text = [&](size_t max) {
+    std::string s(rng() % (max + 1), ' ');
+    for (char& c : s) c = alphabet[rng() % alphabet.size()];
+    return s;
+  };
+  std::uniform_int_distribution<int64_t> secs(-62135596800LL, 253402300799LL);  // years 1-9999
+  for (int i = 0; i < 20000; ++i) {
+    TelemetryEvent e;
+    e.set_schema_version(static_cast<uint32_t>(rng() % 3));
+    e.set_item_id(text(12));
+    ToProto(absl::FromUnixSeconds(secs(rng)) +
+                absl::Nanoseconds(static_cast<int64_t>(rng() % 1000000000)),
+            e.mutable_source_ts());
+    if (rng() % 4) e.set_value(text(40));
+    if (rng() % 4) e.mutable_status()->set_class_(text(4));
+    if (rng() % 4) e.mutable_status()->set_indicator(text(4));
+    if (rng() % 4) e.mutable_status()->set_color(text(6));
+    if (rng() % 4) e.set_calibrated_data(text(20));
+    const std::string reference = ReferenceCanonical(e);
+    ASSERT_EQ(CanonicalEventString(e), reference);
+    ASSERT_EQ(ComputeEventId(e), Sha256Hex(reference));
+  }
+}
+
+TEST(EventId, InPlaceOverloadReplacesTheField) {
+  TelemetryEvent e = SeedExample();
+  e.set_event_id(std::string(200, 'x'));  // longer than an id: must be replaced, not kept
+  ComputeEventId(e, e.mutable_event_id());
+  EXPECT_EQ(e.event_id(), "bece817f989cd83f115fba05367ac2d01a9b560ba0e223df040cac214fbb0d11");
+  ComputeEventId(e, e.mutable_event_id());  // the id itself is not covered
+  EXPECT_EQ(e.event_id(), "bece817f989cd83f115fba05367ac2d01a9b560ba0e223df040cac214fbb0d11");
+}
+
+TEST(EventId, SameIdsFromManyThreads) {
+  const std::string expected = ComputeEventId(SeedExample());
+  std::vector<std::thread> threads;
+  std::vector<int> mismatches(4, 0);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      const TelemetryEvent e = SeedExample();
+      for (int i = 0; i < 2000; ++i) {
+        if (ComputeEventId(e) != expected) ++mismatches[t];
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int m : mismatches) EXPECT_EQ(m, 0);
 }
 
 }  // namespace

@@ -23,6 +23,12 @@ absl::Duration FromProto(const google::protobuf::Duration& d);
 google::protobuf::Duration ToProtoDuration(absl::Duration d);
 
 // RFC 3339 UTC with six fraction digits: 2025-01-01T12:00:00.000000Z.
+// Byte-for-byte what absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", t, UTC) gives
+// (fraction truncated toward the past; years outside 1000-9999 and infinite
+// times are handed to absl), without cctz on the common path: it is part of
+// every event id.
 std::string FormatRfc3339Micros(absl::Time t);
+// The same, appended to `out` (no allocation when `out` has room).
+void AppendRfc3339Micros(absl::Time t, std::string* out);
 
 }  // namespace iss

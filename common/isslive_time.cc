@@ -1,40 +1,61 @@
 #include "common/isslive_time.h"
 
 #include <cmath>
+#include <cstdint>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/strings.h"
+#include "common/utc_days.h"
 
 namespace iss {
 namespace {
 
-absl::Time Epoch(int year) {
+// Years whose arithmetic we do ourselves (exactly absl's for UTC); outside
+// them absl decides (it saturates near the ends of absl::Time).
+constexpr int64_t kFastFirstYear = 1;
+constexpr int64_t kFastLastYear = 1000000;
+
+absl::Time Epoch(int64_t year) {
+  if (year >= kFastFirstYear && year <= kFastLastYear) {
+    return absl::FromUnixSeconds(DaysFromCivil(year - 1, 12, 31) * 86400);
+  }
   return absl::FromCivil(absl::CivilSecond(year - 1, 12, 31, 0, 0, 0), absl::UTCTimeZone());
 }
 
-}  // namespace
+// The UTC year of `t` (cctz only outside the common range).
+int64_t UtcYear(absl::Time t) {
+  const int64_t secs = absl::ToUnixSeconds(t);
+  constexpr int64_t kFirst = DaysFromCivil(kFastFirstYear, 1, 1) * 86400;
+  constexpr int64_t kEnd = DaysFromCivil(kFastLastYear + 1, 1, 1) * 86400;
+  if (secs >= kFirst && secs < kEnd) return CivilFromDays(DayOfUnixSeconds(secs)).year;
+  return absl::ToCivilYear(t, absl::UTCTimeZone()).year();
+}
 
-absl::Time IssHoursToTime(int year, double hours) {
+absl::Time HoursToTime(int64_t year, double hours) {
   // Hours carry sub-microsecond noise from the feed's float formatting: round
   // to the nearest microsecond, not truncate, so 52.502 s stays 52.502 s.
   const int64_t micros = static_cast<int64_t>(std::llround(hours * 3600.0 * 1e6));
   return Epoch(year) + absl::Microseconds(micros);
 }
 
+}  // namespace
+
+absl::Time IssHoursToTime(int year, double hours) { return HoursToTime(year, hours); }
+
 absl::StatusOr<absl::Time> ParseIssTimestamp(std::string_view text, absl::Time received_at) {
   double hours;
   const absl::string_view trimmed = absl::StripAsciiWhitespace(AsAbsl(text));
-  if (trimmed.empty() || !absl::SimpleAtod(trimmed, &hours) || !std::isfinite(hours) ||
-      hours < 0 || hours >= 9000) {
+  if (trimmed.empty() || !absl::SimpleAtod(trimmed, &hours) || !std::isfinite(hours) || hours < 0 ||
+      hours >= 9000) {
     return absl::InvalidArgumentError(
         absl::StrCat("TimeStamp \"", AsAbsl(text), "\" is not decimal hours in [0, 9000)"));
   }
-  const int year = absl::ToCivilYear(received_at, absl::UTCTimeZone()).year();
-  absl::Time best = IssHoursToTime(year, hours);
-  for (int y : {year - 1, year + 1}) {
-    const absl::Time candidate = IssHoursToTime(y, hours);
+  const int64_t year = UtcYear(received_at);
+  absl::Time best = HoursToTime(year, hours);
+  for (int64_t y : {year - 1, year + 1}) {
+    const absl::Time candidate = HoursToTime(y, hours);
     if (absl::AbsDuration(candidate - received_at) < absl::AbsDuration(best - received_at)) {
       best = candidate;
     }
@@ -43,12 +64,10 @@ absl::StatusOr<absl::Time> ParseIssTimestamp(std::string_view text, absl::Time r
 }
 
 double TimeToIssHours(absl::Time t) {
-  const int year = absl::ToCivilYear(t, absl::UTCTimeZone()).year();
+  const int64_t year = UtcYear(t);
   return absl::ToDoubleHours(t - Epoch(year));
 }
 
-absl::Time TruncateToMicros(absl::Time t) {
-  return absl::FromUnixMicros(absl::ToUnixMicros(t));
-}
+absl::Time TruncateToMicros(absl::Time t) { return absl::FromUnixMicros(absl::ToUnixMicros(t)); }
 
 }  // namespace iss

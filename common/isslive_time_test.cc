@@ -1,5 +1,11 @@
 #include "common/isslive_time.h"
 
+#include <cmath>
+#include <random>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "common/utc_days.h"
 #include "gtest/gtest.h"
 
 namespace iss {
@@ -62,6 +68,54 @@ TEST(IssliveTime, RoundTrip) {
   // std::to_string keeps 6 decimals of hours (~3.6 ms).
   EXPECT_LT(absl::AbsDuration(*back - t), absl::Milliseconds(4));
   EXPECT_EQ(TruncateToMicros(t + absl::Nanoseconds(999)), t);
+}
+
+// The year arithmetic is our own (common/utc_days.h); absl's cctz is the
+// reference it must equal.
+absl::Time ReferenceParse(double hours, absl::Time received_at) {
+  const int64_t year = absl::ToCivilYear(received_at, absl::UTCTimeZone()).year();
+  auto at = [&](int64_t y) {
+    return absl::FromCivil(absl::CivilSecond(y - 1, 12, 31, 0, 0, 0), absl::UTCTimeZone()) +
+           absl::Microseconds(std::llround(hours * 3600.0 * 1e6));
+  };
+  absl::Time best = at(year);
+  for (int64_t y : {year - 1, year + 1}) {
+    if (absl::AbsDuration(at(y) - received_at) < absl::AbsDuration(best - received_at))
+      best = at(y);
+  }
+  return best;
+}
+
+TEST(IssliveTime, MatchesAbslCivilArithmeticOnRandomTimes) {
+  std::mt19937_64 rng(7);
+  std::uniform_int_distribution<int64_t> secs(-62135596800LL, 253402300799LL);  // years 1-9999
+  std::uniform_int_distribution<int64_t> recent(1577836800LL, 2524608000LL);    // 2020-2050
+  std::uniform_real_distribution<double> hours(0, 8999.999);
+  for (int i = 0; i < 100000; ++i) {
+    const absl::Time received = absl::FromUnixSeconds(i % 2 ? secs(rng) : recent(rng)) +
+                                absl::Nanoseconds(rng() % 1000000000);
+    const double h = hours(rng);
+    auto t = ParseIssTimestamp(absl::StrFormat("%.10f", h), received);
+    ASSERT_TRUE(t.ok());
+    double parsed = 0;
+    ASSERT_TRUE(absl::SimpleAtod(absl::StrFormat("%.10f", h), &parsed));
+    ASSERT_EQ(*t, ReferenceParse(parsed, received)) << absl::FormatTime(received);
+    const absl::Time epoch = absl::FromCivil(
+        absl::CivilSecond(absl::ToCivilYear(received, absl::UTCTimeZone()).year() - 1, 12, 31),
+        absl::UTCTimeZone());
+    ASSERT_EQ(TimeToIssHours(received), absl::ToDoubleHours(received - epoch));
+  }
+}
+
+TEST(IssliveTime, DayNumbersMatchAbsl) {
+  for (int64_t day = DaysFromCivil(1, 1, 1); day < DaysFromCivil(10000, 1, 1); day += 7) {
+    const absl::CivilDay c = absl::CivilDay(1970, 1, 1) + day;
+    const CivilDate ours = CivilFromDays(day);
+    ASSERT_EQ(ours.year, c.year());
+    ASSERT_EQ(ours.month, c.month());
+    ASSERT_EQ(ours.day, c.day());
+    ASSERT_EQ(DaysFromCivil(c.year(), c.month(), c.day()), day);
+  }
 }
 
 }  // namespace

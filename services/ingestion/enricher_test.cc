@@ -77,5 +77,33 @@ TEST(Enricher, ReusedOutputIsCleared) {
   EXPECT_FALSE(e.has_calibrated_data());
 }
 
+// The reused event is assigned field by field (no Clear()): whatever it held
+// before, it must serialise to exactly the bytes of a fresh one.
+TEST(Enricher, ReusedOutputEqualsAFreshOneByteForByte) {
+  iss::telemetry::v1::TelemetryEvent reused;
+  // Start from junk, including a field this schema does not know (99).
+  std::string junk = Enrich(Update(), SIGNAL_STATE_LOS, absl::Now()).SerializeAsString();
+  junk += std::string(
+      "\x9a\x06\x03"
+      "abc",
+      6);  // field 99, length 3
+  ASSERT_TRUE(reused.ParseFromString(junk));
+  ASSERT_FALSE(reused.GetReflection()->GetUnknownFields(reused).empty());
+  for (int mask = 0; mask < 32; ++mask) {
+    ValidatedUpdate u = Update();
+    u.value = (mask & 1) ? std::optional<std::string>("v|1") : std::nullopt;
+    u.status_class = (mask & 2) ? std::optional<std::string>("24") : std::nullopt;
+    u.status_indicator = (mask & 4) ? std::optional<std::string>("") : std::nullopt;
+    u.status_color = (mask & 8) ? std::optional<std::string>("red") : std::nullopt;
+    u.calibrated_data = (mask & 16) ? std::optional<std::string>("1 C") : std::nullopt;
+    u.source = mask % 2 ? "replay" : "isslive";
+    const absl::Time ingest = absl::FromUnixMicros(1782345653000001 + mask);
+    Enrich(u, mask % 3 ? SIGNAL_STATE_AOS : SIGNAL_STATE_LOS, ingest, &reused);
+    const auto fresh = Enrich(u, mask % 3 ? SIGNAL_STATE_AOS : SIGNAL_STATE_LOS, ingest);
+    EXPECT_EQ(reused.SerializeAsString(), fresh.SerializeAsString()) << "mask " << mask;
+    EXPECT_EQ(reused.DebugString(), fresh.DebugString()) << "mask " << mask;
+  }
+}
+
 }  // namespace
 }  // namespace iss::ingest
