@@ -120,6 +120,18 @@ const std::vector<CommandSpec>& Commands() {
        0,
        "Pee-Bot mode, last level, last detection, cooldown, posts today",
        {}},
+      {Command::kPeebotDetections,
+       Service::kPeebot,
+       {"peebot", "detections"},
+       "",
+       0,
+       0,
+       "detections, newest first (optionally inside [from, to))",
+       {{"from", "TIME", "detections starting at or after this time"},
+        {"to", "TIME", "detections starting before this time"},
+        {"page-size", "N", "detections per page, 1..500 (server default 50)"},
+        {"page-token", "TOKEN", "continue from a previous page"},
+        {"all", "", "follow next-page tokens"}}},
       {Command::kPeebotPause,
        Service::kPeebot,
        {"peebot", "pause"},
@@ -248,16 +260,27 @@ const CommandSpec* Match(const std::vector<std::string>& args, size_t* consumed)
 
 absl::StatusOr<absl::Time> ParseTimeArg(const std::string& text, absl::Time now) {
   if (text == "now") return now;
-  if (!text.empty() && text[0] == '-') {
-    auto d = iss::ParseDuration(text.substr(1));
-    if (d.ok()) return now - *d;
+  if (text.size() > 1 && text[0] == '-') {
+    // Go-style durations, plus a leading whole number of days: "-7d", "-1d12h".
+    std::string rest = text.substr(1);
+    absl::Duration ago = absl::ZeroDuration();
+    if (const size_t d = rest.find('d'); d != std::string::npos) {
+      int days = 0;
+      if (absl::SimpleAtoi(rest.substr(0, d), &days) && days >= 0 && days <= 36500) {
+        ago = absl::Hours(24) * days;
+        rest = rest.substr(d + 1);
+      }
+    }
+    if (rest.empty() && ago > absl::ZeroDuration()) return now - ago;
+    auto parsed = iss::ParseDuration(rest);
+    if (parsed.ok()) return now - ago - *parsed;
   }
   absl::Time t;
   std::string err;
   if (absl::ParseTime(absl::RFC3339_full, text, &t, &err)) return t;
   return absl::InvalidArgumentError(
       absl::StrCat("\"", text, "\" is not a time: use RFC 3339 (2026-11-30T12:00:00Z), ",
-                   "\"now\" or a duration ago like \"-15m\""));
+                   "\"now\" or a duration ago like \"-15m\" or \"-7d\""));
 }
 
 std::string GeneralHelp() {
@@ -572,6 +595,21 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args, const
     case Command::kItem:
       inv.items = {positional[0]};
       break;
+    case Command::kPeebotDetections: {
+      auto from = time_flag("from", absl::InfinitePast());
+      if (!from.ok()) return from.status();
+      auto to = time_flag("to", absl::InfiniteFuture());
+      if (!to.ok()) return to.status();
+      inv.from = *from;
+      inv.to = *to;
+      if (inv.to <= inv.from) return Usage("--to: must be after --from");
+      int64_t n = 0;
+      if (absl::Status s = int_flag("page-size", 1, 500, &n); !s.ok()) return s;
+      inv.page_size = static_cast<int>(n);
+      if (has("page-token")) inv.page_token = flags["page-token"];
+      inv.all_pages = has("all");
+      break;
+    }
     case Command::kPeebotPause:
       if (has("reason")) inv.reason = flags["reason"];
       break;

@@ -29,6 +29,7 @@ enum class Command {
   kItem,                 // StorageService.GetItem
   kStorageStatus,        // StorageService.GetSinkStatus
   kPeebotStatus,         // PeeBotService.GetStatus
+  kPeebotDetections,     // PeeBotService.ListDetections
   kPeebotPause,          // PeeBotService.PausePosting (admin)
   kPeebotResume,         // PeeBotService.ResumePosting (admin)
   kPeebotCooldown,       // PeeBotService.GetSettings + GetStatus

@@ -72,6 +72,11 @@ TEST(ParseArgs, RelativeTimes) {
   EXPECT_EQ(*ParseTimeArg("-1h30m", kNow), kNow - absl::Minutes(90));
   EXPECT_EQ(*ParseTimeArg("2026-11-30T12:00:00+01:00", kNow),
             *ParseTimeArg("2026-11-30T11:00:00Z", kNow));
+  EXPECT_EQ(*ParseTimeArg("-7d", kNow), kNow - absl::Hours(24 * 7));
+  EXPECT_EQ(*ParseTimeArg("-1d12h", kNow), kNow - absl::Hours(36));
+  EXPECT_FALSE(ParseTimeArg("-d", kNow).ok());
+  EXPECT_FALSE(ParseTimeArg("-0d", kNow).ok());
+  EXPECT_FALSE(ParseTimeArg("-xd", kNow).ok());
   EXPECT_FALSE(ParseTimeArg("yesterday", kNow).ok());
   EXPECT_FALSE(ParseTimeArg("-", kNow).ok());
   EXPECT_FALSE(ParseTimeArg("2026-11-30", kNow).ok());
@@ -152,6 +157,22 @@ TEST(ParseArgs, Cooldown) {
   ExpectUsage({"peebot", "cooldown", "clear", "now"}, "unexpected argument \"now\"");
 }
 
+TEST(ParseArgs, PeebotDetections) {
+  auto all = Parse({"peebot", "detections"});
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_EQ(all->command, Command::kPeebotDetections);
+  EXPECT_EQ(all->from, absl::InfinitePast());
+  EXPECT_EQ(all->to, absl::InfiniteFuture());
+  auto r = Parse({"peebot", "detections", "--from", "-24h", "--page-size", "500", "--all"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->from, kNow - absl::Hours(24));
+  EXPECT_EQ(r->to, absl::InfiniteFuture());
+  EXPECT_EQ(r->page_size, 500);
+  EXPECT_TRUE(r->all_pages);
+  ExpectUsage({"peebot", "detections", "--page-size", "501"}, "--page-size");
+  ExpectUsage({"peebot", "detections", "--from", "now", "--to", "-1h"}, "--to: must be after");
+}
+
 TEST(ParseArgs, IngestSend) {
   auto r = Parse({"ingest", "send", "--item", "USLAB000061", "--value", "-12.5", "--source-ts",
                   "2025-01-01T12:00:00Z", "--status-class", "24", "--calibrated", "x"});
@@ -190,7 +211,8 @@ TEST(ParseArgs, BadInputNamesTheCulprit) {
   ExpectUsage({}, "missing command");
   ExpectUsage({"frobnicate"}, "unknown command \"frobnicate\"");
   ExpectUsage({"help", "frobnicate"}, "unknown command \"frobnicate\"");
-  ExpectUsage({"peebot"}, "needs a subcommand (cooldown, pause, resume, status), got nothing");
+  ExpectUsage({"peebot"},
+              "needs a subcommand (cooldown, detections, pause, resume, status), got nothing");
   ExpectUsage({"peebot", "explode"}, "got \"explode\"");
   ExpectUsage({"query", "--items", "A", "--colour", "red"}, "unknown flag --colour");
   ExpectUsage({"query"}, "--items is required");

@@ -353,6 +353,38 @@ absl::Status RunPeebot(const Invocation& inv, const Io& io) {
   return absl::OkStatus();
 }
 
+absl::Status RunDetections(const Invocation& inv, const Io& io) {
+  auto stub = pv1::PeeBotService::NewStub(MakeChannel(inv.addr));
+  pv1::ListDetectionsRequest req;
+  if (inv.from != absl::InfinitePast()) iss::ToProto(inv.from, req.mutable_start_time());
+  if (inv.to != absl::InfiniteFuture()) iss::ToProto(inv.to, req.mutable_end_time());
+  req.set_page_size(inv.page_size);
+  req.set_page_token(inv.page_token);
+  std::vector<pv1::Detection> detections;
+  for (;;) {
+    pv1::ListDetectionsResponse resp;
+    if (absl::Status s = Check(stub->ListDetections(Ctx(inv).get(), req, &resp)); !s.ok()) {
+      return s;
+    }
+    for (const auto& d : resp.detections()) {
+      if (inv.json) {
+        *io.out << JsonLine(d);
+      } else {
+        detections.push_back(d);
+      }
+    }
+    if (resp.next_page_token().empty()) break;
+    if (!inv.all_pages) {
+      *io.err << "more detections: add --all, or continue with --page-token="
+              << resp.next_page_token() << "\n";
+      break;
+    }
+    req.set_page_token(resp.next_page_token());
+  }
+  if (!inv.json) *io.out << FormatDetections(detections);
+  return absl::OkStatus();
+}
+
 // ---- ingest ----
 
 absl::Status RunIngest(const Invocation& inv, const Io& io) {
@@ -440,6 +472,9 @@ int Run(const Invocation& inv, const Io& io) {
       break;
     case Command::kStorageStatus:
       s = RunStorageStatus(inv, io);
+      break;
+    case Command::kPeebotDetections:
+      s = RunDetections(inv, io);
       break;
     case Command::kPeebotStatus:
     case Command::kPeebotPause:

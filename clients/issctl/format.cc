@@ -205,6 +205,18 @@ std::string FormatPeebotStatus(const pv1::Status& s) {
   return KeyValues(kv);
 }
 
+std::string FormatDetections(const std::vector<pv1::Detection>& detections) {
+  Table t({"START", "ITEM", "RISE_%", "LEVEL_%", "VOLUME_ML", "POST", "POST_ID", "DETECTION_ID"});
+  for (const auto& d : detections) {
+    t.Add({FormatTs(d.start_time()), d.item_id(), Num(d.rise_percent()),
+           absl::StrCat(Num(d.start_level_percent()), "->", Num(d.end_level_percent())),
+           Num(d.estimated_volume_ml()),
+           StripPrefix(pv1::PostStatus_Name(d.post_status()), "POST_STATUS_"),
+           d.post_id().empty() ? "-" : d.post_id(), d.detection_id()});
+  }
+  return t.Render();
+}
+
 std::string FormatCooldown(const pv1::Settings& settings, const pv1::Status* status) {
   std::vector<std::pair<std::string, std::string>> kv = {{"cooldown", Dur(settings.cooldown())}};
   if (status != nullptr) kv.push_back({"remaining", Dur(status->cooldown_remaining())});

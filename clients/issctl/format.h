@@ -32,6 +32,7 @@ std::string FormatItem(const iss::storage::v1::Item& item);
 std::string FormatSinkStatus(const iss::storage::v1::SinkStatus& s);
 
 std::string FormatPeebotStatus(const iss::peebot::v1::Status& s);
+std::string FormatDetections(const std::vector<iss::peebot::v1::Detection>& detections);
 std::string FormatCooldown(const iss::peebot::v1::Settings& settings,
                            const iss::peebot::v1::Status* status);
 

@@ -7,7 +7,10 @@
 //     (no Kafka needed: nothing drains the queue, the test reads its depth).
 // Output is checked the way a script would read it: exit code, stdout (JSON
 // parsed back into the protos), stderr.
+#include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <map>
@@ -26,6 +29,7 @@
 #include "services/ingestion/pipeline.h"
 #include "services/ingestion/service.h"
 #include "services/peebot/admin_service.h"
+#include "services/peebot/detector.h"
 #include "services/storage/batch_writer.h"
 #include "services/storage/conn_pool.h"
 #include "services/storage/partitions.h"
@@ -56,6 +60,17 @@ class FixedClock final : public iss::peebot::Clock {
   void Cancel() override {}
 };
 
+// A storage server that never answers GetLatest (until the caller gives up):
+// what a hung service looks like to issctl's --timeout.
+class HungStorage final : public sv1::StorageService::Service {
+ public:
+  grpc::Status GetLatest(grpc::ServerContext* ctx, const sv1::GetLatestRequest*,
+                         sv1::GetLatestResponse*) override {
+    iss::testing::WaitFor([ctx] { return ctx->IsCancelled(); }, absl::Seconds(30));
+    return grpc::Status(grpc::StatusCode::INTERNAL, "should have been cancelled");
+  }
+};
+
 struct World {
   Health health;
   // storage
@@ -77,6 +92,9 @@ struct World {
   std::unique_ptr<ingest::Pipeline> pipeline;
   std::unique_ptr<ingest::IngestServiceImpl> ingest_service;
   std::unique_ptr<GrpcServer> ingest_server;
+  // a hung storage
+  HungStorage hung;
+  std::unique_ptr<GrpcServer> hung_server;
 };
 
 World* world = nullptr;
@@ -108,13 +126,15 @@ std::string ReadFile(const std::string& path) {
 // The environment names every server; `env` overrides it.
 std::unique_ptr<iss::testing::ChildProcess> Start(const std::vector<std::string>& args,
                                                   std::map<std::string, std::string> env,
-                                                  std::string* err_path) {
+                                                  std::string* err_path,
+                                                  const std::string& err_to = "") {
   static int n = 0;
   const std::string base = absl::StrCat("/tmp/issctl-test-", getpid(), "-", ++n);
   *err_path = base + ".err";
   iss::testing::ChildProcess::Options o;
   o.binary = "/bin/sh";
-  o.args = {"-c", absl::StrCat("exec \"$@\" 2>'", *err_path, "'"), "sh", ISSCTL_BINARY};
+  o.args = {"-c", absl::StrCat("exec \"$@\" 2>'", err_to.empty() ? *err_path : err_to, "'"), "sh",
+            ISSCTL_BINARY};
   for (const auto& a : args) o.args.push_back(a);
   o.log_path = base + ".out";
   std::remove(o.log_path.c_str());
@@ -234,12 +254,17 @@ class IssctlTest : public ::testing::Test {
     auto s3 = Serve(world->ingest_service.get());
     ASSERT_TRUE(s3.ok()) << s3.status();
     world->ingest_server = std::move(*s3);
+
+    auto s4 = Serve(&world->hung);
+    ASSERT_TRUE(s4.ok()) << s4.status();
+    world->hung_server = std::move(*s4);
   }
 
   static void TearDownTestSuite() {
     if (world == nullptr) return;
     if (world->hub) world->hub->Close();
-    for (auto* s : {&world->storage_server, &world->peebot_server, &world->ingest_server}) {
+    for (auto* s : {&world->storage_server, &world->peebot_server, &world->ingest_server,
+                    &world->hung_server}) {
       if (*s) (*s)->Shutdown(absl::Seconds(2));
     }
     delete world;
@@ -416,6 +441,38 @@ TEST_F(IssctlTest, TailEndsCleanlyOnCtrlCWithTheStatusLine) {
   EXPECT_TRUE(absl::EndsWith(r.err, "\n")) << r.err;
 }
 
+TEST_F(IssctlTest, TailDrawsTheStatusLineWhenStderrIsATerminal) {
+  const int master = posix_openpt(O_RDWR | O_NOCTTY);
+  ASSERT_GE(master, 0);
+  ASSERT_EQ(grantpt(master), 0);
+  ASSERT_EQ(unlockpt(master), 0);
+  const std::string slave_path = ptsname(master);
+  // Held open here too, so the terminal stays up after issctl exits.
+  const int slave = open(slave_path.c_str(), O_RDWR | O_NOCTTY);
+  ASSERT_GE(slave, 0);
+  ASSERT_EQ(fcntl(master, F_SETFL, O_NONBLOCK), 0);
+
+  ASSERT_TRUE(Subscribers(0));
+  std::string err_path;
+  auto child = Start({"tail", "NODE3000005", "--count", "2"}, {}, &err_path, slave_path);
+  ASSERT_NE(child, nullptr);
+  ASSERT_TRUE(Subscribers(1));
+  world->hub->Publish(Live(2, 20));
+  const Result r = Finish(*child, err_path);
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(Lines(r.out).size(), 3u) << r.out;  // header + 2 rows; stdout untouched
+
+  std::string terminal;
+  EXPECT_TRUE(iss::testing::WaitFor([&] {
+    char buf[4096];
+    for (ssize_t n; (n = read(master, buf, sizeof buf)) > 0;) terminal.append(buf, n);
+    return absl::StrContains(terminal, "tail: 2 events, ");
+  })) << terminal;
+  EXPECT_TRUE(absl::StrContains(terminal, "/s, last NODE3000005 (")) << terminal;
+  close(slave);
+  close(master);
+}
+
 TEST_F(IssctlTest, TailDurationEndsWithSuccess) {
   const Result r = Ctl({"tail", "--duration", "300ms", "--json"});
   EXPECT_EQ(r.code, 0) << r.err;
@@ -486,6 +543,42 @@ TEST_F(IssctlTest, CooldownSetShowAndClear) {
   EXPECT_EQ(world->settings->Get().cooldown, absl::ZeroDuration());
 }
 
+TEST_F(IssctlTest, DetectionsNewestFirstAcrossPages) {
+  std::vector<peebot::Detection> dets;
+  for (int i = 0; i < 3; ++i) {
+    peebot::Detection d;
+    d.item_id = "NODE3000005";
+    d.start_time = kT0 + absl::Minutes(10 * i);
+    d.end_time = d.start_time + absl::Seconds(30);
+    d.start_level = 40;
+    d.end_level = 44 + i;
+    d.rise = 4 + i;
+    d.volume_ml = 82 * d.rise;
+    d.detection_id = peebot::DetectionId(d.item_id, d.start_time);
+    dets.push_back(d);
+  }
+  ASSERT_TRUE(world->peebot_store->CommitBatch("g", {}, dets, "{}", {}).ok());
+
+  const Result json = Ctl({"peebot", "detections", "--page-size", "2", "--all", "--json"});
+  ASSERT_EQ(json.code, 0) << json.err;
+  const auto lines = Lines(json.out);
+  ASSERT_EQ(lines.size(), 3u) << json.out;
+  for (int i = 0; i < 3; ++i) {
+    const auto d = ParseJson<pv1::Detection>(lines[i]);
+    EXPECT_EQ(d.detection_id(), dets[2 - i].detection_id) << i;
+  }
+  EXPECT_EQ(ParseJson<pv1::Detection>(lines[0]).rise_percent(), 6);
+
+  const Result window = Ctl({"peebot", "detections", "--from", Rfc3339(kT0 + absl::Minutes(5)),
+                             "--to", Rfc3339(kT0 + absl::Minutes(15))});
+  ASSERT_EQ(window.code, 0) << window.err;
+  const auto rows = Lines(window.out);
+  ASSERT_EQ(rows.size(), 2u) << window.out;
+  EXPECT_TRUE(absl::StartsWith(rows[0], "START")) << window.out;
+  EXPECT_TRUE(absl::StrContains(rows[1], dets[1].detection_id)) << window.out;
+  EXPECT_TRUE(absl::StrContains(rows[1], "PENDING")) << window.out;
+}
+
 // ---- ingestion ----
 
 TEST_F(IssctlTest, IngestSendNeedsTheTokenAndEnqueues) {
@@ -543,6 +636,15 @@ TEST_F(IssctlTest, UnreachableServerIsAClearErrorWithExitCode5) {
   const Result tail = Ctl({"tail", "--addr", addr});
   EXPECT_EQ(tail.code, 5) << tail.err;
   EXPECT_TRUE(absl::StrContains(tail.err, "UNAVAILABLE")) << tail.err;
+}
+
+TEST_F(IssctlTest, HungServerHitsTheTimeoutWithExitCode5) {
+  const absl::Time start = absl::Now();
+  const Result r = Ctl({"latest", "--addr", absl::StrCat("127.0.0.1:", world->hung_server->port()),
+                        "--timeout", "300ms"});
+  EXPECT_EQ(r.code, 5) << r.err;
+  EXPECT_TRUE(absl::StartsWith(r.err, "issctl: DEADLINE_EXCEEDED: ")) << r.err;
+  EXPECT_LT(absl::Now() - start, absl::Seconds(20));
 }
 
 TEST_F(IssctlTest, UsageErrorsExit2AndSendNothing) {
