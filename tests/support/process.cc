@@ -1,13 +1,13 @@
-#include <utility>  // before Asio
-
 #include "tests/support/process.h"
 
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <utility>  // before Asio
 
 #include "absl/strings/str_cat.h"
 #include "tests/support/wait.h"
@@ -23,15 +24,26 @@
 extern char** environ;
 
 namespace iss::testing {
+namespace {
+
+// Closes every descriptor >= `first`; async-signal-safe (runs between fork
+// and exec of a multi-threaded process).
+void CloseFdsFrom(int first) {
+  if (syscall(SYS_close_range, static_cast<unsigned>(first), ~0U, 0U) == 0) return;
+  const long max = sysconf(_SC_OPEN_MAX);
+  for (int fd = first; fd < (max > 0 ? std::min<long>(max, 65536) : 4096); ++fd) close(fd);
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(Options options) {
   if (access(options.binary.c_str(), X_OK) != 0) {
     return absl::NotFoundError(absl::StrCat("not an executable: ", options.binary));
   }
   if (options.log_path.empty()) {
-    options.log_path = absl::StrCat("/tmp/iss-test-",
-                                    std::filesystem::path(options.binary).filename().string(), "-",
-                                    getpid(), "-", absl::ToUnixNanos(absl::Now()), ".log");
+    options.log_path =
+        absl::StrCat("/tmp/iss-test-", std::filesystem::path(options.binary).filename().string(),
+                     "-", getpid(), "-", absl::ToUnixNanos(absl::Now()), ".log");
   }
   auto child = std::unique_ptr<ChildProcess>(new ChildProcess(std::move(options)));
   if (auto s = child->Launch(); !s.ok()) return s;
@@ -55,8 +67,11 @@ absl::Status ChildProcess::Launch() {
   envp.push_back(nullptr);
   argv.push_back(nullptr);
 
-  const int log_fd = open(options_.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (log_fd < 0) return absl::InternalError(absl::StrCat("open ", options_.log_path, ": ", std::strerror(errno)));
+  const int log_fd =
+      open(options_.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (log_fd < 0)
+    return absl::InternalError(
+        absl::StrCat("open ", options_.log_path, ": ", std::strerror(errno)));
   const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) {
@@ -74,6 +89,12 @@ absl::Status ChildProcess::Launch() {
     dup2(log_fd, STDERR_FILENO);
     const int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, STDIN_FILENO);
+    // Nothing else of the test process may live on in the child. Sockets the
+    // in-process fixtures opened without O_CLOEXEC (librdkafka's mock broker
+    // accepts connections with plain accept()) would otherwise stay open in
+    // every child: closing a broker connection in the mock then never reaches
+    // its client, which waits for answers on a half-open connection.
+    CloseFdsFrom(3);
     execve(argv[0], argv.data(), envp.data());
     _exit(127);
   }
@@ -103,7 +124,8 @@ bool ChildProcess::Running() {
 
 absl::Status ChildProcess::Signal(int sig) {
   if (!Running()) return absl::FailedPreconditionError("process is not running");
-  if (kill(pid_, sig) != 0) return absl::InternalError(absl::StrCat("kill: ", std::strerror(errno)));
+  if (kill(pid_, sig) != 0)
+    return absl::InternalError(absl::StrCat("kill: ", std::strerror(errno)));
   return absl::OkStatus();
 }
 
@@ -165,8 +187,8 @@ absl::StatusOr<std::pair<int, std::string>> HttpRequest(
   }
 }
 
-absl::StatusOr<std::pair<int, std::string>> HttpGet(int port, const std::string& target,
-                                                    const std::map<std::string, std::string>& headers) {
+absl::StatusOr<std::pair<int, std::string>> HttpGet(
+    int port, const std::string& target, const std::map<std::string, std::string>& headers) {
   return HttpRequest(port, "GET", target, "", headers);
 }
 
