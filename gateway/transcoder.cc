@@ -6,6 +6,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/strings.h"
+#include "common/utf8.h"
 #include "gateway/json_printer.h"
 #include "google/protobuf/dynamic_message.h"
 #include "google/protobuf/util/json_util.h"
@@ -78,6 +80,10 @@ absl::Status SetLeaf(Message& msg, const FieldDescriptor* f, absl::string_view t
         if (!absl::Base64Unescape(text, &v) && !absl::WebSafeBase64Unescape(text, &v)) {
           return bad("base64");
         }
+      } else if (!IsValidUtf8(AsStd(text))) {
+        // Proto3 strings are UTF-8: upstream would refuse to parse the request.
+        return absl::InvalidArgumentError(
+            absl::StrCat("field \"", path, "\": value is not valid UTF-8"));
       }
       rep ? r->AddString(&msg, f, std::move(v)) : r->SetString(&msg, f, std::move(v));
       return absl::OkStatus();
@@ -307,17 +313,19 @@ absl::StatusOr<std::string> ResponseToJson(const Route& route, const Message& re
 
 std::string StatusJson(int code, absl::string_view message, absl::string_view details_bin) {
   google::rpc::Status status;
+  // Messages may quote request text; a proto3 string must be UTF-8.
+  const std::string text = RepairUtf8(AsStd(message));
   google::protobuf::util::JsonPrintOptions opts;
   opts.always_print_primitive_fields = true;
   std::string json;
   if (!details_bin.empty() && status.ParseFromString(std::string(details_bin))) {
     status.set_code(code);
-    status.set_message(std::string(message));
+    status.set_message(text);
     if (google::protobuf::util::MessageToJsonString(status, &json, opts).ok()) return json;
   }
   status.Clear();
   status.set_code(code);
-  status.set_message(std::string(message));
+  status.set_message(text);
   json.clear();
   (void)google::protobuf::util::MessageToJsonString(status, &json, opts);
   return json;

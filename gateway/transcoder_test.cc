@@ -1,5 +1,6 @@
 #include "gateway/transcoder.h"
 
+#include "common/utf8.h"
 #include "gateway/route_table.h"
 #include "gateway/testdata/echo.pb.h"
 #include "gmock/gmock.h"
@@ -162,6 +163,25 @@ TEST(Transcoder, BadQueryValuesNameTheField) {
   }
 }
 
+// Found by gateway_fuzz: a path or query value that percent-decodes to bytes
+// that are not UTF-8 went into a proto3 string field, which upstream cannot parse.
+TEST(Transcoder, StringFieldsMustBeUtf8) {
+  for (const char* target : {"/test/v1/shelves/x%FF/echo", "/test/v1/shelves/x/echo?tags=%C3%28",
+                             "/test/v1/shelves/x/echo?nested.note=%ED%A0%80",
+                             "/test/v1/files/a/%F4%90%80%80"}) {
+    Built b = Build("GET", target);
+    EXPECT_EQ(b.status.code(), absl::StatusCode::kInvalidArgument) << target;
+    EXPECT_THAT(std::string(b.status.message()), HasSubstr("not valid UTF-8")) << target;
+  }
+  // Valid multi-byte text passes untouched; bytes fields still take base64.
+  auto r = As<test::EchoRequest>(Build("GET", "/test/v1/shelves/x/echo?tags=%C3%A9t%C3%A9"));
+  ASSERT_EQ(r.tags_size(), 1);
+  EXPECT_EQ(r.tags(0), "\xc3\xa9t\xc3\xa9");
+  // A JSON body is checked by protobuf's parser.
+  Built body = Build("POST", "/test/v1/echo", "{\"name\":\"\xff\"}");
+  EXPECT_EQ(body.status.code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(Transcoder, BodyStarIsTheWholeRequest) {
   auto r = As<test::EchoRequest>(Build(
       "POST", "/test/v1/echo",
@@ -240,6 +260,13 @@ TEST(Transcoder, StatusJsonIsGoogleRpcStatus) {
   // Garbage details are dropped, not fatal.
   j = nlohmann::json::parse(StatusJson(3, "m", "\xff\xff garbage"));
   EXPECT_EQ(j["code"], 3);
+}
+
+TEST(Transcoder, StatusJsonRepairsTextThatIsNotUtf8) {
+  // Error messages quote request text, which may be any bytes.
+  const auto j = nlohmann::json::parse(StatusJson(3, "unknown field \"a\xff\xc3\"", ""));
+  EXPECT_EQ(j["message"], "unknown field \"a\xef\xbf\xbd\xef\xbf\xbd\"");
+  EXPECT_EQ(iss::RepairUtf8("ok \xc3\xa9"), "ok \xc3\xa9");
 }
 
 TEST(Transcoder, HttpStatusTableIsGrpcGateways) {

@@ -3,7 +3,11 @@
 // then `--runs=N` deterministic mutations of them (bit flips, byte
 // insertions/deletions, splices). Crashes and sanitizer reports fail the test
 // exactly as under libFuzzer; the real fuzzing runs use the `fuzz` preset.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -17,6 +21,28 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
 namespace {
+
+// The input being run, so a crash can be saved for replay (`<target> FILE`).
+const std::string* g_current = nullptr;
+
+void SaveCrashingInput(int sig) {
+  // Only async-signal-safe calls here.
+  static const char kMsg[] = "fuzz smoke: crashed; input saved to ./fuzz-crash-input\n";
+  const int fd = ::open("fuzz-crash-input", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd >= 0 && g_current != nullptr) {
+    (void)!::write(fd, g_current->data(), g_current->size());
+    ::close(fd);
+  }
+  (void)!::write(2, kMsg, sizeof(kMsg) - 1);
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
+
+void Run(const std::string& input) {
+  g_current = &input;
+  LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(input.data()), input.size());
+  g_current = nullptr;
+}
 
 std::string Mutate(std::string s, const std::vector<std::string>& pool, std::mt19937_64& rng) {
   const int edits = 1 + static_cast<int>(rng() % 4);
@@ -42,7 +68,8 @@ std::string Mutate(std::string s, const std::vector<std::string>& pool, std::mt1
       }
       case 4:  // interesting bytes
         if (!s.empty()) {
-          static const char kBytes[] = {'\0', '\n', '\r', '|', ',', '"', '%', '#', '$', '^', '\xff'};
+          static const char kBytes[] = {'\0', '\n', '\r', '|', ',',   '"',
+                                        '%',  '#',  '$',  '^', '\xff'};
           s[rng() % s.size()] = kBytes[rng() % sizeof(kBytes)];
         }
         break;
@@ -54,6 +81,7 @@ std::string Mutate(std::string s, const std::vector<std::string>& pool, std::mt1
 }  // namespace
 
 int main(int argc, char** argv) {
+  for (int sig : {SIGILL, SIGSEGV, SIGABRT, SIGFPE, SIGBUS}) std::signal(sig, SaveCrashingInput);
   long runs = 0;
   std::vector<std::string> pool;
   for (int i = 1; i < argc; ++i) {
@@ -77,13 +105,10 @@ int main(int argc, char** argv) {
     }
   }
   if (pool.empty()) pool.push_back("");
-  for (const auto& input : pool) {
-    LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(input.data()), input.size());
-  }
+  for (const auto& input : pool) Run(input);
   std::mt19937_64 rng(0x155);
   for (long r = 0; r < runs; ++r) {
-    const std::string input = Mutate(pool[rng() % pool.size()], pool, rng);
-    LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(input.data()), input.size());
+    Run(Mutate(pool[rng() % pool.size()], pool, rng));
   }
   std::printf("fuzz smoke: %zu corpus inputs + %ld mutations, no crash\n", pool.size(), runs);
   return 0;

@@ -90,7 +90,6 @@ absl::Status ApplyUpdate(std::string_view values, FieldValues& state,
 
 // %XX -> byte; the result must be valid UTF-8. Reasons "bad_escape", "bad_utf8".
 absl::StatusOr<std::string> PercentDecode(std::string_view text);
-bool IsValidUtf8(std::string_view text);
 
 // Server side: one field value as it travels in a U line. Escapes the
 // characters that would be ambiguous ('%', '|', '#', '$', '^', '+', ',' and
