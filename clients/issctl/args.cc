@@ -36,7 +36,7 @@ const std::vector<FlagSpec>& CommonFlags() {
   static const auto* flags = new std::vector<FlagSpec>{
       {"addr", "HOST:PORT",
        "server address (default: $ISSCTL_<SERVICE>_ADDR, else 127.0.0.1:5005x)"},
-      {"timeout", "DURATION", "deadline of each call, e.g. 500ms, 10s (default 10s)"},
+      {"timeout", "DURATION", "deadline of each call (each page), e.g. 500ms (default 10s)"},
       {"json", "", "proto3 JSON output (one object per line for streams and pages)"},
       {"help", "", "this command's help"},
   };
@@ -78,7 +78,7 @@ const std::vector<CommandSpec>& Commands() {
        "live events as the storage sink commits them, until Ctrl-C",
        {{"items", "ID,ID", "item ids (default: every item)"},
         {"count", "N", "stop after N events"},
-        {"duration", "DURATION", "stop after this long"},
+        {"duration", "DURATION", "stop after this long (--timeout does not bound the stream)"},
         {"progress", "", "status line on stderr even when it is not a terminal"},
         {"no-progress", "", "no status line on stderr"}}},
       {Command::kSeries,

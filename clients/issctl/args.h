@@ -60,7 +60,7 @@ struct Invocation {
   // Common to every command.
   bool json = false;
   std::string addr;                            // resolved: flag > env > default
-  absl::Duration timeout = absl::Seconds(10);  // per RPC (per page); tail: connect only
+  absl::Duration timeout = absl::Seconds(10);  // per RPC (per page); not tail's stream
   std::string admin_token;                     // from ISS_ADMIN_TOKEN only; may be empty
 
   // query, latest, tail, series, ingest status.
