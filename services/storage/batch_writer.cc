@@ -1,8 +1,12 @@
 #include "services/storage/batch_writer.h"
 
+#include <libpq-fe.h>
+
 #include <algorithm>
+#include <charconv>
 #include <map>
 #include <optional>
+#include <string_view>
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
@@ -135,26 +139,154 @@ bool BatchWriter::EnsureStaging(pqxx::work& txn, int backend_pid) {
 
 namespace {
 
-void CopyRows(pqxx::transaction_base& txn, const std::string& table,
-              const std::vector<TelemetryEvent>& events) {
-  pqxx::stream_to copy(txn, table, StagingColumns());
-  std::string source_ts, ingest_ts;
-  for (const auto& e : events) {
-    source_ts.clear();
-    ingest_ts.clear();
-    AppendPgTimestamp(source_ts, TimestampMicros(e.source_ts()));
-    AppendPgTimestamp(ingest_ts, TimestampMicros(e.ingest_ts()));
-    const std::optional<double> num =
-        e.has_value() ? NumericValue(e.value()) : std::optional<double>();
-    copy << std::make_tuple(e.item_id(), source_ts, e.event_id(), ingest_ts,
-                            Opt(e.has_value(), e.value()), num,
-                            Opt(e.status().has_class_(), e.status().class_()),
-                            Opt(e.status().has_indicator(), e.status().indicator()),
-                            Opt(e.status().has_color(), e.status().color()),
-                            Opt(e.has_calibrated_data(), e.calibrated_data()), e.source(),
-                            static_cast<int>(e.signal()), static_cast<int>(e.schema_version()));
+// COPY text format: '\\', and the control characters that would end a field
+// or a row, escaped; everything else as is.
+void AppendCopyText(std::string& out, std::string_view s) {
+  size_t run = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char esc;
+    switch (s[i]) {
+      case '\\':
+        esc = '\\';
+        break;
+      case '\n':
+        esc = 'n';
+        break;
+      case '\r':
+        esc = 'r';
+        break;
+      case '\t':
+        esc = 't';
+        break;
+      case '\b':
+        esc = 'b';
+        break;
+      case '\f':
+        esc = 'f';
+        break;
+      case '\v':
+        esc = 'v';
+        break;
+      default:
+        continue;
+    }
+    out.append(s.data() + run, i - run);
+    out.push_back('\\');
+    out.push_back(esc);
+    run = i + 1;
   }
-  copy.complete();
+  out.append(s.data() + run, s.size() - run);
+}
+
+void AppendCopyField(std::string& out, bool present, const std::string& value) {
+  if (present) {
+    AppendCopyText(out, value);
+  } else {
+    out.append("\\N");
+  }
+}
+
+template <typename T>
+void AppendNumber(std::string& out, T v) {
+  char buf[32];
+  // Shortest text that reads back as the same value (doubles included).
+  const auto r = std::to_chars(buf, buf + sizeof(buf), v);
+  out.append(buf, r.ptr);
+}
+
+// One row of StagingColumns() in COPY text format, without the newline.
+void AppendCopyRow(std::string& out, const TelemetryEvent& e) {
+  AppendCopyText(out, e.item_id());
+  out.push_back('\t');
+  AppendPgTimestamp(out, TimestampMicros(e.source_ts()));
+  out.push_back('\t');
+  AppendCopyText(out, e.event_id());
+  out.push_back('\t');
+  AppendPgTimestamp(out, TimestampMicros(e.ingest_ts()));
+  out.push_back('\t');
+  AppendCopyField(out, e.has_value(), e.value());
+  out.push_back('\t');
+  const std::optional<double> num =
+      e.has_value() ? NumericValue(e.value()) : std::optional<double>();
+  if (num) {
+    AppendNumber(out, *num);
+  } else {
+    out.append("\\N");
+  }
+  out.push_back('\t');
+  AppendCopyField(out, e.status().has_class_(), e.status().class_());
+  out.push_back('\t');
+  AppendCopyField(out, e.status().has_indicator(), e.status().indicator());
+  out.push_back('\t');
+  AppendCopyField(out, e.status().has_color(), e.status().color());
+  out.push_back('\t');
+  AppendCopyField(out, e.has_calibrated_data(), e.calibrated_data());
+  out.push_back('\t');
+  AppendCopyText(out, e.source());
+  out.push_back('\t');
+  AppendNumber(out, static_cast<int>(e.signal()));
+  out.push_back('\t');
+  AppendNumber(out, static_cast<int>(e.schema_version()));
+}
+
+// libpqxx 6.4 streams COPY data only row by row through its tuple formatting
+// (several allocations per field) and keeps its raw COPY calls private;
+// largeobject hands the libpq connection of a transaction to derived classes.
+struct Libpq : pqxx::largeobject {
+  static PGconn* Of(const pqxx::dbtransaction& txn) { return raw_connection(txn); }
+};
+
+// Turns a failed libpq call into the exception libpqxx would have thrown, so
+// pg::Guard and the duplicate-key fallback see the usual types and SQLSTATE.
+[[noreturn]] void ThrowLibpq(PGconn* conn, PGresult* result, const std::string& what) {
+  std::string message = PQerrorMessage(conn);
+  std::string sqlstate;
+  if (result != nullptr) {
+    if (const char* m = PQresultErrorMessage(result); m != nullptr && *m != '\0') message = m;
+    if (const char* st = PQresultErrorField(result, PG_DIAG_SQLSTATE); st != nullptr) sqlstate = st;
+    PQclear(result);
+  }
+  if (PQstatus(conn) == CONNECTION_BAD) throw pqxx::broken_connection(message);
+  throw pqxx::sql_error(message, what, sqlstate.empty() ? nullptr : sqlstate.c_str());
+}
+
+// COPY `table` FROM STDIN (text format), the rows formatted by hand into ~64 KiB
+// chunks, each handed to libpq in one call. Runs inside `txn`.
+void CopyRows(pqxx::dbtransaction& txn, const std::string& table,
+              const std::vector<TelemetryEvent>& events) {
+  constexpr size_t kChunk = 64 * 1024;
+  PGconn* conn = Libpq::Of(txn);
+  const std::string sql =
+      absl::StrCat("COPY ", table, " (", absl::StrJoin(StagingColumns(), ", "), ") FROM STDIN");
+  // Through libpqxx, which also opens the transaction or savepoint if it has
+  // not yet; the connection is then in COPY IN state.
+  txn.exec0(sql);
+  std::string chunk;
+  chunk.reserve(kChunk + 1024);
+  auto send = [&] {
+    if (PQputCopyData(conn, chunk.data(), static_cast<int>(chunk.size())) != 1) {
+      ThrowLibpq(conn, nullptr, sql);
+    }
+    chunk.clear();
+  };
+  for (const auto& e : events) {
+    AppendCopyRow(chunk, e);
+    chunk.push_back('\n');
+    if (chunk.size() >= kChunk) send();
+  }
+  if (!chunk.empty()) send();
+  if (PQputCopyEnd(conn, nullptr) != 1) ThrowLibpq(conn, nullptr, sql);
+  // The COPY's result, then nothing: the connection is back in the transaction.
+  PGresult* failed = nullptr;
+  while (PGresult* r = PQgetResult(conn)) {
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && failed == nullptr) {
+      failed = r;
+    } else {
+      PQclear(r);
+    }
+  }
+  if (failed != nullptr) ThrowLibpq(conn, failed, sql);
+  if (PQstatus(conn) == CONNECTION_BAD) ThrowLibpq(conn, nullptr, sql);
 }
 
 // Fast path: COPY straight into the partitioned table inside a savepoint.

@@ -111,6 +111,53 @@ TEST_F(BatchWriterTest, StoresNullsNumbersAndStatusFaithfully) {
   EXPECT_EQ(row[2].as<std::string>(), "tab\there\\and\nnewline");
 }
 
+// The COPY rows are formatted by hand and sent in ~64 KiB chunks: every byte
+// that needs escaping, a literal "\N" (text, not NULL), and numbers that need
+// all 17 digits must come back exactly, from any chunk.
+TEST_F(BatchWriterTest, CopyFormattingKeepsEveryByteAndNumberAcrossChunks) {
+  BatchWriter writer("g", &partitions_);
+  std::vector<TelemetryEvent> events;
+  for (int i = 0; i < 3000; ++i) {  // ~0.5 MiB of rows: several chunks
+    events.push_back(MakeEvent(absl::StrCat("ITEM_", i % 7), kT0 + absl::Milliseconds(i),
+                               absl::StrCat(i, ".25")));
+  }
+  TelemetryEvent odd = MakeEvent("ODD", kT0, "\\N");
+  odd.set_calibrated_data("cr\rbs\bff\fvt\vtab\tnl\nbackslash\\end");
+  odd.set_source("src\twith\\tab");
+  odd.mutable_status()->set_color("");
+  odd.set_event_id(ComputeEventId(odd));
+  events.insert(events.begin() + 1700, odd);
+  const std::vector<std::pair<std::string, double>> numbers = {
+      {"0.30000000000000004", 0.1 + 0.2},
+      {"-1e-300", -1e-300},
+      {"123456789.12345679", 123456789.12345679}};
+  for (size_t k = 0; k < numbers.size(); ++k) {
+    events.push_back(MakeEvent(absl::StrCat("NUM_", k), kT0, numbers[k].first));
+  }
+  auto n = writer.Write(*conn_, events, {});
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, static_cast<int64_t>(events.size()));
+  pqxx::nontransaction tx(*conn_);
+  const auto row = tx.exec1(
+      "SELECT value, calibrated_data, source, status_color, value_num FROM telemetry "
+      "WHERE item_id = 'ODD'");
+  EXPECT_EQ(row[0].as<std::string>(), "\\N");
+  EXPECT_EQ(row[1].as<std::string>(), "cr\rbs\bff\fvt\vtab\tnl\nbackslash\\end");
+  EXPECT_EQ(row[2].as<std::string>(), "src\twith\\tab");
+  EXPECT_FALSE(row[3].is_null());
+  EXPECT_EQ(row[3].as<std::string>(), "");
+  EXPECT_TRUE(row[4].is_null());
+  for (size_t k = 0; k < numbers.size(); ++k) {
+    const auto num = tx.exec1(
+        absl::StrCat("SELECT value_num::text, value FROM telemetry WHERE item_id = 'NUM_", k, "'"));
+    EXPECT_EQ(num[0].as<double>(), numbers[k].second) << num[1].as<std::string>();
+  }
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM telemetry WHERE item_id LIKE 'ITEM\\_%' AND "
+                     "value_num = value::double precision")[0]
+                .as<int64_t>(),
+            3000);
+}
+
 TEST_F(BatchWriterTest, BrokenConnectionLeavesNothingAndRetryOnFreshConnectionWorks) {
   BatchWriter writer("g", &partitions_);
   const auto events = Events(10);
