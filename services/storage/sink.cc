@@ -1,6 +1,8 @@
 #include "services/storage/sink.h"
 
 #include <algorithm>
+#include <iterator>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_util.h"
@@ -104,6 +106,8 @@ absl::Status Sink::Start() {
   if (!consumer.ok()) return consumer.status();
   consumer_ = *std::move(consumer);
   (void)Connect();  // best effort: the loop reconnects as needed
+  stage_ = std::make_unique<CommitStage>(
+      [this](SinkBatch& batch) { return WriteBatch(batch.events, batch.offsets); });
   thread_ = std::thread([this] { Run(); });
   return absl::OkStatus();
 }
@@ -111,6 +115,7 @@ absl::Status Sink::Start() {
 void Sink::Stop() {
   if (stop_.exchange(true)) return;
   if (thread_.joinable()) thread_.join();
+  TakeInFlight(/*wait=*/true, /*retry=*/false);
   if (!pending_.empty() || !pending_offsets_.empty()) {
     if (absl::Status s = CommitPending(); !s.ok()) {
       log::Warn("pending batch not committed at shutdown; it will be re-read",
@@ -118,6 +123,7 @@ void Sink::Stop() {
     }
   }
   consumer_.reset();  // leaves the group (OnRevoke runs here, on this thread)
+  stage_.reset();
   if (dlq_ != nullptr) (void)dlq_->Flush(absl::Seconds(5));
   dlq_.reset();
   conn_.reset();
@@ -152,6 +158,7 @@ void Sink::SetDatabaseUp(bool up, const std::string& detail) {
 
 absl::StatusOr<std::map<kafka::TopicPartition, int64_t>> Sink::OnAssign(
     const std::vector<kafka::TopicPartition>& partitions) {
+  TakeInFlight(/*wait=*/true, /*retry=*/false);  // the connection is ours again
   if (absl::Status s = Connect(); !s.ok()) return s;
   auto stored = writer_.offsets().Load(*conn_, partitions);
   if (!stored.ok()) {
@@ -167,6 +174,10 @@ absl::StatusOr<std::map<kafka::TopicPartition, int64_t>> Sink::OnAssign(
 }
 
 void Sink::OnRevoke(const std::vector<kafka::TopicPartition>& partitions) {
+  if (options_.test_on_revoke) options_.test_on_revoke();
+  // The batch in flight commits (or fails and rejoins pending_) before the
+  // partitions go, so the next owner's stored offsets already count it.
+  TakeInFlight(/*wait=*/true, /*retry=*/false);
   bool touched = false;
   for (const auto& tp : partitions) touched |= pending_offsets_.contains(tp);
   if (touched) {
@@ -257,9 +268,22 @@ absl::Status Sink::CommitPending() {
     if (absl::Status s = dlq_->Flush(absl::Seconds(10)); !s.ok()) return s;
     dlq_since_commit_ = false;
   }
+  if (absl::Status s = WriteBatch(pending_, pending_offsets_); !s.ok()) return s;
+  pending_.clear();
+  pending_partition_.clear();
+  pending_offsets_.clear();
+  first_pending_at_ = absl::InfiniteFuture();
+  return absl::OkStatus();
+}
+
+absl::Status Sink::WriteBatch(std::vector<TelemetryEvent>& events,
+                              const std::map<kafka::TopicPartition, int64_t>& offsets) {
   if (absl::Status s = Connect(); !s.ok()) return s;
   const absl::Time started = absl::Now();
-  auto inserted = writer_.Write(*conn_, pending_, pending_offsets_);
+  absl::Status injected =
+      options_.test_before_write ? options_.test_before_write() : absl::OkStatus();
+  absl::StatusOr<int64_t> inserted =
+      injected.ok() ? writer_.Write(*conn_, events, offsets) : absl::StatusOr<int64_t>(injected);
   if (!inserted.ok()) {
     // Whatever broke, start the retry from a fresh session.
     conn_.reset();
@@ -277,10 +301,10 @@ absl::Status Sink::CommitPending() {
   m.batch_seconds.Observe(absl::ToDoubleSeconds(now - started));
   m.committed.Increment();
   m.rows.Increment(static_cast<double>(*inserted));
-  const int64_t duplicates = static_cast<int64_t>(pending_.size()) - *inserted;
+  const int64_t duplicates = static_cast<int64_t>(events.size()) - *inserted;
   m.duplicates.Increment(static_cast<double>(duplicates));
   const int64_t now_us = absl::ToUnixMicros(now);
-  for (const auto& e : pending_) {
+  for (const auto& e : events) {
     m.source_latency.Observe(static_cast<double>(now_us - TimestampMicros(e.source_ts())) / 1e6);
     m.ingest_latency.Observe(static_cast<double>(now_us - TimestampMicros(e.ingest_ts())) / 1e6);
   }
@@ -292,18 +316,56 @@ absl::Status Sink::CommitPending() {
     ++stats_.batches_committed;
   }
   // Null while the consumer is being destroyed (its close revokes through us).
-  if (consumer_ != nullptr) consumer_->CommitAdvisory(pending_offsets_);
+  if (consumer_ != nullptr) consumer_->CommitAdvisory(offsets);
   if (tail_ != nullptr && tail_->subscribers() > 0) {
-    std::vector<EventPtr> events;
-    events.reserve(pending_.size());
-    for (auto& e : pending_) events.push_back(std::make_shared<const TelemetryEvent>(std::move(e)));
-    tail_->Publish(events);
+    std::vector<EventPtr> published;
+    published.reserve(events.size());
+    for (auto& e : events) {
+      published.push_back(std::make_shared<const TelemetryEvent>(std::move(e)));
+    }
+    tail_->Publish(published);
   }
+  return absl::OkStatus();
+}
+
+void Sink::Seal() {
+  TakeInFlight(/*wait=*/true, /*retry=*/true);
+  if (pending_.empty() && pending_offsets_.empty()) return;
+  // Poison messages in the batch (the DLQ must hold them before their offsets
+  // commit) or no database session (the retry loop pauses the consumer): this
+  // thread commits, as before the pipeline.
+  if (dlq_since_commit_ || stage_ == nullptr || conn_ == nullptr || !conn_->is_open()) {
+    CommitWithRetry();
+    return;
+  }
+  SinkBatch batch;
+  batch.events = std::move(pending_);
+  batch.partitions = std::move(pending_partition_);
+  batch.offsets = std::move(pending_offsets_);
   pending_.clear();
   pending_partition_.clear();
   pending_offsets_.clear();
   first_pending_at_ = absl::InfiniteFuture();
-  return absl::OkStatus();
+  stage_->Submit(std::move(batch));
+}
+
+void Sink::TakeInFlight(bool wait, bool retry) {
+  if (stage_ == nullptr) return;
+  std::optional<CommitStage::Done> done = stage_->Take(wait);
+  if (!done.has_value() || done->status.ok()) return;
+  // Nothing of it committed. It is older than everything pending, so it goes
+  // in front; where both consumed a partition, the pending offset is the newer.
+  SinkBatch& failed = done->batch;
+  failed.events.insert(failed.events.end(), std::make_move_iterator(pending_.begin()),
+                       std::make_move_iterator(pending_.end()));
+  failed.partitions.insert(failed.partitions.end(), pending_partition_.begin(),
+                           pending_partition_.end());
+  for (const auto& [tp, next] : pending_offsets_) failed.offsets[tp] = next;
+  pending_ = std::move(failed.events);
+  pending_partition_ = std::move(failed.partitions);
+  pending_offsets_ = std::move(failed.offsets);
+  first_pending_at_ = std::min(first_pending_at_, absl::Now() - options_.batch_wait);  // due now
+  if (retry) CommitWithRetry();
 }
 
 void Sink::CommitWithRetry() {
@@ -372,10 +434,11 @@ void Sink::Run() {
       continue;
     }
     for (auto& msg : *msgs) Accept(msg);
+    TakeInFlight(/*wait=*/false, /*retry=*/true);
     const bool full = pending_.size() >= options_.batch_max;
     const bool due = first_pending_at_ != absl::InfiniteFuture() &&
                      absl::Now() >= first_pending_at_ + options_.batch_wait;
-    if (full || due) CommitWithRetry();
+    if (full || due) Seal();
     RefreshLag();
   }
   log::Info("sink stopped");

@@ -1,5 +1,10 @@
 // Owns: the consume -> decode -> validate -> batch -> commit loop of the
-// storage service, on one thread, and the consumer/DLQ producer it drives.
+// storage service and the consumer/DLQ producer it drives. Two stages: the loop
+// thread polls, decodes and verifies batch N+1 while a CommitStage thread
+// writes and commits batch N (at most one batch in flight; commits stay in
+// order). The database connection belongs to the commit thread while a batch is
+// in flight; the loop thread takes the batch back (waiting for it) before it
+// touches the connection itself: on assignment, revoke, retry and shutdown.
 //
 // Exactly once: broker auto-commit is off; rows and next offsets commit in one
 // PostgreSQL transaction (BatchWriter); on every assignment the consumer seeks
@@ -11,13 +16,15 @@
 // PostgreSQL down: the batch is held, partitions are paused, the commit is
 // retried with exponential backoff (Poll keeps serving rebalances), health goes
 // NOT_SERVING until a commit succeeds, then consumption resumes.
-// On revoke, the pending batch is committed first when the database allows;
+// On revoke, the batch in flight is finished first (a failed one rejoins the
+// pending batch), then the pending batch is committed when the database allows;
 // otherwise the revoked partitions' pending messages are dropped (the new owner
 // re-reads them from the stored offsets).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <pqxx/pqxx>
@@ -33,6 +40,7 @@
 #include "common/kafka.h"
 #include "iss/telemetry/v1/telemetry.pb.h"
 #include "services/storage/batch_writer.h"
+#include "services/storage/commit_stage.h"
 #include "services/storage/decoder.h"
 #include "services/storage/partitions.h"
 #include "services/storage/tail_hub.h"
@@ -55,6 +63,11 @@ struct SinkOptions {
   absl::Duration retention = absl::InfiniteDuration();
   DecodeLimits decode;
   std::map<std::string, std::string> consumer_extra;  // raw librdkafka properties
+  // Tests only (unset in the service). test_before_write runs before every
+  // batch write, on the thread doing it; an error fails that write as a
+  // database error would. test_on_revoke runs when a revoke begins.
+  std::function<absl::Status()> test_before_write;
+  std::function<void()> test_on_revoke;
 };
 
 struct SinkStats {
@@ -87,6 +100,18 @@ class Sink {
   void Accept(kafka::Message& message);
   // One attempt to commit the pending batch.
   absl::Status CommitPending();
+  // Writes and commits `events` with `offsets` on conn_ and accounts for it
+  // (metrics, stats, advisory broker commit, Tail). On success the events may
+  // have been moved out. Runs on whichever thread owns conn_ at the time.
+  absl::Status WriteBatch(std::vector<iss::telemetry::v1::TelemetryEvent>& events,
+                          const std::map<kafka::TopicPartition, int64_t>& offsets);
+  // The batch is full or due: hands it to the commit stage (after taking the
+  // previous one back), or commits it here when it needs the slow path.
+  void Seal();
+  // Takes the in-flight batch back once written (`wait`: wait for it). A failed
+  // one is put back in front of the pending batch; with `retry` it is then
+  // committed with CommitWithRetry (never inside a rebalance callback).
+  void TakeInFlight(bool wait, bool retry);
   // Commits, pausing the consumer and backing off while the database refuses.
   void CommitWithRetry();
   absl::Status Connect();
@@ -113,6 +138,7 @@ class Sink {
   bool dlq_since_commit_ = false;
   absl::Time first_pending_at_ = absl::InfiniteFuture();
   absl::Time next_lag_at_ = absl::InfinitePast();
+  std::unique_ptr<CommitStage> stage_;  // created by Start()
 
   std::thread thread_;
   std::atomic<bool> stop_{false};

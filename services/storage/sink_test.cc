@@ -7,9 +7,11 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <atomic>
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "common/kafka.h"
 #include "services/storage/test_util.h"
 #include "tests/support/kafka_cluster.h"
@@ -198,6 +200,118 @@ TEST_F(SinkTest, TwoReplicasShareThePartitionsAndRebalanceWithoutLossOrDuplicati
   EXPECT_EQ(DistinctRows(), 8000);
   EXPECT_TRUE(iss::testing::WaitFor([&] { return StoredOffsetSum() == 8000; }));
   EXPECT_EQ(b.Stats().assignment.size(), 12u);
+}
+
+// Options for a member whose first batch is exactly the first 1000 events and
+// whose later batches seal only when full or at Stop(): nothing else is sealed
+// while a test holds that first batch in flight, so the loop keeps polling and
+// serves the rebalance.
+SinkOptions HoldingOptions(SinkOptions o) {
+  o.batch_max = 1000;
+  o.batch_wait = absl::Seconds(60);
+  return o;
+}
+
+// A revoke arriving while a batch is being committed waits for that commit:
+// the next owner's stored offsets include the batch, so it is neither lost nor
+// read again.
+TEST_F(SinkTest, RevokeWhileABatchIsInFlightHandsOverOnlyAfterItsCommit) {
+  absl::Notification write_held, revoke_began;
+  std::atomic<bool> first_write{true};
+  std::atomic<Sink*> joiner{nullptr};
+  SinkOptions oa = HoldingOptions(Options());
+  oa.test_before_write = [&]() -> absl::Status {
+    if (!first_write.exchange(false)) return absl::OkStatus();
+    write_held.Notify();
+    EXPECT_TRUE(revoke_began.WaitForNotificationWithTimeout(absl::Seconds(60)));
+    // Hold on: were the revoke not waiting for this batch, the new owner would
+    // load its start offsets now, without this batch, and read it again.
+    iss::testing::WaitFor(
+        [&] {
+          Sink* b = joiner.load();
+          return b != nullptr && !b->Stats().assignment.empty();
+        },
+        absl::Seconds(2));
+    return absl::OkStatus();
+  };
+  oa.test_on_revoke = [&] {
+    if (!revoke_began.HasBeenNotified()) revoke_began.Notify();
+  };
+  Sink a(oa, nullptr, nullptr);
+  ASSERT_TRUE(a.Start().ok());
+  ASSERT_TRUE(
+      iss::testing::WaitFor([&] { return a.Stats().assignment.size() == 12; }, absl::Seconds(30)));
+  Produce(0, 1000);
+  ASSERT_TRUE(write_held.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_EQ(Rows(), 0);
+
+  Sink b(Options(), nullptr, nullptr);
+  joiner = &b;
+  ASSERT_TRUE(b.Start().ok());
+  ASSERT_TRUE(iss::testing::WaitFor(
+      [&] {
+        return !a.Stats().assignment.empty() && !b.Stats().assignment.empty() &&
+               a.Stats().assignment.size() + b.Stats().assignment.size() == 12;
+      },
+      absl::Seconds(40)));
+  EXPECT_EQ(Rows(), 1000);  // committed before the partitions changed hands
+  EXPECT_EQ(StoredOffsetSum(), 1000);
+
+  a.Stop();  // b takes every partition over and goes on from the stored offsets
+  Produce(1000, 1000);
+  ASSERT_TRUE(iss::testing::WaitFor([&] { return Rows() == 2000; }, absl::Seconds(40))) << Rows();
+  EXPECT_EQ(DistinctRows(), 2000);
+  EXPECT_TRUE(iss::testing::WaitFor([&] { return StoredOffsetSum() == 2000; }));
+  EXPECT_EQ(a.Stats().rows_written, 1000u);
+  EXPECT_EQ(b.Stats().rows_written, 1000u);
+  EXPECT_EQ(a.Stats().duplicates_skipped + b.Stats().duplicates_skipped, 0u);
+}
+
+// The batch in flight fails while its partitions are being revoked, and the
+// database refuses the revoke's own commit attempt too: the decoded batch is
+// dropped, and the partitions' next owners read it again from the stored
+// offsets. Nothing lost, nothing twice.
+TEST_F(SinkTest, FailedBatchInFlightAtRevokeIsDroppedAndReadAgainByTheNewOwners) {
+  absl::Notification write_held, revoke_began;
+  std::atomic<int> writes{0};
+  SinkOptions oa = HoldingOptions(Options());
+  oa.test_before_write = [&]() -> absl::Status {
+    const int n = writes.fetch_add(1);
+    if (n == 0) {
+      write_held.Notify();
+      EXPECT_TRUE(revoke_began.WaitForNotificationWithTimeout(absl::Seconds(60)));
+      return absl::UnavailableError("injected: connection lost mid-commit");
+    }
+    if (n == 1) return absl::UnavailableError("injected: still down at the revoke");
+    return absl::OkStatus();
+  };
+  oa.test_on_revoke = [&] {
+    if (!revoke_began.HasBeenNotified()) revoke_began.Notify();
+  };
+  Sink a(oa, nullptr, nullptr);
+  ASSERT_TRUE(a.Start().ok());
+  ASSERT_TRUE(
+      iss::testing::WaitFor([&] { return a.Stats().assignment.size() == 12; }, absl::Seconds(30)));
+  Produce(0, 1000);
+  ASSERT_TRUE(write_held.WaitForNotificationWithTimeout(absl::Seconds(30)));
+
+  Sink b(Options(), nullptr, nullptr);
+  ASSERT_TRUE(b.Start().ok());
+  ASSERT_TRUE(iss::testing::WaitFor(
+      [&] {
+        return !a.Stats().assignment.empty() && !b.Stats().assignment.empty() &&
+               a.Stats().assignment.size() + b.Stats().assignment.size() == 12;
+      },
+      absl::Seconds(40)));
+  EXPECT_GE(writes.load(), 2);
+  // b re-reads its partitions from the stored offsets (none) and commits them.
+  ASSERT_TRUE(iss::testing::WaitFor([&] { return b.Stats().rows_written > 0; }, absl::Seconds(30)));
+  a.Stop();  // commits what a re-read; b takes the rest over
+  ASSERT_TRUE(iss::testing::WaitFor([&] { return Rows() == 1000; }, absl::Seconds(40))) << Rows();
+  EXPECT_EQ(DistinctRows(), 1000);
+  EXPECT_TRUE(iss::testing::WaitFor([&] { return StoredOffsetSum() == 1000; }));
+  EXPECT_EQ(a.Stats().rows_written + b.Stats().rows_written, 1000u);
+  EXPECT_EQ(a.Stats().duplicates_skipped + b.Stats().duplicates_skipped, 0u);
 }
 
 TEST_F(SinkTest, KilledMidStreamTheRealBinaryRestartsWithNoneLostNoneDoubled) {
