@@ -220,11 +220,9 @@ class IssctlTest : public ::testing::Test {
     ASSERT_FALSE(peebot_dsn.empty());
     world->peebot_store = std::make_unique<peebot::Store>(peebot_dsn);
     ASSERT_TRUE(world->peebot_store->Migrate().ok());
-    // Without X credentials, as ISS_PEEBOT_DRY_RUN=true would start it: Pee-Bot
-    // refuses any settings update while the stored dry_run is false and no
-    // credentials are configured (FAILED_PRECONDITION naming dry_run).
+    // Default settings (dry_run=false) and no X credentials, as a fresh install
+    // starts: dry-run is forced, and `cooldown set` must still work.
     peebot::PeeBotSettings initial;
-    initial.dry_run = true;
     world->settings = std::make_unique<peebot::RuntimeSettings>(initial, false);
     world->poster = std::make_unique<peebot::Poster>(world->peebot_store.get(), nullptr,
                                                      world->settings.get(), &world->clock);

@@ -1,5 +1,6 @@
 #include "services/peebot/admin_service.h"
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/str_cat.h"
 #include "common/grpc_server.h"
 #include "common/grpc_util.h"
@@ -184,7 +185,13 @@ grpc::Status AdminService::UpdateSettings(grpc::ServerContext* ctx,
   absl::MutexLock lock(&write_mu_);
   auto next = ApplyUpdate(d_.settings->Get(), req->settings(), req->update_mask());
   if (!next.ok()) return iss::ToGrpc(next.status());
-  if (!next->dry_run && !d_.settings->credentials_configured()) {
+  // Refuse only a request that itself turns dry-run off: without credentials
+  // dry-run is forced anyway, and other fields (the cooldown, thresholds) must
+  // stay adjustable while the stored flag says false (the default).
+  const bool turns_dry_run_off =
+      !next->dry_run &&
+      (d_.settings->Get().dry_run || absl::c_linear_search(req->update_mask().paths(), "dry_run"));
+  if (turns_dry_run_off && !d_.settings->credentials_configured()) {
     return iss::ToGrpc(absl::FailedPreconditionError(
         "settings.dry_run: cannot turn dry-run off: no X credentials configured"));
   }

@@ -151,6 +151,16 @@ TEST_F(AdminServiceTest, UpdateSettingsValidatesAndNamesTheField) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_TRUE(absl::StrContains(s.error_message(), "dry_run")) << s.error_message();
 
+  // Other fields stay adjustable while dry-run is forced by missing
+  // credentials and the stored flag is false (the defaults).
+  ASSERT_FALSE(settings_->Get().dry_run);
+  req.Clear();
+  *req.mutable_settings()->mutable_cooldown() = ToProtoDuration(absl::Minutes(5));
+  s = stub_->UpdateSettings(Ctx().get(), req, &out);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(FromProto(out.cooldown()), absl::Minutes(5));
+  EXPECT_TRUE(out.dry_run());  // still effectively dry-run
+
   req.Clear();
   req.mutable_settings()->set_min_rise_percent(3.5);
   *req.mutable_settings()->mutable_cooldown() = ToProtoDuration(absl::Minutes(30));
