@@ -14,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
+#include "common/strings.h"
 
 namespace iss::kafka {
 namespace {
@@ -129,6 +130,11 @@ std::string_view AsView(const void* p, size_t n) {
 
 // ------------------------------------------------------------------ Producer
 
+uint64_t NextProducerId() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1);
+}
+
 class KafkaProducer final : public Producer {
  public:
   explicit KafkaProducer(OnDelivery on_delivery) : on_delivery_(std::move(on_delivery)) {}
@@ -172,6 +178,11 @@ class KafkaProducer final : public Producer {
     }
     stop_.store(true);
     poller_.join();
+    {
+      absl::MutexLock lock(&topics_mu_);
+      for (auto& [name, rkt] : topics_) rd_kafka_topic_destroy(rkt);
+      topics_.clear();
+    }
     rd_kafka_destroy(rk_);
   }
 
@@ -184,17 +195,22 @@ class KafkaProducer final : public Producer {
         rd_kafka_header_add(hdrs, name.data(), name.size(), val.data(), val.size());
       }
     }
-    const std::string topic_name(topic);
+    rd_kafka_topic_t* rkt = Topic(topic);
+    if (rkt == nullptr) {
+      if (hdrs) rd_kafka_headers_destroy(hdrs);
+      return absl::InvalidArgumentError(
+          absl::StrCat("produce to ", AsAbsl(topic), ": cannot make a topic handle"));
+    }
     in_flight_.fetch_add(1);
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        rk_, RD_KAFKA_V_TOPIC(topic_name.c_str()), RD_KAFKA_V_KEY(key.data(), key.size()),
-        RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
-        RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+    rd_kafka_resp_err_t err =
+        rd_kafka_producev(rk_, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_KEY(key.data(), key.size()),
+                          RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+                          RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
     if (err) {
       in_flight_.fetch_sub(1);
       if (hdrs) rd_kafka_headers_destroy(hdrs);  // only owned by librdkafka on success
-      return ErrStatus(err, absl::StrCat("produce to ", topic_name));
+      return ErrStatus(err, absl::StrCat("produce to ", AsAbsl(topic)));
     }
     return absl::OkStatus();
   }
@@ -202,6 +218,12 @@ class KafkaProducer final : public Producer {
   absl::Status Flush(absl::Duration timeout) override {
     // The poll thread serves the reports; wait for it rather than calling
     // rd_kafka_flush, so OnDelivery always runs on that one thread.
+    // Announced before the first look at in_flight_ (see DeliveryCallback).
+    flushers_.fetch_add(1);
+    struct Done {
+      std::atomic<int>& n;
+      ~Done() { n.fetch_sub(1); }
+    } done{flushers_};
     absl::MutexLock lock(&mu_);
     auto drained = [this] { return in_flight_.load() == 0; };
     if (timeout == absl::InfiniteDuration()) {
@@ -293,15 +315,54 @@ class KafkaProducer final : public Producer {
 
   static void DeliveryCallback(rd_kafka_t*, const rd_kafka_message_t* m, void* self_ptr) {
     auto* self = static_cast<KafkaProducer*>(self_ptr);
-    DeliveryReport report;
+    // Only the poll thread runs this: one report object, its topic string's
+    // capacity reused (no allocation per message on the hot path).
+    DeliveryReport& report = self->report_;
     report.status = ErrStatus(m->err, "delivery");
-    report.topic = m->rkt ? rd_kafka_topic_name(m->rkt) : "";
+    if (m->rkt) {
+      report.topic.assign(rd_kafka_topic_name(m->rkt));
+    } else {
+      report.topic.clear();
+    }
     report.partition = m->partition;
     report.offset = m->offset;
     report.opaque = m->_private;
     if (self->on_delivery_) self->on_delivery_(report);
-    absl::MutexLock lock(&self->mu_);  // wakes Flush()
+    // seq_cst: a Flush() that announced itself after this load sees the new
+    // count when it first evaluates its condition; one that announced itself
+    // before is woken by taking the mutex (absl re-evaluates on unlock).
     self->in_flight_.fetch_sub(1);
+    if (self->flushers_.load() > 0) absl::MutexLock lock(&self->mu_);
+  }
+
+  // A librdkafka handle per topic, made once: producev by name would look the
+  // topic up (and take the client's lock) for every message. Each thread
+  // remembers the last one it used, so the common case takes no lock at all.
+  rd_kafka_topic_t* Topic(std::string_view name) {
+    struct Last {
+      uint64_t producer = 0;
+      std::string name;
+      rd_kafka_topic_t* rkt = nullptr;
+    };
+    thread_local Last last;
+    if (last.producer == id_ && last.name == name) return last.rkt;
+    rd_kafka_topic_t* rkt = nullptr;
+    {
+      absl::MutexLock lock(&topics_mu_);
+      auto it = topics_.find(name);
+      if (it != topics_.end()) {
+        rkt = it->second;
+      } else {
+        std::string key(name);
+        rkt = rd_kafka_topic_new(rk_, key.c_str(), nullptr);
+        if (rkt == nullptr) return nullptr;
+        topics_.emplace(std::move(key), rkt);
+      }
+    }
+    last.producer = id_;
+    last.name.assign(name);
+    last.rkt = rkt;
+    return rkt;
   }
 
   void PollLoop() {
@@ -315,6 +376,12 @@ class KafkaProducer final : public Producer {
   std::atomic<bool> stop_{false};
   absl::Mutex mu_;
   std::atomic<int64_t> in_flight_{0};
+  std::atomic<int> flushers_{0};  // Flush() calls waiting on mu_
+  DeliveryReport report_;         // poll thread only
+  // Never reused, unlike addresses: keys the per-thread topic cache.
+  const uint64_t id_ = NextProducerId();
+  absl::Mutex topics_mu_;
+  std::map<std::string, rd_kafka_topic_t*, std::less<>> topics_ ABSL_GUARDED_BY(topics_mu_);
 };
 
 // ------------------------------------------------------------------ Consumer
