@@ -243,6 +243,9 @@ BENCHMARK(BM_IngestToAck)
 }  // namespace iss::ingest
 
 int main(int argc, char** argv) {
+  // As iss-ingestion's main() does: no absl deadlock-detection graph upkeep
+  // on every Mutex lock (Debian's Abseil is built without NDEBUG).
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   iss::log::Init("ingestion-bench", iss::log::Level::kWarn);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

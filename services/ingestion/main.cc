@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "common/catalog.h"
 #include "common/config.h"
 #include "common/grpc_server.h"
@@ -72,12 +73,17 @@ std::vector<std::string> ItemsToSubscribe(const std::string& configured) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Debian builds Abseil without NDEBUG, so by default every absl::Mutex lock
+  // also maintains the process-wide deadlock-detection graph (a global lock
+  // and a hash lookup per acquisition): about 1 us of CPU per event across the
+  // pipeline's threads. A debugging aid: the unit and integration tests keep it on.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   InstallShutdownSignals();
 
   // --- config -----------------------------------------------------------------
   EnvConfig cfg("ingestion");
-  const auto* brokers = cfg.String("ISS_KAFKA_BROKERS", "127.0.0.1:19092",
-                                   "Kafka bootstrap servers (host:port,...)");
+  const auto* brokers =
+      cfg.String("ISS_KAFKA_BROKERS", "127.0.0.1:19092", "Kafka bootstrap servers (host:port,...)");
   const auto* topic = cfg.String("ISS_INGEST_TOPIC", "telemetry.raw.v1", "Topic for events");
   const auto* dlq_topic =
       cfg.String("ISS_INGEST_DLQ_TOPIC", "telemetry.dlq.v1", "Topic for dead letters");
@@ -85,18 +91,18 @@ int main(int argc, char** argv) {
                                    "Partitions when the event topic has to be created");
   const auto* capacity = cfg.Int("ISS_INGEST_QUEUE_CAPACITY", 10000, 1, 10000000,
                                  "Bound of the queue between validation and publish (messages)");
-  const auto* producer_queue = cfg.Int(
-      "ISS_INGEST_PRODUCER_QUEUE_MAX", 100000, 10, 10000000,
-      "librdkafka's own queue bound (messages); beyond it the pipeline backs up");
-  const auto* linger = cfg.Duration("ISS_INGEST_LINGER", absl::Milliseconds(5),
-                                    absl::ZeroDuration(), absl::Seconds(1),
-                                    "Producer linger (batching delay)");
+  const auto* producer_queue =
+      cfg.Int("ISS_INGEST_PRODUCER_QUEUE_MAX", 100000, 10, 10000000,
+              "librdkafka's own queue bound (messages); beyond it the pipeline backs up");
+  const auto* linger =
+      cfg.Duration("ISS_INGEST_LINGER", absl::Milliseconds(5), absl::ZeroDuration(),
+                   absl::Seconds(1), "Producer linger (batching delay)");
   const auto* grpc_addr =
       cfg.Address("ISS_INGEST_GRPC_ADDR", "127.0.0.1:50051", "gRPC listen address");
   const auto* ops_addr = cfg.Address("ISS_INGEST_OPS_ADDR", "127.0.0.1:9101",
                                      "/healthz, /readyz, /metrics listen address");
-  const auto* admin_token = cfg.String("ISS_ADMIN_TOKEN", "",
-                                       "Bearer token for admin RPCs (empty = refused)", true);
+  const auto* admin_token =
+      cfg.String("ISS_ADMIN_TOKEN", "", "Bearer token for admin RPCs (empty = refused)", true);
   const auto* source = cfg.Enum("ISS_INGEST_SOURCE", "isslive", {"isslive", "replay", "none"},
                                 "Where updates come from");
   const auto* source_label =
@@ -119,8 +125,8 @@ int main(int argc, char** argv) {
   const auto* shutdown_timeout =
       cfg.Duration("ISS_INGEST_SHUTDOWN_TIMEOUT", absl::Seconds(30), absl::Seconds(1),
                    absl::Minutes(10), "How long shutdown waits for the broker to take the rest");
-  const auto* log_level = cfg.Enum("ISS_LOG_LEVEL", "info", {"debug", "info", "warn", "error"},
-                                   "Minimum log level");
+  const auto* log_level =
+      cfg.Enum("ISS_LOG_LEVEL", "info", {"debug", "info", "warn", "error"}, "Minimum log level");
   cfg.LoadOrExit(argc, argv);
   if (*source == "replay" && replay_file->empty()) {
     std::cerr << "ISS_INGEST_REPLAY_FILE=\"\": required when ISS_INGEST_SOURCE=replay\n";
@@ -170,8 +176,8 @@ int main(int argc, char** argv) {
     if (absl::Status s = client->Start(); !s.ok()) Fail("lightstreamer client", s);
   } else if (*source == "replay") {
     replay = std::make_unique<ReplaySource>(
-        ReplayOptions{.path = *replay_file, .speed = *replay_speed, .progress = true},
-        &pipeline, [&pipeline](std::string_view detail, std::string_view raw) {
+        ReplayOptions{.path = *replay_file, .speed = *replay_speed, .progress = true}, &pipeline,
+        [&pipeline](std::string_view detail, std::string_view raw) {
           return pipeline.RejectUndecodable(detail, raw, "replay");
         });
     if (absl::Status s = replay->Start(); !s.ok()) Fail("replay source", s);

@@ -1,5 +1,7 @@
 #include "services/ingestion/publisher.h"
 
+#include <atomic>
+#include <memory>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -44,12 +46,26 @@ Metrics& M() {
 
 }  // namespace
 
-// Travels with each message through librdkafka as its opaque pointer.
+// Travels with each message through librdkafka as its opaque pointer. The
+// slots of one batch from the queue share one allocation (a PendingBlock),
+// freed when the last of its messages has been reported: no allocation per
+// message, and none freed on the delivery thread per message.
 struct Publisher::Pending {
   Envelope::Kind kind;
   absl::Time accepted_at;
   absl::Time produced_at;
+  PendingBlock* block;
 };
+
+struct Publisher::PendingBlock {
+  explicit PendingBlock(size_t n) : refs(n), slots(new Pending[n]) {}
+  std::atomic<size_t> refs;  // slots not yet released
+  std::unique_ptr<Pending[]> slots;
+};
+
+void Publisher::Release(PendingBlock* block, size_t n) {
+  if (n > 0 && block->refs.fetch_sub(n, std::memory_order_acq_rel) == n) delete block;
+}
 
 Publisher::Publisher(PublisherOptions options, BoundedQueue* queue)
     : options_(std::move(options)), queue_(queue) {}
@@ -117,9 +133,14 @@ void Publisher::Run() {
                             options_.batch_fill, options_.batch_fill_wait)) {
         break;
       }
-      for (Envelope& e : batch) {
-        if (Stopping()) break;
-        PublishOne(e);
+      if (!batch.empty()) {
+        auto* block = new PendingBlock(batch.size());
+        size_t used = 0;
+        for (Envelope& e : batch) {
+          if (Stopping()) break;
+          PublishOne(e, &block->slots[used++], block);
+        }
+        Release(block, batch.size() - used);  // slots never handed out
       }
       M().in_flight.Set(static_cast<double>(in_flight_.load()));
     }
@@ -127,10 +148,10 @@ void Publisher::Run() {
   done_.Notify();
 }
 
-void Publisher::PublishOne(Envelope& envelope) {
+void Publisher::PublishOne(Envelope& envelope, Pending* pending, PendingBlock* block) {
   const bool event = envelope.kind == Envelope::Kind::kEvent;
   const std::string& topic = event ? options_.topic : options_.dlq_topic;
-  auto* pending = new Pending{envelope.kind, envelope.accepted_at, absl::Now()};
+  *pending = Pending{envelope.kind, envelope.accepted_at, absl::Now(), block};
   bool waited = false;
   while (true) {
     in_flight_.fetch_add(1);  // counted before Produce: the report may come at once
@@ -160,19 +181,20 @@ void Publisher::PublishOne(Envelope& envelope) {
     failures_.fetch_add(1);
     iss::log::Error("producer refused a message",
                     {{"topic", topic}, {"key", envelope.key}, {"error", s.ToString()}});
-    delete pending;
+    Release(block, 1);
     break;
   }
   if (waited) waiting_ = false;
 }
 
 void Publisher::OnDelivery(const kafka::DeliveryReport& report) {
-  std::unique_ptr<Pending> pending(static_cast<Pending*>(report.opaque));
+  const auto* pending = static_cast<const Pending*>(report.opaque);
   const absl::Time now = absl::Now();
   if (!report.status.ok()) {
     failures_.fetch_add(1);
     M().failures.Increment();
-    iss::log::Error("delivery failed", {{"topic", report.topic}, {"error", report.status.ToString()}});
+    iss::log::Error("delivery failed",
+                    {{"topic", report.topic}, {"error", report.status.ToString()}});
   } else if (pending != nullptr) {
     M().publish_latency.Observe(absl::ToDoubleSeconds(now - pending->produced_at));
     if (pending->kind == Envelope::Kind::kEvent) {
@@ -185,6 +207,7 @@ void Publisher::OnDelivery(const kafka::DeliveryReport& report) {
       dead_letters_acked_.fetch_add(1);
     }
   }
+  if (pending != nullptr) Release(pending->block, 1);  // pending is gone after this
   in_flight_.fetch_sub(1);
   // Wake the publishing thread if it waits for room (conditions are
   // re-evaluated when the mutex is released).

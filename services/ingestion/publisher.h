@@ -83,10 +83,14 @@ class Publisher {
 
  private:
   struct Pending;
+  struct PendingBlock;
   Publisher(PublisherOptions options, BoundedQueue* queue);
   void Run();
   bool EnsureTopics();
-  void PublishOne(Envelope& envelope);
+  // `pending` is a slot of `block`, released on the delivery report (or here
+  // if the producer refuses the message for good).
+  void PublishOne(Envelope& envelope, Pending* pending, PendingBlock* block);
+  static void Release(PendingBlock* block, size_t n);
   void OnDelivery(const kafka::DeliveryReport& report);
   bool Stopping() const { return abort_.load(); }
   void Abort();
