@@ -12,9 +12,9 @@ namespace iss::ingest {
 Pipeline::Pipeline(BoundedQueue* queue, SignalTracker* signal)
     : queue_(queue),
       signal_(signal),
-      received_counter_(iss::metrics::Counter(
-          "iss_ingest_updates_received_total",
-          "Updates offered to the pipeline by any source, valid or not")) {}
+      received_counter_(
+          iss::metrics::Counter("iss_ingest_updates_received_total",
+                                "Updates offered to the pipeline by any source, valid or not")) {}
 
 Envelope Pipeline::Accept(const ValidatedUpdate& update, std::string* event_id) {
   // TIME_000001 first moves the signal state, so it carries the new state.
@@ -49,7 +49,8 @@ void Pipeline::Record(const ValidatedUpdate& update) {
 bool Pipeline::Deliver(RawUpdate update) {
   updates_received_.fetch_add(1, std::memory_order_relaxed);
   received_counter_.Increment();
-  absl::StatusOr<ValidatedUpdate> valid = Validate(update);
+  // Moves the fields only if valid: the dead-letter path below still has them.
+  absl::StatusOr<ValidatedUpdate> valid = Validate(std::move(update));
   if (!valid.ok()) {
     {
       absl::MutexLock lock(&mu_);
@@ -60,8 +61,9 @@ bool Pipeline::Deliver(RawUpdate update) {
     // A std::string: the ternary of std::string and "" yields a temporary.
     const std::string key = IsValidItemId(update.item_id) ? update.item_id : std::string();
     return queue_
-        ->Push(dead_letters_.Reject(RejectReason(valid.status()), std::string(valid.status().message()), raw,
-                                    key, update.source, absl::Now()))
+        ->Push(dead_letters_.Reject(RejectReason(valid.status()),
+                                    std::string(valid.status().message()), raw, key, update.source,
+                                    absl::Now()))
         .ok();
   }
   // Enqueue first, record after: the status shows only what the queue took.
@@ -101,8 +103,7 @@ void Pipeline::CountRejected(const absl::Status& status, std::string_view source
   updates_received_.fetch_add(1, std::memory_order_relaxed);
   received_counter_.Increment();
   events_invalid_.fetch_add(1, std::memory_order_relaxed);
-  dead_letters_.CountOnly(RejectReason(status), std::string(status.message()), source,
-                          absl::Now());
+  dead_letters_.CountOnly(RejectReason(status), std::string(status.message()), source, absl::Now());
 }
 
 Pipeline::Counters Pipeline::counters() const {

@@ -14,8 +14,7 @@ constexpr char kReasonPayload[] = "type.iss.dev/iss.ingest.RejectReason";
 // Debian's Abseil has its own string_view type, distinct from std's.
 absl::string_view AV(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
-absl::Status CheckLength(const char* field, const std::optional<std::string>& value,
-                         size_t max) {
+absl::Status CheckLength(const char* field, const std::optional<std::string>& value, size_t max) {
   if (value && value->size() > max) {
     return Rejection(kFieldTooLong, absl::StrCat("field ", field, ": ", value->size(),
                                                  " bytes, at most ", max, " allowed"));
@@ -23,8 +22,10 @@ absl::Status CheckLength(const char* field, const std::optional<std::string>& va
   return absl::OkStatus();
 }
 
-// The rules shared by both entry points, applied after the timestamp.
-absl::Status CheckCommon(const ValidatedUpdate& u) {
+// The rules shared by both entry points, applied after the timestamp. `U` is
+// RawUpdate or ValidatedUpdate (the same field names).
+template <typename U>
+absl::Status CheckCommon(const U& u) {
   if (!IsValidItemId(u.item_id)) {
     return Rejection(kBadItemId,
                      absl::StrCat("field item_id: \"", u.item_id.substr(0, kMaxItemIdBytes + 1),
@@ -63,35 +64,58 @@ std::string RejectReason(const absl::Status& status) {
   return "invalid";
 }
 
-absl::StatusOr<ValidatedUpdate> Validate(const RawUpdate& update) {
-  ValidatedUpdate out;
-  out.item_id = update.item_id;
-  out.value = update.value;
-  out.status_class = update.status_class;
-  out.status_indicator = update.status_indicator;
-  out.status_color = update.status_color;
-  out.calibrated_data = update.calibrated_data;
-  out.received_at = update.received_at;
-  out.source = update.source;
+namespace {
 
+// Every rule for a feed update, checked on the update itself (nothing copied
+// yet): the source time if it passes, the rejection if not.
+absl::StatusOr<absl::Time> CheckRaw(const RawUpdate& update) {
   // Item id first: a DLQ consumer wants the most basic fault reported.
-  if (!IsValidItemId(out.item_id)) return CheckCommon(out);
+  if (!IsValidItemId(update.item_id)) return CheckCommon(update);
   if (!update.timestamp || update.timestamp->empty()) {
     return Rejection(kMissingTimestamp, "field timestamp (TimeStamp): null or empty");
   }
   if (update.timestamp->size() > kMaxStatusBytes) {
-    return Rejection(kFieldTooLong, absl::StrCat("field timestamp (TimeStamp): ",
-                                                 update.timestamp->size(), " bytes, at most ",
-                                                 kMaxStatusBytes, " allowed"));
+    return Rejection(kFieldTooLong,
+                     absl::StrCat("field timestamp (TimeStamp): ", update.timestamp->size(),
+                                  " bytes, at most ", kMaxStatusBytes, " allowed"));
   }
   auto ts = ParseIssTimestamp(*update.timestamp, update.received_at);
   if (!ts.ok()) {
     return Rejection(kBadTimestamp, absl::StrCat("field timestamp (TimeStamp): \"",
                                                  *update.timestamp, "\": ", ts.status().message()));
   }
-  out.source_ts = *ts;
-  if (auto s = CheckCommon(out); !s.ok()) return s;
+  if (auto s = CheckCommon(update); !s.ok()) return s;
+  return *ts;
+}
+
+// `R` is const RawUpdate& (copies) or RawUpdate&& (moves).
+template <typename R>
+ValidatedUpdate Build(R&& update, absl::Time source_ts) {
+  ValidatedUpdate out;
+  out.item_id = std::forward<R>(update).item_id;
+  out.source_ts = source_ts;
+  out.value = std::forward<R>(update).value;
+  out.status_class = std::forward<R>(update).status_class;
+  out.status_indicator = std::forward<R>(update).status_indicator;
+  out.status_color = std::forward<R>(update).status_color;
+  out.calibrated_data = std::forward<R>(update).calibrated_data;
+  out.received_at = update.received_at;
+  out.source = std::forward<R>(update).source;
   return out;
+}
+
+}  // namespace
+
+absl::StatusOr<ValidatedUpdate> Validate(const RawUpdate& update) {
+  absl::StatusOr<absl::Time> ts = CheckRaw(update);
+  if (!ts.ok()) return ts.status();
+  return Build(update, *ts);
+}
+
+absl::StatusOr<ValidatedUpdate> Validate(RawUpdate&& update) {
+  absl::StatusOr<absl::Time> ts = CheckRaw(update);
+  if (!ts.ok()) return ts.status();  // `update` untouched
+  return Build(std::move(update), *ts);
 }
 
 absl::StatusOr<ValidatedUpdate> ValidateTyped(ValidatedUpdate candidate,

@@ -59,6 +59,9 @@ struct ValidatedUpdate {
 
 // Validates a decoded feed update: parses TimeStamp relative to received_at.
 absl::StatusOr<ValidatedUpdate> Validate(const RawUpdate& update);
+// The same, moving the fields out of `update` when it is valid; a rejected
+// `update` is left as it was (its fields go to the dead letter).
+absl::StatusOr<ValidatedUpdate> Validate(RawUpdate&& update);
 
 // Validates an update whose timestamp is already an instant (the test-ingest
 // RPC). `source_ts` nullopt = missing_timestamp. The other rules are the same.

@@ -1,6 +1,8 @@
 #include "services/ingestion/validator.h"
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/isslive_time.h"
@@ -9,7 +11,8 @@
 namespace iss::ingest {
 namespace {
 
-const absl::Time kReceived = absl::FromCivil(absl::CivilSecond(2026, 6, 25, 0, 0, 53), absl::UTCTimeZone());
+const absl::Time kReceived =
+    absl::FromCivil(absl::CivilSecond(2026, 6, 25, 0, 0, 53), absl::UTCTimeZone());
 
 RawUpdate Good() {
   RawUpdate u;
@@ -91,11 +94,12 @@ TEST(Validator, FieldTooLongForEachCappedField) {
     std::optional<std::string> RawUpdate::*member;
     size_t cap;
   };
-  for (const Case& c : {Case{"value", &RawUpdate::value, kMaxValueBytes},
-                        Case{"status_class", &RawUpdate::status_class, kMaxStatusBytes},
-                        Case{"status_indicator", &RawUpdate::status_indicator, kMaxStatusBytes},
-                        Case{"status_color", &RawUpdate::status_color, kMaxStatusBytes},
-                        Case{"calibrated_data", &RawUpdate::calibrated_data, kMaxCalibratedBytes}}) {
+  for (const Case& c :
+       {Case{"value", &RawUpdate::value, kMaxValueBytes},
+        Case{"status_class", &RawUpdate::status_class, kMaxStatusBytes},
+        Case{"status_indicator", &RawUpdate::status_indicator, kMaxStatusBytes},
+        Case{"status_color", &RawUpdate::status_color, kMaxStatusBytes},
+        Case{"calibrated_data", &RawUpdate::calibrated_data, kMaxCalibratedBytes}}) {
     RawUpdate u = Good();
     u.*c.member = std::string(c.cap, 'x');
     EXPECT_TRUE(Validate(u).ok()) << c.field << " at the cap";
@@ -127,6 +131,43 @@ TEST(Validator, TypedEntryPoint) {
   ExpectReason(ValidateTyped(c, kReceived), kFieldTooLong, "value");
   c.item_id = "x";
   ExpectReason(ValidateTyped(c, kReceived), kBadItemId, "item_id");
+}
+
+// The moving overload (what the pipeline calls) must answer exactly as the
+// copying one, and leave a rejected update whole for its dead letter.
+TEST(Validator, MovingOverloadMatchesAndKeepsRejectedUpdates) {
+  std::vector<RawUpdate> cases(6, Good());
+  cases[1].item_id = "bad id";
+  cases[2].timestamp.reset();
+  cases[3].timestamp = "garbage";
+  cases[4].value.reset();
+  cases[5].status_color = std::string(kMaxStatusBytes + 1, 'x');
+  cases[0].raw = cases[1].raw = "the raw line, long enough to live on the heap";
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const RawUpdate original = cases[i];
+    const absl::StatusOr<ValidatedUpdate> copied = Validate(original);
+    RawUpdate moved_from = original;
+    const absl::StatusOr<ValidatedUpdate> moved = Validate(std::move(moved_from));
+    ASSERT_EQ(copied.ok(), moved.ok()) << i;
+    if (!copied.ok()) {
+      EXPECT_EQ(copied.status(), moved.status()) << i;
+      EXPECT_EQ(moved_from.item_id, original.item_id) << i;
+      EXPECT_EQ(moved_from.value, original.value) << i;
+      EXPECT_EQ(moved_from.timestamp, original.timestamp) << i;
+      EXPECT_EQ(moved_from.status_color, original.status_color) << i;
+      EXPECT_EQ(moved_from.raw, original.raw) << i;
+      continue;
+    }
+    EXPECT_EQ(moved->item_id, copied->item_id);
+    EXPECT_EQ(moved->source_ts, copied->source_ts);
+    EXPECT_EQ(moved->value, copied->value);
+    EXPECT_EQ(moved->status_class, copied->status_class);
+    EXPECT_EQ(moved->status_indicator, copied->status_indicator);
+    EXPECT_EQ(moved->status_color, copied->status_color);
+    EXPECT_EQ(moved->calibrated_data, copied->calibrated_data);
+    EXPECT_EQ(moved->received_at, copied->received_at);
+    EXPECT_EQ(moved->source, copied->source);
+  }
 }
 
 TEST(Validator, ReasonOfForeignStatus) {
