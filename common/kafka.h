@@ -1,12 +1,14 @@
 // Owns: the narrow Kafka driver every service uses (librdkafka underneath).
-// Nothing outside this file and kafka.cc includes librdkafka headers, except
-// the test fixture that drives the mock cluster.
+// Nothing outside this file, kafka.cc and kafka_supervisor.cc includes
+// librdkafka headers, except the test fixture that drives the mock cluster.
 //
 // Producer: idempotent (enable.idempotence, acks=all), lz4, keyed; one internal
 // thread serves delivery reports and calls OnDelivery for each message.
 // Consumer: consumer group member with auto-commit OFF; on every assignment it
 // asks the caller where to start (offsets kept in PostgreSQL next to the data,
-// which is what makes the sinks exactly-once) and seeks there.
+// which is what makes the sinks exactly-once) and seeks there. Services wrap
+// it in kafka::SupervisedConsumer (kafka_supervisor.h): stall watchdog, short
+// request timeout, bounded close.
 #pragma once
 
 #include <cstdint>
@@ -44,6 +46,10 @@ struct ProducerOptions {
   // librdkafka's own queue bound (messages); Produce() answers
   // RESOURCE_EXHAUSTED beyond it.
   int queue_max_messages = 100000;
+  // How long the destructor waits for the broker to take what is still
+  // queued; not at all when no broker answers within a second. The rest is
+  // failed (CANCELLED delivery reports).
+  absl::Duration close_timeout = absl::Seconds(10);
   // Raw librdkafka properties, applied last (e.g. {"statistics.interval.ms","1000"}).
   std::map<std::string, std::string> extra;
 };
@@ -63,20 +69,19 @@ class Producer {
   // Runs OnDelivery on the producer's own thread, in per-partition order.
   static absl::StatusOr<std::unique_ptr<Producer>> Create(const ProducerOptions& options,
                                                           OnDelivery on_delivery);
-  virtual ~Producer() = default;  // flushes for up to 10 s, then stops
+  virtual ~Producer() = default;  // flushes for up to close_timeout, then stops
 
   // Copies key/value/headers and enqueues. Non-blocking.
   // RESOURCE_EXHAUSTED when librdkafka's queue is full (caller backs off).
-  virtual absl::Status Produce(std::string_view topic, std::string_view key,
-                               std::string_view value, const Headers& headers = {},
-                               void* opaque = nullptr) = 0;
+  virtual absl::Status Produce(std::string_view topic, std::string_view key, std::string_view value,
+                               const Headers& headers = {}, void* opaque = nullptr) = 0;
   // Waits until every enqueued message has a delivery report.
   virtual absl::Status Flush(absl::Duration timeout) = 0;
   // Messages enqueued and not yet reported.
   virtual int64_t InFlight() const = 0;
   // Creates the topic if it does not exist (admin API). OK if it exists.
-  virtual absl::Status EnsureTopic(const std::string& topic, int partitions,
-                                   int replication_factor, absl::Duration timeout) = 0;
+  virtual absl::Status EnsureTopic(const std::string& topic, int partitions, int replication_factor,
+                                   absl::Duration timeout) = 0;
   // Whether a broker answered recently (metadata request within `timeout`).
   virtual absl::Status Ping(absl::Duration timeout) = 0;
 };
@@ -115,8 +120,7 @@ class Consumer {
   using OnRevoke = std::function<void(const std::vector<TopicPartition>& partitions)>;
 
   static absl::StatusOr<std::unique_ptr<Consumer>> Create(const ConsumerOptions& options,
-                                                          OnAssign on_assign,
-                                                          OnRevoke on_revoke);
+                                                          OnAssign on_assign, OnRevoke on_revoke);
   virtual ~Consumer() = default;  // leaves the group
 
   // Returns up to `max_messages`, waiting at most `timeout` for the first one.
