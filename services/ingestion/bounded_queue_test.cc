@@ -1,6 +1,7 @@
 #include "services/ingestion/bounded_queue.h"
 
 #include <atomic>
+#include <string>
 #include <thread>
 
 #include "gtest/gtest.h"
@@ -85,6 +86,64 @@ TEST(BoundedQueue, CloseWakesBlockedPushersAndDrainsTheRest) {
   EXPECT_TRUE(q.PopBatch(&out, 10, absl::ZeroDuration()));
   EXPECT_EQ(out.size(), 1u);
   EXPECT_FALSE(q.PopBatch(&out, 10, absl::ZeroDuration()));
+}
+
+// The recycling paths: Push(Envelope*) swaps, TakeBatch hands spent
+// envelopes back. Order and contents must be exactly those pushed, across
+// ring growth and wrap-around, whatever stale data the recycled ones carry.
+TEST(BoundedQueue, RecyclingKeepsOrderAcrossGrowthAndWrapAround) {
+  BoundedQueue q(300);  // grows 64 -> 128 -> 256 -> 300
+  std::vector<Envelope> batch;
+  Envelope scratch;
+  int pushed = 0, taken = 0;
+  for (int round = 0; round < 40; ++round) {
+    const int n = (round * 37) % 290 + 1;
+    for (int i = 0; i < n; ++i) {
+      // Overwrite every field, as the pipeline does with a recycled envelope.
+      scratch.kind = pushed % 5 == 0 ? Envelope::Kind::kDeadLetter : Envelope::Kind::kEvent;
+      scratch.key = "K" + std::to_string(pushed % 7);
+      scratch.value.assign(static_cast<size_t>(pushed % 50), 'v');
+      scratch.value += std::to_string(pushed);
+      scratch.headers.clear();
+      if (pushed % 5 == 0) scratch.headers.emplace_back("n", std::to_string(pushed));
+      ASSERT_TRUE(q.Push(&scratch).ok());
+      EXPECT_TRUE(scratch.headers.empty()) << "recycled envelopes come back without headers";
+      ++pushed;
+    }
+    // Take part of it (in uneven batches), leaving the rest to wrap around.
+    while (q.depth() > static_cast<size_t>(round % 3 == 0 ? 0 : 10)) {
+      ASSERT_TRUE(q.TakeBatch(&batch, 1 + taken % 70, absl::ZeroDuration()));
+      ASSERT_FALSE(batch.empty());
+      for (const Envelope& e : batch) {
+        const std::string want =
+            std::string(static_cast<size_t>(taken % 50), 'v') + std::to_string(taken);
+        ASSERT_EQ(e.value, want);
+        ASSERT_EQ(e.key, "K" + std::to_string(taken % 7));
+        ASSERT_EQ(e.kind == Envelope::Kind::kDeadLetter, taken % 5 == 0);
+        ASSERT_EQ(e.headers.size(), taken % 5 == 0 ? 1u : 0u);
+        ++taken;
+      }
+    }
+  }
+  q.Close();
+  while (q.TakeBatch(&batch, 64, absl::ZeroDuration())) {
+    for (const Envelope& e : batch) {
+      ASSERT_EQ(e.value, std::string(static_cast<size_t>(taken % 50), 'v') + std::to_string(taken));
+      ++taken;
+    }
+  }
+  EXPECT_EQ(taken, pushed);
+}
+
+TEST(BoundedQueue, PushByPointerIsUntouchedWhenClosed) {
+  BoundedQueue q(2);
+  q.Close();
+  Envelope e = Msg(1);
+  EXPECT_EQ(q.Push(&e).code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(e.value, "1");
+  std::vector<Envelope> batch(3);
+  EXPECT_FALSE(q.TakeBatch(&batch, 10, absl::ZeroDuration()));
+  EXPECT_TRUE(batch.empty());
 }
 
 TEST(BoundedQueue, PopTimesOutWhenEmpty) {

@@ -16,7 +16,7 @@ Pipeline::Pipeline(BoundedQueue* queue, SignalTracker* signal)
           iss::metrics::Counter("iss_ingest_updates_received_total",
                                 "Updates offered to the pipeline by any source, valid or not")) {}
 
-Envelope Pipeline::Accept(const ValidatedUpdate& update, std::string* event_id) {
+void Pipeline::Accept(const ValidatedUpdate& update, Envelope* out, std::string* event_id) {
   // TIME_000001 first moves the signal state, so it carries the new state.
   if (update.item_id == kTimeItem) {
     signal_->Observe(update.status_class, update.source_ts, update.received_at);
@@ -25,13 +25,13 @@ Envelope Pipeline::Accept(const ValidatedUpdate& update, std::string* event_id) 
   const absl::Time now = absl::Now();
   thread_local iss::telemetry::v1::TelemetryEvent event;
   Enrich(update, signal, now, &event);
-  Envelope e;
-  e.kind = Envelope::Kind::kEvent;
-  e.key = update.item_id;
-  e.value = event.SerializeAsString();
-  e.accepted_at = now;
+  // Every field of `out` is set: it may be a recycled envelope.
+  out->kind = Envelope::Kind::kEvent;
+  out->key.assign(update.item_id);
+  event.SerializeToString(&out->value);  // reuses the buffer's capacity
+  out->headers.clear();
+  out->accepted_at = now;
   if (event_id != nullptr) *event_id = event.event_id();
-  return e;
 }
 
 void Pipeline::Record(const ValidatedUpdate& update) {
@@ -67,7 +67,10 @@ bool Pipeline::Deliver(RawUpdate update) {
         .ok();
   }
   // Enqueue first, record after: the status shows only what the queue took.
-  if (!queue_->Push(Accept(*valid)).ok()) return false;
+  // One envelope per source thread, swapped for a recycled one on each push.
+  thread_local Envelope envelope;
+  Accept(*valid, &envelope);
+  if (!queue_->Push(&envelope).ok()) return false;
   Record(*valid);
   return true;
 }
@@ -84,7 +87,8 @@ absl::StatusOr<std::string> Pipeline::IngestTyped(ValidatedUpdate candidate,
     return valid.status();
   }
   std::string event_id;
-  Envelope e = Accept(*valid, &event_id);
+  Envelope e;
+  Accept(*valid, &e, &event_id);
   if (absl::Status s = queue_->TryPush(std::move(e)); !s.ok()) return s;
   Record(*valid);
   return event_id;

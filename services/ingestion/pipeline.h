@@ -78,8 +78,8 @@ class Pipeline final : public UpdateSink {
   SignalTracker* signal() const { return signal_; }
 
  private:
-  // Validated -> enriched envelope; records the item's state.
-  Envelope Accept(const ValidatedUpdate& update, std::string* event_id = nullptr);
+  // Validated -> enriched, serialised envelope in `out` (every field set).
+  void Accept(const ValidatedUpdate& update, Envelope* out, std::string* event_id = nullptr);
   void Record(const ValidatedUpdate& update);
 
   BoundedQueue* const queue_;

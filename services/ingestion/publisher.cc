@@ -123,14 +123,14 @@ bool Publisher::EnsureTopics() {
 
 void Publisher::Run() {
   if (EnsureTopics()) {
+    // Kept across batches: TakeBatch swaps its spent envelopes back into the
+    // queue for reuse.
     std::vector<Envelope> batch;
-    batch.reserve(options_.max_batch);
     while (!Stopping()) {
-      batch.clear();
       // Waiting briefly for a fuller batch saves a thread wake-up per message
       // when the source trickles (librdkafka lingers for 5 ms anyway).
-      if (!queue_->PopBatch(&batch, options_.max_batch, absl::Milliseconds(100),
-                            options_.batch_fill, options_.batch_fill_wait)) {
+      if (!queue_->TakeBatch(&batch, options_.max_batch, absl::Milliseconds(100),
+                             options_.batch_fill, options_.batch_fill_wait)) {
         break;
       }
       if (!batch.empty()) {
