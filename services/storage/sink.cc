@@ -219,6 +219,11 @@ void Sink::Accept(kafka::Message& m) {
   if (pending_.empty() && pending_offsets_.empty()) first_pending_at_ = absl::Now();
   pending_offsets_[kafka::TopicPartition{m.topic, m.partition}] = m.offset + 1;
   TelemetryEvent event;
+  if (!spare_.empty()) {
+    // A committed event's fields keep their buffers: parsing into it allocates nothing.
+    event = std::move(spare_.back());
+    spare_.pop_back();
+  }
   const auto rejection = DecodeEvent(m.key, m.value, absl::Now(), options_.decode, &event);
   if (!rejection) {
     pending_.push_back(std::move(event));
@@ -346,13 +351,18 @@ void Sink::Seal() {
   pending_partition_.clear();
   pending_offsets_.clear();
   first_pending_at_ = absl::InfiniteFuture();
+  pending_.reserve(options_.batch_max);
   stage_->Submit(std::move(batch));
 }
 
 void Sink::TakeInFlight(bool wait, bool retry) {
   if (stage_ == nullptr) return;
   std::optional<CommitStage::Done> done = stage_->Take(wait);
-  if (!done.has_value() || done->status.ok()) return;
+  if (!done.has_value()) return;
+  if (done->status.ok()) {
+    if (spare_.empty()) spare_.swap(done->batch.events);  // reused by Accept()
+    return;
+  }
   // Nothing of it committed. It is older than everything pending, so it goes
   // in front; where both consumed a partition, the pending offset is the newer.
   SinkBatch& failed = done->batch;

@@ -135,6 +135,8 @@ class Sink {
   std::vector<iss::telemetry::v1::TelemetryEvent> pending_;
   std::vector<int32_t> pending_partition_;  // partition of each pending event
   std::map<kafka::TopicPartition, int64_t> pending_offsets_;
+  // Events of the last committed batch, parsed into again (no allocations).
+  std::vector<iss::telemetry::v1::TelemetryEvent> spare_;
   bool dlq_since_commit_ = false;
   absl::Time first_pending_at_ = absl::InfiniteFuture();
   absl::Time next_lag_at_ = absl::InfinitePast();
