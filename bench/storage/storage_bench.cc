@@ -9,10 +9,15 @@
 //                         ISS_BENCH_WINDOW_ROWS rows (default 10M) made with
 //                         generate_series; p50/p99 reported as counters.
 #include <benchmark/benchmark.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <fstream>
+#include <iterator>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -90,6 +95,42 @@ TelemetryEvent Event(int i, absl::Time source_ts) {
 
 double Seconds(absl::Duration d) { return absl::ToDoubleSeconds(d); }
 
+// CPU seconds (user + system) used so far by this process, all threads: the
+// sink's threads, librdkafka's and the mock broker's.
+double SelfCpuSeconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+// CPU seconds used so far by another local process (a PostgreSQL backend),
+// from /proc/<pid>/stat (clock-tick resolution); 0 if unreadable.
+double ProcessCpuSeconds(int pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t after_comm = stat.rfind(')');
+  if (after_comm == std::string::npos) return 0;
+  std::istringstream fields(stat.substr(after_comm + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14 || i == 15) ticks += std::stod(field);  // utime, stime
+  }
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// The pid of the (single) other client backend connected to `dsn`'s database.
+int OtherBackendPid(const std::string& dsn) {
+  auto conn = pg::Connect(dsn);
+  if (!conn.ok()) return 0;
+  pqxx::nontransaction tx(**conn);
+  auto r = tx.exec(
+      "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND "
+      "backend_type = 'client backend' AND pid <> pg_backend_pid()");
+  return r.size() == 1 ? r[0][0].as<int>() : 0;
+}
+
 // --- broker -> committed rows/s, next to raw COPY of the same rows ----------
 void BM_SinkVsRawCopy(benchmark::State& state) {
   const int n = static_cast<int>(state.range(0));
@@ -109,6 +150,9 @@ void BM_SinkVsRawCopy(benchmark::State& state) {
       days.push_back(d);
     }
     (void)parts.Ensure(**raw_conn, days);
+    const int raw_backend = (*raw_conn)->backendpid();
+    const double raw_pg_cpu0 = ProcessCpuSeconds(raw_backend);
+    const double raw_cpu0 = SelfCpuSeconds();
     const absl::Time raw_start = absl::Now();
     (void)pg::Guard([&] {
       for (int first = 0; first < n; first += 5000) {
@@ -135,6 +179,8 @@ void BM_SinkVsRawCopy(benchmark::State& state) {
       }
     });
     const double raw_s = Seconds(absl::Now() - raw_start);
+    const double raw_cpu = SelfCpuSeconds() - raw_cpu0;
+    const double raw_pg_cpu = ProcessCpuSeconds(raw_backend) - raw_pg_cpu0;
 
     // The sink: pre-produced topic, timed from assignment to the last commit.
     const std::string topic = absl::StrCat("bench-raw-", E().db_counter);
@@ -155,10 +201,15 @@ void BM_SinkVsRawCopy(benchmark::State& state) {
     Sink sink(opts, nullptr, nullptr);
     (void)sink.Start();
     while (sink.Stats().assignment.size() < 12) absl::SleepFor(absl::Milliseconds(1));
+    const int sink_backend = OtherBackendPid(opts.dsn);  // the sink's connection
+    const double sink_pg_cpu0 = ProcessCpuSeconds(sink_backend);
+    const double sink_cpu0 = SelfCpuSeconds();
     const absl::Time sink_start = absl::Now();
     while (sink.Stats().rows_written < static_cast<uint64_t>(n))
       absl::SleepFor(absl::Milliseconds(1));
     const double sink_s = Seconds(absl::Now() - sink_start);
+    const double sink_cpu = SelfCpuSeconds() - sink_cpu0;
+    const double sink_pg_cpu = ProcessCpuSeconds(sink_backend) - sink_pg_cpu0;
     const auto stats = sink.Stats();
     sink.Stop();
 
@@ -166,6 +217,13 @@ void BM_SinkVsRawCopy(benchmark::State& state) {
     state.counters["sink_rows_per_s"] = n / sink_s;
     state.counters["raw_copy_rows_per_s"] = n / raw_s;
     state.counters["sink_vs_raw"] = raw_s / sink_s;
+    // CPU per row, microseconds: this process (client side; for the sink also
+    // the mock broker serving it) and the PostgreSQL backend doing the COPY. On
+    // a shared box these say more than the rates: they do not depend on load.
+    state.counters["sink_cpu_us_row"] = sink_cpu / n * 1e6;
+    state.counters["sink_pg_cpu_us_row"] = sink_pg_cpu / n * 1e6;
+    state.counters["raw_cpu_us_row"] = raw_cpu / n * 1e6;
+    state.counters["raw_pg_cpu_us_row"] = raw_pg_cpu / n * 1e6;
     state.counters["batches"] = static_cast<double>(stats.batches_committed);
   }
 }
