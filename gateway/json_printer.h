@@ -6,9 +6,12 @@
 // with always_print_primitive_fields). Types it does not handle itself
 // (Any, Struct, Value, ListValue) make it defer to protobuf's printer; the
 // unit test compares both printers on every message shape we use.
+// FastWireToJson prints the same straight from the serialized bytes; the unit
+// test and tests/fuzz/gateway_fuzz.cc hold it to FastMessageToJson's output.
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "google/protobuf/message.h"
 
@@ -17,5 +20,15 @@ namespace iss::gateway {
 // Appends the JSON form of `msg` to `out`; false (and `out` untouched) when
 // the message holds a type this printer leaves to protobuf.
 bool FastMessageToJson(const google::protobuf::Message& msg, std::string* out);
+
+// The same JSON straight from `wire`, a serialized message of `type`, without
+// parsing it into a message first (no allocation per field, no reflection):
+// byte for byte what ParseFromString + FastMessageToJson give. Declines
+// (false, `out` untouched) whenever that cannot be guaranteed without parsing:
+// bytes that do not parse, invalid UTF-8 in a string, a singular message or a
+// oneof set twice, maps, proto2, groups, deep nesting, types FastMessageToJson
+// leaves to protobuf. The caller then parses and prints the message.
+bool FastWireToJson(const google::protobuf::Descriptor* type, std::string_view wire,
+                    std::string* out);
 
 }  // namespace iss::gateway

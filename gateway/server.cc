@@ -42,17 +42,27 @@ std::chrono::steady_clock::duration Chrono(absl::Duration d) {
 
 absl::string_view Sv(boost::beast::string_view s) { return absl::string_view(s.data(), s.size()); }
 
-std::string ByteBufferToString(const grpc::ByteBuffer& buf) {
+// The bytes of `buf`: its one slice in place when it has one (`single` keeps
+// it alive), else copied into `scratch`.
+std::string_view ByteBufferBytes(const grpc::ByteBuffer& buf, grpc::Slice* single,
+                                 std::string* scratch) {
+  if (buf.TrySingleSlice(single).ok()) {
+    return std::string_view(reinterpret_cast<const char*>(single->begin()), single->size());
+  }
   std::vector<grpc::Slice> slices;
-  std::string out;
-  if (!buf.Dump(&slices).ok()) return out;
-  out.reserve(buf.Length());
-  for (const grpc::Slice& s : slices) out.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  return out;
+  scratch->clear();
+  if (!buf.Dump(&slices).ok()) return *scratch;
+  scratch->reserve(buf.Length());
+  for (const grpc::Slice& s : slices) {
+    scratch->append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  return *scratch;
 }
 
-grpc::ByteBuffer StringToByteBuffer(const std::string& s) {
-  grpc::Slice slice(s);
+// Serialized straight into one gRPC slice (no intermediate std::string).
+grpc::ByteBuffer MessageToByteBuffer(const google::protobuf::Message& msg) {
+  grpc::Slice slice(msg.ByteSizeLong());
+  msg.SerializeWithCachedSizesToArray(const_cast<uint8_t*>(slice.begin()));
   return grpc::ByteBuffer(&slice, 1);
 }
 
@@ -262,12 +272,14 @@ class SseCall : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffe
       RemoveHold();
       return;
     }
-    std::unique_ptr<google::protobuf::Message> msg = NewMessage(route_->method->output_type());
+    grpc::Slice single;
+    std::string scratch;
     std::string data;
-    if (!msg->ParseFromString(ByteBufferToString(response_))) {
-      data = StatusJson(13, "undecodable upstream message");
-    } else if (auto json = ResponseToJson(*route_, *msg); json.ok()) {
+    if (auto json = ResponseBytesToJson(*route_, ByteBufferBytes(response_, &single, &scratch));
+        json.ok()) {
       data = *std::move(json);
+    } else if (absl::IsDataLoss(json.status())) {
+      data = StatusJson(13, "undecodable upstream message");
     } else {
       data = StatusJson(13, json.status().message());
     }
@@ -485,9 +497,10 @@ void Session::HandleApi(const RouteTable::MatchResult& match, absl::string_view 
     grpc::ByteBuffer response;
   };
   auto call = std::make_shared<UnaryCall>();
-  call->request = StringToByteBuffer((*request)->SerializeAsString());
-  call->ctx.set_deadline(std::chrono::system_clock::now() +
-                         absl::ToChronoNanoseconds(deadline->value_or(impl_->options.default_deadline)));
+  call->request = MessageToByteBuffer(**request);
+  call->ctx.set_deadline(
+      std::chrono::system_clock::now() +
+      absl::ToChronoNanoseconds(deadline->value_or(impl_->options.default_deadline)));
   if (auto auth = req_.find(http::field::authorization); auth != req_.end()) {
     call->ctx.AddMetadata("authorization", std::string(auth->value()));
   }
@@ -500,15 +513,13 @@ void Session::HandleApi(const RouteTable::MatchResult& match, absl::string_view 
         std::string details;
         int code = st.error_code();
         if (st.ok()) {
-          // Arena: a 300-item answer is hundreds of small objects freed at once.
-          google::protobuf::Arena arena;
-          google::protobuf::Message* msg = NewMessageOn(route_ptr->method->output_type(), &arena);
-          if (!msg->ParseFromString(ByteBufferToString(call->response))) {
-            code = 13;
-            st = grpc::Status(grpc::StatusCode::INTERNAL, "undecodable upstream response");
-          } else if (auto json = ResponseToJson(*route_ptr, *msg); json.ok()) {
+          grpc::Slice single;
+          std::string scratch;
+          auto json =
+              ResponseBytesToJson(*route_ptr, ByteBufferBytes(call->response, &single, &scratch));
+          if (json.ok()) {
             body = *std::move(json);
-          } else {
+          } else {  // undecodable, or the JSON mapping refused it
             code = 13;
             st = grpc::Status(grpc::StatusCode::INTERNAL, std::string(json.status().message()));
           }
@@ -530,7 +541,7 @@ void Session::HandleApi(const RouteTable::MatchResult& match, absl::string_view 
 void Session::StartSse(const Route& route, std::unique_ptr<google::protobuf::Message> request,
                        std::optional<absl::Duration> deadline) {
   auto call = std::make_shared<SseCall>(shared_from_this(), &route, impl_);
-  call->request = StringToByteBuffer(request->SerializeAsString());
+  call->request = MessageToByteBuffer(*request);
   if (deadline) {
     call->ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(*deadline));
   }

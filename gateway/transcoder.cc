@@ -1,5 +1,7 @@
 #include "gateway/transcoder.h"
 
+#include <limits>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -22,6 +24,8 @@ using google::protobuf::Message;
 using google::protobuf::Reflection;
 
 absl::StatusOr<std::string> FormDecode(absl::string_view in) {
+  if (in.find_first_of("%+") == absl::string_view::npos)
+    return std::string(in);  // nothing to decode
   std::string plus_free(in);
   for (char& c : plus_free) {
     if (c == '+') c = ' ';
@@ -221,11 +225,19 @@ Message* NewMessageOn(const Descriptor* type, google::protobuf::Arena* arena) {
   return dynamic->GetPrototype(type)->New(arena);
 }
 
-absl::Status SetFieldFromText(Message& msg, absl::string_view path, absl::string_view value) {
+namespace {
+
+// The message and leaf field that `path` names in `msg` (sub-messages created
+// on the way), or the error SetFieldFromText reports.
+absl::Status ResolvePath(Message& msg, absl::string_view path, Message** target,
+                         const FieldDescriptor** field) {
   Message* cur = &msg;
-  const std::vector<absl::string_view> parts = absl::StrSplit(path, '.');
-  for (size_t i = 0; i < parts.size(); ++i) {
-    const FieldDescriptor* f = FindField(cur->GetDescriptor(), parts[i]);
+  size_t start = 0;
+  while (true) {
+    const size_t dot = path.find('.', start);
+    const bool last = dot == absl::string_view::npos;
+    const absl::string_view part = path.substr(start, last ? absl::string_view::npos : dot - start);
+    const FieldDescriptor* f = FindField(cur->GetDescriptor(), part);
     if (f == nullptr) {
       return absl::InvalidArgumentError(absl::StrCat("unknown field \"", path, "\" in ",
                                                      msg.GetDescriptor()->full_name()));
@@ -234,15 +246,28 @@ absl::Status SetFieldFromText(Message& msg, absl::string_view path, absl::string
       return absl::InvalidArgumentError(
           absl::StrCat("map field \"", path, "\" cannot be set from a query parameter"));
     }
-    if (i + 1 == parts.size()) return SetLeaf(*cur, f, value, path);
+    if (last) {
+      *target = cur;
+      *field = f;
+      return absl::OkStatus();
+    }
     if (f->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE || f->is_repeated() ||
         IsWrapper(f->message_type())) {
       return absl::InvalidArgumentError(
-          absl::StrCat("field \"", path, "\": \"", parts[i], "\" is not a singular message"));
+          absl::StrCat("field \"", path, "\": \"", part, "\" is not a singular message"));
     }
     cur = cur->GetReflection()->MutableMessage(cur, f);
+    start = dot + 1;
   }
-  return absl::InvalidArgumentError("empty field path");
+}
+
+}  // namespace
+
+absl::Status SetFieldFromText(Message& msg, absl::string_view path, absl::string_view value) {
+  Message* target = nullptr;
+  const FieldDescriptor* field = nullptr;
+  if (auto st = ResolvePath(msg, path, &target, &field); !st.ok()) return st;
+  return SetLeaf(*target, field, value, path);
 }
 
 absl::StatusOr<std::unique_ptr<Message>> BuildRequest(const Route& route,
@@ -269,7 +294,17 @@ absl::StatusOr<std::unique_ptr<Message>> BuildRequest(const Route& route,
 
   auto params = ParseQuery(query);
   if (!params.ok()) return params.status();
+  // Repeated fields come as the same key many times (300 `item_ids`): the
+  // checks and the field lookup below give the same answer for the same key
+  // within one request, so the last key's target is reused.
+  const std::string* resolved_key = nullptr;
+  Message* resolved_msg = nullptr;
+  const FieldDescriptor* resolved_field = nullptr;
   for (const auto& [key, value] : *params) {
+    if (resolved_key != nullptr && key == *resolved_key) {
+      if (auto st = SetLeaf(*resolved_msg, resolved_field, value, key); !st.ok()) return st;
+      continue;
+    }
     if (route.body == "*") {
       return absl::InvalidArgumentError(absl::StrCat(
           "query parameter \"", key, "\" not allowed: the body is the whole request"));
@@ -287,7 +322,9 @@ absl::StatusOr<std::unique_ptr<Message>> BuildRequest(const Route& route,
             absl::StrCat("query parameter \"", key, "\" is already bound by the body"));
       }
     }
-    if (auto st = SetFieldFromText(*msg, key, value); !st.ok()) return st;
+    if (auto st = ResolvePath(*msg, key, &resolved_msg, &resolved_field); !st.ok()) return st;
+    resolved_key = &key;
+    if (auto st = SetLeaf(*resolved_msg, resolved_field, value, key); !st.ok()) return st;
   }
 
   for (const auto& [field_path, value] : bindings) {
@@ -309,6 +346,22 @@ absl::StatusOr<std::string> ResponseToJson(const Route& route, const Message& re
   auto st = google::protobuf::util::MessageToJsonString(*out, &json, opts);
   if (!st.ok()) return absl::InternalError(absl::StrCat("encoding the response: ", st.message().as_string()));
   return json;
+}
+
+absl::StatusOr<std::string> ResponseBytesToJson(const Route& route, std::string_view wire) {
+  const Descriptor* type = route.method->output_type();
+  if (route.response_body.empty()) {
+    std::string json;
+    json.reserve(wire.size() * 5 / 2 + 64);  // JSON of our answers is ~2-2.5x their bytes
+    if (FastWireToJson(type, wire, &json)) return json;
+  }
+  google::protobuf::Arena arena;  // hundreds of small objects, freed at once
+  Message* msg = NewMessageOn(type, &arena);
+  if (wire.size() > static_cast<size_t>(std::numeric_limits<int>::max()) ||
+      !msg->ParseFromArray(wire.data(), static_cast<int>(wire.size()))) {
+    return absl::DataLossError("undecodable upstream response");
+  }
+  return ResponseToJson(route, *msg);
 }
 
 std::string StatusJson(int code, absl::string_view message, absl::string_view details_bin) {

@@ -16,12 +16,12 @@
 
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "gateway/route_table.h"
 #include "google/protobuf/message.h"
 
@@ -52,6 +52,11 @@ absl::StatusOr<std::unique_ptr<google::protobuf::Message>> BuildRequest(
 // grpc-gateway's EmitUnpopulated does.
 absl::StatusOr<std::string> ResponseToJson(const Route& route,
                                            const google::protobuf::Message& response);
+
+// The same from the response's serialized bytes: printed straight from the
+// wire (FastWireToJson) when it can, else parsed and printed as above.
+// DATA_LOSS "undecodable upstream response" when the bytes do not parse.
+absl::StatusOr<std::string> ResponseBytesToJson(const Route& route, std::string_view wire);
 
 // google.rpc.Status JSON: {"code":3,"message":"...","details":[...]}.
 // `details_bin` is grpc-status-details-bin (a serialized google.rpc.Status),
