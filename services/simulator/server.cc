@@ -1,18 +1,10 @@
 // The simulator's Beast side: listener, HTTP upgrade with subprotocol
 // negotiation, one reader and one writer coroutine per connection, the model
 // tick that broadcasts changes, and the TLCP request handling.
-#include <utility>  // before Asio (g++ 12 + Boost 1.74)
-
 #include "services/simulator/server.h"
 
 #include <algorithm>
 #include <atomic>
-#include <deque>
-#include <list>
-#include <map>
-#include <random>
-#include <thread>
-
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -24,6 +16,12 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <deque>
+#include <list>
+#include <map>
+#include <random>
+#include <thread>
+#include <utility>  // before Asio (g++ 12 + Boost 1.74)
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
@@ -63,7 +61,8 @@ int FieldSlot(std::string_view name) {
 
 // Picks the TLCP subprotocol from an offered list ("a, b, c").
 std::string ChooseSubprotocol(std::string_view offered) {
-  for (absl::string_view p : absl::StrSplit(absl::string_view(offered.data(), offered.size()), ',')) {
+  for (absl::string_view p :
+       absl::StrSplit(absl::string_view(offered.data(), offered.size()), ',')) {
     p = absl::StripAsciiWhitespace(p);
     if (absl::StartsWith(p, "TLCP-2.") && absl::EndsWith(p, ".lightstreamer.com")) {
       return std::string(p);
@@ -83,8 +82,8 @@ std::string Param(const std::map<std::string, std::string>& params, const std::s
 struct Simulator::Impl {
   struct Subscription {
     int64_t id = 0;
-    std::vector<int> items;       // model indexes
-    std::vector<int> slots;       // schema field -> model slot (-1: always null)
+    std::vector<int> items;         // model indexes
+    std::vector<int> slots;         // schema field -> model slot (-1: always null)
     std::vector<FieldValues> last;  // what this client holds, per item
   };
   struct Conn;
@@ -108,6 +107,7 @@ struct Simulator::Impl {
     Session* session = nullptr;
     bool closed = false;
     bool close_after_flush = false;
+    bool writing = false;  // a frame taken from the outbox is being written
     absl::Time stalled_until = absl::InfinitePast();
     absl::Time last_write = absl::Now();
   };
@@ -168,7 +168,8 @@ struct Simulator::Impl {
           wake_at = probe_at;
         }
         if (wake_at == absl::InfiniteFuture()) wake_at = now + absl::Hours(1);
-        c->wake.expires_after(absl::ToChronoNanoseconds(std::max(absl::ZeroDuration(), wake_at - now)));
+        c->wake.expires_after(
+            absl::ToChronoNanoseconds(std::max(absl::ZeroDuration(), wake_at - now)));
         co_await c->wake.async_wait(ok);
         continue;
       }
@@ -179,7 +180,9 @@ struct Simulator::Impl {
         absl::StrAppend(&frame, c->outbox.front(), "\r\n");
         c->outbox.pop_front();
       }
+      c->writing = true;
       co_await c->ws.async_write(asio::buffer(frame), ok);
+      c->writing = false;
       if (ec) {
         Kill(c);
         break;
@@ -217,9 +220,7 @@ struct Simulator::Impl {
     Send(s.conn, std::move(line));
   }
 
-  std::string NewSessionId() {
-    return absl::StrFormat("S%016x", rng());
-  }
+  std::string NewSessionId() { return absl::StrFormat("S%016x", rng()); }
 
   void HandleCreate(const std::shared_ptr<Conn>& c, const std::map<std::string, std::string>& p) {
     if (c->session != nullptr) {
@@ -389,8 +390,7 @@ struct Simulator::Impl {
     }
   }
 
-  asio::awaitable<void> Respond(beast::tcp_stream& stream, http::status status,
-                                std::string body) {
+  asio::awaitable<void> Respond(beast::tcp_stream& stream, http::status status, std::string body) {
     http::response<http::string_body> res{status, 11};
     res.set(http::field::server, "iss-simulator");
     res.set(http::field::content_type, "text/plain");
@@ -483,6 +483,29 @@ struct Simulator::Impl {
     Detach(c);
     Kill(c);
     conns.remove(c);
+  }
+
+  // Stop(): no update is made any more (Tick sees `stopping`); what was
+  // already made, and recorded as sent, is written out first (at most
+  // `limit`), then the listener and every socket close, so clients see the
+  // server go (EOF, then connection refused), and the loop stops.
+  asio::awaitable<void> DrainAndClose(absl::Duration limit) {
+    asio::steady_timer timer(ioc);
+    const absl::Time deadline = absl::Now() + limit;
+    auto unsent = [this] {
+      return std::any_of(conns.begin(), conns.end(), [](const std::shared_ptr<Conn>& c) {
+        return !c->closed && (c->writing || !c->outbox.empty());
+      });
+    };
+    while (unsent() && absl::Now() < deadline) {
+      timer.expires_after(std::chrono::milliseconds(2));
+      boost::system::error_code ec;
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    boost::system::error_code ignored;
+    acceptor.close(ignored);
+    for (const auto& c : conns) Kill(c);
+    ioc.stop();
   }
 
   // --- the clock ------------------------------------------------------------
@@ -584,7 +607,7 @@ struct Simulator::Impl {
           break;
         case FaultKind::kGarbage: {
           static const char* kGarbage[] = {"U,999999,1,x|y", "NOT_A_TLCP_MESSAGE,1,2", "U,1",
-                                           "SUBOK,x,y,z", "EOS,999999,1", "CONF"};
+                                           "SUBOK,x,y,z",    "EOS,999999,1",           "CONF"};
           for (int i = 0; i < f.lines; ++i) {
             Send(c, kGarbage[static_cast<size_t>(i) % std::size(kGarbage)]);
           }
@@ -642,7 +665,8 @@ absl::StatusOr<std::unique_ptr<Simulator>> Simulator::Start(Scenario scenario,
     return absl::InvalidArgumentError(absl::StrCat("bad address \"", options.address, "\""));
   }
   std::string host = options.address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   boost::system::error_code ec;
   const auto addr = asio::ip::make_address(host, ec);
   if (ec) return absl::InvalidArgumentError(absl::StrCat("bad listen address \"", host, "\""));
@@ -657,8 +681,8 @@ absl::StatusOr<std::unique_ptr<Simulator>> Simulator::Start(Scenario scenario,
   if (!ec) impl->acceptor.bind(ep, ec);
   if (!ec) impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", impl->options.address, ": ",
-                                               ec.message()));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", impl->options.address, ": ", ec.message()));
   }
   impl->port = impl->acceptor.local_endpoint().port();
   impl->started = absl::Now();
@@ -677,14 +701,9 @@ int Simulator::port() const { return impl_->port; }
 void Simulator::Stop() {
   if (!impl_->thread.joinable()) return;
   impl_->stopping = true;
-  // Close the listener and every socket on the io thread first, so clients
-  // see the server go (EOF, then connection refused), then stop the loop.
-  asio::post(impl_->ioc, [impl = impl_.get()] {
-    boost::system::error_code ignored;
-    impl->acceptor.close(ignored);
-    for (const auto& c : impl->conns) impl->Kill(c);
-    impl->ioc.stop();
-  });
+  // Updates recorded as sent reach the clients before the sockets close: a
+  // test counting what the feed sent must not count lines still queued here.
+  asio::co_spawn(impl_->ioc, impl_->DrainAndClose(absl::Seconds(2)), asio::detached);
   impl_->thread.join();
   // What the io thread owned goes now, before the io_context (which then
   // destroys the suspended coroutines and their sockets).
