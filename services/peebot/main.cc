@@ -88,6 +88,10 @@ int main(int argc, char** argv) {
       cfg.Address("ISS_PEEBOT_GRPC_ADDR", "127.0.0.1:50053", "gRPC listen address");
   const auto* ops_addr =
       cfg.Address("ISS_PEEBOT_OPS_ADDR", "127.0.0.1:9103", "/healthz, /readyz, /metrics address");
+  const auto* stall_timeout = cfg.Duration(
+      "ISS_PEEBOT_STALL_TIMEOUT", absl::Seconds(30), absl::ZeroDuration(), absl::Minutes(30),
+      "Consumer making no progress this long while the broker holds unread messages is "
+      "replaced (0 = never)");
   const auto* session_timeout = cfg.Duration(
       "ISS_PEEBOT_SESSION_TIMEOUT", absl::Seconds(45), absl::Seconds(6), absl::Minutes(30),
       "Consumer-group session timeout: how long a dead instance keeps its partitions");
@@ -173,6 +177,7 @@ int main(int argc, char** argv) {
   po.topic = *topic;
   po.tank_items = tank_items;
   po.sample_retention = *sample_retention;
+  po.supervisor.stall_timeout = *stall_timeout;
   po.kafka_extra = {
       {"session.timeout.ms", absl::StrCat(absl::ToInt64Milliseconds(*session_timeout))},
       // A tenth of the session, as librdkafka advises (at most a third).

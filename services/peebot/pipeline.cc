@@ -80,8 +80,8 @@ absl::Status Pipeline::Start() {
   co.topics = {options_.topic};
   co.extra = options_.kafka_extra;
   co.statistics_interval = options_.statistics_interval;
-  auto consumer = kafka::Consumer::Create(
-      co,
+  auto consumer = kafka::SupervisedConsumer::Create(
+      co, options_.supervisor,
       [this](const std::vector<kafka::TopicPartition>& parts) {
         return store_->LoadOffsets(options_.group_id, parts);
       },

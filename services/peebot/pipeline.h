@@ -8,6 +8,9 @@
 // On a failed commit the in-memory detector is ahead of the database: it is
 // reloaded from the stored state and the partitions are rewound to the stored
 // offsets before anything else is read.
+// The consumer is a kafka::SupervisedConsumer: a client that stops fetching
+// while the broker holds unread messages is replaced (revoke + a fresh
+// assignment at the stored offsets), and Stop() leaves the group in bounded time.
 #pragma once
 
 #include <atomic>
@@ -23,6 +26,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/health.h"
 #include "common/kafka.h"
+#include "common/kafka_supervisor.h"
 #include "services/peebot/detector.h"
 #include "services/peebot/settings.h"
 #include "services/peebot/store.h"
@@ -39,6 +43,8 @@ struct PipelineOptions {
   // Feeds the lag that tells us we are caught up (see CaughtUp()).
   absl::Duration statistics_interval = absl::Seconds(1);
   std::map<std::string, std::string> kafka_extra;
+  // Stall watchdog, request timeout and close bound of the consumer.
+  kafka::SupervisorOptions supervisor;
   // Stored samples (Reevaluate's source) older than this much event time
   // before the newest one are deleted, at most once per prune_interval.
   // Zero keeps them forever.

@@ -1,7 +1,7 @@
 // iss-storage: Kafka telemetry.raw.v1 -> PostgreSQL, exactly once, plus the
 // iss.storage.v1 query API. Reads top to bottom as the pipeline:
 //   config -> schema (migrate, catalog, partitions) -> sink -> queries ->
-//   servers -> wait -> drain.
+//   servers -> wait (broker reachability into health) -> drain.
 #include <cstdlib>
 #include <memory>
 
@@ -10,6 +10,7 @@
 #include "common/config.h"
 #include "common/grpc_server.h"
 #include "common/health.h"
+#include "common/kafka_supervisor.h"
 #include "common/log.h"
 #include "common/ops_server.h"
 #include "common/pg.h"
@@ -83,6 +84,10 @@ int main(int argc, char** argv) {
   const auto* session_timeout = cfg.Duration(
       "ISS_STORAGE_SESSION_TIMEOUT", absl::Seconds(45), absl::Seconds(6), absl::Minutes(30),
       "Consumer-group session timeout: how long a dead replica keeps its partitions");
+  const auto* stall_timeout = cfg.Duration(
+      "ISS_STORAGE_STALL_TIMEOUT", absl::Seconds(30), absl::ZeroDuration(), absl::Minutes(30),
+      "Consumer making no progress this long while the broker holds unread messages is "
+      "replaced (0 = never)");
   const auto* admin_token = cfg.String("ISS_ADMIN_TOKEN", "", "Bearer token for admin RPCs", true);
   const auto* log_level =
       cfg.Enum("ISS_LOG_LEVEL", "info", {"debug", "info", "warn", "error"}, "Minimum log level");
@@ -92,6 +97,7 @@ int main(int argc, char** argv) {
   for (const auto& [name, value] : cfg.Effective()) log::Info("config", {{name, value}});
 
   Health health;
+  health.Declare("kafka");
 
   // --- schema: migrate (optional), catalog, partitions around today ----------
   auto conn = ConnectWithRetry(*dsn);
@@ -132,6 +138,7 @@ int main(int argc, char** argv) {
       {"session.timeout.ms", absl::StrCat(absl::ToInt64Milliseconds(*session_timeout))},
       {"heartbeat.interval.ms",
        absl::StrCat(std::max<int64_t>(100, absl::ToInt64Milliseconds(*session_timeout) / 10))}};
+  sink_opts.supervisor.stall_timeout = *stall_timeout;
   Sink sink(sink_opts, &health, &tail);
   if (absl::Status s = sink.Start(); !s.ok()) Fail("sink failed to start", s);
 
@@ -155,8 +162,15 @@ int main(int argc, char** argv) {
   if (!ops.ok()) Fail("ops server failed to start", ops.status());
   log::Info("storage ready", {{"grpc_port", (*grpc)->port()}, {"ops_port", (*ops)->port()}});
 
-  // --- wait, then drain -----------------------------------------------------
-  WaitForShutdown();
+  // --- wait (keeping the broker's state in health), then drain ---------------
+  // Its own small client, as ingestion pings with its producer: not ready
+  // while no broker answers.
+  auto probe = kafka::BrokerProbe::Create(*brokers, "iss-storage-health");
+  if (!probe.ok()) Fail("kafka probe failed to start", probe.status());
+  do {
+    const absl::Status ping = (*probe)->Ping(absl::Seconds(2));
+    health.Set("kafka", ping.ok(), ping.ok() ? "broker reachable" : std::string(ping.message()));
+  } while (!WaitForShutdownFor(absl::Seconds(1)));
   log::Info("shutting down");
   health.SetShuttingDown();
   tail.Close();  // ends Tail streams so the server can drain

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_util.h"
+#include "common/kafka_supervisor.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/pg.h"
@@ -77,6 +78,7 @@ absl::Status Sink::Start() {
   kafka::ProducerOptions popts;
   popts.brokers = options_.brokers;
   popts.client_id = options_.client_id + "-dlq";
+  popts.close_timeout = absl::Seconds(5);
   auto producer = kafka::Producer::Create(popts, [](const kafka::DeliveryReport& r) {
     if (!r.status.ok()) {
       log::Error("dead letter not delivered", {{"error", r.status.ToString()}});
@@ -100,8 +102,10 @@ absl::Status Sink::Start() {
       {"fetch.wait.max.ms",
        absl::StrCat(std::clamp<int64_t>(absl::ToInt64Milliseconds(options_.batch_wait), 1, 100))}};
   for (const auto& kv : options_.consumer_extra) copts.extra[kv.first] = kv.second;
-  auto consumer = kafka::Consumer::Create(
-      copts, [this](const auto& parts) { return OnAssign(parts); },
+  // Supervised: replaced when it stalls (a half-open broker connection),
+  // closed within options_.supervisor.close_timeout at shutdown.
+  auto consumer = kafka::SupervisedConsumer::Create(
+      copts, options_.supervisor, [this](const auto& parts) { return OnAssign(parts); },
       [this](const auto& parts) { OnRevoke(parts); });
   if (!consumer.ok()) return consumer.status();
   consumer_ = *std::move(consumer);
@@ -122,10 +126,12 @@ void Sink::Stop() {
                 {{"error", s.ToString()}, {"events", static_cast<int64_t>(pending_.size())}});
     }
   }
-  consumer_.reset();  // leaves the group (OnRevoke runs here, on this thread)
+  // Leaves the group (OnRevoke runs here, on this thread), waiting at most
+  // supervisor.close_timeout for a broker that may be gone: the offsets are
+  // in PostgreSQL, so nothing depends on the goodbye.
+  consumer_.reset();
   stage_.reset();
-  if (dlq_ != nullptr) (void)dlq_->Flush(absl::Seconds(5));
-  dlq_.reset();
+  dlq_.reset();  // waits up to 5 s for dead letters in flight, if a broker answers
   conn_.reset();
 }
 

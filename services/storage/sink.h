@@ -20,6 +20,10 @@
 // pending batch), then the pending batch is committed when the database allows;
 // otherwise the revoked partitions' pending messages are dropped (the new owner
 // re-reads them from the stored offsets).
+// Broker trouble: the consumer is a kafka::SupervisedConsumer. A client that
+// stops fetching while the broker holds unread messages (a half-open
+// connection) is replaced; that is a revoke plus a fresh assignment, so the
+// same rules hold. Stop() waits a bounded time to leave the group.
 #pragma once
 
 #include <atomic>
@@ -38,6 +42,7 @@
 #include "absl/time/time.h"
 #include "common/health.h"
 #include "common/kafka.h"
+#include "common/kafka_supervisor.h"
 #include "iss/telemetry/v1/telemetry.pb.h"
 #include "services/storage/batch_writer.h"
 #include "services/storage/commit_stage.h"
@@ -63,6 +68,8 @@ struct SinkOptions {
   absl::Duration retention = absl::InfiniteDuration();
   DecodeLimits decode;
   std::map<std::string, std::string> consumer_extra;  // raw librdkafka properties
+  // Stall watchdog, request timeout and close bound of the consumer.
+  kafka::SupervisorOptions supervisor;
   // Tests only (unset in the service). test_before_write runs before every
   // batch write, on the thread doing it; an error fails that write as a
   // database error would. test_on_revoke runs when a revoke begins.
