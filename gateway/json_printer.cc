@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -65,54 +66,59 @@ bool SupportedCached(const Descriptor* d) {
   return Supported(d, *cache);
 }
 
+// Whether any of the 8 bytes of `w` is a control character, '"' or '\\'
+// (exact: the classic "has a byte less than n / equal to c" word tricks).
+inline bool NeedsEscape8(uint64_t w) {
+  constexpr uint64_t k01 = 0x0101010101010101ULL, k80 = 0x8080808080808080ULL;
+  const uint64_t quote = w ^ (k01 * '"'), backslash = w ^ (k01 * '\\');
+  return (((w - k01 * 0x20) & ~w) | ((quote - k01) & ~quote) | ((backslash - k01) & ~backslash)) &
+         k80;
+}
+
 void AppendString(std::string& out, std::string_view s) {
   out.push_back('"');
   size_t run = 0;  // start of the pending run of characters that need no escape
-  for (size_t i = 0; i < s.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(s.data() + run, i - run);
-    run = i + 1;
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default: absl::StrAppend(&out, "\\u00", absl::Hex(c, absl::kZeroPad2));
+  size_t i = 0;
+  while (i < s.size()) {
+    if (i + 8 <= s.size()) {  // 8 plain bytes at a time, the common case
+      uint64_t w;
+      std::memcpy(&w, s.data() + i, 8);
+      if (!NeedsEscape8(w)) {
+        i += 8;
+        continue;
+      }
+    }
+    const size_t stop = std::min(s.size(), i + 8);
+    for (; i < stop; ++i) {
+      const unsigned char c = static_cast<unsigned char>(s[i]);
+      if (c >= 0x20 && c != '"' && c != '\\') continue;
+      out.append(s.data() + run, i - run);
+      run = i + 1;
+      switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        case '\b': out += "\\b"; break;
+        case '\f': out += "\\f"; break;
+        default: absl::StrAppend(&out, "\\u00", absl::Hex(c, absl::kZeroPad2));
+      }
     }
   }
   out.append(s.data() + run, s.size() - run);
   out.push_back('"');
 }
 
-// Appends `v` as exactly `width` decimal digits (snprintf is slow here).
-void AppendDigits(std::string& out, int64_t v, int width) {
-  char buf[20];
-  for (int i = width - 1; i >= 0; --i) {
-    buf[i] = static_cast<char>('0' + v % 10);
-    v /= 10;
-  }
-  out.append(buf, width);
-}
-
-// Fraction digits as the JSON mapping prints them: none, 3, 6 or 9.
-void AppendNanos(std::string& out, int32_t nanos) {
-  if (nanos == 0) return;
-  out.push_back('.');
-  if (nanos % 1000000 == 0) {
-    AppendDigits(out, nanos / 1000000, 3);
-  } else if (nanos % 1000 == 0) {
-    AppendDigits(out, nanos / 1000, 6);
-  } else {
-    AppendDigits(out, nanos, 9);
-  }
-}
+// The date part of the last timestamp printed: answers mostly hold times of
+// one day.
+struct DateCache {
+  int64_t days = std::numeric_limits<int64_t>::min();
+  char text[10];  // YYYY-MM-DD
+};
 
 // RFC 3339 UTC; years 1..9999 as the mapping allows (others: protobuf's text).
-void AppendTimestamp(std::string& out, int64_t secs, int32_t nanos) {
+void AppendTimestamp(std::string& out, int64_t secs, int32_t nanos, DateCache* cache = nullptr) {
   constexpr int64_t kMin = -62135596800, kMax = 253402300799;
   if (secs < kMin || secs > kMax || nanos < 0 || nanos > 999999999) {
     google::protobuf::Timestamp ts;
@@ -123,32 +129,55 @@ void AppendTimestamp(std::string& out, int64_t secs, int32_t nanos) {
   }
   // common/utc_days.h: the civil date without cctz's time-zone machinery.
   const int64_t days = DayOfUnixSeconds(secs);
-  const int64_t sod = secs - days * 86400;  // [0, 86399]
-  const CivilDate c = CivilFromDays(days);
-  char buf[20];  // "YYYY-MM-DDTHH:MM:SS
-  char* p = buf;
-  *p++ = '"';
-  auto put = [&p](int64_t v, int width) {
-    for (int i = width - 1; i >= 0; --i) {
+  const int sod = static_cast<int>(secs - days * 86400);  // [0, 86399]
+  auto put2 = [](char* p, int v) {
+    p[0] = static_cast<char>('0' + v / 10);
+    p[1] = static_cast<char>('0' + v % 10);
+  };
+  char buf[32];  // "YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ"
+  buf[0] = '"';
+  if (cache != nullptr && cache->days == days) {
+    std::memcpy(buf + 1, cache->text, 10);
+  } else {
+    const CivilDate c = CivilFromDays(days);
+    const int year = static_cast<int>(c.year);  // [1, 9999]
+    put2(buf + 1, year / 100);
+    put2(buf + 3, year % 100);
+    buf[5] = '-';
+    put2(buf + 6, c.month);
+    buf[8] = '-';
+    put2(buf + 9, c.day);
+    if (cache != nullptr) {
+      cache->days = days;
+      std::memcpy(cache->text, buf + 1, 10);
+    }
+  }
+  buf[11] = 'T';
+  put2(buf + 12, sod / 3600);
+  buf[14] = ':';
+  put2(buf + 15, sod / 60 % 60);
+  buf[17] = ':';
+  put2(buf + 18, sod % 60);
+  char* p = buf + 20;
+  if (nanos != 0) {  // 3, 6 or 9 fraction digits, as the JSON mapping prints them
+    int v = nanos, digits = 9;
+    if (nanos % 1000000 == 0) {
+      v = nanos / 1000000;
+      digits = 3;
+    } else if (nanos % 1000 == 0) {
+      v = nanos / 1000;
+      digits = 6;
+    }
+    *p++ = '.';
+    for (int i = digits - 1; i >= 0; --i) {
       p[i] = static_cast<char>('0' + v % 10);
       v /= 10;
     }
-    p += width;
-  };
-  put(c.year, 4);
-  *p++ = '-';
-  put(c.month, 2);
-  *p++ = '-';
-  put(c.day, 2);
-  *p++ = 'T';
-  put(sod / 3600, 2);
-  *p++ = ':';
-  put(sod / 60 % 60, 2);
-  *p++ = ':';
-  put(sod % 60, 2);
-  out.append(buf, sizeof(buf));
-  AppendNanos(out, nanos);
-  out += "Z\"";
+    p += digits;
+  }
+  *p++ = 'Z';
+  *p++ = '"';
+  out.append(buf, static_cast<size_t>(p - buf));
 }
 
 template <typename Int>
@@ -345,7 +374,7 @@ struct MsgPlan;
 
 struct FieldPlan {
   const FieldDescriptor* f = nullptr;
-  std::string key;  // "\"jsonName\":"
+  std::string key;  // ",\"jsonName\":" (without the comma for a first field)
   FieldDescriptor::Type type{};
   bool repeated = false;
   bool presence = false;
@@ -400,7 +429,7 @@ class PlanCache {
       const FieldDescriptor* f = d->field(i);
       FieldPlan& fp = p->fields[static_cast<size_t>(i)];
       fp.f = f;
-      fp.key = absl::StrCat("\"", f->json_name(), "\":");
+      fp.key = absl::StrCat(",\"", f->json_name(), "\":");
       fp.type = f->type();
       fp.repeated = f->is_repeated();
       fp.presence = f->has_presence();
@@ -547,7 +576,14 @@ class WirePrinter {
           !google::protobuf::internal::IsStructurallyValidUTF8(o.data, static_cast<int>(o.size))) {
         return false;
       }
-      occ_.push_back(o);
+      // Member by member: building it whole on the stack and copying it in
+      // stalls on store forwarding (measured: half of this loop's time).
+      Occurrence& slot = occ_.emplace_back();
+      slot.field = o.field;
+      slot.wire = o.wire;
+      slot.bits = o.bits;
+      slot.data = o.data;
+      slot.size = o.size;
     }
     return p == end;
   }
@@ -570,7 +606,7 @@ class WirePrinter {
         const int64_t secs = static_cast<int64_t>(Last(begin, stop, 0, 0));
         const auto nanos = static_cast<int32_t>(Last(begin, stop, 1, 0));
         if (plan.wk == Descriptor::WELLKNOWNTYPE_TIMESTAMP) {
-          AppendTimestamp(out_, secs, nanos);
+          AppendTimestamp(out_, secs, nanos, &dates_);
         } else {
           google::protobuf::Duration du;
           du.set_seconds(secs);
@@ -604,9 +640,8 @@ class WirePrinter {
       size_t j = i;
       while (j < stop && occ_[j].field == fi) ++j;
       if (!fp.repeated && fp.presence && j == i) continue;
-      if (!first) out_.push_back(',');
+      out_.append(fp.key.data() + (first ? 1 : 0), fp.key.size() - (first ? 1 : 0));
       first = false;
-      out_ += fp.key;
       if (!Field(fp, i, j, depth, false)) return false;
       i = j;
     }
@@ -761,6 +796,7 @@ class WirePrinter {
 
   std::string& out_;
   std::vector<Occurrence> occ_;
+  DateCache dates_;
 };
 
 }  // namespace

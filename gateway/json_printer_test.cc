@@ -142,6 +142,22 @@ TEST(JsonPrinter, DefersToProtobufForDynamicJsonTypes) {
   EXPECT_EQ(out, "unchanged");
 }
 
+// Many timestamps in one answer, on changing days (the date part is reused
+// while the day stays the same).
+TEST(WirePrinter, TimestampsAcrossDays) {
+  iss::storage::v1::GetLatestResponse latest;
+  const int64_t secs[] = {0,          86399,      86400,     -1,           -86400,       -86401,
+                          951782400,  951868799,  951868800, 253402300799, -62135596800, 1735689599,
+                          1735689600, 1735689600, 4102444800};
+  for (int64_t s : secs) {
+    auto* v = latest.add_values();
+    v->mutable_source_ts()->set_seconds(s);
+    v->mutable_source_ts()->set_nanos(static_cast<int32_t>(s & 1) * 5000);
+    v->mutable_ingest_ts()->set_seconds(s == 253402300799 ? s : s + 1);
+  }
+  ExpectSameAsProtobuf(latest);
+}
+
 TEST(WirePrinter, DefersForDynamicJsonTypes) {
   google::protobuf::Struct s;
   (*s.mutable_fields())["a"].set_number_value(1);

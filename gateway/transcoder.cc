@@ -24,8 +24,9 @@ using google::protobuf::Message;
 using google::protobuf::Reflection;
 
 absl::StatusOr<std::string> FormDecode(absl::string_view in) {
-  if (in.find_first_of("%+") == absl::string_view::npos)
-    return std::string(in);  // nothing to decode
+  bool plain = true;  // nothing to decode: the common case, no second copy
+  for (char c : in) plain &= c != '%' && c != '+';
+  if (plain) return std::string(in);
   std::string plus_free(in);
   for (char& c : plus_free) {
     if (c == '+') c = ' ';

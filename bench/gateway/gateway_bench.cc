@@ -5,7 +5,8 @@
 // stall is charged to every request it delays (no coordinated omission).
 //
 //   build/dev/bench/gateway/gateway_bench [--benchmark_min_time=0.2]
-//   env: ISS_BENCH_RPS (1000), ISS_BENCH_SECONDS (5), ISS_BENCH_CLIENTS (4)
+//   env: ISS_BENCH_RPS (1000), ISS_BENCH_SECONDS (5), ISS_BENCH_CLIENTS (4),
+//        ISS_BENCH_GATEWAY_THREADS (2: the gateway's HTTP I/O threads)
 #include <utility>  // before any Asio header
 
 #include <sys/resource.h>
@@ -84,7 +85,7 @@ struct Fixture {
                                          upstreams->ServiceNames()));
     iss::gateway::ServerOptions o;
     o.address = "127.0.0.1:0";
-    o.threads = 2;
+    o.threads = EnvInt("ISS_BENCH_GATEWAY_THREADS", 2);  // the gateway's default
     o.max_url_bytes = 64 << 10;
     o.max_header_bytes = 64 << 10;
     server = *iss::gateway::Server::Start(o, routes.get(), upstreams.get(), &health);
