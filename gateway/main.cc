@@ -8,6 +8,7 @@
 #include "common/config.h"
 #include "common/health.h"
 #include "common/log.h"
+#include "common/runtime.h"
 #include "common/shutdown.h"
 #include "gateway/fronted.h"
 #include "gateway/route_table.h"
@@ -15,6 +16,7 @@
 #include "gateway/upstreams.h"
 
 int main(int argc, char** argv) {
+  iss::ConfigureServiceRuntime();  // before any thread starts
   iss::InstallShutdownSignals();
 
   iss::EnvConfig config("iss-gateway");

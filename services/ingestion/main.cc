@@ -12,7 +12,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/synchronization/mutex.h"
 #include "common/catalog.h"
 #include "common/config.h"
 #include "common/grpc_server.h"
@@ -20,6 +19,7 @@
 #include "common/kafka.h"
 #include "common/log.h"
 #include "common/ops_server.h"
+#include "common/runtime.h"
 #include "common/shutdown.h"
 #include "services/ingestion/bounded_queue.h"
 #include "services/ingestion/pipeline.h"
@@ -73,11 +73,7 @@ std::vector<std::string> ItemsToSubscribe(const std::string& configured) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Debian builds Abseil without NDEBUG, so by default every absl::Mutex lock
-  // also maintains the process-wide deadlock-detection graph (a global lock
-  // and a hash lookup per acquisition): about 1 us of CPU per event across the
-  // pipeline's threads. A debugging aid: the unit and integration tests keep it on.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  ConfigureServiceRuntime();  // before any thread starts
   InstallShutdownSignals();
 
   // --- config -----------------------------------------------------------------

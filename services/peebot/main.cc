@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/ops_server.h"
 #include "common/pg.h"
+#include "common/runtime.h"
 #include "common/shutdown.h"
 #include "services/peebot/admin_service.h"
 #include "services/peebot/pipeline.h"
@@ -49,6 +50,7 @@ bool WaitForDatabase(Store& store) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  ConfigureServiceRuntime();  // before any thread starts
   InstallShutdownSignals();
 
   // --- config -------------------------------------------------------------
@@ -178,6 +180,7 @@ int main(int argc, char** argv) {
   po.tank_items = tank_items;
   po.sample_retention = *sample_retention;
   po.supervisor.stall_timeout = *stall_timeout;
+  po.supervisor.request_timeout = absl::ZeroDuration();  // EXPERIMENT
   po.kafka_extra = {
       {"session.timeout.ms", absl::StrCat(absl::ToInt64Milliseconds(*session_timeout))},
       // A tenth of the session, as librdkafka advises (at most a third).

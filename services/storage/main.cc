@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/ops_server.h"
 #include "common/pg.h"
+#include "common/runtime.h"
 #include "common/shutdown.h"
 #include "services/storage/conn_pool.h"
 #include "services/storage/query_store.h"
@@ -47,6 +48,7 @@ std::unique_ptr<pqxx::connection> ConnectWithRetry(const std::string& dsn) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  ConfigureServiceRuntime();  // before any thread starts
   InstallShutdownSignals();
 
   // --- config -------------------------------------------------------------
