@@ -28,6 +28,9 @@ bool FastMessageToJson(const google::protobuf::Message& msg, std::string* out);
 // bytes that do not parse, invalid UTF-8 in a string, a singular message or a
 // oneof set twice, maps, proto2, groups, deep nesting, types FastMessageToJson
 // leaves to protobuf. The caller then parses and prints the message.
+// Like FastMessageToJson, it caches what it learns per type, keyed by the
+// descriptor's address: types must live as long as the process (the
+// generated pool, or a pool that is never freed).
 bool FastWireToJson(const google::protobuf::Descriptor* type, std::string_view wire,
                     std::string* out);
 

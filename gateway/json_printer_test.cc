@@ -320,9 +320,11 @@ TEST(WirePrinter, EveryScalarKindOneofsAndMaps) {
         }
       )pb",
       &file));
-  google::protobuf::DescriptorPool pool;
+  // Never freed: the printers cache per-type plans keyed by descriptor
+  // address, which is only sound for types that live as long as the process.
+  auto& pool = *new google::protobuf::DescriptorPool();
   ASSERT_NE(pool.BuildFile(file), nullptr);
-  google::protobuf::DynamicMessageFactory factory(&pool);
+  auto& factory = *new google::protobuf::DynamicMessageFactory(&pool);
   const google::protobuf::Descriptor* d = pool.FindMessageTypeByName("wt.M");
   const google::protobuf::Message& proto = *factory.GetPrototype(d);
   EXPECT_TRUE(WireMatchesParsed(proto, ""));
