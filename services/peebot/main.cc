@@ -180,7 +180,6 @@ int main(int argc, char** argv) {
   po.tank_items = tank_items;
   po.sample_retention = *sample_retention;
   po.supervisor.stall_timeout = *stall_timeout;
-  po.supervisor.request_timeout = absl::ZeroDuration();  // EXPERIMENT
   po.kafka_extra = {
       {"session.timeout.ms", absl::StrCat(absl::ToInt64Milliseconds(*session_timeout))},
       // A tenth of the session, as librdkafka advises (at most a third).
