@@ -223,6 +223,9 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Start(PlatformOptions option
                          {"ISS_PEEBOT_GRPC_ADDR", Loopback(p->peebot_grpc_)},
                          {"ISS_PEEBOT_OPS_ADDR", Loopback(p->peebot_ops_)},
                          {"ISS_PEEBOT_COOLDOWN", "0s"},
+                         // As for storage: a restarted member rejoins in seconds
+                         // (the mock waits session timeout - 1 s for the old one).
+                         {"ISS_PEEBOT_SESSION_TIMEOUT", "6s"},
                          {"ISS_PEEBOT_MAX_STEP_GAP", "2s"},
                          {"ISS_PEEBOT_X_BASE_URL", p->fake_x_->base_url()},
                          {"ISS_X_CONSUMER_KEY", creds.consumer_key},
