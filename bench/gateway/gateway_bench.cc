@@ -22,6 +22,7 @@
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
 #include "common/grpc_util.h"
+#include "common/runtime.h"
 #include "gateway/fronted.h"
 #include "gateway/route_table.h"
 #include "gateway/server.h"
@@ -59,6 +60,7 @@ struct Fixture {
   std::string latest_bytes;  // the upstream's serialized answer
 
   Fixture() {
+    iss::ConfigureServiceRuntime();  // as iss-gateway's main() does (Abseil deadlock detection off)
     storage = std::make_unique<iss::gateway::testing::FakeUpstream>(
         std::vector<std::string>{"iss.storage.v1.StorageService"}, "t");
     iss::storage::v1::GetLatestResponse latest;
