@@ -191,10 +191,12 @@ int main(int argc, char** argv) {
   std::cout << absl::StreamFormat(
       "target %.0f/s for %.1fs over %zu items\n"
       "  sent by simulator: %llu (%.0f/s), skipped by simulator (could not keep up): %llu\n"
-      "  visible on REST tail: %zu; rows in PostgreSQL: %lld (distinct event_id %lld)\n",
+      "  visible on REST tail: %zu (tail re-subscribed %llu times after the server dropped "
+      "it as too slow); rows in PostgreSQL: %lld (distinct event_id %lld)\n",
       *rate, absl::ToDoubleSeconds(driven), items.size(), stats.updates_sent,
       static_cast<double>(stats.updates_sent) / absl::ToDoubleSeconds(driven),
-      stats.updates_skipped, (*tail)->count(), counts.ok() ? counts->rows : -1,
+      stats.updates_skipped, (*tail)->count(),
+      static_cast<unsigned long long>((*tail)->reconnects()), counts.ok() ? counts->rows : -1,
       counts.ok() ? counts->distinct_ids : -1);
   std::cout << "  ingest->ack       (ingestion histogram): "
             << (ingest_metrics.ok() ? HistogramPercentiles(ingest_metrics->second,

@@ -46,11 +46,19 @@ class SseTail {
   size_t count() const;
   // Per arrival: (arrival - source_ts, arrival - ingest_ts).
   std::vector<std::pair<absl::Duration, absl::Duration>> latencies() const;
+  // How often the stream ended and was opened again (a reader the server
+  // dropped for falling behind, or a restart).
+  uint64_t reconnects() const { return reconnects_.load(); }
 
  private:
   SseTail() = default;
+  absl::Status Connect();
   void Run();
-  int fd_ = -1;
+  void ReadStream();
+  int port_ = 0;
+  std::string target_;
+  std::atomic<int> fd_{-1};
+  std::atomic<uint64_t> reconnects_{0};
   std::atomic<bool> stop_{false};
   std::thread thread_;
   mutable absl::Mutex mu_;
