@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/json_string.h"
 
 namespace iss::log {
 
@@ -54,7 +55,7 @@ inline void Error(std::string_view msg, Fields f = {}) { Write(Level::kError, ms
 std::string Format(Level level, absl::Time ts, std::string_view msg, Fields fields);
 
 // Appends `s` to `out` as a JSON string literal, quotes included.
-void AppendJsonString(std::string& out, std::string_view s);
+using ::iss::AppendJsonString;  // common/json_string.h
 
 // Logs at most once per `interval` per key (e.g. per invalid-input reason), so a
 // flood of bad input cannot flood the log. Thread-safe.

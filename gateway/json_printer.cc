@@ -13,6 +13,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/json_string.h"
 #include "common/utc_days.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/stubs/common.h"
@@ -64,50 +65,6 @@ bool SupportedCached(const Descriptor* d) {
   static auto* cache = new absl::flat_hash_map<const Descriptor*, bool>();
   std::lock_guard<std::mutex> lock(mu);
   return Supported(d, *cache);
-}
-
-// Whether any of the 8 bytes of `w` is a control character, '"' or '\\'
-// (exact: the classic "has a byte less than n / equal to c" word tricks).
-inline bool NeedsEscape8(uint64_t w) {
-  constexpr uint64_t k01 = 0x0101010101010101ULL, k80 = 0x8080808080808080ULL;
-  const uint64_t quote = w ^ (k01 * '"'), backslash = w ^ (k01 * '\\');
-  return (((w - k01 * 0x20) & ~w) | ((quote - k01) & ~quote) | ((backslash - k01) & ~backslash)) &
-         k80;
-}
-
-void AppendString(std::string& out, std::string_view s) {
-  out.push_back('"');
-  size_t run = 0;  // start of the pending run of characters that need no escape
-  size_t i = 0;
-  while (i < s.size()) {
-    if (i + 8 <= s.size()) {  // 8 plain bytes at a time, the common case
-      uint64_t w;
-      std::memcpy(&w, s.data() + i, 8);
-      if (!NeedsEscape8(w)) {
-        i += 8;
-        continue;
-      }
-    }
-    const size_t stop = std::min(s.size(), i + 8);
-    for (; i < stop; ++i) {
-      const unsigned char c = static_cast<unsigned char>(s[i]);
-      if (c >= 0x20 && c != '"' && c != '\\') continue;
-      out.append(s.data() + run, i - run);
-      run = i + 1;
-      switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        case '\b': out += "\\b"; break;
-        case '\f': out += "\\f"; break;
-        default: absl::StrAppend(&out, "\\u00", absl::Hex(c, absl::kZeroPad2));
-      }
-    }
-  }
-  out.append(s.data() + run, s.size() - run);
-  out.push_back('"');
 }
 
 // The date part of the last timestamp printed: answers mostly hold times of
@@ -269,7 +226,7 @@ void AppendValue(std::string& out, const Message& msg, const FieldDescriptor* f,
       if (f->type() == FieldDescriptor::TYPE_BYTES) {
         absl::StrAppend(&out, "\"", absl::Base64Escape(s), "\"");
       } else {
-        AppendString(out, s);
+        AppendJsonString(out, s);
       }
       break;
     }
@@ -319,7 +276,7 @@ void AppendMessage(std::string& out, const Message& msg) {
       if (i) joined += ",";
       joined += CamelPath(r->GetRepeatedString(msg, paths, i));
     }
-    AppendString(out, joined);
+    AppendJsonString(out, joined);
     return;
   }
   out.push_back('{');
@@ -625,7 +582,7 @@ class WirePrinter {
           any = true;
           joined += CamelPath(std::string(path));
         }
-        AppendString(out_, joined);
+        AppendJsonString(out_, joined);
         return true;
       }
       default:
@@ -780,7 +737,7 @@ class WirePrinter {
         return true;
       }
       case FieldDescriptor::TYPE_STRING:  // UTF-8 checked when collected
-        AppendString(out_, std::string_view(o.data, o.size));
+        AppendJsonString(out_, std::string_view(o.data, o.size));
         return true;
       case FieldDescriptor::TYPE_BYTES:
         out_.push_back('"');

@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/json_string.h"
 #include "common/strings.h"
 #include "common/utf8.h"
 #include "gateway/json_printer.h"
@@ -43,23 +44,8 @@ const FieldDescriptor* FindField(const Descriptor* type, absl::string_view name)
 }
 
 std::string JsonQuote(absl::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          absl::StrAppend(&out, "\\u00", absl::Hex(c, absl::kZeroPad2));
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out += "\"";
+  std::string out;
+  AppendJsonString(out, AsStd(s));
   return out;
 }
 
@@ -75,8 +61,8 @@ absl::Status SetLeaf(Message& msg, const FieldDescriptor* f, absl::string_view t
   const Reflection* r = msg.GetReflection();
   const bool rep = f->is_repeated();
   auto bad = [&](absl::string_view expected) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid value \"", text, "\" for field \"",
-                                                   path, "\": expected ", expected));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid value \"", text, "\" for field \"", path, "\": expected ", expected));
   };
   switch (f->cpp_type()) {
     case FieldDescriptor::CPPTYPE_STRING: {
@@ -240,8 +226,8 @@ absl::Status ResolvePath(Message& msg, absl::string_view path, Message** target,
     const absl::string_view part = path.substr(start, last ? absl::string_view::npos : dot - start);
     const FieldDescriptor* f = FindField(cur->GetDescriptor(), part);
     if (f == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("unknown field \"", path, "\" in ",
-                                                     msg.GetDescriptor()->full_name()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown field \"", path, "\" in ", msg.GetDescriptor()->full_name()));
     }
     if (f->is_map()) {
       return absl::InvalidArgumentError(
@@ -307,8 +293,8 @@ absl::StatusOr<std::unique_ptr<Message>> BuildRequest(const Route& route,
       continue;
     }
     if (route.body == "*") {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "query parameter \"", key, "\" not allowed: the body is the whole request"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("query parameter \"", key, "\" not allowed: the body is the whole request"));
     }
     for (const auto& [bound, unused] : bindings) {
       if (Covers(bound, key)) {
@@ -345,7 +331,8 @@ absl::StatusOr<std::string> ResponseToJson(const Route& route, const Message& re
   google::protobuf::util::JsonPrintOptions opts;
   opts.always_print_primitive_fields = true;
   auto st = google::protobuf::util::MessageToJsonString(*out, &json, opts);
-  if (!st.ok()) return absl::InternalError(absl::StrCat("encoding the response: ", st.message().as_string()));
+  if (!st.ok())
+    return absl::InternalError(absl::StrCat("encoding the response: ", st.message().as_string()));
   return json;
 }
 
@@ -387,24 +374,42 @@ std::string StatusJson(int code, absl::string_view message, absl::string_view de
 
 int HttpStatusFromGrpc(int grpc_code) {
   switch (grpc_code) {
-    case 0: return 200;    // OK
-    case 1: return 499;    // CANCELLED
-    case 2: return 500;    // UNKNOWN
-    case 3: return 400;    // INVALID_ARGUMENT
-    case 4: return 504;    // DEADLINE_EXCEEDED
-    case 5: return 404;    // NOT_FOUND
-    case 6: return 409;    // ALREADY_EXISTS
-    case 7: return 403;    // PERMISSION_DENIED
-    case 8: return 429;    // RESOURCE_EXHAUSTED
-    case 9: return 400;    // FAILED_PRECONDITION
-    case 10: return 409;   // ABORTED
-    case 11: return 400;   // OUT_OF_RANGE
-    case 12: return 501;   // UNIMPLEMENTED
-    case 13: return 500;   // INTERNAL
-    case 14: return 503;   // UNAVAILABLE
-    case 15: return 500;   // DATA_LOSS
-    case 16: return 401;   // UNAUTHENTICATED
-    default: return 500;
+    case 0:
+      return 200;  // OK
+    case 1:
+      return 499;  // CANCELLED
+    case 2:
+      return 500;  // UNKNOWN
+    case 3:
+      return 400;  // INVALID_ARGUMENT
+    case 4:
+      return 504;  // DEADLINE_EXCEEDED
+    case 5:
+      return 404;  // NOT_FOUND
+    case 6:
+      return 409;  // ALREADY_EXISTS
+    case 7:
+      return 403;  // PERMISSION_DENIED
+    case 8:
+      return 429;  // RESOURCE_EXHAUSTED
+    case 9:
+      return 400;  // FAILED_PRECONDITION
+    case 10:
+      return 409;  // ABORTED
+    case 11:
+      return 400;  // OUT_OF_RANGE
+    case 12:
+      return 501;  // UNIMPLEMENTED
+    case 13:
+      return 500;  // INTERNAL
+    case 14:
+      return 503;  // UNAVAILABLE
+    case 15:
+      return 500;  // DATA_LOSS
+    case 16:
+      return 401;  // UNAUTHENTICATED
+    default:
+      return 500;
   }
 }
 
