@@ -15,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/shutdown.h"
 
 namespace iss::kafka {
 namespace {
@@ -372,6 +373,14 @@ std::map<TopicPartition, int64_t> SupervisedConsumer::Lag() {
 
 void SupervisedConsumer::CommitAdvisory(const std::map<TopicPartition, int64_t>& next_offsets) {
   if (client_ != nullptr) client_->CommitAdvisory(next_offsets);
+}
+
+void WatchBrokersUntilShutdown(BrokerProbe& probe, Health* health, absl::Duration interval,
+                               absl::Duration timeout) {
+  do {
+    const absl::Status ping = probe.Ping(timeout);
+    health->Set("kafka", ping.ok(), ping.ok() ? "broker reachable" : std::string(ping.message()));
+  } while (!WaitForShutdownFor(interval));
 }
 
 }  // namespace iss::kafka

@@ -30,6 +30,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/health.h"
 #include "common/kafka.h"
 
 namespace iss::kafka {
@@ -53,6 +54,14 @@ class BrokerProbe {
   virtual absl::StatusOr<std::map<TopicPartition, Watermarks>> QueryWatermarks(
       const std::vector<TopicPartition>& partitions, absl::Duration timeout) = 0;
 };
+
+// Until shutdown is requested (common/shutdown.h), pings the brokers every
+// `interval` and keeps `health`'s required dependency "kafka" in step: a
+// consumer's Poll() answers OK with no broker at all, so readiness asks the
+// cluster itself. Services run this on their main thread once they are up.
+void WatchBrokersUntilShutdown(BrokerProbe& probe, Health* health,
+                               absl::Duration interval = absl::Seconds(1),
+                               absl::Duration timeout = absl::Seconds(2));
 
 struct SupervisorOptions {
   // No message for this long (while not paused and the broker holds unread

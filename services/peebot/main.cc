@@ -13,6 +13,7 @@
 #include "common/config.h"
 #include "common/grpc_server.h"
 #include "common/health.h"
+#include "common/kafka_supervisor.h"
 #include "common/log.h"
 #include "common/ops_server.h"
 #include "common/pg.h"
@@ -163,6 +164,7 @@ int main(int argc, char** argv) {
     if (!client.ok()) Fail("bad X API configuration", client.status());
     x = std::move(*client);
   }
+  health.Declare("kafka");  // kept by the broker probe in the wait loop below
   health.Declare("x_api", /*required=*/false);
   health.Set("x_api", x != nullptr, x ? "configured" : "no credentials: dry-run");
   RealClock clock;
@@ -211,8 +213,10 @@ int main(int argc, char** argv) {
                              {"ops_port", (*ops)->port()},
                              {"mode", settings.EffectiveDryRun() ? "dry-run" : "live"}});
 
-  // --- wait, then drain -------------------------------------------------------
-  WaitForShutdown();
+  // --- wait (keeping the broker's state in health), then drain ----------------
+  auto probe = kafka::BrokerProbe::Create(*brokers, "iss-peebot-health");
+  if (!probe.ok()) Fail("kafka probe failed to start", probe.status());
+  kafka::WatchBrokersUntilShutdown(**probe, &health);
   log::Info("shutting down");
   health.SetShuttingDown();
   (*grpc)->Shutdown(absl::Seconds(5));

@@ -140,6 +140,19 @@ TEST(PeebotMainTest, ServesDetectsPostsAndStopsCleanly) {
   EXPECT_TRUE(absl::StrContains(metrics->second, "iss_peebot_posts_total{outcome=\"posted\"} 2"))
       << metrics->second.substr(0, 2000);
 
+  // Readiness follows the broker (a consumer's poll answers OK without one).
+  ASSERT_TRUE((*cluster)->SetBrokerDown(1).ok());
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto r = iss::testing::HttpGet(ops_port, "/readyz");
+        return r.ok() && r->first == 503 && absl::StrContains(r->second, "kafka");
+      },
+      absl::Seconds(15)))
+      << (*child)->ReadLog();
+  ASSERT_TRUE((*cluster)->SetBrokerUp(1).ok());
+  EXPECT_TRUE(iss::testing::WaitHttpOk(ops_port, "/readyz", absl::Seconds(30)).ok())
+      << (*child)->ReadLog();
+
   EXPECT_EQ((*child)->Stop(absl::Seconds(15)), 0) << (*child)->ReadLog();
   EXPECT_EQ((*fake)->posts().size(), 2u);
 }

@@ -44,7 +44,6 @@ Pipeline::Pipeline(PipelineOptions options, Store* store, RuntimeSettings* setti
       settings_(settings),
       health_(health),
       on_detections_(std::move(on_detections)) {
-  health_->Declare("kafka");
   health_->Declare("postgres");
 }
 
@@ -139,12 +138,10 @@ void Pipeline::Loop() {
     }
     auto batch = consumer_->Poll(options_.batch, options_.poll_timeout);
     if (!batch.ok()) {
-      health_->Set("kafka", false, batch.status().ToString());
       iss::log::Warn("poll failed", {{"error", batch.status().ToString()}});
       absl::SleepFor(absl::Milliseconds(500));
       continue;
     }
-    health_->Set("kafka", true);
     if (absl::Status s = ProcessBatch(*batch); !s.ok()) {
       M().commit_failures.Increment();
       health_->Set("postgres", false, s.ToString());

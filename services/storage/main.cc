@@ -169,10 +169,7 @@ int main(int argc, char** argv) {
   // while no broker answers.
   auto probe = kafka::BrokerProbe::Create(*brokers, "iss-storage-health");
   if (!probe.ok()) Fail("kafka probe failed to start", probe.status());
-  do {
-    const absl::Status ping = (*probe)->Ping(absl::Seconds(2));
-    health.Set("kafka", ping.ok(), ping.ok() ? "broker reachable" : std::string(ping.message()));
-  } while (!WaitForShutdownFor(absl::Seconds(1)));
+  kafka::WatchBrokersUntilShutdown(**probe, &health);
   log::Info("shutting down");
   health.SetShuttingDown();
   tail.Close();  // ends Tail streams so the server can drain
