@@ -97,12 +97,19 @@ struct Simulator::Impl {
     std::shared_ptr<Conn> conn;  // null while unbound
     absl::Time unbound_since = absl::InfiniteFuture();
   };
+  // A line waiting to be written; an update carries its record, which joins
+  // Sent() (and updates_sent) only once the line is written to the socket: a
+  // line lost with a dropped connection was never sent.
+  struct OutLine {
+    std::string text;
+    std::optional<SentUpdate> record;
+  };
   struct Conn {
     explicit Conn(websocket::stream<beast::tcp_stream> s, asio::any_io_executor ex)
         : ws(std::move(s)), wake(ex) {}
     websocket::stream<beast::tcp_stream> ws;
     asio::steady_timer wake;
-    std::deque<std::string> outbox;
+    std::deque<OutLine> outbox;
     std::string client_ip;
     Session* session = nullptr;
     bool closed = false;
@@ -132,15 +139,27 @@ struct Simulator::Impl {
   }
 
   // --- outgoing -------------------------------------------------------------
-  void Send(const std::shared_ptr<Conn>& c, std::string line) {
+  void Send(const std::shared_ptr<Conn>& c, std::string line,
+            std::optional<SentUpdate> record = std::nullopt) {
     if (c->closed) return;
     if (c->outbox.size() >= kMaxOutbox) {
       // A client that stopped reading: let it go rather than grow without bound.
       Kill(c);
       return;
     }
-    c->outbox.push_back(std::move(line));
+    c->outbox.push_back({std::move(line), std::move(record)});
     c->wake.cancel();
+  }
+  // Lines of `records` reached the socket: they count as sent.
+  void RecordWritten(std::vector<SentUpdate> records) {
+    if (records.empty()) return;
+    {
+      absl::MutexLock lock(&mu);
+      stats.updates_sent += records.size();
+      if (options.record) {
+        for (SentUpdate& r : records) sent.push_back(std::move(r));
+      }
+    }
   }
   void Kill(const std::shared_ptr<Conn>& c) {
     boost::system::error_code ignored;
@@ -161,7 +180,7 @@ struct Simulator::Impl {
           const absl::Time probe_at = c->last_write + c->session->keepalive;
           if (now >= probe_at) {
             // Nothing to say for a keep-alive period: PROBE, as the server does.
-            c->outbox.push_back("PROBE");
+            c->outbox.push_back({"PROBE", std::nullopt});
             Count(&SimulatorStats::probes_sent);
             continue;
           }
@@ -176,8 +195,11 @@ struct Simulator::Impl {
       // Several lines per WebSocket message, as Lightstreamer does, but
       // bounded so a backlog never turns into one giant message.
       std::string frame;
+      std::vector<SentUpdate> records;
       while (!c->outbox.empty() && frame.size() < kMaxFrameBytes) {
-        absl::StrAppend(&frame, c->outbox.front(), "\r\n");
+        OutLine& out = c->outbox.front();
+        absl::StrAppend(&frame, out.text, "\r\n");
+        if (out.record) records.push_back(*std::move(out.record));
         c->outbox.pop_front();
       }
       c->writing = true;
@@ -187,6 +209,7 @@ struct Simulator::Impl {
         Kill(c);
         break;
       }
+      RecordWritten(std::move(records));
       c->last_write = absl::Now();
       if (c->close_after_flush && c->outbox.empty()) {
         boost::system::error_code ignored;
@@ -211,13 +234,9 @@ struct Simulator::Impl {
     const bool first = sub.last[pos].empty();
     std::string line = absl::StrCat("U,", sub.id, ",", pos + 1, ",",
                                     tlcp::EncodeUpdate(first ? nullptr : &sub.last[pos], values));
-    if (options.record) {
-      absl::MutexLock lock(&mu);
-      sent.push_back({s.id, model.items()[static_cast<size_t>(sub.items[pos])], values, snapshot});
-    }
+    SentUpdate record{s.id, model.items()[static_cast<size_t>(sub.items[pos])], values, snapshot};
     sub.last[pos] = std::move(values);
-    Count(&SimulatorStats::updates_sent);
-    Send(s.conn, std::move(line));
+    Send(s.conn, std::move(line), std::move(record));
   }
 
   std::string NewSessionId() { return absl::StrFormat("S%016x", rng()); }
@@ -492,6 +511,11 @@ struct Simulator::Impl {
   asio::awaitable<void> DrainAndClose(absl::Duration limit) {
     asio::steady_timer timer(ioc);
     const absl::Time deadline = absl::Now() + limit;
+    // A simulated stall ends here: what it held back was recorded as sent.
+    for (const auto& c : conns) {
+      c->stalled_until = absl::InfinitePast();
+      c->wake.cancel();
+    }
     auto unsent = [this] {
       return std::any_of(conns.begin(), conns.end(), [](const std::shared_ptr<Conn>& c) {
         return !c->closed && (c->writing || !c->outbox.empty());

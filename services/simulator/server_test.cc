@@ -1,8 +1,6 @@
 // The simulator's TLCP server driven by a raw WebSocket client, line by line,
 // the way the official clients talk to Lightstreamer: the handshake rules and
 // every refused request.
-#include <utility>  // before Asio (g++ 12 + Boost 1.74)
-
 #include "services/simulator/server.h"
 
 #include <boost/asio/connect.hpp>
@@ -10,6 +8,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <utility>  // before Asio (g++ 12 + Boost 1.74)
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -17,6 +16,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "services/ingestion/tlcp/protocol.h"
+#include "tests/support/wait.h"
 
 namespace iss::sim {
 namespace {
@@ -129,8 +129,9 @@ TEST_F(SimulatorServerTest, SessionSubscriptionSnapshotAndProbe) {
   EXPECT_EQ(parts[4], "*");
   EXPECT_EQ(c.ReadUntil("SERVNAME"), "SERVNAME,ISSLIVE Simulator");
   EXPECT_EQ(c.ReadUntil("CLIENTIP"), "CLIENTIP,127.0.0.1");
-  c.Send("control\r\nLS_reqId=1&LS_op=add&LS_subId=1&LS_mode=MERGE&LS_group=NODE3000005%20NODE3000004"
-         "&LS_schema=Value%20CalibratedData%20Unknown.Field&LS_snapshot=true");
+  c.Send(
+      "control\r\nLS_reqId=1&LS_op=add&LS_subId=1&LS_mode=MERGE&LS_group=NODE3000005%20NODE3000004"
+      "&LS_schema=Value%20CalibratedData%20Unknown.Field&LS_snapshot=true");
   EXPECT_EQ(c.ReadUntil("REQOK"), "REQOK,1");
   EXPECT_EQ(c.ReadUntil("SUBOK"), "SUBOK,1,2,3");
   EXPECT_EQ(c.ReadUntil("CONF"), "CONF,1,unlimited,filtered");
@@ -143,23 +144,52 @@ TEST_F(SimulatorServerTest, SessionSubscriptionSnapshotAndProbe) {
   EXPECT_EQ(c.ReadUntil("PROBE", &seen), "PROBE");
   for (const auto& l : seen) EXPECT_FALSE(absl::StartsWith(l, "EOS")) << l;
   // DISTINCT gets EOS after its snapshot; RAW has no snapshot.
-  c.Send("control\r\nLS_reqId=2&LS_op=add&LS_subId=2&LS_mode=DISTINCT&LS_group=NODE3000005"
-         "&LS_schema=Value&LS_snapshot=true");
+  c.Send(
+      "control\r\nLS_reqId=2&LS_op=add&LS_subId=2&LS_mode=DISTINCT&LS_group=NODE3000005"
+      "&LS_schema=Value&LS_snapshot=true");
   EXPECT_EQ(c.ReadUntil("U,2"), "U,2,1,40");
   EXPECT_EQ(c.ReadUntil("EOS"), "EOS,2,1");
-  c.Send("control\r\nLS_reqId=3&LS_op=add&LS_subId=3&LS_mode=RAW&LS_group=NODE3000005"
-         "&LS_schema=Value&LS_snapshot=true");
+  c.Send(
+      "control\r\nLS_reqId=3&LS_op=add&LS_subId=3&LS_mode=RAW&LS_group=NODE3000005"
+      "&LS_schema=Value&LS_snapshot=true");
   seen.clear();
   EXPECT_EQ(c.ReadUntil("PROBE", &seen), "PROBE");
   for (const auto& l : seen) EXPECT_FALSE(absl::StartsWith(l, "U,3")) << l;
   EXPECT_EQ(sim_->stats().sessions_created, 1u);
 }
 
+// Stop() writes out every update already made, even one a simulated stall was
+// holding back (seen as "lost" updates in a fault test that stopped the feed
+// during a stall); an update counts as sent once it is on the wire.
+TEST_F(SimulatorServerTest, StopWritesOutWhatAStallHeldBack) {
+  RawClient c(sim_->port());
+  ASSERT_TRUE(c.ok());
+  c.CreateSession();
+  ASSERT_EQ(c.ReadUntil("CLIENTIP"), "CLIENTIP,127.0.0.1");
+  Fault stall;
+  stall.kind = FaultKind::kStall;
+  stall.duration = absl::Hours(1);
+  sim_->Inject(stall);
+  c.Send(
+      "control\r\nLS_reqId=1&LS_op=add&LS_subId=1&LS_mode=MERGE&LS_group=NODE3000005"
+      "&LS_schema=Value&LS_snapshot=true");
+  // The request is handled (and its snapshot queued) on the simulator's one
+  // I/O thread, before Stop()'s drain runs there.
+  ASSERT_TRUE(iss::testing::WaitFor([&] { return sim_->stats().control_requests >= 1; }));
+  EXPECT_EQ(sim_->stats().updates_sent, 0u);  // held back: not on the wire yet
+  sim_->Stop();
+  EXPECT_EQ(c.ReadUntil("U,"), "U,1,1,40");
+  EXPECT_EQ(sim_->stats().updates_sent, 1u);
+  ASSERT_EQ(sim_->Sent().size(), 1u);
+  EXPECT_EQ(sim_->Sent()[0].item_id, "NODE3000005");
+}
+
 TEST_F(SimulatorServerTest, NoSnapshotNoAckAndDelete) {
   RawClient c(sim_->port());
   c.CreateSession();
-  c.Send("control\r\nLS_reqId=7&LS_op=add&LS_subId=3&LS_mode=MERGE&LS_group=TIME_000001"
-         "&LS_schema=Value&LS_snapshot=false&LS_ack=false");
+  c.Send(
+      "control\r\nLS_reqId=7&LS_op=add&LS_subId=3&LS_mode=MERGE&LS_group=TIME_000001"
+      "&LS_schema=Value&LS_snapshot=false&LS_ack=false");
   std::vector<std::string> seen;
   EXPECT_EQ(c.ReadUntil("SUBOK", &seen), "SUBOK,3,1,1");
   for (const auto& l : seen) EXPECT_FALSE(absl::StartsWith(l, "REQOK")) << l;
@@ -174,11 +204,12 @@ TEST_F(SimulatorServerTest, SeveralRequestsInOneMessage) {
   RawClient c(sim_->port());
   c.CreateSession();
   // A parameterless heartbeat, then two subscriptions, in one WebSocket message.
-  c.Send("heartbeat\r\n"
-         "control\r\nLS_reqId=1&LS_op=add&LS_subId=1&LS_mode=MERGE&LS_group=TIME_000001"
-         "&LS_schema=Value&LS_snapshot=false\r\n"
-         "control\r\nLS_reqId=2&LS_op=add&LS_subId=2&LS_mode=MERGE&LS_group=NODE3000005"
-         "&LS_schema=Value&LS_snapshot=false\r\n");
+  c.Send(
+      "heartbeat\r\n"
+      "control\r\nLS_reqId=1&LS_op=add&LS_subId=1&LS_mode=MERGE&LS_group=TIME_000001"
+      "&LS_schema=Value&LS_snapshot=false\r\n"
+      "control\r\nLS_reqId=2&LS_op=add&LS_subId=2&LS_mode=MERGE&LS_group=NODE3000005"
+      "&LS_schema=Value&LS_snapshot=false\r\n");
   EXPECT_EQ(c.ReadUntil("SUBOK,1"), "SUBOK,1,1,1");
   EXPECT_EQ(c.ReadUntil("SUBOK,2"), "SUBOK,2,1,1");
   EXPECT_EQ(sim_->stats().rejected, 0u);
@@ -186,7 +217,9 @@ TEST_F(SimulatorServerTest, SeveralRequestsInOneMessage) {
 
 TEST_F(SimulatorServerTest, RefusedRequests) {
   RawClient c(sim_->port());
-  c.Send("control\r\nLS_reqId=1&LS_op=add&LS_subId=1&LS_mode=MERGE&LS_group=TIME_000001&LS_schema=Value");
+  c.Send(
+      "control\r\nLS_reqId=1&LS_op=add&LS_subId=1&LS_mode=MERGE&LS_group=TIME_000001&LS_schema="
+      "Value");
   EXPECT_THAT(c.ReadUntil("REQERR"), StartsWith("REQERR,1,20,"));  // no session yet
   c.CreateSession();
   struct Case {
@@ -195,7 +228,8 @@ TEST_F(SimulatorServerTest, RefusedRequests) {
   } cases[] = {
       {"control\r\nLS_reqId=2&LS_op=add&LS_subId=1&LS_mode=MERGE&LS_group=NOPE&LS_schema=Value",
        "REQERR,2,21,"},
-      {"control\r\nLS_reqId=3&LS_op=add&LS_subId=1&LS_mode=COMMAND&LS_group=TIME_000001&LS_schema=Value",
+      {"control\r\nLS_reqId=3&LS_op=add&LS_subId=1&LS_mode=COMMAND&LS_group=TIME_000001&LS_schema="
+       "Value",
        "REQERR,3,24,"},
       {"control\r\nLS_reqId=4&LS_op=add&LS_subId=1&LS_mode=MERGE&LS_group=TIME_000001&LS_schema=",
        "REQERR,4,23,"},
@@ -212,8 +246,9 @@ TEST_F(SimulatorServerTest, RefusedRequests) {
     EXPECT_THAT(c.ReadUntil(prefix), StartsWith(k.answer)) << k.request;
   }
   // The session survived all of that.
-  c.Send("control\r\nLS_reqId=9&LS_op=add&LS_subId=9&LS_mode=MERGE&LS_group=TIME_000001"
-         "&LS_schema=Value&LS_snapshot=true");
+  c.Send(
+      "control\r\nLS_reqId=9&LS_op=add&LS_subId=9&LS_mode=MERGE&LS_group=TIME_000001"
+      "&LS_schema=Value&LS_snapshot=true");
   EXPECT_EQ(c.ReadUntil("SUBOK"), "SUBOK,9,1,1");
   EXPECT_GE(sim_->stats().rejected, 10u);
 }
@@ -237,8 +272,9 @@ TEST_F(SimulatorServerTest, BadAdapterSetAndUnknownSessionAreConnectionErrors) {
 TEST_F(SimulatorServerTest, BindMovesTheSessionToANewConnection) {
   RawClient a(sim_->port());
   std::vector<std::string> conok = absl::StrSplit(a.CreateSession(), ',');
-  a.Send("control\r\nLS_reqId=1&LS_op=add&LS_subId=1&LS_mode=MERGE&LS_group=NODE3000005"
-         "&LS_schema=Value&LS_snapshot=true");
+  a.Send(
+      "control\r\nLS_reqId=1&LS_op=add&LS_subId=1&LS_mode=MERGE&LS_group=NODE3000005"
+      "&LS_schema=Value&LS_snapshot=true");
   EXPECT_EQ(a.ReadUntil("U,1"), "U,1,1,40");
   RawClient b(sim_->port());
   b.Send(absl::StrCat("bind_session\r\nLS_session=", conok[1], "&LS_keepalive_millis=200"));
