@@ -1,6 +1,7 @@
 #include "clients/issctl/args.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <set>
 
@@ -277,7 +278,12 @@ absl::StatusOr<absl::Time> ParseTimeArg(const std::string& text, absl::Time now)
   }
   absl::Time t;
   std::string err;
-  if (absl::ParseTime(absl::RFC3339_full, text, &t, &err)) return t;
+  // absl also parses "infinite-future": only what a protobuf Timestamp holds.
+  if (absl::ParseTime(absl::RFC3339_full, text, &t, &err) &&
+      t >= absl::FromCivil(absl::CivilSecond(1, 1, 1), absl::UTCTimeZone()) &&
+      t < absl::FromCivil(absl::CivilSecond(10000, 1, 1), absl::UTCTimeZone())) {
+    return t;
+  }
   return absl::InvalidArgumentError(
       absl::StrCat("\"", text, "\" is not a time: use RFC 3339 (2026-11-30T12:00:00Z), ",
                    "\"now\" or a duration ago like \"-15m\" or \"-7d\""));
@@ -477,7 +483,7 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args, const
   auto double_flag = [&](const std::string& n, std::optional<double>* out) -> absl::Status {
     if (!has(n)) return absl::OkStatus();
     double v;
-    if (!absl::SimpleAtod(flags[n], &v)) {
+    if (!absl::SimpleAtod(flags[n], &v) || !std::isfinite(v)) {
       return Usage(absl::StrCat("--", n, ": \"", flags[n], "\" is not a number"));
     }
     *out = v;

@@ -224,6 +224,13 @@ TEST(ParseArgs, BadInputNamesTheCulprit) {
   ExpectUsage({"query", "--items", "A", "--page-size", "10001"}, "--page-size");
   ExpectUsage({"query", "--items", "A", "--page-size", "ten"}, "--page-size");
   ExpectUsage({"query", "--items", "A", "--min", "x"}, "--min: \"x\" is not a number");
+  // Parsable, but not something a request can carry.
+  ExpectUsage({"query", "--items", "A", "--min", "nan"}, "--min: \"nan\" is not a number");
+  ExpectUsage({"query", "--items", "A", "--max", "inf"}, "--max: \"inf\" is not a number");
+  ExpectUsage({"query", "--items", "A", "--to", "infinite-future"},
+              "--to: \"infinite-future\" is not a time");
+  ExpectUsage({"ingest", "send", "--item", "A", "--value", "1", "--source-ts", "infinite-past"},
+              "--source-ts: \"infinite-past\" is not a time");
   ExpectUsage({"query", "--items", "A", "--min", "5", "--max", "1"}, "--max");
   ExpectUsage({"query", "--items", "A", "--all=yes"}, "--all takes no value");
   ExpectUsage({"query", "--items", "A", "--items", "B"}, "--items given twice");
