@@ -263,8 +263,15 @@ absl::Status RunTail(const Invocation& inv, const Io& io) {
   grpc::ClientContext ctx;
   interrupts.Watch(&ctx);
   const bool bounded = inv.duration != absl::InfiniteDuration();
+  auto channel = MakeChannel(inv.addr);
+  // The stream's deadline is --duration, and running out of it is success, so
+  // a server that never answers must be told apart first (within --timeout).
+  if (bounded && !channel->WaitForConnected(absl::ToChronoTime(absl::Now() + inv.timeout))) {
+    return absl::UnavailableError(
+        absl::StrCat("no connection within ", absl::FormatDuration(inv.timeout)));
+  }
   if (bounded) ctx.set_deadline(absl::ToChronoTime(absl::Now() + inv.duration));
-  auto stub = sv1::StorageService::NewStub(MakeChannel(inv.addr));
+  auto stub = sv1::StorageService::NewStub(channel);
   sv1::TailRequest req;
   for (const auto& id : inv.items) req.add_item_ids(id);
   auto reader = stub->Tail(&ctx, req);

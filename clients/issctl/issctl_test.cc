@@ -8,8 +8,10 @@
 // Output is checked the way a script would read it: exit code, stdout (JSON
 // parsed back into the protos), stderr.
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -643,6 +645,25 @@ TEST_F(IssctlTest, HungServerHitsTheTimeoutWithExitCode5) {
   EXPECT_EQ(r.code, 5) << r.err;
   EXPECT_TRUE(absl::StartsWith(r.err, "issctl: DEADLINE_EXCEEDED: ")) << r.err;
   EXPECT_LT(absl::Now() - start, absl::Seconds(20));
+}
+
+// A port that accepts TCP (the kernel's backlog) but never speaks HTTP/2:
+// `tail --duration` must not take running out of its duration for success.
+TEST_F(IssctlTest, TailWithADurationStillReportsAServerThatNeverAnswers) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(fd, 16), 0);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const Result r = Ctl({"tail", "--addr", absl::StrCat("127.0.0.1:", ntohs(addr.sin_port)),
+                        "--duration", "1s", "--timeout", "300ms"});
+  ::close(fd);
+  EXPECT_EQ(r.code, 5) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "UNAVAILABLE")) << r.err;
 }
 
 TEST_F(IssctlTest, UsageErrorsExit2AndSendNothing) {
