@@ -4,7 +4,7 @@
 
 #include <atomic>
 
-#include "absl/strings/str_format.h"
+#include "common/grpc_util.h"
 #include "common/strings.h"
 
 namespace iss::log {
@@ -50,7 +50,7 @@ Level MinLevel() { return static_cast<Level>(g_min_level.load()); }
 
 std::string Format(Level level, absl::Time ts, std::string_view msg, Fields fields) {
   std::string out = "{\"ts\":\"";
-  out += absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", ts, absl::UTCTimeZone());
+  AppendRfc3339Micros(ts, &out);  // common/grpc_util.h
   out += "\",\"level\":\"";
   out += LevelName(level);
   out += "\",\"service\":";

@@ -1,6 +1,10 @@
 // The simulator's Beast side: listener, HTTP upgrade with subprotocol
 // negotiation, one reader and one writer coroutine per connection, the model
 // tick that broadcasts changes, and the TLCP request handling.
+// clang-format off
+#include <utility>  // before Asio (g++ 12 + Boost 1.74)
+// clang-format on
+
 #include "services/simulator/server.h"
 
 #include <algorithm>
@@ -21,7 +25,6 @@
 #include <map>
 #include <random>
 #include <thread>
-#include <utility>  // before Asio (g++ 12 + Boost 1.74)
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"

@@ -1,6 +1,10 @@
 // The simulator's TLCP server driven by a raw WebSocket client, line by line,
 // the way the official clients talk to Lightstreamer: the handshake rules and
 // every refused request.
+// clang-format off
+#include <utility>  // before Asio (g++ 12 + Boost 1.74)
+// clang-format on
+
 #include "services/simulator/server.h"
 
 #include <boost/asio/connect.hpp>
@@ -8,7 +12,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
-#include <utility>  // before Asio (g++ 12 + Boost 1.74)
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"

@@ -119,9 +119,9 @@ absl::Status SseTail::Connect() {
 }
 
 SseTail::~SseTail() {
+  // The reader polls `stop_` every 100 ms; only it touches the socket until
+  // it has ended (it may be closing and reopening it right now).
   stop_ = true;
-  const int fd = fd_.load();
-  if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
   if (thread_.joinable()) thread_.join();
   if (fd_.load() >= 0) ::close(fd_.load());
 }
