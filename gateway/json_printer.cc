@@ -349,10 +349,19 @@ struct MsgPlan {
 
 class PlanCache {
  public:
+  // Plans never change once built: each thread remembers the answer, so the
+  // lock is taken once per type and thread, not once per response.
   const MsgPlan* Get(const Descriptor* d) {
-    std::lock_guard<std::mutex> lock(mu_);
-    const MsgPlan* p = Build(d);
-    return p->ok ? p : nullptr;
+    thread_local absl::flat_hash_map<const Descriptor*, const MsgPlan*> known;
+    if (auto it = known.find(d); it != known.end()) return it->second;
+    const MsgPlan* p;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      p = Build(d);
+    }
+    const MsgPlan* usable = p->ok ? p : nullptr;
+    known.emplace(d, usable);
+    return usable;
   }
 
  private:
