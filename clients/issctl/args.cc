@@ -495,24 +495,8 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args, const
   if (absl::Status s = duration_flag("timeout", absl::Milliseconds(1), &inv.timeout); !s.ok()) {
     return s;
   }
-  const char* env_name = "";
-  const char* def_addr = "";
-  switch (inv.service) {
-    case Service::kIngest:
-      env_name = kEnvIngestAddr;
-      def_addr = kDefaultIngestAddr;
-      break;
-    case Service::kStorage:
-      env_name = kEnvStorageAddr;
-      def_addr = kDefaultStorageAddr;
-      break;
-    case Service::kPeebot:
-      env_name = kEnvPeebotAddr;
-      def_addr = kDefaultPeebotAddr;
-      break;
-    case Service::kNone:
-      break;
-  }
+  const char* env_name = Info(inv.service).addr_env;
+  const char* def_addr = Info(inv.service).default_addr;
   if (has("addr")) {
     inv.addr = flags["addr"];
     if (!ValidAddress(inv.addr)) {

@@ -52,6 +52,27 @@ inline constexpr char kDefaultIngestAddr[] = "127.0.0.1:50051";
 inline constexpr char kDefaultStorageAddr[] = "127.0.0.1:50052";
 inline constexpr char kDefaultPeebotAddr[] = "127.0.0.1:50053";
 
+// What issctl knows of each service: its name in messages, the environment
+// variable naming its address, and the default address.
+struct ServiceInfo {
+  const char* name;
+  const char* addr_env;
+  const char* default_addr;
+};
+inline ServiceInfo Info(Service s) {
+  switch (s) {
+    case Service::kIngest:
+      return {"ingestion", kEnvIngestAddr, kDefaultIngestAddr};
+    case Service::kStorage:
+      return {"storage", kEnvStorageAddr, kDefaultStorageAddr};
+    case Service::kPeebot:
+      return {"Pee-Bot", kEnvPeebotAddr, kDefaultPeebotAddr};
+    case Service::kNone:
+      break;
+  }
+  return {"?", "", ""};
+}
+
 struct Invocation {
   Command command = Command::kHelp;
   Service service = Service::kNone;

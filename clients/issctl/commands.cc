@@ -423,34 +423,6 @@ absl::Status RunIngest(const Invocation& inv, const Io& io) {
   return absl::OkStatus();
 }
 
-const char* ServiceName(Service s) {
-  switch (s) {
-    case Service::kIngest:
-      return "ingestion";
-    case Service::kStorage:
-      return "storage";
-    case Service::kPeebot:
-      return "Pee-Bot";
-    case Service::kNone:
-      break;
-  }
-  return "?";
-}
-
-const char* AddrEnv(Service s) {
-  switch (s) {
-    case Service::kIngest:
-      return kEnvIngestAddr;
-    case Service::kStorage:
-      return kEnvStorageAddr;
-    case Service::kPeebot:
-      return kEnvPeebotAddr;
-    case Service::kNone:
-      break;
-  }
-  return "";
-}
-
 }  // namespace
 
 int Run(const Invocation& inv, const Io& io) {
@@ -499,7 +471,7 @@ int Run(const Invocation& inv, const Io& io) {
   io.out->flush();
   if (s.ok()) return kExitOk;
   *io.err << "issctl: " << absl::StatusCodeToString(s.code()) << ": " << s.message() << " ("
-          << ServiceName(inv.service) << " at " << inv.addr << ")\n";
+          << Info(inv.service).name << " at " << inv.addr << ")\n";
   switch (s.code()) {
     case absl::StatusCode::kUnauthenticated:
     case absl::StatusCode::kPermissionDenied:
@@ -510,8 +482,8 @@ int Run(const Invocation& inv, const Io& io) {
       }
       break;
     case absl::StatusCode::kUnavailable:
-      *io.err << "hint: is " << ServiceName(inv.service) << " running there? (--addr or "
-              << AddrEnv(inv.service) << ")\n";
+      *io.err << "hint: is " << Info(inv.service).name << " running there? (--addr or "
+              << Info(inv.service).addr_env << ")\n";
       break;
     default:
       break;
