@@ -280,6 +280,7 @@ absl::Status Sink::CommitPending() {
     dlq_since_commit_ = false;
   }
   if (absl::Status s = WriteBatch(pending_, pending_offsets_); !s.ok()) return s;
+  CommitAdvisory(pending_offsets_);
   pending_.clear();
   pending_partition_.clear();
   pending_offsets_.clear();
@@ -326,8 +327,6 @@ absl::Status Sink::WriteBatch(std::vector<TelemetryEvent>& events,
     stats_.duplicates_skipped += static_cast<uint64_t>(duplicates);
     ++stats_.batches_committed;
   }
-  // Null while the consumer is being destroyed (its close revokes through us).
-  if (consumer_ != nullptr) consumer_->CommitAdvisory(offsets);
   if (tail_ != nullptr && tail_->subscribers() > 0) {
     std::vector<EventPtr> published;
     published.reserve(events.size());
@@ -337,6 +336,13 @@ absl::Status Sink::WriteBatch(std::vector<TelemetryEvent>& events,
     tail_->Publish(published);
   }
   return absl::OkStatus();
+}
+
+// On the loop thread only: the consumer (and the client inside it, which its
+// watchdog may replace during Poll) is not to be touched from the commit stage.
+void Sink::CommitAdvisory(const std::map<kafka::TopicPartition, int64_t>& offsets) {
+  // Null while the consumer is being destroyed (its close revokes through us).
+  if (consumer_ != nullptr) consumer_->CommitAdvisory(offsets);
 }
 
 void Sink::Seal() {
@@ -366,6 +372,7 @@ void Sink::TakeInFlight(bool wait, bool retry) {
   std::optional<CommitStage::Done> done = stage_->Take(wait);
   if (!done.has_value()) return;
   if (done->status.ok()) {
+    CommitAdvisory(done->batch.offsets);
     if (spare_.empty()) spare_.swap(done->batch.events);  // reused by Accept()
     return;
   }

@@ -108,10 +108,13 @@ class Sink {
   // One attempt to commit the pending batch.
   absl::Status CommitPending();
   // Writes and commits `events` with `offsets` on conn_ and accounts for it
-  // (metrics, stats, advisory broker commit, Tail). On success the events may
-  // have been moved out. Runs on whichever thread owns conn_ at the time.
+  // (metrics, stats, Tail). On success the events may have been moved out.
+  // Runs on whichever thread owns conn_ at the time; the advisory broker
+  // commit is left to the loop thread (CommitAdvisory).
   absl::Status WriteBatch(std::vector<iss::telemetry::v1::TelemetryEvent>& events,
                           const std::map<kafka::TopicPartition, int64_t>& offsets);
+  // Tells the broker what is committed in PostgreSQL (advisory). Loop thread.
+  void CommitAdvisory(const std::map<kafka::TopicPartition, int64_t>& offsets);
   // The batch is full or due: hands it to the commit stage (after taking the
   // previous one back), or commits it here when it needs the slow path.
   void Seal();
