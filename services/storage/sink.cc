@@ -281,10 +281,7 @@ absl::Status Sink::CommitPending() {
   }
   if (absl::Status s = WriteBatch(pending_, pending_offsets_); !s.ok()) return s;
   CommitAdvisory(pending_offsets_);
-  pending_.clear();
-  pending_partition_.clear();
-  pending_offsets_.clear();
-  first_pending_at_ = absl::InfiniteFuture();
+  ResetPending();
   return absl::OkStatus();
 }
 
@@ -345,6 +342,13 @@ void Sink::CommitAdvisory(const std::map<kafka::TopicPartition, int64_t>& offset
   if (consumer_ != nullptr) consumer_->CommitAdvisory(offsets);
 }
 
+void Sink::ResetPending() {
+  pending_.clear();
+  pending_partition_.clear();
+  pending_offsets_.clear();
+  first_pending_at_ = absl::InfiniteFuture();
+}
+
 void Sink::Seal() {
   TakeInFlight(/*wait=*/true, /*retry=*/true);
   if (pending_.empty() && pending_offsets_.empty()) return;
@@ -359,10 +363,7 @@ void Sink::Seal() {
   batch.events = std::move(pending_);
   batch.partitions = std::move(pending_partition_);
   batch.offsets = std::move(pending_offsets_);
-  pending_.clear();
-  pending_partition_.clear();
-  pending_offsets_.clear();
-  first_pending_at_ = absl::InfiniteFuture();
+  ResetPending();
   pending_.reserve(options_.batch_max);
   stage_->Submit(std::move(batch));
 }

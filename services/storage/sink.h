@@ -115,6 +115,8 @@ class Sink {
                           const std::map<kafka::TopicPartition, int64_t>& offsets);
   // Tells the broker what is committed in PostgreSQL (advisory). Loop thread.
   void CommitAdvisory(const std::map<kafka::TopicPartition, int64_t>& offsets);
+  // Empties the pending batch (after it was committed or handed on).
+  void ResetPending();
   // The batch is full or due: hands it to the commit stage (after taking the
   // previous one back), or commits it here when it needs the slow path.
   void Seal();
