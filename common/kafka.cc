@@ -103,6 +103,10 @@ absl::StatusOr<rd_kafka_conf_t*> MakeConf(
     const std::vector<std::pair<std::string, std::string>>& props) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   char err[512];
+  // TCP_NODELAY on every broker connection, as the Java client does: our
+  // requests are small and latency-bound, and with Nagle a second small
+  // request waits for the broker's delayed ACK. `props` may still override it.
+  rd_kafka_conf_set(conf, "socket.nagle.disable", "true", err, sizeof(err));
   for (const auto& [k, v] : props) {
     if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof(err)) != RD_KAFKA_CONF_OK) {
       rd_kafka_conf_destroy(conf);

@@ -38,6 +38,14 @@ absl::StatusOr<std::unique_ptr<DevBroker>> DevBroker::Start(const DevBrokerOptio
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   rd_kafka_conf_set_log_cb(conf, LogCallback);
   char err[512];
+  // The mock's accepted sockets take the owner's socket options: TCP_NODELAY,
+  // as Kafka and Redpanda set on theirs. Without it a small response waits
+  // behind Nagle for the client's delayed ACK (~40 ms).
+  if (rd_kafka_conf_set(conf, "socket.nagle.disable", "true", err, sizeof(err)) !=
+      RD_KAFKA_CONF_OK) {
+    rd_kafka_conf_destroy(conf);
+    return absl::InternalError(absl::StrCat("mock cluster owner: ", err));
+  }
   impl.owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
   if (impl.owner == nullptr) {
     rd_kafka_conf_destroy(conf);
