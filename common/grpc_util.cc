@@ -12,11 +12,6 @@ namespace {
 constexpr int64_t kFastMinSeconds = DaysFromCivil(1000, 1, 1) * 86400;
 constexpr int64_t kFastEndSeconds = DaysFromCivil(10000, 1, 1) * 86400;
 
-inline void Put2(char* p, int v) {
-  p[0] = static_cast<char>('0' + v / 10);
-  p[1] = static_cast<char>('0' + v % 10);
-}
-
 }  // namespace
 
 // absl::StatusCode and grpc::StatusCode share their numbering (both follow
@@ -67,29 +62,16 @@ void AppendRfc3339Micros(absl::Time t, std::string* out) {
     return;
   }
   // [0, 1e6): the fraction, truncated toward the past like %E6S.
-  const int64_t micros = (t - absl::FromUnixSeconds(secs)) / absl::Microseconds(1);
+  const int us = static_cast<int>((t - absl::FromUnixSeconds(secs)) / absl::Microseconds(1));
   const int64_t days = DayOfUnixSeconds(secs);
-  const int64_t sod = secs - days * 86400;  // [0, 86399]
-  const CivilDate c = CivilFromDays(days);
   char buf[27];  // YYYY-MM-DDTHH:MM:SS.ffffffZ
-  const int y = static_cast<int>(c.year);
-  Put2(buf, y / 100);
-  Put2(buf + 2, y % 100);
-  buf[4] = '-';
-  Put2(buf + 5, c.month);
-  buf[7] = '-';
-  Put2(buf + 8, c.day);
+  WriteCivilDate(days, buf);
   buf[10] = 'T';
-  Put2(buf + 11, static_cast<int>(sod / 3600));
-  buf[13] = ':';
-  Put2(buf + 14, static_cast<int>(sod / 60 % 60));
-  buf[16] = ':';
-  Put2(buf + 17, static_cast<int>(sod % 60));
+  WriteTimeOfDay(static_cast<int>(secs - days * 86400), buf + 11);
   buf[19] = '.';
-  const int us = static_cast<int>(micros);
-  Put2(buf + 20, us / 10000);
-  Put2(buf + 22, us / 100 % 100);
-  Put2(buf + 24, us % 100);
+  WriteTwoDigits(us / 10000, buf + 20);
+  WriteTwoDigits(us / 100 % 100, buf + 22);
+  WriteTwoDigits(us % 100, buf + 24);
   buf[26] = 'Z';
   out->append(buf, sizeof(buf));
 }

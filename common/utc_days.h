@@ -43,6 +43,34 @@ constexpr int64_t DayOfUnixSeconds(int64_t seconds) {
   return seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400;
 }
 
+// Text for years 0000-9999 (callers keep to that range and fall back to
+// absl or protobuf outside it). Each writes exactly the characters named.
+inline void WriteTwoDigits(int v, char* out) {  // v in [0, 99]
+  out[0] = static_cast<char>('0' + v / 10);
+  out[1] = static_cast<char>('0' + v % 10);
+}
+
+// "YYYY-MM-DD" (10 chars) of a day number.
+inline void WriteCivilDate(int64_t days, char* out) {
+  const CivilDate c = CivilFromDays(days);
+  const int year = static_cast<int>(c.year);
+  WriteTwoDigits(year / 100, out);
+  WriteTwoDigits(year % 100, out + 2);
+  out[4] = '-';
+  WriteTwoDigits(c.month, out + 5);
+  out[7] = '-';
+  WriteTwoDigits(c.day, out + 8);
+}
+
+// "HH:MM:SS" (8 chars) of a second of the day in [0, 86399].
+inline void WriteTimeOfDay(int second_of_day, char* out) {
+  WriteTwoDigits(second_of_day / 3600, out);
+  out[2] = ':';
+  WriteTwoDigits(second_of_day / 60 % 60, out + 3);
+  out[5] = ':';
+  WriteTwoDigits(second_of_day % 60, out + 6);
+}
+
 static_assert(DaysFromCivil(1970, 1, 1) == 0);
 static_assert(DaysFromCivil(2000, 3, 1) == 11017);
 static_assert(CivilFromDays(11016).month == 2 && CivilFromDays(11016).day == 29);

@@ -1,6 +1,7 @@
 #include "gateway/json_printer.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -11,7 +12,6 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/escaping.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/json_string.h"
 #include "common/utc_days.h"
@@ -86,35 +86,19 @@ void AppendTimestamp(std::string& out, int64_t secs, int32_t nanos, DateCache* c
   }
   // common/utc_days.h: the civil date without cctz's time-zone machinery.
   const int64_t days = DayOfUnixSeconds(secs);
-  const int sod = static_cast<int>(secs - days * 86400);  // [0, 86399]
-  auto put2 = [](char* p, int v) {
-    p[0] = static_cast<char>('0' + v / 10);
-    p[1] = static_cast<char>('0' + v % 10);
-  };
   char buf[32];  // "YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ"
   buf[0] = '"';
   if (cache != nullptr && cache->days == days) {
     std::memcpy(buf + 1, cache->text, 10);
   } else {
-    const CivilDate c = CivilFromDays(days);
-    const int year = static_cast<int>(c.year);  // [1, 9999]
-    put2(buf + 1, year / 100);
-    put2(buf + 3, year % 100);
-    buf[5] = '-';
-    put2(buf + 6, c.month);
-    buf[8] = '-';
-    put2(buf + 9, c.day);
+    WriteCivilDate(days, buf + 1);
     if (cache != nullptr) {
       cache->days = days;
       std::memcpy(cache->text, buf + 1, 10);
     }
   }
   buf[11] = 'T';
-  put2(buf + 12, sod / 3600);
-  buf[14] = ':';
-  put2(buf + 15, sod / 60 % 60);
-  buf[17] = ':';
-  put2(buf + 18, sod % 60);
+  WriteTimeOfDay(static_cast<int>(secs - days * 86400), buf + 12);
   char* p = buf + 20;
   if (nanos != 0) {  // 3, 6 or 9 fraction digits, as the JSON mapping prints them
     int v = nanos, digits = 9;
@@ -142,7 +126,7 @@ void AppendInt(std::string& out, Int v, bool quoted) {
   char buf[32];
   char* p = buf;
   if (quoted) *p++ = '"';
-  p = absl::numbers_internal::FastIntToBuffer(v, p);  // writes a NUL: not kept
+  p = std::to_chars(p, buf + sizeof(buf), v).ptr;
   if (quoted) *p++ = '"';
   out.append(buf, static_cast<size_t>(p - buf));
 }
@@ -329,10 +313,33 @@ void AppendMessage(std::string& out, const Message& msg) {
 
 struct MsgPlan;
 
+enum class Encoding { kVarint, kFixed64, kFixed32, kBytes };
+
+Encoding EncodingOf(FieldDescriptor::Type t) {
+  switch (t) {
+    case FieldDescriptor::TYPE_DOUBLE:
+    case FieldDescriptor::TYPE_FIXED64:
+    case FieldDescriptor::TYPE_SFIXED64:
+      return Encoding::kFixed64;
+    case FieldDescriptor::TYPE_FLOAT:
+    case FieldDescriptor::TYPE_FIXED32:
+    case FieldDescriptor::TYPE_SFIXED32:
+      return Encoding::kFixed32;
+    case FieldDescriptor::TYPE_STRING:
+    case FieldDescriptor::TYPE_BYTES:
+    case FieldDescriptor::TYPE_MESSAGE:
+    case FieldDescriptor::TYPE_GROUP:
+      return Encoding::kBytes;
+    default:
+      return Encoding::kVarint;
+  }
+}
+
 struct FieldPlan {
   const FieldDescriptor* f = nullptr;
   std::string key;  // ",\"jsonName\":" (without the comma for a first field)
   FieldDescriptor::Type type{};
+  Encoding enc = Encoding::kVarint;  // EncodingOf(type), once per plan
   bool repeated = false;
   bool presence = false;
   int oneof = -1;                // index of its real oneof, or -1
@@ -397,6 +404,7 @@ class PlanCache {
       fp.f = f;
       fp.key = absl::StrCat(",\"", f->json_name(), "\":");
       fp.type = f->type();
+      fp.enc = EncodingOf(fp.type);
       fp.repeated = f->is_repeated();
       fp.presence = f->has_presence();
       if (const auto* o = f->real_containing_oneof()) fp.oneof = o->index();
@@ -448,28 +456,6 @@ uint64_t ReadFixed(const char* p, int n) {
   uint64_t v = 0;
   for (int i = n - 1; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
   return v;
-}
-
-enum class Encoding { kVarint, kFixed64, kFixed32, kBytes };
-
-Encoding EncodingOf(FieldDescriptor::Type t) {
-  switch (t) {
-    case FieldDescriptor::TYPE_DOUBLE:
-    case FieldDescriptor::TYPE_FIXED64:
-    case FieldDescriptor::TYPE_SFIXED64:
-      return Encoding::kFixed64;
-    case FieldDescriptor::TYPE_FLOAT:
-    case FieldDescriptor::TYPE_FIXED32:
-    case FieldDescriptor::TYPE_SFIXED32:
-      return Encoding::kFixed32;
-    case FieldDescriptor::TYPE_STRING:
-    case FieldDescriptor::TYPE_BYTES:
-    case FieldDescriptor::TYPE_MESSAGE:
-    case FieldDescriptor::TYPE_GROUP:
-      return Encoding::kBytes;
-    default:
-      return Encoding::kVarint;
-  }
 }
 
 class WirePrinter {
@@ -531,7 +517,7 @@ class WirePrinter {
       if (number >= plan.by_number.size() || plan.by_number[number] < 0) continue;  // unknown
       o.field = plan.by_number[number];
       const FieldPlan& fp = plan.fields[static_cast<size_t>(o.field)];
-      const Encoding enc = EncodingOf(fp.type);
+      const Encoding enc = fp.enc;
       const bool match = (enc == Encoding::kVarint && wire == 0) ||
                          (enc == Encoding::kFixed64 && wire == 1) ||
                          (enc == Encoding::kFixed32 && wire == 5) ||
@@ -637,7 +623,7 @@ class WirePrinter {
       bool first = true;
       for (size_t i = begin; i < stop; ++i) {
         const Occurrence o = occ_[i];  // copy: nested messages grow occ_
-        if (o.wire == 2 && EncodingOf(fp.type) != Encoding::kBytes) {
+        if (o.wire == 2 && fp.enc != Encoding::kBytes) {
           if (!Packed(fp, o, first)) return false;
           continue;
         }
@@ -657,7 +643,7 @@ class WirePrinter {
   bool Packed(const FieldPlan& fp, const Occurrence& run, bool& first) {
     const char* p = run.data;
     const char* end = p + run.size;
-    const Encoding enc = EncodingOf(fp.type);
+    const Encoding enc = fp.enc;
     while (p < end) {
       Occurrence o{0, 0, 0, nullptr, 0};
       if (enc == Encoding::kVarint) {
