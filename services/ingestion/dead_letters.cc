@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/grpc_util.h"
 #include "common/metrics.h"
+#include "common/utf8.h"
 #include "iss/telemetry/v1/telemetry.pb.h"
 
 namespace iss::ingest {
@@ -40,12 +41,15 @@ Envelope DeadLetters::Reject(std::string_view reason, std::string_view detail,
   CountAndLog(reason, detail, source, now);
   iss::telemetry::v1::DeadLetter dl;
   dl.set_reason(std::string(reason));
+  // `detail` quotes the input (a cut item id, a bad timestamp), which may not
+  // be UTF-8; a proto3 string must be, or consumers cannot parse the letter.
+  // The input itself travels intact in `raw` (bytes).
+  std::string text = RepairUtf8(detail);
   if (raw.size() > kMaxDeadLetterRawBytes) {
-    dl.set_detail(absl::StrCat(std::string(detail), " (raw input truncated from ", raw.size(), " bytes)"));
+    absl::StrAppend(&text, " (raw input truncated from ", raw.size(), " bytes)");
     raw = raw.substr(0, kMaxDeadLetterRawBytes);
-  } else {
-    dl.set_detail(std::string(detail));
   }
+  dl.set_detail(std::move(text));
   dl.set_raw(std::string(raw));
   ToProto(now, dl.mutable_failed_at());
   dl.set_component(std::string(kComponent));

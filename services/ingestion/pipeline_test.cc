@@ -8,6 +8,7 @@
 #include "absl/strings/str_split.h"
 #include "common/metrics.h"
 #include "common/isslive_time.h"
+#include "common/utf8.h"
 #include "gtest/gtest.h"
 #include "iss/telemetry/v1/telemetry.pb.h"
 #include "tests/support/wait.h"
@@ -207,6 +208,26 @@ TEST(Pipeline, UndecodableInputIsDeadLettered) {
   EXPECT_EQ(dl.reason(), "undecodable");
   EXPECT_EQ(dl.raw(), "{oops");
   EXPECT_EQ(p.counters().events_invalid, 1u);
+}
+
+TEST(Pipeline, DeadLetterDetailIsUtf8WhateverTheInputHeld) {
+  // The detail quotes the bad id cut at 65 bytes, which here splits a
+  // two-byte character; the raw input keeps every byte.
+  BoundedQueue q(10);
+  SignalTracker signal;
+  Pipeline p(&q, &signal);
+  std::string id;
+  for (int i = 0; i < 33; ++i) id += "\xC3\x84";  // 33 x U+00C4, 66 bytes
+  RawUpdate bad = Update(id, "1", kNow);
+  bad.raw = "U,1,1,1 " + id;
+  ASSERT_TRUE(p.Deliver(bad));
+  auto out = Drain(q);
+  ASSERT_EQ(out.size(), 1u);
+  DeadLetter dl;
+  ASSERT_TRUE(dl.ParseFromString(out[0].value));  // fails on a non-UTF-8 string field
+  EXPECT_EQ(dl.reason(), "bad_item_id");
+  EXPECT_TRUE(IsValidUtf8(dl.detail())) << dl.detail();
+  EXPECT_EQ(dl.raw(), bad.raw);
 }
 
 TEST(Pipeline, HugeRawInputIsTruncatedInTheDeadLetter) {

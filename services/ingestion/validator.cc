@@ -22,6 +22,13 @@ absl::Status CheckLength(const char* field, const std::optional<std::string>& va
   return absl::OkStatus();
 }
 
+absl::Status CheckNoNul(const char* field, const std::optional<std::string>& value) {
+  if (value && value->find('\0') != std::string::npos) {
+    return Rejection(kNulCharacter, absl::StrCat("field ", field, ": contains a NUL character"));
+  }
+  return absl::OkStatus();
+}
+
 // The rules shared by both entry points, applied after the timestamp. `U` is
 // RawUpdate or ValidatedUpdate (the same field names).
 template <typename U>
@@ -39,7 +46,17 @@ absl::Status CheckCommon(const U& u) {
   if (auto s = CheckLength("status_indicator", u.status_indicator, kMaxStatusBytes); !s.ok())
     return s;
   if (auto s = CheckLength("status_color", u.status_color, kMaxStatusBytes); !s.ok()) return s;
-  return CheckLength("calibrated_data", u.calibrated_data, kMaxCalibratedBytes);
+  if (auto s = CheckLength("calibrated_data", u.calibrated_data, kMaxCalibratedBytes); !s.ok()) {
+    return s;
+  }
+  for (const auto& [field, text] : {std::pair{"value", &u.value},
+                                    std::pair{"status_class", &u.status_class},
+                                    std::pair{"status_indicator", &u.status_indicator},
+                                    std::pair{"status_color", &u.status_color},
+                                    std::pair{"calibrated_data", &u.calibrated_data}}) {
+    if (auto s = CheckNoNul(field, *text); !s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -74,10 +91,10 @@ absl::StatusOr<absl::Time> CheckRaw(const RawUpdate& update) {
   if (!update.timestamp || update.timestamp->empty()) {
     return Rejection(kMissingTimestamp, "field timestamp (TimeStamp): null or empty");
   }
-  if (update.timestamp->size() > kMaxStatusBytes) {
+  if (update.timestamp->size() > kMaxTimestampBytes) {
     return Rejection(kFieldTooLong,
                      absl::StrCat("field timestamp (TimeStamp): ", update.timestamp->size(),
-                                  " bytes, at most ", kMaxStatusBytes, " allowed"));
+                                  " bytes, at most ", kMaxTimestampBytes, " allowed"));
   }
   auto ts = ParseIssTimestamp(*update.timestamp, update.received_at);
   if (!ts.ok()) {

@@ -7,7 +7,10 @@
 //   missing_timestamp  no TimeStamp / source_ts (null or empty)
 //   bad_timestamp      TimeStamp is not ISSLIVE decimal hours (iss::ParseIssTimestamp)
 //   missing_value      Value is null (see below)
-//   field_too_long     value > 1024, any status field > 64, calibrated data > 1024 bytes
+//   field_too_long     value > 1024, TimeStamp or any status field > 64,
+//                      calibrated data > 1024 bytes
+//   nul_character      a text field holds a NUL byte (PostgreSQL text cannot
+//                      store it; storage would reject the event later)
 // Reason codes are metric label values and DLQ headers: never rename them.
 //
 // Null values. The feed sends '#' (null) for an item that has no value yet,
@@ -35,6 +38,7 @@ inline constexpr std::string_view kMissingTimestamp = "missing_timestamp";
 inline constexpr std::string_view kBadTimestamp = "bad_timestamp";
 inline constexpr std::string_view kMissingValue = "missing_value";
 inline constexpr std::string_view kFieldTooLong = "field_too_long";
+inline constexpr std::string_view kNulCharacter = "nul_character";
 // Used by sources for input that could not even be decoded into a RawUpdate
 // (a malformed replay line, a bad JSON body).
 inline constexpr std::string_view kUndecodable = "undecodable";
@@ -42,6 +46,7 @@ inline constexpr std::string_view kUndecodable = "undecodable";
 inline constexpr size_t kMaxItemIdBytes = 64;
 inline constexpr size_t kMaxValueBytes = 1024;
 inline constexpr size_t kMaxStatusBytes = 64;
+inline constexpr size_t kMaxTimestampBytes = 64;
 inline constexpr size_t kMaxCalibratedBytes = 1024;
 
 // An update that passed validation. Field names follow the TelemetryEvent proto.
