@@ -295,7 +295,7 @@ void UpsertItemsFromBatch(pqxx::work& txn, const std::vector<TelemetryEvent>& ev
     AppendPgTimestamp(out, TimestampMicros(t));
     return std::optional<std::string>(out);
   };
-  for (const auto& [id, entry] : per_item) {  // std::map: item_id order = lock order
+  for (const auto& [id, entry] : per_item) {  // one row per item; the SQL orders the locks
     const TelemetryEvent& e = *entry.first;
     cols[0].push_back(id);
     cols[1].push_back(ts(e.source_ts()));
@@ -349,7 +349,12 @@ absl::StatusOr<int64_t> BatchWriter::Write(
     offsets_.Save(txn, next_offsets);
     txn.commit();
   });
-  if (!s.ok()) return s;
+  if (!s.ok()) {
+    // Whatever failed, ask again next time: a PID is only a hint (a restarted
+    // server can hand the same one to a session without the table).
+    staging_backend_pid_ = 0;
+    return s;
+  }
   if (created_staging) staging_backend_pid_ = conn.backendpid();
   return inserted;
 }

@@ -161,7 +161,7 @@ TEST_F(BatchWriterTest, CopyFormattingKeepsEveryByteAndNumberAcrossChunks) {
 TEST_F(BatchWriterTest, BrokenConnectionLeavesNothingAndRetryOnFreshConnectionWorks) {
   BatchWriter writer("g", &partitions_);
   const auto events = Events(10);
-  ASSERT_TRUE(writer.Write(*conn_, {events[0]}, {}).ok());  // partitions + staging exist
+  ASSERT_TRUE(writer.Write(*conn_, {events[0]}, {}).ok());  // the day's partition exists
   {
     pqxx::connection killer(dsn_);
     pqxx::nontransaction tx(killer);
@@ -187,6 +187,27 @@ TEST_F(BatchWriterTest, StagingPathAloneIsExactlyOnceToo) {
   ASSERT_EQ(*writer.Write(*conn_, events, {}), 0);
   EXPECT_EQ(Count(dsn_, "SELECT count(*) FROM telemetry"), 30);
   EXPECT_EQ(Count(dsn_, "SELECT sum(total_updates) FROM items"), 30);
+}
+
+TEST_F(BatchWriterTest, LostStagingTableIsRecreatedAfterOneFailedAttempt) {
+  // The writer remembers which backend has its temp table. A backend PID can
+  // come back after a server restart, with no table behind it; dropping the
+  // table on the same session plays that. One attempt fails, the next heals.
+  BatchWriter writer("g", &partitions_);
+  writer.set_direct_copy(false);
+  const auto events = Events(20);
+  const std::vector<TelemetryEvent> first(events.begin(), events.begin() + 10);
+  const std::vector<TelemetryEvent> rest(events.begin() + 10, events.end());
+  ASSERT_EQ(*writer.Write(*conn_, first, {}), 10);
+  {
+    pqxx::nontransaction tx(*conn_);
+    tx.exec("DROP TABLE telemetry_staging");
+  }
+  EXPECT_FALSE(writer.Write(*conn_, rest, {}).ok());
+  auto retried = writer.Write(*conn_, rest, {});
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(*retried, 10);
+  EXPECT_EQ(Count(dsn_, "SELECT count(*) FROM telemetry"), 20);
 }
 
 TEST_F(BatchWriterTest, DuplicateInsideOneBatchIsStoredOnce) {
