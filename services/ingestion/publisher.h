@@ -107,6 +107,7 @@ class Publisher {
   // publishing thread sleep until a delivery report makes room (or Abort()).
   std::atomic<int64_t> events_acked_{0}, dead_letters_acked_{0}, failures_{0}, produced_{0},
       in_flight_{0};
+  std::atomic<int64_t> abandoned_{0};  // taken from the queue, never produced (Abort)
   mutable absl::Mutex mu_;
 };
 
