@@ -23,6 +23,8 @@ void Enrich(const ValidatedUpdate& update, iss::telemetry::v1::SignalState signa
   ClearUnknownFields(*out);
   out->set_schema_version(kSchemaVersion);
   out->set_item_id(update.item_id);
+  ClearUnknownFields(*out->mutable_source_ts());
+  ClearUnknownFields(*out->mutable_ingest_ts());
   ToProto(TruncateToMicros(update.source_ts), out->mutable_source_ts());
   ToProto(TruncateToMicros(ingest_ts), out->mutable_ingest_ts());
   if (update.value) {

@@ -1,7 +1,10 @@
 #include "services/ingestion/enricher.h"
 
+#include <initializer_list>
+
 #include "common/event_id.h"
 #include "common/grpc_util.h"
+#include "google/protobuf/unknown_field_set.h"
 #include "gtest/gtest.h"
 
 namespace iss::ingest {
@@ -89,6 +92,11 @@ TEST(Enricher, ReusedOutputEqualsAFreshOneByteForByte) {
       6);  // field 99, length 3
   ASSERT_TRUE(reused.ParseFromString(junk));
   ASSERT_FALSE(reused.GetReflection()->GetUnknownFields(reused).empty());
+  // ... and inside every submessage too.
+  for (google::protobuf::Message* sub : std::initializer_list<google::protobuf::Message*>{
+           reused.mutable_source_ts(), reused.mutable_ingest_ts(), reused.mutable_status()}) {
+    sub->GetReflection()->MutableUnknownFields(sub)->AddVarint(99, 1);
+  }
   for (int mask = 0; mask < 32; ++mask) {
     ValidatedUpdate u = Update();
     u.value = (mask & 1) ? std::optional<std::string>("v|1") : std::nullopt;
