@@ -375,11 +375,14 @@ void SupervisedConsumer::CommitAdvisory(const std::map<TopicPartition, int64_t>&
   if (client_ != nullptr) client_->CommitAdvisory(next_offsets);
 }
 
+void ReportBrokerHealth(const absl::Status& ping, Health* health) {
+  health->Set("kafka", ping.ok(), ping.ok() ? "broker reachable" : std::string(ping.message()));
+}
+
 void WatchBrokersUntilShutdown(BrokerProbe& probe, Health* health, absl::Duration interval,
                                absl::Duration timeout) {
   do {
-    const absl::Status ping = probe.Ping(timeout);
-    health->Set("kafka", ping.ok(), ping.ok() ? "broker reachable" : std::string(ping.message()));
+    ReportBrokerHealth(probe.Ping(timeout), health);
   } while (!WaitForShutdownFor(interval));
 }
 

@@ -55,6 +55,10 @@ class BrokerProbe {
       const std::vector<TopicPartition>& partitions, absl::Duration timeout) = 0;
 };
 
+// Sets the "kafka" check of `health` from one ping's result (every service
+// reports its broker the same way).
+void ReportBrokerHealth(const absl::Status& ping, Health* health);
+
 // Until shutdown is requested (common/shutdown.h), pings the brokers every
 // `interval` and keeps `health`'s required dependency "kafka" in step: a
 // consumer's Poll() answers OK with no broker at all, so readiness asks the

@@ -17,6 +17,7 @@
 #include "common/grpc_server.h"
 #include "common/health.h"
 #include "common/kafka.h"
+#include "common/kafka_supervisor.h"
 #include "common/log.h"
 #include "common/ops_server.h"
 #include "common/runtime.h"
@@ -216,8 +217,7 @@ int main(int argc, char** argv) {
 
   // --- run: keep health and the signal state current until SIGTERM ----------------------
   do {
-    const absl::Status ping = (*publisher)->Ping(absl::Seconds(2));
-    health.Set("kafka", ping.ok(), ping.ok() ? "broker reachable" : std::string(ping.message()));
+    kafka::ReportBrokerHealth((*publisher)->Ping(absl::Seconds(2)), &health);
     if (*source != "none") {
       const SourceStatus st = source_status();
       const bool up = st.state == iss::ingest::v1::CONNECTION_STATE_CONNECTED ||
