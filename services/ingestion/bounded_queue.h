@@ -15,7 +15,9 @@
 // the hot path nothing is allocated per message: Push(Envelope*) swaps the
 // message into a slot and hands the caller that slot's previous (consumed)
 // envelope, whose strings keep their capacity for the next message, and
-// TakeBatch() swaps messages out against the consumer's spent ones.
+// TakeBatch() swaps messages out against the consumer's spent ones. (A batch
+// smaller than the last one, or a timeout, frees the spare spent envelopes, so
+// after a lull the first messages allocate again: memory follows the load.)
 #pragma once
 
 #include <cstddef>

@@ -153,5 +153,73 @@ TEST(BoundedQueue, PopTimesOutWhenEmpty) {
   EXPECT_TRUE(out.empty());
 }
 
+// The publisher asks for a fill target so it is not woken once per message.
+TEST(BoundedQueue, TakeBatchWaitsForTheFillTargetThenTakesEverything) {
+  BoundedQueue q(100);
+  ASSERT_TRUE(q.Push(Msg(0)).ok());
+  std::vector<Envelope> batch;
+  std::atomic<bool> returned{false};
+  std::thread consumer([&] {
+    EXPECT_TRUE(q.TakeBatch(&batch, 100, absl::Seconds(60), 5, absl::Seconds(60)));
+    returned = true;
+  });
+  for (int i = 1; i < 4; ++i) ASSERT_TRUE(q.Push(Msg(i)).ok());
+  EXPECT_FALSE(WaitFor([&] { return returned.load(); }, absl::Milliseconds(200)))
+      << "returned below the fill target";
+  ASSERT_TRUE(q.Push(Msg(4)).ok());
+  ASSERT_TRUE(WaitFor([&] { return returned.load(); }, absl::Seconds(10)));
+  consumer.join();
+  ASSERT_EQ(batch.size(), 5u);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(batch[i].value, std::to_string(i));
+}
+
+TEST(BoundedQueue, FillWaitEndsAtItsDeadlineWithWhatIsThere) {
+  BoundedQueue q(100);
+  ASSERT_TRUE(q.Push(Msg(0)).ok());
+  ASSERT_TRUE(q.Push(Msg(1)).ok());
+  std::vector<Envelope> batch;
+  ASSERT_TRUE(q.TakeBatch(&batch, 100, absl::Seconds(1), 50, absl::Milliseconds(5)));
+  EXPECT_EQ(batch.size(), 2u);
+}
+
+TEST(BoundedQueue, FillTargetIsCappedAtCapacityAndCloseEndsTheWait) {
+  // A target above the capacity could never be met: a full queue is enough.
+  BoundedQueue full(3);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(full.Push(Msg(i)).ok());
+  std::atomic<bool> returned{false};
+  std::vector<Envelope> batch;
+  std::thread consumer([&] {
+    EXPECT_TRUE(full.TakeBatch(&batch, 100, absl::Seconds(60), 1000, absl::Seconds(60)));
+    returned = true;
+  });
+  ASSERT_TRUE(WaitFor([&] { return returned.load(); }, absl::Seconds(10)));
+  consumer.join();
+  EXPECT_EQ(batch.size(), 3u);
+
+  // Closing hands over what is there at once.
+  BoundedQueue q(100);
+  ASSERT_TRUE(q.Push(Msg(7)).ok());
+  returned = false;
+  std::vector<Envelope> rest;
+  std::thread waiter([&] {
+    EXPECT_TRUE(q.TakeBatch(&rest, 100, absl::Seconds(60), 50, absl::Seconds(60)));
+    returned = true;
+  });
+  EXPECT_FALSE(WaitFor([&] { return returned.load(); }, absl::Milliseconds(100)));
+  q.Close();
+  ASSERT_TRUE(WaitFor([&] { return returned.load(); }, absl::Seconds(10)));
+  waiter.join();
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[0].value, "7");
+  EXPECT_FALSE(q.TakeBatch(&rest, 100, absl::ZeroDuration()));  // closed and empty
+}
+
+TEST(BoundedQueue, TakeBatchTimesOutEmptyButOpen) {
+  BoundedQueue q(4);
+  std::vector<Envelope> batch(2);  // spent envelopes from an earlier batch
+  EXPECT_TRUE(q.TakeBatch(&batch, 10, absl::Milliseconds(1)));
+  EXPECT_TRUE(batch.empty());
+}
+
 }  // namespace
 }  // namespace iss::ingest
