@@ -257,6 +257,105 @@ const CommandSpec* Match(const std::vector<std::string>& args, size_t* consumed)
   return best;
 }
 
+// A command's flags: name -> value ("" for switches), already checked
+// against its spec.
+using FlagMap = std::map<std::string, std::string>;
+
+absl::StatusOr<absl::Time> TimeFlag(const FlagMap& flags, const std::string& n, absl::Time def,
+                                    absl::Time now) {
+  const auto it = flags.find(n);
+  if (it == flags.end()) return def;
+  auto t = ParseTimeArg(it->second, now);
+  if (!t.ok()) return Usage(absl::StrCat("--", n, ": ", t.status().message()));
+  return *t;
+}
+
+absl::Status IntFlag(const FlagMap& flags, const std::string& n, int64_t min, int64_t max,
+                     int64_t* out) {
+  const auto it = flags.find(n);
+  if (it == flags.end()) return absl::OkStatus();
+  if (!absl::SimpleAtoi(it->second, out) || *out < min || *out > max) {
+    return Usage(absl::StrCat("--", n, ": \"", it->second, "\" is not an integer in [", min, ", ",
+                              max, "]"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DurationFlag(const FlagMap& flags, const std::string& n, absl::Duration min,
+                          absl::Duration* out) {
+  const auto it = flags.find(n);
+  if (it == flags.end()) return absl::OkStatus();
+  auto d = iss::ParseDuration(it->second);
+  if (!d.ok() || *d < min) {
+    return Usage(absl::StrCat(
+        "--", n, ": \"", it->second, "\" is not a duration like 500ms, 10s, 15m or 1h30m",
+        min > absl::ZeroDuration() ? absl::StrCat(" (at least ", absl::FormatDuration(min), ")")
+                                   : ""));
+  }
+  *out = *d;
+  return absl::OkStatus();
+}
+
+absl::Status DoubleFlag(const FlagMap& flags, const std::string& n, std::optional<double>* out) {
+  const auto it = flags.find(n);
+  if (it == flags.end()) return absl::OkStatus();
+  double v;
+  if (!absl::SimpleAtod(it->second, &v) || !std::isfinite(v)) {
+    return Usage(absl::StrCat("--", n, ": \"", it->second, "\" is not a number"));
+  }
+  *out = v;
+  return absl::OkStatus();
+}
+
+// Per-command defaults and limits of the window/paging flags.
+struct WindowRules {
+  absl::Time default_from;
+  absl::Time default_to;
+  int64_t max_page_size;
+};
+
+// The one parser of --from/--to/--page-size/--page-token/--all. A command's
+// spec decides which of them it accepts; absent ones keep `rules`' defaults.
+absl::StatusOr<WindowFlags> ParseWindow(const FlagMap& flags, absl::Time now,
+                                        const WindowRules& rules) {
+  WindowFlags w;
+  auto from = TimeFlag(flags, "from", rules.default_from, now);
+  if (!from.ok()) return from.status();
+  auto to = TimeFlag(flags, "to", rules.default_to, now);
+  if (!to.ok()) return to.status();
+  w.from = *from;
+  w.to = *to;
+  if (w.to <= w.from) return Usage("--to: must be after --from");
+  int64_t n = 0;
+  if (absl::Status s = IntFlag(flags, "page-size", 1, rules.max_page_size, &n); !s.ok()) return s;
+  w.page_size = static_cast<int>(n);
+  if (const auto it = flags.find("page-token"); it != flags.end()) w.page_token = it->second;
+  w.all_pages = flags.contains("all");
+  return w;
+}
+
+// `issctl help <group>` / `issctl <group> --help`: every subcommand of a
+// command group ("peebot", "storage", "ingest") with its flags.
+std::string GroupHelp(const std::string& group) {
+  std::string s = absl::StrCat("usage: issctl ", group, " <subcommand> [flags]\n\nsubcommands:\n");
+  for (const auto& c : Commands()) {
+    if (c.path.size() < 2 || c.path[0] != group) continue;
+    absl::StrAppend(&s, "\n", UsageLine(c), "\n  ", c.summary, "\n", FlagLines(c.flags));
+  }
+  absl::StrAppend(&s, "\ncommon flags:\n", FlagLines(CommonFlags()));
+  absl::StrAppend(&s, "\n(issctl --help lists environment variables and exit codes)\n");
+  return s;
+}
+
+// The subcommand words under `group`; empty when it is not a command group.
+std::set<std::string> Subcommands(const std::string& group) {
+  std::set<std::string> subs;
+  for (const auto& c : Commands()) {
+    if (c.path.size() > 1 && c.path[0] == group) subs.insert(c.path[1]);
+  }
+  return subs;
+}
+
 }  // namespace
 
 absl::StatusOr<absl::Time> ParseTimeArg(const std::string& text, absl::Time now) {
@@ -330,8 +429,13 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args, const
       size_t consumed = 0;
       std::vector<std::string> rest(args.begin() + 1, args.end());
       const CommandSpec* c = Match(rest, &consumed);
-      if (c == nullptr) return Usage(absl::StrCat("unknown command \"", rest[0], "\""));
-      inv.help_text = CommandHelp(*c);
+      if (c == nullptr && !Subcommands(rest[0]).empty()) {
+        inv.help_text = GroupHelp(rest[0]);
+      } else if (c == nullptr) {
+        return Usage(absl::StrCat("unknown command \"", rest[0], "\""));
+      } else {
+        inv.help_text = CommandHelp(*c);
+      }
     }
     return inv;
   }
@@ -374,9 +478,10 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args, const
   const CommandSpec* spec = Match(args, &consumed);
   if (spec == nullptr) {
     // Name the group's subcommands when the first word is a known group.
-    std::set<std::string> subs;
-    for (const auto& c : Commands()) {
-      if (c.path.size() > 1 && c.path[0] == args[0]) subs.insert(c.path[1]);
+    const std::set<std::string> subs = Subcommands(args[0]);
+    if (!subs.empty() && args.size() > 1 && (args[1] == "--help" || args[1] == "-h")) {
+      inv.help_text = GroupHelp(args[0]);
+      return inv;
     }
     if (!subs.empty()) {
       const std::string got = args.size() > 1 ? absl::StrCat("\"", args[1], "\"") : "nothing";
@@ -389,7 +494,7 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args, const
   inv.service = spec->service;
 
   // Split flags from positionals, checking each flag against the spec.
-  std::map<std::string, std::string> flags;  // name -> value ("" for switches)
+  FlagMap flags;
   std::vector<std::string> positional;
   bool flags_done = false;
   for (size_t i = consumed; i < args.size(); ++i) {
@@ -452,47 +557,11 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args, const
   }
 
   auto has = [&](const std::string& n) { return flags.contains(n); };
-  auto time_flag = [&](const std::string& n, absl::Time def) -> absl::StatusOr<absl::Time> {
-    if (!has(n)) return def;
-    auto t = ParseTimeArg(flags[n], now);
-    if (!t.ok()) return Usage(absl::StrCat("--", n, ": ", t.status().message()));
-    return *t;
-  };
-  auto int_flag = [&](const std::string& n, int64_t min, int64_t max,
-                      int64_t* out) -> absl::Status {
-    if (!has(n)) return absl::OkStatus();
-    if (!absl::SimpleAtoi(flags[n], out) || *out < min || *out > max) {
-      return Usage(absl::StrCat("--", n, ": \"", flags[n], "\" is not an integer in [", min, ", ",
-                                max, "]"));
-    }
-    return absl::OkStatus();
-  };
-  auto duration_flag = [&](const std::string& n, absl::Duration min,
-                           absl::Duration* out) -> absl::Status {
-    if (!has(n)) return absl::OkStatus();
-    auto d = iss::ParseDuration(flags[n]);
-    if (!d.ok() || *d < min) {
-      return Usage(absl::StrCat(
-          "--", n, ": \"", flags[n], "\" is not a duration like 500ms, 10s, 15m or 1h30m",
-          min > absl::ZeroDuration() ? absl::StrCat(" (at least ", absl::FormatDuration(min), ")")
-                                     : ""));
-    }
-    *out = *d;
-    return absl::OkStatus();
-  };
-  auto double_flag = [&](const std::string& n, std::optional<double>* out) -> absl::Status {
-    if (!has(n)) return absl::OkStatus();
-    double v;
-    if (!absl::SimpleAtod(flags[n], &v) || !std::isfinite(v)) {
-      return Usage(absl::StrCat("--", n, ": \"", flags[n], "\" is not a number"));
-    }
-    *out = v;
-    return absl::OkStatus();
-  };
 
   // Common flags.
   inv.json = has("json");
-  if (absl::Status s = duration_flag("timeout", absl::Milliseconds(1), &inv.timeout); !s.ok()) {
+  if (absl::Status s = DurationFlag(flags, "timeout", absl::Milliseconds(1), &inv.timeout);
+      !s.ok()) {
     return s;
   }
   const char* env_name = Info(inv.service).addr_env;
@@ -524,29 +593,22 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args, const
   switch (inv.command) {
     case Command::kQuery: {
       if (inv.items.empty()) return Usage("--items is required (e.g. --items NODE3000005)");
-      auto from = time_flag("from", now - absl::Hours(1));
-      if (!from.ok()) return from.status();
-      auto to = time_flag("to", now);
-      if (!to.ok()) return to.status();
-      inv.from = *from;
-      inv.to = *to;
-      if (inv.to <= inv.from) return Usage("--to: must be after --from");
-      int64_t n = 0;
-      if (absl::Status s = int_flag("page-size", 1, 10000, &n); !s.ok()) return s;
-      inv.page_size = static_cast<int>(n);
-      if (has("page-token")) inv.page_token = flags["page-token"];
-      inv.all_pages = has("all");
+      auto window = ParseWindow(flags, now, {now - absl::Hours(1), now, 10000});
+      if (!window.ok()) return window.status();
+      inv.window = *std::move(window);
       inv.descending = has("desc");
-      if (absl::Status s = double_flag("min", &inv.min_value); !s.ok()) return s;
-      if (absl::Status s = double_flag("max", &inv.max_value); !s.ok()) return s;
+      if (absl::Status s = DoubleFlag(flags, "min", &inv.min_value); !s.ok()) return s;
+      if (absl::Status s = DoubleFlag(flags, "max", &inv.max_value); !s.ok()) return s;
       if (inv.min_value && inv.max_value && *inv.min_value > *inv.max_value) {
         return Usage("--max: must not be below --min");
       }
       break;
     }
     case Command::kTail: {
-      if (absl::Status s = int_flag("count", 1, INT64_MAX, &inv.max_events); !s.ok()) return s;
-      if (absl::Status s = duration_flag("duration", absl::Milliseconds(1), &inv.duration);
+      if (absl::Status s = IntFlag(flags, "count", 1, INT64_MAX, &inv.max_events); !s.ok()) {
+        return s;
+      }
+      if (absl::Status s = DurationFlag(flags, "duration", absl::Milliseconds(1), &inv.duration);
           !s.ok()) {
         return s;
       }
@@ -559,15 +621,12 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args, const
     }
     case Command::kSeries: {
       inv.items = {positional[0]};
-      auto from = time_flag("from", now - absl::Hours(1));
-      if (!from.ok()) return from.status();
-      auto to = time_flag("to", now);
-      if (!to.ok()) return to.status();
-      inv.from = *from;
-      inv.to = *to;
-      if (inv.to <= inv.from) return Usage("--to: must be after --from");
+      // No paging flags in its spec: the page-size limit is never applied.
+      auto window = ParseWindow(flags, now, {now - absl::Hours(1), now, 0});
+      if (!window.ok()) return window.status();
+      inv.window = *std::move(window);
       inv.bucket = absl::Minutes(1);
-      if (absl::Status s = duration_flag("bucket", absl::Seconds(1), &inv.bucket); !s.ok()) {
+      if (absl::Status s = DurationFlag(flags, "bucket", absl::Seconds(1), &inv.bucket); !s.ok()) {
         return s;
       }
       break;
@@ -575,29 +634,18 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args, const
     case Command::kItems: {
       if (has("search")) inv.search = flags["search"];
       if (has("discipline")) inv.discipline = flags["discipline"];
-      int64_t n = 0;
-      if (absl::Status s = int_flag("page-size", 1, 1000, &n); !s.ok()) return s;
-      inv.page_size = static_cast<int>(n);
-      if (has("page-token")) inv.page_token = flags["page-token"];
-      inv.all_pages = has("all");
+      auto window = ParseWindow(flags, now, {absl::InfinitePast(), absl::InfiniteFuture(), 1000});
+      if (!window.ok()) return window.status();
+      inv.window = *std::move(window);
       break;
     }
     case Command::kItem:
       inv.items = {positional[0]};
       break;
     case Command::kPeebotDetections: {
-      auto from = time_flag("from", absl::InfinitePast());
-      if (!from.ok()) return from.status();
-      auto to = time_flag("to", absl::InfiniteFuture());
-      if (!to.ok()) return to.status();
-      inv.from = *from;
-      inv.to = *to;
-      if (inv.to <= inv.from) return Usage("--to: must be after --from");
-      int64_t n = 0;
-      if (absl::Status s = int_flag("page-size", 1, 500, &n); !s.ok()) return s;
-      inv.page_size = static_cast<int>(n);
-      if (has("page-token")) inv.page_token = flags["page-token"];
-      inv.all_pages = has("all");
+      auto window = ParseWindow(flags, now, {absl::InfinitePast(), absl::InfiniteFuture(), 500});
+      if (!window.ok()) return window.status();
+      inv.window = *std::move(window);
       break;
     }
     case Command::kPeebotPause:
@@ -617,8 +665,7 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args, const
       inv.items = {flags["item"]};
       if (!has("value")) return Usage("--value is required");
       inv.value = flags["value"];
-      inv.value_set = true;
-      auto ts = time_flag("source-ts", absl::InfinitePast());
+      auto ts = TimeFlag(flags, "source-ts", absl::InfinitePast(), now);
       if (!ts.ok()) return ts.status();
       inv.source_ts = *ts;
       if (has("status-class")) inv.status_class = flags["status-class"];

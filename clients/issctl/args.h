@@ -73,6 +73,18 @@ inline ServiceInfo Info(Service s) {
   return {"?", "", ""};
 }
 
+// The time-window and paging flags (--from, --to, --page-size, --page-token,
+// --all) of query, series, items and peebot detections, parsed by one function
+// so every command applies them the same way. Commands without a flag keep its
+// default here.
+struct WindowFlags {
+  absl::Time from = absl::InfinitePast();
+  absl::Time to = absl::InfiniteFuture();
+  int page_size = 0;  // 0 = the server's default
+  std::string page_token;
+  bool all_pages = false;  // keep fetching next pages
+};
+
 struct Invocation {
   Command command = Command::kHelp;
   Service service = Service::kNone;
@@ -86,11 +98,7 @@ struct Invocation {
 
   // query, latest, tail, series, ingest status.
   std::vector<std::string> items;
-  absl::Time from = absl::InfinitePast();
-  absl::Time to = absl::InfiniteFuture();
-  int page_size = 0;
-  std::string page_token;
-  bool all_pages = false;  // query/items: keep fetching next pages
+  WindowFlags window;  // query, series, items, peebot detections
   bool descending = false;
   std::optional<double> min_value;
   std::optional<double> max_value;
@@ -109,8 +117,7 @@ struct Invocation {
   absl::Duration cooldown = absl::ZeroDuration();
 
   // ingest send.
-  std::string value;
-  bool value_set = false;
+  std::string value;  // --value is required, so always sent
   absl::Time source_ts = absl::InfinitePast();  // InfinitePast = now at send time
   std::optional<std::string> status_class;
   std::optional<std::string> status_indicator;

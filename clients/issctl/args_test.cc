@@ -41,10 +41,10 @@ TEST(ParseArgs, QueryWithEveryFlag) {
   absl::Time from;
   std::string err;
   ASSERT_TRUE(absl::ParseTime(absl::RFC3339_full, "2026-11-30T10:00:00Z", &from, &err));
-  EXPECT_EQ(r->from, from);
-  EXPECT_EQ(r->to, from + absl::Hours(1) + absl::Milliseconds(500));
-  EXPECT_EQ(r->page_size, 50);
-  EXPECT_TRUE(r->all_pages);
+  EXPECT_EQ(r->window.from, from);
+  EXPECT_EQ(r->window.to, from + absl::Hours(1) + absl::Milliseconds(500));
+  EXPECT_EQ(r->window.page_size, 50);
+  EXPECT_TRUE(r->window.all_pages);
   EXPECT_TRUE(r->descending);
   EXPECT_EQ(r->min_value, 1.5);
   EXPECT_EQ(r->max_value, 9.0);
@@ -56,9 +56,9 @@ TEST(ParseArgs, QueryWithEveryFlag) {
 TEST(ParseArgs, QueryDefaultsToTheLastHour) {
   auto r = Parse({"query", "--items", "NODE3000005"});
   ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->from, kNow - absl::Hours(1));
-  EXPECT_EQ(r->to, kNow);
-  EXPECT_EQ(r->page_size, 0);
+  EXPECT_EQ(r->window.from, kNow - absl::Hours(1));
+  EXPECT_EQ(r->window.to, kNow);
+  EXPECT_EQ(r->window.page_size, 0);
   EXPECT_FALSE(r->json);
   EXPECT_EQ(r->timeout, absl::Seconds(10));
   EXPECT_EQ(r->addr, kDefaultStorageAddr);
@@ -67,8 +67,8 @@ TEST(ParseArgs, QueryDefaultsToTheLastHour) {
 TEST(ParseArgs, RelativeTimes) {
   auto r = Parse({"query", "--items", "A", "--from", "-15m", "--to", "now"});
   ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->from, kNow - absl::Minutes(15));
-  EXPECT_EQ(r->to, kNow);
+  EXPECT_EQ(r->window.from, kNow - absl::Minutes(15));
+  EXPECT_EQ(r->window.to, kNow);
   EXPECT_EQ(*ParseTimeArg("-1h30m", kNow), kNow - absl::Minutes(90));
   EXPECT_EQ(*ParseTimeArg("2026-11-30T12:00:00+01:00", kNow),
             *ParseTimeArg("2026-11-30T11:00:00Z", kNow));
@@ -129,13 +129,13 @@ TEST(ParseArgs, SeriesItemsAndStatusCommands) {
   EXPECT_EQ(s->command, Command::kSeries);
   EXPECT_EQ(s->items, (std::vector<std::string>{"NODE3000005"}));
   EXPECT_EQ(s->bucket, absl::Minutes(5));
-  EXPECT_EQ(s->from, kNow - absl::Hours(6));
+  EXPECT_EQ(s->window.from, kNow - absl::Hours(6));
   EXPECT_EQ(Parse({"series", "X"})->bucket, absl::Minutes(1));
   auto i = Parse({"items", "--search", "tank", "--discipline", "ETHOS", "--page-size", "10"});
   ASSERT_TRUE(i.ok()) << i.status();
   EXPECT_EQ(i->search, "tank");
   EXPECT_EQ(i->discipline, "ETHOS");
-  EXPECT_EQ(i->page_size, 10);
+  EXPECT_EQ(i->window.page_size, 10);
   EXPECT_EQ(Parse({"item", "NODE3000005"})->command, Command::kItem);
   EXPECT_EQ(Parse({"storage", "status"})->command, Command::kStorageStatus);
   EXPECT_EQ(Parse({"peebot", "status"})->command, Command::kPeebotStatus);
@@ -161,14 +161,14 @@ TEST(ParseArgs, PeebotDetections) {
   auto all = Parse({"peebot", "detections"});
   ASSERT_TRUE(all.ok()) << all.status();
   EXPECT_EQ(all->command, Command::kPeebotDetections);
-  EXPECT_EQ(all->from, absl::InfinitePast());
-  EXPECT_EQ(all->to, absl::InfiniteFuture());
+  EXPECT_EQ(all->window.from, absl::InfinitePast());
+  EXPECT_EQ(all->window.to, absl::InfiniteFuture());
   auto r = Parse({"peebot", "detections", "--from", "-24h", "--page-size", "500", "--all"});
   ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->from, kNow - absl::Hours(24));
-  EXPECT_EQ(r->to, absl::InfiniteFuture());
-  EXPECT_EQ(r->page_size, 500);
-  EXPECT_TRUE(r->all_pages);
+  EXPECT_EQ(r->window.from, kNow - absl::Hours(24));
+  EXPECT_EQ(r->window.to, absl::InfiniteFuture());
+  EXPECT_EQ(r->window.page_size, 500);
+  EXPECT_TRUE(r->window.all_pages);
   ExpectUsage({"peebot", "detections", "--page-size", "501"}, "--page-size");
   ExpectUsage({"peebot", "detections", "--from", "now", "--to", "-1h"}, "--to: must be after");
 }
@@ -205,6 +205,31 @@ TEST(ParseArgs, Help) {
   EXPECT_TRUE(absl::StrContains(cmd->help_text, "--page-size")) << cmd->help_text;
   EXPECT_TRUE(absl::StrContains(Parse({"help", "peebot", "pause"})->help_text, "--reason"));
   EXPECT_TRUE(absl::StrContains(Parse({"tail", "-h"})->help_text, "--count"));
+}
+
+// A command group's help lists each subcommand with its own flags.
+TEST(ParseArgs, GroupHelpListsSubcommandsAndTheirFlags) {
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"help", "peebot"}, {"peebot", "--help"}}) {
+    auto r = Parse(args);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->command, Command::kHelp);
+    const std::string& h = r->help_text;
+    EXPECT_TRUE(absl::StartsWith(h, "usage: issctl peebot <subcommand> [flags]")) << h;
+    for (const char* s : {"issctl peebot status", "issctl peebot detections [flags]",
+                          "issctl peebot pause [flags]", "issctl peebot resume",
+                          "issctl peebot cooldown\n", "issctl peebot cooldown set DURATION",
+                          "issctl peebot cooldown clear", "--reason TEXT", "--page-size N",
+                          "--page-token TOKEN", "--from TIME", "--json"}) {
+      EXPECT_TRUE(absl::StrContains(h, s)) << s << " missing in:\n" << h;
+    }
+    // Only this group's subcommands and flags.
+    EXPECT_FALSE(absl::StrContains(h, "ingest send")) << h;
+    EXPECT_FALSE(absl::StrContains(h, "--bucket")) << h;
+  }
+  auto storage = Parse({"help", "storage"});
+  ASSERT_TRUE(storage.ok()) << storage.status();
+  EXPECT_TRUE(absl::StrContains(storage->help_text, "issctl storage status")) << storage->help_text;
 }
 
 TEST(ParseArgs, BadInputNamesTheCulprit) {

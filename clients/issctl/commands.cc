@@ -47,36 +47,56 @@ std::unique_ptr<grpc::ClientContext> Ctx(const Invocation& inv, bool admin = fal
 
 absl::Status Check(const grpc::Status& s) { return iss::FromGrpc(s); }
 
+// Fetches one page: sends the request with `page_token`, prints or keeps what
+// came back, and returns the response's next_page_token ("" on the last page).
+using PageFn = std::function<absl::StatusOr<std::string>(const std::string& page_token)>;
+
+// The paging loop of query, items and peebot detections: pages from
+// --page-token on, all of them with --all; without it, stops after the first
+// and tells stderr how to go on. `rest` names what is left ("items").
+absl::Status FollowPages(const Invocation& inv, const Io& io, const PageFn& page,
+                         const std::function<std::string()>& rest) {
+  std::string token = inv.window.page_token;
+  for (;;) {
+    absl::StatusOr<std::string> next = page(token);
+    if (!next.ok()) return next.status();
+    if (next->empty()) return absl::OkStatus();
+    if (!inv.window.all_pages) {
+      *io.err << "more " << rest() << ": add --all, or continue with --page-token=" << *next
+              << "\n";
+      return absl::OkStatus();
+    }
+    token = *std::move(next);
+  }
+}
+
 // ---- storage ----
 
 absl::Status RunQuery(const Invocation& inv, const Io& io) {
   auto stub = sv1::StorageService::NewStub(MakeChannel(inv.addr));
   sv1::QueryWindowRequest req;
   for (const auto& id : inv.items) req.add_item_ids(id);
-  iss::ToProto(inv.from, req.mutable_start_time());
-  iss::ToProto(inv.to, req.mutable_end_time());
-  req.set_page_size(inv.page_size);
-  req.set_page_token(inv.page_token);
+  iss::ToProto(inv.window.from, req.mutable_start_time());
+  iss::ToProto(inv.window.to, req.mutable_end_time());
+  req.set_page_size(inv.window.page_size);
   req.set_order(inv.descending ? sv1::ORDER_DESC : sv1::ORDER_ASC);
   if (inv.min_value) req.mutable_value_filter()->set_min(*inv.min_value);
   if (inv.max_value) req.mutable_value_filter()->set_max(*inv.max_value);
   uint64_t total = 0;
-  for (int page = 0;; ++page) {
+  bool first_page = true;
+  // Events are printed page by page (not collected): a window can be large.
+  auto page = [&](const std::string& token) -> absl::StatusOr<std::string> {
+    req.set_page_token(token);
     sv1::QueryWindowResponse resp;
     if (absl::Status s = Check(stub->QueryWindow(Ctx(inv).get(), req, &resp)); !s.ok()) return s;
-    if (page == 0 && !inv.json) *io.out << EventHeader();
+    if (first_page && !inv.json) *io.out << EventHeader();
+    first_page = false;
     for (const auto& e : resp.events()) *io.out << (inv.json ? JsonLine(e) : EventRow(e));
     io.out->flush();
     total += resp.events_size();
-    if (resp.next_page_token().empty()) break;
-    if (!inv.all_pages) {
-      *io.err << "more events after these " << total
-              << ": add --all, or continue with --page-token=" << resp.next_page_token() << "\n";
-      break;
-    }
-    req.set_page_token(resp.next_page_token());
-  }
-  return absl::OkStatus();
+    return resp.next_page_token();
+  };
+  return FollowPages(inv, io, page, [&] { return absl::StrCat("events after these ", total); });
 }
 
 absl::Status RunLatest(const Invocation& inv, const Io& io) {
@@ -93,8 +113,8 @@ absl::Status RunSeries(const Invocation& inv, const Io& io) {
   auto stub = sv1::StorageService::NewStub(MakeChannel(inv.addr));
   sv1::GetSeriesRequest req;
   req.set_item_id(inv.items.at(0));
-  iss::ToProto(inv.from, req.mutable_start_time());
-  iss::ToProto(inv.to, req.mutable_end_time());
+  iss::ToProto(inv.window.from, req.mutable_start_time());
+  iss::ToProto(inv.window.to, req.mutable_end_time());
   *req.mutable_bucket() = iss::ToProtoDuration(inv.bucket);
   sv1::GetSeriesResponse resp;
   if (absl::Status s = Check(stub->GetSeries(Ctx(inv).get(), req, &resp)); !s.ok()) return s;
@@ -107,10 +127,10 @@ absl::Status RunItems(const Invocation& inv, const Io& io) {
   sv1::ListItemsRequest req;
   req.set_search(inv.search);
   req.set_discipline(inv.discipline);
-  req.set_page_size(inv.page_size);
-  req.set_page_token(inv.page_token);
-  std::vector<sv1::Item> items;
-  for (;;) {
+  req.set_page_size(inv.window.page_size);
+  std::vector<sv1::Item> items;  // text: one table, aligned over every page
+  auto page = [&](const std::string& token) -> absl::StatusOr<std::string> {
+    req.set_page_token(token);
     sv1::ListItemsResponse resp;
     if (absl::Status s = Check(stub->ListItems(Ctx(inv).get(), req, &resp)); !s.ok()) return s;
     for (const auto& i : resp.items()) {
@@ -120,14 +140,9 @@ absl::Status RunItems(const Invocation& inv, const Io& io) {
         items.push_back(i);
       }
     }
-    if (resp.next_page_token().empty()) break;
-    if (!inv.all_pages) {
-      *io.err << "more items: add --all, or continue with --page-token=" << resp.next_page_token()
-              << "\n";
-      break;
-    }
-    req.set_page_token(resp.next_page_token());
-  }
+    return resp.next_page_token();
+  };
+  if (absl::Status s = FollowPages(inv, io, page, [] { return "items"; }); !s.ok()) return s;
   if (!inv.json) *io.out << FormatItems(items);
   return absl::OkStatus();
 }
@@ -331,11 +346,7 @@ absl::Status RunPeebot(const Invocation& inv, const Io& io) {
         return s;
       }
       if (absl::Status s = Check(stub->GetStatus(Ctx(inv).get(), {}, &status)); !s.ok()) return s;
-      if (inv.json) {
-        *io.out << JsonLine(settings);
-      } else {
-        *io.out << FormatCooldown(settings, &status);
-      }
+      *io.out << (inv.json ? CooldownJson(settings, status) : FormatCooldown(settings, &status));
       return absl::OkStatus();
     }
     case Command::kPeebotCooldownSet:
@@ -363,12 +374,14 @@ absl::Status RunPeebot(const Invocation& inv, const Io& io) {
 absl::Status RunDetections(const Invocation& inv, const Io& io) {
   auto stub = pv1::PeeBotService::NewStub(MakeChannel(inv.addr));
   pv1::ListDetectionsRequest req;
-  if (inv.from != absl::InfinitePast()) iss::ToProto(inv.from, req.mutable_start_time());
-  if (inv.to != absl::InfiniteFuture()) iss::ToProto(inv.to, req.mutable_end_time());
-  req.set_page_size(inv.page_size);
-  req.set_page_token(inv.page_token);
-  std::vector<pv1::Detection> detections;
-  for (;;) {
+  if (inv.window.from != absl::InfinitePast()) {
+    iss::ToProto(inv.window.from, req.mutable_start_time());
+  }
+  if (inv.window.to != absl::InfiniteFuture()) iss::ToProto(inv.window.to, req.mutable_end_time());
+  req.set_page_size(inv.window.page_size);
+  std::vector<pv1::Detection> detections;  // text: one table, aligned over every page
+  auto page = [&](const std::string& token) -> absl::StatusOr<std::string> {
+    req.set_page_token(token);
     pv1::ListDetectionsResponse resp;
     if (absl::Status s = Check(stub->ListDetections(Ctx(inv).get(), req, &resp)); !s.ok()) {
       return s;
@@ -380,14 +393,9 @@ absl::Status RunDetections(const Invocation& inv, const Io& io) {
         detections.push_back(d);
       }
     }
-    if (resp.next_page_token().empty()) break;
-    if (!inv.all_pages) {
-      *io.err << "more detections: add --all, or continue with --page-token="
-              << resp.next_page_token() << "\n";
-      break;
-    }
-    req.set_page_token(resp.next_page_token());
-  }
+    return resp.next_page_token();
+  };
+  if (absl::Status s = FollowPages(inv, io, page, [] { return "detections"; }); !s.ok()) return s;
   if (!inv.json) *io.out << FormatDetections(detections);
   return absl::OkStatus();
 }
@@ -410,7 +418,7 @@ absl::Status RunIngest(const Invocation& inv, const Io& io) {
   req.set_item_id(inv.items.at(0));
   const absl::Time ts = inv.source_ts == absl::InfinitePast() ? absl::Now() : inv.source_ts;
   iss::ToProto(ts, req.mutable_source_ts());
-  if (inv.value_set) req.set_value(inv.value);
+  req.set_value(inv.value);
   if (inv.status_class) req.set_status_class(*inv.status_class);
   if (inv.status_indicator) req.set_status_indicator(*inv.status_indicator);
   if (inv.status_color) req.set_status_color(*inv.status_color);

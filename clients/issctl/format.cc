@@ -223,6 +223,18 @@ std::string FormatCooldown(const pv1::Settings& settings, const pv1::Status* sta
   return KeyValues(kv);
 }
 
+std::string CooldownJson(const pv1::Settings& settings, const pv1::Status& status) {
+  // Settings has no field for the time left, so the key is spliced into its
+  // object; the value is the proto3 JSON of the Duration itself ("240s").
+  std::string remaining = JsonLine(status.cooldown_remaining());
+  remaining.pop_back();  // "\n"
+  std::string out = JsonLine(settings);
+  const size_t close = out.rfind('}');
+  const bool empty = out.find_first_not_of(" {", 0) == close;
+  out.insert(close, absl::StrCat(empty ? "" : ",", "\"cooldownRemaining\":", remaining));
+  return out;
+}
+
 std::string FormatIngestStatus(const iv1::IngestStatus& s) {
   std::string out = KeyValues({
       {"connection",

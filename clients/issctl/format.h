@@ -35,6 +35,11 @@ std::string FormatPeebotStatus(const iss::peebot::v1::Status& s);
 std::string FormatDetections(const std::vector<iss::peebot::v1::Detection>& detections);
 std::string FormatCooldown(const iss::peebot::v1::Settings& settings,
                            const iss::peebot::v1::Status* status);
+// `peebot cooldown --json`: the Settings object with the Status's
+// cooldown_remaining added as "cooldownRemaining" (both as the server sent
+// them), so the JSON carries what the text output shows.
+std::string CooldownJson(const iss::peebot::v1::Settings& settings,
+                         const iss::peebot::v1::Status& status);
 
 std::string FormatIngestStatus(const iss::ingest::v1::IngestStatus& s);
 std::string FormatIngestSent(const iss::ingest::v1::IngestTestEventResponse& r);

@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "common/grpc_util.h"
+#include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace iss::issctl {
@@ -83,6 +84,34 @@ TEST(Format, PeebotStatusAndCooldown) {
   *settings.mutable_cooldown() = iss::ToProtoDuration(absl::Minutes(15));
   EXPECT_EQ(FormatCooldown(settings, &s), "cooldown:  15m\nremaining: 4m\n");
   EXPECT_EQ(FormatCooldown(settings, nullptr), "cooldown: 15m\n");
+}
+
+// The JSON of `peebot cooldown` carries the time left (from Status) next to
+// every Settings field, and still parses as Settings.
+TEST(Format, CooldownJsonHasTheRemainingTime) {
+  iss::peebot::v1::Settings settings;
+  *settings.mutable_cooldown() = iss::ToProtoDuration(absl::Minutes(15));
+  settings.set_daily_post_cap(17);
+  iss::peebot::v1::Status status;
+  *status.mutable_cooldown_remaining() = iss::ToProtoDuration(absl::Seconds(241.5));
+  const std::string json = CooldownJson(settings, status);
+  ASSERT_TRUE(absl::EndsWith(json, "}\n")) << json;
+  EXPECT_EQ(json.find('\n'), json.size() - 1) << json;
+  EXPECT_TRUE(absl::StrContains(json, "\"cooldownRemaining\":\"241.500s\"")) << json;
+  EXPECT_TRUE(absl::StrContains(json, "\"cooldown\":\"900s\"")) << json;
+
+  google::protobuf::Struct parsed;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json, &parsed).ok()) << json;
+  EXPECT_EQ(parsed.fields().at("cooldownRemaining").string_value(), "241.500s");
+  EXPECT_EQ(parsed.fields().at("dailyPostCap").number_value(), 17);
+  google::protobuf::util::JsonParseOptions lenient;
+  lenient.ignore_unknown_fields = true;
+  iss::peebot::v1::Settings back;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json, &back, lenient).ok()) << json;
+  EXPECT_EQ(iss::FromProto(back.cooldown()), absl::Minutes(15));
+
+  // A cooldown that has run out is still printed, as the text form does.
+  EXPECT_TRUE(absl::StrContains(CooldownJson(settings, {}), "\"cooldownRemaining\":\"0s\""));
 }
 
 TEST(Format, ProgressLine) {

@@ -26,6 +26,7 @@
 #include "common/grpc_server.h"
 #include "common/grpc_util.h"
 #include "common/health.h"
+#include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "services/ingestion/pipeline.h"
@@ -313,6 +314,8 @@ TEST_F(IssctlTest, QueryWithoutAllStopsAfterOnePageAndTheTokenContinues) {
   EXPECT_TRUE(absl::StartsWith(lines[0], "SOURCE_TS")) << lines[0];
   EXPECT_TRUE(absl::StrContains(lines[1], "NODE3000005")) << lines[1];
   EXPECT_TRUE(absl::StartsWith(lines[1], FormatRfc3339Micros(kT0))) << lines[1];
+  EXPECT_TRUE(absl::StartsWith(first.err, "more events after these 10: add --all, or continue "))
+      << first.err;
   const std::string marker = "--page-token=";
   const size_t at = first.err.find(marker);
   ASSERT_NE(at, std::string::npos) << first.err;
@@ -537,6 +540,16 @@ TEST_F(IssctlTest, CooldownSetShowAndClear) {
   ASSERT_EQ(show.code, 0) << show.err;
   EXPECT_TRUE(absl::StartsWith(show.out, "cooldown:  5m\nremaining: ")) << show.out;
 
+  // --json: the Settings object plus the time left from GetStatus (nothing has
+  // been posted, so none is left).
+  const Result show_json = Ctl({"peebot", "cooldown", "--json"});
+  ASSERT_EQ(show_json.code, 0) << show_json.err;
+  const auto shown = ParseJson<google::protobuf::Struct>(Lines(show_json.out).at(0));
+  EXPECT_EQ(shown.fields().at("cooldown").string_value(), "300s") << show_json.out;
+  ASSERT_TRUE(shown.fields().contains("cooldownRemaining")) << show_json.out;
+  EXPECT_EQ(shown.fields().at("cooldownRemaining").string_value(), "0s") << show_json.out;
+  EXPECT_TRUE(absl::StrContains(show.out, "remaining: 0\n")) << show.out;
+
   const Result clear = Ctl({"peebot", "cooldown", "clear"}, {{"ISS_ADMIN_TOKEN", kToken}});
   ASSERT_EQ(clear.code, 0) << clear.err;
   EXPECT_EQ(clear.out, "cooldown: 0\n");
@@ -685,6 +698,13 @@ TEST_F(IssctlTest, UsageErrorsExit2AndSendNothing) {
   EXPECT_EQ(help.code, 0);
   EXPECT_TRUE(absl::StrContains(help.out, "exit codes:")) << help.out;
   EXPECT_EQ(help.err, "");
+
+  const Result peebot_help = Ctl({"help", "peebot"});
+  EXPECT_EQ(peebot_help.code, 0) << peebot_help.err;
+  EXPECT_TRUE(absl::StrContains(peebot_help.out, "issctl peebot cooldown set DURATION"))
+      << peebot_help.out;
+  EXPECT_TRUE(absl::StrContains(peebot_help.out, "--reason TEXT")) << peebot_help.out;
+  EXPECT_EQ(peebot_help.err, "");
 }
 
 }  // namespace
