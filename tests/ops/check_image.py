@@ -44,10 +44,16 @@ if shutil.which("dpkg") is None or shutil.which("apt-cache") is None:
     sys.exit(77 if not failures else 1)
 
 wanted = runtime_packages(dockerfile)
-closure = subprocess.run(
+deps = subprocess.run(
     ["apt-cache", "depends", "--recurse", "--no-recommends", "--no-suggests", "--no-conflicts",
      "--no-breaks", "--no-replaces", "--no-enhances", *wanted],
-    capture_output=True, text=True, check=True).stdout
+    capture_output=True, text=True)
+if deps.returncode != 0:  # e.g. no package lists on this machine (apt-get update)
+    for f in failures:
+        print("FAIL:", f)
+    print("SKIP: apt-cache cannot resolve the runtime packages:", deps.stderr.strip())
+    sys.exit(1 if failures else 77)
+closure = deps.stdout
 installed = {line.strip() for line in closure.splitlines() if line and not line.startswith(" ")}
 for pkg in wanted:
     if pkg not in installed:
