@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
   iss::ConfigureServiceRuntime();  // before any thread starts
   iss::InstallShutdownSignals();
 
-  iss::EnvConfig config("iss-gateway");
+  iss::EnvConfig config("gateway");
   const std::string* http_addr = config.Address(
       "ISS_GATEWAY_HTTP_ADDR", "127.0.0.1:8080", "Where the REST API, dashboard and ops endpoints listen");
   const std::string* ingest_addr =

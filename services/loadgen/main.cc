@@ -87,7 +87,7 @@ std::string Fmt(absl::Duration d) {
 
 int main(int argc, char** argv) {
   using namespace iss;
-  EnvConfig cfg("iss-loadgen");
+  EnvConfig cfg("loadgen");
   const double* rate = cfg.Double("ISS_LOADGEN_RATE", 70, 1, 10000000,
                                   "Target updates per second over all items (70 = ISSLIVE's pace)");
   const absl::Duration* duration =
