@@ -34,7 +34,7 @@ stop_all() {
     fi
     wait "$pid" 2>/dev/null || true
   done
-  if [[ -n "${pg_started:-}" ]]; then run_pg "$pg_bin/pg_ctl" -D "$state/pg" -m fast stop >/dev/null || true; fi
+  if [[ -n "${pg_started:-}" ]]; then run_pg "$pg_bin/pg_ctl" -D "$pg_data" -m fast stop >/dev/null || true; fi
   echo "platform stopped"
 }
 trap stop_all INT TERM EXIT
@@ -56,20 +56,30 @@ pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
 run_pg() {
   if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
+pg_data="$state/pg"
+pg_log="$state/logs/postgres.log"
+if [[ $(id -u) -eq 0 ]] && ! runuser -u postgres -- test -x "$state"; then
+  # Root in a checkout the postgres user cannot enter (e.g. under /root, mode
+  # 700): the server's files go where it can.
+  pg_data=/var/tmp/iss-platform/pg
+  pg_log=/var/tmp/iss-platform/postgres.log
+  mkdir -p /var/tmp/iss-platform
+  chown postgres /var/tmp/iss-platform
+fi
 if [[ -z "${ISS_PG_DSN:-}" ]]; then
   pg_port="${ISS_PLATFORM_PG_PORT:-55432}"
-  if [[ ! -f "$state/pg/PG_VERSION" ]]; then
-    mkdir -p "$state/pg"
-    if [[ $(id -u) -eq 0 ]]; then chown postgres "$state/pg"; fi
-    run_pg "$pg_bin/initdb" -D "$state/pg" -A trust -U iss -E UTF8 >/dev/null
+  if [[ ! -f "$pg_data/PG_VERSION" ]]; then
+    mkdir -p "$pg_data"
+    if [[ $(id -u) -eq 0 ]]; then chown postgres "$pg_data"; fi
+    run_pg "$pg_bin/initdb" -D "$pg_data" -A trust -U iss -E UTF8 >/dev/null
   fi
-  touch "$state/logs/postgres.log"
-  if [[ $(id -u) -eq 0 ]]; then chown -R postgres "$state/pg" "$state/logs/postgres.log"; fi
-  run_pg "$pg_bin/pg_ctl" -D "$state/pg" -l "$state/logs/postgres.log" -w \
+  touch "$pg_log"
+  if [[ $(id -u) -eq 0 ]]; then chown -R postgres "$pg_data" "$pg_log"; fi
+  run_pg "$pg_bin/pg_ctl" -D "$pg_data" -l "$pg_log" -w \
     -o "-p $pg_port -k /tmp -c listen_addresses=127.0.0.1" start >/dev/null
   pg_started=1
   export ISS_PG_DSN="host=127.0.0.1 port=$pg_port user=iss dbname=postgres"
-  echo "  started PostgreSQL on 127.0.0.1:$pg_port (data .local/pg)"
+  echo "  started PostgreSQL on 127.0.0.1:$pg_port (data $pg_data, log $pg_log)"
 fi
 
 if [[ -z "${ISS_KAFKA_BROKERS:-}" ]]; then
@@ -84,6 +94,7 @@ export ISS_ADMIN_TOKEN="${ISS_ADMIN_TOKEN:-$(head -c 18 /dev/urandom | base64 | 
 if [[ "${ISS_PLATFORM_FEED:-isslive}" == "simulator" ]]; then
   start iss-simulator
   export ISS_LS_SERVER="${ISS_SIM_ADDR:-127.0.0.1:8088}" ISS_LS_TLS=false
+  export ISS_INGEST_SOURCE_LABEL="${ISS_INGEST_SOURCE_LABEL:-simulator}"
 fi
 start iss-ingestion
 start iss-storage
