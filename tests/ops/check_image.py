@@ -3,7 +3,7 @@
 - every shared library the built service binaries load comes from a package the
   runtime stage installs, or from one of those packages' dependencies (apt-cache);
 - the builder builds every program docker-compose.yml runs;
-- .dockerignore keeps a local build tree out of the build context.
+- .dockerignore keeps a local build tree and the .env secrets out of the build context.
 Usage: check_image.py <source root> <binary>...   Exit 77 (CTest skip) without dpkg/apt-cache."""
 import pathlib, re, shutil, subprocess, sys
 
@@ -34,10 +34,13 @@ for program in sorted(set(re.findall(r'command: \["(iss-[\w-]+)"', compose))):
     if program not in targets:
         failures.append(f"compose runs {program}, the image's builder does not build it")
 
-# A local build/ must stay out of the context (its CMakeCache breaks the builder).
+# A local build/ must stay out of the context (its CMakeCache breaks the builder),
+# ... and .env (the compose secrets) out of the context and its cache.
 ignore = ROOT / ".dockerignore"
-if not ignore.exists() or "build/" not in ignore.read_text().split():
-    failures.append(".dockerignore does not exclude build/")
+ignored = ignore.read_text().split() if ignore.exists() else []
+for entry in ("build/", ".env"):
+    if entry not in ignored:
+        failures.append(f".dockerignore does not exclude {entry}")
 
 if shutil.which("dpkg") is None or shutil.which("apt-cache") is None:
     print("SKIP: dpkg/apt-cache not available (not a Debian machine)")

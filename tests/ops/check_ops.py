@@ -9,6 +9,15 @@ ROOT = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ".").resolve()
 # Metrics that come from outside our code (Redpanda, Prometheus itself).
 EXTERNAL = {"up", "redpanda_storage_disk_free_bytes", "redpanda_storage_disk_total_bytes"}
 failures, skips = [], []
+# Secret variable -> the compose services that read it (their --help lists it).
+SECRETS = {
+    "ISS_ADMIN_TOKEN": {"ingestion", "storage", "peebot"},
+    "ISS_PG_DSN": {"migrate", "storage", "peebot"},
+    "ISS_X_CONSUMER_KEY": {"peebot"}, "ISS_X_CONSUMER_SECRET": {"peebot"},
+    "ISS_X_ACCESS_TOKEN": {"peebot"}, "ISS_X_ACCESS_TOKEN_SECRET": {"peebot"},
+    "POSTGRES_PASSWORD": {"postgres"},
+    "GF_SECURITY_ADMIN_PASSWORD": {"grafana"},
+}
 
 def fail(msg): failures.append(msg)
 
@@ -18,7 +27,7 @@ def need(tool):
         return False
     return True
 
-# 1. compose validates (env_file .env is taken from .env.example in a scratch copy).
+# 1. compose validates (.env, which it substitutes from, is .env.example in a scratch copy).
 if need("docker-compose"):
     with tempfile.TemporaryDirectory() as d:
         shutil.copy(ROOT / "docker-compose.yml", d)
@@ -44,6 +53,14 @@ if need("docker-compose"):
                         fail(f"{name}: no cpu/memory limits")
                     if "restart" not in svc:
                         fail(f"{name}: no restart policy")
+                    # Secrets only where they are read (no env_file handing all of .env out).
+                    env = svc.get("environment") or {}
+                    for key in env:
+                        if key in SECRETS and name not in SECRETS[key]:
+                            fail(f"{name}: gets secret {key}, which it does not read")
+                    for key, readers in SECRETS.items():
+                        if name in readers and key not in env:
+                            fail(f"{name}: reads {key} but compose does not pass it")
             except ImportError:
                 skips.append("python3-yaml not installed (per-service checks)")
 
