@@ -54,7 +54,8 @@ start() {
 # PostgreSQL: a local data dir, owned by an unprivileged user when run as root.
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
 run_pg() {
-  if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+  # From /: runuser keeps the cwd, which postgres may not be allowed to enter.
+  if [[ $(id -u) -eq 0 ]]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 pg_data="$state/pg"
 pg_log="$state/logs/postgres.log"
