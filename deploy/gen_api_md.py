@@ -1,8 +1,22 @@
 #!/usr/bin/env python3
 """Regenerates the RPC table of docs/api.md from proto/iss/**/*.proto
-(service, rpc, request/response, HTTP rule, first comment line above the rpc)."""
+(service, rpc, request/response, HTTP rule, the comment above the rpc)."""
 import pathlib, re, sys
 root = pathlib.Path(__file__).resolve().parent.parent
+NOTES_MAX = 400  # characters of the rpc comment in the Notes column
+
+
+def notes(comment):
+    """The comment, or, past NOTES_MAX, its whole sentences (else whole words) that fit, plus an ellipsis."""
+    comment = comment.replace("|", "\\|")
+    if len(comment) <= NOTES_MAX:
+        return comment
+    head = comment[:NOTES_MAX]
+    cut = head.rfind(". ")
+    cut = cut + 1 if cut > 0 else head.rfind(" ")
+    return (head[:cut] if cut > 0 else head).rstrip() + " …"
+
+
 rows = []
 for proto in sorted((root / "proto").rglob("*.proto")):
     text = proto.read_text()
@@ -16,7 +30,7 @@ for proto in sorted((root / "proto").rglob("*.proto")):
             full = f"{pkg.group(1)}.{svc.group(1)}" if pkg else svc.group(1)
             req = ("stream " if m.group(3) else "") + m.group(4)
             resp = ("stream " if m.group(5) else "") + m.group(6)
-            rows.append(f"| `{full}/{m.group(2)}` | {req} | {resp} | {route} | {comment[:160]} |")
+            rows.append(f"| `{full}/{m.group(2)}` | {req} | {resp} | {route} | {notes(comment)} |")
 table = "\n".join(["| RPC | Request | Response | REST route (gateway) | Notes |",
                    "|---|---|---|---|---|", *rows])
 doc = root / "docs/api.md"
