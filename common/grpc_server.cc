@@ -1,6 +1,7 @@
 #include "common/grpc_server.h"
 
 #include <openssl/crypto.h>
+#include <openssl/sha.h>
 
 #include <atomic>
 
@@ -28,9 +29,14 @@ std::string AdminToken() {
   return *g_admin_token;
 }
 
-// Constant-time comparison: the time taken must not tell how much matched.
+// Constant-time comparison: the time taken must tell neither how much matched
+// nor how long the token is. Comparing the strings directly would have to stop
+// at a length mismatch; their SHA-256 digests always have the same length.
 bool TokenEquals(absl::string_view a, absl::string_view b) {
-  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+  unsigned char da[SHA256_DIGEST_LENGTH], db[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(a.data()), a.size(), da);
+  SHA256(reinterpret_cast<const unsigned char*>(b.data()), b.size(), db);
+  return CRYPTO_memcmp(da, db, sizeof(da)) == 0;
 }
 
 absl::Status CheckBearer(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
