@@ -65,6 +65,24 @@ std::pair<std::string, std::string> SplitMethod(const std::string& full) {
   return {std::string(s.substr(0, slash)), std::string(s.substr(slash + 1))};
 }
 
+// The {grpc_service, grpc_method} labels of a call. The method name comes from
+// the client, so only methods this binary knows keep their names (the ones in
+// its generated descriptor pool, plus the built-in health service, which is
+// not a generated protobuf service); anything else is ("unknown", "unknown"),
+// or every made-up name would add metric series without bound (memory and
+// /metrics size).
+std::pair<std::string, std::string> MetricLabels(const std::string& full_method) {
+  auto [service, method] = SplitMethod(full_method);
+  if (service == "grpc.health.v1.Health" &&
+      (method == "Check" || method == "Watch" || method == "List")) {
+    return {service, method};
+  }
+  const auto* sd =
+      google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service);
+  if (sd != nullptr && sd->FindMethodByName(method) != nullptr) return {service, method};
+  return {"unknown", "unknown"};
+}
+
 const char* CodeName(grpc::StatusCode code) {
   static const char* kNames[] = {
       "OK",          "Canceled",          "Unknown",         "InvalidArgument", "DeadlineExceeded",
@@ -81,7 +99,7 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
  public:
   explicit CallInterceptor(grpc::experimental::ServerRpcInfo* info)
       : info_(info), admin_(IsAdminMethod(info->method())) {
-    std::tie(service_, method_) = SplitMethod(info->method());
+    std::tie(service_, method_) = MetricLabels(info->method());
   }
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {

@@ -16,6 +16,9 @@
 //     PERMISSION_DENIED and is logged + counted (iss_grpc_admin_unchecked_total);
 //   - metrics: grpc_server_started_total, grpc_server_handled_total
 //     {grpc_service,grpc_method,grpc_code} and grpc_server_handling_seconds;
+//     a method this binary does not know (not in its descriptor pool) counts
+//     as grpc_service="unknown", grpc_method="unknown", so clients cannot
+//     create series at will;
 //   - graceful shutdown: Shutdown() stops accepting, lets in-flight calls finish
 //     until the deadline, then cancels the rest.
 #pragma once

@@ -2,6 +2,9 @@
 // health mirroring, reflection, metrics.
 #include "common/grpc_server.h"
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
 #include "common/grpc_util.h"
 #include "common/metrics.h"
 #include "gmock/gmock.h"
@@ -154,6 +157,70 @@ TEST_F(GrpcServerTest, MetricsCountHandledCallsByCode) {
                         "grpc_server_handled_total{grpc_code=\"Unauthenticated\",grpc_method="
                         "\"IngestTestEvent\",grpc_service=\"iss.ingest.v1.IngestService\"}"));
   EXPECT_THAT(text, ::testing::HasSubstr("grpc_server_handling_seconds_bucket"));
+}
+
+// A sample's value in the process registry ("name{labels}" exactly); 0 if absent.
+double MetricValue(const std::string& key) {
+  for (absl::string_view line : absl::StrSplit(metrics::Serialize(), '\n')) {
+    if (absl::StartsWith(line, key) && line.size() > key.size() && line[key.size()] == ' ') {
+      double v = 0;
+      if (absl::SimpleAtod(line.substr(key.size() + 1), &v)) return v;
+    }
+  }
+  return 0;
+}
+
+// A unary call with an empty request to any method name, served or not.
+grpc::Status RawUnaryCall(const std::shared_ptr<grpc::Channel>& channel,
+                          const std::string& method) {
+  grpc::GenericStub stub(channel);
+  grpc::CompletionQueue cq;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::Slice empty("");
+  grpc::ByteBuffer request(&empty, 1), response;
+  auto call = stub.PrepareUnaryCall(&ctx, method, request, &cq);
+  call->StartCall();
+  grpc::Status status;
+  call->Finish(&response, &status, reinterpret_cast<void*>(1));
+  void* tag;
+  bool ok;
+  EXPECT_TRUE(cq.Next(&tag, &ok));
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  return status;
+}
+
+// Method names come from clients: made-up ones must not become label values,
+// or each would add series without bound.
+TEST_F(GrpcServerTest, UnknownMethodsShareOneMetricLabel) {
+  CheckingService svc;
+  StartWith(&svc);
+  const std::string unknown_handled =
+      "grpc_server_handled_total{grpc_code=\"Unimplemented\",grpc_method=\"unknown\","
+      "grpc_service=\"unknown\"}";
+  const std::string unknown_started =
+      "grpc_server_started_total{grpc_method=\"unknown\",grpc_service=\"unknown\"}";
+  const double handled_before = MetricValue(unknown_handled);
+  const double started_before = MetricValue(unknown_started);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(RawUnaryCall(channel_, absl::StrCat("/attacker.Svc/Evil", i)).error_code(),
+              grpc::StatusCode::UNIMPLEMENTED);
+  }
+  // A real service with a made-up method is just as unknown.
+  EXPECT_EQ(RawUnaryCall(channel_, "/iss.ingest.v1.IngestService/Evil").error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
+  const std::string text = metrics::Serialize();
+  EXPECT_THAT(text, ::testing::Not(::testing::HasSubstr("attacker")));
+  EXPECT_THAT(text, ::testing::Not(::testing::HasSubstr("Evil")));
+  EXPECT_EQ(MetricValue(unknown_handled), handled_before + 4);
+  EXPECT_EQ(MetricValue(unknown_started), started_before + 4);
+  // Served methods keep their names.
+  EXPECT_TRUE(RawUnaryCall(channel_, "/iss.ingest.v1.IngestService/GetIngestStatus").ok());
+  EXPECT_GE(MetricValue("grpc_server_handled_total{grpc_code=\"OK\",grpc_method="
+                        "\"GetIngestStatus\",grpc_service=\"iss.ingest.v1.IngestService\"}"),
+            1);
 }
 
 // Reflection: a raw ServerReflectionInfo call asking list_services, decoded
