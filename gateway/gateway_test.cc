@@ -292,6 +292,61 @@ TEST_F(GatewayTest, AuthorizationIsPassedThroughToAdminRpcs) {
   EXPECT_EQ(ParseJson(res)["seenAuthorization"], "Bearer abc");
 }
 
+// gRPC core aborts the process on an illegal metadata value (and logs it
+// first): such an Authorization is answered 401 here, never forwarded, never
+// echoed, and the gateway lives on.
+TEST_F(GatewayTest, AuthorizationOutsidePrintableAsciiIsRefusedNotForwarded) {
+  const size_t calls_before = g->storage->Calls().size() + g->echo->Calls().size();
+  const std::string secret = "tok3n-never-echoed";
+  auto check = [&](int p, const std::string& value, const std::string& target,
+                   int want_status = 401, int want_code = 16) {
+    SCOPED_TRACE(target + " with byte " + std::to_string(static_cast<unsigned char>(value.back())) +
+                 " in a " + std::to_string(value.size()) + "-byte value");
+    auto raw = testing::RawExchange(p, "GET " + target + " HTTP/1.1\r\nHost: x\r\nAuthorization: " +
+                                           value + "\r\nConnection: close\r\n\r\n",
+                                    1);
+    ASSERT_EQ(raw.size(), 1u);
+    EXPECT_EQ(raw[0].status, want_status) << raw[0].body;
+    EXPECT_EQ(ParseJson(raw[0])["code"], want_code);
+    if (want_code == 16) {
+      EXPECT_THAT(raw[0].Header("www-authenticate"), HasSubstr("Bearer"));
+    }
+    EXPECT_THAT(raw[0].body, ::testing::Not(HasSubstr(secret)));
+  };
+  for (const char* target : {"/api/v1/items", "/test/v1/stream"}) {  // unary, SSE
+    // Legal in HTTP (obs-text, HTAB), illegal in gRPC metadata: ours to refuse.
+    check(port(), "Bearer " + secret + "\x80", target);
+    check(port(), "x" + secret + "\xff", target);
+    check(port(), "Bearer " + secret + "\t!", target);
+    // Other control bytes: the HTTP parser refuses the request before us.
+    check(port(), "Bearer " + secret + "\x01", target, 400, 3);
+    check(port(), "Bearer " + secret + "\x7f", target, 400, 3);
+  }
+  // Longer than the metadata cap, on a server whose header cap lets it in.
+  ServerOptions o = TestOptions();
+  o.max_header_bytes = 16 << 10;
+  Health health;
+  auto big = Server::Start(o, g->routes.get(), g->upstreams.get(), &health);
+  ASSERT_TRUE(big.ok());
+  check((*big)->port(), "Bearer " + secret + std::string(4096, 'a'), "/api/v1/items");
+
+  // Nothing reached an upstream, and the gateway is still alive.
+  EXPECT_EQ(g->storage->Calls().size() + g->echo->Calls().size(), calls_before);
+  EXPECT_EQ(HttpCall(port(), "GET", "/healthz").status, 200);
+  // Up to the cap is forwarded.
+  EXPECT_EQ(HttpCall((*big)->port(), "GET", "/test/v1/shelves/a/echo", "",
+                     {{"Authorization", "Bearer " + std::string(4000, 'a')}})
+                .status,
+            200);
+  // Every printable ASCII byte still goes through unchanged.
+  std::string printable = "Bearer ";
+  for (char c = 0x21; c <= 0x7E; ++c) printable += c;
+  HttpResponse res =
+      HttpCall(port(), "GET", "/test/v1/shelves/a/echo", "", {{"Authorization", printable}});
+  ASSERT_EQ(res.status, 200) << res.body;
+  EXPECT_EQ(ParseJson(res)["seenAuthorization"], printable);
+}
+
 TEST_F(GatewayTest, DeadlinesComeFromHeadersOrTheDefault) {
   HttpResponse res = HttpCall(port(), "GET", "/test/v1/shelves/a/echo");
   double left = ParseJson(res)["seenDeadlineSeconds"];

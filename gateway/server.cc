@@ -22,6 +22,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "gateway/metadata.h"
 #include "gateway/openapi.h"
 #include "gateway/rate_limiter.h"
 #include "gateway/transcoder.h"
@@ -202,7 +203,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void Handle();
   void HandleApi(const RouteTable::MatchResult& match, absl::string_view query);
   void StartSse(const Route& route, std::unique_ptr<google::protobuf::Message> request,
-                std::optional<absl::Duration> deadline);
+                std::optional<absl::Duration> deadline,
+                std::optional<std::string> authorization);
   absl::StatusOr<std::optional<absl::Duration>> RequestDeadline() const;
   void Respond(Response res, bool force_close = false);
   void RespondJson(int status, std::string body, bool force_close = false);
@@ -482,6 +484,17 @@ absl::StatusOr<std::optional<absl::Duration>> Session::RequestDeadline() const {
 
 void Session::HandleApi(const RouteTable::MatchResult& match, absl::string_view query) {
   const Route& route = *match.route;
+  // gRPC core aborts the whole process on a metadata value outside printable
+  // ASCII (logging the value, a credential, on the way): refuse it here, and
+  // never echo it back.
+  std::optional<std::string> authorization;
+  if (auto auth = req_.find(http::field::authorization); auth != req_.end()) {
+    if (!IsForwardableMetadataValue(Sv(auth->value()))) {
+      return RespondError(16, absl::StrCat("Authorization header must be printable ASCII of at most ",
+                                           kMaxForwardedHeaderBytes, " bytes"));
+    }
+    authorization = std::string(auth->value());
+  }
   auto request = BuildRequest(route, match.bindings, query, req_.body());
   if (!request.ok()) return RespondError(3, std::string(request.status().message()));
   auto deadline = RequestDeadline();
@@ -489,7 +502,9 @@ void Session::HandleApi(const RouteTable::MatchResult& match, absl::string_view 
   grpc::GenericStub* stub = impl_->upstreams->StubFor(route.method->service()->full_name());
   if (stub == nullptr) return RespondError(12, "no upstream serves this route");
 
-  if (route.server_streaming) return StartSse(route, *std::move(request), *deadline);
+  if (route.server_streaming) {
+    return StartSse(route, *std::move(request), *deadline, std::move(authorization));
+  }
 
   struct UnaryCall {
     grpc::ClientContext ctx;
@@ -501,9 +516,7 @@ void Session::HandleApi(const RouteTable::MatchResult& match, absl::string_view 
   call->ctx.set_deadline(
       std::chrono::system_clock::now() +
       absl::ToChronoNanoseconds(deadline->value_or(impl_->options.default_deadline)));
-  if (auto auth = req_.find(http::field::authorization); auth != req_.end()) {
-    call->ctx.AddMetadata("authorization", std::string(auth->value()));
-  }
+  if (authorization) call->ctx.AddMetadata("authorization", *authorization);
   impl_->Track(&call->ctx, /*stream=*/false);
   stub->UnaryCall(
       &call->ctx, route.grpc_path, grpc::StubOptions(), &call->request, &call->response,
@@ -539,15 +552,14 @@ void Session::HandleApi(const RouteTable::MatchResult& match, absl::string_view 
 }
 
 void Session::StartSse(const Route& route, std::unique_ptr<google::protobuf::Message> request,
-                       std::optional<absl::Duration> deadline) {
+                       std::optional<absl::Duration> deadline,
+                       std::optional<std::string> authorization) {
   auto call = std::make_shared<SseCall>(shared_from_this(), &route, impl_);
   call->request = MessageToByteBuffer(*request);
   if (deadline) {
     call->ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(*deadline));
   }
-  if (auto auth = req_.find(http::field::authorization); auth != req_.end()) {
-    call->ctx.AddMetadata("authorization", std::string(auth->value()));
-  }
+  if (authorization) call->ctx.AddMetadata("authorization", *authorization);
   sse_call_ = call;
   // Close-delimited stream: no length, no chunking, nothing pipelined after it.
   std::string head =

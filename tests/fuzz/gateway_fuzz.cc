@@ -14,7 +14,11 @@
 //   4. the wire printer (FastWireToJson) prints every accepted request from
 //      its bytes exactly as the fast printer prints the message, and on the
 //      raw body read as the route's response (and request) bytes it either
-//      declines or prints exactly what parsing + the fast printer give.
+//      declines or prints exactly what parsing + the fast printer give;
+//   5. the whole input, taken as an Authorization header value, is accepted
+//      for forwarding as gRPC metadata exactly when gRPC core itself would
+//      accept it (and it is within the cap): an accepted value that gRPC
+//      refuses aborts the gateway.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -22,9 +26,12 @@
 #include <string_view>
 
 #include "gateway/json_printer.h"
+#include "gateway/metadata.h"
 #include "gateway/route_table.h"
 #include "gateway/transcoder.h"
 #include "google/protobuf/stubs/logging.h"
+#include "grpc/grpc.h"
+#include "grpc/slice.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "iss/ingest/v1/ingest.pb.h"
@@ -97,10 +104,20 @@ void CheckPrinterAgrees(const google::protobuf::Message& msg) {
   if (a.is_discarded() || a != nlohmann::json::parse(reference, nullptr, false)) __builtin_trap();
 }
 
+// The gateway forwards a header only when gRPC core accepts it as metadata.
+void CheckMetadataValue(std::string_view value) {
+  const bool ours =
+      iss::gateway::IsForwardableMetadataValue(absl::string_view(value.data(), value.size()));
+  const bool grpcs = grpc_header_nonbin_value_is_legal(
+                         grpc_slice_from_static_buffer(value.data(), value.size())) != 0;
+  if (ours != (grpcs && value.size() <= iss::gateway::kMaxForwardedHeaderBytes)) __builtin_trap();
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);
+  CheckMetadataValue(input);
   const size_t eol = input.find('\n');
   const std::string_view line = input.substr(0, eol);
   const std::string_view body = eol == std::string_view::npos ? "" : input.substr(eol + 1);
