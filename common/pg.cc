@@ -4,12 +4,15 @@
 // inside the caller's transaction (and so inside the caller's Guard).
 #include "common/pg.h"
 
+#include <libpq-fe.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "common/log.h"
 
 namespace iss::pg {
@@ -132,12 +135,47 @@ const std::vector<Migration>& EmbeddedMigrations() {
   return *migrations;
 }
 
+namespace {
+
+// The password the connection string carries ("" if none), or INVALID_ARGUMENT
+// when libpq cannot parse it. libpq's parse error quotes the offending part of
+// the string, which may be the password (a stray '%' in it, say), so it is
+// dropped unread and never reaches a log or a Status.
+absl::StatusOr<std::string> ParseDsnPassword(const std::string& dsn) {
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(dsn.c_str(), &error);
+  if (error != nullptr) PQfreemem(error);
+  if (options == nullptr) {
+    return absl::InvalidArgumentError(
+        "ISS_PG_DSN: malformed connection string (details withheld: it may contain the "
+        "password)");
+  }
+  std::string password;
+  for (const PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+    if (std::string_view(o->keyword) == "password" && o->val != nullptr) password = o->val;
+  }
+  PQconninfoFree(options);
+  return password;
+}
+
+}  // namespace
+
+absl::Status ValidateDsn(const std::string& dsn) { return ParseDsnPassword(dsn).status(); }
+
 absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect(const std::string& dsn) {
+  // A malformed string will not get better by retrying: INVALID_ARGUMENT, not
+  // UNAVAILABLE, so retry loops stop and start-up fails.
+  absl::StatusOr<std::string> password = ParseDsnPassword(dsn);
+  if (!password.ok()) return password.status();
   std::unique_ptr<pqxx::connection> conn;
   absl::Status s = Guard([&] { conn = std::make_unique<pqxx::connection>(dsn); });
   if (!s.ok()) {
+    // libpq's connection errors name host, port and user but not the password;
+    // redact it anyway should some version or message ever echo it.
+    std::string message(s.message());
+    if (!password->empty()) absl::StrReplaceAll({{*password, "<redacted>"}}, &message);
     // Whatever libpq said, not being able to connect means "try again later".
-    return absl::UnavailableError(absl::StrCat("connecting to PostgreSQL: ", s.message()));
+    return absl::UnavailableError(absl::StrCat("connecting to PostgreSQL: ", message));
   }
   return conn;
 }

@@ -30,7 +30,13 @@ struct Migration {
 // The migrations compiled in from migrations/*.sql, by version.
 const std::vector<Migration>& EmbeddedMigrations();
 
-// Opens a connection; UNAVAILABLE with the server's message on failure.
+// INVALID_ARGUMENT when libpq cannot parse the connection string. The message
+// never includes libpq's explanation, which may quote the password. Services
+// call it at start-up so a bad ISS_PG_DSN fails fast instead of being retried.
+absl::Status ValidateDsn(const std::string& dsn);
+
+// Opens a connection; INVALID_ARGUMENT (see ValidateDsn) for a malformed
+// string, UNAVAILABLE with the server's message (password redacted) on failure.
 absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect(const std::string& dsn);
 
 // 0 when schema_migrations does not exist yet.

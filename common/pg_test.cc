@@ -37,6 +37,35 @@ TEST(EmbeddedMigrationsTest, AreNumberedFromTheirFileNamesInOrder) {
   }
 }
 
+// libpq's parse error quotes the bad token, here the password: it must not be
+// passed on, and a malformed string is not worth retrying.
+TEST(ConnectTest, MalformedDsnIsInvalidArgumentWithoutItsSecret) {
+  for (const std::string dsn : {"postgresql://iss:hunter2%zzSECRET@127.0.0.1:1/db",
+                                "host=127.0.0.1 password='hunter2SECRET"}) {
+    auto conn = Connect(dsn);
+    EXPECT_EQ(conn.status().code(), absl::StatusCode::kInvalidArgument) << dsn;
+    EXPECT_THAT(std::string(conn.status().message()), HasSubstr("ISS_PG_DSN: malformed"));
+    EXPECT_THAT(std::string(conn.status().message()), ::testing::Not(HasSubstr("SECRET")));
+    EXPECT_EQ(ValidateDsn(dsn).code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(ValidateDsn(dsn).message()), ::testing::Not(HasSubstr("SECRET")));
+  }
+  EXPECT_TRUE(ValidateDsn("postgresql://iss:hunter2%41@db.example/iss").ok());
+  EXPECT_TRUE(ValidateDsn("host=db user=iss password=hunter2 dbname=iss").ok());
+}
+
+// Connection failures (nothing listening; a wrong password on a real server)
+// name the server but never the password.
+TEST(ConnectTest, ConnectionErrorsDoNotShowThePassword) {
+  auto conn = Connect("postgresql://iss:hunter2SECRET@127.0.0.1:1/db?connect_timeout=2");
+  EXPECT_EQ(conn.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(conn.status().message()), ::testing::Not(HasSubstr("SECRET")));
+  const std::string dsn = FreshDatabaseDsn();
+  // Whatever the server's auth method, a user that does not exist is refused.
+  conn = Connect(absl::StrCat(dsn, " user=nosuchuser password=hunter2SECRET"));
+  EXPECT_EQ(conn.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(conn.status().message()), ::testing::Not(HasSubstr("SECRET")));
+}
+
 TEST(ConnectTest, UnreachableServerIsUnavailable) {
   auto conn = Connect("host=127.0.0.1 port=1 user=postgres dbname=x connect_timeout=2");
   EXPECT_EQ(conn.status().code(), absl::StatusCode::kUnavailable);

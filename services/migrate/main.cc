@@ -101,6 +101,11 @@ int main(int argc, char** argv) {
     std::cerr << "ISS_PG_DSN=\"\": expected a PostgreSQL connection string\n";
     return 2;
   }
+  // A malformed DSN never gets better: fail now rather than retry until the timeout.
+  if (absl::Status s = pg::ValidateDsn(*dsn); !s.ok()) {
+    std::cerr << s.message() << "\n";
+    return 2;
+  }
   log::Init("migrate", log::Level::kInfo);
   (void)log::SetLevel(*log_level);
 

@@ -125,6 +125,9 @@ int main(int argc, char** argv) {
                                   "ISS_X_ACCESS_TOKEN_SECRET: set all four or none"));
   }
 
+  // A malformed DSN never gets better: fail now rather than retry forever.
+  if (absl::Status s = pg::ValidateDsn(*dsn); !s.ok()) Fail("bad configuration", s);
+
   Health health;
 
   // --- database: schema, then the settings an admin may have stored ---------

@@ -101,6 +101,9 @@ int main(int argc, char** argv) {
   Health health;
   health.Declare("kafka");
 
+  // A malformed DSN never gets better: fail now rather than retry forever.
+  if (absl::Status s = pg::ValidateDsn(*dsn); !s.ok()) Fail("bad configuration", s);
+
   // --- schema: migrate (optional), catalog, partitions around today ----------
   auto conn = ConnectWithRetry(*dsn);
   if (conn == nullptr) return 0;
