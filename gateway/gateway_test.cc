@@ -1,6 +1,10 @@
 // Gateway integration tests: the real HTTP server in front of real gRPC
 // upstreams on loopback (the platform's iss::GrpcServer hosting recording
 // fakes of the iss.* services and of a test-only annotated EchoService).
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <regex>
 #include <thread>
 
@@ -614,6 +618,38 @@ TEST_F(GatewayTest, DashboardIsServedAndPathsStayInside) {
   EXPECT_EQ(HttpCall((*s)->port(), "GET", "/").body, res.body);
   EXPECT_EQ(HttpCall((*s)->port(), "GET", "/../CMakeLists.txt").status, 404);
   EXPECT_EQ(HttpCall((*s)->port(), "GET", "/%2e%2e/CMakeLists.txt").status, 404);
+}
+
+TEST_F(GatewayTest, DotfilesInTheWebRootAreNotServed) {
+  // A web root as deployments have it: the page next to secrets and VCS data.
+  const std::filesystem::path root =
+      std::filesystem::path(::testing::TempDir()) / absl::StrCat("webroot-", getpid());
+  std::filesystem::remove_all(root);
+  std::filesystem::create_directories(root / ".git");
+  std::filesystem::create_directories(root / "sub");
+  auto write = [&](const std::filesystem::path& rel, const std::string& text) {
+    std::ofstream(root / rel) << text;
+  };
+  write("index.html", "<html>page</html>");
+  write("sub/ok.js", "ok()");
+  write(".env", "ISS_ADMIN_TOKEN=leaked");
+  write(".git/config", "[core]");
+  write("sub/.hidden", "hidden");
+  ServerOptions o = TestOptions();
+  o.web_root = root.string();
+  Health health;
+  auto s = Server::Start(o, g->routes.get(), g->upstreams.get(), &health);
+  ASSERT_TRUE(s.ok());
+  const int p = (*s)->port();
+  EXPECT_EQ(HttpCall(p, "GET", "/").status, 200);
+  EXPECT_EQ(HttpCall(p, "GET", "/sub/ok.js").status, 200);
+  for (const char* dot : {"/.env", "/%2eenv", "/%2Eenv", "/.git/config", "/sub/.hidden",
+                          "/sub/%2ehidden", "/.git/"}) {
+    HttpResponse res = HttpCall(p, "GET", dot);
+    EXPECT_EQ(res.status, 404) << dot;
+    EXPECT_THAT(res.body, ::testing::Not(HasSubstr("leaked"))) << dot;
+  }
+  std::filesystem::remove_all(root);
 }
 
 TEST_F(GatewayTest, GracefulShutdownDrainsInFlightAndEndsStreams) {

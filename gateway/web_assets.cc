@@ -31,8 +31,11 @@ std::optional<WebAssets::Asset> WebAssets::Find(absl::string_view raw_path) cons
   if (path.find('\\') != std::string::npos || path.find('\0') != std::string::npos) {
     return std::nullopt;
   }
+  // No segment may start with '.': that refuses "." and ".." (leaving the
+  // root) and also dotfiles and dot-folders (.env, .git/, .htpasswd), which a
+  // web root on disk may well hold and the dashboard never has.
   for (absl::string_view seg : absl::StrSplit(path, '/')) {
-    if (seg == ".." || seg == ".") return std::nullopt;
+    if (absl::StartsWith(seg, ".")) return std::nullopt;
   }
   if (root_.empty()) {
     for (size_t i = 0; i < kEmbeddedWebFileCount; ++i) {

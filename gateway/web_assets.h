@@ -27,7 +27,8 @@ class WebAssets {
   explicit WebAssets(std::string root) : root_(std::move(root)) {}
 
   // `path` is the URL path ("/" = "/index.html"); nullopt when absent or when
-  // the path tries to leave the root ("..", backslashes, NUL).
+  // the path tries to leave the root ("..", backslashes, NUL) or names a
+  // dotfile (any segment starting with '.').
   std::optional<Asset> Find(absl::string_view path) const;
 
   static std::string ContentType(absl::string_view path);
