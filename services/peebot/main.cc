@@ -78,7 +78,8 @@ int main(int argc, char** argv) {
   const auto* dry_run =
       cfg.Bool("ISS_PEEBOT_DRY_RUN", false, "Log and store posts instead of sending them");
   const auto* x_base = cfg.String("ISS_PEEBOT_X_BASE_URL", "https://api.x.com",
-                                  "X API base URL (tests: the fake server)");
+                                  "X API base URL: https://, or http:// to a loopback host "
+                                  "(127.0.0.1, localhost, ::1) for tests' fake server");
   const auto* x_timeout =
       cfg.Duration("ISS_PEEBOT_X_TIMEOUT", absl::Seconds(10), absl::Milliseconds(100),
                    absl::Minutes(2), "Timeout of one X API call");

@@ -98,6 +98,16 @@ absl::StatusOr<std::unique_ptr<XClient>> XClient::Create(XClientOptions options)
   if (t.host.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("no host in X base URL: ", options.base_url));
   }
+  // Every request carries OAuth credentials (signed, but the token is in the
+  // header): plain http only where nothing leaves the machine, i.e. tests
+  // talking to the fake X server.
+  const std::string host = absl::AsciiStrToLower(t.host);
+  if (!t.tls && host != "127.0.0.1" && host != "localhost" && host != "::1" && host != "[::1]") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "X base URL must use https:// (plain http:// is allowed only for loopback hosts "
+        "127.0.0.1, localhost and ::1, e.g. a test server): ",
+        options.base_url));
+  }
   return std::unique_ptr<XClient>(new XClient(std::move(options), std::move(t)));
 }
 

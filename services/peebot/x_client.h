@@ -4,7 +4,9 @@
 // (retry, wait, give up) is the Poster's job.
 //
 // The base URL is configurable (https://api.x.com by default) so tests point
-// it at the fake X server (plain http://127.0.0.1:PORT).
+// it at the fake X server (plain http://127.0.0.1:PORT). Plain http:// is
+// accepted only for loopback hosts (127.0.0.1, localhost, ::1): anywhere else
+// the OAuth Authorization header would cross the network in clear text.
 #pragma once
 
 #include <map>
@@ -46,7 +48,8 @@ struct XClientOptions {
 
 class XClient final : public XApi {
  public:
-  // INVALID_ARGUMENT for an unusable base URL.
+  // INVALID_ARGUMENT for an unusable base URL, including http:// to a host
+  // that is not loopback.
   static absl::StatusOr<std::unique_ptr<XClient>> Create(XClientOptions options);
   absl::StatusOr<XPostResult> CreatePost(const std::string& text) override;
 

@@ -164,6 +164,20 @@ TEST(XClientStandaloneTest, BadBaseUrlsAreRejected) {
   EXPECT_TRUE(XClient::Create({"https://api.x.com/", kCreds, absl::Seconds(1), ""}).ok());
 }
 
+// OAuth headers must not travel in clear text: http only to loopback (tests).
+TEST(XClientStandaloneTest, PlainHttpOnlyToLoopback) {
+  for (const char* url : {"http://api.x.com", "http://10.0.0.5:8080", "http://127.0.0.1.evil.com",
+                          "HTTP://api.x.com", "http://localhost.example:80"}) {
+    auto c = XClient::Create({url, kCreds, absl::Seconds(1), ""});
+    EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument) << url;
+    EXPECT_TRUE(absl::StrContains(c.status().message(), "https://")) << c.status();
+  }
+  for (const char* url : {"http://127.0.0.1:8080", "http://localhost:9", "http://LOCALHOST",
+                          "http://[::1]:8080/base"}) {
+    EXPECT_TRUE(XClient::Create({url, kCreds, absl::Seconds(1), ""}).ok()) << url;
+  }
+}
+
 TEST(XClientStandaloneTest, InterpretsXAnswers) {
   auto r = InterpretXResponse(201, {}, R"({"data":{"id":"123","text":"t"}})");
   EXPECT_EQ(r.post_id, "123");
