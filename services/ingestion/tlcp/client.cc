@@ -103,6 +103,7 @@ struct Client::Impl : public SessionEvents {
     s.data_adapter = o.data_adapter;
     s.cid = o.cid;
     s.keepalive = o.keepalive;
+    s.max_keepalive = o.max_keepalive;
     s.items = o.items;
     s.fields = o.fields;
     s.items_per_request = o.items_per_request;
@@ -427,8 +428,10 @@ absl::Status Client::Start() {
   if (o.port <= 0 || o.port > 65535) return absl::InvalidArgumentError("Lightstreamer port out of range");
   if (o.items.empty()) return absl::InvalidArgumentError("no items to subscribe");
   if (o.items_per_request < 1) return absl::InvalidArgumentError("items_per_request must be >= 1");
-  if (o.keepalive <= absl::ZeroDuration() || o.stall_margin < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("keepalive must be > 0 and stall_margin >= 0");
+  if (o.keepalive <= absl::ZeroDuration() || o.max_keepalive <= absl::ZeroDuration() ||
+      o.stall_margin < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "keepalive and max_keepalive must be > 0 and stall_margin >= 0");
   }
   for (const std::string& item : o.items) {
     if (item.empty() || item.find_first_of(" \t\r\n") != std::string::npos) {

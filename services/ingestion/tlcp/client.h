@@ -41,6 +41,9 @@ struct ClientOptions {
   std::vector<std::string> fields;           // empty = ingest::kIssliveFields
   std::string cid = "mgQkwtwdysogQz2BJ4Ji kOj2Bg";  // LS_cid (public client id)
   absl::Duration keepalive = absl::Seconds(5);      // LS_keepalive_millis asked for
+  // Cap on the keep-alive the server grants (if above `keepalive`), so the
+  // stall watchdog stays on whatever CONOK says (see SessionOptions).
+  absl::Duration max_keepalive = absl::Seconds(60);
   absl::Duration stall_margin = absl::Seconds(5);
   absl::Duration connect_timeout = absl::Seconds(10);
   absl::Duration backoff_initial = absl::Milliseconds(500);

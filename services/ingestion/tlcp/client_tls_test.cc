@@ -85,7 +85,12 @@ TestCert MakeCert(const char* host) {
 // fixed snapshot, then PROBEs. One connection at a time.
 class TlsTlcpServer {
  public:
-  explicit TlsTlcpServer(const TestCert& cert) : ctx_(ssl::context::tls_server), acceptor_(ioc_) {
+  // `conok_keepalive`: the keep-alive (ms) granted in CONOK; the server never
+  // sends PROBE, so only the client's stall watchdog ends a quiet session.
+  explicit TlsTlcpServer(const TestCert& cert, std::string conok_keepalive = "500")
+      : conok_keepalive_(std::move(conok_keepalive)),
+        ctx_(ssl::context::tls_server),
+        acceptor_(ioc_) {
     ctx_.use_certificate_chain(asio::buffer(cert.cert_pem));
     ctx_.use_private_key(asio::buffer(cert.key_pem), ssl::context::pem);
     const tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), 0);
@@ -153,7 +158,7 @@ class TlsTlcpServer {
         if (auto parsed = ParseParams(body); parsed.ok()) p.insert(parsed->begin(), parsed->end());
         if (name == "create_session") {
           ++sessions_;
-          out += "CONOK,STLS1,50000,500,*\r\n";
+          absl::StrAppend(&out, "CONOK,STLS1,50000,", conok_keepalive_, ",*\r\n");
         } else if (name == "control") {
           std::vector<std::string> group = absl::StrSplit(p["LS_group"], ' ');
           const std::string sub = p["LS_subId"];
@@ -170,6 +175,7 @@ class TlsTlcpServer {
     }
   }
 
+  const std::string conok_keepalive_;
   asio::io_context ioc_;
   ssl::context ctx_;
   tcp::acceptor acceptor_;
@@ -269,6 +275,27 @@ TEST_F(ClientTlsTest, VerificationCanBeTurnedOff) {
   Client client(o, &sink_);
   ASSERT_TRUE(client.Start().ok());
   ASSERT_TRUE(WaitFor([&] { return sink_.size() >= 2; }, absl::Seconds(10)));
+}
+
+// A server granting an absurd keep-alive and then going quiet is still caught
+// by the stall watchdog: the grant is clamped to max_keepalive.
+TEST_F(ClientTlsTest, HugeGrantedKeepaliveStillStalls) {
+  server_.reset();
+  server_ = std::make_unique<TlsTlcpServer>(cert_, "9223372036854775807");
+  ClientOptions o = Options();
+  o.tls_ca_file = ca_file_;
+  o.keepalive = absl::Milliseconds(200);
+  o.max_keepalive = absl::Milliseconds(300);
+  o.stall_margin = absl::Milliseconds(200);
+  Client client(o, &sink_);
+  ASSERT_TRUE(client.Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return sink_.size() >= 2; }, absl::Seconds(10)));
+  const absl::Time quiet_since = absl::Now();
+  // No PROBE ever comes: a stall after ~keep-alive cap + margin, then a new session.
+  ASSERT_TRUE(WaitFor([&] { return server_->sessions() >= 2; }, absl::Seconds(10)));
+  EXPECT_LT(absl::Now() - quiet_since, absl::Seconds(5));
+  EXPECT_GE(client.Status().reconnects, 1u);
+  client.Stop();
 }
 
 TEST_F(ClientTlsTest, MissingCaFileIsAnOptionError) {

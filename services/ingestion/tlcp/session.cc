@@ -1,5 +1,6 @@
 #include "services/ingestion/tlcp/session.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -239,6 +240,13 @@ Session::Step Session::OnConok(const Message& m, std::string_view line) {
   session_id_ = std::string(m.args[0]);
   request_limit_ = *limit;
   keepalive_ = absl::Milliseconds(*keepalive);
+  const absl::Duration ceiling = std::max(options_.max_keepalive, options_.keepalive);
+  if (keepalive_ > ceiling) {
+    // Believing it would let a (broken or hostile) server disable the stall
+    // watchdog; a server that really probes this rarely gets reconnected.
+    Notice("keepalive_clamped", line);
+    keepalive_ = ceiling;
+  }
   phase_ = Phase::kActive;
   rebind_ = false;
   Step step;

@@ -26,6 +26,10 @@ struct SessionOptions {
   std::string data_adapter;  // empty = default
   std::string cid;
   absl::Duration keepalive = absl::Seconds(5);  // asked for; the server decides
+  // The longest keep-alive we believe from CONOK (or `keepalive`, if longer).
+  // The stall watchdog waits keep-alive + margin for a PROBE: a server granting
+  // hours (or INT64_MAX ms) would otherwise switch stall detection off.
+  absl::Duration max_keepalive = absl::Seconds(60);
   std::vector<std::string> items;
   std::vector<std::string> fields;  // schema order; empty = ingest::kIssliveFields
   int items_per_request = 100;
@@ -70,7 +74,8 @@ class Session {
   bool rebinding() const { return rebind_; }
   const std::string& session_id() const { return session_id_; }
   const std::string& server_name() const { return server_name_; }
-  // The keep-alive the server granted in CONOK (what it promises to PROBE at).
+  // The keep-alive the server granted in CONOK (what it promises to PROBE at),
+  // at most max(options.max_keepalive, options.keepalive).
   absl::Duration keepalive() const { return keepalive_; }
   // Items in subscriptions the server confirmed (SUBOK).
   uint32_t subscribed_items() const;

@@ -320,6 +320,35 @@ TEST_F(SessionTest, ReqerrDropsTheSubscription) {
   EXPECT_EQ(events_.notices["request_refused"], 1);
 }
 
+// The stall watchdog waits keep-alive + margin: a server must not be able to
+// turn it off by granting an enormous keep-alive.
+TEST_F(SessionTest, HugeServerKeepaliveIsClamped) {
+  Session s(Options(100), &sink_, &events_);
+  s.Open();
+  EXPECT_EQ(s.OnLine("CONOK,S1,50000,9223372036854775807,*", now_).kind,
+            Session::Step::kContinue);
+  EXPECT_EQ(s.keepalive(), absl::Seconds(60));
+  EXPECT_EQ(events_.notices["keepalive_clamped"], 1);
+
+  SessionOptions o = Options(100);
+  o.max_keepalive = absl::Seconds(2);
+  Session capped(o, &sink_, &events_);
+  capped.Open();
+  capped.OnLine("CONOK,S2,50000,3600000,*", now_);
+  EXPECT_EQ(capped.keepalive(), absl::Seconds(2));
+  // Below the cap, the server's grant stands.
+  Session normal(o, &sink_, &events_);
+  normal.Open();
+  normal.OnLine("CONOK,S3,50000,1800,*", now_);
+  EXPECT_EQ(normal.keepalive(), absl::Milliseconds(1800));
+  // What we asked for is never clamped below.
+  o.keepalive = absl::Seconds(5);
+  Session asked(o, &sink_, &events_);
+  asked.Open();
+  asked.OnLine("CONOK,S4,50000,9000,*", now_);
+  EXPECT_EQ(asked.keepalive(), absl::Seconds(5));
+}
+
 TEST_F(SessionTest, MalformedConokReconnects) {
   Session s(Options(100), &sink_, &events_);
   s.Open();
