@@ -26,6 +26,8 @@ class ConnectionPool {
   absl::Status Run(const std::function<void(pqxx::connection&)>& fn,
                    absl::Duration wait = absl::Seconds(5));
 
+  size_t size() const { return size_; }
+
  private:
   const std::string dsn_;
   const size_t size_;

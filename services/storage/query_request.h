@@ -28,6 +28,11 @@ struct QueryLimits {
   int max_items_page = 1000;
   int max_buckets = 10000;
   size_t max_item_id = 64;
+  // Rows per Replay page: one short query each, the connection released
+  // before the page is written to the client.
+  int replay_page_rows = 2000;
+  // How long a Replay page waits for a replay slot before RESOURCE_EXHAUSTED.
+  absl::Duration replay_slot_wait = absl::Seconds(5);
 };
 
 // Position after the last row of a window page: (source_ts, item_id, event_id).

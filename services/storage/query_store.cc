@@ -1,7 +1,9 @@
 #include "services/storage/query_store.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <optional>
 
 #include "absl/status/status.h"
@@ -47,6 +49,18 @@ const std::string& WindowSql(bool desc, bool single) {
       new std::string[4]{BuildWindowSql(false, false), BuildWindowSql(false, true),
                          BuildWindowSql(true, false), BuildWindowSql(true, true)};
   return sql[(desc ? 2 : 0) + (single ? 1 : 0)];
+}
+
+// One Replay page: rows of [$2, $3) after the key ($2, $4, $5) when given.
+const std::string& ReplaySql() {
+  static const auto* sql = new std::string(absl::StrCat(
+      "SELECT ", kEventCols,
+      " FROM telemetry WHERE item_id = ANY(COALESCE($1::text[], ARRAY(SELECT item_id FROM items)))"
+      " AND source_ts >= $2::timestamptz AND source_ts < $3::timestamptz"
+      " AND ($4::text IS NULL OR (source_ts, item_id, event_id) > ($2::timestamptz, $4::text,"
+      " $5::text))"
+      " ORDER BY source_ts, item_id, event_id LIMIT $6"));
+  return *sql;
 }
 
 constexpr const char* kLatestSql =
@@ -286,33 +300,81 @@ absl::StatusOr<v1::Item> QueryStore::GetItem(const v1::GetItemRequest& req) {
   return item;
 }
 
+absl::Status QueryStore::RunReplayPage(const std::function<void(pqxx::connection&)>& fn) {
+  {
+    absl::MutexLock lock(&replay_mu_);
+    auto free_slot = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(replay_mu_) {
+      return replay_busy_ < replay_slots_;
+    };
+    if (!replay_mu_.AwaitWithTimeout(absl::Condition(&free_slot), limits_.replay_slot_wait)) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("replay: ", replay_slots_,
+                       " replay queries already running (the limit keeps a database connection"
+                       " free for other queries); retry later"));
+    }
+    ++replay_busy_;
+  }
+  absl::Status s = pool_->Run(fn);
+  absl::MutexLock lock(&replay_mu_);
+  --replay_busy_;
+  return s;
+}
+
 absl::Status QueryStore::Replay(const v1::ReplayRequest& req,
                                 const std::function<bool(const TelemetryEvent&)>& emit, int chunk) {
   auto q = ParseReplayQuery(req, limits_);
   if (!q.ok()) return q.status();
-  return pool_->Run([&](pqxx::connection& conn) {
-    pqxx::read_transaction txn(conn);
-    const std::optional<std::string> filter =
-        q->item_ids.empty() ? std::nullopt
-                            : std::optional<std::string>(TextArrayLiteral(q->item_ids));
-    txn.exec_params(absl::StrCat("DECLARE replay_cursor NO SCROLL CURSOR FOR SELECT ", kEventCols,
-                                 " FROM telemetry WHERE source_ts >= $1::timestamptz"
-                                 " AND source_ts < $2::timestamptz"
-                                 " AND ($3::text[] IS NULL OR item_id = ANY($3::text[]))"
-                                 " ORDER BY source_ts, item_id, event_id"),
-                    Ts(q->start_us), Ts(q->end_us), filter);
-    const std::string fetch = absl::StrCat("FETCH FORWARD ", chunk, " FROM replay_cursor");
-    TelemetryEvent e;
-    for (;;) {
-      const auto rows = txn.exec(fetch);
-      for (const auto& r : rows) {
-        e.Clear();
-        ReadEvent(r, &e);
-        if (!emit(e)) return;
+  if (chunk <= 0) chunk = std::max(1, limits_.replay_page_rows);
+  const std::optional<std::string> filter =
+      q->item_ids.empty() ? std::nullopt
+                          : std::optional<std::string>(TextArrayLiteral(q->item_ids));
+
+  // Pages resume after the last key sent. Each one also stays inside a time
+  // slice [lo, hi): telemetry has no index leading with source_ts, so a page
+  // bounded only by LIMIT would read and sort the whole rest of the window,
+  // page after page. The slice grows over sparse stretches and shrinks to
+  // what one page covered in dense ones. The item ids go to the primary key
+  // (item_id, source_ts, ...) as an array, one index range per item; without
+  // a filter every item in `items` (the sink upserts it in the statement
+  // that inserts the rows, so it names every item telemetry holds).
+  int64_t lo = q->start_us;
+  int64_t span = absl::ToInt64Microseconds(absl::Minutes(1));
+  std::optional<std::string> after_item, after_event;
+  std::vector<TelemetryEvent> page(static_cast<size_t>(chunk));
+  for (;;) {
+    const int64_t hi = q->end_us - lo <= span ? q->end_us : lo + span;
+    size_t n = 0;
+    absl::Status s = RunReplayPage([&](pqxx::connection& conn) {
+      pqxx::read_transaction txn(conn);
+      const auto rows =
+          txn.exec_params(ReplaySql(), filter, Ts(lo), Ts(hi), after_item, after_event, chunk);
+      n = rows.size();
+      for (size_t i = 0; i < n; ++i) {
+        page[i].Clear();
+        ReadEvent(rows[i], &page[i]);
       }
-      if (rows.size() < static_cast<size_t>(chunk)) break;
+    });
+    if (!s.ok()) return s;
+    // The connection is back in the pool: a slow client now only delays itself.
+    for (size_t i = 0; i < n; ++i) {
+      if (!emit(page[i])) return absl::OkStatus();
     }
-  });
+    if (n == static_cast<size_t>(chunk)) {
+      const TelemetryEvent& last = page[n - 1];
+      const int64_t last_us = TimestampMicros(last.source_ts());
+      span = std::max<int64_t>(last_us - lo, 1000);
+      lo = last_us;
+      after_item = last.item_id();
+      after_event = last.event_id();
+      continue;
+    }
+    // Short page: nothing is left before hi.
+    if (hi >= q->end_us) return absl::OkStatus();
+    span = span > std::numeric_limits<int64_t>::max() / 8 ? span : span * (n == 0 ? 8 : 2);
+    lo = hi;
+    after_item.reset();
+    after_event.reset();
+  }
 }
 
 absl::StatusOr<std::vector<v1::PartitionProgress>> QueryStore::StoredOffsets(

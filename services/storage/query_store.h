@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "iss/storage/v1/storage.pb.h"
 #include "services/storage/conn_pool.h"
 #include "services/storage/query_request.h"
@@ -17,7 +19,10 @@ namespace iss::storage {
 
 class QueryStore {
  public:
-  QueryStore(ConnectionPool* pool, QueryLimits limits) : pool_(pool), limits_(limits) {}
+  QueryStore(ConnectionPool* pool, QueryLimits limits)
+      : pool_(pool),
+        limits_(limits),
+        replay_slots_(pool->size() > 1 ? static_cast<int>(pool->size()) - 1 : 1) {}
 
   absl::StatusOr<iss::storage::v1::QueryWindowResponse> QueryWindow(
       const iss::storage::v1::QueryWindowRequest& req);
@@ -29,11 +34,17 @@ class QueryStore {
       const iss::storage::v1::ListItemsRequest& req);
   absl::StatusOr<iss::storage::v1::Item> GetItem(const iss::storage::v1::GetItemRequest& req);
 
-  // Streams the window in (source_ts, item_id, event_id) order through a
-  // server-side cursor, `chunk` rows at a time; `emit` returns false to stop.
+  // Streams the window in (source_ts, item_id, event_id) order, `chunk` rows
+  // (0: limits().replay_page_rows) per keyset page; `emit` returns false to
+  // stop. No connection or transaction is held while `emit` runs, so a client
+  // that stops reading pins nothing in the database. Each page is its own
+  // snapshot: rows committed during a replay may appear if they sort after
+  // the position reached, never twice. At most pool size - 1 (at least 1)
+  // replay pages query at once (RESOURCE_EXHAUSTED after waiting), so the other RPCs always
+  // find a connection however many replays run.
   absl::Status Replay(const iss::storage::v1::ReplayRequest& req,
                       const std::function<bool(const iss::telemetry::v1::TelemetryEvent&)>& emit,
-                      int chunk = 2000);
+                      int chunk = 0);
 
   // next_offset per (topic, partition) stored for `group`.
   absl::StatusOr<std::vector<iss::storage::v1::PartitionProgress>> StoredOffsets(
@@ -42,8 +53,14 @@ class QueryStore {
   const QueryLimits& limits() const { return limits_; }
 
  private:
+  // Runs `fn` on a pooled connection while holding one of replay_slots_.
+  absl::Status RunReplayPage(const std::function<void(pqxx::connection&)>& fn);
+
   ConnectionPool* pool_;
   const QueryLimits limits_;
+  const int replay_slots_;
+  absl::Mutex replay_mu_;
+  int replay_busy_ ABSL_GUARDED_BY(replay_mu_) = 0;
 };
 
 // `{"a","b"}`: a PostgreSQL text[] literal, passed as ONE parameter.
