@@ -115,6 +115,9 @@ class GatewayTest : public ::testing::Test {
   }
   static void TearDownTestSuite() {
     g->server.reset();
+    // The probe thread writes to `health`, which is destroyed before
+    // `upstreams` (declared after it): stop the probe first.
+    g->upstreams.reset();
     delete g;
     g = nullptr;
   }
@@ -568,8 +571,8 @@ TEST_F(GatewayTest, OpsEndpointsAndMetrics) {
 TEST_F(GatewayTest, ReadinessFollowsTheUpstreams) {
   FakeUpstream lonely({"iss.gatewaytest.v1.EchoService"}, kToken);
   ASSERT_TRUE(lonely.Start().ok());
+  Health health;  // before `ups`: outlives the probe thread that writes to it
   Upstreams ups({{"echo", lonely.address(), {"iss.gatewaytest.v1.EchoService"}}});
-  Health health;
   ups.StartHealthProbe(&health, absl::Milliseconds(20));
   auto s = Server::Start(TestOptions(), g->routes.get(), &ups, &health);
   ASSERT_TRUE(s.ok());
