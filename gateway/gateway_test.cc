@@ -541,6 +541,80 @@ TEST_F(GatewayTest, ServerStreamingBecomesServerSentEvents) {
   EXPECT_TRUE(iss::testing::WaitFor([&] { return g->echo->CancelledCalls() > cancelled_before; }));
 }
 
+TEST_F(GatewayTest, ConcurrentStreamsAreCappedPerClientAndInTotal) {
+  g->echo->Stream("/iss.gatewaytest.v1.EchoService/Stream", {}, /*hold=*/true);
+  auto headers = [](const std::string& s) { return absl::StrContains(s, "\r\n\r\n"); };
+  struct Case {
+    int per_client, total, want_status, want_code;
+  };
+  // Every test client is 127.0.0.1: one cap at a time is the one reached.
+  for (const Case c : {Case{2, 10, 429, 8}, Case{10, 2, 503, 14}}) {
+    SCOPED_TRACE(absl::StrCat("per client ", c.per_client, ", total ", c.total));
+    ServerOptions o = TestOptions();
+    o.max_streams_per_client = c.per_client;
+    o.max_streams = c.total;
+    Health health;
+    auto s = Server::Start(o, g->routes.get(), g->upstreams.get(), &health);
+    ASSERT_TRUE(s.ok());
+    const int p = (*s)->port();
+    std::vector<std::unique_ptr<testing::SseClient>> streams;
+    for (int i = 0; i < 2; ++i) {
+      streams.push_back(std::make_unique<testing::SseClient>(p, "/test/v1/stream"));
+      EXPECT_THAT(streams.back()->ReadUntil(headers), HasSubstr("HTTP/1.1 200 OK"));
+    }
+    // Read as a stream: were the cap missing, this would be one that never ends.
+    testing::SseClient refused(p, "/test/v1/stream");
+    const std::string& got = refused.ReadUntil(
+        [](const std::string& x) { return absl::StrContains(x, "\r\n\r\n{") && absl::EndsWith(x, "}"); },
+        absl::Seconds(5));
+    EXPECT_TRUE(absl::StartsWith(got, absl::StrCat("HTTP/1.1 ", c.want_status, " "))) << got;
+    const Json body = Json::parse(got.substr(std::min(got.size(), got.find("\r\n\r\n") + 4)),
+                                  nullptr, /*allow_exceptions=*/false);
+    EXPECT_EQ(body.is_object() ? body.value("code", -1) : -1, c.want_code) << got;
+    refused.Close();
+    // Unary calls take no stream slot.
+    EXPECT_EQ(HttpCall(p, "GET", "/test/v1/shelves/a/echo").status, 200);
+    // A stream whose client went away gives its slot back.
+    streams[0]->Close();
+    EXPECT_TRUE(iss::testing::WaitFor([&] {
+      testing::SseClient again(p, "/test/v1/stream");
+      return absl::StartsWith(again.ReadUntil(headers), "HTTP/1.1 200 OK");
+    }));
+  }
+}
+
+TEST_F(GatewayTest, StalledStreamReaderIsCutOffAndUpstreamCancelled) {
+  const std::string method = "/iss.gatewaytest.v1.EchoService/Stream";
+  g->echo->Stream(method, {}, /*hold=*/true);
+  ServerOptions o = TestOptions();
+  o.stream_write_timeout = absl::Milliseconds(300);
+  Health health;
+  auto s = Server::Start(o, g->routes.get(), g->upstreams.get(), &health);
+  ASSERT_TRUE(s.ok());
+  const int open_before = g->echo->OpenStreams();
+  const int cancelled_before = g->echo->CancelledCalls();
+  testing::SseClient sse((*s)->port(), "/test/v1/stream");
+  EXPECT_THAT(sse.ReadUntil([](const std::string& x) { return absl::StrContains(x, "\r\n\r\n"); }),
+              HasSubstr("HTTP/1.1 200 OK"));
+  ASSERT_TRUE(iss::testing::WaitFor([&] { return g->echo->OpenStreams() == open_before + 1; }));
+  // From here the client reads nothing while the upstream keeps sending: once
+  // the socket buffers are full a write stalls, times out, and the gateway
+  // closes the stream and cancels the upstream call.
+  test::EchoRequest big;
+  big.set_name(std::string(1 << 20, 'x'));
+  EXPECT_TRUE(iss::testing::WaitFor(
+      [&] {
+        if (g->echo->OpenStreams() == open_before) return true;
+        g->echo->Push(method, big);
+        return false;
+      },
+      absl::Seconds(20), absl::Milliseconds(50)));
+  EXPECT_TRUE(iss::testing::WaitFor([&] { return g->echo->CancelledCalls() > cancelled_before; }));
+  // The client gets what was already buffered, then the close.
+  sse.ReadUntil([](const std::string&) { return false; }, absl::Seconds(20));
+  EXPECT_TRUE(sse.closed());
+}
+
 TEST_F(GatewayTest, FiniteStreamsEndWithAStatusEvent) {
   test::EchoRequest a;
   a.set_name("only");

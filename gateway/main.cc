@@ -55,6 +55,14 @@ int main(int argc, char** argv) {
   const absl::Duration* heartbeat =
       config.Duration("ISS_GATEWAY_SSE_HEARTBEAT", absl::Seconds(15), absl::Milliseconds(100),
                       absl::Minutes(10), "Comment line sent on idle SSE streams");
+  const int64_t* max_streams = config.Int("ISS_GATEWAY_MAX_STREAMS", 256, 1, 1 << 20,
+                                          "Concurrent SSE streams in total; more: 503");
+  const int64_t* max_streams_per_client =
+      config.Int("ISS_GATEWAY_MAX_STREAMS_PER_CLIENT", 8, 1, 1 << 20,
+                 "Concurrent SSE streams per client IP; more: 429");
+  const absl::Duration* stream_write_timeout = config.Duration(
+      "ISS_GATEWAY_STREAM_WRITE_TIMEOUT", absl::Seconds(30), absl::Milliseconds(100),
+      absl::Minutes(10), "Time one SSE write may take; a client that stops reading is then cut off (upstream call cancelled)");
   const std::string* web_root = config.String(
       "ISS_GATEWAY_WEB_ROOT", "", "Serve the dashboard from this folder; empty = the copy compiled in");
   const int64_t* threads = config.Int("ISS_GATEWAY_THREADS", 2, 1, 64, "HTTP I/O threads");
@@ -100,6 +108,9 @@ int main(int argc, char** argv) {
   options.rate_limit_burst = *burst;
   options.cors_origins = absl::StrSplit(*cors, ',', absl::SkipWhitespace());
   options.sse_heartbeat = *heartbeat;
+  options.max_streams = static_cast<int>(*max_streams);
+  options.max_streams_per_client = static_cast<int>(*max_streams_per_client);
+  options.stream_write_timeout = *stream_write_timeout;
   options.web_root = *web_root;
   auto server = iss::gateway::Server::Start(options, &*routes, &upstreams, &health);
   if (!server.ok()) {

@@ -10,6 +10,7 @@
 #include <optional>
 #include <thread>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -133,6 +134,26 @@ struct Server::Impl {
     return calls.size();
   }
 
+  enum class StreamSlot { kGranted, kClientFull, kServerFull };
+  StreamSlot AcquireStreamSlot(const std::string& client) {
+    std::lock_guard<std::mutex> lock(slots_mu);
+    if (auto it = streams_by_client.find(client);
+        it != streams_by_client.end() && it->second >= options.max_streams_per_client) {
+      return StreamSlot::kClientFull;
+    }
+    if (streams_total >= options.max_streams) return StreamSlot::kServerFull;
+    ++streams_by_client[client];
+    ++streams_total;
+    return StreamSlot::kGranted;
+  }
+  void ReleaseStreamSlot(const std::string& client) {
+    std::lock_guard<std::mutex> lock(slots_mu);
+    --streams_total;
+    if (auto it = streams_by_client.find(client); it != streams_by_client.end() && --it->second <= 0) {
+      streams_by_client.erase(it);
+    }
+  }
+
   void Observe(const std::string& route, const std::string& method, int code, absl::Time start) {
     requests.Add({{"route", route}, {"method", method}, {"code", absl::StrCat(code)}}).Increment();
     durations.Add({{"route", route}, {"method", method}}, metrics::LatencyBuckets())
@@ -152,6 +173,11 @@ struct Server::Impl {
   Health* health;
   WebAssets assets;
   RateLimiter limiter;
+  // SSE stream slots. Declared before `ioc`: a session still holding one is
+  // released when `ioc` is destroyed, and these must outlive that.
+  std::mutex slots_mu;
+  int streams_total = 0;
+  absl::flat_hash_map<std::string, int> streams_by_client;
   net::io_context ioc;
   tcp::acceptor acceptor;
   std::vector<std::thread> threads;
@@ -183,6 +209,10 @@ class Session : public std::enable_shared_from_this<Session> {
     auto ep = stream_.socket().remote_endpoint(ec);
     client_ = ec ? "unknown" : ep.address().to_string();
   }
+
+  // The last owner may be ioc's destruction at shutdown: the slot is
+  // returned either way.
+  ~Session() { ReleaseStreamSlot(); }
 
   auto executor() { return stream_.get_executor(); }
 
@@ -222,6 +252,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void WatchClient();
   void Heartbeat();
   void CloseNow();
+  void ReleaseStreamSlot();
 
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
@@ -235,6 +266,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool in_request_ = false;
 
   // SSE state.
+  bool holds_stream_slot_ = false;
   std::weak_ptr<SseCall> sse_call_;
   std::deque<std::pair<std::string, std::function<void()>>> outq_;
   bool writing_ = false;
@@ -503,6 +535,17 @@ void Session::HandleApi(const RouteTable::MatchResult& match, absl::string_view 
   if (stub == nullptr) return RespondError(12, "no upstream serves this route");
 
   if (route.server_streaming) {
+    switch (impl_->AcquireStreamSlot(client_)) {
+      case Impl::StreamSlot::kClientFull:
+        return RespondError(8, absl::StrCat("too many concurrent streams from this client (limit ",
+                                            impl_->options.max_streams_per_client, ")"));
+      case Impl::StreamSlot::kServerFull:
+        return RespondError(14, absl::StrCat("too many concurrent streams (limit ",
+                                             impl_->options.max_streams, "); retry later"));
+      case Impl::StreamSlot::kGranted:
+        holds_stream_slot_ = true;  // returned when the connection closes
+        break;
+    }
     return StartSse(route, *std::move(request), *deadline, std::move(authorization));
   }
 
@@ -630,7 +673,11 @@ void Session::WriteNext() {
     if (done) done();
     return WriteNext();
   }
-  net::async_write(stream_.socket(), net::buffer(outq_.front().first),
+  // A client that stops reading would otherwise hold this stream, its slot and
+  // its upstream call forever: a write that does not finish in time fails
+  // (beast closes the socket), which ends the stream and cancels upstream.
+  stream_.expires_after(Chrono(impl_->options.stream_write_timeout));
+  net::async_write(stream_, net::buffer(outq_.front().first),
                    [self = shared_from_this()](beast::error_code ec, size_t) {
                      auto done = std::move(self->outq_.front().second);
                      self->outq_.pop_front();
@@ -728,7 +775,16 @@ void Session::LingerClose() {
   (*drain)();
 }
 
+void Session::ReleaseStreamSlot() {
+  if (!holds_stream_slot_) return;
+  holds_stream_slot_ = false;
+  impl_->ReleaseStreamSlot(client_);
+}
+
 void Session::CloseNow() {
+  // The socket is gone and the upstream call ended or is being cancelled:
+  // the slot is free for the next stream.
+  ReleaseStreamSlot();
   if (closed_) return;
   closed_ = true;
   if (heartbeat_) heartbeat_->cancel();

@@ -33,6 +33,14 @@ struct ServerOptions {
   double rate_limit_burst = 0;  // bucket size; 0 = max(1, rps)
   std::vector<std::string> cors_origins;  // exact origins or "*"; empty = CORS off
   absl::Duration sse_heartbeat = absl::Seconds(15);
+  // Each SSE stream holds a socket and an upstream call for as long as the
+  // client likes, so their number is capped: beyond `max_streams` in total
+  // 503, beyond `max_streams_per_client` from one client IP 429.
+  int max_streams = 256;
+  int max_streams_per_client = 8;
+  // One SSE write (event, heartbeat) slower than this closes the stream and
+  // cancels its upstream call: a client that stops reading lets go.
+  absl::Duration stream_write_timeout = absl::Seconds(30);
   std::string web_root;  // empty = the embedded dashboard
 };
 
