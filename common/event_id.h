@@ -1,4 +1,5 @@
-// Owns: the canonical, deterministic event id (seed 000 section 4.1).
+// Owns: the canonical, deterministic event id: anyone holding an event (storage,
+// a consumer, an auditor) can recompute it.
 //
 // event_id = lower-case hex SHA-256 of the canonical serialisation
 //   item_id|source_ts|value|status_class|status_indicator|status_color|calibrated_data|schema_version

@@ -15,7 +15,7 @@ namespace {
 using iss::telemetry::v1::TelemetryEvent;
 
 TelemetryEvent SeedExample() {
-  // The example payload of seed 000 section 5.
+  // The example payload of the original design documents.
   TelemetryEvent e;
   e.set_schema_version(1);
   e.set_item_id("USLAB000061");

@@ -20,7 +20,7 @@ TEST(IssliveTime, JanuaryFirstIsTwentyFourHours) {
 }
 
 TEST(IssliveTime, PublishedWorkedExample) {
-  // shared/notes/isslive.md: 4224.014583888915 -> 2026-06-25 00:00:52.502 UTC.
+  // Observed on the live feed: 4224.014583888915 -> 2026-06-25 00:00:52.502 UTC.
   auto t = ParseIssTimestamp("4224.014583888915", Utc(2026, 6, 25, 0, 1));
   ASSERT_TRUE(t.ok()) << t.status();
   EXPECT_EQ(*t, Utc(2026, 6, 25, 0, 0, 52) + absl::Milliseconds(502));

@@ -1,4 +1,4 @@
-// Owns: the words of a post (FR-021): templates filled with a detection's
+// Owns: the words of a post: templates filled with a detection's
 // figures plus a joke from a rotating set. Every text is at most 280
 // characters (X counts code points; ours are ASCII plus a few emoji, counted
 // as code points here) and never equal to the previous post's text.

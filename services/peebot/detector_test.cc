@@ -62,7 +62,7 @@ TEST_P(ScenarioTest, FindsEveryExpectedEventAndNoOther) {
 }
 
 // A restart at any point (state saved and loaded into a new detector) gives
-// exactly what one uninterrupted run gives: FR-018's "detected once".
+// exactly what one uninterrupted run gives: every event detected once.
 TEST_P(ScenarioTest, RestartAnywhereGivesTheSameDetections) {
   auto sc = LoadScenario(GetParam());
   ASSERT_TRUE(sc.ok()) << sc.status();

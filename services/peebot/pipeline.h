@@ -1,7 +1,7 @@
 // Owns: the consuming side of Pee-Bot: telemetry.raw.v1 (group iss-peebot) ->
 // keep the tank items, the urine processor and the station clock -> Detector
 // -> one PostgreSQL transaction per batch holding the samples, the new
-// detections, the detector's state and the next offsets (FR-018: a restart
+// detections, the detector's state and the next offsets (a requirement: a restart
 // resumes exactly after the last committed batch; an event straddling the
 // restart is detected once, with the same id).
 //

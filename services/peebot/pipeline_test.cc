@@ -220,7 +220,7 @@ TEST_F(PipelineTest, StoredSamplesOlderThanTheRetentionArePruned) {
   EXPECT_EQ(*admin_store_->CountDetections(), 2);
 }
 
-// FR-018: the service stops in the middle of a fill and starts again. The
+// Restart requirement: the service stops in the middle of a fill and starts again. The
 // detector state and the offsets were committed together, so the fill is
 // detected once, with the same id, and posted once.
 TEST_F(PipelineTest, AnEventStraddlingARestartIsDetectedAndPostedOnce) {

@@ -1,7 +1,8 @@
 // Test fixture: a Kafka-protocol broker on loopback, built on librdkafka's mock
 // cluster (rdkafka_mock.h). Real sockets, real protocol, in-process.
-// Remember (shared/notes/stack.md): producers must use lz4, the mock keeps a
-// bounded number of batches per partition, and a group join costs ~3 s.
+// Remember: producers must use lz4 (uncompressed batches were seen lost), the
+// mock keeps a bounded number of batches per partition, and a group join costs
+// ~3 s.
 // Also seen with librdkafka 2.0.2's mock:
 //  - when a second member joins a group, the coordinator waits up to
 //    session.timeout.ms - 1 s (default 45 s) for the others: give consumers of
