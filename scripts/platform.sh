@@ -37,7 +37,11 @@ stop_all() {
   if [[ -n "${pg_started:-}" ]]; then run_pg "$pg_bin/pg_ctl" -D "$pg_data" -m fast stop >/dev/null || true; fi
   echo "platform stopped"
 }
-trap stop_all INT TERM EXIT
+# A signal stops everything and ends the script there (not at the wait below,
+# which would then report a service exit).
+trap 'stop_all; exit 130' INT
+trap 'stop_all; exit 143' TERM
+trap stop_all EXIT
 
 # start NAME ARGS...: runs a program in the background, logging to .local/logs/NAME.log.
 start() {
