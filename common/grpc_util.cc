@@ -1,8 +1,11 @@
 #include "common/grpc_util.h"
 
 #include <cstdint>
+#include <random>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/log.h"
 #include "common/utc_days.h"
 
 namespace iss {
@@ -18,7 +21,18 @@ constexpr int64_t kFastEndSeconds = DaysFromCivil(10000, 1, 1) * 86400;
 // google.rpc.Code), so the conversion is a cast, not a table.
 grpc::Status ToGrpc(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+  const auto code = static_cast<grpc::StatusCode>(status.code());
+  if (status.code() == absl::StatusCode::kInternal || status.code() == absl::StatusCode::kUnknown ||
+      status.code() == absl::StatusCode::kDataLoss) {
+    // A fault of ours: its text (a database error naming tables, a library's
+    // message) is for the operator, not the caller. The caller gets an id to
+    // quote; the log line with the same id has the detail.
+    thread_local std::mt19937 gen{std::random_device{}()};
+    const std::string id = absl::StrFormat("%08x", static_cast<uint32_t>(gen()));
+    log::Error("request failed", {{"error", status.ToString()}, {"error_id", id}});
+    return grpc::Status(code, absl::StrCat("internal error (error_id ", id, " in the server log)"));
+  }
+  return grpc::Status(code, std::string(status.message()));
 }
 
 absl::Status FromGrpc(const grpc::Status& status) {

@@ -13,6 +13,8 @@
 
 namespace iss {
 
+// The edge mapping (same codes). INTERNAL, UNKNOWN and DATA_LOSS keep their
+// detail out of the answer: it is logged with an error_id the answer quotes.
 grpc::Status ToGrpc(const absl::Status& status);
 absl::Status FromGrpc(const grpc::Status& status);
 

@@ -4,6 +4,8 @@
 #include <random>
 #include <string>
 
+#include "absl/status/status.h"
+#include "common/log.h"
 #include "gtest/gtest.h"
 
 namespace iss {
@@ -106,6 +108,34 @@ TEST(Rfc3339Micros, AppendsToWhatIsThere) {
   AppendRfc3339Micros(absl::UnixEpoch(), &out);
   AppendRfc3339Micros(absl::InfiniteFuture(), &out);
   EXPECT_EQ(out, "x|1970-01-01T00:00:00.000000Z" + Reference(absl::InfiniteFuture()));
+}
+
+}  // namespace
+}  // namespace iss
+
+namespace iss {
+namespace {
+
+TEST(ToGrpc, InternalDetailGoesToTheLogNotTheCaller) {
+  log::Init("unit", log::Level::kInfo);
+  ::testing::internal::CaptureStdout();
+  const grpc::Status s =
+      ToGrpc(absl::InternalError("SQLSTATE 42P01: relation \"telemetry_staging\" does not exist"));
+  const std::string logged = ::testing::internal::GetCapturedStdout();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_EQ(s.error_message().find("SQLSTATE"), std::string::npos) << s.error_message();
+  const size_t at = s.error_message().find("error_id ");
+  ASSERT_NE(at, std::string::npos) << s.error_message();
+  const std::string id = s.error_message().substr(at + 9, 8);
+  EXPECT_NE(logged.find("relation \\\"telemetry_staging\\\""), std::string::npos) << logged;
+  EXPECT_NE(logged.find("\"error_id\":\"" + id + "\""), std::string::npos) << logged;
+}
+
+TEST(ToGrpc, CallerErrorsKeepTheirMessage) {
+  const grpc::Status s = ToGrpc(absl::InvalidArgumentError("field item_id: required"));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "field item_id: required");
+  EXPECT_TRUE(ToGrpc(absl::OkStatus()).ok());
 }
 
 }  // namespace
