@@ -16,6 +16,7 @@
 #include "services/storage/query_store.h"
 #include "services/storage/storage_service.h"
 #include "services/storage/tail_hub.h"
+#include "services/storage/query_rig.h"
 #include "services/storage/test_util.h"
 #include "services/storage/upkeep.h"
 #include "tests/support/wait.h"
@@ -29,26 +30,14 @@ using testutil::MakeEvent;
 
 const absl::Time kT0 = absl::FromUnixSeconds(1795000000);
 
-struct World {
-  std::string dsn;
-  std::unique_ptr<ConnectionPool> pool;
-  std::unique_ptr<QueryStore> store;
-  std::unique_ptr<TailHub> hub;
-  std::unique_ptr<StorageServiceImpl> service;
-  Health health;
-  std::unique_ptr<GrpcServer> server;
-  std::unique_ptr<v1::StorageService::Stub> stub;
-};
-
-World* world = nullptr;
+testutil::QueryRig* world = nullptr;
 
 class QueryServiceTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    world = new World();
-    world->dsn = testutil::MigratedDsn();
-    ASSERT_FALSE(world->dsn.empty());
-    auto conn = pg::Connect(world->dsn);
+    const std::string dsn = testutil::MigratedDsn();
+    ASSERT_FALSE(dsn.empty());
+    auto conn = pg::Connect(dsn);
     ASSERT_TRUE(conn.ok());
     ASSERT_TRUE(SeedCatalog(**conn, Catalog::Embedded()).ok());
     PartitionManager partitions(absl::InfiniteDuration());
@@ -70,26 +59,12 @@ class QueryServiceTest : public ::testing::Test {
     auto written = writer.Write(**conn, events, {{{"telemetry.raw.v1", 2}, 58}});
     ASSERT_TRUE(written.ok()) << written.status();
 
-    world->pool = std::make_unique<ConnectionPool>(world->dsn, 4);
     QueryLimits limits;
-    world->store = std::make_unique<QueryStore>(world->pool.get(), limits);
-    world->hub = std::make_unique<TailHub>(50);
-    world->service =
-        std::make_unique<StorageServiceImpl>(world->store.get(), world->hub.get(), nullptr, "g");
-    GrpcServerOptions opts;
-    opts.address = "127.0.0.1:0";
-    opts.services = {world->service.get()};
-    opts.health = &world->health;
-    auto server = GrpcServer::Start(opts);
-    ASSERT_TRUE(server.ok()) << server.status();
-    world->server = *std::move(server);
-    world->stub = v1::StorageService::NewStub(grpc::CreateChannel(
-        absl::StrCat("127.0.0.1:", world->server->port()), grpc::InsecureChannelCredentials()));
+    auto rig = testutil::QueryRig::Start(dsn, 4, limits);
+    ASSERT_TRUE(rig.ok()) << rig.status();
+    world = rig->release();
   }
   static void TearDownTestSuite() {
-    if (world == nullptr) return;
-    world->hub->Close();
-    if (world->server) world->server->Shutdown(absl::Seconds(2));
     delete world;
     world = nullptr;
   }

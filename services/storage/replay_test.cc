@@ -20,6 +20,7 @@
 #include "services/storage/query_store.h"
 #include "services/storage/storage_service.h"
 #include "services/storage/tail_hub.h"
+#include "services/storage/query_rig.h"
 #include "services/storage/test_util.h"
 #include "tests/support/wait.h"
 
@@ -34,26 +35,14 @@ const absl::Time kT0 = absl::FromUnixSeconds(1795000000);
 constexpr size_t kPoolSize = 4;
 constexpr int kPageRows = 50;
 
-struct ReplayWorld {
-  std::string dsn;
-  std::unique_ptr<ConnectionPool> pool;
-  std::unique_ptr<QueryStore> store;
-  std::unique_ptr<TailHub> hub;
-  std::unique_ptr<StorageServiceImpl> service;
-  Health health;
-  std::unique_ptr<GrpcServer> server;
-  std::unique_ptr<v1::StorageService::Stub> stub;
-};
-
-ReplayWorld* rw = nullptr;
+testutil::QueryRig* rw = nullptr;
 
 class ReplayTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    rw = new ReplayWorld();
-    rw->dsn = testutil::MigratedDsn();
-    ASSERT_FALSE(rw->dsn.empty());
-    auto conn = pg::Connect(rw->dsn);
+    const std::string dsn = testutil::MigratedDsn();
+    ASSERT_FALSE(dsn.empty());
+    auto conn = pg::Connect(dsn);
     ASSERT_TRUE(conn.ok());
     std::vector<TelemetryEvent> events;
     // Dense: ten items at the same instant, several values of one item at one
@@ -83,27 +72,13 @@ class ReplayTest : public ::testing::Test {
                                 {{{"telemetry.raw.v1", 0}, static_cast<int64_t>(events.size())}});
     ASSERT_TRUE(written.ok()) << written.status();
 
-    rw->pool = std::make_unique<ConnectionPool>(rw->dsn, kPoolSize);
     QueryLimits limits;
     limits.replay_page_rows = kPageRows;
-    rw->store = std::make_unique<QueryStore>(rw->pool.get(), limits);
-    rw->hub = std::make_unique<TailHub>(50);
-    rw->service =
-        std::make_unique<StorageServiceImpl>(rw->store.get(), rw->hub.get(), nullptr, "g");
-    GrpcServerOptions opts;
-    opts.address = "127.0.0.1:0";
-    opts.services = {rw->service.get()};
-    opts.health = &rw->health;
-    auto server = GrpcServer::Start(opts);
-    ASSERT_TRUE(server.ok()) << server.status();
-    rw->server = *std::move(server);
-    rw->stub = v1::StorageService::NewStub(grpc::CreateChannel(
-        absl::StrCat("127.0.0.1:", rw->server->port()), grpc::InsecureChannelCredentials()));
+    auto rig = testutil::QueryRig::Start(dsn, kPoolSize, limits);
+    ASSERT_TRUE(rig.ok()) << rig.status();
+    rw = rig->release();
   }
   static void TearDownTestSuite() {
-    if (rw == nullptr) return;
-    rw->hub->Close();
-    if (rw->server) rw->server->Shutdown(absl::Seconds(2));
     delete rw;
     rw = nullptr;
   }
