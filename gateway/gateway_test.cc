@@ -541,6 +541,15 @@ TEST_F(GatewayTest, ServerStreamingBecomesServerSentEvents) {
   EXPECT_TRUE(iss::testing::WaitFor([&] { return g->echo->CancelledCalls() > cancelled_before; }));
 }
 
+// iss_gateway_sse_streams as the server's /metrics shows it.
+double OpenStreamsGauge(int port) {
+  const std::string body = HttpCall(port, "GET", "/metrics").body;
+  const std::string key = "\niss_gateway_sse_streams ";
+  const size_t at = body.find(key);
+  if (at == std::string::npos) return -1;
+  return std::strtod(body.c_str() + at + key.size(), nullptr);
+}
+
 TEST_F(GatewayTest, ConcurrentStreamsAreCappedPerClientAndInTotal) {
   g->echo->Stream("/iss.gatewaytest.v1.EchoService/Stream", {}, /*hold=*/true);
   auto headers = [](const std::string& s) { return absl::StrContains(s, "\r\n\r\n"); };
@@ -557,11 +566,13 @@ TEST_F(GatewayTest, ConcurrentStreamsAreCappedPerClientAndInTotal) {
     auto s = Server::Start(o, g->routes.get(), g->upstreams.get(), &health);
     ASSERT_TRUE(s.ok());
     const int p = (*s)->port();
+    const double open_before = OpenStreamsGauge(p);
     std::vector<std::unique_ptr<testing::SseClient>> streams;
     for (int i = 0; i < 2; ++i) {
       streams.push_back(std::make_unique<testing::SseClient>(p, "/test/v1/stream"));
       EXPECT_THAT(streams.back()->ReadUntil(headers), HasSubstr("HTTP/1.1 200 OK"));
     }
+    EXPECT_EQ(OpenStreamsGauge(p), open_before + 2);
     // Read as a stream: were the cap missing, this would be one that never ends.
     testing::SseClient refused(p, "/test/v1/stream");
     const std::string& got = refused.ReadUntil(
@@ -572,6 +583,7 @@ TEST_F(GatewayTest, ConcurrentStreamsAreCappedPerClientAndInTotal) {
                                   nullptr, /*allow_exceptions=*/false);
     EXPECT_EQ(body.is_object() ? body.value("code", -1) : -1, c.want_code) << got;
     refused.Close();
+    EXPECT_EQ(OpenStreamsGauge(p), open_before + 2);  // a refused stream is not counted
     // Unary calls take no stream slot.
     EXPECT_EQ(HttpCall(p, "GET", "/test/v1/shelves/a/echo").status, 200);
     // A stream whose client went away gives its slot back.

@@ -107,6 +107,10 @@ struct Server::Impl {
         durations(metrics::HistogramFamily(
             "http_request_duration_seconds",
             "Time from a request's headers to its response (SSE: to the stream's headers).")),
+        open_streams(metrics::Gauge(
+            "iss_gateway_sse_streams",
+            "SSE streams open now, all servers of the process (capped by ISS_GATEWAY_MAX_STREAMS; "
+            "refusals show as http_requests_total code 429/503)")),
         routes_json(RoutesJson(*r)),
         openapi_json(OpenApiJson(*r)) {}
 
@@ -144,11 +148,13 @@ struct Server::Impl {
     if (streams_total >= options.max_streams) return StreamSlot::kServerFull;
     ++streams_by_client[client];
     ++streams_total;
+    open_streams.Increment();
     return StreamSlot::kGranted;
   }
   void ReleaseStreamSlot(const std::string& client) {
     std::lock_guard<std::mutex> lock(slots_mu);
     --streams_total;
+    open_streams.Decrement();
     if (auto it = streams_by_client.find(client); it != streams_by_client.end() && --it->second <= 0) {
       streams_by_client.erase(it);
     }
@@ -183,6 +189,7 @@ struct Server::Impl {
   std::vector<std::thread> threads;
   prometheus::Family<prometheus::Counter>& requests;
   prometheus::Family<prometheus::Histogram>& durations;
+  prometheus::Gauge& open_streams;
   const std::string routes_json;
   const std::string openapi_json;
   std::atomic<bool> draining_{false};
