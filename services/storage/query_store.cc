@@ -321,10 +321,10 @@ absl::Status QueryStore::RunReplayPage(const std::function<void(pqxx::connection
 }
 
 absl::Status QueryStore::Replay(const v1::ReplayRequest& req,
-                                const std::function<bool(const TelemetryEvent&)>& emit, int chunk) {
+                                const std::function<bool(const TelemetryEvent&)>& emit) {
   auto q = ParseReplayQuery(req, limits_);
   if (!q.ok()) return q.status();
-  if (chunk <= 0) chunk = std::max(1, limits_.replay_page_rows);
+  const int chunk = std::max(1, limits_.replay_page_rows);
   const std::optional<std::string> filter =
       q->item_ids.empty() ? std::nullopt
                           : std::optional<std::string>(TextArrayLiteral(q->item_ids));

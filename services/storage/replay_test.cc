@@ -202,13 +202,13 @@ TEST_F(ReplayTest, ManyPagesReturnExactlyTheRowsOfOneOrderedQuery) {
   ToProto(kT0, req.mutable_start_time());
   ToProto(kT0 + absl::Seconds(60), req.mutable_end_time());
   std::vector<Key> paged;
-  const absl::Status rs = rw->store->Replay(
-      req,
-      [&](const TelemetryEvent& ev) {
-        paged.push_back(KeyOf(ev));
-        return true;
-      },
-      7);
+  QueryLimits pages_of_7;
+  pages_of_7.replay_page_rows = 7;
+  QueryStore store(rw->pool.get(), pages_of_7);
+  const absl::Status rs = store.Replay(req, [&](const TelemetryEvent& ev) {
+    paged.push_back(KeyOf(ev));
+    return true;
+  });
   ASSERT_TRUE(rs.ok()) << rs;
   const std::vector<Key> want_filtered = DirectKeys(absl::StrCat(
       "WHERE item_id IN ('DENSE00', 'DENSE07', 'SPARSE01') AND source_ts >= to_timestamp(",
