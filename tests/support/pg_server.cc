@@ -4,11 +4,9 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -33,6 +31,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "tests/support/process.h"
 
 namespace iss::testing {
 namespace {
@@ -70,24 +69,6 @@ std::string FindBinDir() {
     if (HasServerBinaries(dir)) return dir.string();
   }
   return "";
-}
-
-absl::StatusOr<int> FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof(addr);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    const std::string err = std::strerror(errno);
-    close(fd);
-    return absl::InternalError(absl::StrCat("picking a free port: ", err));
-  }
-  close(fd);
-  return ntohs(addr.sin_port);
 }
 
 bool ProcessAlive(pid_t pid) { return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM); }
@@ -280,9 +261,7 @@ absl::StatusOr<std::unique_ptr<PgServer>> PgServer::Start() {
   // try a few.
   absl::Status started;
   for (int attempt = 0; attempt < 3; ++attempt) {
-    auto port = FreePort();
-    if (!port.ok()) return port.status();
-    server->port_ = *port;
+    server->port_ = FreePort();  // tests/support/process.h
     started = server->Restart();
     if (started.ok()) return server;
   }

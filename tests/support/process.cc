@@ -18,7 +18,9 @@
 #include <sstream>
 #include <utility>  // before Asio
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "tests/support/wait.h"
 
 extern char** environ;
@@ -153,9 +155,18 @@ std::string ChildProcess::ReadLog() const {
 }
 
 int FreePort() {
+  // The kernel may hand the same ephemeral port out again once its socket is
+  // closed, so two calls in a row could name one port twice (a service's gRPC
+  // and ops addresses, say): never return a port this process already got.
+  static absl::Mutex mu(absl::kConstInit);
+  static auto* handed_out = new absl::flat_hash_set<int>();
   boost::asio::io_context io;
-  boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
-  return a.local_endpoint().port();
+  for (;;) {
+    boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    const int port = a.local_endpoint().port();
+    absl::MutexLock lock(&mu);
+    if (handed_out->insert(port).second) return port;
+  }
 }
 
 absl::StatusOr<std::pair<int, std::string>> HttpRequest(

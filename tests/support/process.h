@@ -52,7 +52,8 @@ class ChildProcess {
   std::optional<int> exit_;
 };
 
-// A TCP port on 127.0.0.1 that was free a moment ago.
+// A TCP port on 127.0.0.1 that was free a moment ago, never one an earlier
+// call in this process returned.
 int FreePort();
 
 // Polls GET http://127.0.0.1:<port><path> until it answers 200 or `timeout`.
