@@ -178,6 +178,26 @@ bool Covers(absl::string_view bound, absl::string_view path) {
   return path == bound || absl::StartsWith(path, absl::StrCat(bound, "."));
 }
 
+// `path` with every segment spelt as its proto field name (a query key may
+// use either the proto or the JSON name: `item_id` and `itemId` are one
+// field). Segments that name no field are kept as written: resolving them
+// later reports the unknown field.
+std::string ProtoNamePath(const Descriptor* type, absl::string_view path) {
+  std::string out;
+  for (absl::string_view part : absl::StrSplit(path, '.')) {
+    const FieldDescriptor* f = type == nullptr ? nullptr : FindField(type, part);
+    if (!out.empty()) out += '.';
+    if (f == nullptr) {
+      absl::StrAppend(&out, part);
+      type = nullptr;
+      continue;
+    }
+    out += f->name();
+    type = f->message_type();
+  }
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<QueryParams> ParseQuery(absl::string_view query) {
@@ -296,15 +316,15 @@ absl::StatusOr<std::unique_ptr<Message>> BuildRequest(const Route& route,
       return absl::InvalidArgumentError(
           absl::StrCat("query parameter \"", key, "\" not allowed: the body is the whole request"));
     }
+    const std::string field_path = ProtoNamePath(type, key);
     for (const auto& [bound, unused] : bindings) {
-      if (Covers(bound, key)) {
+      if (Covers(bound, field_path)) {
         return absl::InvalidArgumentError(
             absl::StrCat("query parameter \"", key, "\" is already bound by the path"));
       }
     }
     if (!route.body.empty()) {
-      const FieldDescriptor* body_field = type->FindFieldByName(route.body);
-      if (Covers(route.body, key) || Covers(body_field->json_name(), key)) {
+      if (Covers(route.body, field_path)) {
         return absl::InvalidArgumentError(
             absl::StrCat("query parameter \"", key, "\" is already bound by the body"));
       }

@@ -155,6 +155,9 @@ TEST(Transcoder, BadQueryValuesNameTheField) {
       {"/test/v1/shelves/x/echo?nested.bogus=1", "unknown field \"nested.bogus\""},
       {"/test/v1/shelves/x/echo?tags.x=1", "\"tags.x\""},
       {"/test/v1/shelves/x/echo?name=other", "already bound by the path"},
+      // The JSON name of a path-bound field is the same field (found by a probe).
+      {"/api/v1/items/NODE3000005?item_id=X", "already bound by the path"},
+      {"/api/v1/items/NODE3000005?itemId=X", "already bound by the path"},
   };
   for (const Case& c : cases) {
     Built b = Build("GET", c.target);
