@@ -23,6 +23,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "gateway/http_framing.h"
 #include "gateway/metadata.h"
 #include "gateway/openapi.h"
 #include "gateway/rate_limiter.h"
@@ -235,6 +236,7 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   void ReadNext();
   void OnHeader(beast::error_code ec);
+  void ReadBody();
   void OnBody(beast::error_code ec);
   void OnReadError(beast::error_code ec);
   void Handle();
@@ -246,7 +248,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void Respond(Response res, bool force_close = false);
   void RespondJson(int status, std::string body, bool force_close = false);
   // `http_status` 0 = from the gRPC code (grpc-gateway's table).
-  void RespondError(int grpc_code, std::string message, bool force_close = false,
+  void RespondError(grpc::StatusCode grpc_code, std::string message, bool force_close = false,
                     absl::string_view details_bin = "", int http_status = 0);
   void AddCors(Response& res) const;
   std::string CorsHeaderLines() const;
@@ -271,6 +273,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string route_label_ = "unmatched";
   std::string method_label_ = "OTHER";
   bool in_request_ = false;
+  TrailerGuard trailers_;
 
   // SSE state.
   bool holds_stream_slot_ = false;
@@ -320,9 +323,9 @@ class SseCall : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffe
         json.ok()) {
       data = *std::move(json);
     } else if (absl::IsDataLoss(json.status())) {
-      data = StatusJson(13, "undecodable upstream message");
+      data = StatusJson(grpc::StatusCode::INTERNAL, "undecodable upstream message");
     } else {
-      data = StatusJson(13, json.status().message());
+      data = StatusJson(grpc::StatusCode::INTERNAL, json.status().message());
     }
     net::post(session_->executor(), [s = session_, d = std::move(data), me = shared_from_this()]() mutable {
       s->SseEvent(std::move(d), std::move(me));
@@ -383,18 +386,18 @@ void Session::OnReadError(beast::error_code ec) {
   }
   BeginRequest();
   if (ec == http::error::body_limit) {
-    return RespondError(3, absl::StrCat("request body larger than ",
+    return RespondError(grpc::StatusCode::INVALID_ARGUMENT, absl::StrCat("request body larger than ",
                                         impl_->options.max_body_bytes, " bytes"),
                         true, "", 413);
   }
   if (ec == http::error::header_limit) {
     Response res{http::status::request_header_fields_too_large, 11};
     res.set(http::field::content_type, "application/json");
-    res.body() = StatusJson(3, absl::StrCat("request headers larger than ",
+    res.body() = StatusJson(grpc::StatusCode::INVALID_ARGUMENT, absl::StrCat("request headers larger than ",
                                             impl_->options.max_header_bytes, " bytes"));
     return Respond(std::move(res), true);
   }
-  RespondError(3, absl::StrCat("malformed HTTP request: ", ec.message()), true);
+  RespondError(grpc::StatusCode::INVALID_ARGUMENT, absl::StrCat("malformed HTTP request: ", ec.message()), true);
 }
 
 void Session::OnHeader(beast::error_code ec) {
@@ -403,11 +406,34 @@ void Session::OnHeader(beast::error_code ec) {
   if (parser_->get().target().size() > impl_->options.max_url_bytes) {
     Response res{http::status::uri_too_long, 11};
     res.set(http::field::content_type, "application/json");
-    res.body() = StatusJson(3, absl::StrCat("request target longer than ",
+    res.body() = StatusJson(grpc::StatusCode::INVALID_ARGUMENT, absl::StrCat("request target longer than ",
                                             impl_->options.max_url_bytes, " bytes"));
     return Respond(std::move(res), true);
   }
+  // A head whose framing we cannot trust ends the connection: whatever
+  // follows it could be read as a body or as the next request.
+  const HeadVerdict verdict = CheckRequestHead(parser_->get(), !parser_->is_done());
+  if (verdict.refuse_status != 0) {
+    const grpc::StatusCode code = verdict.refuse_status == 501 ? grpc::StatusCode::UNIMPLEMENTED
+                                  : verdict.refuse_status == 417
+                                      ? grpc::StatusCode::FAILED_PRECONDITION
+                                      : grpc::StatusCode::INVALID_ARGUMENT;
+    return RespondError(code, verdict.message, true, "", verdict.refuse_status);
+  }
+  trailers_.Keep(parser_->get(), parser_->chunked());
   if (parser_->is_done()) return OnBody({});
+  if (!verdict.expect_continue) return ReadBody();
+  // The client holds its body back until told to go on.
+  static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+  stream_.expires_after(Chrono(impl_->options.read_timeout));
+  net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
+                   [self = shared_from_this()](beast::error_code ec, size_t) {
+                     if (ec) return self->CloseNow();
+                     self->ReadBody();
+                   });
+}
+
+void Session::ReadBody() {
   stream_.expires_after(Chrono(impl_->options.read_timeout));
   http::async_read(stream_, buffer_, *parser_,
                    [self = shared_from_this()](beast::error_code ec, size_t) { self->OnBody(ec); });
@@ -416,6 +442,7 @@ void Session::OnHeader(beast::error_code ec) {
 void Session::OnBody(beast::error_code ec) {
   if (ec) return OnReadError(ec);
   req_ = parser_->release();
+  trailers_.Restore(req_);
   stream_.expires_never();
   Handle();
 }
@@ -446,7 +473,7 @@ void Session::Handle() {
   // Ops endpoints are never rate limited: probes must not be starved.
   if (path == "/healthz" || path == "/readyz" || path == "/metrics") {
     route_label_ = std::string(path);
-    if (req_.method() != http::verb::get) return RespondError(12, "method not allowed", false, "", 405);
+    if (req_.method() != http::verb::get) return RespondError(grpc::StatusCode::UNIMPLEMENTED, "method not allowed", false, "", 405);
     if (path == "/healthz") return RespondJson(200, R"({"status":"alive"})");
     if (path == "/readyz") {
       return RespondJson(impl_->health->Serving() ? 200 : 503, impl_->health->ToJson());
@@ -462,13 +489,13 @@ void Session::Handle() {
     Response res{http::status::too_many_requests, 11};
     res.set(http::field::content_type, "application/json");
     res.set(http::field::retry_after, "1");
-    res.body() = StatusJson(8, "rate limit exceeded: slow down");
+    res.body() = StatusJson(grpc::StatusCode::RESOURCE_EXHAUSTED, "rate limit exceeded: slow down");
     return Respond(std::move(res));
   }
 
   if (path == "/api/v1/routes" || path == "/openapi.json") {
     route_label_ = std::string(path);
-    if (req_.method() != http::verb::get) return RespondError(12, "method not allowed", false, "", 405);
+    if (req_.method() != http::verb::get) return RespondError(grpc::StatusCode::UNIMPLEMENTED, "method not allowed", false, "", 405);
     return RespondJson(200, path == "/openapi.json" ? impl_->openapi_json : impl_->routes_json);
   }
 
@@ -480,7 +507,7 @@ void Session::Handle() {
     return HandleApi(match, query);
   }
   if (match.outcome == RouteTable::Outcome::kMethodNotAllowed) {
-    return RespondError(12, absl::StrCat("method ", method, " not allowed on ", path), false, "",
+    return RespondError(grpc::StatusCode::UNIMPLEMENTED, absl::StrCat("method ", method, " not allowed on ", path), false, "",
                         405);
   }
   if (req_.method() == http::verb::get) {
@@ -494,7 +521,7 @@ void Session::Handle() {
       return Respond(std::move(res));
     }
   }
-  RespondError(5, absl::StrCat("no route for ", method, " ", path));
+  RespondError(grpc::StatusCode::NOT_FOUND, absl::StrCat("no route for ", method, " ", path));
 }
 
 absl::StatusOr<std::optional<absl::Duration>> Session::RequestDeadline() const {
@@ -529,25 +556,25 @@ void Session::HandleApi(const RouteTable::MatchResult& match, absl::string_view 
   std::optional<std::string> authorization;
   if (auto auth = req_.find(http::field::authorization); auth != req_.end()) {
     if (!IsForwardableMetadataValue(Sv(auth->value()))) {
-      return RespondError(16, absl::StrCat("Authorization header must be printable ASCII of at most ",
+      return RespondError(grpc::StatusCode::UNAUTHENTICATED, absl::StrCat("Authorization header must be printable ASCII of at most ",
                                            kMaxForwardedHeaderBytes, " bytes"));
     }
     authorization = std::string(auth->value());
   }
   auto request = BuildRequest(route, match.bindings, query, req_.body());
-  if (!request.ok()) return RespondError(3, std::string(request.status().message()));
+  if (!request.ok()) return RespondError(grpc::StatusCode::INVALID_ARGUMENT, std::string(request.status().message()));
   auto deadline = RequestDeadline();
-  if (!deadline.ok()) return RespondError(3, std::string(deadline.status().message()));
+  if (!deadline.ok()) return RespondError(grpc::StatusCode::INVALID_ARGUMENT, std::string(deadline.status().message()));
   grpc::GenericStub* stub = impl_->upstreams->StubFor(route.method->service()->full_name());
-  if (stub == nullptr) return RespondError(12, "no upstream serves this route");
+  if (stub == nullptr) return RespondError(grpc::StatusCode::UNIMPLEMENTED, "no upstream serves this route");
 
   if (route.server_streaming) {
     switch (impl_->AcquireStreamSlot(client_)) {
       case Impl::StreamSlot::kClientFull:
-        return RespondError(8, absl::StrCat("too many concurrent streams from this client (limit ",
+        return RespondError(grpc::StatusCode::RESOURCE_EXHAUSTED, absl::StrCat("too many concurrent streams from this client (limit ",
                                             impl_->options.max_streams_per_client, ")"));
       case Impl::StreamSlot::kServerFull:
-        return RespondError(14, absl::StrCat("too many concurrent streams (limit ",
+        return RespondError(grpc::StatusCode::UNAVAILABLE, absl::StrCat("too many concurrent streams (limit ",
                                              impl_->options.max_streams, "); retry later"));
       case Impl::StreamSlot::kGranted:
         holds_stream_slot_ = true;  // returned when the connection closes
@@ -574,7 +601,7 @@ void Session::HandleApi(const RouteTable::MatchResult& match, absl::string_view 
         int http_status = 200;
         std::string body;
         std::string details;
-        int code = st.error_code();
+        grpc::StatusCode code = st.error_code();
         if (st.ok()) {
           grpc::Slice single;
           std::string scratch;
@@ -583,18 +610,18 @@ void Session::HandleApi(const RouteTable::MatchResult& match, absl::string_view 
           if (json.ok()) {
             body = *std::move(json);
           } else {  // undecodable, or the JSON mapping refused it
-            code = 13;
+            code = grpc::StatusCode::INTERNAL;
             st = grpc::Status(grpc::StatusCode::INTERNAL, std::string(json.status().message()));
           }
         }
-        if (code != 0) {
+        if (code != grpc::StatusCode::OK) {
           http_status = HttpStatusFromGrpc(code);
           details = st.error_details();
         }
         Session* raw = self.get();
         net::post(raw->executor(), [self = std::move(self), http_status, code, body = std::move(body),
                                     msg = st.error_message(), details = std::move(details)]() mutable {
-          if (code != 0) return self->RespondError(code, std::move(msg), false, details);
+          if (code != grpc::StatusCode::OK) return self->RespondError(code, std::move(msg), false, details);
           self->RespondJson(http_status, std::move(body));
         });
         impl->Untrack(&call->ctx);  // last touch of the server
@@ -719,12 +746,12 @@ void Session::RespondJson(int status, std::string body, bool force_close) {
   Respond(std::move(res), force_close);
 }
 
-void Session::RespondError(int grpc_code, std::string message, bool force_close,
+void Session::RespondError(grpc::StatusCode grpc_code, std::string message, bool force_close,
                            absl::string_view details_bin, int http_status) {
   const int status = http_status != 0 ? http_status : HttpStatusFromGrpc(grpc_code);
   Response res{static_cast<http::status>(status), 11};
   res.set(http::field::content_type, "application/json");
-  if (grpc_code == 16) res.set(http::field::www_authenticate, "Bearer realm=\"iss\"");
+  if (grpc_code == grpc::StatusCode::UNAUTHENTICATED) res.set(http::field::www_authenticate, "Bearer realm=\"iss\"");
   res.body() = StatusJson(grpc_code, message, details_bin);
   Respond(std::move(res), force_close);
 }

@@ -82,31 +82,28 @@ std::vector<HttpResponse> RawExchange(int port, const std::string& bytes, int ma
   return out;
 }
 
-struct SseClient::Impl {
+struct RawConnection::Impl {
   net::io_context ioc;
   beast::tcp_stream stream{ioc};
 };
 
-SseClient::SseClient(int port, const std::string& target,
-                     const std::vector<std::pair<std::string, std::string>>& headers)
-    : impl_(std::make_unique<Impl>()) {
+RawConnection::RawConnection(int port) : impl_(std::make_unique<Impl>()) {
   beast::error_code ec;
   impl_->stream.connect(
       tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)), ec);
-  if (ec) {
-    closed_ = true;
-    return;
-  }
-  std::string req = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n";
-  for (const auto& [k, v] : headers) req += k + ": " + v + "\r\n";
-  req += "\r\n";
-  net::write(impl_->stream, net::buffer(req), ec);
   if (ec) closed_ = true;
 }
 
-SseClient::~SseClient() { Close(); }
+RawConnection::~RawConnection() { Close(); }
 
-void SseClient::ReadSome(absl::Time deadline) {
+void RawConnection::Send(const std::string& bytes) {
+  if (closed_) return;
+  beast::error_code ec;
+  net::write(impl_->stream, net::buffer(bytes), ec);
+  if (ec) closed_ = true;
+}
+
+void RawConnection::ReadSome(absl::Time deadline) {
   char buf[4096];
   beast::error_code ec;
   impl_->stream.expires_at(absl::ToChronoTime(deadline) - std::chrono::system_clock::now() +
@@ -123,21 +120,31 @@ void SseClient::ReadSome(absl::Time deadline) {
   if (ec) closed_ = true;
 }
 
-std::vector<std::string> SseClient::DataLines() const {
-  std::vector<std::string> out;
-  const size_t body = received_.find("\r\n\r\n");
-  if (body == std::string::npos) return out;
-  for (absl::string_view line : absl::StrSplit(absl::string_view(received_).substr(body + 4), '\n')) {
-    if (absl::StartsWith(line, "data: ")) out.emplace_back(line.substr(6));
-  }
-  return out;
-}
-
-void SseClient::Close() {
+void RawConnection::Close() {
   beast::error_code ec;
   impl_->stream.socket().shutdown(tcp::socket::shutdown_both, ec);
   impl_->stream.socket().close(ec);
   closed_ = true;
+}
+
+SseClient::SseClient(int port, const std::string& target,
+                     const std::vector<std::pair<std::string, std::string>>& headers)
+    : RawConnection(port) {
+  std::string req = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n";
+  for (const auto& [k, v] : headers) req += k + ": " + v + "\r\n";
+  req += "\r\n";
+  Send(req);
+}
+
+std::vector<std::string> SseClient::DataLines() const {
+  std::vector<std::string> out;
+  const std::string& got = received();
+  const size_t body = got.find("\r\n\r\n");
+  if (body == std::string::npos) return out;
+  for (absl::string_view line : absl::StrSplit(absl::string_view(got).substr(body + 4), '\n')) {
+    if (absl::StartsWith(line, "data: ")) out.emplace_back(line.substr(6));
+  }
+  return out;
 }
 
 }  // namespace iss::gateway::testing

@@ -29,22 +29,23 @@ HttpResponse HttpCall(int port, const std::string& method, const std::string& ta
 std::vector<HttpResponse> RawExchange(int port, const std::string& bytes, int max_responses,
                                       absl::Duration timeout = absl::Seconds(10));
 
-// An open SSE connection: reads the stream incrementally.
-class SseClient {
+// An open connection that writes raw bytes and reads what comes back
+// incrementally: for exchanges that happen in steps (Expect: 100-continue,
+// a stream read as it arrives).
+class RawConnection {
  public:
-  SseClient(int port, const std::string& target,
-            const std::vector<std::pair<std::string, std::string>>& headers = {});
-  ~SseClient();
-  // Everything received so far (headers included), reading more until `pred`
-  // holds on it, the peer closes, or `timeout` passes.
+  explicit RawConnection(int port);
+  virtual ~RawConnection();
+  void Send(const std::string& bytes);
+  // Everything received so far, reading more until `pred` holds on it, the
+  // peer closes, or `timeout` passes.
   template <typename Pred>
   const std::string& ReadUntil(Pred pred, absl::Duration timeout = absl::Seconds(10)) {
     const absl::Time deadline = absl::Now() + timeout;
     while (!pred(received_) && !closed_ && absl::Now() < deadline) ReadSome(deadline);
     return received_;
   }
-  // The `data:` payloads received so far, in order (comments skipped).
-  std::vector<std::string> DataLines() const;
+  const std::string& received() const { return received_; }
   bool closed() const { return closed_; }
   void Close();  // client goes away
 
@@ -54,6 +55,15 @@ class SseClient {
   std::unique_ptr<Impl> impl_;
   std::string received_;
   bool closed_ = false;
+};
+
+// An open SSE connection: a GET for `target`, then the stream read as it comes.
+class SseClient : public RawConnection {
+ public:
+  SseClient(int port, const std::string& target,
+            const std::vector<std::pair<std::string, std::string>>& headers = {});
+  // The `data:` payloads received so far, in order (comments skipped).
+  std::vector<std::string> DataLines() const;
 };
 
 }  // namespace iss::gateway::testing

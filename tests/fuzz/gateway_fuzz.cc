@@ -18,13 +18,24 @@
 //   5. the whole input, taken as an Authorization header value, is accepted
 //      for forwarding as gRPC metadata exactly when gRPC core itself would
 //      accept it (and it is within the cap): an accepted value that gRPC
-//      refuses aborts the gateway.
+//      refuses aborts the gateway;
+//   6. the whole input, taken as the bytes of one connection, is framed as
+//      the gateway frames it (gateway/http_framing.h): every head it accepts
+//      has the framing Beast then uses (a Transfer-Encoding field only when
+//      Beast reads the body as chunked, Content-Length only without one), so
+//      no body is ever read as a request; and after a chunked body the fields
+//      are exactly the head's (trailers never add or change one).
+#include <utility>  // before any Asio header (Boost 1.74 + g++ 12)
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
 
+#include "boost/asio/buffer.hpp"
+#include "boost/beast/http.hpp"
+#include "gateway/http_framing.h"
 #include "gateway/json_printer.h"
 #include "gateway/metadata.h"
 #include "gateway/route_table.h"
@@ -113,11 +124,65 @@ void CheckMetadataValue(std::string_view value) {
   if (ours != (grpcs && value.size() <= iss::gateway::kMaxForwardedHeaderBytes)) __builtin_trap();
 }
 
+using FieldList = std::vector<std::pair<std::string, std::string>>;
+
+FieldList Fields(const boost::beast::http::fields& fields) {
+  FieldList out;
+  for (const auto& f : fields) out.emplace_back(f.name_string(), f.value());
+  return out;
+}
+
+// Feeds `bytes[*pos...]` to `parser` until `done` holds; false when more
+// input would be needed or the parser refuses (the gateway closes then).
+template <typename Parser, typename Done>
+bool Feed(Parser& parser, std::string_view bytes, size_t* pos, Done done) {
+  while (!done()) {
+    boost::beast::error_code ec;
+    const size_t used =
+        parser.put(boost::asio::buffer(bytes.data() + *pos, bytes.size() - *pos), ec);
+    *pos += used;
+    if (ec || (used == 0 && !done())) return false;
+  }
+  return true;
+}
+
+void CheckFraming(std::string_view bytes) {
+  namespace http = boost::beast::http;
+  size_t pos = 0;
+  for (int requests = 0; requests < 8 && pos < bytes.size(); ++requests) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(16384);
+    parser.body_limit(1 << 20);
+    parser.eager(false);
+    if (!Feed(parser, bytes, &pos, [&] { return parser.is_header_done(); })) return;
+    const auto& head = parser.get();
+    const iss::gateway::HeadVerdict verdict = iss::gateway::CheckRequestHead(head, !parser.is_done());
+    if (verdict.refuse_status != 0) {
+      if (verdict.message.empty()) __builtin_trap();
+      return;  // answered, connection closed: nothing after the head is read
+    }
+    const bool te = head.find(http::field::transfer_encoding) != head.end();
+    const bool cl = head.find(http::field::content_length) != head.end();
+    if (te && !parser.chunked()) __builtin_trap();  // the smuggling shape
+    if (cl && (te || !parser.content_length())) __builtin_trap();
+    const FieldList head_fields = Fields(head);
+    iss::gateway::TrailerGuard trailers;
+    trailers.Keep(head, parser.chunked());
+    parser.eager(true);
+    if (!Feed(parser, bytes, &pos, [&] { return parser.is_done(); })) return;
+    auto message = parser.release();
+    trailers.Restore(message);
+    if (Fields(message) != head_fields) __builtin_trap();
+    if (!message.keep_alive()) return;
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);
   CheckMetadataValue(input);
+  CheckFraming(input);
   const size_t eol = input.find('\n');
   const std::string_view line = input.substr(0, eol);
   const std::string_view body = eol == std::string_view::npos ? "" : input.substr(eol + 1);
