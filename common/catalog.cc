@@ -1,14 +1,18 @@
 #include "common/catalog.h"
 
+#include <cmath>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/strings.h"
 
 namespace iss {
 
 extern const std::string_view kEmbeddedCatalogCsv;  // generated from data/isslive-items.csv
+extern const std::string_view kEmbeddedEnumsCsv;    // generated from data/isslive-enums.csv
 
 namespace {
 
@@ -102,9 +106,70 @@ absl::StatusOr<Catalog> Catalog::Parse(std::string_view csv) {
     }
     catalog.index_[r[0]] = catalog.items_.size();
     catalog.items_.push_back(CatalogItem{std::move(r[0]), std::move(r[1]), std::move(r[2]),
-                                         std::move(r[3]), std::move(r[4]), std::move(r[5])});
+                                         std::move(r[3]), std::move(r[4]), std::move(r[5]), {}});
   }
   return catalog;
+}
+
+namespace {
+
+// `text` as a canonical integer ("-3", "32"), if it is one, or a decimal
+// whose fraction is zero ("32.000"); nullopt otherwise.
+std::optional<std::string> CanonicalInteger(std::string_view text) {
+  int64_t n;
+  if (absl::SimpleAtoi(AsAbsl(text), &n)) return absl::StrCat(n);
+  double d;
+  if (!absl::SimpleAtod(AsAbsl(text), &d) || !std::isfinite(d) || d != std::trunc(d) ||
+      std::fabs(d) > 9e15) {
+    return std::nullopt;
+  }
+  return absl::StrCat(static_cast<int64_t>(d));
+}
+
+}  // namespace
+
+absl::Status Catalog::AddValueLabels(std::string_view csv) {
+  auto rows = ParseCsv(csv);
+  if (!rows.ok()) return rows.status();
+  static const std::vector<std::string> kHeader = {"item_id", "value", "label"};
+  if (rows->empty() || (*rows)[0] != kHeader) {
+    return absl::InvalidArgumentError("value labels line 1: expected header item_id,value,label");
+  }
+  for (size_t i = 1; i < rows->size(); ++i) {
+    auto& r = (*rows)[i];
+    if (r.size() == 1 && r[0].empty()) continue;  // blank line
+    const auto fail = [&](absl::string_view why) {
+      return absl::InvalidArgumentError(absl::StrCat("value labels record ", i + 1, ": ", why));
+    };
+    if (r.size() != kHeader.size()) return fail(absl::StrCat("expected 3 fields, got ", r.size()));
+    auto it = index_.find(r[0]);
+    if (it == index_.end()) return fail(absl::StrCat("item ", r[0], " is not in the catalog"));
+    int64_t n;
+    if (!absl::SimpleAtoi(r[1], &n) || absl::StrCat(n) != r[1]) {
+      return fail(absl::StrCat("value \"", r[1], "\" is not an integer"));
+    }
+    if (r[2].empty()) return fail("empty label");
+    std::vector<ValueLabel>& labels = items_[it->second].value_labels;
+    for (const ValueLabel& l : labels) {
+      if (l.value == r[1]) return fail(absl::StrCat("duplicate value ", r[1], " for ", r[0]));
+    }
+    labels.push_back(ValueLabel{std::move(r[1]), std::move(r[2])});
+  }
+  return absl::OkStatus();
+}
+
+const std::string* Catalog::LabelOf(std::string_view item_id, std::string_view value) const {
+  const CatalogItem* item = Find(item_id);
+  if (item == nullptr || item->value_labels.empty()) return nullptr;
+  for (const ValueLabel& l : item->value_labels) {
+    if (l.value == value) return &l.label;  // the feed's usual spelling: no parsing
+  }
+  const std::optional<std::string> canonical = CanonicalInteger(value);
+  if (!canonical || *canonical == value) return nullptr;
+  for (const ValueLabel& l : item->value_labels) {
+    if (l.value == *canonical) return &l.label;
+  }
+  return nullptr;
 }
 
 absl::StatusOr<Catalog> Catalog::LoadFile(const std::string& path) {
@@ -118,8 +183,8 @@ absl::StatusOr<Catalog> Catalog::LoadFile(const std::string& path) {
 const Catalog& Catalog::Embedded() {
   static const Catalog* catalog = [] {
     auto parsed = Parse(kEmbeddedCatalogCsv);
-    // The embedded file is checked by catalog_test; failing here is a build defect.
-    if (!parsed.ok()) std::abort();
+    // The embedded files are checked by catalog_test; failing here is a build defect.
+    if (!parsed.ok() || !parsed->AddValueLabels(kEmbeddedEnumsCsv).ok()) std::abort();
     return new Catalog(*std::move(parsed));
   }();
   return *catalog;

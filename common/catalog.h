@@ -1,5 +1,6 @@
 // Owns: the ISS item catalog shipped with the platform (data/isslive-items.csv,
-// compiled into the binary; ISS_CATALOG_PATH may point at another file).
+// the 337 ids the live feed is known to serve, with the value labels of the
+// enumerated ones from data/isslive-enums.csv; both compiled into the binary).
 // Ids outside the catalog are still valid telemetry: callers count them.
 #pragma once
 
@@ -13,6 +14,12 @@
 
 namespace iss {
 
+// What one raw value of an enumerated item means, e.g. NODE3000004 32 = STANDBY.
+struct ValueLabel {
+  std::string value;  // as the feed sends it: an integer
+  std::string label;
+};
+
 struct CatalogItem {
   std::string item_id;
   std::string discipline;
@@ -20,6 +27,7 @@ struct CatalogItem {
   std::string units;
   std::string name;
   std::string description;
+  std::vector<ValueLabel> value_labels;  // empty unless the item is enumerated
 };
 
 class Catalog {
@@ -30,10 +38,16 @@ class Catalog {
   // (RFC 4180 quoting). INVALID_ARGUMENT names the line of the first error.
   static absl::StatusOr<Catalog> Parse(std::string_view csv);
   static absl::StatusOr<Catalog> LoadFile(const std::string& path);
+  // Adds value labels from CSV with the header item_id,value,label. Every id
+  // must be in the catalog, every value an integer, each (id, value) once.
+  absl::Status AddValueLabels(std::string_view csv);
 
   const std::vector<CatalogItem>& items() const { return items_; }
   const CatalogItem* Find(std::string_view item_id) const;
   bool Contains(std::string_view item_id) const { return Find(item_id) != nullptr; }
+  // The label of `value` for `item_id`, or nullptr. A value written as a
+  // decimal with a zero fraction ("32.0") is the integer it equals.
+  const std::string* LabelOf(std::string_view item_id, std::string_view value) const;
   size_t size() const { return items_.size(); }
 
  private:
