@@ -56,7 +56,10 @@ class QueryServiceTest : public ::testing::Test {
     for (int i = 0; i < 3; ++i) {
       events.push_back(MakeEvent("XUNKNOWN01", kT0 + absl::Seconds(i), "1"));
     }
-    auto written = writer.Write(**conn, events, {{{"telemetry.raw.v1", 2}, 58}});
+    // The urine processor's state, an enumerated item: 16 = NORMAL, 32 = STANDBY.
+    events.push_back(MakeEvent("NODE3000004", kT0, "16"));
+    events.push_back(MakeEvent("NODE3000004", kT0 + absl::Seconds(30), "32"));
+    auto written = writer.Write(**conn, events, {{{"telemetry.raw.v1", 2}, 60}});
     ASSERT_TRUE(written.ok()) << written.status();
 
     QueryLimits limits;
@@ -201,7 +204,40 @@ TEST_F(QueryServiceTest, GetLatestServesValuesAndNamesMissingIds) {
   grpc::ClientContext all_ctx;
   v1::GetLatestResponse all;
   ASSERT_TRUE(stub().GetLatest(&all_ctx, v1::GetLatestRequest(), &all).ok());
-  EXPECT_EQ(all.values_size(), 4);  // catalog items without data are not "latest"
+  EXPECT_EQ(all.values_size(), 5);  // catalog items without data are not "latest"
+}
+
+TEST_F(QueryServiceTest, EnumeratedValuesCarryTheirLabel) {
+  v1::GetLatestRequest req;
+  req.add_item_ids("NODE3000004");
+  req.add_item_ids("NODE3000005");
+  req.add_item_ids("USLAB000086");
+  grpc::ClientContext ctx;
+  v1::GetLatestResponse resp;
+  ASSERT_TRUE(stub().GetLatest(&ctx, req, &resp).ok());
+  ASSERT_EQ(resp.values_size(), 3);
+  EXPECT_EQ(resp.values(0).value(), "32");
+  EXPECT_EQ(resp.values(0).value_label(), "STANDBY");
+  EXPECT_FALSE(resp.values(1).has_value_label());  // a percentage: not enumerated
+  EXPECT_EQ(resp.values(2).value(), "CLOSED");
+  EXPECT_FALSE(resp.values(2).has_value_label());  // enumerated, but not a value it lists
+
+  v1::GetItemRequest item_req;
+  item_req.set_item_id("NODE3000004");
+  grpc::ClientContext ictx;
+  v1::Item item;
+  ASSERT_TRUE(stub().GetItem(&ictx, item_req, &item).ok());
+  EXPECT_EQ(item.last_value_label(), "STANDBY");
+  ASSERT_EQ(item.value_labels_size(), 7);
+  EXPECT_EQ(item.value_labels(0).value(), "2");
+  EXPECT_EQ(item.value_labels(0).label(), "STOP");
+  EXPECT_EQ(item.value_labels(6).label(), "SYSTEM INITIALIZED");
+
+  item_req.set_item_id("NODE3000005");
+  grpc::ClientContext tctx;
+  ASSERT_TRUE(stub().GetItem(&tctx, item_req, &item).ok());
+  EXPECT_EQ(item.value_labels_size(), 0);
+  EXPECT_FALSE(item.has_last_value_label());
 }
 
 TEST_F(QueryServiceTest, GetSeriesAggregatesPerBucketInSql) {
@@ -316,7 +352,7 @@ TEST_F(QueryServiceTest, ReplayStreamsTheWindowInOrder) {
   TelemetryEvent e;
   while (reader->Read(&e)) got.push_back(e);
   ASSERT_TRUE(reader->Finish().ok());
-  ASSERT_EQ(got.size(), 58u);
+  ASSERT_EQ(got.size(), 60u);
   for (size_t i = 1; i < got.size(); ++i) EXPECT_LT(Key(got[i - 1]), Key(got[i]));
 
   req.add_item_ids("XUNKNOWN01");
@@ -395,7 +431,7 @@ TEST_F(QueryServiceTest, GetSinkStatusReportsOffsetsStoredWithTheRows) {
   EXPECT_TRUE(status.database_reachable());
   ASSERT_EQ(status.partitions_size(), 1);
   EXPECT_EQ(status.partitions(0).partition(), 2);
-  EXPECT_EQ(status.partitions(0).next_offset(), 58);
+  EXPECT_EQ(status.partitions(0).next_offset(), 60);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/catalog.h"
 #include "services/storage/decoder.h"
 
 namespace iss::storage {
@@ -126,6 +127,20 @@ void ReadItem(const pqxx::row& r, v1::Item* it) {
   if (!r[9].is_null()) SetTimestampMicros(Micros(r[9]), it->mutable_last_seen());
   it->set_total_updates(r[10].as<uint64_t>());
   it->set_updates_per_minute(r[11].as<double>());
+  // Labels come from the catalog compiled into this binary, the same one
+  // SeedCatalog wrote: no column to migrate when the catalog grows.
+  if (const CatalogItem* c = Catalog::Embedded().Find(it->item_id())) {
+    for (const ValueLabel& l : c->value_labels) {
+      v1::ValueLabel* out = it->add_value_labels();
+      out->set_value(l.value);
+      out->set_label(l.label);
+    }
+    if (it->has_last_value()) {
+      if (const std::string* label = Catalog::Embedded().LabelOf(it->item_id(), it->last_value())) {
+        it->set_last_value_label(*label);
+      }
+    }
+  }
 }
 
 // LIKE pattern matching `text` literally anywhere.
@@ -215,6 +230,11 @@ absl::StatusOr<v1::GetLatestResponse> QueryStore::GetLatest(const v1::GetLatestR
       if (!r[6].is_null()) v->mutable_status()->set_color(r[6].as<std::string>());
       if (!r[7].is_null()) v->set_calibrated_data(r[7].as<std::string>());
       if (!r[8].is_null()) v->set_event_id(r[8].as<std::string>());
+      if (v->has_value()) {
+        if (const std::string* label = Catalog::Embedded().LabelOf(v->item_id(), v->value())) {
+          v->set_value_label(*label);
+        }
+      }
     }
   });
   if (!s.ok()) return s;
