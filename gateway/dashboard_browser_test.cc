@@ -227,6 +227,14 @@ TEST(DashboardBrowserTest, ChartDetectionsAndALiveUpdateRender) {
     it->set_units(units);
     it->set_last_value("50");
   }
+  // An enumerated item carries its value labels: the page shows what a raw
+  // value means, for the listed value and for live values alike.
+  items.mutable_items(1)->set_last_value("32");
+  for (auto [value, label] : {std::pair{"16", "NORMAL"}, std::pair{"32", "STANDBY"}}) {
+    auto* l = items.mutable_items(1)->add_value_labels();
+    l->set_value(value);
+    l->set_label(label);
+  }
   storage.Reply("/iss.storage.v1.StorageService/ListItems", items);
   // The live tail: one event at once, then whatever the test pushes.
   storage.Stream("/iss.storage.v1.StorageService/Tail",
@@ -289,6 +297,18 @@ TEST(DashboardBrowserTest, ChartDetectionsAndALiveUpdateRender) {
       absl::Seconds(30), absl::Milliseconds(50)))
       << dom.substr(0, 6000);
 
+  EXPECT_THAT(dom, HasSubstr(">32 (STANDBY)<"));
+  iss::telemetry::v1::TelemetryEvent state_change = TankEvent("16", absl::Now());
+  state_change.set_item_id("NODE3000004");
+  ASSERT_EQ(storage.Push("/iss.storage.v1.StorageService/Tail", state_change), 1);
+  ASSERT_TRUE(iss::testing::WaitFor(
+      [&] {
+        dom = browser.Dom();
+        return absl::StrContains(dom, ">16 (NORMAL)<");
+      },
+      absl::Seconds(30), absl::Milliseconds(50)))
+      << dom.substr(0, 6000);
+
   ASSERT_THAT(dom, HasSubstr("<html"));
   // The tank chart: an SVG path over the seeded points.
   EXPECT_THAT(dom, HasSubstr(R"(class="series" d="M)"));
@@ -309,7 +329,7 @@ TEST(DashboardBrowserTest, ChartDetectionsAndALiveUpdateRender) {
     EXPECT_TRUE(browser.Screenshot(shot));
   }
   // Both live events were counted.
-  EXPECT_THAT(dom, HasSubstr(R"(data-live-events="2")"));
+  EXPECT_THAT(dom, HasSubstr(R"(data-live-events="3")"));
 }
 
 }  // namespace

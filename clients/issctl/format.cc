@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/catalog.h"
 #include "common/grpc_util.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -58,6 +59,19 @@ std::string Dur(const google::protobuf::Duration& d) {
 
 std::string Opt(bool has, const std::string& v) { return has ? v : "-"; }
 
+// A value with what it means when the item is enumerated: "32 (STANDBY)".
+std::string Labeled(bool has, const std::string& v, const std::string& label) {
+  if (!has) return "-";
+  return label.empty() ? v : absl::StrCat(v, " (", label, ")");
+}
+
+// Events carry no label: issctl ships the same catalog as the servers.
+std::string EventValue(const iss::telemetry::v1::TelemetryEvent& e) {
+  const std::string* label =
+      e.has_value() ? Catalog::Embedded().LabelOf(e.item_id(), e.value()) : nullptr;
+  return Labeled(e.has_value(), e.value(), label == nullptr ? "" : *label);
+}
+
 std::string Num(double v) { return absl::StrFormat("%.6g", v); }
 
 // "key: value" lines with the values aligned.
@@ -105,14 +119,14 @@ std::string EventHeader() {
 
 std::string EventRow(const iss::telemetry::v1::TelemetryEvent& e) {
   return absl::StrFormat("%-27s  %-14s  %-20s  %-8s  %-10s  %s\n", FormatTs(e.source_ts()),
-                         e.item_id(), Opt(e.has_value(), e.value()), Signal(e.signal()),
+                         e.item_id(), EventValue(e), Signal(e.signal()),
                          e.source().empty() ? "-" : e.source(), StatusText(e.status()));
 }
 
 std::string FormatLatest(const sv1::GetLatestResponse& r) {
   Table t({"ITEM", "VALUE", "SOURCE_TS", "STATUS"});
   for (const auto& v : r.values()) {
-    t.Add({v.item_id(), Opt(v.has_value(), v.value()), FormatTs(v.source_ts()),
+    t.Add({v.item_id(), Labeled(v.has_value(), v.value(), v.value_label()), FormatTs(v.source_ts()),
            StatusText(v.status())});
   }
   std::string out = t.Render();
@@ -138,7 +152,8 @@ std::string FormatItems(const std::vector<sv1::Item>& items) {
   Table t({"ITEM", "DISCIPLINE", "UNITS", "LAST_VALUE", "LAST_SOURCE_TS", "UPD/MIN", "NAME"});
   for (const auto& i : items) {
     t.Add({i.item_id(), i.discipline().empty() ? "-" : i.discipline(),
-           i.units().empty() ? "-" : i.units(), Opt(i.has_last_value(), i.last_value()),
+           i.units().empty() ? "-" : i.units(),
+           Labeled(i.has_last_value(), i.last_value(), i.last_value_label()),
            FormatTs(i.last_source_ts()), absl::StrFormat("%.2f", i.updates_per_minute()),
            i.name().empty() ? (i.in_catalog() ? "-" : "(not in catalog)") : i.name()});
   }
@@ -146,6 +161,10 @@ std::string FormatItems(const std::vector<sv1::Item>& items) {
 }
 
 std::string FormatItem(const sv1::Item& i) {
+  std::vector<std::string> values;
+  for (const sv1::ValueLabel& l : i.value_labels()) {
+    values.push_back(absl::StrCat(l.value(), "=", l.label()));
+  }
   return KeyValues({{"item", i.item_id()},
                     {"name", i.name()},
                     {"ops name", i.ops_name()},
@@ -153,7 +172,8 @@ std::string FormatItem(const sv1::Item& i) {
                     {"units", i.units()},
                     {"description", i.description()},
                     {"in catalog", i.in_catalog() ? "yes" : "no"},
-                    {"last value", Opt(i.has_last_value(), i.last_value())},
+                    {"values", values.empty() ? "-" : absl::StrJoin(values, ", ")},
+                    {"last value", Labeled(i.has_last_value(), i.last_value(), i.last_value_label())},
                     {"last source ts", FormatTs(i.last_source_ts())},
                     {"last seen", FormatTs(i.last_seen())},
                     {"updates/min", absl::StrFormat("%.2f", i.updates_per_minute())},

@@ -68,6 +68,37 @@ TEST(Format, LatestListsMissingItems) {
   EXPECT_EQ(lines[2], "no stored value: NOPE1, NOPE2");
 }
 
+TEST(Format, EnumeratedValuesShowTheirLabel) {
+  iss::storage::v1::GetLatestResponse r;
+  auto* v = r.add_values();
+  v->set_item_id("NODE3000004");
+  v->set_value("32");
+  v->set_value_label("STANDBY");
+  EXPECT_TRUE(absl::StrContains(FormatLatest(r), "32 (STANDBY)")) << FormatLatest(r);
+
+  iss::storage::v1::Item item;
+  item.set_item_id("NODE3000004");
+  item.set_last_value("16");
+  item.set_last_value_label("NORMAL");
+  for (auto [value, label] : {std::pair{"16", "NORMAL"}, std::pair{"32", "STANDBY"}}) {
+    auto* l = item.add_value_labels();
+    l->set_value(value);
+    l->set_label(label);
+  }
+  const std::string one = FormatItem(item);
+  EXPECT_TRUE(absl::StrContains(one, "16 (NORMAL)")) << one;
+  EXPECT_TRUE(absl::StrContains(one, "16=NORMAL, 32=STANDBY")) << one;
+  EXPECT_TRUE(absl::StrContains(FormatItems({item}), "16 (NORMAL)")) << FormatItems({item});
+
+  // Tail and query rows: the label from the catalog issctl ships with.
+  TelemetryEvent e = Event();
+  e.set_item_id("NODE3000004");
+  e.set_value("32");
+  EXPECT_TRUE(absl::StrContains(EventRow(e), "32 (STANDBY)")) << EventRow(e);
+  e.set_item_id("NODE3000005");
+  EXPECT_FALSE(absl::StrContains(EventRow(e), "(")) << EventRow(e);
+}
+
 TEST(Format, PeebotStatusAndCooldown) {
   iss::peebot::v1::Status s;
   s.set_mode("paused");

@@ -13,6 +13,7 @@ const state = {
   item: null,       // the chosen item id
   itemPoints: [],
   items: new Map(), // itemId -> row element
+  labels: new Map(), // itemId -> Map(raw value -> label), for enumerated items
   tail: null,
 };
 
@@ -46,6 +47,17 @@ function fmtValue(v, units) {
   const n = Number(v);
   const text = Number.isFinite(n) && String(v).trim() !== '' ? String(+n.toFixed(3)) : String(v);
   return units ? `${text} ${units}` : text;
+}
+// An enumerated item's value with what it means, e.g. "32 (STANDBY)".
+function labelOf(itemId, v) {
+  const labels = state.labels.get(itemId);
+  if (!labels || v === undefined || v === null) return '';
+  const n = Number(v);
+  return labels.get(String(v)) || (Number.isInteger(n) ? labels.get(String(n)) : '') || '';
+}
+function fmtLabeled(itemId, v, units) {
+  const label = labelOf(itemId, v);
+  return label ? `${fmtValue(v, units)} (${label})` : fmtValue(v, units);
 }
 const enumText = (s, prefix) => (s || '').replace(prefix, '').replace(/_/g, ' ').toLowerCase() || 'unknown';
 
@@ -236,12 +248,12 @@ function onEvent(ev) {
     drawTank();
   }
   if (ev.itemId === state.item) {
-    $('item-now').textContent = fmtValue(ev.value, currentUnits());
+    $('item-now').textContent = fmtLabeled(ev.itemId, ev.value, currentUnits());
     if (Number.isFinite(v)) { state.itemPoints.push({ t, v, live: true }); drawItem(); }
   }
   const row = state.items.get(ev.itemId);
   if (row) {
-    row.querySelector('.last-value').textContent = fmtValue(ev.value);
+    row.querySelector('.last-value').textContent = fmtLabeled(ev.itemId, ev.value);
     row.querySelector('.last-seen').textContent = fmtTime(t);
   }
 }
@@ -265,6 +277,9 @@ function renderItems(items) {
   tbody.replaceChildren();
   state.items.clear();
   for (const it of items) {
+    if (it.valueLabels && it.valueLabels.length) {
+      state.labels.set(it.itemId, new Map(it.valueLabels.map((l) => [l.value, l.label])));
+    }
     const tr = document.createElement('tr');
     tr.dataset.item = it.itemId;
     tr.dataset.units = it.units || '';
@@ -274,7 +289,7 @@ function renderItems(items) {
     btn.textContent = it.itemId;
     btn.setAttribute('aria-label', `Chart ${it.itemId} ${it.name || ''}`);
     btn.addEventListener('click', () => chooseItem(it.itemId, it.name, it.units));
-    const cells = [btn, it.name || it.opsName || '', it.units || '', fmtValue(it.lastValue),
+    const cells = [btn, it.name || it.opsName || '', it.units || '', fmtLabeled(it.itemId, it.lastValue),
       it.lastSeen ? fmtDateTime(new Date(it.lastSeen)) : '–'];
     cells.forEach((c, i) => {
       const td = document.createElement('td');
@@ -317,7 +332,7 @@ async function chooseItem(id, name, units) {
     state.itemPoints = mergeLive(history, state.itemPoints);
     drawItem();
     const last = state.itemPoints[state.itemPoints.length - 1];
-    if (last) $('item-now').textContent = fmtValue(last.v, units);
+    if (last) $('item-now').textContent = fmtLabeled(id, last.v, units);
   } catch (e) {
     $('item-summary').textContent = `Could not load ${id}: ${e.message}`;
   }
