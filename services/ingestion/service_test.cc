@@ -2,6 +2,7 @@
 // iss::GrpcServer (auth, health, reflection) in front of the real pipeline.
 #include "services/ingestion/service.h"
 
+#include "common/event_id.h"
 #include "common/grpc_server.h"
 #include "common/grpc_util.h"
 #include "common/health.h"
@@ -22,6 +23,7 @@ using iss::ingest::v1::IngestTestEventRequest;
 using iss::ingest::v1::IngestTestEventResponse;
 
 constexpr char kToken[] = "s3cret-token";
+constexpr char kSessionId[] = "S5c4e2d1b0a987f63";
 
 // The server half: pipeline + service + GrpcServer, with a queue of
 // `capacity` that nobody drains unless a publisher is attached.
@@ -33,7 +35,7 @@ struct Server {
         [] {
           SourceStatus s;
           s.state = iss::ingest::v1::CONNECTION_STATE_CONNECTED;
-          s.session_id = "S1234";
+          s.session_id = kSessionId;
           s.server = "127.0.0.1:8088";
           s.subscribed_items = 274;
           s.reconnects = 2;
@@ -223,7 +225,12 @@ TEST(IngestService, StatusReportsSourceQueueCountersAndItems) {
   grpc::Status s = stub->GetIngestStatus(&ctx, req, &st);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(st.connection_state(), iss::ingest::v1::CONNECTION_STATE_CONNECTED);
-  EXPECT_EQ(st.session_id(), "S1234");
+  // The session id is a bearer secret and this answer is public: only its
+  // fingerprint is in it, in no field and nowhere in the bytes.
+  EXPECT_EQ(st.session_id(), "");
+  EXPECT_EQ(st.session_fingerprint(), Fingerprint(kSessionId));
+  EXPECT_EQ(st.session_fingerprint().size(), 12u);
+  EXPECT_EQ(st.SerializeAsString().find(kSessionId), std::string::npos);
   EXPECT_EQ(st.server(), "127.0.0.1:8088");
   EXPECT_EQ(st.subscribed_items(), 274u);
   EXPECT_EQ(st.reconnects(), 2u);
