@@ -98,6 +98,8 @@ std::string Sha256Hex(std::string_view data) {
   return hex;
 }
 
+std::string Fingerprint(std::string_view secret) { return Sha256Hex(secret).substr(0, 12); }
+
 std::string ComputeEventId(const iss::telemetry::v1::TelemetryEvent& event) {
   std::string id;
   ComputeEventId(event, &id);

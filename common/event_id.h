@@ -34,4 +34,8 @@ void ComputeEventId(const iss::telemetry::v1::TelemetryEvent& event, std::string
 // Hex SHA-256 of arbitrary bytes (OpenSSL).
 std::string Sha256Hex(std::string_view data);
 
+// A short public name for a secret (a session id): the first 12 hex digits
+// (48 bits) of its SHA-256. Tells secrets apart; does not reveal them.
+std::string Fingerprint(std::string_view secret);
+
 }  // namespace iss

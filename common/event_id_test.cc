@@ -125,6 +125,11 @@ TEST(Sha256Hex, KnownAnswer) {
   EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
+TEST(Fingerprint, IsTheStartOfTheSha256) {
+  EXPECT_EQ(Fingerprint("abc"), "ba7816bf8f01");
+  EXPECT_NE(Fingerprint("S0000000000000001"), Fingerprint("S0000000000000002"));
+}
+
 // The canonical string as first specified, written the plain way (one
 // character at a time, absl::FormatTime): the reference for the fast one.
 std::string ReferenceCanonical(const TelemetryEvent& e) {

@@ -260,7 +260,7 @@ std::string FormatIngestStatus(const iv1::IngestStatus& s) {
       {"connection",
        StripPrefix(iv1::ConnectionState_Name(s.connection_state()), "CONNECTION_STATE_")},
       {"server", s.server().empty() ? "-" : s.server()},
-      {"session", s.session_id().empty() ? "-" : s.session_id()},
+      {"session fingerprint", s.session_fingerprint().empty() ? "-" : s.session_fingerprint()},
       {"subscribed items", absl::StrCat(s.subscribed_items())},
       {"signal", absl::StrCat(Signal(s.signal()), " since ", FormatTs(s.signal_since()))},
       {"queue", absl::StrCat(s.queue_depth(), " / ", s.queue_capacity())},

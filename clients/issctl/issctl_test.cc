@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/catalog.h"
+#include "common/event_id.h"
 #include "common/grpc_server.h"
 #include "common/grpc_util.h"
 #include "common/health.h"
@@ -54,6 +55,7 @@ namespace pv1 = iss::peebot::v1;
 namespace iv1 = iss::ingest::v1;
 
 constexpr char kToken[] = "issctl-test-token";
+constexpr char kSessionId[] = "S0f1e2d3c4b5a69788796a5b4c3d2e1f0";
 const absl::Time kT0 = absl::FromUnixSeconds(1795000000);
 
 class FixedClock final : public iss::peebot::Clock {
@@ -247,6 +249,7 @@ class IssctlTest : public ::testing::Test {
         [] {
           ingest::SourceStatus s;
           s.state = iv1::CONNECTION_STATE_CONNECTED;
+          s.session_id = kSessionId;
           s.server = "127.0.0.1:8088";
           s.subscribed_items = 7;
           return s;
@@ -629,6 +632,10 @@ TEST_F(IssctlTest, IngestSendNeedsTheTokenAndEnqueues) {
   ASSERT_EQ(text.code, 0) << text.err;
   EXPECT_TRUE(absl::StrContains(text.out, "connection:")) << text.out;
   EXPECT_TRUE(absl::StrContains(text.out, "CONNECTED")) << text.out;
+  // The Lightstreamer session by its fingerprint; the id itself is a secret.
+  EXPECT_TRUE(absl::StrContains(text.out, "session fingerprint:")) << text.out;
+  EXPECT_TRUE(absl::StrContains(text.out, Fingerprint(kSessionId))) << text.out;
+  EXPECT_FALSE(absl::StrContains(text.out, kSessionId)) << text.out;
 }
 
 // ---- errors ----

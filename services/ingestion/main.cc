@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "common/catalog.h"
 #include "common/config.h"
+#include "common/event_rules.h"
 #include "common/grpc_server.h"
 #include "common/health.h"
 #include "common/kafka.h"
@@ -127,6 +128,13 @@ int main(int argc, char** argv) {
   cfg.LoadOrExit(argc, argv);
   if (*source == "replay" && replay_file->empty()) {
     std::cerr << "ISS_INGEST_REPLAY_FILE=\"\": required when ISS_INGEST_SOURCE=replay\n";
+    return 2;
+  }
+  // Every feed event carries the label as `source`: one storage would refuse
+  // (common/event_rules.h) would have every event dead-lettered there.
+  if (const rules::TextFault f = rules::CheckText(*source_label, rules::kMaxSourceBytes);
+      f != rules::TextFault::kNone) {
+    std::cerr << "ISS_INGEST_SOURCE_LABEL: " << rules::Describe(f, rules::kMaxSourceBytes) << "\n";
     return 2;
   }
 

@@ -83,6 +83,15 @@ TEST_F(IngestionBinaryTest, BadConfigurationExitsTwoNamingEachVariable) {
   ASSERT_NE(q, nullptr);
   EXPECT_EQ(q->WaitExit(absl::Seconds(10)), 2);
   EXPECT_TRUE(absl::StrContains(q->ReadLog(), "ISS_INGEST_REPLAY_FILE"));
+
+  // A label storage would refuse as `source` (common/event_rules.h).
+  auto long_label = Env();
+  long_label["ISS_INGEST_SOURCE_LABEL"] = std::string(65, 'x');
+  auto r = Spawn(long_label);
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->WaitExit(absl::Seconds(10)), 2);
+  EXPECT_TRUE(absl::StrContains(r->ReadLog(), "ISS_INGEST_SOURCE_LABEL: longer than 64 bytes"))
+      << r->ReadLog();
 }
 
 TEST_F(IngestionBinaryTest, ReplaysAFileServesTheRpcAndDrainsOnSigterm) {

@@ -16,13 +16,13 @@ Pipeline::Pipeline(BoundedQueue* queue, SignalTracker* signal)
           iss::metrics::Counter("iss_ingest_updates_received_total",
                                 "Updates offered to the pipeline by any source, valid or not")) {}
 
-void Pipeline::Accept(const ValidatedUpdate& update, Envelope* out, std::string* event_id) {
+void Pipeline::Accept(const ValidatedUpdate& update, absl::Time now, Envelope* out,
+                      std::string* event_id) {
   // TIME_000001 first moves the signal state, so it carries the new state.
   if (update.item_id == kTimeItem) {
     signal_->Observe(update.status_class, update.source_ts, update.received_at);
   }
   const SignalState signal = signal_->State(update.received_at).state;
-  const absl::Time now = absl::Now();
   thread_local iss::telemetry::v1::TelemetryEvent event;
   Enrich(update, signal, now, &event);
   // Every field of `out` is set: it may be a recycled envelope.
@@ -49,8 +49,11 @@ void Pipeline::Record(const ValidatedUpdate& update) {
 bool Pipeline::Deliver(RawUpdate update) {
   updates_received_.fetch_add(1, std::memory_order_relaxed);
   received_counter_.Increment();
+  // One clock read: the validator judges the time range by it (as storage
+  // will, later) and it becomes the event's ingest_ts.
+  const absl::Time now = absl::Now();
   // Moves the fields only if valid: the dead-letter path below still has them.
-  absl::StatusOr<ValidatedUpdate> valid = Validate(std::move(update));
+  absl::StatusOr<ValidatedUpdate> valid = Validate(std::move(update), now);
   if (!valid.ok()) {
     {
       absl::MutexLock lock(&mu_);
@@ -63,13 +66,13 @@ bool Pipeline::Deliver(RawUpdate update) {
     return queue_
         ->Push(dead_letters_.Reject(RejectReason(valid.status()),
                                     std::string(valid.status().message()), raw, key, update.source,
-                                    absl::Now()))
+                                    now))
         .ok();
   }
   // Enqueue first, record after: the status shows only what the queue took.
   // One envelope per source thread, swapped for a recycled one on each push.
   thread_local Envelope envelope;
-  Accept(*valid, &envelope);
+  Accept(*valid, now, &envelope);
   if (!queue_->Push(&envelope).ok()) return false;
   Record(*valid);
   return true;
@@ -79,16 +82,17 @@ absl::StatusOr<std::string> Pipeline::IngestTyped(ValidatedUpdate candidate,
                                                   std::optional<absl::Time> source_ts) {
   updates_received_.fetch_add(1, std::memory_order_relaxed);
   received_counter_.Increment();
-  absl::StatusOr<ValidatedUpdate> valid = ValidateTyped(std::move(candidate), source_ts);
+  const absl::Time now = absl::Now();
+  absl::StatusOr<ValidatedUpdate> valid = ValidateTyped(std::move(candidate), source_ts, now);
   if (!valid.ok()) {
     events_invalid_.fetch_add(1, std::memory_order_relaxed);
     dead_letters_.CountOnly(RejectReason(valid.status()), std::string(valid.status().message()),
-                            "test-ingest", absl::Now());
+                            "test-ingest", now);
     return valid.status();
   }
   std::string event_id;
   Envelope e;
-  Accept(*valid, &e, &event_id);
+  Accept(*valid, now, &e, &event_id);
   if (absl::Status s = queue_->TryPush(std::move(e)); !s.ok()) return s;
   Record(*valid);
   return event_id;

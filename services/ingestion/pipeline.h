@@ -78,8 +78,10 @@ class Pipeline final : public UpdateSink {
   SignalTracker* signal() const { return signal_; }
 
  private:
-  // Validated -> enriched, serialised envelope in `out` (every field set).
-  void Accept(const ValidatedUpdate& update, Envelope* out, std::string* event_id = nullptr);
+  // Validated -> enriched (ingest_ts = `now`), serialised envelope in `out`
+  // (every field set).
+  void Accept(const ValidatedUpdate& update, absl::Time now, Envelope* out,
+              std::string* event_id = nullptr);
   void Record(const ValidatedUpdate& update);
 
   BoundedQueue* const queue_;

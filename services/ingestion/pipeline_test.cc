@@ -107,6 +107,32 @@ TEST(Pipeline, InvalidUpdateBecomesADeadLetterWithReasonAndRaw) {
   EXPECT_EQ(p.counters().events_enqueued, 0u);
 }
 
+// A feed update whose time storage would refuse (common/event_rules.h) is
+// dead-lettered here, counted, and never published as an event.
+TEST(Pipeline, FeedTimeStorageWouldRefuseIsADeadLetterHere) {
+  BoundedQueue q(10);
+  SignalTracker signal;
+  Pipeline p(&q, &signal);
+  const double before = Metric("iss_ingest_invalid_total{reason=\"bad_timestamp\"}");
+  // Stamped (and received, so the year fits) three days after this clock.
+  ASSERT_TRUE(p.Deliver(Update("NODE3000005", "42", absl::Now() + absl::Hours(72))));
+  // The same update an hour ahead is fine.
+  ASSERT_TRUE(p.Deliver(Update("NODE3000005", "43", absl::Now() + absl::Hours(1))));
+  auto out = Drain(q);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].kind, Envelope::Kind::kDeadLetter);
+  DeadLetter dl;
+  ASSERT_TRUE(dl.ParseFromString(out[0].value));
+  EXPECT_EQ(dl.reason(), "bad_timestamp");
+  EXPECT_NE(dl.detail().find("timestamp (TimeStamp)"), std::string::npos) << dl.detail();
+  EXPECT_NE(dl.detail().find("ahead"), std::string::npos) << dl.detail();
+  EXPECT_EQ(dl.raw(), "U,1,1,42");
+  EXPECT_EQ(out[1].kind, Envelope::Kind::kEvent);
+  EXPECT_EQ(p.counters().events_invalid, 1u);
+  EXPECT_EQ(p.counters().events_enqueued, 1u);
+  EXPECT_EQ(Metric("iss_ingest_invalid_total{reason=\"bad_timestamp\"}"), before + 1);
+}
+
 TEST(Pipeline, TimeItemDrivesTheSignalTheEventsCarry) {
   BoundedQueue q(10);
   SignalTracker signal;

@@ -1,6 +1,7 @@
 #include "services/ingestion/service.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/event_id.h"
 #include "common/grpc_server.h"
 #include "common/grpc_util.h"
 
@@ -66,7 +67,9 @@ grpc::Status IngestServiceImpl::GetIngestStatus(grpc::ServerContext*,
   }
   const SourceStatus src = source_status_ ? source_status_() : SourceStatus{};
   resp->set_connection_state(src.state);
-  resp->set_session_id(src.session_id);
+  // The session id is a bearer secret (bind_session with it takes the stream
+  // over) and this answer is public: only its fingerprint leaves the process.
+  if (!src.session_id.empty()) resp->set_session_fingerprint(Fingerprint(src.session_id));
   resp->set_server(src.server);
   resp->set_subscribed_items(src.subscribed_items);
   resp->set_reconnects(src.reconnects);

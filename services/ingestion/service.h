@@ -7,6 +7,7 @@
 //   GetIngestStatus  the source's connection state (through SourceStatusFn, so
 //                    this class does not depend on the Lightstreamer client),
 //                    signal, queue, counters, per-item last updates on request.
+//                    Public: the session id appears only as its fingerprint.
 #pragma once
 
 #include <cstdint>
@@ -21,7 +22,7 @@ namespace iss::ingest {
 // What the status RPC reports about the source (feed client, replay, none).
 struct SourceStatus {
   iss::ingest::v1::ConnectionState state = iss::ingest::v1::CONNECTION_STATE_DISCONNECTED;
-  std::string session_id;
+  std::string session_id;  // a secret: never put in an answer
   std::string server;
   uint32_t subscribed_items = 0;
   uint64_t reconnects = 0;

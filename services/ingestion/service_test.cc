@@ -2,6 +2,7 @@
 // iss::GrpcServer (auth, health, reflection) in front of the real pipeline.
 #include "services/ingestion/service.h"
 
+#include "common/event_id.h"
 #include "common/grpc_server.h"
 #include "common/grpc_util.h"
 #include "common/health.h"
@@ -22,6 +23,7 @@ using iss::ingest::v1::IngestTestEventRequest;
 using iss::ingest::v1::IngestTestEventResponse;
 
 constexpr char kToken[] = "s3cret-token";
+constexpr char kSessionId[] = "S5c4e2d1b0a987f63";
 
 // The server half: pipeline + service + GrpcServer, with a queue of
 // `capacity` that nobody drains unless a publisher is attached.
@@ -33,7 +35,7 @@ struct Server {
         [] {
           SourceStatus s;
           s.state = iss::ingest::v1::CONNECTION_STATE_CONNECTED;
-          s.session_id = "S1234";
+          s.session_id = kSessionId;
           s.server = "127.0.0.1:8088";
           s.subscribed_items = 274;
           s.reconnects = 2;
@@ -137,6 +139,20 @@ TEST(IngestService, BadPayloadsAreInvalidArgumentNamingTheField) {
       {"status_indicator", [](auto& r) { r.set_status_indicator(std::string(65, 'i')); }},
       {"status_color", [](auto& r) { r.set_status_color(std::string(65, 'g')); }},
       {"calibrated_data", [](auto& r) { r.set_calibrated_data(std::string(1025, 'd')); }},
+      // What storage would dead-letter (common/event_rules.h) is refused here,
+      // never answered "enqueued".
+      {"source_ts", [](auto& r) { r.mutable_source_ts()->set_seconds(911519999); }},  // 1998-11-19
+      {"source_ts",
+       [](auto& r) {
+         *r.mutable_source_ts() = ToProto(absl::Now() + absl::Hours(24) + absl::Minutes(1));
+       }},
+      {"source_ts", [](auto& r) { r.mutable_source_ts()->set_seconds(0); }},
+      {"item_id", [](auto& r) { r.set_item_id(std::string(65, 'A')); }},
+      {"value", [](auto& r) { r.set_value(std::string("4\0", 2)); }},
+      {"status_class", [](auto& r) { r.set_status_class(std::string("O\0K", 3)); }},
+      {"status_indicator", [](auto& r) { r.set_status_indicator(std::string(1, '\0')); }},
+      {"status_color", [](auto& r) { r.set_status_color(std::string("\0", 1)); }},
+      {"calibrated_data", [](auto& r) { r.set_calibrated_data(std::string("1\0", 2)); }},
   };
   for (const Case& c : cases) {
     IngestTestEventRequest req = GoodRequest();
@@ -149,6 +165,19 @@ TEST(IngestService, BadPayloadsAreInvalidArgumentNamingTheField) {
   }
   EXPECT_EQ(server.queue.depth(), 0u);
   EXPECT_EQ(server.pipeline.counters().events_invalid, cases.size());
+}
+
+// Text that is not UTF-8 cannot even be parsed as the request (a proto3
+// string must be UTF-8): gRPC refuses the call before the handler, so nothing
+// is enqueued. (Over REST the gateway answers 400 naming the field first.)
+TEST(IngestService, TextThatIsNotUtf8NeverReachesTheQueue) {
+  Server server(100);
+  auto stub = server.Stub();
+  IngestTestEventRequest req = GoodRequest();
+  req.set_status_color("gr\xfcn");  // Latin-1, not UTF-8
+  IngestTestEventResponse resp;
+  EXPECT_FALSE(Call(*stub, req, &resp).ok());
+  EXPECT_EQ(server.queue.depth(), 0u);
 }
 
 TEST(IngestService, MissingTokenIsUnauthenticatedAndWrongTokenPermissionDenied) {
@@ -196,7 +225,12 @@ TEST(IngestService, StatusReportsSourceQueueCountersAndItems) {
   grpc::Status s = stub->GetIngestStatus(&ctx, req, &st);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(st.connection_state(), iss::ingest::v1::CONNECTION_STATE_CONNECTED);
-  EXPECT_EQ(st.session_id(), "S1234");
+  // The session id is a bearer secret and this answer is public: only its
+  // fingerprint is in it, in no field and nowhere in the bytes.
+  EXPECT_EQ(st.session_id(), "");
+  EXPECT_EQ(st.session_fingerprint(), Fingerprint(kSessionId));
+  EXPECT_EQ(st.session_fingerprint().size(), 12u);
+  EXPECT_EQ(st.SerializeAsString().find(kSessionId), std::string::npos);
   EXPECT_EQ(st.server(), "127.0.0.1:8088");
   EXPECT_EQ(st.subscribed_items(), 274u);
   EXPECT_EQ(st.reconnects(), 2u);

@@ -1,16 +1,24 @@
 // Owns: deciding whether one raw update is acceptable telemetry, and turning it
 // into typed fields (the source timestamp as an instant) for the enricher.
 //
+// The limits are storage's (common/event_rules.h): whatever passes here,
+// storage stores; whatever storage would refuse is refused here, where the
+// caller can still be told.
+//
 // Every rejection is an INVALID_ARGUMENT status whose message names the field
 // and which carries a stable, machine-readable reason code (RejectReason()):
 //   bad_item_id        item id does not match ^[A-Z0-9_]{1,64}$
 //   missing_timestamp  no TimeStamp / source_ts (null or empty)
-//   bad_timestamp      TimeStamp is not ISSLIVE decimal hours (iss::ParseIssTimestamp)
+//   bad_timestamp      TimeStamp is not ISSLIVE decimal hours (iss::ParseIssTimestamp),
+//                      or the source time is before 1998-11-20 or more than
+//                      24 h ahead of `now`, or `now` itself (ingest_ts) is
+//                      before 1998-11-20
 //   missing_value      Value is null (see below)
 //   field_too_long     value > 1024, TimeStamp or any status field > 64,
 //                      calibrated data > 1024 bytes
 //   nul_character      a text field holds a NUL byte (PostgreSQL text cannot
 //                      store it; storage would reject the event later)
+//   bad_utf8           a text field is not UTF-8 (a proto3 string must be)
 // Reason codes are metric label values and DLQ headers: never rename them.
 //
 // Null values. The feed sends '#' (null) for an item that has no value yet,
@@ -28,6 +36,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/event_rules.h"
 #include "services/ingestion/update.h"
 
 namespace iss::ingest {
@@ -39,15 +48,18 @@ inline constexpr std::string_view kBadTimestamp = "bad_timestamp";
 inline constexpr std::string_view kMissingValue = "missing_value";
 inline constexpr std::string_view kFieldTooLong = "field_too_long";
 inline constexpr std::string_view kNulCharacter = "nul_character";
+inline constexpr std::string_view kBadUtf8 = "bad_utf8";
 // Used by sources for input that could not even be decoded into a RawUpdate
 // (a malformed replay line, a bad JSON body).
 inline constexpr std::string_view kUndecodable = "undecodable";
 
-inline constexpr size_t kMaxItemIdBytes = 64;
-inline constexpr size_t kMaxValueBytes = 1024;
-inline constexpr size_t kMaxStatusBytes = 64;
+using rules::IsValidItemId;
+using rules::kMaxCalibratedBytes;
+using rules::kMaxItemIdBytes;
+using rules::kMaxStatusBytes;
+using rules::kMaxValueBytes;
+// The feed's TimeStamp text (ingestion's own input; storage never sees it).
 inline constexpr size_t kMaxTimestampBytes = 64;
-inline constexpr size_t kMaxCalibratedBytes = 1024;
 
 // An update that passed validation. Field names follow the TelemetryEvent proto.
 struct ValidatedUpdate {
@@ -63,15 +75,16 @@ struct ValidatedUpdate {
 };
 
 // Validates a decoded feed update: parses TimeStamp relative to received_at.
-absl::StatusOr<ValidatedUpdate> Validate(const RawUpdate& update);
+// `now` is the clock the time range is judged by, and the event's ingest_ts.
+absl::StatusOr<ValidatedUpdate> Validate(const RawUpdate& update, absl::Time now);
 // The same, moving the fields out of `update` when it is valid; a rejected
 // `update` is left as it was (its fields go to the dead letter).
-absl::StatusOr<ValidatedUpdate> Validate(RawUpdate&& update);
+absl::StatusOr<ValidatedUpdate> Validate(RawUpdate&& update, absl::Time now);
 
 // Validates an update whose timestamp is already an instant (the test-ingest
 // RPC). `source_ts` nullopt = missing_timestamp. The other rules are the same.
 absl::StatusOr<ValidatedUpdate> ValidateTyped(ValidatedUpdate candidate,
-                                              std::optional<absl::Time> source_ts);
+                                              std::optional<absl::Time> source_ts, absl::Time now);
 
 // The reason code of a status returned by the validator (or built with
 // Rejection()); "invalid" for any other non-OK status.
@@ -79,7 +92,5 @@ std::string RejectReason(const absl::Status& status);
 
 // INVALID_ARGUMENT carrying `reason`; the message is `detail`.
 absl::Status Rejection(std::string_view reason, std::string_view detail);
-
-bool IsValidItemId(std::string_view item_id);
 
 }  // namespace iss::ingest

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/isslive_time.h"
 #include "gtest/gtest.h"
 
@@ -36,7 +37,7 @@ void ExpectReason(const absl::StatusOr<ValidatedUpdate>& r, std::string_view rea
 }
 
 TEST(Validator, AcceptsAGoodUpdateAndParsesTheTimestamp) {
-  auto r = Validate(Good());
+  auto r = Validate(Good(), kReceived);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->item_id, "NODE3000005");
   EXPECT_EQ(r->value, "42");
@@ -52,38 +53,38 @@ TEST(Validator, BadItemIds) {
                          std::string("NODE 1"), std::string(65, 'A'), std::string("ÄB")}) {
     RawUpdate u = Good();
     u.item_id = id;
-    ExpectReason(Validate(u), kBadItemId, "item_id");
+    ExpectReason(Validate(u, kReceived), kBadItemId, "item_id");
   }
   RawUpdate u = Good();
   u.item_id = std::string(64, 'Z');
-  EXPECT_TRUE(Validate(u).ok());
+  EXPECT_TRUE(Validate(u, kReceived).ok());
 }
 
 TEST(Validator, MissingTimestamp) {
   RawUpdate u = Good();
   u.timestamp.reset();
-  ExpectReason(Validate(u), kMissingTimestamp, "timestamp");
+  ExpectReason(Validate(u, kReceived), kMissingTimestamp, "timestamp");
   u.timestamp = "";
-  ExpectReason(Validate(u), kMissingTimestamp, "timestamp");
+  ExpectReason(Validate(u, kReceived), kMissingTimestamp, "timestamp");
 }
 
 TEST(Validator, BadTimestamp) {
   for (const char* ts : {"abc", "12.5.3", "-1", "nan", "inf", "99999"}) {
     RawUpdate u = Good();
     u.timestamp = ts;
-    ExpectReason(Validate(u), kBadTimestamp, "timestamp");
+    ExpectReason(Validate(u, kReceived), kBadTimestamp, "timestamp");
   }
   RawUpdate u = Good();
   u.timestamp = std::string(100, '1');
-  ExpectReason(Validate(u), kFieldTooLong, "timestamp");
+  ExpectReason(Validate(u, kReceived), kFieldTooLong, "timestamp");
 }
 
 TEST(Validator, NullValueIsMissingExceptForTheTimeItem) {
   RawUpdate u = Good();
   u.value.reset();
-  ExpectReason(Validate(u), kMissingValue, "value");
+  ExpectReason(Validate(u, kReceived), kMissingValue, "value");
   u.item_id = "TIME_000001";
-  auto r = Validate(u);
+  auto r = Validate(u, kReceived);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_FALSE(r->value.has_value());
 }
@@ -102,9 +103,9 @@ TEST(Validator, FieldTooLongForEachCappedField) {
         Case{"calibrated_data", &RawUpdate::calibrated_data, kMaxCalibratedBytes}}) {
     RawUpdate u = Good();
     u.*c.member = std::string(c.cap, 'x');
-    EXPECT_TRUE(Validate(u).ok()) << c.field << " at the cap";
+    EXPECT_TRUE(Validate(u, kReceived).ok()) << c.field << " at the cap";
     u.*c.member = std::string(c.cap + 1, 'x');
-    ExpectReason(Validate(u), kFieldTooLong, c.field);
+    ExpectReason(Validate(u, kReceived), kFieldTooLong, c.field);
   }
 }
 
@@ -116,14 +117,77 @@ TEST(Validator, NulCharacterInAnyTextFieldIsRejected) {
         &RawUpdate::status_color, &RawUpdate::calibrated_data}) {
     RawUpdate u = Good();
     u.*member = std::string("4\0" "2", 3);
-    auto r = Validate(u);
+    auto r = Validate(u, kReceived);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(RejectReason(r.status()), kNulCharacter) << r.status();
   }
   ValidatedUpdate c;
   c.item_id = "USLAB000061";
   c.value = std::string("1\0", 2);
-  ExpectReason(ValidateTyped(c, kReceived), kNulCharacter, "value");
+  ExpectReason(ValidateTyped(c, kReceived, kReceived), kNulCharacter, "value");
+}
+
+TEST(Validator, TextThatIsNotUtf8IsRejected) {
+  // A proto3 string must be UTF-8: storage could not even parse the event.
+  for (std::optional<std::string> RawUpdate::*member :
+       {&RawUpdate::value, &RawUpdate::status_class, &RawUpdate::status_indicator,
+        &RawUpdate::status_color, &RawUpdate::calibrated_data}) {
+    RawUpdate u = Good();
+    u.*member =
+        "4\xff"
+        "2";
+    auto r = Validate(u, kReceived);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(RejectReason(r.status()), kBadUtf8) << r.status();
+  }
+  RawUpdate u = Good();
+  u.value = "\xc3\xa9t\xc3\xa9";  // "été": UTF-8 is fine
+  EXPECT_TRUE(Validate(u, kReceived).ok());
+  ValidatedUpdate c;
+  c.item_id = "USLAB000061";
+  c.value = "ok";
+  c.calibrated_data = "\xc0\xaf";  // an overlong '/'
+  ExpectReason(ValidateTyped(c, kReceived, kReceived), kBadUtf8, "calibrated_data");
+}
+
+// Storage refuses a source time before 1998-11-20 or more than 24 h ahead of
+// its clock (common/event_rules.h): so does the validator, against `now`.
+TEST(Validator, SourceTimeOutsideWhatStorageKeepsIsBadTimestamp) {
+  const absl::Time launch = absl::FromUnixSeconds(rules::kEarliestUnixSeconds);
+  // The feed: TimeStamp resolves to two days after `now`.
+  RawUpdate ahead = Good();
+  ahead.timestamp = absl::StrFormat("%.10f", TimeToIssHours(kReceived + absl::Hours(48)));
+  ExpectReason(Validate(ahead, kReceived), kBadTimestamp, "timestamp (TimeStamp)");
+  ExpectReason(Validate(ahead, kReceived), kBadTimestamp, "storage would refuse it");
+  // ... which a clock two days later accepts.
+  EXPECT_TRUE(Validate(ahead, kReceived + absl::Hours(48)).ok());
+  // A replayed update received (and so dated) in 1995.
+  RawUpdate ancient = Good();
+  ancient.received_at =
+      absl::FromCivil(absl::CivilSecond(1995, 3, 1, 0, 0, 0), absl::UTCTimeZone());
+  ancient.timestamp = absl::StrFormat("%.10f", TimeToIssHours(ancient.received_at));
+  ExpectReason(Validate(ancient, kReceived), kBadTimestamp, "1998-11-20");
+
+  // The typed entry point, at the edges.
+  ValidatedUpdate c;
+  c.item_id = "USLAB000061";
+  c.value = "1";
+  EXPECT_TRUE(ValidateTyped(c, launch, kReceived).ok());
+  ExpectReason(ValidateTyped(c, launch - absl::Seconds(1), kReceived), kBadTimestamp, "source_ts");
+  EXPECT_TRUE(ValidateTyped(c, kReceived + absl::Hours(24), kReceived).ok());
+  ExpectReason(ValidateTyped(c, kReceived + absl::Hours(24) + absl::Seconds(1), kReceived),
+               kBadTimestamp, "source_ts");
+}
+
+TEST(Validator, AClockBeforeTheIssIsAnIngestTimestampFault) {
+  // An hour before the launch, an update stamped an hour after it: the source
+  // time is fine, but ingest_ts (this clock) is one storage refuses.
+  const absl::Time launch = absl::FromUnixSeconds(rules::kEarliestUnixSeconds);
+  ValidatedUpdate c;
+  c.item_id = "USLAB000061";
+  c.value = "1";
+  ExpectReason(ValidateTyped(c, launch + absl::Hours(1), launch - absl::Hours(1)), kBadTimestamp,
+               "ingest_ts");
 }
 
 TEST(Validator, ItemIdIsReportedBeforeOtherFaults) {
@@ -131,7 +195,7 @@ TEST(Validator, ItemIdIsReportedBeforeOtherFaults) {
   u.item_id = "bad id";
   u.timestamp.reset();
   u.value.reset();
-  ExpectReason(Validate(u), kBadItemId, "item_id");
+  ExpectReason(Validate(u, kReceived), kBadItemId, "item_id");
 }
 
 TEST(Validator, TypedEntryPoint) {
@@ -139,16 +203,16 @@ TEST(Validator, TypedEntryPoint) {
   c.item_id = "USLAB000061";
   c.value = "12.34";
   c.source = "test-ingest";
-  auto r = ValidateTyped(c, kReceived);
+  auto r = ValidateTyped(c, kReceived, kReceived);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->source_ts, kReceived);
-  ExpectReason(ValidateTyped(c, std::nullopt), kMissingTimestamp, "source_ts");
+  ExpectReason(ValidateTyped(c, std::nullopt, kReceived), kMissingTimestamp, "source_ts");
   c.value.reset();
-  ExpectReason(ValidateTyped(c, kReceived), kMissingValue, "value");
+  ExpectReason(ValidateTyped(c, kReceived, kReceived), kMissingValue, "value");
   c.value = std::string(2000, 'v');
-  ExpectReason(ValidateTyped(c, kReceived), kFieldTooLong, "value");
+  ExpectReason(ValidateTyped(c, kReceived, kReceived), kFieldTooLong, "value");
   c.item_id = "x";
-  ExpectReason(ValidateTyped(c, kReceived), kBadItemId, "item_id");
+  ExpectReason(ValidateTyped(c, kReceived, kReceived), kBadItemId, "item_id");
 }
 
 // The moving overload (what the pipeline calls) must answer exactly as the
@@ -163,9 +227,9 @@ TEST(Validator, MovingOverloadMatchesAndKeepsRejectedUpdates) {
   cases[0].raw = cases[1].raw = "the raw line, long enough to live on the heap";
   for (size_t i = 0; i < cases.size(); ++i) {
     const RawUpdate original = cases[i];
-    const absl::StatusOr<ValidatedUpdate> copied = Validate(original);
+    const absl::StatusOr<ValidatedUpdate> copied = Validate(original, kReceived);
     RawUpdate moved_from = original;
-    const absl::StatusOr<ValidatedUpdate> moved = Validate(std::move(moved_from));
+    const absl::StatusOr<ValidatedUpdate> moved = Validate(std::move(moved_from), kReceived);
     ASSERT_EQ(copied.ok(), moved.ok()) << i;
     if (!copied.ok()) {
       EXPECT_EQ(copied.status(), moved.status()) << i;

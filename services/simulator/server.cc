@@ -126,8 +126,7 @@ struct Simulator::Impl {
       : scenario(std::move(sc)),
         options(std::move(opts)),
         model(scenario, Items(options), options.epoch),
-        acceptor(ioc),
-        rng(scenario.seed ^ 0x5eed) {
+        acceptor(ioc) {
     if (options.rate >= 0) model.SetRate(options.rate);
   }
 
@@ -242,11 +241,22 @@ struct Simulator::Impl {
     Send(s.conn, std::move(line), std::move(record));
   }
 
-  std::string NewSessionId() { return absl::StrFormat("S%016x", rng()); }
+  // A session id is a bearer secret (bind_session with it gets the session's
+  // stream): 128 unpredictable bits, not the scenario's seeded randomness.
+  static std::string NewSessionId() {
+    std::random_device rd;
+    return absl::StrFormat("S%08x%08x%08x%08x", rd(), rd(), rd(), rd());
+  }
+
+  // TLCP (WS Transport): "As long as a session is bound to a WS, no other
+  // session can be bound"; Appendix A code 69: "Streaming request on a
+  // WebSocket not allowed, as a streaming is already in place".
+  static constexpr char kAlreadyStreaming[] =
+      "CONERR,69,A session is already streaming on this connection";
 
   void HandleCreate(const std::shared_ptr<Conn>& c, const std::map<std::string, std::string>& p) {
     if (c->session != nullptr) {
-      Refuse(c, "CONERR,11,A session is already open on this connection");
+      Refuse(c, kAlreadyStreaming);
       return;
     }
     if (Param(p, "LS_adapter_set", "DEFAULT") != options.adapter_set) {
@@ -269,16 +279,38 @@ struct Simulator::Impl {
   }
 
   void HandleBind(const std::shared_ptr<Conn>& c, const std::map<std::string, std::string>& p) {
+    if (c->session != nullptr) {
+      Refuse(c, kAlreadyStreaming);
+      return;
+    }
     auto it = sessions.find(Param(p, "LS_session"));
-    if (it == sessions.end()) {
+    Session* s = it == sessions.end() ? nullptr : it->second.get();
+    // Only an unbound session may be bound (after LOOP, or once its connection
+    // dropped): TLCP 2.x, Session Life Cycle, "a session may never be bound to
+    // more than one stream connection". Lightstreamer Server keeps that rule by
+    // moving the session to the new connection and ending the old stream with
+    // END,40 ("A manual rebind to this session has been performed by some
+    // client", Appendix A), so whoever learns the id (a bearer secret) can take
+    // the feed over, again and again; the official clients do not even retry
+    // after END,40 (Lightstreamer-lib-client-haxe,
+    // src/common/com/lightstreamer/client/internal/ClientMachine.hx, evtEND:
+    // only 41 and 48 retry). The simulator refuses the newcomer instead and the
+    // streaming connection carries on. The refusal is CONERR,20 ("Specified
+    // session not found on a bind_session request"), the answer to an unknown
+    // id, so a prober learns nothing about which ids are live; clients answer
+    // 20 by creating a new session (same file, evtCONERR: 4, 6, 20, 40, 41, 48
+    // retry; ours: tlcp/session.cc), so a client whose connection died
+    // without the server noticing yet simply starts over.
+    if (s == nullptr || (s->conn && !s->conn->closed)) {
+      if (s != nullptr) {
+        log::Warn("bind_session refused: the session is streaming on another connection",
+                  {{"client_ip", c->client_ip}});
+      }
       Refuse(c, "CONERR,20,Session not found");
       return;
     }
-    Session* s = it->second.get();
-    if (s->conn && s->conn != c) {
-      s->conn->session = nullptr;
-      Kill(s->conn);
-    }
+    // A connection that is gone but not yet detached lets go of the session.
+    if (s->conn) s->conn->session = nullptr;
     Configure(*s, p);
     Count(&SimulatorStats::sessions_bound);
     Attach(c, s);
@@ -676,7 +708,6 @@ struct Simulator::Impl {
 
   asio::io_context ioc{1};
   tcp::acceptor acceptor;
-  std::mt19937_64 rng;
   std::thread thread;
 };
 

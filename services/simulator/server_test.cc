@@ -70,6 +70,16 @@ class RawClient {
       splitter_.Feed(beast::buffers_to_string(buf.data()), &lines_);
     }
   }
+  // The answer to a create_session or bind_session: the next CONOK or CONERR.
+  std::string ReadConnectionAnswer() {
+    while (true) {
+      std::string line = ReadUntil("CON");  // also CONS, CONF
+      if (line == "<closed>" || absl::StartsWith(line, "CONOK") ||
+          absl::StartsWith(line, "CONERR")) {
+        return line;
+      }
+    }
+  }
   std::string CreateSession(const std::string& extra = "") {
     Send("wsok");
     EXPECT_EQ(ReadUntil("WSOK"), "WSOK");
@@ -270,20 +280,69 @@ TEST_F(SimulatorServerTest, BadAdapterSetAndUnknownSessionAreConnectionErrors) {
     EXPECT_EQ(c.ReadUntil("never"), "<closed>");
   }
   EXPECT_EQ(sim_->stats().sessions_created, 0u);
+  // One WebSocket carries one session (TLCP code 69).
+  for (const char* second :
+       {"create_session\r\nLS_adapter_set=ISSLIVE&LS_cid=x", "bind_session\r\nLS_session=Sother"}) {
+    RawClient c(sim_->port());
+    c.CreateSession();
+    c.Send(second);
+    EXPECT_THAT(c.ReadConnectionAnswer(), StartsWith("CONERR,69,")) << second;
+  }
 }
 
-TEST_F(SimulatorServerTest, BindMovesTheSessionToANewConnection) {
+TEST_F(SimulatorServerTest, BindMovesAnUnboundSessionToANewConnection) {
   RawClient a(sim_->port());
   std::vector<std::string> conok = absl::StrSplit(a.CreateSession(), ',');
   a.Send(
       "control\r\nLS_reqId=1&LS_op=add&LS_subId=1&LS_mode=MERGE&LS_group=NODE3000005"
       "&LS_schema=Value&LS_snapshot=true");
   EXPECT_EQ(a.ReadUntil("U,1"), "U,1,1,40");
+  Fault loop;
+  loop.kind = FaultKind::kLoop;  // the session is unbound and waits for a rebind
+  sim_->Inject(loop);
+  EXPECT_EQ(a.ReadUntil("LOOP"), "LOOP,0");
+  EXPECT_EQ(a.ReadUntil("never"), "<closed>");
   RawClient b(sim_->port());
   b.Send(absl::StrCat("bind_session\r\nLS_session=", conok[1], "&LS_keepalive_millis=200"));
   EXPECT_EQ(b.ReadUntil("CONOK"), absl::StrCat("CONOK,", conok[1], ",50000,200,*"));
-  EXPECT_EQ(a.ReadUntil("never"), "<closed>");  // the old connection is let go
+  EXPECT_EQ(b.ReadUntil("PROBE"), "PROBE");  // streaming on the new connection
   EXPECT_EQ(sim_->stats().sessions_bound, 1u);
+}
+
+// The session id is a bearer secret: a bind_session of a session that is
+// streaming on another connection is refused (as for an unknown id), and that
+// connection keeps streaming the session.
+TEST_F(SimulatorServerTest, BindOfASessionStreamingElsewhereIsRefusedAndTheStreamGoesOn) {
+  RawClient a(sim_->port());
+  std::vector<std::string> conok = absl::StrSplit(a.CreateSession(), ',');
+  ASSERT_GE(conok.size(), 2u);
+  EXPECT_EQ(conok[1].size(), 33u) << "S + 128 bits in hex";
+  a.Send(
+      "control\r\nLS_reqId=1&LS_op=add&LS_subId=1&LS_mode=MERGE&LS_group=NODE3000005"
+      "&LS_schema=Value&LS_snapshot=true");
+  EXPECT_EQ(a.ReadUntil("U,1"), "U,1,1,40");
+
+  for (int attempt = 0; attempt < 2; ++attempt) {  // repeatably
+    RawClient b(sim_->port());
+    b.Send("wsok");
+    EXPECT_EQ(b.ReadUntil("WSOK"), "WSOK");
+    b.Send(absl::StrCat("bind_session\r\nLS_session=", conok[1], "&LS_keepalive_millis=200"));
+    const std::string answer = b.ReadConnectionAnswer();
+    EXPECT_THAT(answer, StartsWith("CONERR,20,"));
+    if (absl::StartsWith(answer, "CONERR")) {
+      EXPECT_EQ(b.ReadUntil("never"), "<closed>");
+    }
+  }
+
+  // Still a's session, on a's connection: a new subscription answers there,
+  // and the stream keeps going.
+  a.Send(
+      "control\r\nLS_reqId=2&LS_op=add&LS_subId=2&LS_mode=MERGE&LS_group=NODE3000004"
+      "&LS_schema=Value&LS_snapshot=true");
+  EXPECT_EQ(a.ReadUntil("SUBOK"), "SUBOK,2,1,1");
+  EXPECT_THAT(a.ReadUntil("U,2"), StartsWith("U,2,1,"));
+  EXPECT_EQ(a.ReadUntil("PROBE"), "PROBE");
+  EXPECT_EQ(sim_->stats().sessions_bound, 0u);
 }
 
 TEST_F(SimulatorServerTest, HandshakeRules) {

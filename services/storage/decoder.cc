@@ -5,24 +5,12 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/event_id.h"
+#include "common/event_rules.h"
 
 namespace iss::storage {
 namespace {
 
 using iss::telemetry::v1::TelemetryEvent;
-
-// 1998-11-20, the launch of the first ISS module: nothing older is telemetry.
-constexpr int64_t kIssLaunchSeconds = 911520000;
-
-bool ValidItemId(std::string_view id, size_t max) {
-  if (id.empty() || id.size() > max) return false;
-  for (char c : id) {
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '-' || c == '.';
-    if (!ok) return false;
-  }
-  return true;
-}
 
 bool LowerHex64(std::string_view s) {
   if (s.size() != 64) return false;
@@ -32,19 +20,15 @@ bool LowerHex64(std::string_view s) {
   return true;
 }
 
-// PostgreSQL text cannot hold NUL; protobuf already guarantees UTF-8.
-std::optional<std::string> BadText(absl::string_view field, absl::string_view text, size_t max) {
-  if (text.size() > max) return absl::StrCat(field, ": longer than ", max, " bytes");
-  if (text.find('\0') != std::string_view::npos) return absl::StrCat(field, ": contains NUL");
-  return std::nullopt;
+// The text rule (length, NUL, UTF-8) ingestion applied too.
+std::optional<std::string> BadText(absl::string_view field, const std::string& text, size_t max) {
+  const rules::TextFault f = rules::CheckText(text, max);
+  if (f == rules::TextFault::kNone) return std::nullopt;
+  return absl::StrCat(field, ": ", rules::Describe(f, max));
 }
 
 Rejection Reject(std::string reason, std::string detail, const TelemetryEvent& e) {
   return Rejection{std::move(reason), std::move(detail), e.item_id()};
-}
-
-bool ValidTimestamp(const google::protobuf::Timestamp& ts) {
-  return ts.nanos() >= 0 && ts.nanos() < 1'000'000'000;
 }
 
 }  // namespace
@@ -54,15 +38,15 @@ std::optional<Rejection> DecodeEvent(std::string_view key, std::string_view valu
   out->Clear();
   if (!out->ParseFromArray(value.data(), static_cast<int>(value.size()))) {
     return Rejection{"undecodable", "value: not a serialized iss.telemetry.v1.TelemetryEvent",
-                     std::string(key.size() <= limits.max_item_id ? key : "")};
+                     std::string(rules::IsValidItemId(key) ? key : "")};
   }
   const TelemetryEvent& e = *out;
   if (e.schema_version() != 1) {
     return Reject("bad_schema_version",
                   absl::StrCat("schema_version: ", e.schema_version(), " is not 1"), e);
   }
-  if (!ValidItemId(e.item_id(), limits.max_item_id)) {
-    return Rejection{"bad_item_id", "item_id: empty, too long or not [A-Za-z0-9_.-]", ""};
+  if (!rules::IsValidItemId(e.item_id())) {
+    return Rejection{"bad_item_id", "item_id: does not match ^[A-Z0-9_]{1,64}$", ""};
   }
   if (key != e.item_id()) {
     return Reject("key_mismatch", "key: differs from item_id", e);
@@ -70,27 +54,31 @@ std::optional<Rejection> DecodeEvent(std::string_view key, std::string_view valu
   if (!LowerHex64(e.event_id())) {
     return Reject("bad_event_id", "event_id: not 64 lower-case hex digits", e);
   }
-  if (!e.has_source_ts() || !ValidTimestamp(e.source_ts())) {
-    return Reject("bad_timestamp", "source_ts: missing or invalid", e);
+  if (!e.has_source_ts()) return Reject("bad_timestamp", "source_ts: missing", e);
+  if (auto f = rules::CheckSourceTime(e.source_ts().seconds(), e.source_ts().nanos(), now);
+      f != rules::TimeFault::kNone) {
+    return Reject("bad_timestamp", absl::StrCat("source_ts: ", rules::Describe(f)), e);
   }
-  const int64_t latest = absl::ToUnixSeconds(now + limits.max_future);
-  if (e.source_ts().seconds() < kIssLaunchSeconds || e.source_ts().seconds() > latest) {
-    return Reject("bad_timestamp", "source_ts: before the ISS existed or too far ahead", e);
+  if (!e.has_ingest_ts()) return Reject("bad_timestamp", "ingest_ts: missing", e);
+  if (auto f = rules::CheckIngestTime(e.ingest_ts().seconds(), e.ingest_ts().nanos());
+      f != rules::TimeFault::kNone) {
+    return Reject("bad_timestamp", absl::StrCat("ingest_ts: ", rules::Describe(f)), e);
   }
-  if (!e.has_ingest_ts() || !ValidTimestamp(e.ingest_ts()) ||
-      e.ingest_ts().seconds() < kIssLaunchSeconds) {
-    return Reject("bad_timestamp", "ingest_ts: missing or invalid", e);
-  }
-  const std::pair<absl::string_view, const std::string*> texts[] = {
-      {"value", &e.value()},
-      {"calibrated_data", &e.calibrated_data()},
-      {"status.class", &e.status().class_()},
-      {"status.indicator", &e.status().indicator()},
-      {"status.color", &e.status().color()},
-      {"source", &e.source()},
+  struct Text {
+    absl::string_view field;
+    const std::string* text;
+    size_t max;
   };
-  for (const auto& [field, text] : texts) {
-    if (auto bad = BadText(field, *text, limits.max_text)) return Reject("bad_value", *bad, e);
+  const Text texts[] = {
+      {"value", &e.value(), rules::kMaxValueBytes},
+      {"calibrated_data", &e.calibrated_data(), rules::kMaxCalibratedBytes},
+      {"status.class", &e.status().class_(), rules::kMaxStatusBytes},
+      {"status.indicator", &e.status().indicator(), rules::kMaxStatusBytes},
+      {"status.color", &e.status().color(), rules::kMaxStatusBytes},
+      {"source", &e.source(), rules::kMaxSourceBytes},
+  };
+  for (const Text& t : texts) {
+    if (auto bad = BadText(t.field, *t.text, t.max)) return Reject("bad_value", *bad, e);
   }
   if (limits.verify_event_id) {
     thread_local std::string expected;  // keeps its capacity: no allocation per event

@@ -5,6 +5,11 @@
 // those): the dedupe key must be trustworthy (event_id recomputed and compared),
 // and nothing PostgreSQL would refuse mid-batch (NUL bytes, absurd timestamps)
 // may reach a COPY, because one bad row would fail the whole transaction.
+// Item ids, text fields and times are judged by common/event_rules.h, the same
+// code ingestion's validator runs before it publishes: an event ingestion
+// accepted passes here, and these checks are the second line for anything
+// else that reaches the topic. (Text that is not UTF-8 never gets this far:
+// protobuf refuses to parse a proto3 string that is not, -> "undecodable".)
 #pragma once
 
 #include <cstdint>
@@ -24,10 +29,6 @@ struct Rejection {
 };
 
 struct DecodeLimits {
-  size_t max_item_id = 64;
-  size_t max_text = 4096;  // value, calibrated_data, status fields, source
-  // Accepted source_ts range: after the ISS launch, at most this far ahead of now.
-  absl::Duration max_future = absl::Hours(24);
   bool verify_event_id = true;
 };
 

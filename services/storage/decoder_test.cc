@@ -2,6 +2,7 @@
 
 #include "absl/time/time.h"
 #include "common/event_id.h"
+#include "common/event_rules.h"
 #include "gtest/gtest.h"
 
 namespace iss::storage {
@@ -70,7 +71,33 @@ TEST(DecodeEvent, RejectsEachBadField) {
                          3));
        },
        "bad_value"},
-      {"long value", [](auto& e) { e.set_value(std::string(5000, '1')); }, "bad_value"},
+      {"long value", [](auto& e) { e.set_value(std::string(1025, '1')); }, "bad_value"},
+      // The rules ingestion's validator applies (common/event_rules.h), again.
+      {"lower-case id", [](auto& e) { e.set_item_id("node3000005"); }, "bad_item_id"},
+      {"id dash", [](auto& e) { e.set_item_id("NODE-3"); }, "bad_item_id"},
+      {"long status", [](auto& e) { e.mutable_status()->set_indicator(std::string(65, 'i')); },
+       "bad_value"},
+      {"long calibrated", [](auto& e) { e.set_calibrated_data(std::string(1025, 'c')); },
+       "bad_value"},
+      {"long source", [](auto& e) { e.set_source(std::string(65, 's')); }, "bad_value"},
+      {"nul in status",
+       [](auto& e) {
+         e.mutable_status()->set_color(
+             std::string("g\0"
+                         "n",
+                         3));
+       },
+       "bad_value"},
+      {"source nanos", [](auto& e) { e.mutable_source_ts()->set_nanos(-1); }, "bad_timestamp"},
+      {"day before launch",
+       [](auto& e) { e.mutable_source_ts()->set_seconds(rules::kEarliestUnixSeconds - 1); },
+       "bad_timestamp"},
+      {"25 h ahead", [](auto& e) { e.mutable_source_ts()->set_seconds(1795000000 + 25 * 3600); },
+       "bad_timestamp"},
+      {"ingest nanos", [](auto& e) { e.mutable_ingest_ts()->set_nanos(1000000000); },
+       "bad_timestamp"},
+      {"ingest before launch", [](auto& e) { e.mutable_ingest_ts()->set_seconds(1000); },
+       "bad_timestamp"},
       {"bad event id", [](auto& e) { e.set_event_id("XYZ"); }, "bad_event_id", false},
       {"id mismatch", [](auto& e) { e.set_value("43"); }, "event_id_mismatch", false},
   };
@@ -83,6 +110,44 @@ TEST(DecodeEvent, RejectsEachBadField) {
     ASSERT_TRUE(r.has_value()) << c.name;
     EXPECT_EQ(r->reason, c.reason) << c.name << ": " << r->detail;
   }
+}
+
+// The edges of what ingestion lets through are stored: the same rules, the
+// same limits.
+TEST(DecodeEvent, AcceptsWhatIngestionAcceptsAtEveryLimit) {
+  TelemetryEvent e = Valid();
+  e.set_item_id(std::string(rules::kMaxItemIdBytes, 'Z'));
+  e.set_value(std::string(rules::kMaxValueBytes, '9'));
+  e.set_calibrated_data(std::string(rules::kMaxCalibratedBytes, 'c'));
+  e.mutable_status()->set_class_(std::string(rules::kMaxStatusBytes, 'k'));
+  e.mutable_status()->set_indicator(std::string(rules::kMaxStatusBytes, 'i'));
+  e.mutable_status()->set_color("gr\xc3\xbcn");  // UTF-8 is text like any other
+  e.set_source(std::string(rules::kMaxSourceBytes, 's'));
+  e.mutable_source_ts()->set_seconds(absl::ToUnixSeconds(kNow + rules::kMaxAhead));
+  e.mutable_source_ts()->set_nanos(999999000);
+  e.set_event_id(ComputeEventId(e));
+  auto r = Decode(e, e.item_id());
+  EXPECT_FALSE(r.has_value()) << r->reason << ": " << r->detail;
+  e.mutable_source_ts()->set_seconds(rules::kEarliestUnixSeconds);
+  e.mutable_source_ts()->set_nanos(0);
+  e.set_event_id(ComputeEventId(e));
+  r = Decode(e, e.item_id());
+  EXPECT_FALSE(r.has_value()) << r->reason << ": " << r->detail;
+}
+
+// Protobuf itself refuses a proto3 string that is not UTF-8: such an event
+// never parses (ingestion's validator refuses it as bad_utf8 before publishing).
+TEST(DecodeEvent, TextThatIsNotUtf8IsUndecodable) {
+  TelemetryEvent e = Valid();
+  e.set_value("4\xff");
+  e.set_event_id(ComputeEventId(e));
+  std::string bytes;
+  ASSERT_TRUE(e.SerializePartialToString(&bytes));
+  TelemetryEvent out;
+  auto r = DecodeEvent("NODE3000005", bytes, kNow, {}, &out);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->reason, "undecodable");
+  EXPECT_EQ(r->item_id, "NODE3000005");
 }
 
 TEST(DecodeEvent, RejectsKeyThatDiffersFromItemId) {

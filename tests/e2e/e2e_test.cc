@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/catalog.h"
+#include "common/event_id.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/e2e/platform.h"
@@ -73,6 +74,23 @@ TEST(EndToEnd, EverySimulatedUpdateIsQueryableOnceInOrderAndUrinationsArePostedO
   ASSERT_TRUE(WaitFor([&] { return p.fake_x().posts().size() >= 2; }, absl::Seconds(20)))
       << "posts: " << p.fake_x().posts().size() << "\n"
       << p.Logs();
+
+  // --- the public ingest status names the Lightstreamer session only by its
+  // fingerprint: the id is a bearer secret (bind_session with it would take
+  // the stream over) --------------------------------------------------------
+  const std::vector<sim::SentUpdate> sent_so_far = p.simulator().Sent();
+  ASSERT_FALSE(sent_so_far.empty());
+  const std::string session_id = sent_so_far.front().session_id;
+  auto ingest_status = p.Get("/api/v1/ingest/status");
+  ASSERT_TRUE(ingest_status.ok()) << ingest_status.status();
+  EXPECT_EQ(ingest_status->find(session_id), std::string::npos) << *ingest_status;
+  const auto ingest_js = nlohmann::json::parse(*ingest_status, nullptr, false);
+  ASSERT_FALSE(ingest_js.is_discarded());
+  EXPECT_EQ(ingest_js.value("connectionState", std::string()), "CONNECTION_STATE_CONNECTED");
+  EXPECT_EQ(ingest_js.value("sessionFingerprint", std::string()), Fingerprint(session_id))
+      << *ingest_status;
+  EXPECT_EQ(ingest_js.value("sessionId", std::string()), "");
+
   p.StopSimulator();  // Sent() is final from here on
 
   // --- what the simulator sent, per item, first occurrence of each update ----

@@ -30,7 +30,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   u.calibrated_data = field(6);
   u.received_at = absl::FromUnixSeconds(1795000000);  // fixed: reproducible
   u.raw = input;
-  auto v = iss::ingest::Validate(u);
+  auto v = iss::ingest::Validate(u, u.received_at);
   if (!v.ok()) {
     if (iss::ingest::RejectReason(v.status()).empty()) __builtin_trap();
     return 0;

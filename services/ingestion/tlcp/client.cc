@@ -27,6 +27,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/event_id.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "services/ingestion/tlcp/reconnect_policy.h"
@@ -250,7 +251,7 @@ asio::awaitable<void> Client::Impl::Serve(Ws& ws, std::string* reason) {
       if (!was_established && session.established()) {
         SetState(iss::ingest::v1::CONNECTION_STATE_CONNECTED);
         log::Info("Lightstreamer session open",
-                  {{"session", session.session_id()},
+                  {{"session_fingerprint", Fingerprint(session.session_id())},
                    {"server", absl::StrCat(options.host, ":", options.port)},
                    {"keepalive_s", session.keepalive()}});
       }
