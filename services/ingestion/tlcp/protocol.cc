@@ -213,6 +213,9 @@ absl::Status ApplyUpdate(std::string_view values, FieldValues& state, std::vecto
       flags[field] = next[field] != std::optional<std::string>("");
       next[field] = std::string();
       ++field;
+    } else if (token.size() >= 2 && token[0] == '^' && (token[1] == 'P' || token[1] == 'T')) {
+      return Malformed("diff_not_negotiated",
+                       absl::StrCat("^", Av(token.substr(1, 1)), " diff, but none was asked for"));
     } else if (token[0] == '^') {
       absl::StatusOr<int64_t> skip = ParseIntArg(token.substr(1), 1, 1 << 20);
       if (!skip.ok()) return Malformed("bad_skip", "invalid ^N");
@@ -241,13 +244,71 @@ absl::Status ApplyUpdate(std::string_view values, FieldValues& state, std::vecto
 std::string EncodeValue(std::string_view value) {
   std::string out;
   out.reserve(value.size());
-  for (const char ch : value) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c == 0x7F || c == '%' || c == '|' || c == '#' || c == '$' || c == '^' ||
-        c == '+' || c == ',') {
+  for (size_t i = 0; i < value.size(); ++i) {
+    const auto c = static_cast<unsigned char>(value[i]);
+    const bool marker = i == 0 && (c == '#' || c == '$' || c == '^');
+    if (c < 0x20 || c == 0x7F || c == '%' || c == '|' || marker) {
       AppendHex(out, c);
     } else {
-      out.push_back(ch);
+      out.push_back(value[i]);
+    }
+  }
+  return out;
+}
+
+std::string DecodeText(std::string_view arg) {
+  if (arg.find('%') == std::string_view::npos) return std::string(arg);
+  absl::StatusOr<std::string> decoded = PercentDecode(arg);
+  return decoded.ok() ? *std::move(decoded) : std::string(arg);
+}
+
+absl::StatusOr<ControlLink> ParseControlLink(std::string_view link) {
+  const auto bad = [&](std::string_view why) {
+    return Malformed("bad_control_link",
+                     absl::StrCat(Av(why), " in control link \"", Av(link.substr(0, 100)), "\""));
+  };
+  std::string_view rest = link;
+  for (std::string_view scheme : {"https://", "http://"}) {
+    if (rest.substr(0, scheme.size()) == scheme) rest.remove_prefix(scheme.size());
+  }
+  ControlLink out;
+  const size_t slash = rest.find('/');
+  if (slash != std::string_view::npos) {
+    std::string_view path = rest.substr(slash);
+    while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+    if (path != "/") out.path = std::string(path);
+    rest = rest.substr(0, slash);
+  }
+  std::string_view host = rest;
+  std::string_view port;
+  if (!rest.empty() && rest.front() == '[') {
+    const size_t close = rest.find(']');
+    if (close == std::string_view::npos) return bad("unterminated IPv6 address");
+    host = rest.substr(1, close - 1);
+    std::string_view after = rest.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return bad("junk after the IPv6 address");
+      port = after.substr(1);
+    }
+  } else if (const size_t colon = rest.find(':'); colon != std::string_view::npos) {
+    host = rest.substr(0, colon);
+    port = rest.substr(colon + 1);
+  }
+  if (host.empty()) return bad("no host");
+  for (const char c : host) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '-' || c == '_' || (rest.front() == '[' && c == ':');
+    if (!ok) return bad("bad host character");
+  }
+  if (!port.empty()) {
+    absl::StatusOr<int64_t> p = ParseIntArg(port, 1, 65535);
+    if (!p.ok()) return bad("bad port");
+    out.port = static_cast<int>(*p);
+  }
+  out.host = std::string(host);
+  for (const char c : out.path) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == '?' || c == '#' || c == '%' || c == '\\') {
+      return bad("bad path character");
     }
   }
   return out;

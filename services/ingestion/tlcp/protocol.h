@@ -80,20 +80,45 @@ using FieldValues = std::vector<std::optional<std::string>>;
 //   empty            -> field unchanged
 //   "#"              -> null
 //   "$"              -> empty string
-//   "^N"             -> the next N fields unchanged
-//   anything else    -> the percent-decoded value (must be valid UTF-8)
+//   "^N"             -> N fields unchanged, this one included
+//   "^P..." "^T..."  -> a JSON Patch / TLCP-diff of the previous value
+//                       (TLCP >= 2.4): refused, "diff_not_negotiated" (the
+//                       client asks for no diff format in create_session)
+//   anything else    -> the percent-decoded value (must be valid UTF-8);
+//                       "#abc" is the text "#abc": only a whole "#" is null
 // All or nothing: on error `state` is untouched. `changed` (optional) gets
 // one flag per field. Reasons: "bad_escape", "bad_utf8", "field_count",
-// "bad_skip".
+// "bad_skip", "diff_not_negotiated".
 absl::Status ApplyUpdate(std::string_view values, FieldValues& state,
                          std::vector<bool>* changed = nullptr);
 
 // %XX -> byte; the result must be valid UTF-8. Reasons "bad_escape", "bad_utf8".
 absl::StatusOr<std::string> PercentDecode(std::string_view text);
 
-// Server side: one field value as it travels in a U line. Escapes the
-// characters that would be ambiguous ('%', '|', '#', '$', '^', '+', ',' and
-// control characters); other UTF-8 goes through as is.
+// The text argument of a notification (SERVNAME, the messages of CONERR,
+// END, REQERR and ERROR, CONOK's control link), percent-decoded. Text that
+// does not decode (a stray '%', bytes that are not UTF-8) is kept as it came:
+// these arguments are for people, and must never cost the session.
+std::string DecodeText(std::string_view arg);
+
+// Where CONOK's 4th argument asks binds and new sockets to go ("*" = the
+// address already in use). Forms: host, host:port, host/prefix,
+// host:port/prefix, an IPv4 address, [IPv6]:port, optionally after a
+// "http://" or "https://" scheme (ignored: the transport stays what it is).
+// `path` is the prefix ("" or "/prefix") the client puts before
+// "/lightstreamer". Reason "bad_control_link".
+struct ControlLink {
+  std::string host;  // without brackets for IPv6
+  int port = 0;      // 0 = the port of the address in use
+  std::string path;
+};
+absl::StatusOr<ControlLink> ParseControlLink(std::string_view link);
+
+// Server side: one field value as it travels in a U line. Escapes only what
+// the specification requires: '%', the separator '|', control characters
+// (CR and LF among them), and a leading '#', '$' or '^' (which would read as
+// null, empty or a skip). Everything else travels as is: '#', '$', '^', '+'
+// and ',' inside a value, and all other UTF-8.
 std::string EncodeValue(std::string_view value);
 
 // Server side: the value part of a U line taking `next` from `prev` (nullptr:

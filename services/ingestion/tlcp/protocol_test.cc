@@ -243,17 +243,105 @@ TEST(EncodeUpdate, CompactForms) {
   EXPECT_EQ(EncodeUpdate(&prev, Fields({"1", "2", "3", "4", "#", std::nullopt})), "^4|%23|#");
 }
 
-TEST(EncodeValue, EscapesSpecialCharacters) {
+TEST(EncodeValue, EscapesOnlyWhatTheSpecificationRequires) {
   EXPECT_EQ(EncodeValue("a|b%c"), "a%7Cb%25c");
-  EXPECT_EQ(EncodeValue("#$^"), "%23%24%5E");
   EXPECT_EQ(EncodeValue("line\r\n"), "line%0D%0A");
   EXPECT_EQ(EncodeValue("caf\xC3\xA9"), "caf\xC3\xA9");
+  // A leading marker would read as null, empty or a skip: escaped ...
+  EXPECT_EQ(EncodeValue("#"), "%23");
+  EXPECT_EQ(EncodeValue("$"), "%24");
+  EXPECT_EQ(EncodeValue("^2"), "%5E2");
+  EXPECT_EQ(EncodeValue("#$^"), "%23$^");
+  // ... anywhere else the characters travel as they are, like '+' and ','.
+  EXPECT_EQ(EncodeValue("a#b$c^d+e,f"), "a#b$c^d+e,f");
+  EXPECT_EQ(EncodeValue("1+1"), "1+1");
+}
+
+// Vectors from the TLCP specification's update examples and Lightstreamer's
+// official clients' codec tests: what a real server sends must decode so.
+TEST(ApplyUpdate, SpecificationAndOfficialClientVectors) {
+  FieldValues f(10);
+  ASSERT_TRUE(ApplyUpdate("20:00:33|3.04|0.0|2.41|3.67|3.03|3.04|#|#|$", f).ok());
+  EXPECT_EQ(f, Fields({"20:00:33", "3.04", "0.0", "2.41", "3.67", "3.03", "3.04", std::nullopt,
+                       std::nullopt, ""}));
+  std::vector<bool> changed;
+  ASSERT_TRUE(ApplyUpdate("20:00:54|3.07|0.98|||3.06|3.07|||Suspended", f, &changed).ok());
+  EXPECT_THAT(changed, ElementsAre(true, true, true, false, false, true, true, false, false, true));
+  EXPECT_EQ(f[9], "Suspended");
+  ASSERT_TRUE(ApplyUpdate("20:04:40|^4|3.02|3.03|||", f, &changed).ok());
+  EXPECT_THAT(changed, ElementsAre(true, false, false, false, false, true, true, false, false, false));
+  ASSERT_TRUE(ApplyUpdate("20:06:10|3.05|0.32|^7", f, &changed).ok());
+  EXPECT_THAT(changed, ElementsAre(true, true, true, false, false, false, false, false, false, false));
+
+  FieldValues one(1);
+  ASSERT_TRUE(ApplyUpdate("bar%c3%a0%C3%A8%25%23%24%5E", one).ok());  // mixed-case hex
+  EXPECT_EQ(one[0], "bar\xC3\xA0\xC3\xA8%#$^");
+  ASSERT_TRUE(ApplyUpdate("nick+242+I%C3%B1t", one).ok());  // '+' is a plus, not a space
+  EXPECT_EQ(one[0], "nick+242+I\xC3\xB1t");
+  ASSERT_TRUE(ApplyUpdate("#abc", one).ok());  // only a whole "#" is null
+  EXPECT_EQ(one[0], "#abc");
+  ASSERT_TRUE(ApplyUpdate("a,b", one).ok());
+  EXPECT_EQ(one[0], "a,b");
+
+  FieldValues four(4);
+  ASSERT_TRUE(ApplyUpdate("#|#|$|z", four).ok());
+  ASSERT_TRUE(ApplyUpdate("|n|#|#", four).ok());
+  EXPECT_EQ(four, Fields({std::nullopt, "n", std::nullopt, std::nullopt}));
+}
+
+// The client asks for no diff format (LS_supported_diffs= in create_session,
+// TLCP >= 2.4): a JSON Patch or TLCP-diff value is the server's error, and
+// the item's state stays as it was.
+TEST(ApplyUpdate, DiffFormatsAreRefused) {
+  FieldValues f = Fields({"{}", "foo"});
+  for (const char* diff : {"^P[{\"op\":\"add\",\"path\":\"/foo\",\"value\":1}]|", "|^Tc"}) {
+    absl::Status s = ApplyUpdate(diff, f);
+    EXPECT_EQ(MalformedReason(s), "diff_not_negotiated") << diff;
+    EXPECT_EQ(f, Fields({"{}", "foo"}));
+  }
+}
+
+TEST(DecodeText, DecodesOrKeepsWhatCameIn) {
+  EXPECT_EQ(DecodeText("Requested Adapter Set not available"), "Requested Adapter Set not available");
+  EXPECT_EQ(DecodeText("Bad%20Group%2C name%25"), "Bad Group, name%");
+  EXPECT_EQ(DecodeText("100%"), "100%");        // a stray '%': kept
+  EXPECT_EQ(DecodeText("fe80::1%eth0"), "fe80::1%eth0");
+  EXPECT_EQ(DecodeText("%FF"), "%FF");          // not UTF-8 once decoded: kept
+}
+
+TEST(ParseControlLink, EveryFormTheServerMayGive) {
+  struct Case {
+    const char* link;
+    const char* host;
+    int port;
+    const char* path;
+  };
+  for (const Case& c : std::vector<Case>{{"push2.example.com", "push2.example.com", 0, ""},
+                                         {"push2.example.com:8443", "push2.example.com", 8443, ""},
+                                         {"push2.example.com/prefix", "push2.example.com", 0, "/prefix"},
+                                         {"host:90/a/b/", "host", 90, "/a/b"},
+                                         {"10.0.0.1", "10.0.0.1", 0, ""},
+                                         {"10.0.0.1:8080", "10.0.0.1", 8080, ""},
+                                         {"[::1]:9000", "::1", 9000, ""},
+                                         {"[fe80::1]", "fe80::1", 0, ""},
+                                         {"https://host.example:444", "host.example", 444, ""}}) {
+    absl::StatusOr<ControlLink> l = ParseControlLink(c.link);
+    ASSERT_TRUE(l.ok()) << c.link << ": " << l.status();
+    EXPECT_EQ(l->host, c.host) << c.link;
+    EXPECT_EQ(l->port, c.port) << c.link;
+    EXPECT_EQ(l->path, c.path) << c.link;
+  }
+  for (const char* bad : {"", ":80", "host:0", "host:70000", "host:x", "[::1", "[::1]x",
+                          "ho st", "host/a b", "host/a?b", "ho;st"}) {
+    EXPECT_EQ(MalformedReason(ParseControlLink(bad).status()), "bad_control_link") << bad;
+  }
 }
 
 TEST(EncodeUpdate, RandomRoundTrip) {
   std::mt19937 rng(7);
   const std::vector<std::optional<std::string>> pool = {
-      std::nullopt, "", "0", "12.5", "#", "$", "^2", "a|b", "%41", "\xC3\xA9", "x,y", "+"};
+      std::nullopt, "", "0", "12.5", "#", "$", "^2", "a|b", "%41", "\xC3\xA9", "x,y", "+",
+      "#x", "$y", "^P", "^T1", "a#b", "c$^d", "1+1", "%", "\r\n"};
   FieldValues sent(6), received(6);
   for (int i = 0; i < 2000; ++i) {
     FieldValues next = sent;
