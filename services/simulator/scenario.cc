@@ -167,6 +167,8 @@ absl::StatusOr<Scenario> ParseScenario(std::string_view text) {
     }
     fault.duration = f.Seconds("duration_s", fault.duration);
     fault.lines = static_cast<int>(f.Number("lines", fault.lines, 1, 10000));
+    fault.code = static_cast<int>(f.Number("code", fault.code, -1000, 1000));
+    fault.count = static_cast<int>(f.Number("count", fault.count, 0, 1000000));
     f.Done();
     s.faults.push_back(fault);
   });

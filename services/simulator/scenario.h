@@ -20,7 +20,10 @@
 //   "los": [{"start_s": 300, "duration_s": 120}],
 //   "faults": [{"at_s": 30, "kind": "drop"},                 // close the socket
 //              {"at_s": 40, "kind": "stall", "duration_s": 20},  // send nothing, no PROBE
-//              {"at_s": 50, "kind": "end"}, {"at_s": 55, "kind": "conerr"},
+//              {"at_s": 50, "kind": "end", "code": 48},   // END,<code> (default 32)
+//              {"at_s": 55, "kind": "conerr", "code": 5, "count": 2},
+//                 // END,32 the live sessions, then CONERR,<code> the next
+//                 // `count` create/bind requests (0 = every one from now on)
 //              {"at_s": 57, "kind": "loop"},
 //              {"at_s": 60, "kind": "garbage", "lines": 5}]
 // }
@@ -56,6 +59,11 @@ struct Fault {
   FaultKind kind = FaultKind::kDrop;
   absl::Duration duration = absl::Seconds(30);  // stall: scenario time
   int lines = 3;                                // garbage: how many lines
+  // end: the END code (32 "closed on the server side"; 48 "reopen now").
+  // conerr: the CONERR code for refused requests (5 "retry later"; 2
+  // "adapter set not available" is a permanent refusal).
+  int code = 0;   // 0 = the kind's default
+  int count = 1;  // conerr: requests refused; 0 = all from now on
 };
 
 struct Scenario {

@@ -80,6 +80,32 @@ std::string Param(const std::map<std::string, std::string>& params, const std::s
   return it == params.end() ? def : it->second;
 }
 
+// The message argument of CONERR/END/REQERR/ERROR: the server percent-encodes
+// the characters that would break the line (the separator ',' among them).
+std::string EncodeText(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    if (c == '%' || c == ',' || c == '\r' || c == '\n') {
+      absl::StrAppend(&out, absl::StrFormat("%%%02X", static_cast<unsigned char>(c)));
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+// What Lightstreamer Server says with each session code (TLCP Appendix A).
+std::string SessionCodeText(int code) {
+  switch (code) {
+    case 2: return "Requested Adapter Set not available";
+    case 5: return "Server temporarily overloaded, retry later";
+    case 32: return "Session closed on the server side";
+    case 48: return "Maximum session duration reached, open a new session";
+    case 60: return "Client version not supported";
+    default: return "Simulated refusal";
+  }
+}
+
 }  // namespace
 
 struct Simulator::Impl {
@@ -93,6 +119,8 @@ struct Simulator::Impl {
   struct Session {
     std::string id;
     absl::Time created;
+    absl::Time bound_at;  // SYNC counts from the last bind
+    std::string client_ip;  // as last told in CLIENTIP
     absl::Duration keepalive = absl::Seconds(5);
     bool send_sync = true;
     absl::Time last_sync;
@@ -114,6 +142,7 @@ struct Simulator::Impl {
     asio::steady_timer wake;
     std::deque<OutLine> outbox;
     std::string client_ip;
+    bool via_control_link = false;  // accepted on the control link's listener
     Session* session = nullptr;
     bool closed = false;
     bool close_after_flush = false;
@@ -126,7 +155,9 @@ struct Simulator::Impl {
       : scenario(std::move(sc)),
         options(std::move(opts)),
         model(scenario, Items(options), options.epoch),
-        acceptor(ioc) {
+        acceptor(ioc),
+        control_acceptor(ioc) {
+    refuse_code = options.refuse_sessions_code;
     if (options.rate >= 0) model.SetRate(options.rate);
   }
 
@@ -254,28 +285,37 @@ struct Simulator::Impl {
   static constexpr char kAlreadyStreaming[] =
       "CONERR,69,A session is already streaming on this connection";
 
+  // A refusal configured or injected (fault "conerr"): true when sent.
+  bool RefusedByConfiguration(const std::shared_ptr<Conn>& c) {
+    if (refuse_code == 0) return false;
+    Refuse(c, absl::StrCat("CONERR,", refuse_code, ",", EncodeText(SessionCodeText(refuse_code))));
+    if (refuse_left > 0 && --refuse_left == 0) refuse_code = options.refuse_sessions_code;
+    return true;
+  }
+
   void HandleCreate(const std::shared_ptr<Conn>& c, const std::map<std::string, std::string>& p) {
     if (c->session != nullptr) {
       Refuse(c, kAlreadyStreaming);
       return;
     }
+    if (RefusedByConfiguration(c)) return;
     if (Param(p, "LS_adapter_set", "DEFAULT") != options.adapter_set) {
-      Refuse(c, "CONERR,2,Requested Adapter Set not available");
+      Refuse(c, absl::StrCat("CONERR,2,", EncodeText(SessionCodeText(2))));
       return;
     }
     if (Param(p, "LS_polling") == "true") {
-      Refuse(c, "CONERR,1,Polling is not supported by the simulator");
+      // 65: "invalid argument values" (the real server polls; we do not).
+      Refuse(c, "CONERR,65,Polling is not simulated");
       return;
     }
     auto s = std::make_unique<Session>();
     s->id = NewSessionId();
     s->created = absl::Now();
-    s->last_sync = s->created;
     Configure(*s, p);
     Session* raw = s.get();
     sessions[s->id] = std::move(s);
     Count(&SimulatorStats::sessions_created);
-    Attach(c, raw);
+    Attach(c, raw, /*created=*/true);
   }
 
   void HandleBind(const std::shared_ptr<Conn>& c, const std::map<std::string, std::string>& p) {
@@ -301,6 +341,7 @@ struct Simulator::Impl {
     // 20 by creating a new session (same file, evtCONERR: 4, 6, 20, 40, 41, 48
     // retry; ours: tlcp/session.cc), so a client whose connection died
     // without the server noticing yet simply starts over.
+    if (RefusedByConfiguration(c)) return;
     if (s == nullptr || (s->conn && !s->conn->closed)) {
       if (s != nullptr) {
         log::Warn("bind_session refused: the session is streaming on another connection",
@@ -313,7 +354,8 @@ struct Simulator::Impl {
     if (s->conn) s->conn->session = nullptr;
     Configure(*s, p);
     Count(&SimulatorStats::sessions_bound);
-    Attach(c, s);
+    if (c->via_control_link) Count(&SimulatorStats::control_link_binds);
+    Attach(c, s, /*created=*/false);
   }
 
   void Configure(Session& s, const std::map<std::string, std::string>& p) {
@@ -324,15 +366,46 @@ struct Simulator::Impl {
     s.send_sync = Param(p, "LS_send_sync", "true") != "false";
   }
 
-  void Attach(const std::shared_ptr<Conn>& c, Session* s) {
+  // CONOK, then (TLCP "Session Creation/Binding Response") SERVNAME and
+  // CLIENTIP, which a bind repeats only when they changed, and CONS.
+  void Attach(const std::shared_ptr<Conn>& c, Session* s, bool created) {
     s->conn = c;
     s->unbound_since = absl::InfiniteFuture();
+    s->bound_at = absl::Now();
+    s->last_sync = s->bound_at;
     c->session = s;
     Send(c, absl::StrCat("CONOK,", s->id, ",", kRequestLimit, ",",
-                         absl::ToInt64Milliseconds(s->keepalive), ",*"));
-    Send(c, "SERVNAME,ISSLIVE Simulator");
-    Send(c, absl::StrCat("CLIENTIP,", c->client_ip));
+                         absl::ToInt64Milliseconds(s->keepalive), ",", ControlLinkArg()));
+    if (created) Send(c, "SERVNAME,ISSLIVE Simulator");
+    if (created || s->client_ip != c->client_ip) {
+      s->client_ip = c->client_ip;
+      Send(c, absl::StrCat("CLIENTIP,", c->client_ip));
+    }
     Send(c, "CONS,unlimited");
+    if (created) Send(c, "NOOP,sending placeholder data");
+  }
+
+  // CONF's arguments for LS_requested_max_frequency, capped by
+  // options.max_frequency. The simulator never sends diffs, whatever the
+  // client's LS_supported_diffs says.
+  std::string Grant(const std::string& asked) const {
+    double cap = 0, want = 0;
+    const bool capped = !options.max_frequency.empty() && absl::SimpleAtod(options.max_frequency, &cap);
+    if (asked == "unfiltered" && !capped) return "unlimited,unfiltered";
+    if (!absl::SimpleAtod(asked, &want) || (capped && cap < want)) {
+      return absl::StrCat(capped ? options.max_frequency : "unlimited", ",filtered");
+    }
+    return absl::StrCat(asked, ",filtered");
+  }
+
+  // CONOK's 4th argument: the control link's host:port, or "*".
+  std::string ControlLinkArg() const {
+    if (control_port == 0) return "*";
+    const size_t colon = options.address.rfind(':');
+    std::string host = options.address.substr(0, colon);
+    if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
+    if (host == "::" || host == "[::]") host = "[::1]";
+    return absl::StrCat(host, ":", control_port);
   }
 
   void Detach(const std::shared_ptr<Conn>& c) {
@@ -354,8 +427,9 @@ struct Simulator::Impl {
     const std::string req = Param(p, "LS_reqId");
     int64_t req_id = 0;
     if (!absl::SimpleAtoi(req, &req_id)) {
+      // No request id to answer to: ERROR, 67 "malformed request".
       Count(&SimulatorStats::rejected);
-      Send(c, "ERROR,15,Missing or bad LS_reqId");
+      Send(c, "ERROR,67,Missing or bad LS_reqId");
       return;
     }
     auto reqerr = [&](int code, const std::string& msg) {
@@ -365,7 +439,8 @@ struct Simulator::Impl {
     Session* s = c->session;
     if (s == nullptr) return reqerr(20, "Session not found");
     int64_t sub_id = 0;
-    if (!absl::SimpleAtoi(Param(p, "LS_subId"), &sub_id)) return reqerr(15, "Bad LS_subId");
+    // 65: "syntax error or invalid argument values" (TLCP Appendix B).
+    if (!absl::SimpleAtoi(Param(p, "LS_subId"), &sub_id)) return reqerr(65, "Bad LS_subId");
     const std::string op = Param(p, "LS_op");
     if (op == "delete") {
       if (s->subs.erase(sub_id) == 0) return reqerr(19, "Subscription not found");
@@ -373,16 +448,21 @@ struct Simulator::Impl {
       Send(c, absl::StrCat("UNSUB,", sub_id));
       return;
     }
-    if (op != "add") return reqerr(15, "Unsupported LS_op");
+    if (op != "add") return reqerr(65, "Unsupported LS_op");
     const std::string mode = Param(p, "LS_mode");
     if (mode != "MERGE" && mode != "RAW" && mode != "DISTINCT") {
       return reqerr(24, "Bad subscription mode for these items");
     }
-    if (s->subs.count(sub_id)) return reqerr(15, "LS_subId already in use");
+    if (s->subs.count(sub_id)) return reqerr(65, "LS_subId already in use");
     Subscription sub;
     sub.id = sub_id;
     for (absl::string_view name : absl::StrSplit(Param(p, "LS_group"), ' ', absl::SkipEmpty())) {
-      const int idx = model.Find(std::string_view(name.data(), name.size()));
+      const std::string item(name);
+      if (auto r = options.refused_items.find(item); r != options.refused_items.end()) {
+        // The whole request is refused: the server does not say which item.
+        return reqerr(r->second, EncodeText("Item not served, refused by the Metadata Adapter"));
+      }
+      const int idx = model.Find(item);
       if (idx < 0) return reqerr(21, "Bad Group name");
       sub.items.push_back(idx);
     }
@@ -396,7 +476,7 @@ struct Simulator::Impl {
     // LS_ack=false (TLCP 2.3+ on WebSockets): the client does not want REQOK.
     if (Param(p, "LS_ack", "true") != "false") Send(c, absl::StrCat("REQOK,", req_id));
     Send(c, absl::StrCat("SUBOK,", sub_id, ",", sub.items.size(), ",", sub.slots.size()));
-    Send(c, absl::StrCat("CONF,", sub_id, ",unlimited,filtered"));
+    Send(c, absl::StrCat("CONF,", sub_id, ",", Grant(Param(p, "LS_requested_max_frequency", "unlimited"))));
     Subscription& stored = s->subs.emplace(sub_id, std::move(sub)).first->second;
     // RAW has no snapshot. In MERGE the snapshot is the item's first update
     // and the server sends no EOS; DISTINCT gets EOS after it.
@@ -414,7 +494,7 @@ struct Simulator::Impl {
         tlcp::ParseParams(body);
     if (!parsed.ok()) {
       Count(&SimulatorStats::rejected);
-      Send(c, "ERROR,15,Malformed request parameters");
+      Send(c, "ERROR,67,Malformed request parameters");
       return;
     }
     const std::map<std::string, std::string> p(parsed->begin(), parsed->end());
@@ -428,19 +508,19 @@ struct Simulator::Impl {
       // Client keep-alive: nothing to answer on a WebSocket.
     } else {
       Count(&SimulatorStats::rejected);
-      Send(c, absl::StrCat("ERROR,15,Unsupported request ", name.substr(0, 32)));
+      Send(c, absl::StrCat("ERROR,67,Unsupported request ", EncodeText(name.substr(0, 32))));
     }
   }
 
   // --- connections ----------------------------------------------------------
-  asio::awaitable<void> Accept() {
+  asio::awaitable<void> Accept(tcp::acceptor& from, bool via_control_link) {
     while (true) {
       boost::system::error_code ec;
       tcp::socket socket(ioc);
-      co_await acceptor.async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
-      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+      co_await from.async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec == asio::error::operation_aborted || !from.is_open()) co_return;
       if (ec) continue;
-      asio::co_spawn(ioc, Serve(std::move(socket)), asio::detached);
+      asio::co_spawn(ioc, Serve(std::move(socket), via_control_link), asio::detached);
     }
   }
 
@@ -455,7 +535,7 @@ struct Simulator::Impl {
     stream.socket().shutdown(tcp::socket::shutdown_both, ec);
   }
 
-  asio::awaitable<void> Serve(tcp::socket socket) {
+  asio::awaitable<void> Serve(tcp::socket socket, bool via_control_link) {
     boost::system::error_code ec;
     auto ok = asio::redirect_error(asio::use_awaitable, ec);
     std::string client_ip = "unknown";
@@ -493,6 +573,7 @@ struct Simulator::Impl {
     auto c = std::make_shared<Conn>(websocket::stream<beast::tcp_stream>(std::move(stream)),
                                     ioc.get_executor());
     c->client_ip = client_ip;
+    c->via_control_link = via_control_link;
     websocket::stream_base::timeout t{};
     t.handshake_timeout = std::chrono::seconds(10);
     t.idle_timeout = websocket::stream_base::none();
@@ -508,6 +589,7 @@ struct Simulator::Impl {
     c->ws.text(true);
     conns.push_back(c);
     Count(&SimulatorStats::connections);
+    if (via_control_link) Count(&SimulatorStats::control_link_connections);
     asio::co_spawn(ioc, Writer(c), asio::detached);
 
     tlcp::LineSplitter splitter;
@@ -563,6 +645,7 @@ struct Simulator::Impl {
     }
     boost::system::error_code ignored;
     acceptor.close(ignored);
+    control_acceptor.close(ignored);
     for (const auto& c : conns) Kill(c);
     ioc.stop();
   }
@@ -623,7 +706,9 @@ struct Simulator::Impl {
       }
       if (s.conn && s.send_sync && now - s.last_sync >= options.sync_period) {
         s.last_sync = now;
-        Send(s.conn, absl::StrCat("SYNC,", absl::ToInt64Seconds(now - s.created)));
+        // Seconds since the session was bound to this connection (TLCP "Time
+        // Synchronization"): restarts at every bind.
+        Send(s.conn, absl::StrCat("SYNC,", absl::ToInt64Seconds(now - s.bound_at)));
         Count(&SimulatorStats::syncs_sent);
       }
       if (s.conn) {
@@ -640,6 +725,10 @@ struct Simulator::Impl {
 
   void ApplyFault(const Fault& f) {
     Count(&SimulatorStats::faults);
+    if (f.kind == FaultKind::kConerr) {
+      refuse_code = f.code != 0 ? f.code : 5;
+      refuse_left = f.count;  // 0: every request from now on
+    }
     log::Info("simulator fault", {{"kind", FaultName(f.kind)}, {"connections", conns.size()}});
     // Copy: Kill/close may change the list.
     std::vector<std::shared_ptr<Conn>> targets(conns.begin(), conns.end());
@@ -652,16 +741,20 @@ struct Simulator::Impl {
           c->stalled_until = absl::Now() + f.duration / std::max(options.speed, 1e-9);
           c->wake.cancel();
           break;
-        case FaultKind::kEnd:
-          EndSession(c, "END,31,Session closed by the simulator");
+        case FaultKind::kEnd: {
+          // A live session is closed with END (CONERR only answers a
+          // create or bind).
+          const int code = f.code != 0 ? f.code : 32;
+          EndSession(c, absl::StrCat("END,", code, ",", EncodeText(SessionCodeText(code))));
           break;
+        }
         case FaultKind::kConerr:
-          EndSession(c, "CONERR,7,Simulated refusal");
+          EndSession(c, absl::StrCat("END,32,", EncodeText(SessionCodeText(32))));
           break;
         case FaultKind::kLoop:
-          // The session survives unbound; the client is expected to rebind.
+          // The session survives unbound; the client is expected to rebind,
+          // on this WebSocket (which stays open) or on a new one.
           Send(c, "LOOP,0");
-          c->close_after_flush = true;
           Detach(c);
           break;
         case FaultKind::kGarbage: {
@@ -698,6 +791,9 @@ struct Simulator::Impl {
   size_t next_fault = 0;
   absl::Time started;
   std::map<std::string, std::unique_ptr<Session>> sessions;
+  int refuse_code = 0;  // CONERR for create/bind requests, 0 = none
+  int refuse_left = 0;  // how many more (0 = no limit)
+  int control_port = 0;
   std::list<std::shared_ptr<Conn>> conns;
   std::atomic<bool> stopping{false};
   int port = 0;
@@ -708,6 +804,7 @@ struct Simulator::Impl {
 
   asio::io_context ioc{1};
   tcp::acceptor acceptor;
+  tcp::acceptor control_acceptor;
   std::thread thread;
 };
 
@@ -743,9 +840,20 @@ absl::StatusOr<std::unique_ptr<Simulator>> Simulator::Start(Scenario scenario,
         absl::StrCat("cannot listen on ", impl->options.address, ": ", ec.message()));
   }
   impl->port = impl->acceptor.local_endpoint().port();
+  if (impl->options.control_link) {
+    const tcp::endpoint cep(addr, 0);
+    impl->control_acceptor.open(cep.protocol(), ec);
+    if (!ec) impl->control_acceptor.bind(cep, ec);
+    if (!ec) impl->control_acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return absl::UnavailableError(absl::StrCat("control link listener: ", ec.message()));
+    impl->control_port = impl->control_acceptor.local_endpoint().port();
+  }
   impl->started = absl::Now();
   Impl* raw = impl.get();
-  asio::co_spawn(raw->ioc, raw->Accept(), asio::detached);
+  asio::co_spawn(raw->ioc, raw->Accept(raw->acceptor, false), asio::detached);
+  if (raw->control_port != 0) {
+    asio::co_spawn(raw->ioc, raw->Accept(raw->control_acceptor, true), asio::detached);
+  }
   asio::co_spawn(raw->ioc, raw->Tick(), asio::detached);
   raw->thread = std::thread([raw] { raw->ioc.run(); });
   return std::unique_ptr<Simulator>(new Simulator(std::move(impl)));
@@ -755,6 +863,7 @@ Simulator::Simulator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Simulator::~Simulator() { Stop(); }
 
 int Simulator::port() const { return impl_->port; }
+int Simulator::control_link_port() const { return impl_->control_port; }
 
 void Simulator::Stop() {
   if (!impl_->thread.joinable()) return;

@@ -113,13 +113,15 @@ std::string HttpGet(int port, const std::string& target) {
 
 class SimulatorServerTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { Restart(SimulatorOptions()); }
+  // A fresh simulator with `o` (address, items and recording set here).
+  void Restart(SimulatorOptions o) {
+    sim_.reset();
     Scenario s;
     s.updates_per_second = 0;
     s.urinations_per_hour = 0;
     s.flicker_per_hour = 0;
     s.time_period = absl::Hours(1);
-    SimulatorOptions o;
     o.address = "127.0.0.1:0";
     o.items = kItems;
     o.record = true;
@@ -129,6 +131,160 @@ class SimulatorServerTest : public ::testing::Test {
   }
   std::unique_ptr<Simulator> sim_;
 };
+
+bool Has(const std::vector<std::string>& lines, const std::string& prefix) {
+  return std::any_of(lines.begin(), lines.end(),
+                     [&](const std::string& l) { return absl::StartsWith(l, prefix); });
+}
+
+// TLCP "Session Creation/Binding Response": SERVNAME and CLIENTIP follow a
+// create, and a bind only when they changed; CONS follows both. LOOP leaves
+// the WebSocket open, and the session can be bound again on it.
+TEST_F(SimulatorServerTest, ServerNameAndClientIpOncePerSessionAndLoopKeepsTheSocket) {
+  RawClient a(sim_->port(), "TLCP-2.5.0.lightstreamer.com");
+  ASSERT_EQ(a.accepted_protocol(), "TLCP-2.5.0.lightstreamer.com");
+  a.Send("wsok");
+  a.ReadUntil("WSOK");
+  a.Send("create_session\r\nLS_adapter_set=ISSLIVE&LS_cid=x&LS_keepalive_millis=300&LS_supported_diffs=");
+  std::vector<std::string> created;
+  const std::string conok = a.ReadUntil("CONOK", &created);
+  a.ReadUntil("NOOP", &created);
+  EXPECT_TRUE(Has(created, "SERVNAME,ISSLIVE Simulator"));
+  EXPECT_TRUE(Has(created, "CLIENTIP,127.0.0.1"));
+  EXPECT_TRUE(Has(created, "CONS,unlimited"));
+  const std::string id = std::vector<std::string>(absl::StrSplit(conok, ','))[1];
+
+  Fault loop;
+  loop.kind = FaultKind::kLoop;
+  sim_->Inject(loop);
+  EXPECT_EQ(a.ReadUntil("LOOP"), "LOOP,0");
+  a.Send(absl::StrCat("bind_session\r\nLS_session=", id, "&LS_keepalive_millis=300"));
+  std::vector<std::string> bound;
+  EXPECT_THAT(a.ReadUntil("CONOK", &bound), StartsWith(absl::StrCat("CONOK,", id, ",")));
+  a.ReadUntil("PROBE", &bound);
+  EXPECT_TRUE(Has(bound, "CONS,"));
+  EXPECT_FALSE(Has(bound, "SERVNAME")) << "unchanged: omitted on a bind";
+  EXPECT_FALSE(Has(bound, "CLIENTIP")) << "unchanged: omitted on a bind";
+  EXPECT_EQ(sim_->stats().sessions_bound, 1u);
+}
+
+// SYNC: seconds since the session was bound to this connection.
+TEST_F(SimulatorServerTest, SyncCountsFromEachBind) {
+  SimulatorOptions o;
+  o.sync_period = absl::Milliseconds(200);
+  Restart(o);
+  RawClient a(sim_->port());
+  const std::string id = std::vector<std::string>(absl::StrSplit(a.CreateSession(), ','))[1];
+  EXPECT_EQ(a.ReadUntil("SYNC,1"), "SYNC,1");
+  Fault loop;
+  loop.kind = FaultKind::kLoop;
+  sim_->Inject(loop);
+  a.ReadUntil("LOOP");
+  a.Send(absl::StrCat("bind_session\r\nLS_session=", id, "&LS_keepalive_millis=300"));
+  a.ReadUntil("CONOK");
+  EXPECT_EQ(a.ReadUntil("SYNC,"), "SYNC,0");
+}
+
+TEST_F(SimulatorServerTest, NamedItemsAreRefusedWithTheirRequest) {
+  SimulatorOptions o;
+  o.refused_items = {{"NODE3000004", 21}};
+  Restart(o);
+  RawClient c(sim_->port());
+  c.CreateSession();
+  c.Send(
+      "control\r\nLS_reqId=1&LS_op=add&LS_subId=1&LS_mode=MERGE&LS_group=TIME_000001%20NODE3000004"
+      "&LS_schema=Value&LS_snapshot=true");
+  const std::string refused = c.ReadUntil("REQERR");
+  EXPECT_THAT(refused, StartsWith("REQERR,1,21,"));
+  EXPECT_EQ(tlcp::DecodeText(std::vector<std::string>(absl::StrSplit(refused, absl::MaxSplits(',', 3)))[3]),
+            "Item not served, refused by the Metadata Adapter");
+  c.Send(
+      "control\r\nLS_reqId=2&LS_op=add&LS_subId=2&LS_mode=MERGE&LS_group=TIME_000001"
+      "&LS_schema=Value&LS_snapshot=true");
+  EXPECT_EQ(c.ReadUntil("SUBOK"), "SUBOK,2,1,1");
+}
+
+TEST_F(SimulatorServerTest, TheGrantedFrequencyIsWhatWasAskedCappedByTheServer) {
+  SimulatorOptions o;
+  o.max_frequency = "2";
+  Restart(o);
+  RawClient c(sim_->port());
+  c.CreateSession();
+  int id = 0;
+  for (const char* asked : {"unlimited", "0.5", "10"}) {
+    ++id;
+    c.Send(absl::StrCat("control\r\nLS_reqId=", id, "&LS_op=add&LS_subId=", id,
+                        "&LS_mode=MERGE&LS_group=TIME_000001&LS_schema=Value"
+                        "&LS_requested_max_frequency=", asked));
+  }
+  std::vector<std::string> seen;
+  c.ReadUntil("CONF,3", &seen);
+  EXPECT_TRUE(Has(seen, "CONF,1,2,filtered"));
+  EXPECT_TRUE(Has(seen, "CONF,2,0.5,filtered"));
+  EXPECT_TRUE(Has(seen, "CONF,3,2,filtered"));
+}
+
+// A live session is closed with END; CONERR answers create/bind requests.
+TEST_F(SimulatorServerTest, EndClosesLiveSessionsAndConerrRefusesTheNextRequests) {
+  RawClient a(sim_->port());
+  a.CreateSession();
+  Fault end;
+  end.kind = FaultKind::kEnd;
+  end.code = 48;
+  sim_->Inject(end);
+  EXPECT_EQ(a.ReadUntil("END"), "END,48,Maximum session duration reached%2C open a new session");
+
+  RawClient b(sim_->port());
+  b.CreateSession();
+  Fault conerr;
+  conerr.kind = FaultKind::kConerr;
+  conerr.code = 5;
+  conerr.count = 2;
+  sim_->Inject(conerr);
+  EXPECT_THAT(b.ReadUntil("END"), StartsWith("END,32,"));
+  for (int i = 0; i < 2; ++i) {
+    RawClient c(sim_->port());
+    c.Send("create_session\r\nLS_adapter_set=ISSLIVE&LS_cid=x");
+    EXPECT_EQ(c.ReadConnectionAnswer(), "CONERR,5,Server temporarily overloaded%2C retry later");
+  }
+  RawClient d(sim_->port());
+  EXPECT_THAT(d.CreateSession(), StartsWith("CONOK,"));
+}
+
+TEST_F(SimulatorServerTest, PermanentRefusalOfEverySession) {
+  SimulatorOptions o;
+  o.refuse_sessions_code = 2;
+  Restart(o);
+  for (int i = 0; i < 3; ++i) {
+    RawClient c(sim_->port());
+    c.Send("create_session\r\nLS_adapter_set=ISSLIVE&LS_cid=x");
+    EXPECT_EQ(c.ReadConnectionAnswer(), "CONERR,2,Requested Adapter Set not available");
+  }
+  EXPECT_EQ(sim_->stats().sessions_created, 0u);
+}
+
+// A server with a control link names it in CONOK; binds made there work.
+TEST_F(SimulatorServerTest, ControlLinkIsHandedOutAndServed) {
+  SimulatorOptions o;
+  o.control_link = true;
+  Restart(o);
+  ASSERT_GT(sim_->control_link_port(), 0);
+  ASSERT_NE(sim_->control_link_port(), sim_->port());
+  RawClient a(sim_->port());
+  std::vector<std::string> conok = absl::StrSplit(a.CreateSession(), ',');
+  ASSERT_EQ(conok.size(), 5u);
+  EXPECT_EQ(conok[4], absl::StrCat("127.0.0.1:", sim_->control_link_port()));
+  Fault loop;
+  loop.kind = FaultKind::kLoop;
+  sim_->Inject(loop);
+  a.ReadUntil("LOOP");
+  RawClient b(sim_->control_link_port());
+  ASSERT_TRUE(b.ok());
+  b.Send(absl::StrCat("bind_session\r\nLS_session=", conok[1], "&LS_keepalive_millis=200"));
+  EXPECT_THAT(b.ReadUntil("CONOK"), StartsWith(absl::StrCat("CONOK,", conok[1], ",")));
+  EXPECT_EQ(sim_->stats().control_link_binds, 1u);
+  EXPECT_EQ(sim_->stats().control_link_connections, 1u);
+}
 
 TEST_F(SimulatorServerTest, SessionSubscriptionSnapshotAndProbe) {
   RawClient c(sim_->port());
@@ -247,11 +403,12 @@ TEST_F(SimulatorServerTest, RefusedRequests) {
       {"control\r\nLS_reqId=4&LS_op=add&LS_subId=1&LS_mode=MERGE&LS_group=TIME_000001&LS_schema=",
        "REQERR,4,23,"},
       {"control\r\nLS_reqId=5&LS_op=delete&LS_subId=77", "REQERR,5,19,"},
-      {"control\r\nLS_reqId=6&LS_op=reconf&LS_subId=1", "REQERR,6,15,"},
-      {"control\r\nLS_reqId=7&LS_op=add&LS_subId=x", "REQERR,7,15,"},
-      {"control\r\nLS_op=add&LS_subId=1", "ERROR,15,"},
-      {"control\r\nLS_reqId=%zz", "ERROR,15,"},
-      {"frobnicate\r\nLS_x=1", "ERROR,15,"},
+      // TLCP Appendix B: 65 "invalid argument values", 67 "malformed request".
+      {"control\r\nLS_reqId=6&LS_op=reconf&LS_subId=1", "REQERR,6,65,"},
+      {"control\r\nLS_reqId=7&LS_op=add&LS_subId=x", "REQERR,7,65,"},
+      {"control\r\nLS_op=add&LS_subId=1", "ERROR,67,"},
+      {"control\r\nLS_reqId=%zz", "ERROR,67,"},
+      {"frobnicate\r\nLS_x=1", "ERROR,67,"},
   };
   for (const Case& k : cases) {
     c.Send(k.request);
@@ -301,7 +458,6 @@ TEST_F(SimulatorServerTest, BindMovesAnUnboundSessionToANewConnection) {
   loop.kind = FaultKind::kLoop;  // the session is unbound and waits for a rebind
   sim_->Inject(loop);
   EXPECT_EQ(a.ReadUntil("LOOP"), "LOOP,0");
-  EXPECT_EQ(a.ReadUntil("never"), "<closed>");
   RawClient b(sim_->port());
   b.Send(absl::StrCat("bind_session\r\nLS_session=", conok[1], "&LS_keepalive_millis=200"));
   EXPECT_EQ(b.ReadUntil("CONOK"), absl::StrCat("CONOK,", conok[1], ",50000,200,*"));
