@@ -115,8 +115,19 @@ int main(int argc, char** argv) {
                                       "Lightstreamer server host:port (or the simulator)");
   const auto* ls_tls = cfg.Bool("ISS_LS_TLS", true, "Use TLS (wss://) to the server");
   const auto* ls_adapter = cfg.String("ISS_LS_ADAPTER_SET", "ISSLIVE", "Lightstreamer adapter set");
-  const auto* ls_subprotocol = cfg.String("ISS_LS_SUBPROTOCOL", "TLCP-2.2.0.lightstreamer.com",
-                                          "WebSocket subprotocol (TLCP version)");
+  const auto* ls_subprotocol =
+      cfg.String("ISS_LS_SUBPROTOCOL", "TLCP-2.5.0.lightstreamer.com",
+                 "WebSocket subprotocol (TLCP version; TLCP-2.2.0.lightstreamer.com also works)");
+  const auto* ls_max_frequency =
+      cfg.String("ISS_LS_MAX_FREQUENCY", "unlimited",
+                 "LS_requested_max_frequency of every subscription: unlimited, unfiltered or "
+                 "updates/s (anything but unlimited lets the server conflate a tank rise)");
+  const auto* ls_refused_retry =
+      cfg.Duration("ISS_LS_REFUSED_RETRY", absl::Hours(1), absl::Seconds(1), absl::Hours(24 * 7),
+                   "An item the server refused is asked for again after this long");
+  const auto* ls_refused_backoff =
+      cfg.Duration("ISS_LS_REFUSED_BACKOFF", absl::Minutes(15), absl::Seconds(1), absl::Hours(24),
+                   "Wait after the server refused the session permanently (state REFUSED)");
   const auto* ls_items = cfg.String("ISS_LS_ITEMS", "",
                                     "Comma-separated items (empty = the catalog); TIME_000001 "
                                     "is always added");
@@ -176,6 +187,9 @@ int main(int argc, char** argv) {
     o.tls = *ls_tls;
     o.adapter_set = *ls_adapter;
     o.subprotocol = *ls_subprotocol;
+    o.requested_max_frequency = *ls_max_frequency;
+    o.refused_retry = *ls_refused_retry;
+    o.refused_backoff = *ls_refused_backoff;
     o.items = ItemsToSubscribe(*ls_items);
     client = std::make_unique<tlcp::Client>(o, &labelled);
     if (absl::Status s = client->Start(); !s.ok()) Fail("lightstreamer client", s);
@@ -196,6 +210,7 @@ int main(int argc, char** argv) {
       st.server = c.server;
       st.subscribed_items = c.subscribed_items;
       st.reconnects = c.reconnects;
+      tlcp::DescribeStatus(c, &st.detail);
     } else if (replay) {
       st.state = replay->progress().done ? iss::ingest::v1::CONNECTION_STATE_DISCONNECTED
                                          : iss::ingest::v1::CONNECTION_STATE_CONNECTED;
@@ -230,7 +245,10 @@ int main(int argc, char** argv) {
       const SourceStatus st = source_status();
       const bool up = st.state == iss::ingest::v1::CONNECTION_STATE_CONNECTED ||
                       (replay && replay->progress().done);
-      health.Set("source", up, iss::ingest::v1::ConnectionState_Name(st.state));
+      // /readyz says why: "CONNECTION_STATE_REFUSED: CONERR 2: Requested ...".
+      std::string detail = iss::ingest::v1::ConnectionState_Name(st.state);
+      if (!st.detail.state_reason().empty()) absl::StrAppend(&detail, ": ", st.detail.state_reason());
+      health.Set("source", up, detail);
     }
     // Live feed only: a replay's signal follows its recorded receive times.
     if (client) signal.State(absl::Now());

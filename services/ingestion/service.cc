@@ -66,6 +66,8 @@ grpc::Status IngestServiceImpl::GetIngestStatus(grpc::ServerContext*,
         absl::StrCat("field item_ids: at most ", kMaxStatusItems, " ids (or [\"*\"])")));
   }
   const SourceStatus src = source_status_ ? source_status_() : SourceStatus{};
+  resp->MergeFrom(src.detail);
+  resp->clear_session_id();  // a detail never carries the secret, and never will
   resp->set_connection_state(src.state);
   // The session id is a bearer secret (bind_session with it takes the stream
   // over) and this answer is public: only its fingerprint leaves the process.

@@ -26,6 +26,9 @@ struct SourceStatus {
   std::string server;
   uint32_t subscribed_items = 0;
   uint64_t reconnects = 0;
+  // What else the source tells (why it is not streaming, refusals, granted
+  // frequencies): merged into the answer as is.
+  iss::ingest::v1::IngestStatus detail;
 };
 using SourceStatusFn = std::function<SourceStatus()>;
 // Events acknowledged by the broker so far.

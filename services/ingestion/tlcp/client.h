@@ -5,12 +5,15 @@
 // `create_session`, subscribes every configured item in MERGE mode with
 // snapshot (batched into `items_per_request` items per control request),
 // decodes the updates and hands each one to the UpdateSink as a RawUpdate.
-// A stalled stream (nothing, not even PROBE, within keepalive + stall_margin),
-// a dropped socket, END, CONERR or ERROR all lead to a reconnect with
-// exponential backoff + jitter; after `circuit_failures` consecutive failed
-// attempts the circuit opens for `circuit_open_for`. After a LOOP the session
-// is rebound on a new connection (bind_session); otherwise a new session is
-// created and everything is subscribed again.
+// A stalled stream (nothing, not even PROBE, within keepalive + stall_margin)
+// or a dropped socket leads to a reconnect with exponential backoff + jitter;
+// after `circuit_failures` consecutive failed attempts the circuit opens for
+// `circuit_open_for`. What the server says decides the rest (Retry in
+// session.h): a "reopen now" code opens a new session at once, a transient
+// one backs off, a permanent refusal puts the source in REFUSED and waits
+// `refused_backoff`. After a LOOP the session is rebound on a new connection
+// (bind_session, to CONOK's control link when the server gave one);
+// otherwise a new session is created and everything is subscribed again.
 //
 // Sink::Deliver() may block: the client then stops reading its socket, which
 // is how backpressure reaches the server. If Deliver() returns false the
@@ -25,6 +28,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "iss/ingest/v1/ingest.pb.h"
+#include "services/ingestion/tlcp/session.h"
 #include "services/ingestion/update.h"
 
 namespace iss::tlcp {
@@ -34,7 +38,8 @@ struct ClientOptions {
   int port = 443;
   bool tls = true;
   std::string path = "/lightstreamer";
-  std::string subprotocol = "TLCP-2.2.0.lightstreamer.com";
+  // TLCP-2.5.0 (what Lightstreamer's own clients speak) or TLCP-2.2.0.
+  std::string subprotocol = "TLCP-2.5.0.lightstreamer.com";
   std::string adapter_set = "ISSLIVE";
   std::string data_adapter;                  // empty = the adapter set's default
   std::vector<std::string> items;            // catalog + TIME_000001
@@ -51,6 +56,12 @@ struct ClientOptions {
   int circuit_failures = 8;
   absl::Duration circuit_open_for = absl::Seconds(60);
   int items_per_request = 100;               // items per control add request
+  std::string requested_max_frequency = "unlimited";  // LS_requested_max_frequency
+  absl::Duration refused_retry = absl::Hours(1);      // ask for a refused item again after
+  absl::Duration refused_backoff = absl::Minutes(15); // wait after a permanent refusal
+  // After a "reopen now" END (48, 40, 41) on a live session: at most this
+  // random pause before the new session (Lightstreamer's clients: 100 ms).
+  absl::Duration reopen_jitter = absl::Milliseconds(100);
   bool verify_tls_peer = true;               // verify the server certificate (TLS only)
   std::string tls_ca_file;                   // extra trusted CA certificates (PEM); empty = system store only
 };
@@ -60,11 +71,28 @@ struct ClientStatus {
       iss::ingest::v1::CONNECTION_STATE_DISCONNECTED;
   std::string session_id;
   std::string server;          // host:port in use
+  std::string control_link;    // CONOK's control link, when the server gave one
   uint32_t subscribed_items = 0;
   uint64_t reconnects = 0;
   uint64_t updates = 0;        // updates handed to the sink
   absl::Time last_message_at = absl::InfinitePast();
+  // Why the source is not streaming ("connect: resolve push.lightstreamer.com:
+  // Host not found", "CONERR 2: Requested Adapter Set not available"); empty
+  // while streaming.
+  std::string reason;
+  int64_t refusal_code = 0;    // REFUSED: the server's code and message
+  std::string refusal_message;
+  absl::Time next_attempt_at = absl::InfinitePast();  // while waiting to reconnect
+  std::string hint;            // what the operator can do about `reason`
+  std::vector<RefusedItem> refused_items;
+  std::vector<FrequencyGrant> frequency_grants;
+  absl::Duration sync_lag = absl::ZeroDuration();
 };
+
+// Copies what GetIngestStatus tells about the feed (why it is not streaming,
+// the server's refusal, the next attempt, the hint, refused items, granted
+// frequencies, the control link) into `out`. Never the session id.
+void DescribeStatus(const ClientStatus& status, iss::ingest::v1::IngestStatus* out);
 
 class Client {
  public:

@@ -4,6 +4,7 @@
 // handshakes) with the reconnect, rebind and circuit-breaker behaviour.
 #include "services/ingestion/tlcp/client.h"
 
+#include <functional>
 #include <map>
 #include <set>
 
@@ -77,8 +78,10 @@ double MetricValue(const std::string& name, const std::string& labels = "") {
 
 class ClientSimulatorTest : public ::testing::Test {
  protected:
-  void StartSimulator(sim::Scenario scenario = Quiet(), double speed = 20) {
+  void StartSimulator(sim::Scenario scenario = Quiet(), double speed = 20,
+                      const std::function<void(sim::SimulatorOptions&)>& tweak = nullptr) {
     sim::SimulatorOptions o;
+    if (tweak) tweak(o);
     o.address = "127.0.0.1:0";
     o.speed = speed;
     o.record = true;
@@ -352,7 +355,7 @@ TEST_F(ClientSimulatorTest, GarbageIsCountedAndTheStreamContinues) {
 TEST_F(ClientSimulatorTest, RefusedHandshakesOpenTheCircuit) {
   StartSimulator();
   ClientOptions o = Options();
-  o.subprotocol = "not-tlcp";  // the simulator answers 400
+  o.path = "/not-lightstreamer";  // the simulator answers 404
   StartClient(o);
   ASSERT_TRUE(WaitFor([&] { return client_->Status().state == CONNECTION_STATE_CIRCUIT_OPEN; },
                       kWait));
@@ -365,14 +368,127 @@ TEST_F(ClientSimulatorTest, RefusedHandshakesOpenTheCircuit) {
   EXPECT_EQ(sink_.size(), 0u);
 }
 
-TEST_F(ClientSimulatorTest, NoServerBacksOffAndReportsDisconnected) {
+TEST_F(ClientSimulatorTest, NoServerIsUnreachableWithTheReasonAndWhatToDo) {
   ClientOptions o = Options();
   o.port = 1;  // nothing listens on port 1
   StartClient(o);
   ASSERT_TRUE(WaitFor([&] { return client_->Status().reconnects >= 2; }, kWait));
-  EXPECT_NE(client_->Status().state, CONNECTION_STATE_CONNECTED);
+  const ClientStatus st = client_->Status();
+  EXPECT_TRUE(st.state == iss::ingest::v1::CONNECTION_STATE_UNREACHABLE ||
+              st.state == CONNECTION_STATE_CIRCUIT_OPEN)
+      << iss::ingest::v1::ConnectionState_Name(st.state);
+  EXPECT_TRUE(absl::StartsWith(st.reason, "connect: ")) << st.reason;
+  EXPECT_THAT(st.hint, ::testing::HasSubstr("ISS_PLATFORM_FEED=simulator"));
+  iss::ingest::v1::IngestStatus described;
+  DescribeStatus(st, &described);
+  EXPECT_EQ(described.state_reason(), st.reason);
+  EXPECT_TRUE(described.session_id().empty());
   client_->Stop();
   client_->Stop();  // idempotent
+}
+
+// One item the server does not serve must not cost the others: the refused
+// request is split until the item stands alone, everything else streams, and
+// the refusal is reported with the server's code and message.
+TEST_F(ClientSimulatorTest, ARefusedItemIsIsolatedAndTheRestStream) {
+  StartSimulator(Quiet(), 20, [](sim::SimulatorOptions& o) {
+    o.refused_items = {{"NODE3000004", 21}};
+  });
+  StartClient(Options());
+  const size_t items = Items().size();
+  ASSERT_TRUE(WaitFor([&] {
+    const ClientStatus st = client_->Status();
+    return Connected() && st.subscribed_items == items - 1 && st.refused_items.size() == 1;
+  }, kWait));
+  const ClientStatus st = client_->Status();
+  EXPECT_EQ(st.refused_items[0].item_id, "NODE3000004");
+  EXPECT_EQ(st.refused_items[0].code, 21);
+  EXPECT_EQ(st.refused_items[0].message, "Item not served, refused by the Metadata Adapter");
+  EXPECT_EQ(MetricValue("iss_ingest_items_refused"), 1);
+  // The tank, batched with the refused item at first, streams.
+  ASSERT_TRUE(WaitFor([&] {
+    int rises = 0;
+    for (const auto& u : sink_.updates()) rises += u.item_id == kUrineTankItem && !u.snapshot;
+    return rises >= 2;
+  }, kWait));
+  for (const auto& u : sink_.updates()) ASSERT_NE(u.item_id, "NODE3000004");
+}
+
+// CONOK's control link: after LOOP the session is rebound there.
+TEST_F(ClientSimulatorTest, RebindsGoToTheControlLink) {
+  StartSimulator(Quiet(), 20, [](sim::SimulatorOptions& o) { o.control_link = true; });
+  StartClient(Options());
+  ASSERT_TRUE(WaitConnectedWithUpdates(Items().size() + 50));
+  const std::string link = absl::StrCat("127.0.0.1:", sim_->control_link_port());
+  EXPECT_EQ(client_->Status().control_link, link);
+  EXPECT_EQ(client_->Status().server, absl::StrCat("127.0.0.1:", sim_->port()));
+  sim_->Inject(MakeFault(sim::FaultKind::kLoop));
+  ASSERT_TRUE(WaitFor([&] { return sim_->stats().control_link_binds >= 1 && Connected(); }, kWait));
+  EXPECT_EQ(client_->Status().server, link);
+  EXPECT_EQ(sim_->stats().sessions_created, 1u);
+  const size_t now = sink_.size();
+  ASSERT_TRUE(WaitFor([&] { return sink_.size() >= now + 100; }, kWait));
+  ExpectDeliveredEqualsSent();
+}
+
+// A permanent refusal (no such adapter set) is not retried in a tight loop:
+// the source is REFUSED with the server's code and message, the next attempt
+// waits refused_backoff, and the circuit breaker is not involved.
+TEST_F(ClientSimulatorTest, APermanentRefusalIsToldAndWaitsLong) {
+  StartSimulator(Quiet(), 20, [](sim::SimulatorOptions& o) { o.refuse_sessions_code = 2; });
+  ClientOptions o = Options();
+  o.refused_backoff = absl::Hours(1);
+  const double circuits = MetricValue("iss_ingest_circuit_open_total");
+  StartClient(o);
+  ASSERT_TRUE(WaitFor(
+      [&] { return client_->Status().state == iss::ingest::v1::CONNECTION_STATE_REFUSED; }, kWait));
+  const ClientStatus st = client_->Status();
+  EXPECT_EQ(st.refusal_code, 2);
+  EXPECT_EQ(st.refusal_message, "Requested Adapter Set not available");
+  EXPECT_GT(st.next_attempt_at, absl::Now() + absl::Minutes(59));
+  EXPECT_THAT(st.hint, ::testing::HasSubstr("ISS_LS_ADAPTER_SET"));
+  const uint64_t rejected = sim_->stats().rejected;
+  EXPECT_FALSE(WaitFor([&] { return sim_->stats().rejected > rejected; }, absl::Milliseconds(500)));
+  EXPECT_EQ(MetricValue("iss_ingest_circuit_open_total"), circuits);
+}
+
+// END 48 ("open a new session immediately") is followed by a new session at
+// once; END 32 (closed on the server side) waits the backoff.
+TEST_F(ClientSimulatorTest, ReopenNowCodesReconnectAtOnceOthersBackOff) {
+  StartSimulator();
+  ClientOptions o = Options();
+  o.backoff_initial = absl::Seconds(3);  // far longer than a "reopen now"
+  o.backoff_max = absl::Seconds(3);
+  StartClient(o);
+  ASSERT_TRUE(WaitConnectedWithUpdates(Items().size() + 50));
+  for (int code : {48, 32}) {
+    SCOPED_TRACE(code);
+    const std::string before = client_->Status().session_id;
+    sim::Fault end = MakeFault(sim::FaultKind::kEnd);
+    end.code = code;
+    const absl::Time injected = absl::Now();
+    sim_->Inject(end);
+    ASSERT_TRUE(WaitFor([&] {
+      const ClientStatus st = client_->Status();
+      return Connected() && st.session_id != before && !st.session_id.empty();
+    }, kWait));
+    const absl::Duration took = absl::Now() - injected;
+    if (code == 48) {
+      EXPECT_LT(took, absl::Seconds(1));
+    } else {
+      EXPECT_GE(took, absl::Milliseconds(1400));  // the backoff: initial/2 .. initial
+    }
+  }
+}
+
+// TLCP 2.2.0 stays selectable.
+TEST_F(ClientSimulatorTest, Tlcp22StillWorks) {
+  StartSimulator();
+  ClientOptions o = Options();
+  o.subprotocol = "TLCP-2.2.0.lightstreamer.com";
+  StartClient(o);
+  ASSERT_TRUE(WaitConnectedWithUpdates(Items().size() + 50));
+  ExpectDeliveredEqualsSent();
 }
 
 TEST(ClientOptionsTest, BadOptionsAreRefused) {
@@ -389,6 +505,14 @@ TEST(ClientOptionsTest, BadOptionsAreRefused) {
   o.items = {"TIME_000001"};
   o.items_per_request = 0;
   EXPECT_EQ(Client(o, &sink).Start().code(), absl::StatusCode::kInvalidArgument);
+  o.items_per_request = 100;
+  o.subprotocol = "not-tlcp";
+  EXPECT_EQ(Client(o, &sink).Start().code(), absl::StatusCode::kInvalidArgument);
+  o.subprotocol = "TLCP-2.5.0.lightstreamer.com";
+  for (const char* bad : {"fast", "0", "-1", "", "1e3"}) {
+    o.requested_max_frequency = bad;
+    EXPECT_EQ(Client(o, &sink).Start().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
 }
 
 }  // namespace

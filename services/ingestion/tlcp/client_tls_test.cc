@@ -132,7 +132,7 @@ class TlsTlcpServer {
       return;
     }
     ws.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
-      res.set(beast::http::field::sec_websocket_protocol, "TLCP-2.2.0.lightstreamer.com");
+      res.set(beast::http::field::sec_websocket_protocol, "TLCP-2.5.0.lightstreamer.com");
     }));
     ws.accept(ec);
     if (ec) return;

@@ -4,8 +4,10 @@
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 
 namespace iss::tlcp {
 namespace {
@@ -30,6 +32,16 @@ absl::string_view Av(std::string_view s) { return absl::string_view(s.data(), s.
 
 }  // namespace
 
+bool VersionAtLeast(std::string_view version, int major, int minor) {
+  std::vector<absl::string_view> parts = absl::StrSplit(Av(version), '.');
+  int got_major = 0, got_minor = 0;
+  if (parts.size() < 2 || !absl::SimpleAtoi(parts[0], &got_major) ||
+      !absl::SimpleAtoi(parts[1], &got_minor)) {
+    return false;
+  }
+  return got_major > major || (got_major == major && got_minor >= minor);
+}
+
 std::string CreateSessionRequest(const SessionOptions& options) {
   std::vector<std::pair<std::string, std::string>> params = {
       {"LS_adapter_set", options.adapter_set},
@@ -37,7 +49,53 @@ std::string CreateSessionRequest(const SessionOptions& options) {
       {"LS_send_sync", "true"},
       {"LS_keepalive_millis", absl::StrCat(MillisOf(options.keepalive))},
   };
+  // TLCP 2.4 lets the server send a value as a diff of the previous one (^P
+  // JSON Patch, ^T TLCP-diff) unless the client lists the formats it takes:
+  // an empty list asks for whole values (the changelog's sanctioned way to
+  // speak 2.4+ without diffs). ISSLIVE values are short numbers anyway.
+  if (VersionAtLeast(options.protocol_version, 2, 4)) params.emplace_back("LS_supported_diffs", "");
   return absl::StrCat("create_session\r\n", FormatParams(params));
+}
+
+absl::Status ValidateMaxFrequency(std::string_view value) {
+  if (value == "unlimited" || value == "unfiltered") return absl::OkStatus();
+  double d = 0;
+  const bool digits = !value.empty() && value.find_first_not_of("0123456789.") == std::string_view::npos;
+  if (!digits || !absl::SimpleAtod(Av(value), &d) || !(d > 0) || d > 1e9) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max frequency \"", Av(value), "\": expected unlimited, unfiltered or updates/s (e.g. 2.5)"));
+  }
+  return absl::OkStatus();
+}
+
+Retry SessionCodeRetry(int64_t code, bool end) {
+  switch (code) {
+    case 4:   // recovery failed: progressive not kept
+    case 20:  // session not found (expired, or another instance)
+    case 40:  // a rebind to this session was made elsewhere
+    case 41:  // the same, as official clients read it: recover
+    case 48:  // maximum session duration: "open a new session immediately"
+      return Retry::kNow;
+    case 1:   // user/password check failed
+    case 2:   // adapter set not available
+    case 3:   // protocol version not compatible with the session
+    case 11:  // streaming not available (licence)
+    case 60:  // client version not supported
+    case 64:  // error in the control part of a combined request
+    case 65:  // syntax error / invalid argument values
+    case 67:  // malformed request
+    case 69:  // a streaming is already in place on this WebSocket
+    case 70:  // session creation not allowed on this port
+    case 71:  // client type not supported
+      return Retry::kRefused;
+    default:
+      // <= 0: the server's Metadata Adapter refused us for its own reason
+      // (a refusal on create; an administrator's close on END). Others
+      // (5, 6: retry later; 7-10: limits; 21: another instance; 31-35:
+      // closed on the server side; 66, 68: server errors): transient.
+      if (code <= 0) return end ? Retry::kBackoff : Retry::kRefused;
+      return Retry::kBackoff;
+  }
 }
 
 std::string BindSessionRequest(const std::string& session_id, absl::Duration keepalive) {
@@ -77,6 +135,29 @@ Session::Session(SessionOptions options, ingest::UpdateSink* sink, SessionEvents
     }
     field_slot_.push_back(slot);
   }
+}
+
+std::vector<RefusedItem> Session::refused_items() const {
+  std::vector<RefusedItem> out;
+  out.reserve(refused_.size());
+  for (const auto& [item, r] : refused_) out.push_back(r);
+  return out;
+}
+
+std::vector<FrequencyGrant> Session::frequency_grants() const {
+  std::vector<FrequencyGrant> out;
+  for (const auto& [id, sub] : subs_) {
+    if (!sub.confirmed || sub.max_frequency.empty()) continue;
+    auto it = std::find_if(out.begin(), out.end(), [&](const FrequencyGrant& g) {
+      return g.max_frequency == sub.max_frequency && g.filtered == sub.filtered;
+    });
+    if (it == out.end()) {
+      out.push_back(FrequencyGrant{sub.max_frequency, sub.filtered, 0});
+      it = out.end() - 1;
+    }
+    it->items += static_cast<uint32_t>(sub.items.size());
+  }
+  return out;
 }
 
 uint32_t Session::subscribed_items() const {
@@ -123,6 +204,32 @@ Session::Step Session::Reconnect(std::string reason, bool rebind) {
   return step;
 }
 
+// CONERR, END: the server refused or closed the session. Arguments: code,
+// then a percent-encoded message (END may come without one).
+Session::Step Session::Ended(std::string_view tag, const Message& m, bool end) {
+  absl::StatusOr<int64_t> code = ParseIntArg(m.args[0], INT32_MIN, INT32_MAX);
+  Step step = Reconnect(absl::StrCat(Av(tag), " ", Av(m.args[0])), false);
+  step.code = code.ok() ? *code : 0;
+  step.message = m.args.size() > 1 ? DecodeText(m.args[1]) : "";
+  step.retry = code.ok() ? SessionCodeRetry(*code, end) : Retry::kBackoff;
+  if (!step.message.empty()) absl::StrAppend(&step.reason, ": ", step.message);
+  return step;
+}
+
+Session::Step Session::Tick(absl::Time now) {
+  Step step;
+  if (phase_ != Phase::kActive) return step;
+  std::vector<std::string> due;
+  for (auto& [item, r] : refused_) {
+    if (r.retry_at <= now) {
+      due.push_back(item);
+      r.retry_at = now + options_.refused_retry;  // until SUBOK clears it
+    }
+  }
+  if (!due.empty()) Subscribe(due, step);
+  return step;
+}
+
 Session::Step Session::OnLine(std::string_view line, absl::Time now) {
   absl::StatusOr<Message> parsed = ParseMessage(line);
   if (!parsed.ok()) {
@@ -139,10 +246,31 @@ Session::Step Session::OnLine(std::string_view line, absl::Time now) {
     case MessageType::kUpdate:
       return OnUpdate(m, line, now);
     case MessageType::kConok:
-      return OnConok(m, line);
+      return OnConok(m, line, now);
     case MessageType::kServname:
-      server_name_ = std::string(m.args[0]);
+      server_name_ = DecodeText(m.args[0]);
       return {};
+    case MessageType::kSync: {
+      // Seconds since the server bound the session to this connection: how
+      // much more time passed here is how far behind we read the stream.
+      absl::StatusOr<int64_t> secs = ParseIntArg(m.args[0], 0, INT32_MAX);
+      if (!secs.ok()) {
+        BadLine("bad_number", line);
+        return {};
+      }
+      if (bound_at_ != absl::InfinitePast()) {
+        sync_lag_ = std::max(absl::ZeroDuration(), (now - bound_at_) - absl::Seconds(*secs));
+        if (events_ != nullptr) events_->OnSyncLag(sync_lag_);
+      }
+      return {};
+    }
+    case MessageType::kConf: {
+      Subscription* sub = FindSub(m.args[0], line);
+      if (sub == nullptr) return {};
+      sub->max_frequency = std::string(m.args[1]);
+      sub->filtered = m.args[2] != "unfiltered";
+      return {};
+    }
     case MessageType::kSubok:
     case MessageType::kSubcmd: {
       Subscription* sub = FindSub(m.args[0], line);
@@ -160,6 +288,7 @@ Session::Step Session::OnLine(std::string_view line, absl::Time now) {
         Notice("subscription_mismatch", line);
       }
       sub->confirmed = true;
+      for (const std::string& item : sub->items) refused_.erase(item);
       return {};
     }
     case MessageType::kEos: {
@@ -193,43 +322,91 @@ Session::Step Session::OnLine(std::string_view line, absl::Time now) {
       if (id.ok()) subs_.erase(*id);
       return {};
     }
-    case MessageType::kReqerr: {
-      // A refused subscription: forget it so its items are not counted.
-      absl::StatusOr<int64_t> req = ParseIntArg(m.args[0], 0, INT64_MAX);
-      if (req.ok()) {
-        for (auto it = subs_.begin(); it != subs_.end(); ++it) {
-          if (it->second.req_id == *req) {
-            subs_.erase(it);
-            break;
-          }
-        }
-      }
-      Notice("request_refused", line);
-      return {};
-    }
+    case MessageType::kReqerr:
+      return OnReqerr(m, line, now);
     case MessageType::kLoop:
       // The server wants the session rebound on a new connection.
       return Reconnect("LOOP", /*rebind=*/true);
     case MessageType::kEnd:
       Notice("session_ended", line);
-      return Reconnect(absl::StrCat("END ", Av(m.args[0])), false);
+      return Ended("END", m, /*end=*/true);
     case MessageType::kConerr:
       Notice("connection_refused", line);
-      return Reconnect(absl::StrCat("CONERR ", Av(m.args[0])), false);
-    case MessageType::kError:
+      return Ended("CONERR", m, /*end=*/false);
+    case MessageType::kError: {
+      // A request the server could not even read: ours is broken, and
+      // sending it again will not help (the official clients give up).
       Notice("error", line);
-      return Reconnect(absl::StrCat("ERROR ", Av(m.args[0])), false);
+      Step step = Ended("ERROR", m, /*end=*/false);
+      step.retry = Retry::kRefused;
+      return step;
+    }
     case MessageType::kMsgfail:
       Notice("message_failed", line);
       return {};
     default:
-      // CLIENTIP, CONS, REQOK, CONF, PROBE, SYNC, NOOP, PROG, MSGDONE, WSOK:
-      // liveness and information only.
+      // CLIENTIP, CONS, REQOK, PROBE, NOOP, PROG, MSGDONE, WSOK: liveness and
+      // information only.
       return {};
   }
 }
 
-Session::Step Session::OnConok(const Message& m, std::string_view line) {
+// A refused control request. The server names no item: split the batch in
+// two and ask again until each refused item stands alone, so one item it
+// does not serve never costs the others their subscription.
+Session::Step Session::OnReqerr(const Message& m, std::string_view line, absl::Time now) {
+  Step step;
+  absl::StatusOr<int64_t> req = ParseIntArg(m.args[0], 0, INT64_MAX);
+  absl::StatusOr<int64_t> code = ParseIntArg(m.args[1], INT32_MIN, INT32_MAX);
+  if (code.ok() && *code == 20) {
+    // "Session not found": the session is gone on the server side.
+    Notice("request_refused", line);
+    step = Reconnect("REQERR 20: session not found", false);
+    step.code = 20;
+    step.message = DecodeText(m.args[2]);
+    step.retry = Retry::kNow;
+    return step;
+  }
+  auto it = subs_.end();
+  if (req.ok()) {
+    it = std::find_if(subs_.begin(), subs_.end(),
+                      [&](const auto& kv) { return kv.second.req_id == *req; });
+  }
+  if (it == subs_.end()) {
+    Notice("request_refused", line);
+    return step;
+  }
+  std::vector<std::string> items = std::move(it->second.items);
+  subs_.erase(it);
+  // Codes about the request as a whole (data adapter, schema, selector,
+  // licence) would refuse every half alike: no use splitting.
+  static constexpr int64_t kWholeRequest[] = {17, 23, 25, 28, 29, 30};
+  const bool whole = code.ok() && std::find(std::begin(kWholeRequest), std::end(kWholeRequest),
+                                            *code) != std::end(kWholeRequest);
+  if (items.size() > 1 && !whole) {
+    const auto half = items.begin() + static_cast<std::ptrdiff_t>(items.size() / 2);
+    Subscribe(std::vector<std::string>(items.begin(), half), step);
+    Subscribe(std::vector<std::string>(half, items.end()), step);
+    return step;
+  }
+  const std::string message = DecodeText(m.args[2]);
+  for (std::string& item : items) {
+    RefusedItem& r = refused_[item];
+    const bool first = r.item_id.empty();
+    r.item_id = std::move(item);
+    r.code = code.ok() ? *code : 0;
+    r.message = message;
+    if (first) r.since = now;
+    r.retry_at = now + options_.refused_retry;
+    if (first) {
+      // Once per item, not at every retry.
+      Notice("item_refused", absl::StrCat(r.item_id, ": ", r.code, " ", r.message));
+    }
+  }
+  return step;
+}
+
+Session::Step Session::OnConok(const Message& m, std::string_view line, absl::Time now) {
   absl::StatusOr<int64_t> limit = ParseIntArg(m.args[1], 0, INT64_MAX);
   absl::StatusOr<int64_t> keepalive = ParseIntArg(m.args[2], 0, INT64_MAX);
   if (m.args[0].empty() || !limit.ok() || !keepalive.ok()) {
@@ -239,6 +416,9 @@ Session::Step Session::OnConok(const Message& m, std::string_view line) {
   const bool rebound = rebind_ && session_id_ == m.args[0];
   session_id_ = std::string(m.args[0]);
   request_limit_ = *limit;
+  control_link_ = m.args[3] == "*" ? "" : DecodeText(m.args[3]);
+  bound_at_ = now;
+  sync_lag_ = absl::ZeroDuration();
   keepalive_ = absl::Milliseconds(*keepalive);
   const absl::Duration ceiling = std::max(options_.max_keepalive, options_.keepalive);
   if (keepalive_ > ceiling) {
@@ -251,31 +431,41 @@ Session::Step Session::OnConok(const Message& m, std::string_view line) {
   rebind_ = false;
   Step step;
   if (!rebound) {
-    // A new session: nothing of the old one survives; subscribe everything.
+    // A new session: nothing of the old one survives; subscribe everything
+    // but the items refused lately (Tick asks for those when their time comes).
     subs_.clear();
-    Subscribe(step);
+    std::vector<std::string> items;
+    items.reserve(options_.items.size());
+    for (const std::string& item : options_.items) {
+      auto r = refused_.find(item);
+      if (r == refused_.end() || r->second.retry_at <= now) items.push_back(item);
+    }
+    Subscribe(items, step);
   }
   return step;
 }
 
-void Session::Subscribe(Step& step) {
+void Session::Subscribe(const std::vector<std::string>& items, Step& step) {
   const std::string schema = absl::StrJoin(fields_, " ");
   const size_t per_request = std::max(1, options_.items_per_request);
   size_t i = 0;
-  while (i < options_.items.size()) {
+  while (i < items.size()) {
     const int64_t req_id = next_req_id_++;
     const int64_t sub_id = next_sub_id_++;
     std::vector<std::string> group;
     std::string request;
     // Fill the batch up to items_per_request, and below the server's
     // request limit when it gave one.
-    while (i < options_.items.size() && group.size() < per_request) {
-      group.push_back(options_.items[i]);
+    while (i < items.size() && group.size() < per_request) {
+      group.push_back(items[i]);
       std::vector<std::pair<std::string, std::string>> params = {
           {"LS_reqId", absl::StrCat(req_id)}, {"LS_op", "add"},
           {"LS_subId", absl::StrCat(sub_id)}, {"LS_mode", "MERGE"},
           {"LS_group", absl::StrJoin(group, " ")}, {"LS_schema", schema},
           {"LS_snapshot", "true"}};
+      if (!options_.requested_max_frequency.empty()) {
+        params.emplace_back("LS_requested_max_frequency", options_.requested_max_frequency);
+      }
       if (!options_.data_adapter.empty()) params.emplace_back("LS_data_adapter", options_.data_adapter);
       std::string candidate = absl::StrCat("control\r\n", FormatParams(params));
       if (request_limit_ > 0 && group.size() > 1 &&

@@ -22,6 +22,10 @@
 namespace iss::tlcp {
 
 struct SessionOptions {
+  // The TLCP version spoken (the WebSocket subprotocol's number). From 2.4
+  // on, create_session asks for no diff format (LS_supported_diffs empty):
+  // every value then arrives whole.
+  std::string protocol_version = "2.5.0";
   std::string adapter_set = "ISSLIVE";
   std::string data_adapter;  // empty = default
   std::string cid;
@@ -33,6 +37,45 @@ struct SessionOptions {
   std::vector<std::string> items;
   std::vector<std::string> fields;  // schema order; empty = ingest::kIssliveFields
   int items_per_request = 100;
+  // LS_requested_max_frequency of every subscription: "unlimited" asks the
+  // server not to throttle (it may still conflate: CONF says what it grants).
+  std::string requested_max_frequency = "unlimited";
+  // An item the server refused is asked for again this long after (items
+  // come and go on the live feed), not on every new session.
+  absl::Duration refused_retry = absl::Hours(1);
+};
+
+// LS_requested_max_frequency values the server takes: "unlimited",
+// "unfiltered" or a positive decimal (updates per second).
+absl::Status ValidateMaxFrequency(std::string_view value);
+
+// What to do after the server ended or refused the session, by its code
+// (TLCP 2.5 Appendix A; what Lightstreamer's own clients do). The table is
+// SessionCodeRetry() and docs/runbook.md ("When ISSLIVE refuses or changes").
+enum class Retry {
+  kNow,      // open a new session at once: 4, 20, 40, 41, 48 ("reopen now")
+  kBackoff,  // transient (overload, server-side close, ...): retry with backoff
+  kRefused,  // permanent (no such adapter set, client not supported, licence,
+             // a request the server cannot parse): long backoff, told plainly
+};
+// `end`: the code came in END (a live session closed) rather than CONERR.
+Retry SessionCodeRetry(int64_t code, bool end);
+
+// An item whose subscription the server refused (REQERR), isolated from the
+// items it was batched with.
+struct RefusedItem {
+  std::string item_id;
+  int64_t code = 0;
+  std::string message;  // percent-decoded
+  absl::Time since;
+  absl::Time retry_at;
+};
+
+// What CONF granted, summed over the subscriptions that share it.
+struct FrequencyGrant {
+  std::string max_frequency;  // "unlimited" or updates/s
+  bool filtered = true;
+  uint32_t items = 0;
 };
 
 // Hooks for counting and logging what the session sees (the Client maps them
@@ -46,6 +89,9 @@ class SessionEvents {
   virtual void OnUnknown(std::string_view tag, std::string_view line) {}
   // REQERR, ERROR, CONERR, END, OV and the like, worth a log line.
   virtual void OnNotice(std::string_view what, std::string_view detail) {}
+  // How far behind the server's clock the client reads the stream (SYNC):
+  // local time since the bind minus the server's.
+  virtual void OnSyncLag(absl::Duration lag) {}
 };
 
 class Session {
@@ -59,6 +105,11 @@ class Session {
     Kind kind = kContinue;
     std::string reason;              // for kReconnect/kStop: why
     std::vector<std::string> send;   // requests to write, in order
+    // kReconnect: how soon, and the server's code and message when it ended
+    // or refused the session (CONERR, END, ERROR, REQERR 20).
+    Retry retry = Retry::kBackoff;
+    int64_t code = 0;
+    std::string message;
   };
 
   // Requests for a freshly opened WebSocket: "wsok", then bind_session when
@@ -66,6 +117,9 @@ class Session {
   std::vector<std::string> Open();
   // Handles one notification line (without CR LF) read at `now`.
   Step OnLine(std::string_view line, absl::Time now);
+  // Time passing with nothing read: refused items whose retry time came are
+  // asked for again (while a session is active).
+  Step Tick(absl::Time now);
   // The connection is gone. Unless a rebind is pending, the session and its
   // subscriptions are forgotten (they will be recreated).
   void OnDisconnected();
@@ -81,6 +135,14 @@ class Session {
   uint32_t subscribed_items() const;
   uint64_t updates_delivered() const { return updates_delivered_; }
   const std::vector<std::string>& fields() const { return fields_; }
+  // CONOK's control link, percent-decoded; empty when it was "*" (binds go
+  // where the session was created).
+  const std::string& control_link() const { return control_link_; }
+  // Items refused now, in item order.
+  std::vector<RefusedItem> refused_items() const;
+  std::vector<FrequencyGrant> frequency_grants() const;
+  // The last SYNC's lag (zero before the first SYNC of a bind).
+  absl::Duration sync_lag() const { return sync_lag_; }
 
  private:
   enum class Phase { kIdle, kAwaitConok, kActive };
@@ -90,10 +152,15 @@ class Session {
     std::vector<FieldValues> state;  // per item
     std::vector<bool> snapshot_done;  // per item: first update (or EOS) seen
     bool confirmed = false;
+    std::string max_frequency;  // from CONF
+    bool filtered = true;
   };
 
-  void Subscribe(Step& step);
-  Step OnConok(const Message& m, std::string_view line);
+  // Subscribes `items` in batches (items_per_request, the request limit).
+  void Subscribe(const std::vector<std::string>& items, Step& step);
+  Step OnConok(const Message& m, std::string_view line, absl::Time now);
+  Step OnReqerr(const Message& m, std::string_view line, absl::Time now);
+  Step Ended(std::string_view tag, const Message& m, bool end);
   Step OnUpdate(const Message& m, std::string_view line, absl::Time now);
   Step Reconnect(std::string reason, bool rebind);
   Subscription* FindSub(std::string_view arg, std::string_view line);
@@ -117,12 +184,18 @@ class Session {
   int64_t next_req_id_ = 1;
   int64_t next_sub_id_ = 1;
   std::map<int64_t, Subscription> subs_;
+  std::map<std::string, RefusedItem> refused_;  // kept across sessions
+  std::string control_link_;
+  absl::Time bound_at_ = absl::InfinitePast();  // SYNC counts from each bind
+  absl::Duration sync_lag_ = absl::ZeroDuration();
   uint64_t updates_delivered_ = 0;
 };
 
 // The text of the create_session / bind_session / control requests, exposed
 // for tests and the simulator's tests.
 std::string CreateSessionRequest(const SessionOptions& options);
+// Whether `version` ("2.5.0") is at least major.minor.
+bool VersionAtLeast(std::string_view version, int major, int minor);
 std::string BindSessionRequest(const std::string& session_id, absl::Duration keepalive);
 
 }  // namespace iss::tlcp

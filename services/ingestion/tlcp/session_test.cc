@@ -2,6 +2,7 @@
 
 #include <map>
 #include <random>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -309,15 +310,230 @@ TEST_F(SessionTest, NewSessionAfterDropResubscribesAndResetsState) {
   EXPECT_TRUE(sink_.updates.back().snapshot);
 }
 
-TEST_F(SessionTest, ReqerrDropsTheSubscription) {
+TEST_F(SessionTest, ReqerrOfAOneItemRequestMarksTheItemRefused) {
   Session s(Options(2), &sink_, &events_);
   std::vector<std::string> controls = Establish(s);
   std::string name;
   auto p = Params(controls[1], &name);
   s.OnLine("SUBOK,1,2,6", now_);
-  s.OnLine(absl::StrCat("REQERR,", p["LS_reqId"], ",19,unknown item"), now_);
+  Session::Step step =
+      s.OnLine(absl::StrCat("REQERR,", p["LS_reqId"], ",21,Bad Group name%2C refused"), now_);
+  EXPECT_EQ(step.kind, Session::Step::kContinue);
+  EXPECT_TRUE(step.send.empty());
   EXPECT_EQ(s.subscribed_items(), 2u);
-  EXPECT_EQ(events_.notices["request_refused"], 1);
+  ASSERT_EQ(s.refused_items().size(), 1u);
+  const RefusedItem r = s.refused_items()[0];
+  EXPECT_EQ(r.item_id, "NODE3000004");
+  EXPECT_EQ(r.code, 21);
+  EXPECT_EQ(r.message, "Bad Group name, refused");  // percent-decoded
+  EXPECT_EQ(r.since, now_);
+  EXPECT_EQ(r.retry_at, now_ + absl::Hours(1));
+  EXPECT_EQ(events_.notices["item_refused"], 1);
+}
+
+// A stand-in for the server: answers every add request in `sends` with
+// REQERR when its group holds a refused item, else SUBOK. Returns how many
+// requests it answered.
+int Serve(Session& s, std::vector<std::string> sends, const std::set<std::string>& refused,
+          absl::Time now, int code = 21) {
+  int answered = 0;
+  while (!sends.empty()) {
+    std::vector<std::string> next;
+    for (const std::string& req : sends) {
+      std::string name;
+      auto p = Params(req, &name);
+      std::vector<std::string> group = absl::StrSplit(p["LS_group"], ' ');
+      const bool bad = std::any_of(group.begin(), group.end(),
+                                   [&](const std::string& i) { return refused.contains(i); });
+      ++answered;
+      Session::Step step =
+          s.OnLine(bad ? absl::StrCat("REQERR,", p["LS_reqId"], ",", code, ",Not served")
+                       : absl::StrCat("SUBOK,", p["LS_subId"], ",", group.size(), ",6"),
+                   now);
+      for (std::string& r : step.send) next.push_back(std::move(r));
+    }
+    sends = std::move(next);
+  }
+  return answered;
+}
+
+// One refused item must never cost the others their subscription: the
+// refused batch is split in halves until the refused ids stand alone.
+TEST_F(SessionTest, ARefusedBatchIsBisectedUntilOnlyTheRefusedItemsAreLeftOut) {
+  SessionOptions o = Options(100);
+  o.items.clear();
+  for (int i = 0; i < 64; ++i) o.items.push_back(absl::StrCat("ITEM", 100 + i));
+  Session s(o, &sink_, &events_);
+  const std::set<std::string> refused = {"ITEM117", "ITEM150"};
+  const int requests = Serve(s, Establish(s), refused, now_);
+  EXPECT_EQ(s.subscribed_items(), 62u);
+  std::vector<std::string> ids;
+  for (const RefusedItem& r : s.refused_items()) ids.push_back(r.item_id);
+  EXPECT_THAT(ids, ElementsAre("ITEM117", "ITEM150"));
+  EXPECT_LE(requests, 1 + 2 * 2 * 6);  // about 2 log2(64) per refused item
+  EXPECT_EQ(events_.notices["item_refused"], 2);  // logged once each
+}
+
+// Codes about the request as a whole (here 23, a bad field schema) would
+// refuse every half: the whole batch is marked refused without splitting.
+TEST_F(SessionTest, WholeRequestCodesAreNotBisected) {
+  Session s(Options(100), &sink_, &events_);
+  const int requests = Serve(s, Establish(s), {"TIME_000001"}, now_, /*code=*/23);
+  EXPECT_EQ(requests, 1);
+  EXPECT_EQ(s.refused_items().size(), 3u);
+}
+
+TEST_F(SessionTest, RefusedItemsAreAskedForAgainRarelyAndClearedOnceAccepted) {
+  SessionOptions o = Options(100);
+  o.refused_retry = absl::Minutes(30);
+  Session s(o, &sink_, &events_);
+  Serve(s, Establish(s), {"NODE3000004"}, now_);
+  ASSERT_EQ(s.refused_items().size(), 1u);
+  EXPECT_TRUE(s.Tick(now_ + absl::Minutes(29)).send.empty());
+  // Refused again at its retry: one request, no second log line.
+  Session::Step retry = s.Tick(now_ + absl::Minutes(30));
+  ASSERT_EQ(retry.send.size(), 1u);
+  std::string name;
+  EXPECT_EQ(Params(retry.send[0], &name)["LS_group"], "NODE3000004");
+  Serve(s, retry.send, {"NODE3000004"}, now_ + absl::Minutes(30));
+  ASSERT_EQ(s.refused_items().size(), 1u);
+  EXPECT_EQ(s.refused_items()[0].retry_at, now_ + absl::Minutes(60));
+  EXPECT_EQ(s.refused_items()[0].since, now_);
+  EXPECT_EQ(events_.notices["item_refused"], 1);
+  // A new session does not ask for it before its time ...
+  s.OnDisconnected();
+  s.Open();
+  Session::Step fresh = s.OnLine("CONOK,S2,50000,1500,*", now_ + absl::Minutes(40));
+  ASSERT_EQ(fresh.send.size(), 1u);
+  EXPECT_EQ(Params(fresh.send[0], &name)["LS_group"], "TIME_000001 NODE3000005");
+  Serve(s, fresh.send, {}, now_ + absl::Minutes(40));
+  // ... and once the feed serves it again, it is subscribed and not refused.
+  Session::Step again = s.Tick(now_ + absl::Minutes(61));
+  ASSERT_EQ(again.send.size(), 1u);
+  Serve(s, again.send, {}, now_ + absl::Minutes(61));
+  EXPECT_TRUE(s.refused_items().empty());
+  EXPECT_EQ(s.subscribed_items(), 3u);
+}
+
+TEST_F(SessionTest, ReqerrSessionNotFoundOpensANewSessionAtOnce) {
+  Session s(Options(100), &sink_, &events_);
+  std::vector<std::string> controls = Establish(s);
+  std::string name;
+  auto p = Params(controls[0], &name);
+  Session::Step step = s.OnLine(absl::StrCat("REQERR,", p["LS_reqId"], ",20,Session not found"), now_);
+  EXPECT_EQ(step.kind, Session::Step::kReconnect);
+  EXPECT_EQ(step.retry, Retry::kNow);
+  EXPECT_EQ(step.code, 20);
+  EXPECT_TRUE(s.refused_items().empty());
+}
+
+TEST_F(SessionTest, SubscriptionsAskForUnlimitedFrequencyAndRecordTheGrant) {
+  Session s(Options(2), &sink_, &events_);
+  std::vector<std::string> controls = Establish(s);
+  std::string name;
+  auto first = Params(controls[0], &name);
+  auto second = Params(controls[1], &name);
+  EXPECT_EQ(first["LS_requested_max_frequency"], "unlimited");
+  EXPECT_EQ(second["LS_requested_max_frequency"], "unlimited");
+  s.OnLine(absl::StrCat("SUBOK,", first["LS_subId"], ",2,6"), now_);
+  s.OnLine(absl::StrCat("CONF,", first["LS_subId"], ",unlimited,filtered"), now_);
+  s.OnLine(absl::StrCat("SUBOK,", second["LS_subId"], ",1,6"), now_);
+  s.OnLine(absl::StrCat("CONF,", second["LS_subId"], ",0.5,filtered"), now_);
+  std::vector<FrequencyGrant> grants = s.frequency_grants();
+  ASSERT_EQ(grants.size(), 2u);
+  EXPECT_EQ(grants[0].max_frequency, "unlimited");
+  EXPECT_EQ(grants[0].items, 2u);
+  EXPECT_EQ(grants[1].max_frequency, "0.5");
+  EXPECT_EQ(grants[1].items, 1u);
+  EXPECT_TRUE(grants[1].filtered);
+}
+
+// TLCP >= 2.4 may send values as diffs unless the client lists the formats
+// it takes: ours lists none (an empty LS_supported_diffs), and 2.2 has no
+// such parameter.
+TEST_F(SessionTest, CreateSessionRefusesDiffFormatsFromTlcp24On) {
+  for (const char* version : {"2.5.0", "2.4.0"}) {
+    SessionOptions o = Options();
+    o.protocol_version = version;
+    std::string name;
+    auto p = Params(CreateSessionRequest(o), &name);
+    ASSERT_TRUE(p.count("LS_supported_diffs")) << version;
+    EXPECT_EQ(p["LS_supported_diffs"], "") << version;
+  }
+  SessionOptions old = Options();
+  old.protocol_version = "2.2.0";
+  std::string name;
+  EXPECT_FALSE(Params(CreateSessionRequest(old), &name).count("LS_supported_diffs"));
+}
+
+TEST_F(SessionTest, ControlLinkAndServerNameAreDecoded) {
+  Session s(Options(100), &sink_, &events_);
+  s.Open();
+  s.OnLine("CONOK,S1,50000,1500,push2.example.com%3A8443", now_);
+  EXPECT_EQ(s.control_link(), "push2.example.com:8443");
+  s.OnLine("SERVNAME,Lightstreamer%2C HTTP Server", now_);
+  EXPECT_EQ(s.server_name(), "Lightstreamer, HTTP Server");
+  s.OnLine("LOOP,0", now_);
+  s.OnDisconnected();
+  s.Open();
+  s.OnLine("CONOK,S1,50000,1500,*", now_);
+  EXPECT_EQ(s.control_link(), "");
+}
+
+// SYNC: seconds since the server bound the session to this connection.
+TEST_F(SessionTest, SyncMeasuresHowFarBehindTheStreamIsRead) {
+  Session s(Options(100), &sink_, &events_);
+  Establish(s);  // bound at now_
+  s.OnLine("SYNC,10", now_ + absl::Seconds(12));
+  EXPECT_EQ(s.sync_lag(), absl::Seconds(2));
+  s.OnLine("SYNC,20", now_ + absl::Seconds(20));
+  EXPECT_EQ(s.sync_lag(), absl::ZeroDuration());
+  // A rebind restarts the count.
+  s.OnLine("LOOP,0", now_ + absl::Seconds(30));
+  s.OnDisconnected();
+  s.Open();
+  s.OnLine("CONOK,Sabc,50000,1500,*", now_ + absl::Seconds(40));
+  s.OnLine("SYNC,3", now_ + absl::Seconds(45));
+  EXPECT_EQ(s.sync_lag(), absl::Seconds(2));
+}
+
+// What the server says decides how soon to come back (TLCP Appendix A and
+// what Lightstreamer's own clients do).
+TEST(SessionCodeRetry, TheDocumentedTable) {
+  for (int code : {4, 20, 40, 41, 48}) EXPECT_EQ(SessionCodeRetry(code, true), Retry::kNow) << code;
+  for (int code : {1, 2, 3, 11, 60, 65, 67, 69, 70, 71}) {
+    EXPECT_EQ(SessionCodeRetry(code, false), Retry::kRefused) << code;
+  }
+  for (int code : {5, 6, 7, 8, 9, 10, 21, 31, 32, 33, 34, 35, 66, 68, 99}) {
+    EXPECT_EQ(SessionCodeRetry(code, false), Retry::kBackoff) << code;
+  }
+  EXPECT_EQ(SessionCodeRetry(-3, false), Retry::kRefused);  // the Metadata Adapter refuses
+  EXPECT_EQ(SessionCodeRetry(-3, true), Retry::kBackoff);   // an administrator closed it
+}
+
+TEST_F(SessionTest, EndAndConerrCarryTheirCodeAndDecodedMessage) {
+  struct Case {
+    const char* line;
+    Retry retry;
+    int64_t code;
+    const char* message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"END,48,Maximum session duration reached", Retry::kNow, 48,
+            "Maximum session duration reached"},
+           {"END,32", Retry::kBackoff, 32, ""},
+           {"CONERR,2,Requested Adapter Set not available", Retry::kRefused, 2,
+            "Requested Adapter Set not available"},
+           {"CONERR,5,Server busy%2C retry later", Retry::kBackoff, 5, "Server busy, retry later"},
+           {"ERROR,67,Malformed request", Retry::kRefused, 67, "Malformed request"}}) {
+    Session s(Options(100), &sink_, &events_);
+    Establish(s);
+    Session::Step step = s.OnLine(c.line, now_);
+    EXPECT_EQ(step.kind, Session::Step::kReconnect) << c.line;
+    EXPECT_EQ(step.retry, c.retry) << c.line;
+    EXPECT_EQ(step.code, c.code) << c.line;
+    EXPECT_EQ(step.message, c.message) << c.line;
+  }
 }
 
 // The stall watchdog waits keep-alive + margin: a server must not be able to
