@@ -330,6 +330,52 @@ TEST(DashboardBrowserTest, ChartDetectionsAndALiveUpdateRender) {
   }
   // Both live events were counted.
   EXPECT_THAT(dom, HasSubstr(R"(data-live-events="3")"));
+  // A streaming feed shows no notice.
+  EXPECT_THAT(dom, HasSubstr(R"(<strong id="ingest-text">streaming</strong>)"));
+  EXPECT_THAT(dom, HasSubstr(R"(id="source-notice" class="notice" role="alert" hidden="")"));
+}
+
+// Started without internet access, the page says what is wrong with the
+// station feed and what to do, and never confuses it with its own stream.
+TEST(DashboardBrowserTest, AnUnreachableFeedIsToldPlainlyWithWhatToDo) {
+  const std::string chromium = FindChromium();
+  if (chromium.empty()) GTEST_SKIP() << "chromium is not installed (apt-get install chromium)";
+  FakeUpstream ingest({"iss.ingest.v1.IngestService"}, "t");
+  FakeUpstream storage({"iss.storage.v1.StorageService"}, "t");
+  FakeUpstream peebot({"iss.peebot.v1.PeeBotService"}, "t");
+  iss::ingest::v1::IngestStatus istatus;
+  istatus.set_connection_state(iss::ingest::v1::CONNECTION_STATE_CIRCUIT_OPEN);
+  istatus.set_state_reason("connect: resolve push.lightstreamer.com: Host not found");
+  istatus.set_hint("Without internet access, run ISS_PLATFORM_FEED=simulator scripts/platform.sh");
+  *istatus.mutable_next_attempt_at() = ToProto(absl::Now() + absl::Minutes(1));
+  ingest.Reply("/iss.ingest.v1.IngestService/GetIngestStatus", istatus);
+  storage.Stream("/iss.storage.v1.StorageService/Tail", {}, /*hold=*/true);
+  for (FakeUpstream* f : {&ingest, &storage, &peebot}) ASSERT_TRUE(f->Start().ok());
+  Upstreams upstreams(PlatformUpstreams(ingest.address(), storage.address(), peebot.address()));
+  auto routes = RouteTable::Build(*google::protobuf::DescriptorPool::generated_pool(),
+                                  upstreams.ServiceNames());
+  ASSERT_TRUE(routes.ok());
+  Health health;
+  ServerOptions options;
+  options.address = "127.0.0.1:0";
+  auto server = Server::Start(options, &*routes, &upstreams, &health);
+  ASSERT_TRUE(server.ok());
+  Chromium browser(chromium, absl::StrCat("http://127.0.0.1:", (*server)->port(), "/"));
+  ASSERT_TRUE(browser.started()) << "chromium did not open its DevTools port";
+  std::string dom;
+  ASSERT_TRUE(iss::testing::WaitFor(
+      [&] {
+        dom = browser.Dom();
+        return absl::StrContains(dom, "ISS_PLATFORM_FEED=simulator") &&
+               absl::StrContains(dom, ">connected<");
+      },
+      absl::Seconds(60), absl::Milliseconds(50)))
+      << dom.substr(0, 6000);
+  EXPECT_THAT(dom, HasSubstr("Station feed (ISSLIVE)"));
+  EXPECT_THAT(dom, HasSubstr("circuit open until"));
+  EXPECT_THAT(dom, HasSubstr("Station feed: connect: resolve push.lightstreamer.com: Host not found."));
+  // The page's own stream is fine, and says so under its own name.
+  EXPECT_THAT(dom, HasSubstr("This page's stream"));
 }
 
 }  // namespace

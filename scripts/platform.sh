@@ -114,8 +114,19 @@ ISS telemetry platform is running.
   admin token        $ISS_ADMIN_TOKEN   (send as 'authorization: Bearer <token>')
   admin CLI          $(binary issctl) --help   (ISS_ADMIN_TOKEN=... for admin commands)
   logs               .local/logs/
-Press Ctrl-C to stop.
 TXT
+# The station feed's state, told plainly: streaming, or what is wrong and
+# what to do (unreachable without internet access, refused by the server).
+feed=""
+for _ in $(seq 1 40); do
+  feed="$("$(binary issctl)" ingest status 2>/dev/null | grep -E '^(source|hint):' || true)"
+  case "$feed" in
+    "source:"*streaming*|"source:"*refused*|"source:"*unreachable*|"source:"*circuit*) break ;;
+  esac
+  sleep 0.5
+done
+echo "  station feed       ${feed:-unknown (issctl ingest status)}" | sed '2,$s/^/                     /'
+echo "Press Ctrl-C to stop."
 # Exit (and stop the rest) as soon as any service dies.
 wait -n "${pids[@]}" || true
 echo "a service exited; stopping the platform (see .local/logs/)" >&2

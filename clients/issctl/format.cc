@@ -6,6 +6,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/ascii.h"
 #include "common/catalog.h"
 #include "common/grpc_util.h"
 #include "google/protobuf/util/json_util.h"
@@ -255,11 +257,35 @@ std::string CooldownJson(const pv1::Settings& settings, const pv1::Status& statu
   return out;
 }
 
+// The feed's state in words: "streaming", "unreachable (connect: ...)",
+// "refused by the server: CONERR 2 ...", "circuit open until ...".
+std::string SourceState(const iv1::IngestStatus& s) {
+  std::string state = absl::AsciiStrToLower(
+      StripPrefix(iv1::ConnectionState_Name(s.connection_state()), "CONNECTION_STATE_"));
+  absl::StrReplaceAll({{"_", " "}}, &state);
+  if (s.connection_state() == iv1::CONNECTION_STATE_CONNECTED) return "streaming";
+  if (s.connection_state() == iv1::CONNECTION_STATE_REFUSED) {
+    state = absl::StrCat("refused by the server: code ", s.refusal_code(),
+                         s.refusal_message().empty() ? "" : absl::StrCat(" \"", s.refusal_message(), "\""));
+  } else if (!s.state_reason().empty()) {
+    absl::StrAppend(&state, " (", s.state_reason(), ")");
+  }
+  if (s.has_next_attempt_at()) absl::StrAppend(&state, "; next attempt ", FormatTs(s.next_attempt_at()));
+  return state;
+}
+
 std::string FormatIngestStatus(const iv1::IngestStatus& s) {
+  std::vector<std::string> grants;
+  for (const auto& g : s.frequency_grants()) {
+    grants.push_back(absl::StrCat(g.max_frequency(), g.filtered() ? "" : " unfiltered", " (",
+                                  g.items(), " items)"));
+  }
   std::string out = KeyValues({
-      {"connection",
-       StripPrefix(iv1::ConnectionState_Name(s.connection_state()), "CONNECTION_STATE_")},
+      {"source", SourceState(s)},
       {"server", s.server().empty() ? "-" : s.server()},
+      {"control link", s.control_link().empty() ? "-" : s.control_link()},
+      {"granted frequency", grants.empty() ? "-" : absl::StrJoin(grants, ", ")},
+      {"refused items", absl::StrCat(s.refused_items_size())},
       {"session fingerprint", s.session_fingerprint().empty() ? "-" : s.session_fingerprint()},
       {"subscribed items", absl::StrCat(s.subscribed_items())},
       {"signal", absl::StrCat(Signal(s.signal()), " since ", FormatTs(s.signal_since()))},
@@ -270,6 +296,15 @@ std::string FormatIngestStatus(const iv1::IngestStatus& s) {
       {"reconnects", absl::StrCat(s.reconnects())},
       {"last update", FormatTs(s.last_update_at())},
   });
+  if (!s.hint().empty()) absl::StrAppend(&out, "\nhint: ", s.hint(), "\n");
+  if (s.refused_items_size() > 0) {
+    Table t({"REFUSED_ITEM", "CODE", "MESSAGE", "SINCE", "RETRY_AT"});
+    for (const auto& r : s.refused_items()) {
+      t.Add({r.item_id(), absl::StrCat(r.code()), r.message().empty() ? "-" : r.message(),
+             FormatTs(r.since()), FormatTs(r.retry_at())});
+    }
+    absl::StrAppend(&out, "\n", t.Render());
+  }
   if (s.items_size() > 0) {
     Table t({"ITEM", "LAST_VALUE", "LAST_SOURCE_TS", "LAST_RECEIVED", "UPDATES"});
     for (const auto& i : s.items()) {

@@ -99,6 +99,42 @@ TEST(Format, EnumeratedValuesShowTheirLabel) {
   EXPECT_FALSE(absl::StrContains(EventRow(e), "(")) << EventRow(e);
 }
 
+// The feed's state told plainly: what is wrong and what to do.
+TEST(Format, IngestStatusTellsTheSourceStatePlainly) {
+  iss::ingest::v1::IngestStatus s;
+  s.set_connection_state(iss::ingest::v1::CONNECTION_STATE_REFUSED);
+  s.set_refusal_code(2);
+  s.set_refusal_message("Requested Adapter Set not available");
+  s.set_state_reason("CONERR 2: Requested Adapter Set not available");
+  *s.mutable_next_attempt_at() = iss::ToProto(absl::FromUnixSeconds(1800000000));
+  s.set_hint("check ISS_LS_ADAPTER_SET");
+  auto* r = s.add_refused_items();
+  r->set_item_id("CSASSRMS001");
+  r->set_code(21);
+  r->set_message("Bad Group name");
+  auto* g = s.add_frequency_grants();
+  g->set_max_frequency("unlimited");
+  g->set_items(336);
+  g->set_filtered(true);
+  const std::string text = FormatIngestStatus(s);
+  EXPECT_TRUE(absl::StrContains(
+      text, "refused by the server: code 2 \"Requested Adapter Set not available\"; next attempt "
+            "2027-01-15T08:00:00.000000Z"))
+      << text;
+  EXPECT_TRUE(absl::StrContains(text, "hint: check ISS_LS_ADAPTER_SET")) << text;
+  EXPECT_TRUE(absl::StrContains(text, "granted frequency:")) << text;
+  EXPECT_TRUE(absl::StrContains(text, "unlimited (336 items)")) << text;
+  EXPECT_TRUE(absl::StrContains(text, "CSASSRMS001")) << text;
+  EXPECT_TRUE(absl::StrContains(text, "Bad Group name")) << text;
+
+  s.Clear();
+  s.set_connection_state(iss::ingest::v1::CONNECTION_STATE_UNREACHABLE);
+  s.set_state_reason("connect: resolve push.lightstreamer.com: Host not found");
+  EXPECT_TRUE(absl::StrContains(FormatIngestStatus(s),
+                                "unreachable (connect: resolve push.lightstreamer.com: Host not found)"))
+      << FormatIngestStatus(s);
+}
+
 TEST(Format, PeebotStatusAndCooldown) {
   iss::peebot::v1::Status s;
   s.set_mode("paused");

@@ -195,11 +195,11 @@ async function loadStatus() {
     const sig = s.signal || '';
     setPill('signal', sig.endsWith('AOS') ? 'AOS (live)' : sig.endsWith('LOS') ? 'LOS (frozen)' :
       sig.endsWith('STALE') ? 'stale' : 'unknown', sig.endsWith('AOS') ? 'ok' : sig.endsWith('LOS') ? 'bad' : 'warn');
-    const conn = s.connectionState || '';
-    setPill('ingest', enumText(conn, 'CONNECTION_STATE_'), conn.endsWith('_CONNECTED') ? 'ok' : 'bad');
+    showSource(s);
     if (s.lastUpdateAt) noteUpdate(new Date(s.lastUpdateAt));
   } catch (e) {
-    setPill('ingest', 'unreachable', 'bad');
+    setPill('ingest', 'ingestion not answering', 'bad');
+    showNotice(`The ingestion service does not answer the gateway: ${e.message}`);
   }
   try {
     const p = await api('/api/v1/peebot/status');
@@ -207,6 +207,38 @@ async function loadStatus() {
   } catch (e) {
     setPill('peebot', 'unreachable', 'bad');
   }
+}
+
+// The station feed as ingestion sees it: what is wrong and what to do.
+function showSource(s) {
+  const conn = s.connectionState || '';
+  const until = s.nextAttemptAt ? ` until ${fmtTime(new Date(s.nextAttemptAt))}` : '';
+  const refused = (s.refusedItems || []).length;
+  let text = enumText(conn, 'CONNECTION_STATE_');
+  let level = 'bad';
+  if (conn.endsWith('_CONNECTED')) {
+    text = refused ? `streaming (${refused} item(s) refused)` : 'streaming';
+    level = refused ? 'warn' : 'ok';
+  } else if (conn.endsWith('_CONNECTING')) {
+    level = 'warn';
+  } else if (conn.endsWith('_REFUSED')) {
+    text = `refused by the server (code ${s.refusalCode || 0})`;
+  } else if (conn.endsWith('_CIRCUIT_OPEN')) {
+    text = `circuit open${until}`;
+  } else if (conn.endsWith('_STALLED')) {
+    level = 'warn';
+  }
+  setPill('ingest', text, level);
+  const why = [s.stateReason, s.refusalMessage && !String(s.stateReason || '').includes(s.refusalMessage) ? s.refusalMessage : '']
+    .filter(Boolean).join(': ');
+  showNotice(level === 'ok' || conn.endsWith('_CONNECTING') && !why ? '' :
+    [why && `Station feed: ${why}.`, s.hint].filter(Boolean).join(' '));
+}
+
+function showNotice(text) {
+  const n = $('source-notice');
+  n.textContent = text || '';
+  n.hidden = !text;
 }
 
 let lastUpdate = null;
