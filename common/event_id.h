@@ -34,4 +34,8 @@ void ComputeEventId(const iss::telemetry::v1::TelemetryEvent& event, std::string
 // Hex SHA-256 of arbitrary bytes (OpenSSL).
 std::string Sha256Hex(std::string_view data);
 
+// True when `s` is what Sha256Hex writes: exactly 64 lower-case hex digits
+// (event ids, Pee-Bot's detection ids).
+bool IsSha256Hex(std::string_view s);
+
 }  // namespace iss

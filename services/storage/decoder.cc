@@ -24,14 +24,6 @@ bool ValidItemId(std::string_view id, size_t max) {
   return true;
 }
 
-bool LowerHex64(std::string_view s) {
-  if (s.size() != 64) return false;
-  for (char c : s) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
-}
-
 // PostgreSQL text cannot hold NUL; protobuf already guarantees UTF-8.
 std::optional<std::string> BadText(absl::string_view field, absl::string_view text, size_t max) {
   if (text.size() > max) return absl::StrCat(field, ": longer than ", max, " bytes");
@@ -67,7 +59,7 @@ std::optional<Rejection> DecodeEvent(std::string_view key, std::string_view valu
   if (key != e.item_id()) {
     return Reject("key_mismatch", "key: differs from item_id", e);
   }
-  if (!LowerHex64(e.event_id())) {
+  if (!IsSha256Hex(e.event_id())) {
     return Reject("bad_event_id", "event_id: not 64 lower-case hex digits", e);
   }
   if (!e.has_source_ts() || !ValidTimestamp(e.source_ts())) {
