@@ -50,6 +50,7 @@ class AdminServiceTest : public ::testing::Test {
     o.services = {service_.get()};
     o.service_names = {"iss.peebot.v1.PeeBotService"};
     o.health = &health_;
+    o.max_receive_bytes = kMaxRequestBytes;  // as main() sets it
     auto server = GrpcServer::Start(o);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
@@ -312,6 +313,26 @@ TEST_F(AdminServiceTest, HandMadePageTokensAndTimesAreInvalidArgument) {
   ASSERT_TRUE(stub_->ListDetections(Ctx("").get(), req, &res).ok());
   ASSERT_EQ(res.detections_size(), 1);
   EXPECT_EQ(res.detections(0).detection_id(), DetectionId(d.item_id, t0 + absl::Minutes(1)));
+}
+
+TEST_F(AdminServiceTest, RequestsOverTheSizeCapAreRefusedBeforeTheHandler) {
+  v1::PausePostingRequest req;
+  req.set_reason(std::string(1000, 'r'));  // the longest reason the API takes
+  v1::Status st;
+  ASSERT_TRUE(stub_->PausePosting(Ctx().get(), req, &st).ok());
+  EXPECT_EQ(changes_, 1);
+  req.set_reason(std::string(kMaxRequestBytes, 'r'));
+  auto s = stub_->PausePosting(Ctx().get(), req, &st);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+  EXPECT_EQ(changes_, 1);  // the handler never ran
+  v1::UpdateSettingsRequest many;
+  for (int i = 0; i < 5000; ++i) many.mutable_update_mask()->add_paths("dry_run");
+  v1::Settings out;
+  EXPECT_EQ(stub_->UpdateSettings(Ctx().get(), many, &out).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  // And it keeps serving.
+  ASSERT_TRUE(stub_->ResumePosting(Ctx().get(), {}, &st).ok());
+  EXPECT_FALSE(st.posting_paused());
 }
 
 TEST_F(AdminServiceTest, TestPostIsDryRunAndValidated) {

@@ -7,6 +7,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "common/catalog.h"
 #include "common/grpc_server.h"
@@ -256,6 +257,44 @@ TEST_F(QueryServiceTest, GetLatestServesValuesAndNamesMissingIds) {
   v1::GetLatestResponse all;
   ASSERT_TRUE(stub().GetLatest(&all_ctx, v1::GetLatestRequest(), &all).ok());
   EXPECT_EQ(all.values_size(), 4);  // catalog items without data are not "latest"
+}
+
+// The server takes requests up to kMaxRequestBytes: the longest legitimate
+// one (GetLatest naming 1000 ids of 64 bytes) fits; a longer list is refused
+// by its length, a bigger message before it is parsed; the server serves on.
+TEST_F(QueryServiceTest, RequestsOverTheSizeCapOrIdLimitAreRefused) {
+  v1::GetLatestRequest largest;
+  for (int i = 0; i < 1000; ++i) largest.add_item_ids(absl::StrFormat("%064d", i));
+  ASSERT_LE(largest.ByteSizeLong(), static_cast<size_t>(kMaxRequestBytes));
+  grpc::ClientContext ctx;
+  v1::GetLatestResponse resp;
+  const grpc::Status ok = stub().GetLatest(&ctx, largest, &resp);
+  ASSERT_TRUE(ok.ok()) << ok.error_message();
+  EXPECT_EQ(resp.missing_item_ids_size(), 1000);
+
+  largest.add_item_ids("ONE_TOO_MANY");
+  grpc::ClientContext lctx;
+  ExpectInvalid(stub().GetLatest(&lctx, largest, &resp), "item_ids");
+
+  for (const size_t size : {static_cast<size_t>(kMaxRequestBytes), size_t{15} << 20}) {
+    v1::GetLatestRequest big;
+    big.add_item_ids(std::string(size, 'A'));
+    grpc::ClientContext bctx;
+    const grpc::Status s = stub().GetLatest(&bctx, big, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+  }
+  v1::QueryWindowRequest window = Window({"NODE3000005"}, kT0, kT0 + absl::Hours(1));
+  window.set_page_token(std::string(kMaxRequestBytes, 'A'));
+  grpc::ClientContext wctx;
+  v1::QueryWindowResponse wresp;
+  EXPECT_EQ(stub().QueryWindow(&wctx, window, &wresp).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+
+  grpc::ClientContext after;
+  v1::GetLatestRequest one;
+  one.add_item_ids("NODE3000005");
+  ASSERT_TRUE(stub().GetLatest(&after, one, &resp).ok());
+  EXPECT_EQ(resp.values_size(), 1);
 }
 
 TEST_F(QueryServiceTest, GetSeriesAggregatesPerBucketInSql) {
