@@ -92,6 +92,14 @@ std::string CanonicalEventString(const iss::telemetry::v1::TelemetryEvent& e) {
   return out;
 }
 
+bool IsSha256Hex(std::string_view s) {
+  if (s.size() != 64) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
 std::string Sha256Hex(std::string_view data) {
   std::string hex(64, '\0');
   Sha256HexInto(data, hex.data());

@@ -30,6 +30,9 @@ std::string ComputeEventId(const iss::telemetry::v1::TelemetryEvent& event);
 // The same, written into `out` (replacing it; reuses its capacity). `out` may
 // be the event's own event_id field, which the id does not cover.
 void ComputeEventId(const iss::telemetry::v1::TelemetryEvent& event, std::string* out);
+// True when `s` is what ComputeEventId and Sha256Hex write: exactly 64
+// lower-case hex digits (event ids, Pee-Bot's detection ids).
+bool IsSha256Hex(std::string_view s);
 
 // Hex SHA-256 of arbitrary bytes (OpenSSL).
 std::string Sha256Hex(std::string_view data);

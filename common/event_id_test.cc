@@ -65,6 +65,18 @@ TEST(EventId, GoldenVectorEscapes) {
   EXPECT_EQ(ComputeEventId(e), "a84e66ae222bbc13b728a70465f7cf086cc7d63b93f3dc7a1f6e155509bb4fb1");
 }
 
+TEST(EventId, IsSha256HexAcceptsOnlyWhatSha256HexWrites) {
+  EXPECT_TRUE(IsSha256Hex(Sha256Hex("x")));
+  EXPECT_TRUE(IsSha256Hex(std::string(64, '0')));
+  EXPECT_FALSE(IsSha256Hex(""));
+  EXPECT_FALSE(IsSha256Hex(std::string(63, 'a')));
+  EXPECT_FALSE(IsSha256Hex(std::string(65, 'a')));
+  EXPECT_FALSE(IsSha256Hex(std::string(64, 'A')));
+  EXPECT_FALSE(IsSha256Hex(std::string(64, 'g')));
+  EXPECT_FALSE(IsSha256Hex(std::string(63, 'a') + '\0'));
+  EXPECT_FALSE(IsSha256Hex(std::string(64, '\xff')));
+}
+
 TEST(EventId, IgnoresEnrichmentFields) {
   TelemetryEvent a = SeedExample();
   TelemetryEvent b = SeedExample();

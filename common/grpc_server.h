@@ -42,7 +42,16 @@ struct GrpcServerOptions {
   // Full names ("iss.storage.v1.StorageService") that also get a per-service
   // health status, besides "" (the whole server).
   std::vector<std::string> service_names;
-  int max_message_bytes = 16 << 20;
+  // Largest request message accepted. gRPC refuses a bigger one with
+  // RESOURCE_EXHAUSTED before parsing it; a parsed message costs up to ~30x
+  // its wire size in memory (a repeated string field of empty strings: ~64
+  // bytes of heap per 2 wire bytes), so each service sets this to what its
+  // largest legitimate request needs (gRPC C++ has no per-method limit; the
+  // handlers check list lengths and string sizes before any work). The
+  // default is gRPC's own.
+  int max_receive_bytes = 4 << 20;
+  // Largest response (pages of events; the server decides their size).
+  int max_send_bytes = 16 << 20;
 };
 
 struct HealthLink;

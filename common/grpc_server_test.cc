@@ -2,12 +2,15 @@
 // health mirroring, reflection, metrics.
 #include "common/grpc_server.h"
 
+#include <optional>
+
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "common/grpc_util.h"
 #include "common/metrics.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/unknown_field_set.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/generic/generic_stub.h"
@@ -33,10 +36,12 @@ class CheckingService final : public IngestService::Service {
   }
   grpc::Status GetIngestStatus(grpc::ServerContext*, const iss::ingest::v1::GetIngestStatusRequest*,
                                iss::ingest::v1::IngestStatus* resp) override {
+    ++status_calls;
     resp->set_queue_capacity(7);
     return grpc::Status::OK;
   }
   std::atomic<int> calls{0};
+  std::atomic<int> status_calls{0};
 };
 
 // Forgets the token check: the interceptor must still refuse the caller.
@@ -51,8 +56,10 @@ class ForgetfulService final : public IngestService::Service {
 
 class GrpcServerTest : public ::testing::Test {
  protected:
-  void StartWith(grpc::Service* service, const std::string& token = "s3cret") {
+  void StartWith(grpc::Service* service, const std::string& token = "s3cret",
+                 std::optional<int> max_receive_bytes = std::nullopt) {
     GrpcServerOptions o;
+    if (max_receive_bytes) o.max_receive_bytes = *max_receive_bytes;
     o.address = "127.0.0.1:0";
     o.admin_token = token;
     o.services = {service};
@@ -88,6 +95,42 @@ class GrpcServerTest : public ::testing::Test {
   std::unique_ptr<GrpcServer> server_;
   std::shared_ptr<grpc::Channel> channel_;
 };
+
+// A request of exactly `bytes` on the wire: one id, `bytes` less its tag and
+// length prefix.
+grpc::Status StatusCall(const std::shared_ptr<grpc::Channel>& channel, size_t bytes) {
+  size_t id = bytes - 2;
+  while (1 + google::protobuf::io::CodedOutputStream::VarintSize64(id) + id > bytes) --id;
+  iss::ingest::v1::GetIngestStatusRequest req;
+  req.add_item_ids(std::string(id, 'A'));
+  EXPECT_EQ(req.ByteSizeLong(), bytes);
+  grpc::ClientContext ctx;
+  iss::ingest::v1::IngestStatus resp;
+  return IngestService::NewStub(channel)->GetIngestStatus(&ctx, req, &resp);
+}
+
+TEST_F(GrpcServerTest, RequestsOverTheReceiveCapAreRefusedBeforeTheHandler) {
+  CheckingService svc;
+  StartWith(&svc, "s3cret", 64 << 10);
+  EXPECT_TRUE(StatusCall(channel_, 64 << 10).ok());
+  EXPECT_EQ(svc.status_calls, 1);
+  for (size_t bytes : {(size_t{64} << 10) + 1, size_t{15} << 20}) {
+    const grpc::Status s = StatusCall(channel_, bytes);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+  }
+  EXPECT_EQ(svc.status_calls, 1);
+  // The same connection goes on serving.
+  EXPECT_TRUE(StatusCall(channel_, 100).ok());
+  EXPECT_EQ(svc.status_calls, 2);
+}
+
+TEST_F(GrpcServerTest, DefaultReceiveCapIsGrpcsFourMiB) {
+  CheckingService svc;
+  StartWith(&svc);
+  EXPECT_TRUE(StatusCall(channel_, 4 << 20).ok());
+  EXPECT_EQ(StatusCall(channel_, (4 << 20) + 1).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(svc.status_calls, 1);
+}
 
 TEST_F(GrpcServerTest, AdminMethodsAreKnownFromTheProto) {
   // Descriptors enter the generated pool when their .pb.cc is linked in.

@@ -40,6 +40,13 @@ absl::Status FromGrpc(const grpc::Status& status) {
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
 }
 
+bool IsRfc3339Timestamp(const google::protobuf::Timestamp& ts) {
+  constexpr int64_t kMinSeconds = DaysFromCivil(1, 1, 1) * 86400;
+  constexpr int64_t kEndSeconds = DaysFromCivil(10000, 1, 1) * 86400;
+  return ts.seconds() >= kMinSeconds && ts.seconds() < kEndSeconds && ts.nanos() >= 0 &&
+         ts.nanos() <= 999'999'999;
+}
+
 absl::Time FromProto(const google::protobuf::Timestamp& ts) {
   return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
 }

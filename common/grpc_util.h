@@ -18,6 +18,10 @@ namespace iss {
 grpc::Status ToGrpc(const absl::Status& status);
 absl::Status FromGrpc(const grpc::Status& status);
 
+// A Timestamp that RFC 3339 and PostgreSQL can both hold: seconds within
+// 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z and nanos in [0, 1e9). Callers'
+// timestamps are checked with this before they reach arithmetic or SQL.
+bool IsRfc3339Timestamp(const google::protobuf::Timestamp& ts);
 absl::Time FromProto(const google::protobuf::Timestamp& ts);
 google::protobuf::Timestamp ToProto(absl::Time t);
 void ToProto(absl::Time t, google::protobuf::Timestamp* out);

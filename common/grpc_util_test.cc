@@ -1,6 +1,7 @@
 #include "common/grpc_util.h"
 
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <string>
 
@@ -115,6 +116,24 @@ TEST(Rfc3339Micros, AppendsToWhatIsThere) {
 
 namespace iss {
 namespace {
+
+TEST(IsRfc3339Timestamp, YearsOneToNineThousandNineHundredNinetyNine) {
+  auto ts = [](int64_t s, int32_t n) {
+    google::protobuf::Timestamp t;
+    t.set_seconds(s);
+    t.set_nanos(n);
+    return t;
+  };
+  EXPECT_TRUE(IsRfc3339Timestamp(ts(-62135596800, 0)));          // 0001-01-01T00:00:00Z
+  EXPECT_TRUE(IsRfc3339Timestamp(ts(253402300799, 999999999)));  // 9999-12-31T23:59:59.999999999Z
+  EXPECT_TRUE(IsRfc3339Timestamp(ts(0, 0)));
+  EXPECT_FALSE(IsRfc3339Timestamp(ts(-62135596801, 0)));
+  EXPECT_FALSE(IsRfc3339Timestamp(ts(253402300800, 0)));
+  EXPECT_FALSE(IsRfc3339Timestamp(ts(std::numeric_limits<int64_t>::max(), 0)));
+  EXPECT_FALSE(IsRfc3339Timestamp(ts(std::numeric_limits<int64_t>::min(), 0)));
+  EXPECT_FALSE(IsRfc3339Timestamp(ts(0, -1)));
+  EXPECT_FALSE(IsRfc3339Timestamp(ts(0, 1000000000)));
+}
 
 TEST(ToGrpc, InternalDetailGoesToTheLogNotTheCaller) {
   log::Init("unit", log::Level::kInfo);

@@ -223,12 +223,15 @@ int main(int argc, char** argv) {
   IngestServiceImpl service(&pipeline, source_status, [&] {
     return static_cast<uint64_t>((*publisher)->stats().events_acked);
   });
+  // Memory freed after a burst of big requests goes back to the OS.
+  const auto releaser = MemoryReleaser::Start({});
   GrpcServerOptions grpc_options;
   grpc_options.address = *grpc_addr;
   grpc_options.admin_token = *admin_token;
   grpc_options.services = {&service};
   grpc_options.service_names = {"iss.ingest.v1.IngestService"};
   grpc_options.health = &health;
+  grpc_options.max_receive_bytes = kMaxRequestBytes;
   auto grpc = GrpcServer::Start(grpc_options);
   if (!grpc.ok()) Fail("gRPC server failed to start", grpc.status());
   auto ops = OpsServer::Start(*ops_addr, &health);

@@ -57,4 +57,10 @@ class IngestServiceImpl final : public iss::ingest::v1::IngestService::Service {
 // Maximum item ids one status request may name (keeps answers bounded).
 inline constexpr int kMaxStatusItems = 1000;
 
+// The largest request message the server takes (GrpcServerOptions::
+// max_receive_bytes): GetIngestStatus naming kMaxStatusItems ids of 64 bytes
+// is 66,000 bytes on the wire, IngestTestEvent a few KB. Anything bigger is
+// refused RESOURCE_EXHAUSTED before it is parsed.
+inline constexpr int kMaxRequestBytes = 128 << 10;
+
 }  // namespace iss::ingest

@@ -31,21 +31,6 @@ namespace {
 
 using iss::e2e::Percentile;
 
-// VmRSS of a process in MiB, or -1.
-double RssMiB(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) {
-      std::istringstream ss(line.substr(6));
-      double kb = 0;
-      ss >> kb;
-      return kb / 1024.0;
-    }
-  }
-  return -1;
-}
-
 // A percentile from a Prometheus histogram's cumulative buckets: the upper
 // bound of the first bucket holding the p-th observation.
 std::string HistogramPercentiles(const std::string& metrics, const std::string& name) {
@@ -147,7 +132,7 @@ int main(int argc, char** argv) {
                                {"peebot", p.peebot()},
                                {"gateway", p.gateway()}}) {
       if (child == nullptr) continue;
-      const double mib = RssMiB(child->pid());
+      const double mib = iss::testing::RssMiB(child->pid());
       max_rss[name] = std::max(max_rss[name], mib);
       last_rss[name] = mib;
       if (absl::Now() - start < *duration / 10 || !warm_rss.count(name)) warm_rss[name] = mib;

@@ -129,6 +129,13 @@ grpc::Status AdminService::ListDetections(grpc::ServerContext*,
     return iss::ToGrpc(absl::InvalidArgumentError(
         absl::StrCat("page_size: must be 0..500 (0 = 50), got ", req->page_size())));
   }
+  // Out-of-range times would overflow the microsecond arithmetic in SQL.
+  if (req->has_start_time() && !iss::IsRfc3339Timestamp(req->start_time())) {
+    return iss::ToGrpc(absl::InvalidArgumentError("start_time: out of range"));
+  }
+  if (req->has_end_time() && !iss::IsRfc3339Timestamp(req->end_time())) {
+    return iss::ToGrpc(absl::InvalidArgumentError("end_time: out of range"));
+  }
   std::optional<absl::Time> start, end;
   if (req->has_start_time()) start = iss::FromProto(req->start_time());
   if (req->has_end_time()) end = iss::FromProto(req->end_time());
@@ -225,6 +232,12 @@ grpc::Status AdminService::Reevaluate(grpc::ServerContext* ctx, const v1::Reeval
   ISS_ADMIN_ONLY(ctx);
   if (!req->has_start_time() || !req->has_end_time()) {
     return iss::ToGrpc(absl::InvalidArgumentError("start_time and end_time: both are required"));
+  }
+  if (!iss::IsRfc3339Timestamp(req->start_time())) {
+    return iss::ToGrpc(absl::InvalidArgumentError("start_time: out of range"));
+  }
+  if (!iss::IsRfc3339Timestamp(req->end_time())) {
+    return iss::ToGrpc(absl::InvalidArgumentError("end_time: out of range"));
   }
   const absl::Time start = iss::FromProto(req->start_time());
   const absl::Time end = iss::FromProto(req->end_time());

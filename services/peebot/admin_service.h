@@ -29,6 +29,12 @@ v1::ReevaluateResponse Reevaluate(const std::vector<Sample>& samples, absl::Time
                                   const std::vector<std::string>& tank_items,
                                   const PostComposer& composer, bool dry_run);
 
+// The largest request message the server takes (GrpcServerOptions::
+// max_receive_bytes): the longest legitimate ones are a PausePosting reason
+// (at most 1000 bytes) and a PostTestMessage text (280 characters, at most
+// 1120 bytes); anything bigger is refused RESOURCE_EXHAUSTED before parsing.
+inline constexpr int kMaxRequestBytes = 16 << 10;
+
 class AdminService final : public v1::PeeBotService::Service {
  public:
   struct Deps {

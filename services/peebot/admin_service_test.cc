@@ -2,8 +2,12 @@
 // health, reflection) backed by a throwaway PostgreSQL.
 #include "services/peebot/admin_service.h"
 
+#include <cstdint>
+#include <limits>
 #include <memory>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/grpc_server.h"
@@ -46,6 +50,7 @@ class AdminServiceTest : public ::testing::Test {
     o.services = {service_.get()};
     o.service_names = {"iss.peebot.v1.PeeBotService"};
     o.health = &health_;
+    o.max_receive_bytes = kMaxRequestBytes;  // as main() sets it
     auto server = GrpcServer::Start(o);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
@@ -231,6 +236,105 @@ TEST_F(AdminServiceTest, ListDetectionsPagesNewestFirst) {
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+// Tokens are "<start_time us>:<detection_id>" in base64, not secret: a
+// hand-made one used to reach SQL (invalid UTF-8 -> SQLSTATE 22021, a huge
+// number -> interval out of range), answered INTERNAL.
+TEST_F(AdminServiceTest, HandMadePageTokensAndTimesAreInvalidArgument) {
+  const absl::Time t0 = absl::FromUnixSeconds(1768046400);
+  Detection d;
+  d.item_id = "NODE3000005";
+  for (int i = 0; i < 3; ++i) {
+    d.start_time = t0 + absl::Minutes(i);
+    d.end_time = d.start_time + absl::Seconds(30);
+    d.detection_id = DetectionId(d.item_id, d.start_time);
+    ASSERT_TRUE(store_->CommitBatch("g", {}, {d}, "{}", {}).ok());
+  }
+  v1::ListDetectionsRequest req;
+  req.set_page_size(1);
+  v1::ListDetectionsResponse res;
+  ASSERT_TRUE(stub_->ListDetections(Ctx("").get(), req, &res).ok());
+  const std::string good = res.next_page_token();
+  ASSERT_FALSE(good.empty());
+  std::string good_text;
+  ASSERT_TRUE(absl::WebSafeBase64Unescape(good, &good_text));
+  const std::string us = good_text.substr(0, good_text.find(':'));
+  const std::string id = good_text.substr(good_text.find(':') + 1);
+  auto raw = [](const std::string& text) { return absl::WebSafeBase64Escape(text); };
+  for (const std::string& token : {
+           raw(absl::StrCat(us, ":\xff")),
+           raw(absl::StrCat(us, ":", std::string(64, '\xff'))),
+           raw(absl::StrCat("9223372036854775807:", id)),
+           raw(absl::StrCat("-9223372036854775808:", id)),
+           raw(absl::StrCat("32503680000000001:", id)),
+           raw(absl::StrCat("+", us, ":", id)),
+           raw(absl::StrCat("0", us, ":", id)),
+           raw(absl::StrCat(us, ":", id.substr(1))),
+           raw(absl::StrCat(us, ":", id, "0")),
+           raw(absl::StrCat(us, ":", absl::AsciiStrToUpper(id))),
+           raw(absl::StrCat(us, ":", id, ":x")),
+           good + "=",
+           good + "==",
+           std::string(600, 'A'),
+       }) {
+    SCOPED_TRACE(token);
+    req.set_page_token(token);
+    auto s = stub_->ListDetections(Ctx("").get(), req, &res);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+    EXPECT_TRUE(absl::StartsWith(s.error_message(), "page_token:")) << s.error_message();
+  }
+  // A token outside the window asked for is not one this query produced.
+  req.set_page_token(good);
+  *req.mutable_start_time() = iss::ToProto(t0 + absl::Hours(1));
+  *req.mutable_end_time() = iss::ToProto(t0 + absl::Hours(2));
+  EXPECT_EQ(stub_->ListDetections(Ctx("").get(), req, &res).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  // Times PostgreSQL cannot hold.
+  for (int64_t seconds : {std::numeric_limits<int64_t>::max(), std::numeric_limits<int64_t>::min(),
+                          int64_t{-62135596801}, int64_t{253402300800}}) {
+    v1::ListDetectionsRequest bad;
+    bad.mutable_start_time()->set_seconds(seconds);
+    auto s = stub_->ListDetections(Ctx("").get(), bad, &res);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+    EXPECT_TRUE(absl::StartsWith(s.error_message(), "start_time:")) << s.error_message();
+    bad.Clear();
+    bad.mutable_end_time()->set_seconds(seconds);
+    s = stub_->ListDetections(Ctx("").get(), bad, &res);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+    EXPECT_TRUE(absl::StartsWith(s.error_message(), "end_time:")) << s.error_message();
+  }
+  v1::ListDetectionsRequest bad_nanos;
+  bad_nanos.mutable_start_time()->set_nanos(-1);
+  EXPECT_EQ(stub_->ListDetections(Ctx("").get(), bad_nanos, &res).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  // The real token still pages.
+  req.Clear();
+  req.set_page_size(1);
+  req.set_page_token(good);
+  ASSERT_TRUE(stub_->ListDetections(Ctx("").get(), req, &res).ok());
+  ASSERT_EQ(res.detections_size(), 1);
+  EXPECT_EQ(res.detections(0).detection_id(), DetectionId(d.item_id, t0 + absl::Minutes(1)));
+}
+
+TEST_F(AdminServiceTest, RequestsOverTheSizeCapAreRefusedBeforeTheHandler) {
+  v1::PausePostingRequest req;
+  req.set_reason(std::string(1000, 'r'));  // the longest reason the API takes
+  v1::Status st;
+  ASSERT_TRUE(stub_->PausePosting(Ctx().get(), req, &st).ok());
+  EXPECT_EQ(changes_, 1);
+  req.set_reason(std::string(kMaxRequestBytes, 'r'));
+  auto s = stub_->PausePosting(Ctx().get(), req, &st);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+  EXPECT_EQ(changes_, 1);  // the handler never ran
+  v1::UpdateSettingsRequest many;
+  for (int i = 0; i < 5000; ++i) many.mutable_update_mask()->add_paths("dry_run");
+  v1::Settings out;
+  EXPECT_EQ(stub_->UpdateSettings(Ctx().get(), many, &out).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  // And it keeps serving.
+  ASSERT_TRUE(stub_->ResumePosting(Ctx().get(), {}, &st).ok());
+  EXPECT_FALSE(st.posting_paused());
+}
+
 TEST_F(AdminServiceTest, TestPostIsDryRunAndValidated) {
   v1::PostTestMessageRequest req;
   v1::PostTestMessageResponse res;
@@ -289,6 +393,13 @@ TEST_F(AdminServiceTest, ReevaluateRejectsBadWindowsAndSettings) {
   *req.mutable_end_time() = iss::ToProto(ScenarioEpoch() + absl::Hours(24 * 30));
   EXPECT_EQ(stub_->Reevaluate(Ctx().get(), req, &res).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
+  // Times PostgreSQL cannot hold (the microsecond arithmetic would overflow).
+  v1::ReevaluateRequest far;
+  far.mutable_start_time()->set_seconds(std::numeric_limits<int64_t>::max() - 3600);
+  far.mutable_end_time()->set_seconds(std::numeric_limits<int64_t>::max());
+  auto fs = stub_->Reevaluate(Ctx().get(), far, &res);
+  EXPECT_EQ(fs.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << fs.error_message();
+  EXPECT_TRUE(absl::StartsWith(fs.error_message(), "start_time:")) << fs.error_message();
   *req.mutable_end_time() = iss::ToProto(ScenarioEpoch() + absl::Hours(1));
   req.mutable_settings()->set_min_rise_percent(-1);
   auto s = stub_->Reevaluate(Ctx().get(), req, &res);

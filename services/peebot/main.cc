@@ -203,12 +203,15 @@ int main(int argc, char** argv) {
   deps.on_settings_changed = [&] { poster_loop.Notify(); };
   deps.tank_items = tank_items;
   AdminService admin(deps);
+  // Memory freed after a burst of big requests goes back to the OS.
+  const auto releaser = MemoryReleaser::Start({});
   GrpcServerOptions grpc_opts;
   grpc_opts.address = *grpc_addr;
   grpc_opts.admin_token = *admin_token;
   grpc_opts.services = {&admin};
   grpc_opts.service_names = {"iss.peebot.v1.PeeBotService"};
   grpc_opts.health = &health;
+  grpc_opts.max_receive_bytes = kMaxRequestBytes;
   auto grpc = GrpcServer::Start(grpc_opts);
   if (!grpc.ok()) Fail("gRPC server failed to start", grpc.status());
   auto ops = OpsServer::Start(*ops_addr, &health);

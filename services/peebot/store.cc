@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/event_id.h"
 #include "common/grpc_util.h"
 #include "common/pg.h"
 
@@ -54,6 +55,32 @@ v1::Detection RowToDetection(const pqxx::row& r) {
 }
 
 }  // namespace
+
+std::string EncodeDetectionsToken(const DetectionCursor& c) {
+  return absl::WebSafeBase64Escape(absl::StrCat(c.start_us, ":", c.detection_id));
+}
+
+absl::StatusOr<DetectionCursor> DecodeDetectionsToken(const std::string& token, int64_t start_us,
+                                                      int64_t end_us) {
+  auto invalid = [] {
+    return absl::InvalidArgumentError("page_token: not a token this service issued");
+  };
+  // 20 digits, ':' and a 64-hex id, in base64: under 120 characters.
+  std::string raw;
+  if (token.size() > 128 || !absl::WebSafeBase64Unescape(token, &raw)) return invalid();
+  std::vector<std::string> parts = absl::StrSplit(raw, absl::MaxSplits(':', 1));
+  DetectionCursor c;
+  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &c.start_us)) return invalid();
+  c.detection_id = std::move(parts[1]);
+  // A row this listing served: inside its window, with an id DetectionId wrote.
+  if (c.start_us < start_us || c.start_us >= end_us) {
+    return absl::InvalidArgumentError("page_token: position outside the listed window");
+  }
+  if (!IsSha256Hex(c.detection_id)) return invalid();
+  // Only the encoder's own spelling (no padding, leading zeros, '+').
+  if (EncodeDetectionsToken(c) != token) return invalid();
+  return c;
+}
 
 std::string PostStatusName(PostStatus s) {
   switch (s) {
@@ -291,17 +318,13 @@ absl::StatusOr<Store::PostStats> Store::Stats(absl::Time now, bool dry_run) {
 absl::StatusOr<std::pair<std::vector<v1::Detection>, std::string>> Store::List(
     std::optional<absl::Time> start, std::optional<absl::Time> end, int page_size,
     const std::string& page_token) {
-  // Cursor: "<start_time us>:<detection_id>" of the last row served, base64.
-  int64_t cursor_us = kFarFutureUs;
-  std::string cursor_id = "\x7f";
+  const int64_t start_us = start ? Us(*start) : kFarPastUs;
+  const int64_t end_us = end ? Us(*end) : kFarFutureUs;
+  DetectionCursor cursor{end_us, "\x7f"};  // before the first row: sorts after every hex id
   if (!page_token.empty()) {
-    std::string raw;
-    std::vector<std::string> parts;
-    if (absl::WebSafeBase64Unescape(page_token, &raw)) parts = absl::StrSplit(raw, ':');
-    if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &cursor_us)) {
-      return absl::InvalidArgumentError("page_token: not a token this service issued");
-    }
-    cursor_id = parts[1];
+    auto decoded = DecodeDetectionsToken(page_token, start_us, end_us);
+    if (!decoded.ok()) return decoded.status();
+    cursor = *std::move(decoded);
   }
   std::vector<v1::Detection> out;
   absl::Status s = Run([&](pqxx::connection& c) {
@@ -310,8 +333,7 @@ absl::StatusOr<std::pair<std::vector<v1::Detection>, std::string>> Store::List(
         absl::StrCat("SELECT ", kDetectionColumns, " FROM peebot_detections WHERE start_time >= ",
                      Ts(1), " AND start_time < ", Ts(2), " AND (start_time, detection_id) < (",
                      Ts(3), ", $4) ORDER BY start_time DESC, detection_id DESC LIMIT $5"),
-        start ? Us(*start) : kFarPastUs, end ? Us(*end) : kFarFutureUs, cursor_us, cursor_id,
-        page_size + 1);
+        start_us, end_us, cursor.start_us, cursor.detection_id, page_size + 1);
     for (const auto& row : r) out.push_back(RowToDetection(row));
     tx.commit();
   });
@@ -320,8 +342,8 @@ absl::StatusOr<std::pair<std::vector<v1::Detection>, std::string>> Store::List(
   if (static_cast<int>(out.size()) > page_size) {
     out.resize(page_size);
     const v1::Detection& last = out.back();
-    next = absl::WebSafeBase64Escape(absl::StrCat(
-        absl::ToUnixMicros(iss::FromProto(last.start_time())), ":", last.detection_id()));
+    next = EncodeDetectionsToken(DetectionCursor{
+        absl::ToUnixMicros(iss::FromProto(last.start_time())), last.detection_id()});
   }
   return std::make_pair(std::move(out), next);
 }

@@ -30,6 +30,18 @@ using iss::peebot::v1::PostStatus;
 
 std::string PostStatusName(PostStatus s);  // the post_status column's words
 PostStatus ParsePostStatus(const std::string& s);
+// ListDetections page tokens: web-safe base64 of "<start_time us>:<detection_id>"
+// of the last row served. Not signed (no key every replica and restart would
+// share); decoding is strict instead: only exactly what the encoder writes for
+// a row inside the listed window [start_us, end_us) with a 64-hex detection id
+// is accepted, anything else is INVALID_ARGUMENT naming page_token, before SQL.
+struct DetectionCursor {
+  int64_t start_us = 0;
+  std::string detection_id;
+};
+std::string EncodeDetectionsToken(const DetectionCursor& cursor);
+absl::StatusOr<DetectionCursor> DecodeDetectionsToken(const std::string& token, int64_t start_us,
+                                                      int64_t end_us);
 
 class Store {
  public:
@@ -91,7 +103,8 @@ class Store {
   absl::StatusOr<PostStats> Stats(absl::Time now, bool dry_run);
 
   // --- Admin ----------------------------------------------------------------
-  // Newest first within [start, end); page_token is an opaque cursor.
+  // Newest first within [start, end) (times the caller checked with
+  // IsRfc3339Timestamp); page_token is an opaque cursor (DecodeDetectionsToken).
   absl::StatusOr<std::pair<std::vector<v1::Detection>, std::string>> List(
       std::optional<absl::Time> start, std::optional<absl::Time> end, int page_size,
       const std::string& page_token);

@@ -12,14 +12,6 @@ namespace {
 
 using iss::telemetry::v1::TelemetryEvent;
 
-bool LowerHex64(std::string_view s) {
-  if (s.size() != 64) return false;
-  for (char c : s) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
-}
-
 // The text rule (length, NUL, UTF-8) ingestion applied too.
 std::optional<std::string> BadText(absl::string_view field, const std::string& text, size_t max) {
   const rules::TextFault f = rules::CheckText(text, max);
@@ -51,7 +43,7 @@ std::optional<Rejection> DecodeEvent(std::string_view key, std::string_view valu
   if (key != e.item_id()) {
     return Reject("key_mismatch", "key: differs from item_id", e);
   }
-  if (!LowerHex64(e.event_id())) {
+  if (!IsSha256Hex(e.event_id())) {
     return Reject("bad_event_id", "event_id: not 64 lower-case hex digits", e);
   }
   if (!e.has_source_ts()) return Reject("bad_timestamp", "source_ts: missing", e);

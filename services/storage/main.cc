@@ -155,12 +155,15 @@ int main(int argc, char** argv) {
   StorageServiceImpl service(&store, &tail, &sink, *group);
 
   // --- servers --------------------------------------------------------------
+  // Memory freed after a burst of big requests goes back to the OS.
+  const auto releaser = MemoryReleaser::Start({});
   GrpcServerOptions grpc_opts;
   grpc_opts.address = *grpc_addr;
   grpc_opts.admin_token = *admin_token;
   grpc_opts.services = {&service};
   grpc_opts.service_names = {"iss.storage.v1.StorageService"};
   grpc_opts.health = &health;
+  grpc_opts.max_receive_bytes = kMaxRequestBytes;
   auto grpc = GrpcServer::Start(grpc_opts);
   if (!grpc.ok()) Fail("gRPC server failed to start", grpc.status());
   auto ops = OpsServer::Start(*ops_addr, &health);

@@ -9,6 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/event_id.h"
+#include "common/grpc_util.h"
+#include "common/utf8.h"
 #include "services/storage/decoder.h"
 
 namespace iss::storage {
@@ -20,17 +22,13 @@ absl::Status Invalid(absl::string_view field, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", what));
 }
 
-// 0001-01-01 .. 9999-12-31, what PostgreSQL and RFC 3339 both represent.
-constexpr int64_t kMinSeconds = -62135596800;
+// 9999-12-31T23:59:59Z: the last second RFC 3339 and IsRfc3339Timestamp allow.
 constexpr int64_t kMaxSeconds = 253402300799;
 
 absl::StatusOr<int64_t> RequiredTime(bool present, const google::protobuf::Timestamp& ts,
                                      absl::string_view field) {
   if (!present) return Invalid(field, "required");
-  if (ts.seconds() < kMinSeconds || ts.seconds() > kMaxSeconds || ts.nanos() < 0 ||
-      ts.nanos() > 999'999'999) {
-    return Invalid(field, "out of range");
-  }
+  if (!IsRfc3339Timestamp(ts)) return Invalid(field, "out of range");
   return TimestampMicros(ts);
 }
 
@@ -61,11 +59,18 @@ absl::StatusOr<int> PageSize(int requested, int def, int max, absl::string_view 
 
 std::string HashOf(std::string_view canonical) { return Sha256Hex(canonical).substr(0, 16); }
 
-// Token text: tag|hash|fields...; the last field may contain anything.
+// Longer than any token the server writes (the window token's item id is at
+// most max_item_id bytes, the rest fixed-size), so nothing larger is decoded.
+constexpr size_t kMaxTokenBytes = 512;
+
+// Token text: tag|hash|fields...; the last field may contain anything. Only
+// splits: each Decode* checks every field and then that its own encoder gives
+// back exactly `token`, so every other spelling of the same cursor (padding,
+// the other base64 alphabet, leading zeros, "+1") is refused too.
 absl::StatusOr<std::vector<std::string>> OpenToken(const std::string& token, absl::string_view tag,
                                                    const std::string& hash, int fields) {
   std::string text;
-  if (token.size() > 512 || !absl::WebSafeBase64Unescape(token, &text)) {
+  if (token.size() > kMaxTokenBytes || !absl::WebSafeBase64Unescape(token, &text)) {
     return Invalid("page_token", "malformed");
   }
   std::vector<std::string> parts = absl::StrSplit(text, absl::MaxSplits('|', fields + 1));
@@ -75,6 +80,14 @@ absl::StatusOr<std::vector<std::string>> OpenToken(const std::string& token, abs
   if (parts[1] != hash) return Invalid("page_token", "does not belong to this query");
   parts.erase(parts.begin(), parts.begin() + 2);
   return parts;
+}
+
+// An item id as the items table can hold it: 1..max bytes of UTF-8 text
+// without control characters (PostgreSQL refuses invalid UTF-8 and NUL).
+bool IsItemIdText(std::string_view id, size_t max) {
+  if (id.empty() || id.size() > max || !IsValidUtf8(id)) return false;
+  return std::none_of(id.begin(), id.end(),
+                      [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
 }
 
 }  // namespace
@@ -140,7 +153,7 @@ absl::StatusOr<WindowQuery> ParseWindowQuery(const v1::QueryWindowRequest& req,
   for (const auto& id : q.item_ids) absl::StrAppend(&canonical, "|", id);
   q.query_hash = HashOf(canonical);
   if (!req.page_token().empty()) {
-    auto cursor = DecodeWindowToken(req.page_token(), q.query_hash);
+    auto cursor = DecodeWindowToken(req.page_token(), q);
     if (!cursor.ok()) return cursor.status();
     q.after = *std::move(cursor);
   }
@@ -191,7 +204,7 @@ absl::StatusOr<ItemsQuery> ParseItemsQuery(const v1::ListItemsRequest& req,
   q.page_size = *size;
   q.query_hash = HashOf(absl::StrCat("items|", q.search.size(), "|", q.search, "|", q.discipline));
   if (!req.page_token().empty()) {
-    auto after = DecodeItemsToken(req.page_token(), q.query_hash);
+    auto after = DecodeItemsToken(req.page_token(), q.query_hash, limits);
     if (!after.ok()) return after.status();
     q.after_item_id = *std::move(after);
   }
@@ -217,15 +230,23 @@ std::string EncodeWindowToken(const WindowCursor& c, const std::string& query_ha
       absl::StrCat("w1|", query_hash, "|", c.source_us, "|", c.event_id, "|", c.item_id));
 }
 
-absl::StatusOr<WindowCursor> DecodeWindowToken(const std::string& token,
-                                               const std::string& query_hash) {
-  auto parts = OpenToken(token, "w1", query_hash, 3);
+absl::StatusOr<WindowCursor> DecodeWindowToken(const std::string& token, const WindowQuery& q) {
+  auto parts = OpenToken(token, "w1", q.query_hash, 3);
   if (!parts.ok()) return parts.status();
   WindowCursor c;
   if (!absl::SimpleAtoi((*parts)[0], &c.source_us)) return Invalid("page_token", "malformed");
-  c.event_id = (*parts)[1];
-  c.item_id = (*parts)[2];
-  if (c.event_id.size() > 64 || c.item_id.empty()) return Invalid("page_token", "malformed");
+  c.event_id = std::move((*parts)[1]);
+  c.item_id = std::move((*parts)[2]);
+  // The cursor is a row the query returned: inside its window (so the
+  // store's cursor + 1 cannot overflow), one of its items, a stored event id.
+  if (c.source_us < q.start_us || c.source_us >= q.end_us) {
+    return Invalid("page_token", "position outside the query's window");
+  }
+  if (!std::binary_search(q.item_ids.begin(), q.item_ids.end(), c.item_id)) {
+    return Invalid("page_token", "item not in the query");
+  }
+  if (!IsSha256Hex(c.event_id)) return Invalid("page_token", "malformed event id");
+  if (EncodeWindowToken(c, q.query_hash) != token) return Invalid("page_token", "malformed");
   return c;
 }
 
@@ -234,11 +255,14 @@ std::string EncodeItemsToken(const std::string& last_item_id, const std::string&
 }
 
 absl::StatusOr<std::string> DecodeItemsToken(const std::string& token,
-                                             const std::string& query_hash) {
+                                             const std::string& query_hash,
+                                             const QueryLimits& limits) {
   auto parts = OpenToken(token, "i1", query_hash, 1);
   if (!parts.ok()) return parts.status();
-  if ((*parts)[0].empty()) return Invalid("page_token", "malformed");
-  return (*parts)[0];
+  std::string after = std::move((*parts)[0]);
+  if (!IsItemIdText(after, limits.max_item_id)) return Invalid("page_token", "malformed item id");
+  if (EncodeItemsToken(after, query_hash) != token) return Invalid("page_token", "malformed");
+  return after;
 }
 
 }  // namespace iss::storage

@@ -6,6 +6,15 @@
 // the query it belongs to (everything but page_size and page_token) and the
 // key of the last row returned. A token from another query does not match the
 // hash and is rejected; tokens carry no SQL.
+//
+// Tokens are opaque but not secret (the hash is a plain SHA-256 anyone can
+// compute), and not signed: a key would have to be shared by every storage
+// replica and survive restarts. Instead decoding is strict: a token is
+// accepted only if it is exactly what the encoder writes for a cursor this
+// query could have returned (a row inside its window, of one of its items,
+// with a well-formed event id). Anything else is INVALID_ARGUMENT before any
+// SQL or arithmetic sees it; a hand-made token that passes can only move the
+// start of a page inside data the caller may read anyway.
 #pragma once
 
 #include <cstdint>
@@ -90,10 +99,11 @@ absl::StatusOr<std::vector<std::string>> ParseItemIds(
     const QueryLimits& limits, bool allow_empty);
 
 std::string EncodeWindowToken(const WindowCursor& cursor, const std::string& query_hash);
-absl::StatusOr<WindowCursor> DecodeWindowToken(const std::string& token,
-                                               const std::string& query_hash);
+// `q` is the query being parsed: its window, item ids and hash bound the cursor.
+absl::StatusOr<WindowCursor> DecodeWindowToken(const std::string& token, const WindowQuery& q);
 std::string EncodeItemsToken(const std::string& last_item_id, const std::string& query_hash);
 absl::StatusOr<std::string> DecodeItemsToken(const std::string& token,
-                                             const std::string& query_hash);
+                                             const std::string& query_hash,
+                                             const QueryLimits& limits);
 
 }  // namespace iss::storage

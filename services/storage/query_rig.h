@@ -35,6 +35,7 @@ struct QueryRig {
     opts.address = "127.0.0.1:0";
     opts.services = {rig->service.get()};
     opts.health = &rig->health;
+    opts.max_receive_bytes = kMaxRequestBytes;
     auto server = GrpcServer::Start(opts);
     if (!server.ok()) return server.status();
     rig->server = *std::move(server);

@@ -5,7 +5,10 @@
 
 #include <set>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 #include "common/catalog.h"
 #include "common/grpc_server.h"
 #include "common/grpc_util.h"
@@ -184,6 +187,58 @@ TEST_F(QueryServiceTest, QueryWindowRejectsBadRequestsNamingTheField) {
   ExpectInvalid(call(garbage), "page_token");
 }
 
+// Hand-made tokens with the right query hash (anyone can compute it): before
+// strict decoding these reached SQL and came back INTERNAL (SQLSTATE 22021
+// invalid UTF-8, 22007/22008 timestamp out of range, or an int64 overflow).
+TEST_F(QueryServiceTest, HandMadePageTokensAreInvalidArgumentNotSqlErrors) {
+  auto req = Window({"NODE3000005"}, kT0, kT0 + absl::Hours(1));
+  auto parsed = ParseWindowQuery(req, QueryLimits{});
+  ASSERT_TRUE(parsed.ok());
+  const std::string ev(64, 'a');
+  auto token = [&](const std::string& us, const std::string& event, const std::string& item) {
+    return absl::WebSafeBase64Escape(
+        absl::StrCat("w1|", parsed->query_hash, "|", us, "|", event, "|", item));
+  };
+  const std::string in_window = absl::StrCat(absl::ToUnixMicros(kT0 + absl::Minutes(1)));
+  const std::vector<std::string> hostile = {
+      token("9223372036854775807", ev, "NODE3000005"),
+      token("-9223372036854775808", ev, "NODE3000005"),
+      token(in_window, std::string(64, '\xff'), "NODE3000005"),
+      token(in_window, ev, "NODE3000005\xff"),
+      token(in_window, ev, "S0000004"),
+  };
+  for (auto order : {v1::ORDER_ASC, v1::ORDER_DESC}) {
+    for (const std::string& t : hostile) {
+      SCOPED_TRACE(t);
+      auto r = req;
+      r.set_order(order);
+      if (order == v1::ORDER_DESC) {
+        auto d = ParseWindowQuery(r, QueryLimits{});
+        ASSERT_TRUE(d.ok());
+        std::string text;
+        ASSERT_TRUE(absl::WebSafeBase64Unescape(t, &text));
+        absl::StrReplaceAll({{parsed->query_hash, d->query_hash}}, &text);
+        r.set_page_token(absl::WebSafeBase64Escape(text));
+      } else {
+        r.set_page_token(t);
+      }
+      grpc::ClientContext ctx;
+      v1::QueryWindowResponse resp;
+      ExpectInvalid(stub().QueryWindow(&ctx, r, &resp), "page_token");
+    }
+  }
+  // The probe's ListItems token: the unfiltered listing's hash, then 0xFF.
+  v1::ListItemsRequest items;
+  items.set_page_token("aTF8ZDBhMzYzNmM0MjMxZDQ3Znz_");
+  grpc::ClientContext ictx;
+  v1::ListItemsResponse iresp;
+  ExpectInvalid(stub().ListItems(&ictx, items, &iresp), "page_token");
+  // And the server still answers the real thing.
+  int pages = 0;
+  req.set_page_size(7);
+  EXPECT_EQ(AllPages(stub(), req, &pages).size(), 30u);
+}
+
 TEST_F(QueryServiceTest, GetLatestServesValuesAndNamesMissingIds) {
   v1::GetLatestRequest req;
   req.add_item_ids("NODE3000005");
@@ -238,6 +293,44 @@ TEST_F(QueryServiceTest, EnumeratedValuesCarryTheirLabel) {
   ASSERT_TRUE(stub().GetItem(&tctx, item_req, &item).ok());
   EXPECT_EQ(item.value_labels_size(), 0);
   EXPECT_FALSE(item.has_last_value_label());
+}
+
+// The server takes requests up to kMaxRequestBytes: the longest legitimate
+// one (GetLatest naming 1000 ids of 64 bytes) fits; a longer list is refused
+// by its length, a bigger message before it is parsed; the server serves on.
+TEST_F(QueryServiceTest, RequestsOverTheSizeCapOrIdLimitAreRefused) {
+  v1::GetLatestRequest largest;
+  for (int i = 0; i < 1000; ++i) largest.add_item_ids(absl::StrFormat("%064d", i));
+  ASSERT_LE(largest.ByteSizeLong(), static_cast<size_t>(kMaxRequestBytes));
+  grpc::ClientContext ctx;
+  v1::GetLatestResponse resp;
+  const grpc::Status ok = stub().GetLatest(&ctx, largest, &resp);
+  ASSERT_TRUE(ok.ok()) << ok.error_message();
+  EXPECT_EQ(resp.missing_item_ids_size(), 1000);
+
+  largest.add_item_ids("ONE_TOO_MANY");
+  grpc::ClientContext lctx;
+  ExpectInvalid(stub().GetLatest(&lctx, largest, &resp), "item_ids");
+
+  for (const size_t size : {static_cast<size_t>(kMaxRequestBytes), size_t{15} << 20}) {
+    v1::GetLatestRequest big;
+    big.add_item_ids(std::string(size, 'A'));
+    grpc::ClientContext bctx;
+    const grpc::Status s = stub().GetLatest(&bctx, big, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+  }
+  v1::QueryWindowRequest window = Window({"NODE3000005"}, kT0, kT0 + absl::Hours(1));
+  window.set_page_token(std::string(kMaxRequestBytes, 'A'));
+  grpc::ClientContext wctx;
+  v1::QueryWindowResponse wresp;
+  EXPECT_EQ(stub().QueryWindow(&wctx, window, &wresp).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+
+  grpc::ClientContext after;
+  v1::GetLatestRequest one;
+  one.add_item_ids("NODE3000005");
+  ASSERT_TRUE(stub().GetLatest(&after, one, &resp).ok());
+  EXPECT_EQ(resp.values_size(), 1);
 }
 
 TEST_F(QueryServiceTest, GetSeriesAggregatesPerBucketInSql) {

@@ -177,7 +177,9 @@ absl::StatusOr<v1::QueryWindowResponse> QueryStore::QueryWindow(const v1::QueryW
   int64_t start = q->start_us, end = q->end_us;
   std::optional<std::string> after_item, after_event;
   if (q->after) {
-    // Ascending pages resume at the cursor's microsecond, descending ones end just after it.
+    // Ascending pages resume at the cursor's microsecond, descending ones end
+    // just after it. The decoder keeps the cursor inside [start, end), so the
+    // + 1 cannot overflow and the bound stays a time PostgreSQL holds.
     if (q->descending) {
       end = std::min(end, q->after->source_us + 1);
     } else {

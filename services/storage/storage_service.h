@@ -13,6 +13,13 @@
 
 namespace iss::storage {
 
+// The largest request message the server takes (GrpcServerOptions::
+// max_receive_bytes): GetLatest naming 1000 ids of 64 bytes, the longest
+// legitimate request, is 66,000 bytes on the wire (QueryWindow's 100 ids and
+// a token about 7 KB). Anything bigger is refused RESOURCE_EXHAUSTED before it
+// is parsed; list lengths and id sizes are checked before any work.
+inline constexpr int kMaxRequestBytes = 128 << 10;
+
 class StorageServiceImpl final : public iss::storage::v1::StorageService::Service {
  public:
   // `sink` may be null (a query-only replica); the others are required.

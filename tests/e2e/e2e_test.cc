@@ -8,13 +8,17 @@
 #include <set>
 #include <tuple>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/catalog.h"
 #include "common/event_id.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/e2e/platform.h"
+#include "tests/support/process.h"
 #include "tests/support/wait.h"
 
 namespace iss::e2e {
@@ -188,6 +192,34 @@ TEST(EndToEnd, EverySimulatedUpdateIsQueryableOnceInOrderAndUrinationsArePostedO
   std::cout << figures << std::endl;
   ::testing::Test::RecordProperty("latency", figures);
   EXPECT_LT(p99, absl::Seconds(1)) << figures;
+
+  // --- hand-made page tokens are 400 through REST, not 500 (issue #13) -----
+  // The probe's ListItems token (the unfiltered listing's hash, then 0xFF).
+  auto items = iss::testing::HttpGet(p.gateway_port(),
+                                     "/api/v1/items?pageToken=aTF8ZDBhMzYzNmM0MjMxZDQ3Znz_");
+  ASSERT_TRUE(items.ok()) << items.status();
+  EXPECT_EQ(items->first, 400) << items->second;
+  // A real window token with its position moved to INT64_MAX.
+  const std::string window = absl::StrCat(
+      "/api/v1/telemetry:window?item_ids=", std::string(kUrineTankItem), "&page_size=1&start_time=",
+      absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", p.epoch() - absl::Hours(1), absl::UTCTimeZone()),
+      "&end_time=",
+      absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", p.epoch() + absl::Hours(1), absl::UTCTimeZone()));
+  auto first = p.Get(window);
+  ASSERT_TRUE(first.ok()) << first.status();
+  const std::string token =
+      nlohmann::json::parse(*first, nullptr, false).value("nextPageToken", "");
+  std::string text;
+  ASSERT_TRUE(absl::WebSafeBase64Unescape(token, &text)) << *first;
+  std::vector<std::string> fields = absl::StrSplit(text, '|');
+  ASSERT_EQ(fields.size(), 5u) << text;
+  fields[2] = "9223372036854775807";
+  auto moved = iss::testing::HttpGet(
+      p.gateway_port(),
+      absl::StrCat(window, "&pageToken=", absl::WebSafeBase64Escape(absl::StrJoin(fields, "|"))));
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  EXPECT_EQ(moved->first, 400) << moved->second;
+  EXPECT_NE(moved->second.find("page_token"), std::string::npos) << moved->second;
 }
 
 }  // namespace

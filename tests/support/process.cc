@@ -154,6 +154,20 @@ std::string ChildProcess::ReadLog() const {
   return ss.str();
 }
 
+double RssMiB(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) {
+      std::istringstream ss(line.substr(6));
+      double kb = 0;
+      ss >> kb;
+      return kb / 1024.0;
+    }
+  }
+  return -1;
+}
+
 int FreePort() {
   // The kernel may hand the same ephemeral port out again once its socket is
   // closed, so two calls in a row could name one port twice (a service's gRPC

@@ -52,6 +52,9 @@ class ChildProcess {
   std::optional<int> exit_;
 };
 
+// VmRSS of a process in MiB (from /proc/<pid>/status), or -1.
+double RssMiB(pid_t pid);
+
 // A TCP port on 127.0.0.1 that was free a moment ago, never one an earlier
 // call in this process returned.
 int FreePort();
