@@ -125,7 +125,8 @@ for _ in $(seq 1 40); do
   esac
   sleep 0.5
 done
-echo "  station feed       ${feed:-unknown (issctl ingest status)}" | sed '2,$s/^/                     /'
+feed="$(printf '%s\n' "$feed" | sed -E 's/^source: +//; s/^hint: +/hint: /')"
+echo "  station feed       ${feed:-unknown (see: issctl ingest status)}" | sed '2,$s/^/                     /'
 echo "Press Ctrl-C to stop."
 # Exit (and stop the rest) as soon as any service dies.
 wait -n "${pids[@]}" || true
