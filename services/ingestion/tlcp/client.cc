@@ -223,22 +223,32 @@ struct Client::Impl : public SessionEvents {
     return "";
   }
 
+  // Called after every frame read: the lists are copied only when the
+  // session says they changed.
   void PublishSessionStatus() {
-    const uint32_t subscribed = session.subscribed_items();
-    std::vector<RefusedItem> refused = session.refused_items();
-    Metrics::Get().refused_items.Set(static_cast<double>(refused.size()));
-    {
-      absl::MutexLock lock(&mu);
+    const bool changed = session.status_version() != published_version;
+    published_version = session.status_version();
+    uint32_t subscribed = 0;
+    std::vector<RefusedItem> refused;
+    std::vector<FrequencyGrant> grants;
+    if (changed) {
+      subscribed = session.subscribed_items();
+      refused = session.refused_items();
+      grants = session.frequency_grants();
+      Metrics::Get().refused_items.Set(static_cast<double>(refused.size()));
+      Metrics::Get().subscribed.Set(subscribed);
+    }
+    absl::MutexLock lock(&mu);
+    status.updates = session.updates_delivered();
+    status.last_message_at = last_message_at;
+    status.sync_lag = session.sync_lag();
+    if (changed) {
       status.session_id = session.session_id();
       status.subscribed_items = subscribed;
-      status.updates = session.updates_delivered();
-      status.last_message_at = last_message_at;
       status.refused_items = std::move(refused);
-      status.frequency_grants = session.frequency_grants();
+      status.frequency_grants = std::move(grants);
       status.control_link = session.control_link();
-      status.sync_lag = session.sync_lag();
     }
-    Metrics::Get().subscribed.Set(subscribed);
   }
 
   // CONOK named a control link: binds go there from now on. A link that
@@ -287,6 +297,7 @@ struct Client::Impl : public SessionEvents {
   std::optional<Target> control;  // io thread only: CONOK's control link, for binds
   std::string last_refusal;       // io thread only: logged once per distinct refusal
   std::mt19937_64 rng;            // io thread only: reopen jitter
+  uint64_t published_version = ~uint64_t{0};  // io thread only: session.status_version() copied
 
   mutable absl::Mutex mu;
   ClientStatus status ABSL_GUARDED_BY(mu);

@@ -181,6 +181,7 @@ std::vector<std::string> Session::Open() {
 }
 
 void Session::OnDisconnected() {
+  ++status_version_;
   phase_ = Phase::kIdle;
   if (!rebind_) {
     session_id_.clear();
@@ -267,6 +268,7 @@ Session::Step Session::OnLine(std::string_view line, absl::Time now) {
     case MessageType::kConf: {
       Subscription* sub = FindSub(m.args[0], line);
       if (sub == nullptr) return {};
+      ++status_version_;
       sub->max_frequency = std::string(m.args[1]);
       sub->filtered = m.args[2] != "unfiltered";
       return {};
@@ -288,6 +290,7 @@ Session::Step Session::OnLine(std::string_view line, absl::Time now) {
         Notice("subscription_mismatch", line);
       }
       sub->confirmed = true;
+      ++status_version_;
       for (const std::string& item : sub->items) refused_.erase(item);
       return {};
     }
@@ -319,7 +322,7 @@ Session::Step Session::OnLine(std::string_view line, absl::Time now) {
       return {};
     case MessageType::kUnsub: {
       absl::StatusOr<int64_t> id = ParseIntArg(m.args[0], 0, INT64_MAX);
-      if (id.ok()) subs_.erase(*id);
+      if (id.ok() && subs_.erase(*id) > 0) ++status_version_;
       return {};
     }
     case MessageType::kReqerr:
@@ -378,6 +381,7 @@ Session::Step Session::OnReqerr(const Message& m, std::string_view line, absl::T
   }
   std::vector<std::string> items = std::move(it->second.items);
   subs_.erase(it);
+  ++status_version_;
   // Codes about the request as a whole (data adapter, schema, selector,
   // licence) would refuse every half alike: no use splitting.
   static constexpr int64_t kWholeRequest[] = {17, 23, 25, 28, 29, 30};
@@ -417,6 +421,7 @@ Session::Step Session::OnConok(const Message& m, std::string_view line, absl::Ti
   session_id_ = std::string(m.args[0]);
   request_limit_ = *limit;
   control_link_ = m.args[3] == "*" ? "" : DecodeText(m.args[3]);
+  ++status_version_;
   bound_at_ = now;
   sync_lag_ = absl::ZeroDuration();
   keepalive_ = absl::Milliseconds(*keepalive);

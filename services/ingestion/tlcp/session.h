@@ -143,6 +143,9 @@ class Session {
   std::vector<FrequencyGrant> frequency_grants() const;
   // The last SYNC's lag (zero before the first SYNC of a bind).
   absl::Duration sync_lag() const { return sync_lag_; }
+  // Changes whenever subscriptions, refused items, grants or the control
+  // link change: the client copies those out only then, not per frame.
+  uint64_t status_version() const { return status_version_; }
 
  private:
   enum class Phase { kIdle, kAwaitConok, kActive };
@@ -188,6 +191,7 @@ class Session {
   std::string control_link_;
   absl::Time bound_at_ = absl::InfinitePast();  // SYNC counts from each bind
   absl::Duration sync_lag_ = absl::ZeroDuration();
+  uint64_t status_version_ = 0;
   uint64_t updates_delivered_ = 0;
 };
 
