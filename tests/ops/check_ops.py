@@ -88,6 +88,16 @@ try:
 except ImportError:
     skips.append("python3-yaml not installed (stand-in override check)")
 
+# 1c. One init per container: the image's ENTRYPOINT is tini, so compose's `init: true`
+# on our services would start tini under a second init (tini then warns it cannot reap).
+try:
+    import yaml
+    for name, svc in yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"].items():
+        if str(svc.get("image", "")).startswith("iss-platform") and svc.get("init"):
+            fail(f"{name}: init: true under the image's own tini")
+except ImportError:
+    pass
+
 # 2. Dockerfile: non-root USER, HEALTHCHECK, tini.
 df = (ROOT / "docker/Dockerfile").read_text()
 for needle in ("USER 10001", "HEALTHCHECK", "tini"):
