@@ -17,7 +17,7 @@ Without systemd (these machines), podman runs no health checks by itself: `up` r
 them while it waits on `condition: service_healthy`, and `health` runs them on demand.
 Containers are <project>-<service>, the network <project>_default, volumes
 <project>_<name>; the containers carry the com.docker.compose.* labels."""
-import argparse, json, os, pathlib, re, shutil, socket, subprocess, sys, tempfile, time
+import argparse, json, os, re, shutil, socket, subprocess, sys, tempfile, time
 
 try:
     import yaml
@@ -56,8 +56,9 @@ def seconds_arg(value):
 
 
 class Project:
-    def __init__(self, name, config):
+    def __init__(self, name, config, pull="missing"):
         self.name = name
+        self.pull = pull
         self.services = config.get("services") or {}
         self.volumes = config.get("volumes") or {}
         self.network = f"{name}_default"
@@ -104,7 +105,7 @@ class Project:
         spec = self.services[svc]
         if "image" not in spec:
             raise ComposeError(f"service {svc}: no image (build it first; this script does not build)")
-        a = ["run", "--detach", "--pull=never", f"--name={self.container(svc)}",
+        a = ["run", "--detach", f"--pull={self.pull}", f"--name={self.container(svc)}",
              f"--network={self.network}", f"--network-alias={svc}", f"--hostname={svc}",
              f"--label=com.docker.compose.project={self.name}",
              f"--label=com.docker.compose.service={svc}"]
@@ -203,7 +204,11 @@ def health_args(svc, hc):
         raise ComposeError(f"service {svc}: cannot read healthcheck test {test!r}")
     if test[0] == "NONE":
         return ["--no-healthcheck"]
-    a = ["--health-cmd=" + json.dumps(test)]
+    # podman 4.3 splits a JSON array that starts with CMD on whitespace, brackets and
+    # quotes included; "CMD a b" (words) and "CMD-SHELL text" are read as meant.
+    if test[0] == "CMD" and any(re.search(r"\s", t) or not t for t in test[1:]):
+        raise ComposeError(f"service {svc}: healthcheck CMD arguments with blanks are not translated")
+    a = ["--health-cmd=" + (" ".join(test) if test[0] == "CMD" else f"CMD-SHELL {test[1]}")]
     for key, opt in (("interval", "--health-interval"), ("timeout", "--health-timeout"),
                      ("start_period", "--health-start-period")):
         if hc.get(key) is not None:
@@ -318,7 +323,6 @@ def up(project, wanted, timeout):
 
 def down(project, remove_volumes):
     """Stops in reverse start order, each with its own grace; prints seconds and exit codes."""
-    failures = []
     for svc in reversed(project.order()):
         name = project.container(svc)
         info = inspect(name)
@@ -338,7 +342,6 @@ def down(project, remove_volumes):
     if remove_volumes:
         for v in project.volumes:
             podman("volume", "rm", "-f", project.volume(v), check=False)
-    return failures
 
 
 def load(args):
@@ -352,7 +355,7 @@ def load(args):
     r = subprocess.run(cmd + ["config"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if r.returncode != 0:
         raise ComposeError("docker-compose config: " + r.stderr.strip())
-    return r.stdout, Project(args.project, yaml.safe_load(r.stdout))
+    return r.stdout, Project(args.project, yaml.safe_load(r.stdout), args.pull)
 
 
 def main(argv):
@@ -360,6 +363,8 @@ def main(argv):
     ap.add_argument("-p", "--project", default="iss")
     ap.add_argument("-f", "--file", action="append", default=[])
     ap.add_argument("--env-file")
+    ap.add_argument("--pull", choices=["missing", "never", "always"], default="missing",
+                    help="podman run --pull (our image is never pulled: build it first)")
     sub = ap.add_subparsers(dest="cmd", required=True)
     u = sub.add_parser("up")
     u.add_argument("services", nargs="*")
@@ -385,7 +390,13 @@ def main(argv):
             bad = 0
             for svc in args.services or project.order():
                 name = project.container(svc)
-                if not inspect(name):
+                info = inspect(name)
+                if not info:
+                    continue
+                st = info["State"]
+                if str(project.services[svc].get("restart", "no")) == "no" and not st.get("Running"):
+                    print(f"{svc}: exited {st.get('ExitCode')} (runs once)")
+                    bad += st.get("ExitCode") != 0
                     continue
                 state = health_now(name)
                 print(f"{svc}: {state}")

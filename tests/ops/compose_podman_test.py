@@ -4,6 +4,7 @@ what it cannot translate, and starts services after what they depend on.
 Usage: compose_podman_test.py <source root>. Needs no podman (nothing is started)."""
 import importlib.util, json, pathlib, shutil, subprocess, sys, tempfile, unittest
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 ROOT = pathlib.Path(sys.argv.pop(1) if len(sys.argv) > 1 else ".").resolve()
 spec = importlib.util.spec_from_file_location("compose_podman", ROOT / "scripts/compose-podman.py")
 cp = importlib.util.module_from_spec(spec)
@@ -39,8 +40,8 @@ class Translation(unittest.TestCase):
                      "--security-opt=no-new-privileges:true", "--restart=unless-stopped",
                      "--stop-timeout=40", "--cpus=0.5", "--memory=512m",
                      "--publish=127.0.0.1:50051:50051/tcp", "--name=t-svc", "--network=t_default",
-                     "--network-alias=svc", "--pull=never",
-                     '--health-cmd=["CMD", "/usr/local/bin/iss-healthcheck"]',
+                     "--network-alias=svc", "--pull=missing",
+                     "--health-cmd=CMD /usr/local/bin/iss-healthcheck",
                      "--health-interval=10s", "--health-timeout=3s", "--health-retries=3",
                      "--health-start-period=20s"):
             self.assertIn(want, a)
@@ -63,6 +64,16 @@ class Translation(unittest.TestCase):
         self.assertIn("--volume=t_data:/var/lib/x:rw", a)
         self.assertIn("--volume=/etc/hostname:/h:ro", a)
         self.assertIn("--stop-timeout=90", a)
+
+    def test_health_check_forms(self):
+        a, _ = self.args({"image": "x", "healthcheck": {"test": ["CMD-SHELL", "pg_isready -U iss"]}})
+        self.assertIn("--health-cmd=CMD-SHELL pg_isready -U iss", a)
+        a, _ = self.args({"image": "x", "healthcheck": {"test": "rpk cluster health"}})
+        self.assertIn("--health-cmd=CMD-SHELL rpk cluster health", a)
+        a, _ = self.args({"image": "x", "healthcheck": {"test": ["NONE"]}})
+        self.assertIn("--no-healthcheck", a)
+        with self.assertRaisesRegex(cp.ComposeError, "blanks"):
+            self.args({"image": "x", "healthcheck": {"test": ["CMD", "echo", "a b"]}})
 
     def test_what_is_not_translated_is_refused(self):
         with self.assertRaisesRegex(cp.ComposeError, "cap_add"):
