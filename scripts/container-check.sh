@@ -16,6 +16,8 @@
 #                          compiles through it (buildah -v), so an image built after a
 #                          native build reuses its objects; "none" = the Dockerfile's own
 #                          cache mount only
+#   ISS_CONTAINER_MIN_CCACHE_HITS  fail below this % of compiler cache hits in the image
+#                          build (CI: after the native build nearly all should hit)
 # podman's settings come from docker/podman/containers.conf (CONTAINERS_CONF), never /etc.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -79,7 +81,7 @@ Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF
     rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
-    tar -C "$rootfs" -c . | podman import --change 'CMD ["bash"]' - localhost/iss-base:bookworm >/dev/null
+    tar -C "$rootfs" -c . | podman import --change 'CMD ["bash"]' - localhost/iss-base:bookworm >/dev/null 2>&1
     podman tag localhost/iss-base:bookworm "$base" docker.io/library/debian:bookworm-slim
     rm -rf "$rootfs"
     say "base image ready in $(elapsed "$t0") s"
@@ -97,6 +99,10 @@ build() {
   if [[ -n "$ccache_dir" && "$ccache_dir" != none ]]; then
     mkdir -p "$ccache_dir"
     vol=(-v "$ccache_dir:/host-ccache" --build-arg CCACHE_DIR=/host-ccache)
+    # ccache hashes these: the builder must see the host's values to hit its objects.
+    for v in LANG LC_ALL LC_CTYPE LC_MESSAGES; do
+      [[ -n "${!v+set}" ]] && vol+=(--build-arg "$v=${!v}")
+    done
     say "building $image (compiler cache: the host's $ccache_dir)"
   else
     say "building $image (compiler cache: the Dockerfile's cache mount)"
@@ -106,7 +112,17 @@ build() {
   buildah bud --isolation chroot --pull=never --layers --format docker "${vol[@]}" \
     -f docker/Dockerfile -t "$image" . >"$state/logs/build-image.log" 2>&1 ||
     { tail -n 40 "$state/logs/build-image.log"; fail "image build failed (log: $state/logs/build-image.log)"; }
-  say "image built in $(elapsed "$t0") s"
+  local hits
+  hits=$(sed -n 's/^ccache hits: *//p' "$state/logs/build-image.log" | tail -n 1)
+  say "image built in $(elapsed "$t0") s; compiler cache hits ${hits:-(none compiled: layer cache)}"
+  # CI sets ISS_CONTAINER_MIN_CCACHE_HITS: after its native build the image's compile must
+  # come from that cache (~20 min on 2 cores otherwise).
+  if [[ -n "${ISS_CONTAINER_MIN_CCACHE_HITS:-}" && -n "$hits" ]]; then
+    local pct=${hits#*(}
+    pct=${pct%%.*}
+    ((pct >= ISS_CONTAINER_MIN_CCACHE_HITS)) ||
+      fail "the image build hit the host's ccache for only $hits (at least $ISS_CONTAINER_MIN_CCACHE_HITS % wanted)"
+  fi
   t0=$(date +%s)
   for s in postgres:15 prometheus:2; do
     buildah bud --isolation chroot --pull=never --layers --format docker -f "docker/standins/${s%%:*}.Dockerfile" \
