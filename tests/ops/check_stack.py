@@ -3,7 +3,7 @@
 1. every container runs as docker-compose.yml declares it (user, read-only root,
    no-new-privileges, restart policy, limits, stop timeout, secrets only where read)
    and is healthy by its own HEALTHCHECK; one-shot services exited 0;
-2. the gateway's /readyz answers 200;
+2. the gateway's /readyz answers 200 and GET / serves the dashboard;
 3. an event injected through the REST gateway (POST /api/v1/ingest/test, admin token)
    comes back on the SSE tail and is stored (window query); without the token: 401;
 4. Prometheus scrapes every service of ours ("up") and has loaded every alert rule;
@@ -238,6 +238,9 @@ def check_health(stack, timeout):
 def check_flow(stack):
     status, body = request("GET", GATEWAY, "/readyz")
     check(status == 200, "gateway /readyz 200", f"{status} {body[:300]}")
+    status, body = request("GET", GATEWAY, "/")
+    check(status == 200 and body == (ROOT / "gateway/web/index.html").read_text(),
+          "GET / serves the dashboard (index.html as in the tree)", f"{status} {body[:200]}")
     item = "CONTAINER_CHECK"
     since = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=1)
     status, _ = stack.ingest(item, "1", token=False)
