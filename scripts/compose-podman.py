@@ -176,6 +176,15 @@ class Project:
         return f"{src}:{dst}:{mode}"
 
 
+def docker_hub_name(image):
+    """Docker's reading of a short image name ("postgres:15" = docker.io/library/postgres:15);
+    podman would ask registries.conf, which may name no registry at all."""
+    first = image.split("/", 1)[0]
+    if "/" in image and ("." in first or ":" in first or first == "localhost"):
+        return image  # already names its registry
+    return "docker.io/" + (image if "/" in image else "library/" + image)
+
+
 def deps(spec):
     d = spec.get("depends_on") or {}
     return list(d) if isinstance(d, (list, dict)) else []
@@ -309,6 +318,9 @@ def up(project, wanted, timeout):
     with tempfile.TemporaryDirectory(prefix="compose-podman-") as tmp:
         for svc in services:
             spec = project.services[svc]
+            # A local image (ours, built first) by its own name; anything else as Docker reads it.
+            if podman("image", "exists", spec["image"], check=False).returncode != 0:
+                spec["image"] = docker_hub_name(spec["image"])
             d = spec.get("depends_on") or {}
             for dep in deps(spec):
                 cond = d[dep].get("condition", "service_started") if isinstance(d, dict) else "service_started"

@@ -85,6 +85,13 @@ class Translation(unittest.TestCase):
         with self.assertRaisesRegex(cp.ComposeError, "duration"):
             cp.duration("forty seconds")
 
+    def test_short_image_names_are_read_as_docker_reads_them(self):
+        self.assertEqual(cp.docker_hub_name("postgres:15-bookworm"), "docker.io/library/postgres:15-bookworm")
+        self.assertEqual(cp.docker_hub_name("grafana/grafana:10.2.3"), "docker.io/grafana/grafana:10.2.3")
+        for full in ("docker.redpanda.com/redpandadata/redpanda:v23.3.5", "localhost/iss-platform:latest",
+                     "registry:5000/x/y:1"):
+            self.assertEqual(cp.docker_hub_name(full), full)
+
     def test_dependencies_start_first(self):
         p = project(gateway={"image": "x", "depends_on": {"api": {"condition": "service_healthy"}}},
                     api={"image": "x", "depends_on": ["db"]}, db={"image": "x"}, other={"image": "x"})
