@@ -4,7 +4,9 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/log.h"
 #include "services/devbroker/forwarder.h"
 
@@ -20,10 +22,10 @@ void LogCallback(const rd_kafka_t*, int level, const char* facility, const char*
 struct DevBroker::Impl {
   rd_kafka_t* owner = nullptr;  // the mock cluster hangs off a client handle
   rd_kafka_mock_cluster_t* mock = nullptr;
-  std::unique_ptr<TcpForwarder> forwarder;
+  std::vector<std::unique_ptr<TcpForwarder>> forwarders;
 
   ~Impl() {
-    forwarder.reset();  // no new traffic first
+    forwarders.clear();  // no new traffic first
     if (mock) rd_kafka_mock_cluster_destroy(mock);
     if (owner) rd_kafka_destroy(owner);
   }
@@ -63,20 +65,48 @@ absl::StatusOr<std::unique_ptr<DevBroker>> DevBroker::Start(const DevBrokerOptio
     }
   }
 
-  // Bootstrap through the fixed address; the metadata then points clients at
-  // the first mock broker's own port.
-  const std::string first_broker =
-      broker->mock_bootstrap_.substr(0, broker->mock_bootstrap_.find(','));
-  auto forwarder = TcpForwarder::Start(options.address, first_broker);
-  if (!forwarder.ok()) return forwarder.status();
-  impl.forwarder = std::move(*forwarder);
   const std::string host = options.address.substr(0, options.address.rfind(':'));
-  broker->bootstrap_ = absl::StrCat(host, ":", impl.forwarder->port());
+  if (options.advertise_host.empty()) {
+    // Bootstrap through the fixed address; the metadata then points clients at
+    // the first mock broker's own port.
+    const std::string first_broker =
+        broker->mock_bootstrap_.substr(0, broker->mock_bootstrap_.find(','));
+    auto forwarder = TcpForwarder::Start(options.address, first_broker);
+    if (!forwarder.ok()) return forwarder.status();
+    impl.forwarders.push_back(std::move(*forwarder));
+    broker->bootstrap_ = absl::StrCat(host, ":", impl.forwarders[0]->port());
+    return broker;
+  }
+
+  // One relay per mock broker, all bound before any serves, so that the first
+  // answer already names every broker by its advertised address.
+  const std::vector<std::string> mocks = absl::StrSplit(broker->mock_bootstrap_, ',');
+  int first_port = 0;
+  if (!absl::SimpleAtoi(options.address.substr(host.size() + 1), &first_port)) {
+    return absl::InvalidArgumentError(absl::StrCat("\"", options.address, "\": bad port"));
+  }
+  auto advertised = std::make_shared<AdvertisedBrokers>();
+  for (size_t i = 0; i < mocks.size(); ++i) {
+    const int port = first_port == 0 ? 0 : first_port + static_cast<int>(i);
+    auto relay = TcpForwarder::Listen(absl::StrCat(host, ":", port));
+    if (!relay.ok()) return relay.status();
+    // The mock numbers its brokers 1..N in the order it lists them.
+    (*advertised)[static_cast<int32_t>(i + 1)] = {options.advertise_host, (*relay)->port()};
+    impl.forwarders.push_back(std::move(*relay));
+  }
+  for (size_t i = 0; i < mocks.size(); ++i) {
+    if (absl::Status s = impl.forwarders[i]->Serve(mocks[i], advertised); !s.ok()) return s;
+  }
+  broker->bootstrap_ = absl::StrCat(options.advertise_host, ":", impl.forwarders[0]->port());
   return broker;
 }
 
 DevBroker::~DevBroker() = default;
 
-int64_t DevBroker::connections() const { return impl_->forwarder->connections(); }
+int64_t DevBroker::connections() const {
+  int64_t n = 0;
+  for (const auto& f : impl_->forwarders) n += f->connections();
+  return n;
+}
 
 }  // namespace iss::devbroker

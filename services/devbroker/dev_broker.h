@@ -22,6 +22,11 @@ struct TopicSpec {
 struct DevBrokerOptions {
   std::string address = "127.0.0.1:19092";  // fixed bootstrap address (port 0 = any)
   int brokers = 1;
+  // Empty: clients bootstrap through `address`, then talk to the mock brokers'
+  // own loopback ports (same host only). Set: broker i (1-based) is relayed on
+  // `address`'s port + i - 1 (any free ports with port 0), and clients are told
+  // "<advertise_host>:<that port>" (clients on other hosts, e.g. containers).
+  std::string advertise_host;
   std::vector<TopicSpec> topics = {{"telemetry.raw.v1", 12}, {"telemetry.dlq.v1", 1}};
 };
 
@@ -30,7 +35,8 @@ class DevBroker {
   static absl::StatusOr<std::unique_ptr<DevBroker>> Start(const DevBrokerOptions& options);
   ~DevBroker();
 
-  // What clients use: the fixed address ("127.0.0.1:19092").
+  // What clients use: the fixed address ("127.0.0.1:19092"), or the first
+  // broker's advertised address.
   const std::string& bootstrap() const { return bootstrap_; }
   // The mock brokers' own addresses (ephemeral loopback ports).
   const std::string& mock_bootstrap() const { return mock_bootstrap_; }

@@ -3,12 +3,14 @@
 // cleanly on SIGTERM.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
 
 #include <fstream>
 #include <map>
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/kafka.h"
 #include "services/devbroker/dev_broker.h"
@@ -27,12 +29,9 @@ DevBrokerOptions AnyPort() {
   return o;
 }
 
-TEST(DevBrokerTest, ServesThePlatformTopicsThroughTheFixedAddress) {
-  auto broker = DevBroker::Start(AnyPort());
-  ASSERT_TRUE(broker.ok()) << broker.status();
-  const std::string bootstrap = (*broker)->bootstrap();
-  EXPECT_NE(bootstrap, (*broker)->mock_bootstrap());
-
+// Produces to every partition of telemetry.raw.v1 and reads it all back
+// through a consumer group (group coordinator included).
+void ProduceAndConsume(const std::string& bootstrap, const std::string& group) {
   std::mutex mu;
   std::set<int32_t> partitions;
   int failed = 0;
@@ -60,11 +59,9 @@ TEST(DevBrokerTest, ServesThePlatformTopicsThroughTheFixedAddress) {
     EXPECT_EQ(partitions.size(), 12u) << "telemetry.raw.v1 has 12 partitions";
     EXPECT_EQ(*partitions.rbegin(), 11);
   }
-  EXPECT_GE((*broker)->connections(), 1);
-
   kafka::ConsumerOptions co;
   co.brokers = bootstrap;
-  co.group_id = "devbroker-test";
+  co.group_id = group;
   co.topics = {"telemetry.raw.v1"};
   auto consumer = kafka::Consumer::Create(
       co, [](const auto&) { return std::map<kafka::TopicPartition, int64_t>{}; }, nullptr);
@@ -80,6 +77,56 @@ TEST(DevBrokerTest, ServesThePlatformTopicsThroughTheFixedAddress) {
       },
       absl::Seconds(30)));
   EXPECT_EQ(keys.size(), static_cast<size_t>(kN));
+}
+
+TEST(DevBrokerTest, ServesThePlatformTopicsThroughTheFixedAddress) {
+  auto broker = DevBroker::Start(AnyPort());
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  const std::string bootstrap = (*broker)->bootstrap();
+  EXPECT_NE(bootstrap, (*broker)->mock_bootstrap());
+  ProduceAndConsume(bootstrap, "devbroker-test");
+  EXPECT_GE((*broker)->connections(), 1);
+}
+
+// Clients on other hosts (containers) only ever learn the advertised names:
+// every broker in the metadata is "<advertise_host>:<relay port>", and a
+// group's whole life (coordinator included) runs through the relays.
+TEST(DevBrokerTest, AdvertisedAddressesAreAllClientsSee) {
+  DevBrokerOptions o = AnyPort();
+  o.brokers = 2;
+  o.advertise_host = "localhost";
+  auto broker = DevBroker::Start(o);
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  const std::string bootstrap = (*broker)->bootstrap();
+  ASSERT_THAT(bootstrap, ::testing::StartsWith("localhost:"));
+
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  ASSERT_EQ(rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof(err)),
+            RD_KAFKA_CONF_OK);
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+  ASSERT_NE(rk, nullptr) << err;
+  const rd_kafka_metadata_t* md = nullptr;
+  ASSERT_EQ(rd_kafka_metadata(rk, 1, nullptr, &md, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+  std::set<std::string> seen;
+  for (int i = 0; i < md->broker_cnt; ++i) {
+    seen.insert(absl::StrCat(md->brokers[i].host, ":", md->brokers[i].port));
+  }
+  rd_kafka_metadata_destroy(md);
+  rd_kafka_destroy(rk);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_TRUE(seen.count(bootstrap)) << "broker 1 is the bootstrap relay";
+  std::set<std::string> mock_ports;
+  for (absl::string_view m : absl::StrSplit((*broker)->mock_bootstrap(), ',')) {
+    mock_ports.insert(std::string(m.substr(m.rfind(':'))));
+  }
+  for (const std::string& b : seen) {
+    EXPECT_THAT(b, ::testing::StartsWith("localhost:"));
+    EXPECT_FALSE(mock_ports.count(b.substr(b.find(':')))) << b << " is a mock broker's own port";
+  }
+
+  ProduceAndConsume(bootstrap, "devbroker-advertised-test");
+  EXPECT_GE((*broker)->connections(), 2) << "clients talk to both brokers through their relays";
 }
 
 TEST(DevBrokerTest, BadOrBusyAddressesFailToStart) {
@@ -127,6 +174,38 @@ TEST(DevBrokerBinaryTest, AnnouncesWritesItsAddressAndStopsOnSigterm) {
   EXPECT_THAT(log, HasSubstr("DEVELOPMENT ONLY"));
   EXPECT_THAT(log, HasSubstr("\"msg\":\"devbroker ready\""));
   std::remove(addr_file.c_str());
+}
+
+// As the container stand-in for Redpanda runs it: relays on fixed ports named
+// by the advertised host, and /readyz for the compose health check.
+TEST(DevBrokerBinaryTest, AdvertisesItsHostAndServesReadyz) {
+  const int kafka_port = testing::FreePort(), ops_port = testing::FreePort();
+  testing::ChildProcess::Options options;
+  options.binary = ISS_DEVBROKER_BINARY;
+  options.env = {{"ISS_DEVBROKER_ADDR", absl::StrCat("127.0.0.1:", kafka_port)},
+                 {"ISS_DEVBROKER_ADVERTISE_HOST", "localhost"},
+                 {"ISS_DEVBROKER_OPS_ADDR", absl::StrCat("127.0.0.1:", ops_port)}};
+  auto child = testing::ChildProcess::Spawn(options);
+  ASSERT_TRUE(child.ok()) << child.status();
+  ASSERT_TRUE(testing::WaitHttpOk(ops_port, "/readyz", absl::Seconds(20)).ok())
+      << (*child)->ReadLog();
+  auto ready = testing::HttpGet(ops_port, "/readyz");
+  ASSERT_TRUE(ready.ok());
+  EXPECT_THAT(ready->second, HasSubstr(absl::StrCat("localhost:", kafka_port)));
+  ProduceAndConsume(absl::StrCat("localhost:", kafka_port), "devbroker-binary-test");
+  EXPECT_EQ((*child)->Stop(absl::Seconds(10)), 0);
+  EXPECT_THAT((*child)->ReadLog(),
+              HasSubstr(absl::StrCat("ISS_KAFKA_BROKERS=localhost:", kafka_port)));
+}
+
+TEST(DevBrokerBinaryTest, RejectsABadOpsAddress) {
+  testing::ChildProcess::Options options;
+  options.binary = ISS_DEVBROKER_BINARY;
+  options.env = {{"ISS_DEVBROKER_ADDR", "127.0.0.1:0"}, {"ISS_DEVBROKER_OPS_ADDR", "no-port"}};
+  auto child = testing::ChildProcess::Spawn(options);
+  ASSERT_TRUE(child.ok()) << child.status();
+  EXPECT_EQ((*child)->WaitExit(absl::Seconds(10)), 2);
+  EXPECT_THAT((*child)->ReadLog(), HasSubstr("ISS_DEVBROKER_OPS_ADDR=\"no-port\""));
 }
 
 TEST(DevBrokerBinaryTest, RejectsBadConfiguration) {

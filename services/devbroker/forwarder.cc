@@ -57,12 +57,17 @@ bool WriteAll(int fd, const char* buf, size_t n) {
 
 absl::StatusOr<std::unique_ptr<TcpForwarder>> TcpForwarder::Start(const std::string& listen,
                                                                   const std::string& target) {
+  auto f = Listen(listen);
+  if (!f.ok()) return f.status();
+  if (absl::Status s = (*f)->Serve(target); !s.ok()) return s;
+  return f;
+}
+
+absl::StatusOr<std::unique_ptr<TcpForwarder>> TcpForwarder::Listen(const std::string& listen) {
   std::unique_ptr<TcpForwarder> f(new TcpForwarder());
-  f->target_ = target;
-  socklen_t len = 0, target_len = 0;
+  socklen_t len = 0;
   auto addr = Resolve(listen, &len);
   if (!addr.ok()) return addr.status();
-  if (auto t = Resolve(target, &target_len); !t.ok()) return t.status();
   if (pipe2(f->wake_, O_CLOEXEC) != 0) return Errno("pipe");
   f->listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (f->listen_fd_ < 0) return Errno("socket");
@@ -76,8 +81,18 @@ absl::StatusOr<std::unique_ptr<TcpForwarder>> TcpForwarder::Start(const std::str
   socklen_t bound_len = sizeof(bound);
   getsockname(f->listen_fd_, reinterpret_cast<sockaddr*>(&bound), &bound_len);
   f->port_ = ntohs(bound.sin_port);
-  f->acceptor_ = std::thread([p = f.get()] { p->AcceptLoop(); });
   return f;
+}
+
+absl::Status TcpForwarder::Serve(const std::string& target,
+                                 std::shared_ptr<const AdvertisedBrokers> advertised) {
+  if (acceptor_.joinable()) return absl::FailedPreconditionError("already serving");
+  socklen_t target_len = 0;
+  if (auto t = Resolve(target, &target_len); !t.ok()) return t.status();
+  target_ = target;
+  advertised_ = std::move(advertised);
+  acceptor_ = std::thread([this] { AcceptLoop(); });
+  return absl::OkStatus();
 }
 
 TcpForwarder::~TcpForwarder() {
@@ -123,7 +138,11 @@ void TcpForwarder::AcceptLoop() {
     connections_.fetch_add(1);
     absl::MutexLock lock(&mu_);
     ++active_relays_;
-    std::thread([this, client, upstream] { Relay(client, upstream); }).detach();
+    if (advertised_) {
+      std::thread([this, client, upstream] { RelayFrames(client, upstream); }).detach();
+    } else {
+      std::thread([this, client, upstream] { Relay(client, upstream); }).detach();
+    }
   }
 }
 
@@ -149,6 +168,45 @@ void TcpForwarder::Relay(int client, int upstream) {
   close(upstream);
   absl::MutexLock lock(&mu_);
   --active_relays_;  // last touch of `this`: the destructor may proceed
+}
+
+void TcpForwarder::RelayFrames(int client, int upstream) {
+  AddressRewriter rewriter(advertised_);
+  char buf[64 * 1024];
+  std::string out;
+  for (;;) {
+    pollfd fds[3] = {{client, POLLIN, 0}, {upstream, POLLIN, 0}, {wake_[0], POLLIN, 0}};
+    if (poll(fds, 3, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (fds[2].revents) break;
+    bool open = true;
+    for (int i = 0; i < 2 && open; ++i) {
+      if (!fds[i].revents) continue;
+      const ssize_t n = read(fds[i].fd, buf, sizeof(buf));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        open = false;
+        break;
+      }
+      out.clear();
+      const std::string_view bytes(buf, static_cast<size_t>(n));
+      const absl::Status s =
+          i == 0 ? rewriter.FromClient(bytes, &out) : rewriter.FromBroker(bytes, &out);
+      if (!s.ok()) {  // never pass on what could not be rewritten
+        log::Warn("devbroker: closing a connection", {{"error", std::string(s.message())}});
+        open = false;
+        break;
+      }
+      open = WriteAll(i == 0 ? upstream : client, out.data(), out.size());
+    }
+    if (!open) break;
+  }
+  close(client);
+  close(upstream);
+  absl::MutexLock lock(&mu_);
+  --active_relays_;
 }
 
 }  // namespace iss::devbroker

@@ -1,9 +1,12 @@
-// Owns: a loopback TCP relay from a fixed listen address to a target address,
-// one thread per connection, bytes copied unchanged in both directions.
+// Owns: a TCP relay from a fixed listen address to a target address, one
+// thread per connection. Bytes are copied unchanged in both directions, or,
+// given advertised broker addresses, passed frame by frame through an
+// AddressRewriter so that clients learn those instead of the mock's own.
 //
-// Why: librdkafka's mock cluster (librdkafka 2.0.2) listens on ephemeral ports
-// only. Clients bootstrap through this fixed address, then follow the
-// metadata to the mock brokers' own (loopback) ports.
+// Why: librdkafka's mock cluster (librdkafka 2.0.2) listens on ephemeral
+// loopback ports only. Clients bootstrap through this fixed address, then
+// follow the metadata: to the mock brokers' own ports (same host), or to one
+// relay per broker when addresses are advertised (clients on other hosts).
 #pragma once
 
 #include <atomic>
@@ -13,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "services/devbroker/address_rewriter.h"
 
 namespace iss::devbroker {
 
@@ -22,6 +26,12 @@ class TcpForwarder {
   // name); listen port 0 picks a free one.
   static absl::StatusOr<std::unique_ptr<TcpForwarder>> Start(const std::string& listen,
                                                              const std::string& target);
+  // Two steps, for relays that must know each other's ports before any client
+  // connects: bind (the port is known from here on), then relay to `target`,
+  // rewriting broker addresses when `advertised` is given.
+  static absl::StatusOr<std::unique_ptr<TcpForwarder>> Listen(const std::string& listen);
+  absl::Status Serve(const std::string& target,
+                     std::shared_ptr<const AdvertisedBrokers> advertised = nullptr);
   ~TcpForwarder();  // closes the listener and every relayed connection
 
   int port() const { return port_; }
@@ -31,11 +41,13 @@ class TcpForwarder {
   TcpForwarder() = default;
   void AcceptLoop();
   void Relay(int client, int upstream);
+  void RelayFrames(int client, int upstream);
 
   int listen_fd_ = -1;
   int wake_[2] = {-1, -1};  // written on shutdown; every poll() watches it
   int port_ = 0;
   std::string target_;
+  std::shared_ptr<const AdvertisedBrokers> advertised_;
   std::atomic<int64_t> connections_{0};
   std::thread acceptor_;
   // Relay threads are detached (a long dev session sees many connections);

@@ -2,14 +2,17 @@
 // platform runs on a laptop without Kafka. librdkafka's mock cluster with the
 // platform's topics, reachable at a fixed loopback bootstrap address.
 //
-//   config -> mock cluster + topics -> fixed bootstrap address -> wait for SIGTERM
+//   config -> mock cluster + topics -> fixed bootstrap address (relays with
+//   advertised addresses for clients on other hosts) -> ops HTTP -> wait for SIGTERM
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
 #include "common/config.h"
+#include "common/health.h"
 #include "common/log.h"
+#include "common/ops_server.h"
 #include "common/shutdown.h"
 #include "services/devbroker/dev_broker.h"
 
@@ -49,9 +52,22 @@ int main(int argc, char** argv) {
   const auto* brokers = cfg.Int("ISS_DEVBROKER_BROKERS", 1, 1, 5, "Number of mock brokers");
   const auto* raw_partitions =
       cfg.Int("ISS_DEVBROKER_RAW_PARTITIONS", 12, 1, 1000, "Partitions of telemetry.raw.v1");
+  const auto* advertise = cfg.String(
+      "ISS_DEVBROKER_ADVERTISE_HOST", "",
+      "Host name clients on other hosts reach this one by (a container's service name): "
+      "mock broker i is relayed on the ISS_DEVBROKER_ADDR port + i - 1 and named "
+      "<host>:<port> in metadata; empty = clients on this host follow the mock's loopback ports");
+  const auto* ops_addr =
+      cfg.String("ISS_DEVBROKER_OPS_ADDR", "", "/healthz, /readyz, /metrics address; empty = none");
   const auto* log_level =
       cfg.Enum("ISS_LOG_LEVEL", "info", {"debug", "info", "warn", "error"}, "Minimum log level");
   cfg.LoadOrExit(argc, argv);
+  if (const size_t colon = ops_addr->rfind(':');
+      !ops_addr->empty() && (colon == std::string::npos || colon == 0)) {
+    std::cerr << "ISS_DEVBROKER_OPS_ADDR=\"" << *ops_addr
+              << "\": expected host:port with a port in [0, 65535], or empty\n";
+    return 2;
+  }
   log::Init("devbroker", log::Level::kInfo);
   (void)log::SetLevel(*log_level);
   for (const auto& [name, value] : cfg.Effective()) log::Info("config", {{name, value}});
@@ -62,12 +78,26 @@ int main(int argc, char** argv) {
   devbroker::DevBrokerOptions options;
   options.address = *addr;
   options.brokers = static_cast<int>(*brokers);
+  options.advertise_host = *advertise;
   options.topics = {{"telemetry.raw.v1", static_cast<int>(*raw_partitions)},
                     {"telemetry.dlq.v1", 1}};
+  Health health;
+  health.Declare("mock_cluster");
   auto broker = devbroker::DevBroker::Start(options);
   if (!broker.ok()) {
     log::Error("devbroker failed to start", {{"error", std::string(broker.status().message())}});
     return 1;
+  }
+  health.Set("mock_cluster", true, (*broker)->bootstrap());
+  std::unique_ptr<OpsServer> ops;
+  if (!ops_addr->empty()) {
+    auto started = OpsServer::Start(*ops_addr, &health);
+    if (!started.ok()) {
+      log::Error("ops server failed to start",
+                 {{"error", std::string(started.status().message())}});
+      return 1;
+    }
+    ops = std::move(*started);
   }
   if (!addr_file->empty() && !WriteAddressFile(*addr_file, (*broker)->bootstrap())) {
     log::Error("cannot write the address file", {{"path", *addr_file}});
@@ -75,10 +105,12 @@ int main(int argc, char** argv) {
   }
   log::Info("devbroker ready", {{"bootstrap", (*broker)->bootstrap()},
                                 {"mock_brokers", (*broker)->mock_bootstrap()},
-                                {"topics", "telemetry.raw.v1,telemetry.dlq.v1"}});
+                                {"topics", "telemetry.raw.v1,telemetry.dlq.v1"},
+                                {"ops_port", ops ? ops->port() : 0}});
   std::cerr << "  ISS_KAFKA_BROKERS=" << (*broker)->bootstrap() << "\n\n";
 
   WaitForShutdown();
+  health.SetShuttingDown();
   log::Info("devbroker stopping", {{"connections_served", (*broker)->connections()}});
   broker->reset();
   return 0;

@@ -26,7 +26,9 @@ def builder_targets(dockerfile):
 
 
 dockerfile = (ROOT / "docker/Dockerfile").read_text()
-compose = (ROOT / "docker-compose.yml").read_text()
+# ... and the stand-in override runs our image too (iss-devbroker for Redpanda).
+compose = (ROOT / "docker-compose.yml").read_text() + (
+    ROOT / "docker/standins/docker-compose.standins.yml").read_text()
 
 # The builder builds what compose runs.
 targets = builder_targets(dockerfile)

@@ -64,6 +64,40 @@ if need("docker-compose"):
             except ImportError:
                 skips.append("python3-yaml not installed (per-service checks)")
 
+# 1b. The stand-in override (machines that pull no third-party image) replaces only
+# third-party services, each labelled STAND-IN; of ours it may only point ingestion at
+# the stand-in ISSLIVE feed. Everything else of ours runs as docker-compose.yml says.
+FEED_ONLY = {"ISS_LS_SERVER", "ISS_LS_TLS", "ISS_INGEST_SOURCE_LABEL"}
+try:
+    import yaml
+    base = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    standins_text = (ROOT / "docker/standins/docker-compose.standins.yml").read_text()
+    standins = yaml.safe_load(standins_text)["services"]
+    for name, svc in standins.items():
+        if str(base.get(name, {}).get("image", "")).startswith("iss-platform"):  # ours
+            extra = set(svc) - {"environment", "depends_on"}
+            env = set((svc.get("environment") or {}))
+            deps = set((svc.get("depends_on") or {}))
+            if extra or env - FEED_ONLY or deps - {"isslive"}:
+                fail(f"stand-in override changes our service {name}: "
+                     f"{sorted(extra) + sorted(env - FEED_ONLY) + sorted(deps - {'isslive'})}")
+        else:
+            block = standins_text.split(f"\n  {name}:\n", 1)[0].rsplit("\n\n", 1)[-1]
+            if "STAND-IN" not in block:
+                fail(f"stand-in override: {name} is not labelled STAND-IN in a comment above it")
+except ImportError:
+    skips.append("python3-yaml not installed (stand-in override check)")
+
+# 1c. One init per container: the image's ENTRYPOINT is tini, so compose's `init: true`
+# on our services would start tini under a second init (tini then warns it cannot reap).
+try:
+    import yaml
+    for name, svc in yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"].items():
+        if str(svc.get("image", "")).startswith("iss-platform") and svc.get("init"):
+            fail(f"{name}: init: true under the image's own tini")
+except ImportError:
+    pass
+
 # 2. Dockerfile: non-root USER, HEALTHCHECK, tini.
 df = (ROOT / "docker/Dockerfile").read_text()
 for needle in ("USER 10001", "HEALTHCHECK", "tini"):
