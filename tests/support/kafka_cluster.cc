@@ -6,7 +6,10 @@
 
 #include <cstdio>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "tests/support/process.h"
 #include "absl/time/clock.h"
 
 namespace iss::testing {
@@ -86,6 +89,12 @@ absl::StatusOr<std::unique_ptr<KafkaCluster>> KafkaCluster::Start(int brokers) {
   impl.mock = rd_kafka_mock_cluster_new(impl.owner, brokers);
   if (impl.mock == nullptr) return absl::InternalError("rd_kafka_mock_cluster_new failed");
   cluster->bootstrap_ = rd_kafka_mock_cluster_bootstraps(impl.mock);
+  // A broker taken down closes its listener and binds the same port when it
+  // comes back (librdkafka aborts if it cannot): never hand those ports out.
+  for (absl::string_view addr : absl::StrSplit(cluster->bootstrap_, ',')) {
+    int port = 0;
+    if (absl::SimpleAtoi(addr.substr(addr.rfind(':') + 1), &port)) ReservePort(port);
+  }
   auto admin = NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", cluster->bootstrap_}});
   if (!admin.ok()) return admin.status();
   impl.admin = *admin;

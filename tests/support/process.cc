@@ -168,19 +168,30 @@ double RssMiB(pid_t pid) {
   return -1;
 }
 
+namespace {
+absl::Mutex ports_mu(absl::kConstInit);
+absl::flat_hash_set<int>& TakenPorts() ABSL_EXCLUSIVE_LOCKS_REQUIRED(ports_mu) {
+  static auto* taken = new absl::flat_hash_set<int>();
+  return *taken;
+}
+}  // namespace
+
 int FreePort() {
   // The kernel may hand the same ephemeral port out again once its socket is
   // closed, so two calls in a row could name one port twice (a service's gRPC
   // and ops addresses, say): never return a port this process already got.
-  static absl::Mutex mu(absl::kConstInit);
-  static auto* handed_out = new absl::flat_hash_set<int>();
   boost::asio::io_context io;
   for (;;) {
     boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
     const int port = a.local_endpoint().port();
-    absl::MutexLock lock(&mu);
-    if (handed_out->insert(port).second) return port;
+    absl::MutexLock lock(&ports_mu);
+    if (TakenPorts().insert(port).second) return port;
   }
+}
+
+void ReservePort(int port) {
+  absl::MutexLock lock(&ports_mu);
+  TakenPorts().insert(port);
 }
 
 absl::StatusOr<std::pair<int, std::string>> HttpRequest(

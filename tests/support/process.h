@@ -56,8 +56,12 @@ class ChildProcess {
 double RssMiB(pid_t pid);
 
 // A TCP port on 127.0.0.1 that was free a moment ago, never one an earlier
-// call in this process returned.
+// call in this process returned, nor one reserved with ReservePort.
 int FreePort();
+// Keeps FreePort from ever returning `port`: for listeners that close and
+// must bind the same port again (a mock Kafka broker taken down and brought
+// back aborts the process if its port was handed out meanwhile).
+void ReservePort(int port);
 
 // Polls GET http://127.0.0.1:<port><path> until it answers 200 or `timeout`.
 absl::Status WaitHttpOk(int port, const std::string& path, absl::Duration timeout);
