@@ -386,7 +386,8 @@ asio::awaitable<void> Client::Impl::Serve(Ws& ws, std::string* reason) {
                    {"control_link", session.control_link().empty() ? "*" : session.control_link()},
                    {"keepalive_s", session.keepalive()}});
       }
-      if (!co_await Write(ws, step.send, reason)) co_return;
+      // (Most lines send nothing: no coroutine frame for them.)
+      if (!step.send.empty() && !co_await Write(ws, step.send, reason)) co_return;
       if (step.kind == Session::Step::kStop) {
         stopping = true;
         *reason = "sink closed";
@@ -402,7 +403,10 @@ asio::awaitable<void> Client::Impl::Serve(Ws& ws, std::string* reason) {
       }
     }
     // Refused items whose time has come are asked for again.
-    if (!co_await Write(ws, session.Tick(absl::Now()).send, reason)) co_return;
+    if (session.has_refused_items()) {
+      Session::Step due = session.Tick(last_message_at);
+      if (!due.send.empty() && !co_await Write(ws, due.send, reason)) co_return;
+    }
     if (session.updates_delivered() > delivered_before) delivered_this_connection = true;
     PublishSessionStatus();
   }

@@ -140,6 +140,7 @@ class Session {
   const std::string& control_link() const { return control_link_; }
   // Items refused now, in item order.
   std::vector<RefusedItem> refused_items() const;
+  bool has_refused_items() const { return !refused_.empty(); }
   std::vector<FrequencyGrant> frequency_grants() const;
   // The last SYNC's lag (zero before the first SYNC of a bind).
   absl::Duration sync_lag() const { return sync_lag_; }
