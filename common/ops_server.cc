@@ -51,14 +51,8 @@ class Session : public std::enable_shared_from_this<Session> {
     const std::string target(req_.target());
     if (req_.method() != http::verb::get && req_.method() != http::verb::head) {
       Reply(http::status::method_not_allowed, "text/plain", "only GET\n", req_.keep_alive());
-    } else if (target == "/healthz") {
-      Reply(http::status::ok, "application/json", "{\"status\":\"alive\"}\n", req_.keep_alive());
-    } else if (target == "/readyz") {
-      const bool serving = health_->Serving();
-      Reply(serving ? http::status::ok : http::status::service_unavailable, "application/json",
-            health_->ToJson() + "\n", req_.keep_alive());
-    } else if (target == "/metrics") {
-      Reply(http::status::ok, "text/plain; version=0.0.4", metrics::Serialize(),
+    } else if (std::optional<OpsAnswer> ops = AnswerOps(target, *health_)) {
+      Reply(static_cast<http::status>(ops->status), ops->content_type, std::move(ops->body),
             req_.keep_alive());
     } else {
       Reply(http::status::not_found, "text/plain", "not found: try /healthz /readyz /metrics\n",
@@ -66,7 +60,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
-  void Reply(http::status status, const char* type, std::string body, bool keep_alive) {
+  void Reply(http::status status, const std::string& type, std::string body, bool keep_alive) {
     auto res = std::make_shared<http::response<http::string_body>>(status, 11);
     res->set(http::field::content_type, type);
     res->set(http::field::cache_control, "no-store");
@@ -92,6 +86,17 @@ class Session : public std::enable_shared_from_this<Session> {
 };
 
 }  // namespace
+
+std::optional<OpsAnswer> AnswerOps(std::string_view path, const Health& health) {
+  if (path == "/healthz") return OpsAnswer{200, "application/json", "{\"status\":\"alive\"}\n"};
+  if (path == "/readyz") {
+    return OpsAnswer{health.Serving() ? 200 : 503, "application/json", health.ToJson() + "\n"};
+  }
+  if (path == "/metrics") {
+    return OpsAnswer{200, "text/plain; version=0.0.4; charset=utf-8", metrics::Serialize()};
+  }
+  return std::nullopt;
+}
 
 struct OpsServer::Impl {
   asio::io_context io{1};

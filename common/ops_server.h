@@ -6,12 +6,23 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "common/health.h"
 
 namespace iss {
+
+// The answer to a GET of an ops endpoint, whoever serves it (OpsServer; the
+// gateway on its public port): nullopt when `path` is not one.
+struct OpsAnswer {
+  int status = 200;
+  std::string content_type;
+  std::string body;
+};
+std::optional<OpsAnswer> AnswerOps(std::string_view path, const Health& health);
 
 class OpsServer {
  public:
