@@ -2,28 +2,9 @@
 // front of seeded gRPC upstreams and the DOM must show the tank chart, the
 // Pee-Bot detections and a live update that only the SSE tail delivered.
 // Skips (with the reason) when Chromium is not installed.
-#include <utility>  // before any Asio header
+#include <memory>
+#include <optional>
 
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <regex>
-#include <sstream>
-#include <thread>
-
-#include "boost/asio.hpp"
-#include "boost/beast/core.hpp"
-#include "boost/beast/websocket.hpp"
-#include "gateway/testing/http_client.h"
-#include "nlohmann/json.hpp"
-
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -38,149 +19,48 @@
 #include "iss/peebot/v1/peebot.pb.h"
 #include "iss/storage/v1/storage.pb.h"
 #include "iss/telemetry/v1/telemetry.pb.h"
+#include "tests/support/chromium.h"
 #include "tests/support/wait.h"
 
 namespace iss::gateway {
 namespace {
 
 using ::testing::HasSubstr;
+using iss::testing::Chromium;
 using testing::FakeUpstream;
 
-std::string FindChromium() {
-  for (const char* p : {"/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"}) {
-    if (std::filesystem::exists(p)) return p;
-  }
-  return "";
-}
+// The real gateway in front of the three fakes (started here), and headless
+// Chromium, phone-sized, on its page.
+struct DashboardRig {
+  std::unique_ptr<Upstreams> upstreams;
+  std::optional<RouteTable> routes;
+  Health health;
+  std::unique_ptr<Server> server;
+  std::unique_ptr<Chromium> browser;
 
-extern "C" char** environ;
-
-// Headless Chromium driven over the DevTools protocol: --dump-dom cannot wait
-// for a page that keeps an SSE stream open (virtual time never runs out), so
-// the test reads the live DOM with Runtime.evaluate and polls it with WaitFor.
-class Chromium {
- public:
-  Chromium(const std::string& binary, const std::string& url) {
-    dir_ = absl::StrCat(::testing::TempDir(), "/chromium-", getpid());
-    std::filesystem::create_directories(dir_);
-    const std::string log = dir_ + "/stderr.log";
-    std::vector<std::string> args = {binary, "--headless", "--no-sandbox", "--disable-gpu",
-                                     "--no-first-run", "--disable-background-networking",
-                                     "--disable-dev-shm-usage", "--remote-debugging-port=0",
-                                     "--window-size=390,844",  // a phone
-                                     "--user-data-dir=" + dir_ + "/profile", url};
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);  // its own group: we stop all of it
-    posix_spawnattr_setpgroup(&attr, 0);
-    if (posix_spawn(&pid_, binary.c_str(), &fa, &attr, argv.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    if (pid_ <= 0) return;
-    // "DevTools listening on ws://127.0.0.1:PORT/devtools/browser/..."
-    std::smatch m;
-    iss::testing::WaitFor(
-        [&] {
-          std::ifstream in(log);
-          std::stringstream ss;
-          ss << in.rdbuf();
-          const std::string text = ss.str();
-          static const std::regex re(R"(DevTools listening on ws://127\.0\.0\.1:(\d+)/)");
-          if (!std::regex_search(text, m, re)) return false;
-          devtools_port_ = std::stoi(m[1]);
-          return true;
-        },
-        absl::Seconds(30), absl::Milliseconds(20));
-  }
-  std::string Log() const {
-    std::ifstream in(dir_ + "/stderr.log");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
-  ~Chromium() {
-    ws_.reset();
-    if (pid_ > 0) {
-      kill(-pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
+  // "" when everything runs, else what did not start.
+  std::string Start(const std::string& chromium, FakeUpstream& ingest, FakeUpstream& storage,
+                    FakeUpstream& peebot) {
+    for (FakeUpstream* f : {&ingest, &storage, &peebot}) {
+      if (absl::Status s = f->Start(); !s.ok()) return s.ToString();
     }
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
+    upstreams = std::make_unique<Upstreams>(
+        PlatformUpstreams(ingest.address(), storage.address(), peebot.address()));
+    auto table = RouteTable::Build(*google::protobuf::DescriptorPool::generated_pool(),
+                                   upstreams->ServiceNames());
+    if (!table.ok()) return table.status().ToString();
+    routes.emplace(*std::move(table));
+    ServerOptions options;
+    options.address = "127.0.0.1:0";
+    auto s = Server::Start(options, &*routes, upstreams.get(), &health);
+    if (!s.ok()) return s.status().ToString();
+    server = *std::move(s);
+    browser = std::make_unique<Chromium>(
+        chromium, absl::StrCat("http://127.0.0.1:", server->port(), "/"), "390,844");
+    return browser->started() ? "" : "chromium did not open its DevTools port";
   }
-  bool started() const { return devtools_port_ > 0; }
-
-  // Sends one DevTools command and returns its `result` (null on failure).
-  nlohmann::json Call(const std::string& method, nlohmann::json params) {
-    if (!ws_ && !Connect()) return nullptr;
-    nlohmann::json req = {{"id", ++id_}, {"method", method}, {"params", std::move(params)}};
-    boost::beast::error_code ec;
-    ws_->write(boost::asio::buffer(req.dump()), ec);
-    while (!ec) {
-      boost::beast::flat_buffer buf;
-      ws_->read(buf, ec);
-      if (ec) break;
-      auto j = nlohmann::json::parse(boost::beast::buffers_to_string(buf.data()), nullptr, false);
-      if (j.is_object() && j.value("id", 0) == id_) return j.value("result", nlohmann::json());
-    }
-    ws_.reset();
-    return nullptr;
-  }
-
-  // The page's current DOM as HTML ("" if the page is not reachable yet).
-  std::string Dom() {
-    nlohmann::json r = Call("Runtime.evaluate", {{"expression", "document.documentElement.outerHTML"},
-                                                 {"returnByValue", true}});
-    if (!r.is_object() || !r.contains("result")) return "";
-    return r["result"].value("value", std::string());
-  }
-
-  // A PNG of the page (for people debugging the dashboard).
-  bool Screenshot(const std::string& path) {
-    nlohmann::json r = Call("Page.captureScreenshot", {{"format", "png"}});
-    std::string png;
-    if (!r.is_object() || !absl::Base64Unescape(r.value("data", ""), &png)) return false;
-    std::ofstream(path, std::ios::binary) << png;
-    return true;
-  }
-
- private:
-  bool Connect() {
-    auto list = testing::HttpCall(devtools_port_, "GET", "/json/list");
-    auto j = nlohmann::json::parse(list.body, nullptr, false);
-    if (!j.is_array()) return false;
-    std::string path;
-    for (const auto& t : j) {
-      if (t.value("type", "") == "page") {
-        const std::string url = t.value("webSocketDebuggerUrl", "");
-        const size_t p = url.find("/devtools/");
-        if (p != std::string::npos) path = url.substr(p);
-      }
-    }
-    if (path.empty()) return false;
-    auto ws = std::make_unique<boost::beast::websocket::stream<boost::asio::ip::tcp::socket>>(ioc_);
-    boost::beast::error_code ec;
-    ws->next_layer().connect(
-        {boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(devtools_port_)}, ec);
-    if (!ec) ws->handshake(absl::StrCat("127.0.0.1:", devtools_port_), path, ec);
-    if (ec) return false;
-    ws_ = std::move(ws);
-    return true;
-  }
-
-  std::string dir_;
-  pid_t pid_ = -1;
-  int devtools_port_ = 0;
-  int id_ = 0;
-  boost::asio::io_context ioc_;
-  std::unique_ptr<boost::beast::websocket::stream<boost::asio::ip::tcp::socket>> ws_;
 };
+
 
 iss::telemetry::v1::TelemetryEvent TankEvent(const std::string& value, absl::Time at) {
   iss::telemetry::v1::TelemetryEvent ev;
@@ -194,7 +74,7 @@ iss::telemetry::v1::TelemetryEvent TankEvent(const std::string& value, absl::Tim
 }
 
 TEST(DashboardBrowserTest, ChartDetectionsAndALiveUpdateRender) {
-  const std::string chromium = FindChromium();
+  const std::string chromium = Chromium::Find();
   if (chromium.empty()) GTEST_SKIP() << "chromium is not installed (apt-get install chromium)";
 
   const std::string token = "t";
@@ -262,20 +142,9 @@ TEST(DashboardBrowserTest, ChartDetectionsAndALiveUpdateRender) {
   istatus.set_signal(iss::telemetry::v1::SIGNAL_STATE_AOS);
   *istatus.mutable_last_update_at() = ToProto(now);
   ingest.Reply("/iss.ingest.v1.IngestService/GetIngestStatus", istatus);
-  for (FakeUpstream* f : {&ingest, &storage, &peebot}) ASSERT_TRUE(f->Start().ok());
-
-  Upstreams upstreams(PlatformUpstreams(ingest.address(), storage.address(), peebot.address()));
-  auto routes = RouteTable::Build(*google::protobuf::DescriptorPool::generated_pool(),
-                                  upstreams.ServiceNames());
-  ASSERT_TRUE(routes.ok());
-  Health health;
-  ServerOptions options;
-  options.address = "127.0.0.1:0";
-  auto server = Server::Start(options, &*routes, &upstreams, &health);
-  ASSERT_TRUE(server.ok());
-
-  Chromium browser(chromium, absl::StrCat("http://127.0.0.1:", (*server)->port(), "/"));
-  ASSERT_TRUE(browser.started()) << "chromium did not open its DevTools port";
+  DashboardRig rig;
+  ASSERT_EQ(rig.Start(chromium, ingest, storage, peebot), "");
+  Chromium& browser = *rig.browser;
 
   // The page renders the seeded history and subscribes to the live tail ...
   std::string dom;
@@ -338,7 +207,7 @@ TEST(DashboardBrowserTest, ChartDetectionsAndALiveUpdateRender) {
 // Started without internet access, the page says what is wrong with the
 // station feed and what to do, and never confuses it with its own stream.
 TEST(DashboardBrowserTest, AnUnreachableFeedIsToldPlainlyWithWhatToDo) {
-  const std::string chromium = FindChromium();
+  const std::string chromium = Chromium::Find();
   if (chromium.empty()) GTEST_SKIP() << "chromium is not installed (apt-get install chromium)";
   FakeUpstream ingest({"iss.ingest.v1.IngestService"}, "t");
   FakeUpstream storage({"iss.storage.v1.StorageService"}, "t");
@@ -350,18 +219,9 @@ TEST(DashboardBrowserTest, AnUnreachableFeedIsToldPlainlyWithWhatToDo) {
   *istatus.mutable_next_attempt_at() = ToProto(absl::Now() + absl::Minutes(1));
   ingest.Reply("/iss.ingest.v1.IngestService/GetIngestStatus", istatus);
   storage.Stream("/iss.storage.v1.StorageService/Tail", {}, /*hold=*/true);
-  for (FakeUpstream* f : {&ingest, &storage, &peebot}) ASSERT_TRUE(f->Start().ok());
-  Upstreams upstreams(PlatformUpstreams(ingest.address(), storage.address(), peebot.address()));
-  auto routes = RouteTable::Build(*google::protobuf::DescriptorPool::generated_pool(),
-                                  upstreams.ServiceNames());
-  ASSERT_TRUE(routes.ok());
-  Health health;
-  ServerOptions options;
-  options.address = "127.0.0.1:0";
-  auto server = Server::Start(options, &*routes, &upstreams, &health);
-  ASSERT_TRUE(server.ok());
-  Chromium browser(chromium, absl::StrCat("http://127.0.0.1:", (*server)->port(), "/"));
-  ASSERT_TRUE(browser.started()) << "chromium did not open its DevTools port";
+  DashboardRig rig;
+  ASSERT_EQ(rig.Start(chromium, ingest, storage, peebot), "");
+  Chromium& browser = *rig.browser;
   std::string dom;
   ASSERT_TRUE(iss::testing::WaitFor(
       [&] {
