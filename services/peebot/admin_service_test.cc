@@ -277,6 +277,44 @@ TEST_F(AdminServiceTest, ReevaluateReplaysStoredSamples) {
   EXPECT_EQ(*store_->CountDetections(), 0);
 }
 
+// Samples stored from a replay were ingested months after they were taken,
+// but carry the recorded receive time: Reevaluate finds what live found. The
+// store keeps both times; the fallback for rows from before received_ts is
+// ingest_ts.
+TEST_F(AdminServiceTest, ReevaluateJudgesLagByTheStoredReceiveTime) {
+  auto sc = LoadScenario(std::string(PEEBOT_TESTDATA_DIR) + "/replayed_month_later.scenario");
+  ASSERT_TRUE(sc.ok());
+  ASSERT_EQ(sc->expected.size(), 2u);
+  ASSERT_TRUE(store_->CommitBatch("g", sc->delivery, {}, "{}", {}).ok());
+  auto stored = store_->Samples(ScenarioEpoch(), ScenarioEpoch() + absl::Hours(1));
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  ASSERT_EQ(stored->size(), sc->delivery.size());
+  for (const Sample& s : *stored) {
+    EXPECT_LT(s.received_ts - s.source_ts, absl::Seconds(200)) << s.item_id;
+    EXPECT_GT(s.ingest_ts - s.source_ts, absl::Hours(24 * 29)) << s.item_id;
+  }
+  v1::ReevaluateRequest req;
+  *req.mutable_start_time() = iss::ToProto(ScenarioEpoch());
+  *req.mutable_end_time() = iss::ToProto(ScenarioEpoch() + absl::Minutes(20));
+  v1::ReevaluateResponse res;
+  ASSERT_TRUE(stub_->Reevaluate(Ctx().get(), req, &res).ok());
+  ASSERT_EQ(res.detections_size(), 2);
+  EXPECT_EQ(res.detections(0).detection_id(), sc->expected[0].detection_id);
+  EXPECT_EQ(res.detections(1).detection_id(), sc->expected[1].detection_id);
+
+  // A row from before received_ts existed reads its ingest time back instead.
+  Sample old;
+  old.item_id = "NODE3000005";
+  old.source_ts = ScenarioEpoch() + absl::Hours(2);
+  old.ingest_ts = old.source_ts + absl::Seconds(3);
+  old.value = "1";
+  ASSERT_TRUE(store_->CommitBatch("g", {old}, {}, "{}", {}).ok());
+  auto back = store_->Samples(old.source_ts, old.source_ts + absl::Seconds(1));
+  ASSERT_TRUE(back.ok());
+  ASSERT_EQ(back->size(), 1u);
+  EXPECT_EQ((*back)[0].received_ts, old.ingest_ts);
+}
+
 TEST_F(AdminServiceTest, ReevaluateRejectsBadWindowsAndSettings) {
   v1::ReevaluateRequest req;
   v1::ReevaluateResponse res;

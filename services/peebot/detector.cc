@@ -138,8 +138,10 @@ void Detector::ProcessTank(const Sample& s, Tank& tank, std::vector<Detection>* 
   }
   if (!level) return;  // null or unparsable: ingestion validates, we stay safe
 
-  const bool snapshot =
-      s.ingest_ts != absl::InfinitePast() && s.ingest_ts - s.source_ts > config_.max_sample_lag;
+  // Event time throughout: the receive time the sample carries, never the
+  // time it was ingested (a replay's ingest_ts is "now").
+  const bool snapshot = s.received_ts != absl::InfinitePast() &&
+                        s.received_ts - s.source_ts > config_.max_sample_lag;
   const bool clock_gap = clock_seen_ && s.source_ts - last_clock_ > config_.max_step_gap;
   const bool resync = tank.need_resync || !tank.has_baseline || snapshot || clock_gap;
   tank.last_time = s.source_ts;
@@ -217,6 +219,7 @@ Json SampleToJson(const Sample& s) {
   Json j = {{"item", s.item_id},
             {"ts", Micros(s.source_ts)},
             {"ingest", Micros(s.ingest_ts)},
+            {"received", Micros(s.received_ts)},
             {"signal", static_cast<int>(s.signal)}};
   if (s.value) j["value"] = *s.value;
   if (s.status_class) j["class"] = *s.status_class;
@@ -228,6 +231,8 @@ Sample SampleFromJson(const Json& j) {
   s.item_id = j.at("item").get<std::string>();
   s.source_ts = FromMicros(j.at("ts").get<int64_t>());
   s.ingest_ts = FromMicros(j.at("ingest").get<int64_t>());
+  // State saved before received_ts existed: the ingest time stood for it.
+  s.received_ts = j.contains("received") ? FromMicros(j["received"].get<int64_t>()) : s.ingest_ts;
   s.signal = static_cast<SignalState>(j.at("signal").get<int>());
   if (j.contains("value")) s.value = j["value"].get<std::string>();
   if (j.contains("class")) s.status_class = j["class"].get<std::string>();

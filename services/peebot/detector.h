@@ -28,9 +28,12 @@
 //   - Resynchronisation: the first sample after loss of signal (TIME_000001
 //     Status.Class != "24", or a sample marked LOS), after a gap in the station
 //     clock longer than max_step_gap (no data: a disconnect), or a sample that
-//     ingestion accepted more than max_sample_lag after it was taken (a
-//     snapshot after reconnect) only sets the baseline: a level that moved
-//     while we could not see it is never a rise.
+//     was received from the feed more than max_sample_lag after it was taken
+//     (a snapshot after reconnect) only sets the baseline: a level that moved
+//     while we could not see it is never a rise. "Received" is the sample's
+//     received_ts, which a replay carries over from the recorded session, so
+//     a replay of last month (ingested now) is judged as it was live; never
+//     ingest_ts.
 //   - A sample older than the newest one already processed for its item is
 //     late: dropped and counted (the released order already absorbs up to
 //     allowed_lateness of disorder).
@@ -51,7 +54,7 @@ namespace iss::peebot {
 struct DetectorConfig {
   double min_rise_percent = 2.0;
   absl::Duration max_step_gap = absl::Seconds(30);
-  // A sample accepted later than this after it was taken is a snapshot.
+  // A sample received later than this after it was taken is a snapshot.
   absl::Duration max_sample_lag = absl::Seconds(60);
   // Disorder absorbed before release (event time).
   absl::Duration allowed_lateness = absl::Seconds(5);

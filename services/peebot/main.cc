@@ -68,6 +68,10 @@ int main(int argc, char** argv) {
   const auto* step_gap =
       cfg.Duration("ISS_PEEBOT_MAX_STEP_GAP", absl::Seconds(30), absl::Seconds(1),
                    absl::Minutes(10), "Longest event-time gap between the steps of one rise");
+  const auto* max_sample_lag = cfg.Duration(
+      "ISS_PEEBOT_MAX_SAMPLE_LAG", absl::Seconds(60), absl::Seconds(1), absl::Hours(24),
+      "A sample received from the feed this long after it was taken (a snapshot after a "
+      "reconnect) only re-baselines");
   const auto* ml_per_percent = cfg.Double("ISS_PEEBOT_ML_PER_PERCENT", 82.0, 0.01, 10000,
                                           "Tank millilitres per percent point (volume estimate)");
   const auto* cooldown =
@@ -184,6 +188,7 @@ int main(int argc, char** argv) {
   po.group_id = *group;
   po.topic = *topic;
   po.tank_items = tank_items;
+  po.max_sample_lag = *max_sample_lag;
   po.sample_retention = *sample_retention;
   po.supervisor.stall_timeout = *stall_timeout;
   po.kafka_extra = {
@@ -202,6 +207,7 @@ int main(int argc, char** argv) {
   deps.view = [&] { return pipeline.view(); };
   deps.on_settings_changed = [&] { poster_loop.Notify(); };
   deps.tank_items = tank_items;
+  deps.max_sample_lag = *max_sample_lag;
   AdminService admin(deps);
   GrpcServerOptions grpc_opts;
   grpc_opts.address = *grpc_addr;

@@ -56,6 +56,7 @@ DetectorConfig Pipeline::ConfigFromSettings() const {
   c.max_step_gap = s.max_step_gap;
   c.ml_per_percent = s.ml_per_percent;
   c.tank_items = options_.tank_items;
+  c.max_sample_lag = options_.max_sample_lag;
   return c;
 }
 

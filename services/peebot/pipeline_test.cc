@@ -42,6 +42,7 @@ iss::telemetry::v1::TelemetryEvent ToEvent(const Sample& s) {
   e.set_item_id(s.item_id);
   iss::ToProto(s.source_ts, e.mutable_source_ts());
   iss::ToProto(s.ingest_ts, e.mutable_ingest_ts());
+  iss::ToProto(s.received_ts, e.mutable_received_ts());
   if (s.value) e.set_value(*s.value);
   if (s.status_class) e.mutable_status()->set_class_(*s.status_class);
   e.set_source("test-ingest");

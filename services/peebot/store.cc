@@ -146,17 +146,19 @@ absl::StatusOr<int> Store::CommitBatch(
   absl::Status s = Run([&](pqxx::connection& c) {
     pqxx::work tx(c);
     const std::string insert_sample = absl::StrCat(
-        "INSERT INTO peebot_samples (item_id, source_ts, ingest_ts, value, status_class, signal) "
-        "VALUES ($1, ",
+        "INSERT INTO peebot_samples (item_id, source_ts, ingest_ts, value, status_class, signal, "
+        "received_ts) VALUES ($1, ",
         Ts(2), ", CASE WHEN $3 THEN ", Ts(4),
-        " END, CASE WHEN $5 THEN $6 END, CASE WHEN $7 THEN $8 END, $9) "
-        "ON CONFLICT DO NOTHING");
+        " END, CASE WHEN $5 THEN $6 END, CASE WHEN $7 THEN $8 END, $9, CASE WHEN $10 THEN ",
+        Ts(11), " END) ON CONFLICT DO NOTHING");
     for (const Sample& smp : samples) {
       const bool has_ingest = smp.ingest_ts != absl::InfinitePast();
+      const bool has_received = smp.received_ts != absl::InfinitePast();
       tx.exec_params(insert_sample, smp.item_id, Us(smp.source_ts), has_ingest,
                      has_ingest ? Us(smp.ingest_ts) : 0, smp.value.has_value(),
                      smp.value.value_or(""), smp.status_class.has_value(),
-                     smp.status_class.value_or(""), static_cast<int>(smp.signal));
+                     smp.status_class.value_or(""), static_cast<int>(smp.signal), has_received,
+                     has_received ? Us(smp.received_ts) : 0);
     }
     const std::string insert_detection = absl::StrCat(
         "INSERT INTO peebot_detections (detection_id, item_id, start_time, end_time, start_level, "
@@ -383,7 +385,8 @@ absl::StatusOr<std::vector<Sample>> Store::Samples(absl::Time start, absl::Time 
     pqxx::work tx(c);
     auto r = tx.exec_params(
         absl::StrCat("SELECT item_id, (extract(epoch from source_ts) * 1e6)::bigint, "
-                     "(extract(epoch from ingest_ts) * 1e6)::bigint, value, status_class, signal "
+                     "(extract(epoch from ingest_ts) * 1e6)::bigint, value, status_class, signal, "
+                     "(extract(epoch from received_ts) * 1e6)::bigint "
                      "FROM peebot_samples WHERE source_ts >= ",
                      Ts(1), " AND source_ts < ", Ts(2), " ORDER BY source_ts, item_id"),
         Us(start), Us(end));
@@ -395,6 +398,9 @@ absl::StatusOr<std::vector<Sample>> Store::Samples(absl::Time start, absl::Time 
       if (!row[3].is_null()) smp.value = row[3].as<std::string>();
       if (!row[4].is_null()) smp.status_class = row[4].as<std::string>();
       smp.signal = static_cast<SignalState>(row[5].as<int>());
+      // Stored before received_ts existed: the ingest time stood for it.
+      smp.received_ts =
+          row[6].is_null() ? smp.ingest_ts : absl::FromUnixMicros(row[6].as<int64_t>());
       out.push_back(std::move(smp));
     }
     tx.commit();
