@@ -152,15 +152,17 @@ void Detector::ProcessTank(const Sample& s, Tank& tank, std::vector<Detection>* 
     tank.candidate.reset();
     tank.has_baseline = true;
     tank.baseline = *level;
+    tank.dip.reset();
     tank.need_resync = false;
     return;
   }
 
   if (!tank.candidate) {
     if (*level > tank.baseline) {
+      tank.dip.reset();  // the dip was flicker: the rise counts from the baseline
       tank.candidate = Candidate{s.source_ts, tank.baseline, *level, s.source_ts, *level};
     } else {
-      tank.baseline = *level;  // steady or draining
+      Lower(tank, *level, s.source_ts);  // steady, flicker or draining
     }
     return;
   }
@@ -171,7 +173,22 @@ void Detector::ProcessTank(const Sample& s, Tank& tank, std::vector<Detection>* 
     c.peak_time = s.source_ts;
   } else if (*level <= c.start_level) {
     tank.candidate.reset();  // reverted: jitter, or the processor draining
-    tank.baseline = *level;
+    tank.baseline = c.start_level;
+    Lower(tank, *level, s.source_ts);
+  }
+}
+
+void Detector::Lower(Tank& tank, double level, absl::Time at) const {
+  constexpr double kEps = 1e-9;
+  if (level >= tank.baseline) {
+    tank.dip.reset();  // back at the baseline: whatever dipped was flicker
+  } else if (tank.baseline - level > config_.flicker_percent + kEps) {
+    tank.baseline = level;  // more than flicker: a drain or a real drop
+    tank.dip.reset();
+  } else if (!tank.dip) {
+    tank.dip = Dip{level, at};  // settles in CloseExpired if it holds
+  } else {
+    tank.dip->level = std::min(tank.dip->level, level);
   }
 }
 
@@ -179,6 +196,11 @@ void Detector::CloseExpired(absl::Time now, std::vector<Detection>* out) {
   for (auto& [item, tank] : tanks_) {
     if (tank.candidate && now - tank.candidate->peak_time > config_.max_step_gap) {
       Close(item, tank, out);
+    }
+    // A dip that held as long as a rise may pause between steps is the level.
+    if (tank.dip && !tank.candidate && now - tank.dip->since > config_.max_step_gap) {
+      tank.baseline = tank.dip->level;
+      tank.dip.reset();
     }
   }
 }
@@ -188,6 +210,7 @@ void Detector::Close(const std::string& item_id, Tank& tank, std::vector<Detecti
   const Candidate c = *tank.candidate;
   tank.candidate.reset();
   tank.baseline = c.current;
+  tank.dip.reset();
   const double rise = c.peak - c.start_level;
   // Small epsilon: levels are decimal text, rises compared in percent points.
   constexpr double kEps = 1e-9;
@@ -256,6 +279,7 @@ std::string Detector::SaveState() const {
                          {"peak_time", Micros(t.candidate->peak_time)},
                          {"current", t.candidate->current}};
     }
+    if (t.dip) jt["dip"] = {{"level", t.dip->level}, {"since", Micros(t.dip->since)}};
     tanks[item] = std::move(jt);
   }
   Json streams = Json::object();
@@ -296,6 +320,10 @@ absl::Status Detector::LoadState(const std::string& text) {
             Candidate{FromMicros(c.at("start_time").get<int64_t>()),
                       c.at("start_level").get<double>(), c.at("peak").get<double>(),
                       FromMicros(c.at("peak_time").get<int64_t>()), c.at("current").get<double>()};
+      }
+      if (jt.contains("dip")) {  // absent in state saved before dips were tracked
+        const Json& d = jt["dip"];
+        t.dip = Dip{d.at("level").get<double>(), FromMicros(d.at("since").get<int64_t>())};
       }
       tanks.emplace(item, t);
     }

@@ -25,6 +25,14 @@
 //     min_rise_percent (a step that reverts is jitter, not a fill).
 //   - Falling to or below the start level discards the candidate (jitter, or a
 //     drain): drains only ever lower the baseline, so they never create events.
+//   - The tank reads whole percent with +/-1 point of flicker, so a fall of at
+//     most flicker_percent below the baseline is a dip, not yet a new
+//     baseline: it becomes the baseline only once it has held for
+//     max_step_gap of event time; a return to the baseline (or a rise)
+//     cancels it. A dip of 1 that returns, then a +1 flicker that holds, is
+//     therefore a rise of 1 from the baseline, not of 2 from the dip. A fall
+//     of more than flicker_percent lowers the baseline at once (a drain or a
+//     real drop).
 //   - Resynchronisation: the first sample after loss of signal (TIME_000001
 //     Status.Class != "24", or a sample marked LOS), after a gap in the station
 //     clock longer than max_step_gap (no data: a disconnect), or a sample that
@@ -59,6 +67,9 @@ struct DetectorConfig {
   // Disorder absorbed before release (event time).
   absl::Duration allowed_lateness = absl::Seconds(5);
   double ml_per_percent = 82.0;
+  // The tank's reading flickers by this much (percent points) without the
+  // level changing: a dip this deep only lowers the baseline once it holds.
+  double flicker_percent = 1.0;
   std::vector<std::string> tank_items = {"NODE3000005"};
   // Upper bound on buffered samples; beyond it the oldest are released.
   size_t max_buffered = 5000;
@@ -120,6 +131,12 @@ class Detector {
     absl::Time peak_time;
     double current = 0;
   };
+  // A reading just below the baseline that has not (yet) held: flicker or
+  // the start of a drain.
+  struct Dip {
+    double level = 0;
+    absl::Time since;
+  };
   struct Tank {
     bool has_baseline = false;
     double baseline = 0;
@@ -127,6 +144,7 @@ class Detector {
     double last_value = 0;
     bool need_resync = true;
     std::optional<Candidate> candidate;
+    std::optional<Dip> dip;
   };
 
   void Release(absl::Time watermark, std::vector<Detection>* out);
@@ -134,6 +152,8 @@ class Detector {
   void ProcessClock(const Sample& s, std::vector<Detection>* out);
   void ProcessTank(const Sample& s, Tank& tank, std::vector<Detection>* out);
   void CloseExpired(absl::Time now, std::vector<Detection>* out);
+  // A level at or below the baseline, with no candidate open.
+  void Lower(Tank& tank, double level, absl::Time at) const;
   void Close(const std::string& item_id, Tank& tank, std::vector<Detection>* out);
   bool IsTank(const std::string& item_id) const;
 

@@ -96,8 +96,9 @@ INSTANTIATE_TEST_SUITE_P(Files, ScenarioTest, ::testing::ValuesIn(ScenarioFiles(
 TEST(DetectorTest, ScenarioDirectoryHasTheIssueScenarios) {
   std::vector<std::string> names;
   for (const auto& f : ScenarioFiles()) names.push_back(std::filesystem::path(f).stem());
-  for (const char* want : {"clean_rises", "two_close_events", "slow_drain", "jitter", "los_gap",
-                           "reconnect_snapshot", "out_of_order", "replayed_month_later"}) {
+  for (const char* want :
+       {"clean_rises", "two_close_events", "slow_drain", "jitter", "los_gap", "reconnect_snapshot",
+        "out_of_order", "replayed_month_later", "flicker_dip", "two_point_fill"}) {
     EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
   }
 }
