@@ -145,6 +145,14 @@ TEST(Format, CooldownJsonHasTheRemainingTime) {
   EXPECT_TRUE(absl::StrContains(CooldownJson(settings, {}), "\"cooldownRemaining\":\"0s\""));
 }
 
+TEST(Format, DetectionsShowTheirPostStatusIncludingStale) {
+  iss::peebot::v1::Detection d;
+  d.set_detection_id("abc");
+  d.set_item_id("NODE3000005");
+  d.set_post_status(iss::peebot::v1::POST_STATUS_STALE);
+  EXPECT_TRUE(absl::StrContains(FormatDetections({d}), " STALE ")) << FormatDetections({d});
+}
+
 TEST(Format, ProgressLine) {
   EXPECT_EQ(FormatProgress(0, absl::ZeroDuration(), ""), "tail: 0 events, 0.0/s, last - (0)");
   EXPECT_EQ(FormatProgress(125, absl::Milliseconds(10500), "NODE3000005"),

@@ -231,6 +231,30 @@ TEST_F(AdminServiceTest, ListDetectionsPagesNewestFirst) {
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+// Stale detections are listed as such, with the reason, and the status's
+// last detection says so too.
+TEST_F(AdminServiceTest, StaleDetectionsAreShownAsStale) {
+  Detection d;
+  d.item_id = "NODE3000005";
+  d.start_time = absl::FromUnixSeconds(1768046400);
+  d.end_time = d.start_time + absl::Seconds(30);
+  d.start_level = 40;
+  d.end_level = 44;
+  d.rise = 4;
+  d.volume_ml = 328;
+  d.detection_id = DetectionId(d.item_id, d.start_time);
+  ASSERT_TRUE(store_->CommitBatch("g", {}, {d}, "{}", {}, d.end_time + absl::Hours(1)).ok());
+  v1::ListDetectionsResponse res;
+  ASSERT_TRUE(stub_->ListDetections(Ctx("").get(), {}, &res).ok());
+  ASSERT_EQ(res.detections_size(), 1);
+  EXPECT_EQ(res.detections(0).post_status(), v1::POST_STATUS_STALE);
+  EXPECT_TRUE(absl::StrContains(res.detections(0).last_error(), "not posted"))
+      << res.detections(0).last_error();
+  v1::Status status;
+  ASSERT_TRUE(stub_->GetStatus(Ctx("").get(), {}, &status).ok());
+  EXPECT_EQ(status.last_detection().post_status(), v1::POST_STATUS_STALE);
+}
+
 TEST_F(AdminServiceTest, TestPostIsDryRunAndValidated) {
   v1::PostTestMessageRequest req;
   v1::PostTestMessageResponse res;

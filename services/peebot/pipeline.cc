@@ -21,6 +21,10 @@ struct Metrics {
       "iss_peebot_bad_messages_total", "Messages that are not a TelemetryEvent (skipped)");
   prometheus::Counter& detections =
       iss::metrics::Counter("iss_peebot_detections_total", "Urination events detected (new ids)");
+  prometheus::Counter& stale = iss::metrics::Counter(
+      "iss_peebot_detections_stale_total",
+      "Detections that had ended longer than ISS_PEEBOT_MAX_POST_AGE ago when found: stored as "
+      "stale, never posted");
   prometheus::Counter& commit_failures =
       iss::metrics::Counter("iss_peebot_commit_failures_total",
                             "Batches whose transaction failed (re-read after resync)");
@@ -232,8 +236,12 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::Message>& batch) {
   if (caught_up) detector_->Drain(&detections);
   if (batch.empty() && buffered_before == 0 && detections.empty()) return absl::OkStatus();
 
+  // Wall clock against event time, on purpose: the freshness of a post.
+  const absl::Time stale_before = options_.max_post_age > absl::ZeroDuration()
+                                      ? absl::Now() - options_.max_post_age
+                                      : absl::InfinitePast();
   auto inserted = store_->CommitBatch(options_.group_id, samples, detections,
-                                      detector_->SaveState(), next_offsets);
+                                      detector_->SaveState(), next_offsets, stale_before);
   if (!inserted.ok()) return inserted.status();
   health_->Set("postgres", true);
   if (!next_offsets.empty()) consumer_->CommitAdvisory(next_offsets);
@@ -245,12 +253,15 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::Message>& batch) {
   M().bad.Increment(static_cast<double>(bad));
   M().detections.Increment(*inserted);
   for (const Detection& d : detections) {
+    const bool stale = d.end_time < stale_before;
+    if (stale) M().stale.Increment();
     iss::log::Info("urination detected",
                    {{"detection_id", d.detection_id},
                     {"item_id", d.item_id},
                     {"rise_percent", d.rise},
                     {"volume_ml", d.volume_ml},
-                    {"start", iss::log::Value(absl::FormatTime(d.start_time))}});
+                    {"start", iss::log::Value(absl::FormatTime(d.start_time))},
+                    {"stale", stale}});
   }
   const auto level = detector_->LastLevel(options_.tank_items.front());
   if (level) M().level.Set(level->percent);

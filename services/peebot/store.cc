@@ -55,6 +55,12 @@ v1::Detection RowToDetection(const pqxx::row& r) {
 
 }  // namespace
 
+std::string StaleReason(absl::Time end_time, absl::Time limit) {
+  return absl::StrCat("stale: it ended at ", iss::FormatRfc3339Micros(end_time),
+                      ", before the freshness limit ", iss::FormatRfc3339Micros(limit),
+                      " (ISS_PEEBOT_MAX_POST_AGE): not posted");
+}
+
 std::string PostStatusName(PostStatus s) {
   switch (s) {
     case v1::POST_STATUS_POSTED:
@@ -71,6 +77,8 @@ std::string PostStatusName(PostStatus s) {
       return "failed";
     case v1::POST_STATUS_DUPLICATE:
       return "duplicate";
+    case v1::POST_STATUS_STALE:
+      return "stale";
     default:
       return "pending";
   }
@@ -79,7 +87,7 @@ std::string PostStatusName(PostStatus s) {
 PostStatus ParsePostStatus(const std::string& s) {
   for (PostStatus p : {v1::POST_STATUS_POSTED, v1::POST_STATUS_DRY_RUN, v1::POST_STATUS_COOLDOWN,
                        v1::POST_STATUS_PAUSED, v1::POST_STATUS_DAILY_CAP, v1::POST_STATUS_FAILED,
-                       v1::POST_STATUS_DUPLICATE, v1::POST_STATUS_PENDING}) {
+                       v1::POST_STATUS_DUPLICATE, v1::POST_STATUS_STALE, v1::POST_STATUS_PENDING}) {
     if (PostStatusName(p) == s) return p;
   }
   return v1::POST_STATUS_UNSPECIFIED;
@@ -138,10 +146,11 @@ absl::StatusOr<std::map<kafka::TopicPartition, int64_t>> Store::LoadOffsets(
   return out;
 }
 
-absl::StatusOr<int> Store::CommitBatch(
-    const std::string& group, const std::vector<Sample>& samples,
-    const std::vector<Detection>& detections, const std::string& detector_state,
-    const std::map<kafka::TopicPartition, int64_t>& next_offsets) {
+absl::StatusOr<int> Store::CommitBatch(const std::string& group, const std::vector<Sample>& samples,
+                                       const std::vector<Detection>& detections,
+                                       const std::string& detector_state,
+                                       const std::map<kafka::TopicPartition, int64_t>& next_offsets,
+                                       absl::Time stale_before) {
   int inserted = 0;
   absl::Status s = Run([&](pqxx::connection& c) {
     pqxx::work tx(c);
@@ -160,13 +169,19 @@ absl::StatusOr<int> Store::CommitBatch(
                      smp.status_class.value_or(""), static_cast<int>(smp.signal), has_received,
                      has_received ? Us(smp.received_ts) : 0);
     }
+    // A detection that ended before `stale_before` is stored as stale (never
+    // posted), with its age in last_error.
     const std::string insert_detection = absl::StrCat(
         "INSERT INTO peebot_detections (detection_id, item_id, start_time, end_time, start_level, "
-        "end_level, rise, volume_ml) VALUES ($1, $2, ",
-        Ts(3), ", ", Ts(4), ", $5, $6, $7, $8) ON CONFLICT (detection_id) DO NOTHING");
+        "end_level, rise, volume_ml, post_status, last_error) VALUES ($1, $2, ",
+        Ts(3), ", ", Ts(4),
+        ", $5, $6, $7, $8, CASE WHEN $9 THEN 'stale' ELSE 'pending' END, NULLIF($10, '')) "
+        "ON CONFLICT (detection_id) DO NOTHING");
     for (const Detection& d : detections) {
+      const bool stale = d.end_time < stale_before;
       inserted += tx.exec_params(insert_detection, d.detection_id, d.item_id, Us(d.start_time),
-                                 Us(d.end_time), d.start_level, d.end_level, d.rise, d.volume_ml)
+                                 Us(d.end_time), d.start_level, d.end_level, d.rise, d.volume_ml,
+                                 stale, stale ? StaleReason(d.end_time, stale_before) : "")
                       .affected_rows();
     }
     tx.exec_params(
