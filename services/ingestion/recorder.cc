@@ -138,8 +138,17 @@ bool Recorder::Offer(const RawUpdate& u) {
     M().dropped.Increment();
     return false;
   }
-  Entry e{u.item_id,      u.value,           u.timestamp,   u.status_class, u.status_indicator,
-          u.status_color, u.calibrated_data, u.received_at, u.snapshot};
+  // What a replay line holds; not the raw protocol line.
+  RawUpdate e;
+  e.item_id = u.item_id;
+  e.value = u.value;
+  e.timestamp = u.timestamp;
+  e.status_class = u.status_class;
+  e.status_indicator = u.status_indicator;
+  e.status_color = u.status_color;
+  e.calibrated_data = u.calibrated_data;
+  e.received_at = u.received_at;
+  e.snapshot = u.snapshot;
   absl::MutexLock lock(&mu_);
   if (stop_ || pending_.size() >= options_.queue_capacity) {
     dropped_.fetch_add(1, std::memory_order_relaxed);
@@ -170,7 +179,7 @@ std::string Recorder::current_file() const {
 }
 
 void Recorder::Run() {
-  std::vector<Entry> batch;
+  std::vector<RawUpdate> batch;
   batch.reserve(std::min<size_t>(options_.queue_capacity, 4096));
   for (;;) {
     bool stopping;
@@ -253,10 +262,9 @@ void Recorder::CloseFile() {
   EnforceTotalBound();
 }
 
-void Recorder::Write(const std::vector<Entry>& batch) {
+void Recorder::Write(const std::vector<RawUpdate>& batch) {
   if (batch.empty()) return;
   std::string lines;
-  RawUpdate u;
   size_t i = 0;
   while (i < batch.size()) {
     if (!out_ && !OpenFile(absl::Now())) break;
@@ -266,17 +274,7 @@ void Recorder::Write(const std::vector<Entry>& batch) {
     for (; i < batch.size() &&
            file_bytes_ + static_cast<int64_t>(lines.size()) < options_.max_file_bytes;
          ++i, ++n) {
-      const Entry& e = batch[i];
-      u.item_id = e.item_id;
-      u.value = e.value;
-      u.timestamp = e.timestamp;
-      u.status_class = e.status_class;
-      u.status_indicator = e.status_indicator;
-      u.status_color = e.status_color;
-      u.calibrated_data = e.calibrated_data;
-      u.received_at = e.received_at;
-      u.snapshot = e.snapshot;
-      lines += FormatReplayLine(u);
+      AppendReplayLine(lines, batch[i]);
       lines.push_back('\n');
     }
     if (!out_->Write(lines)) {

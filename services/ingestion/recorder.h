@@ -76,19 +76,12 @@ class Recorder {
   std::string current_file() const;
 
  private:
-  // The fields a replay line holds, copied off the live path.
-  struct Entry {
-    std::string item_id;
-    std::optional<std::string> value, timestamp, status_class, status_indicator, status_color,
-        calibrated_data;
-    absl::Time received_at;
-    bool snapshot = false;
-  };
   class Output;
 
   explicit Recorder(RecorderOptions options);
   void Run();
-  void Write(const std::vector<Entry>& batch);
+  // The fields a replay line holds (`raw` left empty).
+  void Write(const std::vector<RawUpdate>& batch);
   bool OpenFile(absl::Time now);
   void CloseFile();
   void EnforceTotalBound();
@@ -97,7 +90,7 @@ class Recorder {
   std::thread thread_;
 
   mutable absl::Mutex mu_;
-  std::vector<Entry> pending_ ABSL_GUARDED_BY(mu_);
+  std::vector<RawUpdate> pending_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<size_t> queued_{0};  // pending_.size(), readable without the lock
 

@@ -5,6 +5,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/grpc_util.h"
 #include "common/isslive_time.h"
+#include "common/json_string.h"
+#include "common/utf8.h"
 
 namespace iss::ingest {
 namespace {
@@ -24,11 +26,24 @@ absl::Status Field(const json& obj, const char* name, std::optional<std::string>
   return absl::OkStatus();
 }
 
-void PutField(json& obj, const char* name, const std::optional<std::string>& v) {
-  if (v) {
-    obj[name] = *v;
+// A JSON string; invalid UTF-8 (this text may come off the wire) is
+// repaired (U+FFFD) rather than written as bytes no JSON reader accepts.
+void PutText(std::string& out, std::string_view s) {
+  if (iss::IsValidUtf8(s)) {
+    iss::AppendJsonString(out, s);
   } else {
-    obj[name] = nullptr;
+    iss::AppendJsonString(out, iss::RepairUtf8(s));
+  }
+}
+
+void PutField(std::string& out, std::string_view key, const std::optional<std::string>& v) {
+  out += ",\"";
+  out += key;
+  out += "\":";
+  if (v) {
+    PutText(out, *v);
+  } else {
+    out += "null";
   }
 }
 
@@ -69,19 +84,28 @@ absl::StatusOr<RawUpdate> ParseReplayLine(std::string_view line, std::string_vie
   return u;
 }
 
+void AppendReplayLine(std::string& out, const RawUpdate& u) {
+  // Written by hand in the documented field order (the recorder writes every
+  // update the feed sends: no JSON object tree per line).
+  out += "{\"item_id\":";
+  PutText(out, u.item_id);
+  PutField(out, "value", u.value);
+  PutField(out, "timestamp", u.timestamp);
+  PutField(out, "status_class", u.status_class);
+  PutField(out, "status_indicator", u.status_indicator);
+  PutField(out, "status_color", u.status_color);
+  PutField(out, "calibrated_data", u.calibrated_data);
+  out += ",\"received_at\":\"";
+  out += FormatRfc3339Micros(u.received_at);
+  out += '"';
+  if (u.snapshot) out += ",\"snapshot\":true";
+  out += '}';
+}
+
 std::string FormatReplayLine(const RawUpdate& u) {
-  json obj = json::object();
-  obj["item_id"] = u.item_id;
-  PutField(obj, "value", u.value);
-  PutField(obj, "timestamp", u.timestamp);
-  PutField(obj, "status_class", u.status_class);
-  PutField(obj, "status_indicator", u.status_indicator);
-  PutField(obj, "status_color", u.status_color);
-  PutField(obj, "calibrated_data", u.calibrated_data);
-  obj["received_at"] = FormatRfc3339Micros(u.received_at);
-  if (u.snapshot) obj["snapshot"] = true;
-  // Replace invalid UTF-8 rather than throw: this text may come off the wire.
-  return obj.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string out;
+  AppendReplayLine(out, u);
+  return out;
 }
 
 RawUpdate UpdateFromEvent(const iss::telemetry::v1::TelemetryEvent& e) {

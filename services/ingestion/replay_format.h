@@ -28,7 +28,10 @@ namespace iss::ingest {
 // received_at is taken as received now.
 absl::StatusOr<RawUpdate> ParseReplayLine(std::string_view line, std::string_view source);
 // The inverse (also used to show a RawUpdate as "raw" in a dead letter).
+// Its `raw` and `source` are not written. Invalid UTF-8 is replaced by U+FFFD.
 std::string FormatReplayLine(const RawUpdate& update);
+// The same, appended to `out` (no newline).
+void AppendReplayLine(std::string& out, const RawUpdate& update);
 
 // A stored event as the update that produced it: TimeStamp written back from
 // source_ts (iss::FormatIssTimestamp, exact to the microsecond, so replaying it

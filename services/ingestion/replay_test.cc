@@ -87,6 +87,20 @@ TEST(ReplayLine, FormatRoundTrips) {
   EXPECT_EQ(back->timestamp, u.timestamp);
   EXPECT_EQ(back->calibrated_data, u.calibrated_data);
   EXPECT_EQ(back->received_at, u.received_at);
+
+  // Escapes and control characters survive; bytes that are not UTF-8 (the
+  // feed's text is written as it came) become U+FFFD instead of a line no
+  // JSON reader takes.
+  u.value = "tab\t nl\n bs\\ q\" \x01 \xc3\xa9";
+  u.status_color = "bad \xff byte";
+  u.snapshot = true;
+  const std::string line = FormatReplayLine(u);
+  EXPECT_EQ(line.find('\n'), std::string::npos) << line;
+  back = ParseReplayLine(line, "replay");
+  ASSERT_TRUE(back.ok()) << back.status() << ": " << line;
+  EXPECT_EQ(back->value, u.value);
+  EXPECT_EQ(back->status_color, "bad \xef\xbf\xbd byte");
+  EXPECT_TRUE(back->snapshot);
 }
 
 // A stored event written back as a replay line (issctl export) becomes the
