@@ -6,9 +6,10 @@
 // The live path only copies the update's fields into a bounded in-memory
 // queue (Offer(): never blocks on I/O, never waits for the writer; when the
 // queue is full the update is not recorded and counted as dropped: the feed
-// is never slowed down for the recording). A writer thread formats the lines
-// and writes them, so formatting, compression and the disk are off the live
-// path.
+// is never slowed down for the recording). A writer thread, at a lower CPU
+// priority (nice 10), formats the lines and writes them, so formatting,
+// compression and the disk are off the live path, and on a saturated CPU the
+// recording falls behind rather than the feed.
 //
 // Files: <dir>/rec-<UTC start, microseconds>-<n>.jsonl (or .jsonl.gz), each
 // starting with a '#' comment line; a new file once the current one holds
@@ -50,6 +51,8 @@ struct RecorderOptions {
   int64_t max_total_bytes = 0;     // the directory's recordings; 0 = no bound
   // How often the writer wakes to write what was queued (and flushes).
   absl::Duration write_interval = absl::Milliseconds(200);
+  // The writer thread's nice value: it gives way to the live path's threads.
+  int writer_nice = 10;
 };
 
 class Recorder {
