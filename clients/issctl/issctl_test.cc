@@ -451,20 +451,45 @@ TEST_F(IssctlTest, TailEndsCleanlyOnCtrlCWithTheStatusLine) {
   EXPECT_TRUE(absl::EndsWith(r.err, "\n")) << r.err;
 }
 
-TEST_F(IssctlTest, TailDrawsTheStatusLineWhenStderrIsATerminal) {
-  const int master = posix_openpt(O_RDWR | O_NOCTTY);
-  ASSERT_GE(master, 0);
-  ASSERT_EQ(grantpt(master), 0);
-  ASSERT_EQ(unlockpt(master), 0);
-  const std::string slave_path = ptsname(master);
-  // Held open here too, so the terminal stays up after issctl exits.
-  const int slave = open(slave_path.c_str(), O_RDWR | O_NOCTTY);
-  ASSERT_GE(slave, 0);
-  ASSERT_EQ(fcntl(master, F_SETFL, O_NONBLOCK), 0);
+// A pseudo-terminal for issctl's stderr: what a person at a terminal sees.
+class Terminal {
+ public:
+  Terminal() {
+    master_ = posix_openpt(O_RDWR | O_NOCTTY);
+    if (master_ < 0 || grantpt(master_) != 0 || unlockpt(master_) != 0) return;
+    path_ = ptsname(master_);
+    // Held open here too, so the terminal stays up after issctl exits.
+    slave_ = open(path_.c_str(), O_RDWR | O_NOCTTY);
+    if (slave_ >= 0 && fcntl(master_, F_SETFL, O_NONBLOCK) == 0) ok_ = true;
+  }
+  ~Terminal() {
+    if (slave_ >= 0) close(slave_);
+    if (master_ >= 0) close(master_);
+  }
+  bool ok() const { return ok_; }
+  const std::string& path() const { return path_; }
+  // Everything written to it so far, once it holds `want`.
+  std::string WaitFor(const std::string& want) {
+    iss::testing::WaitFor([&] {
+      char buf[4096];
+      for (ssize_t n; (n = read(master_, buf, sizeof buf)) > 0;) seen_.append(buf, n);
+      return absl::StrContains(seen_, want);
+    });
+    return seen_;
+  }
 
+ private:
+  int master_ = -1, slave_ = -1;
+  bool ok_ = false;
+  std::string path_, seen_;
+};
+
+TEST_F(IssctlTest, TailDrawsTheStatusLineWhenStderrIsATerminal) {
+  Terminal terminal;
+  ASSERT_TRUE(terminal.ok());
   ASSERT_TRUE(Subscribers(0));
   std::string err_path;
-  auto child = Start({"tail", "NODE3000005", "--count", "2"}, {}, &err_path, slave_path);
+  auto child = Start({"tail", "NODE3000005", "--count", "2"}, {}, &err_path, terminal.path());
   ASSERT_NE(child, nullptr);
   ASSERT_TRUE(Subscribers(1));
   world->hub->Publish(Live(2, 20));
@@ -472,15 +497,9 @@ TEST_F(IssctlTest, TailDrawsTheStatusLineWhenStderrIsATerminal) {
   EXPECT_EQ(r.code, 0);
   EXPECT_EQ(Lines(r.out).size(), 3u) << r.out;  // header + 2 rows; stdout untouched
 
-  std::string terminal;
-  EXPECT_TRUE(iss::testing::WaitFor([&] {
-    char buf[4096];
-    for (ssize_t n; (n = read(master, buf, sizeof buf)) > 0;) terminal.append(buf, n);
-    return absl::StrContains(terminal, "tail: 2 events, ");
-  })) << terminal;
-  EXPECT_TRUE(absl::StrContains(terminal, "/s, last NODE3000005 (")) << terminal;
-  close(slave);
-  close(master);
+  const std::string seen = terminal.WaitFor("tail: 2 events, ");
+  EXPECT_TRUE(absl::StrContains(seen, "tail: 2 events, ")) << seen;
+  EXPECT_TRUE(absl::StrContains(seen, "/s, last NODE3000005 (")) << seen;
 }
 
 // ---- export ----
@@ -560,31 +579,18 @@ TEST_F(IssctlTest, ExportWritesReplayLinesThatReplayAsTheStoredEvents) {
 }
 
 TEST_F(IssctlTest, ExportDrawsAProgressBarWhenStderrIsATerminal) {
-  const int master = posix_openpt(O_RDWR | O_NOCTTY);
-  ASSERT_GE(master, 0);
-  ASSERT_EQ(grantpt(master), 0);
-  ASSERT_EQ(unlockpt(master), 0);
-  const std::string slave_path = ptsname(master);
-  const int slave = open(slave_path.c_str(), O_RDWR | O_NOCTTY);
-  ASSERT_GE(slave, 0);
-  ASSERT_EQ(fcntl(master, F_SETFL, O_NONBLOCK), 0);
+  Terminal terminal;
+  ASSERT_TRUE(terminal.ok());
   std::string err_path;
   auto child = Start({"export", "--from", Rfc3339(kT0), "--to", Rfc3339(kT0 + absl::Hours(1))}, {},
-                     &err_path, slave_path);
+                     &err_path, terminal.path());
   ASSERT_NE(child, nullptr);
   const Result r = Finish(*child, err_path);
   EXPECT_EQ(r.code, 0);
   EXPECT_EQ(ExportedIds(r.out).size(), 50u);  // stdout untouched by the bar
-  std::string terminal;
-  EXPECT_TRUE(iss::testing::WaitFor([&] {
-    char buf[4096];
-    for (ssize_t n; (n = read(master, buf, sizeof buf)) > 0;) terminal.append(buf, n);
-    return absl::StrContains(terminal, "exported 50 events");
-  })) << terminal;
-  EXPECT_TRUE(absl::StrContains(terminal, "export [####################] 100% 50 events"))
-      << terminal;
-  close(slave);
-  close(master);
+  const std::string seen = terminal.WaitFor("exported 50 events");
+  EXPECT_TRUE(absl::StrContains(seen, "exported 50 events")) << seen;
+  EXPECT_TRUE(absl::StrContains(seen, "export [####################] 100% 50 events")) << seen;
 }
 
 TEST_F(IssctlTest, TailDurationEndsWithSuccess) {

@@ -221,21 +221,26 @@ void Recorder::Run() {
   CloseFile();
 }
 
+void Recorder::Failed(const char* what) {
+  const int err = errno;
+  write_errors_.fetch_add(1);
+  M().errors.Increment();
+  // A full disk fails every batch: the log says so twice a minute at most.
+  static auto* limiter = new iss::log::RateLimiter(absl::Seconds(30));
+  int64_t suppressed = 0;
+  if (limiter->Allow(what, &suppressed)) {
+    iss::log::Error(what,
+                    {{"file", path_}, {"error", std::strerror(err)}, {"suppressed", suppressed}});
+  }
+}
+
 bool Recorder::OpenFile(absl::Time now) {
   const std::string stamp = absl::FormatTime("%Y%m%dT%H%M%E6SZ", now, absl::UTCTimeZone());
   path_ = absl::StrCat(options_.dir, "/", kPrefix, stamp, absl::StrFormat("-%04d", ++sequence_),
                        options_.gzip ? ".jsonl.gz" : ".jsonl");
   out_ = Output::Open(path_, options_.gzip);
   if (!out_) {
-    write_errors_.fetch_add(1);
-    M().errors.Increment();
-    static auto* limiter = new iss::log::RateLimiter(absl::Seconds(30));
-    int64_t suppressed = 0;
-    if (limiter->Allow("open", &suppressed)) {
-      iss::log::Error(
-          "cannot open recording file",
-          {{"file", path_}, {"error", std::strerror(errno)}, {"suppressed", suppressed}});
-    }
+    Failed("cannot open recording file");
     return false;
   }
   file_bytes_ = 0;
@@ -287,17 +292,9 @@ void Recorder::Write(const std::vector<RawUpdate>& batch) {
       lines.push_back('\n');
     }
     if (!out_->Write(lines)) {
-      write_errors_.fetch_add(1);
-      M().errors.Increment();
+      Failed("cannot write recording file");
       dropped_.fetch_add(n);
       M().dropped.Increment(static_cast<double>(n));
-      static auto* limiter = new iss::log::RateLimiter(absl::Seconds(30));
-      int64_t suppressed = 0;
-      if (limiter->Allow("write", &suppressed)) {
-        iss::log::Error(
-            "cannot write recording file",
-            {{"file", path_}, {"error", std::strerror(errno)}, {"suppressed", suppressed}});
-      }
       CloseFile();  // the next batch tries a new file
       continue;
     }

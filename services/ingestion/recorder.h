@@ -86,6 +86,8 @@ class Recorder {
   // The fields a replay line holds (`raw` left empty).
   void Write(const std::vector<RawUpdate>& batch);
   bool OpenFile(absl::Time now);
+  // Counts and logs (rate limited) a failed open or write of path_.
+  void Failed(const char* what);
   void CloseFile();
   void EnforceTotalBound();
 

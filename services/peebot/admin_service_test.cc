@@ -25,6 +25,20 @@ class ManualClock final : public Clock {
   void Cancel() override {}
 };
 
+// A +4 % detection of the tank starting at `start`, 30 s long.
+Detection Det(absl::Time start) {
+  Detection d;
+  d.item_id = "NODE3000005";
+  d.start_time = start;
+  d.end_time = start + absl::Seconds(30);
+  d.start_level = 40;
+  d.end_level = 44;
+  d.rise = 4;
+  d.volume_ml = 328;
+  d.detection_id = DetectionId(d.item_id, start);
+  return d;
+}
+
 class AdminServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -179,18 +193,7 @@ TEST_F(AdminServiceTest, UpdateSettingsValidatesAndNamesTheField) {
 TEST_F(AdminServiceTest, ListDetectionsPagesNewestFirst) {
   std::vector<Detection> dets;
   const absl::Time t0 = absl::FromUnixSeconds(1768046400);
-  for (int i = 0; i < 5; ++i) {
-    Detection d;
-    d.item_id = "NODE3000005";
-    d.start_time = t0 + absl::Minutes(10 * i);
-    d.end_time = d.start_time + absl::Seconds(30);
-    d.start_level = 40;
-    d.end_level = 44;
-    d.rise = 4;
-    d.volume_ml = 328;
-    d.detection_id = DetectionId(d.item_id, d.start_time);
-    dets.push_back(d);
-  }
+  for (int i = 0; i < 5; ++i) dets.push_back(Det(t0 + absl::Minutes(10 * i)));
   ASSERT_TRUE(store_->CommitBatch("g", {}, dets, "{}", {}).ok());
   v1::ListDetectionsRequest req;
   req.set_page_size(2);
@@ -234,15 +237,7 @@ TEST_F(AdminServiceTest, ListDetectionsPagesNewestFirst) {
 // Stale detections are listed as such, with the reason, and the status's
 // last detection says so too.
 TEST_F(AdminServiceTest, StaleDetectionsAreShownAsStale) {
-  Detection d;
-  d.item_id = "NODE3000005";
-  d.start_time = absl::FromUnixSeconds(1768046400);
-  d.end_time = d.start_time + absl::Seconds(30);
-  d.start_level = 40;
-  d.end_level = 44;
-  d.rise = 4;
-  d.volume_ml = 328;
-  d.detection_id = DetectionId(d.item_id, d.start_time);
+  const Detection d = Det(absl::FromUnixSeconds(1768046400));
   ASSERT_TRUE(store_->CommitBatch("g", {}, {d}, "{}", {}, d.end_time + absl::Hours(1)).ok());
   v1::ListDetectionsResponse res;
   ASSERT_TRUE(stub_->ListDetections(Ctx("").get(), {}, &res).ok());

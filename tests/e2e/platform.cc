@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/catalog.h"
 #include "common/pg.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/pg_server.h"
@@ -194,6 +195,16 @@ std::vector<std::pair<absl::Duration, absl::Duration>> SseTail::latencies() cons
 size_t SseTail::count() const {
   absl::MutexLock l(&mu_);
   return arrivals_.size();
+}
+
+std::vector<std::string> SessionItems(size_t n) {
+  std::vector<std::string> items = {std::string(kUrineTankItem), std::string(kUrineProcessorItem),
+                                    std::string(kTimeItem)};
+  for (const CatalogItem& c : Catalog::Embedded().items()) {
+    if (items.size() >= n) break;
+    if (c.item_id != kUrineTankItem && c.item_id != kUrineProcessorItem) items.push_back(c.item_id);
+  }
+  return items;
 }
 
 // --- Platform -----------------------------------------------------------------

@@ -143,6 +143,10 @@ class Platform {
   int ingest_grpc_ = 0, ingest_ops_ = 0, gateway_http_ = 0;
 };
 
+// `n` items for a session: the urine tank and processor (Pee-Bot), the
+// station clock, and the first catalog items after them.
+std::vector<std::string> SessionItems(size_t n);
+
 // The fake X credentials the platform signs with.
 peebot::OAuthCredentials FakeXCredentials();
 

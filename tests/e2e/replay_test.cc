@@ -36,16 +36,6 @@ namespace {
 
 using iss::testing::WaitFor;
 
-std::vector<std::string> SessionItems() {
-  std::vector<std::string> items = {std::string(kUrineTankItem), std::string(kUrineProcessorItem),
-                                    std::string(kTimeItem)};
-  for (const CatalogItem& c : Catalog::Embedded().items()) {
-    if (items.size() >= 6) break;
-    if (c.item_id != kUrineTankItem && c.item_id != kUrineProcessorItem) items.push_back(c.item_id);
-  }
-  return items;
-}
-
 // ~22 s of station life: the clock every 250 ms, 20 background updates/s,
 // four urinations (+3, +4, +2, +5 %, one percent every 400 ms), each closed
 // by the 2 s step gap the platform gives Pee-Bot before the next begins.
@@ -68,7 +58,7 @@ constexpr int kUrinations = 4;
 
 PlatformOptions Options(const std::string& tag) {
   PlatformOptions po;
-  po.items = SessionItems();
+  po.items = SessionItems(6);
   po.scenario = Session();
   po.speed = 1.0;
   po.tag = tag;
@@ -151,7 +141,7 @@ std::set<std::string> Keys(const std::map<std::string, absl::Time>& m) {
 TEST(RecordAndReplay, ReplaysAtSpeed0_10_1StoreTheSameEventsAndFindTheSameDetections) {
   const std::string dir = absl::StrCat("/tmp/iss-replay-e2e-", getpid());
   std::system(absl::StrCat("rm -rf '", dir, "'").c_str());
-  const std::vector<std::string> items = SessionItems();
+  const std::vector<std::string> items = SessionItems(6);
 
   // --- the live session, recorded ---------------------------------------------
   std::map<std::string, absl::Time> live_received;
