@@ -85,6 +85,13 @@ void Detector::Add(const Sample& sample, std::vector<Detection>* out) {
 
 void Detector::Drain(std::vector<Detection>* out) { Release(absl::InfiniteFuture(), out); }
 
+void Detector::ReleaseIdleStreams(std::vector<Detection>* out) {
+  absl::Time newest = absl::InfinitePast();
+  for (const auto& [item, t] : stream_max_) newest = std::max(newest, t);
+  if (newest == absl::InfinitePast()) return;
+  Release(newest - config_.allowed_lateness, out);
+}
+
 void Detector::Release(absl::Time watermark, std::vector<Detection>* out) {
   while (!buffer_.empty() && buffer_.begin()->first <= watermark) {
     auto node = buffer_.extract(buffer_.begin());

@@ -11,8 +11,12 @@
 // watermark: the minimum, over the streams it has seen, of (newest source_ts
 // in that stream - allowed_lateness). A stream that is far ahead (a replay
 // backlog read one partition at a time) therefore waits for the others. When
-// the caller knows it is caught up with the bus it calls Drain(), which
-// releases everything (the idle streams no longer hold the others back).
+// the caller believes it is caught up with the bus it calls
+// ReleaseIdleStreams(): everything up to the newest sample of any stream less
+// allowed_lateness (an idle stream no longer holds the others back, a sample
+// still in flight on another partition still finds its place); when nothing
+// more can come (the bus is quiet, a replay ended) it calls Drain(), which
+// releases everything.
 //
 // The rule, on the released, ordered samples of one tank item:
 //   - A candidate rise opens when the level goes above the baseline (the last
@@ -97,7 +101,11 @@ class Detector {
 
   // Buffers a sample and appends the detections it completes to `out`.
   void Add(const Sample& sample, std::vector<Detection>* out);
-  // The source is caught up (or a replay ended): releases every buffered sample.
+  // Caught up, as far as the caller can tell: releases up to the newest
+  // sample seen less allowed_lateness, whichever streams are idle.
+  void ReleaseIdleStreams(std::vector<Detection>* out);
+  // Nothing more can come now (the bus is quiet, a replay ended): releases
+  // every buffered sample.
   void Drain(std::vector<Detection>* out);
 
   // Run-time tuning (validated by the caller). Open candidates keep going

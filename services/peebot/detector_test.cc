@@ -141,6 +141,38 @@ TEST(DetectorTest, LagIsJudgedByTheReceiveTimeNotTheIngestTime) {
   EXPECT_EQ(second.SaveState(), first.SaveState());
 }
 
+// A consumer that believes itself caught up after every message (stale lag
+// statistics) while the tank's partition is read 3 s of event time behind
+// the clock's: releasing only up to the newest sample less the allowed
+// lateness keeps the order and the detections; releasing everything would
+// let the clock close a rise before its last steps arrived.
+TEST(DetectorTest, ReleasingIdleStreamsKeepsTheOrderThatDrainingWouldBreak) {
+  auto sc = ParseScenario("skewed_steps", R"(
+ticks 0 300 0.25
+tank 0 40
+tank 100 41
+tank 100.4 42
+tank 100.8 43
+tank 101.2 44
+set max_step_gap 2
+deliver skew NODE3000005 3
+expect 100 101.2 40 44
+)");
+  ASSERT_TRUE(sc.ok()) << sc.status();
+  std::vector<Detection> careful, hasty;
+  Detector a(sc->config), b(sc->config);
+  for (const Sample& s : sc->delivery) {
+    a.Add(s, &careful);
+    a.ReleaseIdleStreams(&careful);
+    b.Add(s, &hasty);
+    b.Drain(&hasty);
+  }
+  a.Drain(&careful);
+  b.Drain(&hasty);
+  ExpectMatches(*sc, careful);
+  EXPECT_NE(hasty.size(), 1u) << "draining on every message should have split the rise";
+}
+
 TEST(DetectorTest, DetectionIdIsSha256OfItemAndStartTime) {
   const absl::Time t = ScenarioEpoch() + absl::Seconds(100);
   EXPECT_EQ(DetectionId("NODE3000005", t),

@@ -225,15 +225,24 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::Message>& batch) {
     samples.push_back(SampleFromEvent(event));
     detector_->Add(samples.back(), &detections);
   }
-  // Caught up with every partition: nothing older can still arrive from a
-  // lagging one, so release what the watermark holds back (the tank item can
-  // be silent for hours while the clock ticks).
-  // Nothing at all for a few polls in a row says the same when the statistics
-  // lag is not available (yet, or after a rewind).
+  // Caught up with every partition: an idle stream (the tank item can be
+  // silent for hours while the clock ticks) must not hold the others back, so
+  // release up to the newest sample less the allowed lateness. Not further:
+  // the lag statistics are up to a statistics interval old, and a sample
+  // still on its way from another partition must find its place (a replay
+  // at 10x speed moves event time 10 s per second).
+  // Nothing at all for a few polls in a row: nothing is on its way, release
+  // everything (also when the statistics lag is not available, yet or after
+  // a rewind).
   empty_polls_ = batch.empty() ? empty_polls_ + 1 : 0;
-  const bool caught_up = batch.size() < options_.batch && (empty_polls_ >= 5 || CaughtUp());
   const size_t buffered_before = detector_->buffered();
-  if (caught_up) detector_->Drain(&detections);
+  if (batch.size() < options_.batch) {
+    if (empty_polls_ >= 5) {
+      detector_->Drain(&detections);
+    } else if (CaughtUp()) {
+      detector_->ReleaseIdleStreams(&detections);
+    }
+  }
   if (batch.empty() && buffered_before == 0 && detections.empty()) return absl::OkStatus();
 
   // Wall clock against event time, on purpose: the freshness of a post.
