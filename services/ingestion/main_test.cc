@@ -105,6 +105,7 @@ TEST_F(IngestionBinaryTest, BadConfigurationExitsTwoNamingEachVariable) {
   ASSERT_NE(d, nullptr);
   EXPECT_NE(d->WaitExit(absl::Seconds(10)), 0);
   EXPECT_TRUE(absl::StrContains(d->ReadLog(), not_a_dir)) << d->ReadLog();
+  std::remove(not_a_dir.c_str());
 }
 
 TEST_F(IngestionBinaryTest, ReplaysAFileServesTheRpcAndDrainsOnSigterm) {
@@ -192,6 +193,8 @@ TEST_F(IngestionBinaryTest, ReplaysAFileServesTheRpcAndDrainsOnSigterm) {
   while (gzgets(gz, line, sizeof(line)) != nullptr) lines += line[0] == '{';
   gzclose(gz);
   EXPECT_EQ(lines, 50);
+  std::remove((record_dir + "/" + recorded[0]).c_str());
+  ::rmdir(record_dir.c_str());
   auto all = cluster_->ReadAll("telemetry.raw.v1", 51, absl::Seconds(10));
   ASSERT_EQ(all.size(), 51u);
   EXPECT_TRUE(std::any_of(all.begin(), all.end(), [&](const auto& r) {

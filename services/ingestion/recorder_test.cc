@@ -25,12 +25,32 @@ namespace {
 
 using iss::testing::WaitFor;
 
-std::string FreshDir() {
-  static int n = 0;
-  const std::string dir = absl::StrCat(::testing::TempDir(), "/recorder_", ::getpid(), "_", n++);
-  std::system(absl::StrCat("rm -rf '", dir, "'").c_str());
-  return dir;
-}
+// Every directory a test used, removed when the tests are done.
+class TempDirs : public ::testing::Environment {
+ public:
+  static std::string Fresh() {
+    static int n = 0;
+    const std::string dir = absl::StrCat(::testing::TempDir(), "/recorder_", ::getpid(), "_", n++);
+    Remove(dir);
+    dirs().push_back(dir);
+    return dir;
+  }
+  void TearDown() override {
+    for (const std::string& d : dirs()) Remove(d);
+  }
+
+ private:
+  static void Remove(const std::string& dir) {
+    (void)std::system(absl::StrCat("rm -rf '", dir, "'").c_str());
+  }
+  static std::vector<std::string>& dirs() {
+    static auto* v = new std::vector<std::string>();
+    return *v;
+  }
+};
+const auto* const kTempDirs = ::testing::AddGlobalTestEnvironment(new TempDirs());
+
+std::string FreshDir() { return TempDirs::Fresh(); }
 
 std::vector<std::string> Files(const std::string& dir) {
   std::vector<std::string> out;
