@@ -25,7 +25,7 @@ namespace iss {
 std::string CanonicalEventString(const iss::telemetry::v1::TelemetryEvent& event);
 
 // Hex SHA-256 of CanonicalEventString(event). Ignores event.event_id,
-// ingest_ts, source and signal (they do not identify the update).
+// ingest_ts, received_ts, source and signal (they do not identify the update).
 std::string ComputeEventId(const iss::telemetry::v1::TelemetryEvent& event);
 // The same, written into `out` (replacing it; reuses its capacity). `out` may
 // be the event's own event_id field, which the id does not cover.

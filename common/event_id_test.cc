@@ -82,6 +82,7 @@ TEST(EventId, IgnoresEnrichmentFields) {
   TelemetryEvent b = SeedExample();
   b.set_source("test-ingest");
   ToProto(absl::Now(), b.mutable_ingest_ts());
+  ToProto(absl::Now() - absl::Hours(24 * 60), b.mutable_received_ts());
   b.set_event_id("whatever");
   b.set_signal(iss::telemetry::v1::SIGNAL_STATE_AOS);
   EXPECT_EQ(ComputeEventId(a), ComputeEventId(b));

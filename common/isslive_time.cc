@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -69,5 +71,21 @@ double TimeToIssHours(absl::Time t) {
 }
 
 absl::Time TruncateToMicros(absl::Time t) { return absl::FromUnixMicros(absl::ToUnixMicros(t)); }
+
+std::string FormatIssTimestamp(absl::Time t) {
+  const absl::Time want = TruncateToMicros(t);
+  const int64_t year = UtcYear(want);
+  const double hours = absl::ToDoubleHours(want - Epoch(year));
+  // 17 significant digits always round-trip a double; fewer usually do and
+  // read like the feed's own text ("4224.014583888915").
+  std::string text;
+  for (int digits = 12; digits <= 17; ++digits) {
+    char buf[40];
+    std::snprintf(buf, sizeof(buf), "%.*g", digits, hours);
+    text = buf;
+    if (HoursToTime(year, std::strtod(buf, nullptr)) == want) break;
+  }
+  return text;
+}
 
 }  // namespace iss

@@ -7,6 +7,7 @@
 // leap years). Example: 4224.014583888915 -> 2026-06-25T00:00:52.502Z.
 #pragma once
 
+#include <string>
 #include <string_view>
 
 #include "absl/status/statusor.h"
@@ -23,6 +24,13 @@ absl::StatusOr<absl::Time> ParseIssTimestamp(std::string_view text, absl::Time r
 
 // The inverse, for the simulator: hours since Dec 31 00:00 UTC of the previous year.
 double TimeToIssHours(absl::Time t);
+
+// `t` (to the microsecond) as TimeStamp text: the shortest decimal hours that
+// ParseIssTimestamp(text, r) turns back into exactly TruncateToMicros(t) for
+// any receive time r within a few months of t (the year is picked by r). For
+// writing stored events as replay lines (issctl export): same source_ts, so
+// the same event_id.
+std::string FormatIssTimestamp(absl::Time t);
 
 // Truncates to whole microseconds (the precision we carry everywhere).
 absl::Time TruncateToMicros(absl::Time t);

@@ -61,6 +61,32 @@ TEST(IssliveTime, RejectsGarbage) {
   }
 }
 
+// Stored events written back as replay lines keep their source_ts to the
+// microsecond (and so their event_id), across years and at the year's edges.
+TEST(IssliveTime, FormatIssTimestampParsesBackToTheSameMicrosecond) {
+  std::mt19937_64 rng(15);
+  std::vector<absl::Time> times = {
+      absl::FromUnixMicros(1782345652502000),  // the published example
+      absl::FromCivil(absl::CivilSecond(2026, 1, 1, 0, 0, 0), absl::UTCTimeZone()),
+      absl::FromCivil(absl::CivilSecond(2025, 12, 31, 23, 59, 59), absl::UTCTimeZone()) +
+          absl::Microseconds(999999),
+      absl::FromCivil(absl::CivilSecond(2028, 2, 29, 12, 0, 0), absl::UTCTimeZone()) +
+          absl::Microseconds(1),
+  };
+  for (int i = 0; i < 2000; ++i) {
+    times.push_back(
+        absl::FromUnixMicros(946684800000000 + static_cast<int64_t>(rng() % 1600000000000000ULL)));
+  }
+  for (absl::Time t : times) {
+    const std::string text = FormatIssTimestamp(t);
+    // Received a few seconds later (an export writes received_ts there).
+    auto back = ParseIssTimestamp(text, t + absl::Seconds(3));
+    ASSERT_TRUE(back.ok()) << text;
+    EXPECT_EQ(*back, TruncateToMicros(t)) << text << " for " << absl::FormatTime(t);
+  }
+  EXPECT_EQ(FormatIssTimestamp(absl::FromUnixMicros(1782345652502000)), "4224.014583889");
+}
+
 TEST(IssliveTime, RoundTrip) {
   const absl::Time t = Utc(2026, 11, 22, 10, 30, 15) + absl::Microseconds(123456);
   auto back = ParseIssTimestamp(std::to_string(TimeToIssHours(t)), t);

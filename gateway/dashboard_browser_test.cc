@@ -131,7 +131,9 @@ TEST(DashboardBrowserTest, ChartDetectionsAndALiveUpdateRender) {
     d->set_end_level_percent(i == 180 ? 47 : 54);
     d->set_rise_percent(7);
     d->set_estimated_volume_ml(574);
-    d->set_post_status(iss::peebot::v1::POST_STATUS_POSTED);
+    // The older one was found too late to post (a backlog, a replay).
+    d->set_post_status(i == 180 ? iss::peebot::v1::POST_STATUS_STALE
+                                : iss::peebot::v1::POST_STATUS_POSTED);
   }
   peebot.Reply("/iss.peebot.v1.PeeBotService/ListDetections", dets);
   iss::peebot::v1::Status pstatus;
@@ -188,6 +190,11 @@ TEST(DashboardBrowserTest, ChartDetectionsAndALiveUpdateRender) {
   EXPECT_THAT(dom, HasSubstr(R"(data-id="det-180")"));
   EXPECT_THAT(dom, HasSubstr(R"(data-id="det-60")"));
   EXPECT_THAT(dom, HasSubstr("+7.0% (40 → 47%"));
+  // The stale one is shown as such, on the chart and in the list.
+  EXPECT_THAT(dom, HasSubstr(R"(class="detection stale" data-id="det-180")"));
+  EXPECT_THAT(dom, HasSubstr(R"(class="detection" data-id="det-60")"));
+  EXPECT_THAT(dom, HasSubstr("stale: too old when detected, not posted"));
+  EXPECT_THAT(dom, HasSubstr("· posted"));
   // Status strip from the ingest status.
   EXPECT_THAT(dom, HasSubstr("AOS (live)"));
   EXPECT_THAT(dom, HasSubstr(">connected<"));

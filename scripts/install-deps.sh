@@ -10,9 +10,9 @@ packages=(
   # gRPC, protobuf, abseil and the well-known protos we compile against
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   grpc-proto golang-github-grpc-ecosystem-grpc-gateway-dev
-  # Kafka, Postgres, HTTP/WebSocket/TLS, metrics, JSON
+  # Kafka, Postgres, HTTP/WebSocket/TLS, metrics, JSON, gzip (recordings)
   librdkafka-dev libpqxx-dev libboost-dev libboost-system-dev libssl-dev
-  prometheus-cpp-dev nlohmann-json3-dev
+  prometheus-cpp-dev nlohmann-json3-dev zlib1g-dev
   # tests and benchmarks (the PostgreSQL server backs the test fixture and the local run)
   libgtest-dev libgmock-dev libbenchmark-dev postgresql-15 postgresql-client-15
   # network tools used by the local run and docs

@@ -9,6 +9,14 @@
 //   BM_IngestToAck    updates paced at 10k events/s through the whole
 //                     pipeline; p50/p99/max of accept -> broker ack, with the
 //                     default 5 ms producer linger and with 1 ms.
+//   .../record:N      the same with the recorder in front of the pipeline
+//                     (ISS_INGEST_RECORD_DIR; N = 0 off, 1 plain, 2 gzip),
+//                     writing to a temporary directory: what recording costs
+//                     the live path, same run. Reports recorded_frac (updates
+//                     the recorder wrote / offered; the rest it dropped rather
+//                     than slow the feed).
+//   BM_RecorderOffer  the recorder's work on the live path alone (copy into
+//                     its queue), per update.
 //
 // Each throughput benchmark also reports proc_cpu_us/event: CPU time of the
 // whole process (every thread: ours, librdkafka's, the mock broker's) per
@@ -18,9 +26,11 @@
 // Run on one core as in docs/benchmarks.md:
 //   taskset -c 0 build/dev/bench/ingestion/ingestion_bench --benchmark_min_time=0.2
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <memory>
 #include <vector>
 
@@ -32,6 +42,7 @@
 #include "services/ingestion/enricher.h"
 #include "services/ingestion/pipeline.h"
 #include "services/ingestion/publisher.h"
+#include "services/ingestion/recorder.h"
 #include "tests/support/kafka_cluster.h"
 
 namespace iss::ingest {
@@ -92,10 +103,30 @@ std::vector<RawUpdate> MakeUpdates(int n) {
   return out;
 }
 
+// A fresh temporary directory for a recording.
+std::string RecordDir() {
+  static int n = 0;
+  const std::string dir = absl::StrFormat("/tmp/iss-ingestion-bench-%d-%d", getpid(), n++);
+  (void)std::system(absl::StrFormat("rm -rf '%s'", dir).c_str());
+  return dir;
+}
+
 // The whole pipeline, as main() wires it, minus the network source.
+// `record`: 0 = no recorder, 1 = recorder, 2 = recorder with gzip (main()'s
+// defaults otherwise), in front of the pipeline as main() puts it.
 struct Rig {
-  explicit Rig(PublisherOptions po = {}, absl::Duration linger = absl::Milliseconds(5))
+  explicit Rig(PublisherOptions po = {}, absl::Duration linger = absl::Milliseconds(5),
+               int record = 0)
       : queue(10000), pipeline(&queue, &signal) {
+    if (record > 0) {
+      record_dir = RecordDir();
+      auto r = Recorder::Start(
+          {.dir = record_dir, .gzip = record == 2, .max_total_bytes = int64_t{2} << 30});
+      if (!r.ok()) std::abort();
+      recorder = std::move(*r);
+      recording = std::make_unique<RecordingSink>(recorder.get(), &pipeline);
+    }
+    sink = recording ? static_cast<UpdateSink*>(recording.get()) : &pipeline;
     po.on_event_acked = [this, user = po.on_event_acked](absl::Duration d) {
       if (warm.load() && user) user(d);
     };
@@ -103,9 +134,22 @@ struct Rig {
     if (!p.ok()) std::abort();
     publisher = std::move(*p);
     // Warm up: connection, metadata and producer id before anything is timed.
-    for (const RawUpdate& u : MakeUpdates(kItems)) pipeline.Deliver(u);
+    for (const RawUpdate& u : MakeUpdates(kItems)) sink->Deliver(u);
     WaitAcked(kItems);
     warm = true;
+  }
+  ~Rig() {
+    if (recorder) {
+      recorder->Stop();
+      (void)std::system(absl::StrFormat("rm -rf '%s'", record_dir).c_str());
+    }
+  }
+  // Fraction of the offered updates the recorder wrote (1 without one).
+  double RecordedFraction() {
+    if (!recorder) return 1;
+    recorder->Stop();  // what it holds is written now
+    const Recorder::Stats s = recorder->stats();
+    return static_cast<double>(s.written) / static_cast<double>(s.written + s.dropped);
   }
   void WaitAcked(int64_t n) {
     while (publisher->stats().events_acked < n) absl::SleepFor(absl::Microseconds(200));
@@ -114,17 +158,21 @@ struct Rig {
   BoundedQueue queue;
   SignalTracker signal;
   Pipeline pipeline;
+  std::string record_dir;
+  std::unique_ptr<Recorder> recorder;
+  std::unique_ptr<RecordingSink> recording;
+  UpdateSink* sink = nullptr;  // the recorder (when on), then the pipeline
   std::unique_ptr<Publisher> publisher;
 };
 
 void BM_Pipeline(benchmark::State& state) {
-  Rig rig({}, absl::Milliseconds(state.range(0)));
+  Rig rig({}, absl::Milliseconds(state.range(0)), static_cast<int>(state.range(1)));
   const std::vector<RawUpdate> updates = MakeUpdates(kBatch);
   int64_t total = 0;
   const int64_t base = rig.publisher->stats().events_acked;
   const double cpu0 = ProcessCpuSeconds();
   for (auto _ : state) {
-    for (const RawUpdate& u : updates) rig.pipeline.Deliver(u);
+    for (const RawUpdate& u : updates) rig.sink->Deliver(u);
     total += kBatch;
     rig.WaitAcked(base + total);  // counted only once the broker acknowledged them
   }
@@ -133,9 +181,44 @@ void BM_Pipeline(benchmark::State& state) {
   state.counters["events/s"] =
       benchmark::Counter(static_cast<double>(total), benchmark::Counter::kIsRate);
   state.counters["proc_cpu_us/event"] = cpu * 1e6 / static_cast<double>(total);
+  if (state.range(1) > 0) state.counters["recorded_frac"] = rig.RecordedFraction();
 }
-// Arg: producer linger in ms (service default 5).
-BENCHMARK(BM_Pipeline)->Arg(5)->Arg(20)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
+// Args: producer linger in ms (service default 5); recorder (0 off, 1 on, 2 gzip).
+BENCHMARK(BM_Pipeline)
+    ->ArgNames({"linger", "record"})
+    ->Args({5, 0})
+    ->Args({5, 1})
+    ->Args({5, 2})
+    ->Args({20, 0})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(1.0);
+
+// The recorder's share of the live path: the copy of one update into its
+// queue, every update taken (the queue holds the whole batch; the writer's
+// work is outside the timing).
+void BM_RecorderOffer(benchmark::State& state) {
+  const std::string dir = RecordDir();
+  const std::vector<RawUpdate> updates = MakeUpdates(kBatch);
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto rec = Recorder::Start({.dir = dir,
+                                .queue_capacity = 2 * kBatch,
+                                .max_total_bytes = int64_t{64} << 20,
+                                .write_interval = absl::Hours(1)});
+    if (!rec.ok()) std::abort();
+    state.ResumeTiming();
+    for (const RawUpdate& u : updates) {
+      if (!(*rec)->Offer(u)) std::abort();
+    }
+    state.PauseTiming();
+    rec->reset();  // writes the batch, closes the file
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(state.iterations() * kBatch);
+  (void)std::system(absl::StrFormat("rm -rf '%s'", dir).c_str());
+}
+BENCHMARK(BM_RecorderOffer)->Unit(benchmark::kMicrosecond);
 
 // The CPU cost of the pipeline's own steps, without Kafka: decoded update ->
 // validated -> enriched -> serialized. Where BM_Pipeline's time goes.
@@ -213,7 +296,7 @@ void BM_IngestToAck(benchmark::State& state) {
     absl::MutexLock lock(&mu);
     latencies_ms.push_back(absl::ToDoubleMilliseconds(d));
   };
-  Rig rig(po, absl::Milliseconds(state.range(1)));
+  Rig rig(po, absl::Milliseconds(state.range(1)), static_cast<int>(state.range(2)));
   // Two seconds of traffic per iteration at the paced rate.
   const int per_iteration = static_cast<int>(rate * 2);
   const std::vector<RawUpdate> updates = MakeUpdates(per_iteration);
@@ -229,7 +312,7 @@ void BM_IngestToAck(benchmark::State& state) {
       // makes small bursts; the mean rate stays exact (due is absolute).
       const absl::Duration wait = due - absl::Now();
       if (wait > absl::ZeroDuration()) absl::SleepFor(wait);
-      rig.pipeline.Deliver(updates[i]);
+      rig.sink->Deliver(updates[i]);
     }
     total += per_iteration;
     rig.WaitAcked(base + total);
@@ -245,12 +328,17 @@ void BM_IngestToAck(benchmark::State& state) {
   state.counters["p99_ms"] = pct(0.99);
   state.counters["max_ms"] = v.empty() ? 0.0 : v.back();
   state.counters["events"] = static_cast<double>(v.size());
+  if (state.range(2) > 0) state.counters["recorded_frac"] = rig.RecordedFraction();
   state.SetItemsProcessed(total);
 }
-// Args: rate (events/s), producer linger (ms; the service default is 5).
+// Args: rate (events/s), producer linger (ms; the service default is 5),
+// recorder (0 off, 1 on, 2 gzip).
 BENCHMARK(BM_IngestToAck)
-    ->Args({10000, 5})
-    ->Args({10000, 1})
+    ->ArgNames({"rate", "linger", "record"})
+    ->Args({10000, 5, 0})
+    ->Args({10000, 5, 1})
+    ->Args({10000, 5, 2})
+    ->Args({10000, 1, 0})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->Iterations(3);

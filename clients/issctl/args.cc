@@ -105,6 +105,20 @@ const std::vector<CommandSpec>& Commands() {
         {"page-token", "TOKEN", "continue from a previous page"},
         {"all", "", "follow next-page tokens"}}},
       {Command::kItem, Service::kStorage, {"item"}, "ITEM", 1, 1, "one catalog item", {}},
+      {Command::kExport,
+       Service::kStorage,
+       {"export"},
+       "[ITEM...]",
+       0,
+       -1,
+       "stored history as replay lines: ISS_INGEST_SOURCE=replay plays them again",
+       {{"items", "ID,ID", "item ids (default: every item)"},
+        {"from", "TIME", "window start: RFC 3339, \"now\" or \"-1h\" (default -1h)"},
+        {"to", "TIME", "window end (default now)"},
+        {"out", "FILE",
+         "write the lines here (default \"-\": stdout); a name ending .gz is gzipped"},
+        {"progress", "", "progress bar on stderr even when it is not a terminal"},
+        {"no-progress", "", "no progress bar (a summary line only)"}}},
       {Command::kStorageStatus,
        Service::kStorage,
        {"storage", "status"},
@@ -642,6 +656,21 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args, const
     case Command::kItem:
       inv.items = {positional[0]};
       break;
+    case Command::kExport: {
+      auto window = ParseWindow(flags, now, {now - absl::Hours(1), now, 0});
+      if (!window.ok()) return window.status();
+      inv.window = *std::move(window);
+      if (has("out")) {
+        inv.out_path = flags["out"];
+        if (inv.out_path.empty()) return Usage("--out: empty (use \"-\" for stdout)");
+      }
+      if (has("progress") && has("no-progress")) {
+        return Usage("--progress and --no-progress exclude each other");
+      }
+      if (has("progress")) inv.progress = true;
+      if (has("no-progress")) inv.progress = false;
+      break;
+    }
     case Command::kPeebotDetections: {
       auto window = ParseWindow(flags, now, {absl::InfinitePast(), absl::InfiniteFuture(), 500});
       if (!window.ok()) return window.status();

@@ -37,6 +37,7 @@ enum class Command {
   kPeebotCooldownClear,  // same with cooldown 0 (admin)
   kIngestStatus,         // IngestService.GetIngestStatus
   kIngestSend,           // IngestService.IngestTestEvent (admin)
+  kExport,               // StorageService.Replay (server stream) -> replay lines
 };
 
 // Which service a command talks to (picks the default address and env var).
@@ -109,8 +110,12 @@ struct Invocation {
   // tail: stop after this many events (0 = never) or after this long.
   int64_t max_events = 0;
   absl::Duration duration = absl::InfiniteDuration();
-  // tail: force the stderr status line off/on (default: only on a TTY).
+  // tail, export: force the stderr status line / progress bar off/on
+  // (default: only on a TTY).
   std::optional<bool> progress;
+
+  // export: where the replay lines go ("-" = stdout); gzip when it ends .gz.
+  std::string out_path = "-";
 
   // peebot pause / cooldown set.
   std::string reason;

@@ -269,6 +269,10 @@ TEST(ParseArgs, BadInputNamesTheCulprit) {
   ExpectUsage({"item"}, "needs ITEM");
   ExpectUsage({"tail", "--count", "0"}, "--count");
   ExpectUsage({"tail", "--progress", "--no-progress"}, "exclude each other");
+  ExpectUsage({"export", "--progress", "--no-progress"}, "exclude each other");
+  ExpectUsage({"export", "--out", ""}, "--out: empty");
+  ExpectUsage({"export", "--from", "-1h", "--to", "-2h"}, "--to: must be after --from");
+  ExpectUsage({"export", "--page-size", "5"}, "unknown flag --page-size");
   ExpectUsage({"items", "--page-size", "1001"}, "--page-size");
   ExpectUsage({"storage", "status", "--items", "A"}, "unknown flag --items");
 }
@@ -287,6 +291,23 @@ TEST(ParseArgs, CommonFlagsMayComeBeforeTheCommand) {
   ExpectUsage({"--items", "A", "query"}, "unknown flag --items before the command");
   ExpectUsage({"--json", "frobnicate"}, "unknown command \"frobnicate\"");
   ExpectUsage({"--json", "--", "query"}, "unknown command \"--\"");
+}
+
+TEST(ParseArgs, ExportTakesItemsAWindowAndAnOutput) {
+  auto r = Parse({"export", "NODE3000005", "--items", "TIME_000001", "--from", "-2h", "--out",
+                  "session.jsonl.gz", "--no-progress"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->command, Command::kExport);
+  EXPECT_EQ(r->service, Service::kStorage);
+  EXPECT_EQ(r->items, (std::vector<std::string>{"TIME_000001", "NODE3000005"}));
+  EXPECT_EQ(r->out_path, "session.jsonl.gz");
+  EXPECT_EQ(r->progress, std::optional<bool>(false));
+  EXPECT_LT(r->window.from, r->window.to);
+  auto d = Parse({"export"});
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->out_path, "-");
+  EXPECT_TRUE(d->items.empty());
+  EXPECT_EQ(d->window.to - d->window.from, absl::Hours(1));
 }
 
 TEST(ParseArgs, DoubleDashEndsFlags) {

@@ -2,8 +2,13 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <zlib.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <string>
@@ -11,7 +16,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "clients/issctl/exit_codes.h"
@@ -22,6 +29,7 @@
 #include "iss/ingest/v1/ingest.grpc.pb.h"
 #include "iss/peebot/v1/peebot.grpc.pb.h"
 #include "iss/storage/v1/storage.grpc.pb.h"
+#include "services/ingestion/replay_format.h"
 
 namespace iss::issctl {
 namespace {
@@ -318,6 +326,147 @@ absl::Status RunTail(const Invocation& inv, const Io& io) {
   return Check(s);
 }
 
+// ---- export ----
+
+absl::Status ExportSinkWriteError(const Invocation& inv) {
+  return absl::UnknownError(absl::StrCat("--out ", inv.out_path, ": write failed"));
+}
+
+// Where the replay lines go: stdout, a file, or a gzip file (name ends .gz).
+class ExportSink {
+ public:
+  static absl::StatusOr<std::unique_ptr<ExportSink>> Open(const std::string& path,
+                                                          std::ostream* stdout_stream) {
+    auto s = std::unique_ptr<ExportSink>(new ExportSink());
+    if (path == "-") {
+      s->stream_ = stdout_stream;
+    } else if (absl::EndsWith(path, ".gz")) {
+      s->gz_ = gzopen(path.c_str(), "wb6");
+      if (s->gz_ == nullptr) return Cannot(path);
+    } else {
+      s->file_.open(path, std::ios::binary | std::ios::trunc);
+      if (!s->file_) return Cannot(path);
+      s->stream_ = &s->file_;
+    }
+    s->path_ = path;
+    return s;
+  }
+  ~ExportSink() { (void)Close(); }
+  bool Write(const std::string& data) {
+    if (gz_ != nullptr) {
+      return gzwrite(gz_, data.data(), static_cast<unsigned>(data.size())) ==
+             static_cast<int>(data.size());
+    }
+    stream_->write(data.data(), static_cast<std::streamsize>(data.size()));
+    return static_cast<bool>(*stream_);
+  }
+  absl::Status Close() {
+    bool ok = true;
+    if (gz_ != nullptr) ok = gzclose(gz_) == Z_OK;
+    gz_ = nullptr;
+    if (stream_ != nullptr) {
+      stream_->flush();
+      ok = ok && static_cast<bool>(*stream_);
+      if (file_.is_open()) file_.close();
+      stream_ = nullptr;
+    }
+    return ok ? absl::OkStatus() : Cannot(path_).status();
+  }
+
+ private:
+  ExportSink() = default;
+  static absl::StatusOr<std::unique_ptr<ExportSink>> Cannot(const std::string& path) {
+    // A local failure: "other error" (exit 1), naming the flag and the file.
+    return absl::UnknownError(absl::StrCat("--out ", path, ": ", std::strerror(errno)));
+  }
+  std::string path_;
+  std::ostream* stream_ = nullptr;
+  std::ofstream file_;
+  gzFile gz_ = nullptr;
+};
+
+// StorageService.Replay over the window, each event written back as the
+// update that produced it (services/ingestion/replay_format.h): TimeStamp
+// from source_ts (the same event_id when replayed), received_at from
+// received_ts. A progress bar on a terminal; a summary line either way.
+absl::Status RunExport(const Invocation& inv, const Io& io) {
+  auto sink = ExportSink::Open(inv.out_path, io.out);
+  if (!sink.ok()) return sink.status();
+  const bool bar = inv.progress.value_or(io.err_is_tty);
+  auto channel = MakeChannel(inv.addr);
+  // A stream has no deadline; a server that never answers is told apart first.
+  if (!channel->WaitForConnected(absl::ToChronoTime(absl::Now() + inv.timeout))) {
+    return absl::UnavailableError(
+        absl::StrCat("no connection within ", absl::FormatDuration(inv.timeout)));
+  }
+  auto stub = sv1::StorageService::NewStub(channel);
+  sv1::ReplayRequest req;
+  for (const auto& id : inv.items) req.add_item_ids(id);
+  iss::ToProto(inv.window.from, req.mutable_start_time());
+  iss::ToProto(inv.window.to, req.mutable_end_time());
+  grpc::ClientContext ctx;
+  auto reader = stub->Replay(&ctx, req);
+
+  const absl::Time started = absl::Now();
+  const std::string header = absl::StrCat(
+      "# issctl export from storage at ", inv.addr, ": ",
+      inv.items.empty() ? "every item" : absl::StrJoin(inv.items, ","), ", source_ts in [",
+      iss::FormatRfc3339Micros(inv.window.from), ", ", iss::FormatRfc3339Micros(inv.window.to),
+      "), exported ", iss::FormatRfc3339Micros(started),
+      ". Replay: ISS_INGEST_SOURCE=replay ISS_INGEST_REPLAY_FILE=<this file>\n");
+  if (!(*sink)->Write(header)) {
+    ctx.TryCancel();
+    (void)reader->Finish();
+    return (*sink)->Close();
+  }
+  const double window_s = absl::ToDoubleSeconds(inv.window.to - inv.window.from);
+  uint64_t events = 0;
+  absl::Time at = absl::InfinitePast();
+  absl::Time last_draw = absl::InfinitePast();
+  auto draw = [&](bool final) {
+    const double frac =
+        final ? 1.0 : absl::ToDoubleSeconds(at - inv.window.from) / std::max(window_s, 1e-6);
+    *io.err << "\r\x1b[K" << FormatExportProgress(events, frac, at) << (final ? "\n" : "");
+    io.err->flush();
+  };
+  TelemetryEvent e;
+  std::string line;
+  bool write_failed = false;
+  while (reader->Read(&e)) {
+    line.clear();
+    iss::ingest::AppendReplayLine(line, iss::ingest::UpdateFromEvent(e));
+    line.push_back('\n');
+    if (!(*sink)->Write(line)) {
+      write_failed = true;
+      ctx.TryCancel();
+      break;
+    }
+    ++events;
+    at = iss::FromProto(e.source_ts());
+    if (bar) {
+      const absl::Time now = absl::Now();
+      if (now - last_draw >= absl::Milliseconds(100)) {
+        draw(false);
+        last_draw = now;
+      }
+    }
+  }
+  const grpc::Status s = reader->Finish();
+  const absl::Status closed = (*sink)->Close();
+  if (write_failed || !closed.ok()) return closed.ok() ? ExportSinkWriteError(inv) : closed;
+  if (!s.ok()) {
+    if (bar) *io.err << "\n";
+    return Check(s);
+  }
+  if (bar) draw(true);
+  *io.err << "exported " << events << " events to "
+          << (inv.out_path == "-" ? std::string("stdout") : inv.out_path) << " in "
+          << absl::FormatDuration(absl::Trunc(absl::Now() - started, absl::Milliseconds(1)))
+          << "\n";
+  io.err->flush();
+  return absl::OkStatus();
+}
+
 // ---- peebot ----
 
 absl::Status RunPeebot(const Invocation& inv, const Io& io) {
@@ -474,6 +623,9 @@ int Run(const Invocation& inv, const Io& io) {
     case Command::kIngestStatus:
     case Command::kIngestSend:
       s = RunIngest(inv, io);
+      break;
+    case Command::kExport:
+      s = RunExport(inv, io);
       break;
   }
   io.out->flush();

@@ -321,6 +321,17 @@ std::string FormatIngestSent(const iv1::IngestTestEventResponse& r) {
                       "\n");
 }
 
+std::string FormatExportProgress(uint64_t events, double fraction, absl::Time at) {
+  constexpr int kWidth = 20;
+  fraction = std::clamp(fraction, 0.0, 1.0);
+  const int filled = static_cast<int>(fraction * kWidth);
+  return absl::StrFormat(
+      "export [%s%s] %3d%% %d events, at %s", std::string(filled, '#'),
+      std::string(kWidth - filled, '.'), static_cast<int>(fraction * 100), events,
+      at == absl::InfinitePast() ? "-"
+                                 : absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", at, absl::UTCTimeZone()));
+}
+
 std::string FormatProgress(uint64_t events, absl::Duration elapsed, const std::string& last_item) {
   const double secs = absl::ToDoubleSeconds(elapsed);
   const double rate = secs > 0 ? static_cast<double>(events) / secs : 0.0;

@@ -47,6 +47,10 @@ std::string FormatIngestSent(const iss::ingest::v1::IngestTestEventResponse& r);
 // The tail status line (no newline): "tail: 1234 events, 41.2/s, last NODE3000005 (12s)".
 std::string FormatProgress(uint64_t events, absl::Duration elapsed, const std::string& last_item);
 
+// The export progress bar (no newline), `fraction` of the window done:
+// "export [#######.............]  35% 12345 events, at 2026-12-01T10:00:00Z".
+std::string FormatExportProgress(uint64_t events, double fraction, absl::Time at);
+
 // A protobuf Timestamp as RFC 3339 (microseconds), "-" when unset.
 std::string FormatTs(const google::protobuf::Timestamp& ts);
 

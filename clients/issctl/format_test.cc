@@ -181,6 +181,23 @@ TEST(Format, CooldownJsonHasTheRemainingTime) {
   EXPECT_TRUE(absl::StrContains(CooldownJson(settings, {}), "\"cooldownRemaining\":\"0s\""));
 }
 
+TEST(Format, DetectionsShowTheirPostStatusIncludingStale) {
+  iss::peebot::v1::Detection d;
+  d.set_detection_id("abc");
+  d.set_item_id("NODE3000005");
+  d.set_post_status(iss::peebot::v1::POST_STATUS_STALE);
+  EXPECT_TRUE(absl::StrContains(FormatDetections({d}), " STALE ")) << FormatDetections({d});
+}
+
+TEST(Format, ExportProgressBar) {
+  const absl::Time at = absl::FromUnixSeconds(1795000000);
+  EXPECT_EQ(FormatExportProgress(12345, 0.35, at),
+            "export [#######.............]  35% 12345 events, at 2026-11-18T11:06:40Z");
+  EXPECT_EQ(FormatExportProgress(0, -1, absl::InfinitePast()),
+            "export [....................]   0% 0 events, at -");
+  EXPECT_EQ(FormatExportProgress(7, 2, at).substr(0, 32), "export [####################] 10");
+}
+
 TEST(Format, ProgressLine) {
   EXPECT_EQ(FormatProgress(0, absl::ZeroDuration(), ""), "tail: 0 events, 0.0/s, last - (0)");
   EXPECT_EQ(FormatProgress(125, absl::Milliseconds(10500), "NODE3000005"),

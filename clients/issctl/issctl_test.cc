@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <fstream>
 #include <map>
@@ -30,8 +31,11 @@
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "services/ingestion/enricher.h"
 #include "services/ingestion/pipeline.h"
+#include "services/ingestion/replay_format.h"
 #include "services/ingestion/service.h"
+#include "services/ingestion/validator.h"
 #include "services/peebot/admin_service.h"
 #include "services/peebot/detector.h"
 #include "services/storage/batch_writer.h"
@@ -447,20 +451,45 @@ TEST_F(IssctlTest, TailEndsCleanlyOnCtrlCWithTheStatusLine) {
   EXPECT_TRUE(absl::EndsWith(r.err, "\n")) << r.err;
 }
 
-TEST_F(IssctlTest, TailDrawsTheStatusLineWhenStderrIsATerminal) {
-  const int master = posix_openpt(O_RDWR | O_NOCTTY);
-  ASSERT_GE(master, 0);
-  ASSERT_EQ(grantpt(master), 0);
-  ASSERT_EQ(unlockpt(master), 0);
-  const std::string slave_path = ptsname(master);
-  // Held open here too, so the terminal stays up after issctl exits.
-  const int slave = open(slave_path.c_str(), O_RDWR | O_NOCTTY);
-  ASSERT_GE(slave, 0);
-  ASSERT_EQ(fcntl(master, F_SETFL, O_NONBLOCK), 0);
+// A pseudo-terminal for issctl's stderr: what a person at a terminal sees.
+class Terminal {
+ public:
+  Terminal() {
+    master_ = posix_openpt(O_RDWR | O_NOCTTY);
+    if (master_ < 0 || grantpt(master_) != 0 || unlockpt(master_) != 0) return;
+    path_ = ptsname(master_);
+    // Held open here too, so the terminal stays up after issctl exits.
+    slave_ = open(path_.c_str(), O_RDWR | O_NOCTTY);
+    if (slave_ >= 0 && fcntl(master_, F_SETFL, O_NONBLOCK) == 0) ok_ = true;
+  }
+  ~Terminal() {
+    if (slave_ >= 0) close(slave_);
+    if (master_ >= 0) close(master_);
+  }
+  bool ok() const { return ok_; }
+  const std::string& path() const { return path_; }
+  // Everything written to it so far, once it holds `want`.
+  std::string WaitFor(const std::string& want) {
+    iss::testing::WaitFor([&] {
+      char buf[4096];
+      for (ssize_t n; (n = read(master_, buf, sizeof buf)) > 0;) seen_.append(buf, n);
+      return absl::StrContains(seen_, want);
+    });
+    return seen_;
+  }
 
+ private:
+  int master_ = -1, slave_ = -1;
+  bool ok_ = false;
+  std::string path_, seen_;
+};
+
+TEST_F(IssctlTest, TailDrawsTheStatusLineWhenStderrIsATerminal) {
+  Terminal terminal;
+  ASSERT_TRUE(terminal.ok());
   ASSERT_TRUE(Subscribers(0));
   std::string err_path;
-  auto child = Start({"tail", "NODE3000005", "--count", "2"}, {}, &err_path, slave_path);
+  auto child = Start({"tail", "NODE3000005", "--count", "2"}, {}, &err_path, terminal.path());
   ASSERT_NE(child, nullptr);
   ASSERT_TRUE(Subscribers(1));
   world->hub->Publish(Live(2, 20));
@@ -468,15 +497,100 @@ TEST_F(IssctlTest, TailDrawsTheStatusLineWhenStderrIsATerminal) {
   EXPECT_EQ(r.code, 0);
   EXPECT_EQ(Lines(r.out).size(), 3u) << r.out;  // header + 2 rows; stdout untouched
 
-  std::string terminal;
-  EXPECT_TRUE(iss::testing::WaitFor([&] {
-    char buf[4096];
-    for (ssize_t n; (n = read(master, buf, sizeof buf)) > 0;) terminal.append(buf, n);
-    return absl::StrContains(terminal, "tail: 2 events, ");
-  })) << terminal;
-  EXPECT_TRUE(absl::StrContains(terminal, "/s, last NODE3000005 (")) << terminal;
-  close(slave);
-  close(master);
+  const std::string seen = terminal.WaitFor("tail: 2 events, ");
+  EXPECT_TRUE(absl::StrContains(seen, "tail: 2 events, ")) << seen;
+  EXPECT_TRUE(absl::StrContains(seen, "/s, last NODE3000005 (")) << seen;
+}
+
+// ---- export ----
+
+// The replay lines of an export, parsed and turned back into events as
+// ingestion would (validate, enrich): their event ids.
+std::vector<std::string> ExportedIds(const std::string& text,
+                                     absl::Time* first_received = nullptr) {
+  std::vector<std::string> ids;
+  for (const auto& line : Lines(text)) {
+    if (line[0] == '#') continue;
+    auto u = ingest::ParseReplayLine(line, "replay");
+    EXPECT_TRUE(u.ok()) << u.status() << ": " << line;
+    if (!u.ok()) continue;
+    if (first_received != nullptr && ids.empty()) *first_received = u->received_at;
+    auto v = ingest::Validate(*u, absl::Now());
+    EXPECT_TRUE(v.ok()) << v.status() << ": " << line;
+    if (!v.ok()) continue;
+    ids.push_back(ingest::Enrich(*v, iss::telemetry::v1::SIGNAL_STATE_AOS, absl::Now()).event_id());
+  }
+  return ids;
+}
+
+std::string Gunzip(const std::string& path) {
+  gzFile gz = gzopen(path.c_str(), "rb");
+  if (gz == nullptr) return "";
+  std::string out;
+  char buf[8192];
+  for (int n; (n = gzread(gz, buf, sizeof buf)) > 0;) out.append(buf, n);
+  gzclose(gz);
+  return out;
+}
+
+TEST_F(IssctlTest, ExportWritesReplayLinesThatReplayAsTheStoredEvents) {
+  // The stored events' ids, recomputed from what the suite wrote.
+  std::vector<std::string> want;
+  for (int i = 0; i < 30; ++i) {
+    want.push_back(
+        storage::testutil::MakeEvent("NODE3000005", kT0 + absl::Seconds(10 * i), absl::StrCat(i))
+            .event_id());
+  }
+  // One item to stdout.
+  Result r =
+      Ctl({"export", "NODE3000005", "--from", Rfc3339(kT0), "--to", Rfc3339(kT0 + absl::Hours(1))});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(absl::StartsWith(r.out, "# issctl export from storage at ")) << r.out;
+  EXPECT_EQ(ExportedIds(r.out), want);
+  // Not a terminal: no progress bar, one plain summary line.
+  EXPECT_EQ(r.err,
+            absl::StrCat("exported 30 events to stdout in ", r.err.substr(r.err.rfind(' ') + 1)))
+      << r.err;
+  EXPECT_FALSE(absl::StrContains(r.err, "\r")) << r.err;
+
+  // Everything, gzipped, to a file.
+  const std::string file = absl::StrCat("/tmp/issctl-export-", getpid(), ".jsonl.gz");
+  r = Ctl({"export", "--from", Rfc3339(kT0), "--to", Rfc3339(kT0 + absl::Hours(1)), "--out", file});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_TRUE(absl::StartsWith(r.err, "exported 50 events to " + file)) << r.err;
+  const std::vector<std::string> all = ExportedIds(Gunzip(file));
+  EXPECT_EQ(all.size(), 50u);
+  EXPECT_EQ(std::set<std::string>(all.begin(), all.end()).size(), 50u);
+  for (const auto& id : want) {
+    EXPECT_NE(std::find(all.begin(), all.end(), id), all.end()) << id;
+  }
+  std::remove(file.c_str());
+
+  // A file that cannot be written: exit 1 naming it; nothing was asked.
+  r = Ctl({"export", "--out", "/nonexistent-dir/x.jsonl"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(absl::StrContains(r.err, "--out /nonexistent-dir/x.jsonl: No such file")) << r.err;
+  // What the server refuses (an item id longer than any) is exit 4 naming
+  // the field.
+  r = Ctl({"export", std::string(65, 'A')});
+  EXPECT_EQ(r.code, 4) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "item_ids")) << r.err;
+}
+
+TEST_F(IssctlTest, ExportDrawsAProgressBarWhenStderrIsATerminal) {
+  Terminal terminal;
+  ASSERT_TRUE(terminal.ok());
+  std::string err_path;
+  auto child = Start({"export", "--from", Rfc3339(kT0), "--to", Rfc3339(kT0 + absl::Hours(1))}, {},
+                     &err_path, terminal.path());
+  ASSERT_NE(child, nullptr);
+  const Result r = Finish(*child, err_path);
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(ExportedIds(r.out).size(), 50u);  // stdout untouched by the bar
+  const std::string seen = terminal.WaitFor("exported 50 events");
+  EXPECT_TRUE(absl::StrContains(seen, "exported 50 events")) << seen;
+  EXPECT_TRUE(absl::StrContains(seen, "export [####################] 100% 50 events")) << seen;
 }
 
 TEST_F(IssctlTest, TailDurationEndsWithSuccess) {

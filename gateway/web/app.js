@@ -102,7 +102,10 @@ function drawChart(container, points, opts) {
   }
 
   for (const d of opts.detections || []) {
-    const g = el('g', { class: 'detection', 'data-id': d.detectionId || '' }, svg);
+    // A stale detection (too old when found: a backlog, a replay) was never posted.
+    const stale = d.postStatus === 'POST_STATUS_STALE';
+    const g = el(
+        'g', {class: stale ? 'detection stale' : 'detection', 'data-id': d.detectionId || ''}, svg);
     const xs = x(Date.parse(d.startTime)), xe = x(Date.parse(d.endTime || d.startTime));
     el('rect', { x: xs, y: T, width: Math.max(2, xe - xs), height: H - T - B }, g);
     el('line', { x1: xs, x2: xs, y1: T, y2: H - B }, g);
@@ -179,10 +182,14 @@ function renderDetections() {
   }
   for (const d of state.detections) {
     const li = document.createElement('li');
-    li.className = 'detection-item';
+    const stale = d.postStatus === 'POST_STATUS_STALE';
+    li.className = stale ? 'detection-item stale' : 'detection-item';
     li.textContent = `${fmtDateTime(new Date(d.startTime))}: +${(+d.risePercent).toFixed(1)}% ` +
-      `(${(+d.startLevelPercent).toFixed(0)} → ${(+d.endLevelPercent).toFixed(0)}%, ` +
-      `≈${Math.round(+d.estimatedVolumeMl)} ml) · ${enumText(d.postStatus, 'POST_STATUS_')}`;
+        `(${(+d.startLevelPercent).toFixed(0)} → ${(+d.endLevelPercent).toFixed(0)}%, ` +
+        `≈${Math.round(+d.estimatedVolumeMl)} ml) · ` +
+        (stale ? 'stale: too old when detected, not posted' :
+                 enumText(d.postStatus, 'POST_STATUS_'));
+    if (d.lastError) li.title = d.lastError;
     list.appendChild(li);
   }
 }

@@ -25,8 +25,12 @@ void Enrich(const ValidatedUpdate& update, iss::telemetry::v1::SignalState signa
   out->set_item_id(update.item_id);
   ClearUnknownFields(*out->mutable_source_ts());
   ClearUnknownFields(*out->mutable_ingest_ts());
+  ClearUnknownFields(*out->mutable_received_ts());
   ToProto(TruncateToMicros(update.source_ts), out->mutable_source_ts());
   ToProto(TruncateToMicros(ingest_ts), out->mutable_ingest_ts());
+  // The source's receive time travels with the event: a replay reproduces the
+  // live session's (source_ts, received_ts) pairs, whatever its ingest_ts.
+  ToProto(TruncateToMicros(update.received_at), out->mutable_received_ts());
   if (update.value) {
     out->set_value(*update.value);
   } else {

@@ -33,6 +33,9 @@ TEST(Enricher, FillsEveryField) {
   EXPECT_EQ(e.item_id(), "NODE3000005");
   EXPECT_EQ(FromProto(e.source_ts()), absl::FromUnixMicros(1782345652123456));
   EXPECT_EQ(FromProto(e.ingest_ts()), absl::FromUnixMicros(1782345653000001));
+  // The source's receive time, not the ingest time.
+  ASSERT_TRUE(e.has_received_ts());
+  EXPECT_EQ(FromProto(e.received_ts()), absl::FromUnixSeconds(1782345653));
   EXPECT_EQ(e.value(), "42");
   EXPECT_EQ(e.status().class_(), "24");
   EXPECT_FALSE(e.status().has_indicator());  // null stays unset
@@ -51,6 +54,15 @@ TEST(Enricher, EventIdIsDeterministicAndIgnoresIngestContext) {
   other_source.received_at += absl::Hours(1);
   auto b = Enrich(other_source, SIGNAL_STATE_LOS, absl::FromUnixSeconds(2));
   EXPECT_EQ(a.event_id(), b.event_id());
+  // The same update received twice (received_ts differs) is one event.
+  EXPECT_NE(FromProto(a.received_ts()), FromProto(b.received_ts()));
+}
+
+TEST(Enricher, ReceivedTsIsTruncatedToMicros) {
+  ValidatedUpdate u = Update();
+  u.received_at = absl::FromUnixNanos(1782345653000001999);
+  auto e = Enrich(u, SIGNAL_STATE_AOS, absl::FromUnixSeconds(1));
+  EXPECT_EQ(FromProto(e.received_ts()), absl::FromUnixMicros(1782345653000001));
 }
 
 TEST(Enricher, EventIdChangesWithEachIdentifyingField) {
@@ -94,7 +106,8 @@ TEST(Enricher, ReusedOutputEqualsAFreshOneByteForByte) {
   ASSERT_FALSE(reused.GetReflection()->GetUnknownFields(reused).empty());
   // ... and inside every submessage too.
   for (google::protobuf::Message* sub : std::initializer_list<google::protobuf::Message*>{
-           reused.mutable_source_ts(), reused.mutable_ingest_ts(), reused.mutable_status()}) {
+           reused.mutable_source_ts(), reused.mutable_ingest_ts(), reused.mutable_received_ts(),
+           reused.mutable_status()}) {
     sub->GetReflection()->MutableUnknownFields(sub)->AddVarint(99, 1);
   }
   for (int mask = 0; mask < 32; ++mask) {
@@ -105,6 +118,7 @@ TEST(Enricher, ReusedOutputEqualsAFreshOneByteForByte) {
     u.status_color = (mask & 8) ? std::optional<std::string>("red") : std::nullopt;
     u.calibrated_data = (mask & 16) ? std::optional<std::string>("1 C") : std::nullopt;
     u.source = mask % 2 ? "replay" : "isslive";
+    u.received_at = absl::FromUnixMicros(1782345652000000 + mask);
     const absl::Time ingest = absl::FromUnixMicros(1782345653000001 + mask);
     Enrich(u, mask % 3 ? SIGNAL_STATE_AOS : SIGNAL_STATE_LOS, ingest, &reused);
     const auto fresh = Enrich(u, mask % 3 ? SIGNAL_STATE_AOS : SIGNAL_STATE_LOS, ingest);

@@ -1,9 +1,11 @@
 // iss-ingestion: live ISSLIVE telemetry -> validated protobuf events on Kafka.
 //
 //   config -> log/health -> bounded queue -> publisher (Kafka producer)
-//   -> pipeline (validate, enrich, dead letters) -> source (Lightstreamer
-//   client, replay file, or none) -> gRPC + ops servers -> run until SIGTERM
-//   -> stop source, stop gRPC, drain the queue, flush the producer.
+//   -> pipeline (validate, enrich, dead letters) -> recorder (optional: every
+//   update as received, to replay files) -> source (Lightstreamer client,
+//   replay file, or none) -> gRPC + ops servers -> run until SIGTERM
+//   -> stop source, stop gRPC, close the recording, drain the queue, flush
+//   the producer.
 #include <cstdlib>
 #include <iostream>
 #include <memory>
@@ -26,6 +28,7 @@
 #include "services/ingestion/bounded_queue.h"
 #include "services/ingestion/pipeline.h"
 #include "services/ingestion/publisher.h"
+#include "services/ingestion/recorder.h"
 #include "services/ingestion/replay.h"
 #include "services/ingestion/service.h"
 #include "services/ingestion/signal_tracker.h"
@@ -111,6 +114,24 @@ int main(int argc, char** argv) {
   const auto* replay_speed = cfg.Double("ISS_INGEST_REPLAY_SPEED", 1.0, 0.0, 1e6,
                                         "Replay pace: 1 = as recorded, N = N times faster, "
                                         "0 = as fast as possible");
+  const auto* record_dir = cfg.String(
+      "ISS_INGEST_RECORD_DIR", "",
+      "Record every update received, as received, to rotating replay files in this directory "
+      "(empty = off)");
+  const auto* record_max_bytes =
+      cfg.Int("ISS_INGEST_RECORD_MAX_BYTES", int64_t{64} << 20, 4096, int64_t{1} << 40,
+              "A new recording file after this many bytes of lines (uncompressed)");
+  const auto* record_rotate =
+      cfg.Duration("ISS_INGEST_RECORD_ROTATE", absl::Hours(1), absl::Seconds(1),
+                   absl::Hours(24 * 7), "A new recording file after this long");
+  const auto* record_gzip = cfg.Bool("ISS_INGEST_RECORD_GZIP", false, "gzip the recording files");
+  const auto* record_queue =
+      cfg.Int("ISS_INGEST_RECORD_QUEUE", 100000, 1, 10000000,
+              "Updates held for the recorder's writer; beyond it updates go unrecorded (counted), "
+              "the feed is never slowed");
+  const auto* record_total =
+      cfg.Int("ISS_INGEST_RECORD_MAX_TOTAL_BYTES", int64_t{10} << 30, 0, int64_t{1} << 50,
+              "Oldest recordings in the directory are deleted beyond this many bytes (0 = never)");
   const auto* ls_server = cfg.Address("ISS_LS_SERVER", "push.lightstreamer.com:443",
                                       "Lightstreamer server host:port (or the simulator)");
   const auto* ls_tls = cfg.Bool("ISS_LS_TLS", true, "Use TLS (wss://) to the server");
@@ -137,6 +158,11 @@ int main(int argc, char** argv) {
   const auto* log_level =
       cfg.Enum("ISS_LOG_LEVEL", "info", {"debug", "info", "warn", "error"}, "Minimum log level");
   cfg.LoadOrExit(argc, argv);
+  if (*source == "replay" && !record_dir->empty() && *record_dir == *replay_file) {
+    std::cerr << "ISS_INGEST_RECORD_DIR: must not be the directory being replayed (" << *replay_file
+              << ")\n";
+    return 2;
+  }
   if (*source == "replay" && replay_file->empty()) {
     std::cerr << "ISS_INGEST_REPLAY_FILE=\"\": required when ISS_INGEST_SOURCE=replay\n";
     return 2;
@@ -175,8 +201,23 @@ int main(int argc, char** argv) {
   SignalTracker signal;
   Pipeline pipeline(&queue, &signal);
 
+  // --- recorder: every update from the source, as received (off the live path) ----
+  std::unique_ptr<Recorder> recorder;
+  if (!record_dir->empty()) {
+    auto r = Recorder::Start({.dir = *record_dir,
+                              .max_file_bytes = *record_max_bytes,
+                              .max_file_age = *record_rotate,
+                              .gzip = *record_gzip,
+                              .queue_capacity = static_cast<size_t>(*record_queue),
+                              .max_total_bytes = *record_total});
+    if (!r.ok()) Fail("recorder", r.status());
+    recorder = *std::move(r);
+  }
+  RecordingSink recording(recorder.get(), &pipeline);
+  UpdateSink* const to_pipeline = recorder ? static_cast<UpdateSink*>(&recording) : &pipeline;
+
   // --- source ---------------------------------------------------------------------
-  LabelledSink labelled(*source_label, &pipeline);
+  LabelledSink labelled(*source_label, to_pipeline);
   std::unique_ptr<tlcp::Client> client;
   std::unique_ptr<ReplaySource> replay;
   if (*source == "isslive") {
@@ -195,7 +236,7 @@ int main(int argc, char** argv) {
     if (absl::Status s = client->Start(); !s.ok()) Fail("lightstreamer client", s);
   } else if (*source == "replay") {
     replay = std::make_unique<ReplaySource>(
-        ReplayOptions{.path = *replay_file, .speed = *replay_speed, .progress = true}, &pipeline,
+        ReplayOptions{.path = *replay_file, .speed = *replay_speed, .progress = true}, to_pipeline,
         [&pipeline](std::string_view detail, std::string_view raw) {
           return pipeline.RejectUndecodable(detail, raw, "replay");
         });
@@ -263,6 +304,7 @@ int main(int argc, char** argv) {
   if (client) client->Stop();
   if (replay) replay->Stop();
   (*grpc)->Shutdown(absl::Seconds(5));
+  if (recorder) recorder->Stop();  // the source has stopped: write the rest
   queue.Close();
   const absl::Status drained = (*publisher)->Drain(*shutdown_timeout);
   const Publisher::Stats stats = (*publisher)->stats();

@@ -2,6 +2,9 @@
 // environment variables, talking to the mock cluster over loopback. Checks
 // the wiring main() owns: config errors, replay source, readiness following
 // the broker, the admin RPC on the configured port, graceful drain on SIGTERM.
+#include <dirent.h>
+#include <zlib.h>
+
 #include <fstream>
 
 #include "absl/strings/match.h"
@@ -94,6 +97,17 @@ TEST_F(IngestionBinaryTest, BadConfigurationExitsTwoNamingEachVariable) {
   EXPECT_EQ(r->WaitExit(absl::Seconds(10)), 2);
   EXPECT_TRUE(absl::StrContains(r->ReadLog(), "ISS_INGEST_SOURCE_LABEL: longer than 64 bytes"))
       << r->ReadLog();
+
+  // A recording directory that cannot be one: the binary stops, naming it.
+  const std::string not_a_dir = absl::StrCat(::testing::TempDir(), "/not-a-dir-", ::getpid());
+  std::ofstream(not_a_dir) << "x";
+  auto bad_dir = Env();
+  bad_dir["ISS_INGEST_RECORD_DIR"] = not_a_dir;
+  auto d = Spawn(bad_dir);
+  ASSERT_NE(d, nullptr);
+  EXPECT_NE(d->WaitExit(absl::Seconds(10)), 0);
+  EXPECT_TRUE(absl::StrContains(d->ReadLog(), not_a_dir)) << d->ReadLog();
+  std::remove(not_a_dir.c_str());
 }
 
 TEST_F(IngestionBinaryTest, ReplaysAFileServesTheRpcAndDrainsOnSigterm) {
@@ -108,10 +122,15 @@ TEST_F(IngestionBinaryTest, ReplaysAFileServesTheRpcAndDrainsOnSigterm) {
     }
     out << "{broken line\n";
   }
+  // Recording what it replays (gzip): the recording is the file again.
+  const std::string record_dir =
+      absl::StrCat(::testing::TempDir(), "/recording-", ::getpid(), "-", spawned_);
   auto env = Env();
   env["ISS_INGEST_SOURCE"] = "replay";
   env["ISS_INGEST_REPLAY_FILE"] = file;
   env["ISS_INGEST_REPLAY_SPEED"] = "0";
+  env["ISS_INGEST_RECORD_DIR"] = record_dir;
+  env["ISS_INGEST_RECORD_GZIP"] = "true";
   auto p = Spawn(env);
   ASSERT_NE(p, nullptr);
   ASSERT_TRUE(iss::testing::WaitHttpOk(ops_port_, "/readyz", absl::Seconds(20)).ok())
@@ -125,6 +144,9 @@ TEST_F(IngestionBinaryTest, ReplaysAFileServesTheRpcAndDrainsOnSigterm) {
     ASSERT_TRUE(e.ParseFromString(records[i].value));
     EXPECT_EQ(e.value(), std::to_string(i));
     EXPECT_EQ(e.source(), "replay");
+    // The recorded receive time travels with the event; ingest_ts is now.
+    EXPECT_EQ(FromProto(e.received_ts()), absl::FromUnixSeconds(1782345652));
+    EXPECT_GT(FromProto(e.ingest_ts()), absl::FromUnixSeconds(1782345652));
   }
   auto dead = cluster_->ReadAll("telemetry.dlq.v1", 1, absl::Seconds(10));
   ASSERT_EQ(dead.size(), 1u);
@@ -155,6 +177,26 @@ TEST_F(IngestionBinaryTest, ReplaysAFileServesTheRpcAndDrainsOnSigterm) {
   // SIGTERM: drains and exits 0; the test event is on the bus.
   EXPECT_EQ(p->Stop(absl::Seconds(30)), 0) << p->ReadLog();
   EXPECT_TRUE(absl::StrContains(p->ReadLog(), "\"drain\":\"complete\""));
+  // The recording holds the 50 updates (not the undecodable line, not the
+  // test event: only what a source delivered), counted in the metrics.
+  EXPECT_TRUE(absl::StrContains(metrics->second, "iss_ingest_record_")) << "metrics declared";
+  std::vector<std::string> recorded;
+  if (DIR* dir = ::opendir(record_dir.c_str())) {
+    while (const dirent* e = ::readdir(dir)) {
+      if (absl::EndsWith(e->d_name, ".jsonl.gz")) recorded.push_back(e->d_name);
+    }
+    ::closedir(dir);
+  }
+  ASSERT_EQ(recorded.size(), 1u);
+  gzFile gz = gzopen((record_dir + "/" + recorded[0]).c_str(), "rb");
+  ASSERT_NE(gz, nullptr);
+  char line[4096];
+  int lines = 0;
+  while (gzgets(gz, line, sizeof(line)) != nullptr) lines += line[0] == '{';
+  gzclose(gz);
+  EXPECT_EQ(lines, 50);
+  std::remove((record_dir + "/" + recorded[0]).c_str());
+  ::rmdir(record_dir.c_str());
   auto all = cluster_->ReadAll("telemetry.raw.v1", 51, absl::Seconds(10));
   ASSERT_EQ(all.size(), 51u);
   EXPECT_TRUE(std::any_of(all.begin(), all.end(), [&](const auto& r) {

@@ -6,8 +6,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "common/metrics.h"
+#include "common/grpc_util.h"
 #include "common/isslive_time.h"
+#include "common/metrics.h"
 #include "common/utf8.h"
 #include "gtest/gtest.h"
 #include "iss/telemetry/v1/telemetry.pb.h"
@@ -65,6 +66,9 @@ TEST(Pipeline, ValidUpdateBecomesAKeyedEvent) {
   EXPECT_EQ(e.value(), "42");
   EXPECT_EQ(e.source(), "isslive");
   EXPECT_EQ(e.event_id().size(), 64u);
+  // Received (by the source) at kNow + 300 ms; ingested now, years later.
+  EXPECT_EQ(iss::FromProto(e.received_ts()), kNow + absl::Milliseconds(300));
+  EXPECT_GT(iss::FromProto(e.ingest_ts()), iss::FromProto(e.received_ts()));
   auto c = p.counters();
   EXPECT_EQ(c.updates_received, 1u);
   EXPECT_EQ(c.events_enqueued, 1u);

@@ -1,94 +1,20 @@
 #include "services/ingestion/replay.h"
 
+#include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 
-#include <nlohmann/json.hpp>
-
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "common/grpc_util.h"
 #include "common/log.h"
 
 namespace iss::ingest {
-namespace {
-
-using json = nlohmann::json;
-
-absl::Status Field(const json& obj, const char* name, std::optional<std::string>* out) {
-  auto it = obj.find(name);
-  if (it == obj.end() || it->is_null()) {
-    out->reset();
-    return absl::OkStatus();
-  }
-  if (!it->is_string()) {
-    return absl::InvalidArgumentError(absl::StrCat("field ", name, ": expected a string or null"));
-  }
-  *out = it->get<std::string>();
-  return absl::OkStatus();
-}
-
-void PutField(json& obj, const char* name, const std::optional<std::string>& v) {
-  if (v) {
-    obj[name] = *v;
-  } else {
-    obj[name] = nullptr;
-  }
-}
-
-}  // namespace
-
-absl::StatusOr<RawUpdate> ParseReplayLine(std::string_view line, std::string_view source) {
-  json obj = json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
-  if (obj.is_discarded()) return absl::InvalidArgumentError("not valid JSON");
-  if (!obj.is_object()) return absl::InvalidArgumentError("not a JSON object");
-  RawUpdate u;
-  u.source = std::string(source);
-  u.raw = std::string(line);
-  auto id = obj.find("item_id");
-  if (id == obj.end() || !id->is_string()) {
-    return absl::InvalidArgumentError("field item_id: missing or not a string");
-  }
-  u.item_id = id->get<std::string>();
-  for (auto [name, out] : {std::pair{"value", &u.value}, std::pair{"timestamp", &u.timestamp},
-                           std::pair{"status_class", &u.status_class},
-                           std::pair{"status_indicator", &u.status_indicator},
-                           std::pair{"status_color", &u.status_color},
-                           std::pair{"calibrated_data", &u.calibrated_data}}) {
-    if (auto s = Field(obj, name, out); !s.ok()) return s;
-  }
-  auto rx = obj.find("received_at");
-  if (rx == obj.end() || rx->is_null()) {
-    u.received_at = absl::Now();
-  } else {
-    std::string err;
-    if (!rx->is_string() ||
-        !absl::ParseTime(absl::RFC3339_full, rx->get<std::string>(), &u.received_at, &err)) {
-      return absl::InvalidArgumentError("field received_at: expected an RFC 3339 time");
-    }
-  }
-  if (auto snap = obj.find("snapshot"); snap != obj.end() && snap->is_boolean()) {
-    u.snapshot = snap->get<bool>();
-  }
-  return u;
-}
-
-std::string FormatReplayLine(const RawUpdate& u) {
-  json obj = json::object();
-  obj["item_id"] = u.item_id;
-  PutField(obj, "value", u.value);
-  PutField(obj, "timestamp", u.timestamp);
-  PutField(obj, "status_class", u.status_class);
-  PutField(obj, "status_indicator", u.status_indicator);
-  PutField(obj, "status_color", u.status_color);
-  PutField(obj, "calibrated_data", u.calibrated_data);
-  obj["received_at"] = FormatRfc3339Micros(u.received_at);
-  if (u.snapshot) obj["snapshot"] = true;
-  // Replace invalid UTF-8 rather than throw: this text may come off the wire.
-  return obj.dump(-1, ' ', false, json::error_handler_t::replace);
-}
 
 ReplaySource::ReplaySource(ReplayOptions options, UpdateSink* sink, BadLineFn on_bad_line)
     : options_(std::move(options)), sink_(sink), on_bad_line_(std::move(on_bad_line)) {}
@@ -103,69 +29,120 @@ void ReplaySource::Stop() {
 }
 
 absl::Status ReplaySource::Start() {
-  std::FILE* f = std::fopen(options_.path.c_str(), "rb");
-  if (f == nullptr) {
-    const int err = errno;
-    const std::string msg =
-        absl::StrCat("cannot open replay file ", options_.path, ": ", std::strerror(err));
-    return err == ENOENT ? absl::NotFoundError(msg)
-                         : err == EACCES ? absl::PermissionDeniedError(msg)
-                                         : absl::FailedPreconditionError(msg);
+  auto fail = [this](int err, const std::string& what) {
+    const std::string msg = absl::StrCat(what, " ", options_.path, ": ", std::strerror(err));
+    return err == ENOENT   ? absl::NotFoundError(msg)
+           : err == EACCES ? absl::PermissionDeniedError(msg)
+                           : absl::FailedPreconditionError(msg);
+  };
+  struct stat st;
+  if (::stat(options_.path.c_str(), &st) != 0) return fail(errno, "cannot open replay file");
+  if (S_ISDIR(st.st_mode)) {
+    DIR* dir = ::opendir(options_.path.c_str());
+    if (dir == nullptr) return fail(errno, "cannot read replay directory");
+    while (const dirent* e = ::readdir(dir)) {
+      const std::string name = e->d_name;
+      if (absl::EndsWith(name, ".jsonl") || absl::EndsWith(name, ".jsonl.gz")) {
+        files_.push_back(absl::StrCat(options_.path, "/", name));
+      }
+    }
+    ::closedir(dir);
+    std::sort(files_.begin(), files_.end());
+    if (files_.empty()) {
+      return absl::NotFoundError(
+          absl::StrCat("replay directory ", options_.path, " holds no .jsonl or .jsonl.gz file"));
+    }
+  } else {
+    files_.push_back(options_.path);
   }
-  if (std::fseek(f, 0, SEEK_END) == 0) {
-    total_bytes_ = std::ftell(f);
-    std::rewind(f);
+  for (const std::string& f : files_) {
+    struct stat fs;
+    if (::stat(f.c_str(), &fs) != 0) return fail(errno, "cannot open replay file");
+    if (::access(f.c_str(), R_OK) != 0) return fail(errno, "cannot read replay file");
+    total_bytes_ += fs.st_size;
   }
   draw_progress_ = options_.progress && ::isatty(STDERR_FILENO) == 1;
   started_ = absl::Now();
-  thread_ = std::thread([this, f] { Run(f); });
+  thread_ = std::thread([this] { Run(); });
   return absl::OkStatus();
 }
 
-void ReplaySource::Run(std::FILE* file) {
-  char* buf = nullptr;
-  size_t cap = 0;
-  bool have_base = false;
-  absl::Time base_recorded, base_wall;
-  ssize_t n;
-  while (!stop_.HasBeenNotified() && (n = ::getline(&buf, &cap, file)) != -1) {
-    bytes_ += n;
-    std::string_view line(buf, static_cast<size_t>(n));
-    while (!line.empty() && (line.back() == '\n' || line.back() == '\r' || line.back() == ' ')) {
-      line.remove_suffix(1);
+void ReplaySource::Run() {
+  for (const std::string& f : files_) {
+    if (!ReplayFile(f)) break;
+  }
+  if (draw_progress_) DrawProgress(true);
+  iss::log::Info("replay finished", {{"file", options_.path},
+                                     {"files", static_cast<int64_t>(files_.size())},
+                                     {"lines", lines_.load()},
+                                     {"bad_lines", bad_lines_.load()},
+                                     {"stopped", stop_.HasBeenNotified()}});
+  done_.Notify();
+}
+
+bool ReplaySource::ReplayFile(const std::string& path) {
+  // zlib reads a plain file through the same calls ("transparent" mode).
+  gzFile file = gzopen(path.c_str(), "rb");
+  if (file == nullptr) {
+    iss::log::Error("cannot open replay file", {{"file", path}, {"error", std::strerror(errno)}});
+    return false;
+  }
+  gzbuffer(file, 128 * 1024);
+  struct stat st;
+  const int64_t size = ::stat(path.c_str(), &st) == 0 ? st.st_size : 0;
+  std::string line;
+  char chunk[16 * 1024];
+  bool go_on = true;
+  bool eof = false;
+  while (go_on && !eof && !stop_.HasBeenNotified()) {
+    // One whole line, however long (gzgets stops at the buffer's end too).
+    line.clear();
+    for (;;) {
+      if (gzgets(file, chunk, sizeof(chunk)) == nullptr) {
+        eof = true;
+        break;
+      }
+      const size_t n = std::strlen(chunk);
+      line.append(chunk, n);
+      if (n > 0 && chunk[n - 1] == '\n') break;
     }
-    if (line.empty() || line.front() == '#') continue;
+    bytes_ = done_bytes_ + gzoffset(file);
+    std::string_view text(line);
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
+      text.remove_suffix(1);
+    }
+    if (text.empty() || text.front() == '#') continue;
     ++lines_;
-    absl::StatusOr<RawUpdate> u = ParseReplayLine(line, options_.source);
-    bool go_on;
+    absl::StatusOr<RawUpdate> u = ParseReplayLine(text, options_.source);
     if (!u.ok()) {
       ++bad_lines_;
-      go_on = on_bad_line_(std::string(u.status().message()), line);
+      go_on = on_bad_line_(std::string(u.status().message()), text);
     } else {
       if (options_.speed > 0) {
         // Keep the recorded spacing between updates, scaled by speed.
-        if (!have_base) {
-          have_base = true;
-          base_recorded = u->received_at;
-          base_wall = absl::Now();
+        if (!have_base_) {
+          have_base_ = true;
+          base_recorded_ = u->received_at;
+          base_wall_ = absl::Now();
         }
-        const absl::Time due = base_wall + (u->received_at - base_recorded) / options_.speed;
+        const absl::Time due = base_wall_ + (u->received_at - base_recorded_) / options_.speed;
         const absl::Duration wait = due - absl::Now();
         if (wait > absl::ZeroDuration() && stop_.WaitForNotificationWithTimeout(wait)) break;
       }
       go_on = sink_->Deliver(*std::move(u));
     }
-    if (!go_on) break;
     if (draw_progress_) DrawProgress(false);
   }
-  std::free(buf);
-  std::fclose(file);
-  if (draw_progress_) DrawProgress(true);
-  iss::log::Info("replay finished", {{"file", options_.path},
-                                     {"lines", lines_.load()},
-                                     {"bad_lines", bad_lines_.load()},
-                                     {"stopped", stop_.HasBeenNotified()}});
-  done_.Notify();
+  int err = Z_OK;
+  const char* why = gzerror(file, &err);
+  if (err != Z_OK && err != Z_STREAM_END) {
+    // A gzip file cut short (its recorder was killed): what was there is replayed.
+    iss::log::Warn("replay file ends early", {{"file", path}, {"error", std::string(why)}});
+  }
+  gzclose(file);
+  done_bytes_ += size;
+  bytes_ = done_bytes_;
+  return go_on && !stop_.HasBeenNotified();
 }
 
 void ReplaySource::DrawProgress(bool final) {

@@ -1,40 +1,36 @@
-// Owns: the replay source: a recorded file of updates, one JSON object per
-// line, fed to the pipeline at the recorded pace (scaled) or as fast as
-// possible, so the platform runs without the internet.
+// Owns: the replay source: recorded updates (services/ingestion/replay_format.h,
+// one JSON object per line), fed to the pipeline at the recorded pace
+// (scaled) or as fast as possible, so the platform runs without the internet
+// and a recorded session runs again exactly as it was received.
 //
-// Line format (one RawUpdate; absent or null fields are nulls):
-//   {"item_id":"NODE3000005","value":"42","timestamp":"4224.014583888915",
-//    "status_class":"24","status_indicator":"0","status_color":"green",
-//    "calibrated_data":null,"received_at":"2026-06-25T00:00:52.502000Z"}
-// Field values must be JSON strings (the feed's text, kept verbatim).
-// received_at is RFC 3339; it drives the pacing and the year of TimeStamp.
-// Blank lines and lines starting with '#' are skipped. A line that is not such
-// an object is handed to `on_bad_line` (the pipeline dead-letters it as
-// "undecodable") and the replay goes on.
+// `path` is one file or a directory: a directory replays every *.jsonl and
+// *.jsonl.gz file in it in name order (the recorder's rotated files sort by
+// their start time), as one session. A gzip file is read as such (zlib; a
+// plain file reads through the same call); a gzip file cut short (a recorder
+// that was killed) is replayed up to where it ends, with a warning.
+// A line that is not a replay line is handed to `on_bad_line` (the pipeline
+// dead-letters it as "undecodable") and the replay goes on.
 #pragma once
 
 #include <atomic>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
+#include "services/ingestion/replay_format.h"
 #include "services/ingestion/update.h"
 
 namespace iss::ingest {
 
-// Parses one line. INVALID_ARGUMENT naming the problem.
-absl::StatusOr<RawUpdate> ParseReplayLine(std::string_view line, std::string_view source);
-// The inverse (also used to show a RawUpdate as "raw" in a dead letter).
-std::string FormatReplayLine(const RawUpdate& update);
-
 struct ReplayOptions {
-  std::string path;
+  std::string path;  // a file, or a directory of them
   // 0 = as fast as possible; 1 = the recorded pace; N = N times faster.
   double speed = 1.0;
   // Draw a progress bar on stderr (only if stderr is a terminal).
@@ -49,15 +45,16 @@ class ReplaySource {
   struct Progress {
     int64_t lines = 0;      // lines delivered (good and bad)
     int64_t bad_lines = 0;
-    int64_t bytes = 0;
-    int64_t total_bytes = 0;
+    int64_t bytes = 0;        // of the files as stored (compressed for .gz)
+    int64_t total_bytes = 0;  // their sizes
     bool done = false;      // reached the end of the file (or stopped)
   };
 
   ReplaySource(ReplayOptions options, UpdateSink* sink, BadLineFn on_bad_line);
   ~ReplaySource();  // Stop()
 
-  // Opens the file (NOT_FOUND / PERMISSION_DENIED) and starts the thread.
+  // Finds the files (NOT_FOUND / PERMISSION_DENIED; NOT_FOUND for a
+  // directory without replay files) and starts the thread.
   absl::Status Start();
   // Interrupts pacing waits; the thread ends after its current delivery.
   void Stop();
@@ -66,12 +63,15 @@ class ReplaySource {
   void WaitDone() { done_.WaitForNotification(); }
 
  private:
-  void Run(std::FILE* file);
+  void Run();
+  // One file; false when the replay should stop (stopped, or the sink said so).
+  bool ReplayFile(const std::string& path);
   void DrawProgress(bool final);
 
   const ReplayOptions options_;
   UpdateSink* const sink_;
   const BadLineFn on_bad_line_;
+  std::vector<std::string> files_;  // in replay order
   std::thread thread_;
   absl::Notification stop_;
   absl::Notification done_;
@@ -79,6 +79,11 @@ class ReplaySource {
   bool draw_progress_ = false;
   absl::Time last_draw_ = absl::InfinitePast();
   absl::Time started_;
+  // Pacing (replay thread only): the first update's recorded time and when
+  // it was delivered; carried across files.
+  bool have_base_ = false;
+  absl::Time base_recorded_, base_wall_;
+  int64_t done_bytes_ = 0;  // sizes of the files already replayed
 };
 
 }  // namespace iss::ingest

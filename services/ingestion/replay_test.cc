@@ -5,7 +5,11 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "common/event_id.h"
+#include "common/grpc_util.h"
 #include "gtest/gtest.h"
+#include "services/ingestion/enricher.h"
+#include "services/ingestion/validator.h"
 #include "tests/support/wait.h"
 
 namespace iss::ingest {
@@ -83,6 +87,50 @@ TEST(ReplayLine, FormatRoundTrips) {
   EXPECT_EQ(back->timestamp, u.timestamp);
   EXPECT_EQ(back->calibrated_data, u.calibrated_data);
   EXPECT_EQ(back->received_at, u.received_at);
+
+  // Escapes and control characters survive; bytes that are not UTF-8 (the
+  // feed's text is written as it came) become U+FFFD instead of a line no
+  // JSON reader takes.
+  u.value = "tab\t nl\n bs\\ q\" \x01 \xc3\xa9";
+  u.status_color = "bad \xff byte";
+  u.snapshot = true;
+  const std::string line = FormatReplayLine(u);
+  EXPECT_EQ(line.find('\n'), std::string::npos) << line;
+  back = ParseReplayLine(line, "replay");
+  ASSERT_TRUE(back.ok()) << back.status() << ": " << line;
+  EXPECT_EQ(back->value, u.value);
+  EXPECT_EQ(back->status_color, "bad \xef\xbf\xbd byte");
+  EXPECT_TRUE(back->snapshot);
+}
+
+// A stored event written back as a replay line (issctl export) becomes the
+// same event again: same event_id, its receive time carried over.
+TEST(ReplayLine, AStoredEventReplaysAsTheSameEvent) {
+  iss::telemetry::v1::TelemetryEvent e;
+  e.set_schema_version(1);
+  e.set_item_id("NODE3000005");
+  iss::ToProto(absl::FromUnixMicros(1782345652502123), e.mutable_source_ts());
+  iss::ToProto(absl::FromUnixMicros(1782345652702456), e.mutable_received_ts());
+  iss::ToProto(absl::FromUnixMicros(1790000000000000), e.mutable_ingest_ts());
+  e.set_value("42");
+  e.mutable_status()->set_class_("24");
+  e.mutable_status()->set_color("");
+  e.set_calibrated_data("a|b");
+  e.set_event_id(iss::ComputeEventId(e));
+  auto u = ParseReplayLine(FormatReplayLine(UpdateFromEvent(e)), "replay");
+  ASSERT_TRUE(u.ok()) << u.status();
+  EXPECT_EQ(u->received_at, absl::FromUnixMicros(1782345652702456));
+  auto v = Validate(*u, absl::FromUnixMicros(1790000000000000));
+  ASSERT_TRUE(v.ok()) << v.status();
+  const auto again = Enrich(*v, iss::telemetry::v1::SIGNAL_STATE_AOS, absl::Now());
+  EXPECT_EQ(again.event_id(), e.event_id());
+  EXPECT_EQ(iss::FromProto(again.received_ts()), absl::FromUnixMicros(1782345652702456));
+  EXPECT_FALSE(again.status().has_indicator());
+  EXPECT_EQ(again.status().color(), "");
+
+  // An event from before received_ts existed: its ingest time stands in.
+  e.clear_received_ts();
+  EXPECT_EQ(UpdateFromEvent(e).received_at, absl::FromUnixMicros(1790000000000000));
 }
 
 TEST(ReplaySource, ReplaysEveryLineAndHandsBadOnesOver) {

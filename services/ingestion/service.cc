@@ -13,11 +13,11 @@ std::optional<std::string> Opt(bool has, const std::string& v) {
 }
 
 // Timestamp fields are checked here, before the pipeline sees an instant.
-absl::Status CheckTimestamp(const google::protobuf::Timestamp& ts) {
+absl::Status CheckTimestamp(const google::protobuf::Timestamp& ts, const char* field) {
   // RFC 3339 range (0001-01-01 .. 9999-12-31), nanos in [0, 1e9).
   constexpr int64_t kMin = -62135596800, kMax = 253402300799;
   if (ts.seconds() < kMin || ts.seconds() > kMax || ts.nanos() < 0 || ts.nanos() >= 1000000000) {
-    return Rejection(kBadTimestamp, "field source_ts: out of range");
+    return Rejection(kBadTimestamp, absl::StrCat("field ", field, ": out of range"));
   }
   return absl::OkStatus();
 }
@@ -37,19 +37,27 @@ grpc::Status IngestServiceImpl::IngestTestEvent(grpc::ServerContext* ctx,
   candidate.status_indicator = Opt(req->has_status_indicator(), req->status_indicator());
   candidate.status_color = Opt(req->has_status_color(), req->status_color());
   candidate.calibrated_data = Opt(req->has_calibrated_data(), req->calibrated_data());
-  candidate.received_at = absl::Now();
-  candidate.source = "test-ingest";
+  candidate.source = "test-ingest";  // received_at unset: the call time
   std::optional<absl::Time> source_ts;
   if (req->has_source_ts()) {
     // Only reject a bad timestamp once the item id has passed, so the error
     // names the first bad field in request order.
     if (IsValidItemId(req->item_id())) {
-      if (absl::Status s = CheckTimestamp(req->source_ts()); !s.ok()) {
+      if (absl::Status s = CheckTimestamp(req->source_ts(), "source_ts"); !s.ok()) {
         pipeline_->CountRejected(s, "test-ingest");
         return ToGrpc(s);
       }
     }
     source_ts = FromProto(req->source_ts());
+  }
+  // A caller replaying a recorded update gives its receive time; the
+  // validator holds it to source_ts's range, after the other fields.
+  if (req->has_received_ts()) {
+    if (absl::Status s = CheckTimestamp(req->received_ts(), "received_ts"); !s.ok()) {
+      pipeline_->CountRejected(s, "test-ingest");
+      return ToGrpc(s);
+    }
+    candidate.received_at = FromProto(req->received_ts());
   }
   absl::StatusOr<std::string> id = pipeline_->IngestTyped(std::move(candidate), source_ts);
   if (!id.ok()) return ToGrpc(id.status());

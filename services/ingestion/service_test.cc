@@ -114,11 +114,26 @@ TEST(IngestService, AcceptedEventReachesTheBrokerWithTheReturnedId) {
   EXPECT_EQ(e.source(), "test-ingest");
   EXPECT_EQ(e.status().indicator(), "NOMINAL");
   EXPECT_EQ(FromProto(e.source_ts()), absl::FromUnixSeconds(1735732800));
+  // No received_ts given: received at the call, the clock ingest_ts reads.
+  EXPECT_EQ(FromProto(e.received_ts()), FromProto(e.ingest_ts()));
 
-  // The same payload again has the same id (deterministic, idempotent downstream).
+  // The same payload again has the same id (deterministic, idempotent
+  // downstream), also when the caller gives the receive time of a recording.
+  IngestTestEventRequest recorded = GoodRequest();
+  *recorded.mutable_received_ts() = ToProto(absl::FromUnixSeconds(1735732801));
   IngestTestEventResponse again;
-  ASSERT_TRUE(Call(*stub, GoodRequest(), &again).ok());
+  ASSERT_TRUE(Call(*stub, recorded, &again).ok());
   EXPECT_EQ(again.event_id(), resp.event_id());
+  auto both = (*cluster)->ReadAll("telemetry.raw.v1", 2, absl::Seconds(20));
+  ASSERT_EQ(both.size(), 2u);
+  iss::telemetry::v1::TelemetryEvent second;
+  for (const auto& r : both) {
+    iss::telemetry::v1::TelemetryEvent x;
+    ASSERT_TRUE(x.ParseFromString(r.value));
+    if (FromProto(x.received_ts()) != FromProto(e.received_ts())) second = x;
+  }
+  EXPECT_EQ(FromProto(second.received_ts()), absl::FromUnixSeconds(1735732801));
+  EXPECT_GT(FromProto(second.ingest_ts()), absl::FromUnixSeconds(1735732801));
 }
 
 TEST(IngestService, BadPayloadsAreInvalidArgumentNamingTheField) {
@@ -153,6 +168,12 @@ TEST(IngestService, BadPayloadsAreInvalidArgumentNamingTheField) {
       {"status_indicator", [](auto& r) { r.set_status_indicator(std::string(1, '\0')); }},
       {"status_color", [](auto& r) { r.set_status_color(std::string("\0", 1)); }},
       {"calibrated_data", [](auto& r) { r.set_calibrated_data(std::string("1\0", 2)); }},
+      {"received_ts", [](auto& r) { r.mutable_received_ts()->set_nanos(1000000000); }},
+      {"received_ts", [](auto& r) { r.mutable_received_ts()->set_seconds(911519999); }},
+      {"received_ts",
+       [](auto& r) {
+         *r.mutable_received_ts() = ToProto(absl::Now() + absl::Hours(24) + absl::Minutes(1));
+       }},
   };
   for (const Case& c : cases) {
     IngestTestEventRequest req = GoodRequest();

@@ -115,6 +115,9 @@ absl::StatusOr<absl::Time> CheckRaw(const RawUpdate& update, absl::Time now) {
   if (auto s = CheckSourceRange("timestamp (TimeStamp)", *update.timestamp, *ts, now); !s.ok()) {
     return s;
   }
+  // The receive time travels as received_ts: held to the same range (a
+  // replay line's received_at is whatever the file says).
+  if (auto s = CheckSourceRange("received_at", "", update.received_at, now); !s.ok()) return s;
   if (auto s = CheckCommon(update); !s.ok()) return s;
   if (auto s = CheckIngestClock(now); !s.ok()) return s;
   return *ts;
@@ -157,6 +160,11 @@ absl::StatusOr<ValidatedUpdate> ValidateTyped(ValidatedUpdate candidate,
   if (auto s = CheckSourceRange("source_ts", "", *source_ts, now); !s.ok()) return s;
   candidate.source_ts = *source_ts;
   if (auto s = CheckCommon(candidate); !s.ok()) return s;
+  if (candidate.received_at == absl::InfinitePast()) {
+    candidate.received_at = now;
+  } else if (auto s = CheckSourceRange("received_ts", "", candidate.received_at, now); !s.ok()) {
+    return s;
+  }
   if (auto s = CheckIngestClock(now); !s.ok()) return s;
   return candidate;
 }

@@ -10,9 +10,10 @@
 //   bad_item_id        item id does not match ^[A-Z0-9_]{1,64}$
 //   missing_timestamp  no TimeStamp / source_ts (null or empty)
 //   bad_timestamp      TimeStamp is not ISSLIVE decimal hours (iss::ParseIssTimestamp),
-//                      or the source time is before 1998-11-20 or more than
-//                      24 h ahead of `now`, or `now` itself (ingest_ts) is
-//                      before 1998-11-20
+//                      or the source time or the receive time (received_at,
+//                      the event's received_ts) is before 1998-11-20 or more
+//                      than 24 h ahead of `now`, or `now` itself (ingest_ts)
+//                      is before 1998-11-20
 //   missing_value      Value is null (see below)
 //   field_too_long     value > 1024, TimeStamp or any status field > 64,
 //                      calibrated data > 1024 bytes
@@ -70,7 +71,9 @@ struct ValidatedUpdate {
   std::optional<std::string> status_indicator;
   std::optional<std::string> status_color;
   std::optional<std::string> calibrated_data;
-  absl::Time received_at;
+  // When the source received it (the event's received_ts). ValidateTyped
+  // reads InfinitePast as "unset": the time of the call (`now`).
+  absl::Time received_at = absl::InfinitePast();
   std::string source;
 };
 
@@ -82,7 +85,9 @@ absl::StatusOr<ValidatedUpdate> Validate(const RawUpdate& update, absl::Time now
 absl::StatusOr<ValidatedUpdate> Validate(RawUpdate&& update, absl::Time now);
 
 // Validates an update whose timestamp is already an instant (the test-ingest
-// RPC). `source_ts` nullopt = missing_timestamp. The other rules are the same.
+// RPC). `source_ts` nullopt = missing_timestamp. `candidate.received_at`
+// unset becomes `now`; set, it is checked as "received_ts". The other rules
+// are the same.
 absl::StatusOr<ValidatedUpdate> ValidateTyped(ValidatedUpdate candidate,
                                               std::optional<absl::Time> source_ts, absl::Time now);
 

@@ -179,6 +179,32 @@ TEST(Validator, SourceTimeOutsideWhatStorageKeepsIsBadTimestamp) {
                kBadTimestamp, "source_ts");
 }
 
+// The receive time becomes the event's received_ts, which storage holds to
+// source_ts's range: a replay line's received_at outside it is refused here.
+TEST(Validator, ReceiveTimeOutsideWhatStorageKeepsIsBadTimestamp) {
+  RawUpdate u = Good();
+  u.received_at = kReceived + absl::Hours(25);
+  u.timestamp = absl::StrFormat("%.10f", TimeToIssHours(kReceived));
+  ExpectReason(Validate(u, kReceived), kBadTimestamp, "received_at");
+
+  ValidatedUpdate c;
+  c.item_id = "USLAB000061";
+  c.value = "1";
+  // Unset: the time of the call.
+  auto now_received = ValidateTyped(c, kReceived, kReceived + absl::Seconds(3));
+  ASSERT_TRUE(now_received.ok()) << now_received.status();
+  EXPECT_EQ(now_received->received_at, kReceived + absl::Seconds(3));
+  // Given: kept, months after the source time (a recorded session).
+  c.received_at = kReceived + absl::Hours(1);
+  auto given = ValidateTyped(c, kReceived, kReceived + absl::Hours(24 * 90));
+  ASSERT_TRUE(given.ok()) << given.status();
+  EXPECT_EQ(given->received_at, kReceived + absl::Hours(1));
+  c.received_at = absl::FromUnixSeconds(rules::kEarliestUnixSeconds) - absl::Seconds(1);
+  ExpectReason(ValidateTyped(c, kReceived, kReceived), kBadTimestamp, "received_ts");
+  c.received_at = kReceived + absl::Hours(24) + absl::Seconds(1);
+  ExpectReason(ValidateTyped(c, kReceived, kReceived), kBadTimestamp, "received_ts");
+}
+
 TEST(Validator, AClockBeforeTheIssIsAnIngestTimestampFault) {
   // An hour before the launch, an update stamped an hour after it: the source
   // time is fine, but ingest_ts (this clock) is one storage refuses.

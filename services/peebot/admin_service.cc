@@ -34,8 +34,10 @@ void ToProto(const Detection& d, v1::Detection* out) {
 v1::ReevaluateResponse Reevaluate(const std::vector<Sample>& samples, absl::Time start,
                                   absl::Time end, const PeeBotSettings& s,
                                   const std::vector<std::string>& tank_items,
-                                  const PostComposer& composer, bool dry_run) {
+                                  const PostComposer& composer, bool dry_run,
+                                  absl::Duration max_sample_lag) {
   DetectorConfig config;
+  config.max_sample_lag = max_sample_lag;
   config.min_rise_percent = s.min_rise_percent;
   config.max_step_gap = s.max_step_gap;
   config.ml_per_percent = s.ml_per_percent;
@@ -257,7 +259,7 @@ grpc::Status AdminService::Reevaluate(grpc::ServerContext* ctx, const v1::Reeval
   auto samples = d_.store->Samples(start - kWarmUp, end + s.max_step_gap * 2);
   if (!samples.ok()) return iss::ToGrpc(samples.status());
   *out = iss::peebot::Reevaluate(*samples, start, end, s, d_.tank_items, PostComposer(),
-                                 d_.settings->EffectiveDryRun());
+                                 d_.settings->EffectiveDryRun(), d_.max_sample_lag);
   return grpc::Status::OK;
 }
 

@@ -24,10 +24,13 @@ namespace iss::peebot {
 // the posts under cooldown and daily cap (event time). Detections starting
 // outside [start, end) are dropped (the samples before `start` only warm up
 // the detector).
+// `max_sample_lag` is the live detector's (DetectorConfig): the samples carry
+// their receive times, so a window is judged as it was live.
 v1::ReevaluateResponse Reevaluate(const std::vector<Sample>& samples, absl::Time start,
                                   absl::Time end, const PeeBotSettings& settings,
                                   const std::vector<std::string>& tank_items,
-                                  const PostComposer& composer, bool dry_run);
+                                  const PostComposer& composer, bool dry_run,
+                                  absl::Duration max_sample_lag = DetectorConfig().max_sample_lag);
 
 // The largest request message the server takes (GrpcServerOptions::
 // max_receive_bytes): the longest legitimate ones are a PausePosting reason
@@ -44,6 +47,7 @@ class AdminService final : public v1::PeeBotService::Service {
     std::function<Pipeline::View()> view;       // live observations; may be empty
     std::function<void()> on_settings_changed;  // e.g. wake the poster
     std::vector<std::string> tank_items = {"NODE3000005"};
+    absl::Duration max_sample_lag = DetectorConfig().max_sample_lag;  // the live detector's
     absl::Duration max_reevaluate_window = absl::Hours(24 * 7);
   };
   explicit AdminService(Deps deps) : d_(std::move(deps)) {}

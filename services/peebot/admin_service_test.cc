@@ -29,6 +29,20 @@ class ManualClock final : public Clock {
   void Cancel() override {}
 };
 
+// A +4 % detection of the tank starting at `start`, 30 s long.
+Detection Det(absl::Time start) {
+  Detection d;
+  d.item_id = "NODE3000005";
+  d.start_time = start;
+  d.end_time = start + absl::Seconds(30);
+  d.start_level = 40;
+  d.end_level = 44;
+  d.rise = 4;
+  d.volume_ml = 328;
+  d.detection_id = DetectionId(d.item_id, start);
+  return d;
+}
+
 class AdminServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -184,18 +198,7 @@ TEST_F(AdminServiceTest, UpdateSettingsValidatesAndNamesTheField) {
 TEST_F(AdminServiceTest, ListDetectionsPagesNewestFirst) {
   std::vector<Detection> dets;
   const absl::Time t0 = absl::FromUnixSeconds(1768046400);
-  for (int i = 0; i < 5; ++i) {
-    Detection d;
-    d.item_id = "NODE3000005";
-    d.start_time = t0 + absl::Minutes(10 * i);
-    d.end_time = d.start_time + absl::Seconds(30);
-    d.start_level = 40;
-    d.end_level = 44;
-    d.rise = 4;
-    d.volume_ml = 328;
-    d.detection_id = DetectionId(d.item_id, d.start_time);
-    dets.push_back(d);
-  }
+  for (int i = 0; i < 5; ++i) dets.push_back(Det(t0 + absl::Minutes(10 * i)));
   ASSERT_TRUE(store_->CommitBatch("g", {}, dets, "{}", {}).ok());
   v1::ListDetectionsRequest req;
   req.set_page_size(2);
@@ -335,6 +338,22 @@ TEST_F(AdminServiceTest, RequestsOverTheSizeCapAreRefusedBeforeTheHandler) {
   EXPECT_FALSE(st.posting_paused());
 }
 
+// Stale detections are listed as such, with the reason, and the status's
+// last detection says so too.
+TEST_F(AdminServiceTest, StaleDetectionsAreShownAsStale) {
+  const Detection d = Det(absl::FromUnixSeconds(1768046400));
+  ASSERT_TRUE(store_->CommitBatch("g", {}, {d}, "{}", {}, d.end_time + absl::Hours(1)).ok());
+  v1::ListDetectionsResponse res;
+  ASSERT_TRUE(stub_->ListDetections(Ctx("").get(), {}, &res).ok());
+  ASSERT_EQ(res.detections_size(), 1);
+  EXPECT_EQ(res.detections(0).post_status(), v1::POST_STATUS_STALE);
+  EXPECT_TRUE(absl::StrContains(res.detections(0).last_error(), "not posted"))
+      << res.detections(0).last_error();
+  v1::Status status;
+  ASSERT_TRUE(stub_->GetStatus(Ctx("").get(), {}, &status).ok());
+  EXPECT_EQ(status.last_detection().post_status(), v1::POST_STATUS_STALE);
+}
+
 TEST_F(AdminServiceTest, TestPostIsDryRunAndValidated) {
   v1::PostTestMessageRequest req;
   v1::PostTestMessageResponse res;
@@ -379,6 +398,44 @@ TEST_F(AdminServiceTest, ReevaluateReplaysStoredSamples) {
   EXPECT_EQ(res.detections_size(), 1);
   // Nothing was posted or stored by any of this.
   EXPECT_EQ(*store_->CountDetections(), 0);
+}
+
+// Samples stored from a replay were ingested months after they were taken,
+// but carry the recorded receive time: Reevaluate finds what live found. The
+// store keeps both times; the fallback for rows from before received_ts is
+// ingest_ts.
+TEST_F(AdminServiceTest, ReevaluateJudgesLagByTheStoredReceiveTime) {
+  auto sc = LoadScenario(std::string(PEEBOT_TESTDATA_DIR) + "/replayed_month_later.scenario");
+  ASSERT_TRUE(sc.ok());
+  ASSERT_EQ(sc->expected.size(), 2u);
+  ASSERT_TRUE(store_->CommitBatch("g", sc->delivery, {}, "{}", {}).ok());
+  auto stored = store_->Samples(ScenarioEpoch(), ScenarioEpoch() + absl::Hours(1));
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  ASSERT_EQ(stored->size(), sc->delivery.size());
+  for (const Sample& s : *stored) {
+    EXPECT_LT(s.received_ts - s.source_ts, absl::Seconds(200)) << s.item_id;
+    EXPECT_GT(s.ingest_ts - s.source_ts, absl::Hours(24 * 29)) << s.item_id;
+  }
+  v1::ReevaluateRequest req;
+  *req.mutable_start_time() = iss::ToProto(ScenarioEpoch());
+  *req.mutable_end_time() = iss::ToProto(ScenarioEpoch() + absl::Minutes(20));
+  v1::ReevaluateResponse res;
+  ASSERT_TRUE(stub_->Reevaluate(Ctx().get(), req, &res).ok());
+  ASSERT_EQ(res.detections_size(), 2);
+  EXPECT_EQ(res.detections(0).detection_id(), sc->expected[0].detection_id);
+  EXPECT_EQ(res.detections(1).detection_id(), sc->expected[1].detection_id);
+
+  // A row from before received_ts existed reads its ingest time back instead.
+  Sample old;
+  old.item_id = "NODE3000005";
+  old.source_ts = ScenarioEpoch() + absl::Hours(2);
+  old.ingest_ts = old.source_ts + absl::Seconds(3);
+  old.value = "1";
+  ASSERT_TRUE(store_->CommitBatch("g", {old}, {}, "{}", {}).ok());
+  auto back = store_->Samples(old.source_ts, old.source_ts + absl::Seconds(1));
+  ASSERT_TRUE(back.ok());
+  ASSERT_EQ(back->size(), 1u);
+  EXPECT_EQ((*back)[0].received_ts, old.ingest_ts);
 }
 
 TEST_F(AdminServiceTest, ReevaluateRejectsBadWindowsAndSettings) {

@@ -85,6 +85,13 @@ void Detector::Add(const Sample& sample, std::vector<Detection>* out) {
 
 void Detector::Drain(std::vector<Detection>* out) { Release(absl::InfiniteFuture(), out); }
 
+void Detector::ReleaseIdleStreams(std::vector<Detection>* out) {
+  absl::Time newest = absl::InfinitePast();
+  for (const auto& [item, t] : stream_max_) newest = std::max(newest, t);
+  if (newest == absl::InfinitePast()) return;
+  Release(newest - config_.allowed_lateness, out);
+}
+
 void Detector::Release(absl::Time watermark, std::vector<Detection>* out) {
   while (!buffer_.empty() && buffer_.begin()->first <= watermark) {
     auto node = buffer_.extract(buffer_.begin());
@@ -138,8 +145,10 @@ void Detector::ProcessTank(const Sample& s, Tank& tank, std::vector<Detection>* 
   }
   if (!level) return;  // null or unparsable: ingestion validates, we stay safe
 
-  const bool snapshot =
-      s.ingest_ts != absl::InfinitePast() && s.ingest_ts - s.source_ts > config_.max_sample_lag;
+  // Event time throughout: the receive time the sample carries, never the
+  // time it was ingested (a replay's ingest_ts is "now").
+  const bool snapshot = s.received_ts != absl::InfinitePast() &&
+                        s.received_ts - s.source_ts > config_.max_sample_lag;
   const bool clock_gap = clock_seen_ && s.source_ts - last_clock_ > config_.max_step_gap;
   const bool resync = tank.need_resync || !tank.has_baseline || snapshot || clock_gap;
   tank.last_time = s.source_ts;
@@ -150,15 +159,17 @@ void Detector::ProcessTank(const Sample& s, Tank& tank, std::vector<Detection>* 
     tank.candidate.reset();
     tank.has_baseline = true;
     tank.baseline = *level;
+    tank.dip.reset();
     tank.need_resync = false;
     return;
   }
 
   if (!tank.candidate) {
     if (*level > tank.baseline) {
+      tank.dip.reset();  // the dip was flicker: the rise counts from the baseline
       tank.candidate = Candidate{s.source_ts, tank.baseline, *level, s.source_ts, *level};
     } else {
-      tank.baseline = *level;  // steady or draining
+      Lower(tank, *level, s.source_ts);  // steady, flicker or draining
     }
     return;
   }
@@ -169,7 +180,22 @@ void Detector::ProcessTank(const Sample& s, Tank& tank, std::vector<Detection>* 
     c.peak_time = s.source_ts;
   } else if (*level <= c.start_level) {
     tank.candidate.reset();  // reverted: jitter, or the processor draining
-    tank.baseline = *level;
+    tank.baseline = c.start_level;
+    Lower(tank, *level, s.source_ts);
+  }
+}
+
+void Detector::Lower(Tank& tank, double level, absl::Time at) const {
+  constexpr double kEps = 1e-9;
+  if (level >= tank.baseline) {
+    tank.dip.reset();  // back at the baseline: whatever dipped was flicker
+  } else if (tank.baseline - level > config_.flicker_percent + kEps) {
+    tank.baseline = level;  // more than flicker: a drain or a real drop
+    tank.dip.reset();
+  } else if (!tank.dip) {
+    tank.dip = Dip{level, at};  // settles in CloseExpired if it holds
+  } else {
+    tank.dip->level = std::min(tank.dip->level, level);
   }
 }
 
@@ -177,6 +203,11 @@ void Detector::CloseExpired(absl::Time now, std::vector<Detection>* out) {
   for (auto& [item, tank] : tanks_) {
     if (tank.candidate && now - tank.candidate->peak_time > config_.max_step_gap) {
       Close(item, tank, out);
+    }
+    // A dip that held as long as a rise may pause between steps is the level.
+    if (tank.dip && !tank.candidate && now - tank.dip->since > config_.max_step_gap) {
+      tank.baseline = tank.dip->level;
+      tank.dip.reset();
     }
   }
 }
@@ -186,6 +217,7 @@ void Detector::Close(const std::string& item_id, Tank& tank, std::vector<Detecti
   const Candidate c = *tank.candidate;
   tank.candidate.reset();
   tank.baseline = c.current;
+  tank.dip.reset();
   const double rise = c.peak - c.start_level;
   // Small epsilon: levels are decimal text, rises compared in percent points.
   constexpr double kEps = 1e-9;
@@ -217,6 +249,7 @@ Json SampleToJson(const Sample& s) {
   Json j = {{"item", s.item_id},
             {"ts", Micros(s.source_ts)},
             {"ingest", Micros(s.ingest_ts)},
+            {"received", Micros(s.received_ts)},
             {"signal", static_cast<int>(s.signal)}};
   if (s.value) j["value"] = *s.value;
   if (s.status_class) j["class"] = *s.status_class;
@@ -228,6 +261,8 @@ Sample SampleFromJson(const Json& j) {
   s.item_id = j.at("item").get<std::string>();
   s.source_ts = FromMicros(j.at("ts").get<int64_t>());
   s.ingest_ts = FromMicros(j.at("ingest").get<int64_t>());
+  // State saved before received_ts existed: the ingest time stood for it.
+  s.received_ts = j.contains("received") ? FromMicros(j["received"].get<int64_t>()) : s.ingest_ts;
   s.signal = static_cast<SignalState>(j.at("signal").get<int>());
   if (j.contains("value")) s.value = j["value"].get<std::string>();
   if (j.contains("class")) s.status_class = j["class"].get<std::string>();
@@ -251,6 +286,7 @@ std::string Detector::SaveState() const {
                          {"peak_time", Micros(t.candidate->peak_time)},
                          {"current", t.candidate->current}};
     }
+    if (t.dip) jt["dip"] = {{"level", t.dip->level}, {"since", Micros(t.dip->since)}};
     tanks[item] = std::move(jt);
   }
   Json streams = Json::object();
@@ -291,6 +327,10 @@ absl::Status Detector::LoadState(const std::string& text) {
             Candidate{FromMicros(c.at("start_time").get<int64_t>()),
                       c.at("start_level").get<double>(), c.at("peak").get<double>(),
                       FromMicros(c.at("peak_time").get<int64_t>()), c.at("current").get<double>()};
+      }
+      if (jt.contains("dip")) {  // absent in state saved before dips were tracked
+        const Json& d = jt["dip"];
+        t.dip = Dip{d.at("level").get<double>(), FromMicros(d.at("since").get<int64_t>())};
       }
       tanks.emplace(item, t);
     }

@@ -11,8 +11,12 @@
 // watermark: the minimum, over the streams it has seen, of (newest source_ts
 // in that stream - allowed_lateness). A stream that is far ahead (a replay
 // backlog read one partition at a time) therefore waits for the others. When
-// the caller knows it is caught up with the bus it calls Drain(), which
-// releases everything (the idle streams no longer hold the others back).
+// the caller believes it is caught up with the bus it calls
+// ReleaseIdleStreams(): everything up to the newest sample of any stream less
+// allowed_lateness (an idle stream no longer holds the others back, a sample
+// still in flight on another partition still finds its place); when nothing
+// more can come (the bus is quiet, a replay ended) it calls Drain(), which
+// releases everything.
 //
 // The rule, on the released, ordered samples of one tank item:
 //   - A candidate rise opens when the level goes above the baseline (the last
@@ -25,12 +29,23 @@
 //     min_rise_percent (a step that reverts is jitter, not a fill).
 //   - Falling to or below the start level discards the candidate (jitter, or a
 //     drain): drains only ever lower the baseline, so they never create events.
+//   - The tank reads whole percent with +/-1 point of flicker, so a fall of at
+//     most flicker_percent below the baseline is a dip, not yet a new
+//     baseline: it becomes the baseline only once it has held for
+//     max_step_gap of event time; a return to the baseline (or a rise)
+//     cancels it. A dip of 1 that returns, then a +1 flicker that holds, is
+//     therefore a rise of 1 from the baseline, not of 2 from the dip. A fall
+//     of more than flicker_percent lowers the baseline at once (a drain or a
+//     real drop).
 //   - Resynchronisation: the first sample after loss of signal (TIME_000001
 //     Status.Class != "24", or a sample marked LOS), after a gap in the station
 //     clock longer than max_step_gap (no data: a disconnect), or a sample that
-//     ingestion accepted more than max_sample_lag after it was taken (a
-//     snapshot after reconnect) only sets the baseline: a level that moved
-//     while we could not see it is never a rise.
+//     was received from the feed more than max_sample_lag after it was taken
+//     (a snapshot after reconnect) only sets the baseline: a level that moved
+//     while we could not see it is never a rise. "Received" is the sample's
+//     received_ts, which a replay carries over from the recorded session, so
+//     a replay of last month (ingested now) is judged as it was live; never
+//     ingest_ts.
 //   - A sample older than the newest one already processed for its item is
 //     late: dropped and counted (the released order already absorbs up to
 //     allowed_lateness of disorder).
@@ -51,11 +66,14 @@ namespace iss::peebot {
 struct DetectorConfig {
   double min_rise_percent = 2.0;
   absl::Duration max_step_gap = absl::Seconds(30);
-  // A sample accepted later than this after it was taken is a snapshot.
+  // A sample received later than this after it was taken is a snapshot.
   absl::Duration max_sample_lag = absl::Seconds(60);
   // Disorder absorbed before release (event time).
   absl::Duration allowed_lateness = absl::Seconds(5);
   double ml_per_percent = 82.0;
+  // The tank's reading flickers by this much (percent points) without the
+  // level changing: a dip this deep only lowers the baseline once it holds.
+  double flicker_percent = 1.0;
   std::vector<std::string> tank_items = {"NODE3000005"};
   // Upper bound on buffered samples; beyond it the oldest are released.
   size_t max_buffered = 5000;
@@ -83,7 +101,11 @@ class Detector {
 
   // Buffers a sample and appends the detections it completes to `out`.
   void Add(const Sample& sample, std::vector<Detection>* out);
-  // The source is caught up (or a replay ended): releases every buffered sample.
+  // Caught up, as far as the caller can tell: releases up to the newest
+  // sample seen less allowed_lateness, whichever streams are idle.
+  void ReleaseIdleStreams(std::vector<Detection>* out);
+  // Nothing more can come now (the bus is quiet, a replay ended): releases
+  // every buffered sample.
   void Drain(std::vector<Detection>* out);
 
   // Run-time tuning (validated by the caller). Open candidates keep going
@@ -117,6 +139,12 @@ class Detector {
     absl::Time peak_time;
     double current = 0;
   };
+  // A reading just below the baseline that has not (yet) held: flicker or
+  // the start of a drain.
+  struct Dip {
+    double level = 0;
+    absl::Time since;
+  };
   struct Tank {
     bool has_baseline = false;
     double baseline = 0;
@@ -124,6 +152,7 @@ class Detector {
     double last_value = 0;
     bool need_resync = true;
     std::optional<Candidate> candidate;
+    std::optional<Dip> dip;
   };
 
   void Release(absl::Time watermark, std::vector<Detection>* out);
@@ -131,6 +160,8 @@ class Detector {
   void ProcessClock(const Sample& s, std::vector<Detection>* out);
   void ProcessTank(const Sample& s, Tank& tank, std::vector<Detection>* out);
   void CloseExpired(absl::Time now, std::vector<Detection>* out);
+  // A level at or below the baseline, with no candidate open.
+  void Lower(Tank& tank, double level, absl::Time at) const;
   void Close(const std::string& item_id, Tank& tank, std::vector<Detection>* out);
   bool IsTank(const std::string& item_id) const;
 

@@ -96,10 +96,81 @@ INSTANTIATE_TEST_SUITE_P(Files, ScenarioTest, ::testing::ValuesIn(ScenarioFiles(
 TEST(DetectorTest, ScenarioDirectoryHasTheIssueScenarios) {
   std::vector<std::string> names;
   for (const auto& f : ScenarioFiles()) names.push_back(std::filesystem::path(f).stem());
-  for (const char* want : {"clean_rises", "two_close_events", "slow_drain", "jitter", "los_gap",
-                           "reconnect_snapshot", "out_of_order"}) {
+  for (const char* want :
+       {"clean_rises", "two_close_events", "slow_drain", "jitter", "los_gap", "reconnect_snapshot",
+        "out_of_order", "replayed_month_later", "flicker_dip", "two_point_fill"}) {
     EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
   }
+}
+
+// The receive time travels with the event; an event from before received_ts
+// existed falls back to ingest_ts.
+TEST(DetectorTest, SampleTakesTheReceiveTimeOrElseTheIngestTime) {
+  iss::telemetry::v1::TelemetryEvent e;
+  e.set_item_id("NODE3000005");
+  e.mutable_source_ts()->set_seconds(1000);
+  e.mutable_ingest_ts()->set_seconds(5000000);
+  e.set_value("40");
+  EXPECT_EQ(SampleFromEvent(e).received_ts, absl::FromUnixSeconds(5000000));
+  e.mutable_received_ts()->set_seconds(1001);
+  e.mutable_received_ts()->set_nanos(500000000);
+  const Sample s = SampleFromEvent(e);
+  EXPECT_EQ(s.received_ts, absl::FromUnixSeconds(1001) + absl::Milliseconds(500));
+  EXPECT_EQ(s.ingest_ts, absl::FromUnixSeconds(5000000));
+}
+
+// A replay ingests every sample long after it was taken; only the receive
+// time decides whether a sample is a snapshot.
+TEST(DetectorTest, LagIsJudgedByTheReceiveTimeNotTheIngestTime) {
+  auto live = LoadScenario(std::string(PEEBOT_TESTDATA_DIR) + "/clean_rises.scenario");
+  ASSERT_TRUE(live.ok());
+  const auto reference = RunScenario(*live);
+  ASSERT_EQ(reference.size(), 2u);
+  Scenario replayed = *live;
+  for (Sample& s : replayed.delivery) s.ingest_ts = s.received_ts + absl::Hours(24 * 90);
+  const auto got = RunScenario(replayed);
+  ASSERT_EQ(got.size(), reference.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(Same(got[i], reference[i]));
+  // A state saved mid-replay keeps the receive times of buffered samples.
+  Detector first(replayed.config);
+  std::vector<Detection> out;
+  for (size_t i = 0; i < 50; ++i) first.Add(replayed.delivery[i], &out);
+  ASSERT_GT(first.buffered(), 0u);
+  Detector second(replayed.config);
+  ASSERT_TRUE(second.LoadState(first.SaveState()).ok());
+  EXPECT_EQ(second.SaveState(), first.SaveState());
+}
+
+// A consumer that believes itself caught up after every message (stale lag
+// statistics) while the tank's partition is read 3 s of event time behind
+// the clock's: releasing only up to the newest sample less the allowed
+// lateness keeps the order and the detections; releasing everything would
+// let the clock close a rise before its last steps arrived.
+TEST(DetectorTest, ReleasingIdleStreamsKeepsTheOrderThatDrainingWouldBreak) {
+  auto sc = ParseScenario("skewed_steps", R"(
+ticks 0 300 0.25
+tank 0 40
+tank 100 41
+tank 100.4 42
+tank 100.8 43
+tank 101.2 44
+set max_step_gap 2
+deliver skew NODE3000005 3
+expect 100 101.2 40 44
+)");
+  ASSERT_TRUE(sc.ok()) << sc.status();
+  std::vector<Detection> careful, hasty;
+  Detector a(sc->config), b(sc->config);
+  for (const Sample& s : sc->delivery) {
+    a.Add(s, &careful);
+    a.ReleaseIdleStreams(&careful);
+    b.Add(s, &hasty);
+    b.Drain(&hasty);
+  }
+  a.Drain(&careful);
+  b.Drain(&hasty);
+  ExpectMatches(*sc, careful);
+  EXPECT_NE(hasty.size(), 1u) << "draining on every message should have split the rise";
 }
 
 TEST(DetectorTest, DetectionIdIsSha256OfItemAndStartTime) {

@@ -68,6 +68,10 @@ int main(int argc, char** argv) {
   const auto* step_gap =
       cfg.Duration("ISS_PEEBOT_MAX_STEP_GAP", absl::Seconds(30), absl::Seconds(1),
                    absl::Minutes(10), "Longest event-time gap between the steps of one rise");
+  const auto* max_sample_lag = cfg.Duration(
+      "ISS_PEEBOT_MAX_SAMPLE_LAG", absl::Seconds(60), absl::Seconds(1), absl::Hours(24),
+      "A sample received from the feed this long after it was taken (a snapshot after a "
+      "reconnect) only re-baselines");
   const auto* ml_per_percent = cfg.Double("ISS_PEEBOT_ML_PER_PERCENT", 82.0, 0.01, 10000,
                                           "Tank millilitres per percent point (volume estimate)");
   const auto* cooldown =
@@ -77,6 +81,10 @@ int main(int argc, char** argv) {
                                   "Posts per UTC day, at most (17 = X's strictest tier)");
   const auto* dry_run =
       cfg.Bool("ISS_PEEBOT_DRY_RUN", false, "Log and store posts instead of sending them");
+  const auto* max_post_age = cfg.Duration(
+      "ISS_PEEBOT_MAX_POST_AGE", absl::Minutes(10), absl::ZeroDuration(), absl::Hours(24 * 3650),
+      "A detection that ended longer ago than this is stored as stale and never posted "
+      "(0 = no limit)");
   const auto* x_base = cfg.String("ISS_PEEBOT_X_BASE_URL", "https://api.x.com",
                                   "X API base URL: https://, or http:// to a loopback host "
                                   "(127.0.0.1, localhost, ::1) for tests' fake server");
@@ -172,7 +180,9 @@ int main(int argc, char** argv) {
   health.Declare("x_api", /*required=*/false);
   health.Set("x_api", x != nullptr, x ? "configured" : "no credentials: dry-run");
   RealClock clock;
-  Poster poster(&poster_store, x.get(), &settings, &clock);
+  PosterOptions poster_options;
+  poster_options.max_post_age = *max_post_age;
+  Poster poster(&poster_store, x.get(), &settings, &clock, poster_options);
   // Not required for readiness: detections are recorded while X is unwell.
   poster.OnHealthChange([&health](const std::string& h) { health.Set("x_api", h == "ok", h); });
   PosterLoop poster_loop(&poster, &clock, absl::Seconds(5));
@@ -184,6 +194,8 @@ int main(int argc, char** argv) {
   po.group_id = *group;
   po.topic = *topic;
   po.tank_items = tank_items;
+  po.max_sample_lag = *max_sample_lag;
+  po.max_post_age = *max_post_age;
   po.sample_retention = *sample_retention;
   po.supervisor.stall_timeout = *stall_timeout;
   po.kafka_extra = {
@@ -202,6 +214,7 @@ int main(int argc, char** argv) {
   deps.view = [&] { return pipeline.view(); };
   deps.on_settings_changed = [&] { poster_loop.Notify(); };
   deps.tank_items = tank_items;
+  deps.max_sample_lag = *max_sample_lag;
   AdminService admin(deps);
   // Memory freed after a burst of big requests goes back to the OS.
   const auto releaser = MemoryReleaser::Start({});

@@ -71,6 +71,8 @@ TEST(PeebotMainTest, ServesDetectsPostsAndStopsCleanly) {
                             {"ISS_KAFKA_BROKERS", (*cluster)->bootstrap()},
                             {"ISS_PEEBOT_MIGRATE", "true"},
                             {"ISS_PEEBOT_COOLDOWN", "0s"},
+                            // The scenario happened in January 2026.
+                            {"ISS_PEEBOT_MAX_POST_AGE", "0s"},
                             {"ISS_PEEBOT_X_BASE_URL", (*fake)->base_url()},
                             {"ISS_X_CONSUMER_KEY", kCreds.consumer_key},
                             {"ISS_X_CONSUMER_SECRET", kCreds.consumer_secret},

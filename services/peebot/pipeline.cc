@@ -21,6 +21,10 @@ struct Metrics {
       "iss_peebot_bad_messages_total", "Messages that are not a TelemetryEvent (skipped)");
   prometheus::Counter& detections =
       iss::metrics::Counter("iss_peebot_detections_total", "Urination events detected (new ids)");
+  prometheus::Counter& stale = iss::metrics::Counter(
+      "iss_peebot_detections_stale_total",
+      "Detections that had ended longer than ISS_PEEBOT_MAX_POST_AGE ago when found: stored as "
+      "stale, never posted");
   prometheus::Counter& commit_failures =
       iss::metrics::Counter("iss_peebot_commit_failures_total",
                             "Batches whose transaction failed (re-read after resync)");
@@ -56,6 +60,7 @@ DetectorConfig Pipeline::ConfigFromSettings() const {
   c.max_step_gap = s.max_step_gap;
   c.ml_per_percent = s.ml_per_percent;
   c.tank_items = options_.tank_items;
+  c.max_sample_lag = options_.max_sample_lag;
   return c;
 }
 
@@ -220,19 +225,32 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::Message>& batch) {
     samples.push_back(SampleFromEvent(event));
     detector_->Add(samples.back(), &detections);
   }
-  // Caught up with every partition: nothing older can still arrive from a
-  // lagging one, so release what the watermark holds back (the tank item can
-  // be silent for hours while the clock ticks).
-  // Nothing at all for a few polls in a row says the same when the statistics
-  // lag is not available (yet, or after a rewind).
+  // Caught up with every partition: an idle stream (the tank item can be
+  // silent for hours while the clock ticks) must not hold the others back, so
+  // release up to the newest sample less the allowed lateness. Not further:
+  // the lag statistics are up to a statistics interval old, and a sample
+  // still on its way from another partition must find its place (a replay
+  // at 10x speed moves event time 10 s per second).
+  // Nothing at all for a few polls in a row: nothing is on its way, release
+  // everything (also when the statistics lag is not available, yet or after
+  // a rewind).
   empty_polls_ = batch.empty() ? empty_polls_ + 1 : 0;
-  const bool caught_up = batch.size() < options_.batch && (empty_polls_ >= 5 || CaughtUp());
   const size_t buffered_before = detector_->buffered();
-  if (caught_up) detector_->Drain(&detections);
+  if (batch.size() < options_.batch) {
+    if (empty_polls_ >= 5) {
+      detector_->Drain(&detections);
+    } else if (CaughtUp()) {
+      detector_->ReleaseIdleStreams(&detections);
+    }
+  }
   if (batch.empty() && buffered_before == 0 && detections.empty()) return absl::OkStatus();
 
+  // Wall clock against event time, on purpose: the freshness of a post.
+  const absl::Time stale_before = options_.max_post_age > absl::ZeroDuration()
+                                      ? absl::Now() - options_.max_post_age
+                                      : absl::InfinitePast();
   auto inserted = store_->CommitBatch(options_.group_id, samples, detections,
-                                      detector_->SaveState(), next_offsets);
+                                      detector_->SaveState(), next_offsets, stale_before);
   if (!inserted.ok()) return inserted.status();
   health_->Set("postgres", true);
   if (!next_offsets.empty()) consumer_->CommitAdvisory(next_offsets);
@@ -244,12 +262,15 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::Message>& batch) {
   M().bad.Increment(static_cast<double>(bad));
   M().detections.Increment(*inserted);
   for (const Detection& d : detections) {
+    const bool stale = d.end_time < stale_before;
+    if (stale) M().stale.Increment();
     iss::log::Info("urination detected",
                    {{"detection_id", d.detection_id},
                     {"item_id", d.item_id},
                     {"rise_percent", d.rise},
                     {"volume_ml", d.volume_ml},
-                    {"start", iss::log::Value(absl::FormatTime(d.start_time))}});
+                    {"start", iss::log::Value(absl::FormatTime(d.start_time))},
+                    {"stale", stale}});
   }
   const auto level = detector_->LastLevel(options_.tank_items.front());
   if (level) M().level.Set(level->percent);

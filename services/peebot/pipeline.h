@@ -38,6 +38,11 @@ struct PipelineOptions {
   std::string group_id = "iss-peebot";
   std::string topic = "telemetry.raw.v1";
   std::vector<std::string> tank_items = {"NODE3000005"};
+  // A sample received this long after it was taken is a snapshot (DetectorConfig).
+  absl::Duration max_sample_lag = DetectorConfig().max_sample_lag;
+  // A detection that ended longer ago than this (wall clock) when found is
+  // stored as stale and never posted. Zero = no limit.
+  absl::Duration max_post_age = absl::Minutes(10);
   size_t batch = 500;
   absl::Duration poll_timeout = absl::Milliseconds(200);
   // Feeds the lag that tells us we are caught up (see CaughtUp()).

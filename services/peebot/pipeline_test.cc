@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/event_id.h"
 #include "common/grpc_util.h"
@@ -42,6 +43,7 @@ iss::telemetry::v1::TelemetryEvent ToEvent(const Sample& s) {
   e.set_item_id(s.item_id);
   iss::ToProto(s.source_ts, e.mutable_source_ts());
   iss::ToProto(s.ingest_ts, e.mutable_ingest_ts());
+  iss::ToProto(s.received_ts, e.mutable_received_ts());
   if (s.value) e.set_value(*s.value);
   if (s.status_class) e.mutable_status()->set_class_(*s.status_class);
   e.set_source("test-ingest");
@@ -82,8 +84,12 @@ class PipelineTest : public ::testing::Test {
     s.cooldown = absl::ZeroDuration();
     settings_ = std::make_unique<RuntimeSettings>(s, true);
     poster_store_ = std::make_unique<Store>(dsn_);
-    poster_ =
-        std::make_unique<Poster>(poster_store_.get(), client_.get(), settings_.get(), &clock_);
+    // The scenarios happened in January 2026: no freshness limit here, except
+    // where a test is about it.
+    PosterOptions poster_options;
+    poster_options.max_post_age = absl::ZeroDuration();
+    poster_ = std::make_unique<Poster>(poster_store_.get(), client_.get(), settings_.get(), &clock_,
+                                       poster_options);
     loop_ = std::make_unique<PosterLoop>(poster_.get(), &clock_, absl::Milliseconds(200));
     loop_->Start();
     kafka::ProducerOptions po;
@@ -107,6 +113,7 @@ class PipelineTest : public ::testing::Test {
     pipeline_options_group_ = o.group_id;
     o.kafka_extra = {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"}};
     o.topic = topic_;
+    o.max_post_age = absl::ZeroDuration();  // as for the poster above
     if (tune) tune(o);
     pipeline_ = std::make_unique<Pipeline>(o, pipeline_store_.get(), settings_.get(), &health_,
                                            [this] { loop_->Notify(); });
@@ -188,6 +195,53 @@ TEST_F(PipelineTest, TelemetryOnTheBusBecomesExactlyTheExpectedPosts) {
   auto stored = admin_store_->Samples(ScenarioEpoch(), ScenarioEpoch() + absl::Hours(1));
   ASSERT_TRUE(stored.ok());
   EXPECT_EQ(stored->size(), sc->delivery.size());
+}
+
+// A scenario moved in time by `delta` (its expected detections too).
+Scenario Shifted(Scenario sc, absl::Duration delta) {
+  for (Sample& s : sc.delivery) {
+    s.source_ts += delta;
+    s.received_ts += delta;
+    s.ingest_ts += delta;
+  }
+  for (Detection& d : sc.expected) {
+    d.start_time += delta;
+    d.end_time += delta;
+    d.detection_id = DetectionId(d.item_id, d.start_time);
+  }
+  return sc;
+}
+
+// The freshness limit, both sides of it: the scenario is moved so that it
+// ends now; its first fill ended ~13 min ago (older than the default 10 min:
+// stored as stale, never posted), its second ~6.5 min ago (posted).
+TEST_F(PipelineTest, DetectionsOlderThanTheFreshnessLimitAreStoredStaleAndNeverPosted) {
+  auto loaded = LoadScenario(std::string(PEEBOT_TESTDATA_DIR) + "/clean_rises.scenario");
+  ASSERT_TRUE(loaded.ok());
+  const Scenario sc = Shifted(*loaded, absl::Now() - (ScenarioEpoch() + absl::Seconds(900)));
+  ASSERT_EQ(sc.expected.size(), 2u);
+  ASSERT_GT(absl::Now() - sc.expected[0].end_time, absl::Minutes(12));
+  ASSERT_LT(absl::Now() - sc.expected[1].end_time, absl::Minutes(7));
+  const double stale_before = Metric("iss_peebot_detections_stale_total");
+  StartPipeline([](PipelineOptions& o) { o.max_post_age = absl::Minutes(10); });
+  Produce(sc.delivery, 0, sc.delivery.size());
+  ASSERT_TRUE(WaitFor([&] { return Posted() >= 1; }, absl::Seconds(40)))
+      << "consumed: " << Consumed();
+  auto old = admin_store_->Get(sc.expected[0].detection_id);
+  ASSERT_TRUE(old.ok() && old->has_value());
+  EXPECT_EQ((*old)->post_status(), v1::POST_STATUS_STALE);
+  EXPECT_TRUE(absl::StrContains((*old)->last_error(), "ISS_PEEBOT_MAX_POST_AGE"))
+      << (*old)->last_error();
+  auto fresh = admin_store_->Get(sc.expected[1].detection_id);
+  ASSERT_TRUE(fresh.ok() && fresh->has_value());
+  EXPECT_EQ((*fresh)->post_status(), v1::POST_STATUS_POSTED);
+  ASSERT_EQ(fake_->posts().size(), 1u);
+  EXPECT_EQ(Metric("iss_peebot_detections_stale_total"), stale_before + 1);
+  EXPECT_EQ(*admin_store_->CountDetections(), 2);
+  // The poster never picks a stale row up (it is not pending).
+  auto pending = admin_store_->Pending(10);
+  ASSERT_TRUE(pending.ok());
+  EXPECT_TRUE(pending->empty());
 }
 
 // Stored samples are kept for a window of event time behind the newest one;

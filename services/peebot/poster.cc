@@ -148,6 +148,11 @@ Poster::Send Poster::Handle(const Store::PendingRow& row, const PeeBotSettings& 
     if (Deliver(d, out.text, /*resumed=*/true, &out) == Send::kStop) return Send::kStop;
     return resolve(out.status, "");
   }
+  // "Just rose" about the past is wrong whatever the other guardrails say.
+  if (const absl::Time end = iss::FromProto(d.end_time());
+      options_.max_post_age > absl::ZeroDuration() && end < now - options_.max_post_age) {
+    return resolve(v1::POST_STATUS_STALE, StaleReason(end, now - options_.max_post_age));
+  }
   if (s.paused) return resolve(v1::POST_STATUS_PAUSED, "posting paused");
 
   auto stats = store_->Stats(now, dry_run);

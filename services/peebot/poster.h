@@ -16,6 +16,11 @@
 // on a retry after a timeout. So a detection is posted at most once, and a
 // post lost to a crash is still made.
 //
+// Freshness: a detection that ended longer than max_post_age before the
+// poster gets to it (posting was down, a long rate limit) is resolved as
+// stale and never posted; the pipeline already stores detections that were
+// stale when found (a backlog, a replay of an old recording) that way.
+//
 // Dry-run (asked for, or no credentials) follows the same guardrails and
 // records posts as dry-run, so it shows exactly what live mode would do.
 // Cooldown and daily cap count posts of the mode in effect.
@@ -66,6 +71,9 @@ struct PosterOptions {
   // Longer rate-limit waits leave the detection pending for a later round.
   absl::Duration max_rate_limit_wait = absl::Minutes(16);
   int batch = 50;
+  // A detection that ended longer ago than this is stale: never posted.
+  // Zero = no limit.
+  absl::Duration max_post_age = absl::Minutes(10);
 };
 
 class Poster {

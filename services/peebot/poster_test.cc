@@ -81,9 +81,12 @@ class PosterTest : public ::testing::Test {
     EXPECT_TRUE(r.ok() && r->has_value());
     return r.ok() && r->has_value() ? **r : v1::Detection();
   }
-  std::unique_ptr<Poster> NewPoster(XApi* x) {
+  std::unique_ptr<Poster> NewPoster(XApi* x, absl::Duration max_post_age = absl::ZeroDuration()) {
     PosterOptions o;
     o.base_backoff = absl::Seconds(2);
+    // Detections here end an hour or more before the clock: no freshness
+    // limit unless a test is about it.
+    o.max_post_age = max_post_age;
     return std::make_unique<Poster>(store_.get(), x, settings_.get(), &clock_, o);
   }
   void Set(std::function<void(PeeBotSettings&)> f) {
@@ -116,6 +119,51 @@ TEST_F(PosterTest, PostsOnceAndAReplayPostsNothing) {
   EXPECT_EQ(*poster->RunOnce(), 0);
   EXPECT_EQ(fake_->requests(), 1);
   EXPECT_EQ(fake_->rejected_auth(), 0);
+}
+
+// A detection that ended longer ago than the freshness limit is resolved as
+// stale and never posted, whatever else holds (here: posting paused); one a
+// second inside the limit is posted.
+TEST_F(PosterTest, StaleDetectionsAreNeverPostedFreshOnesAre) {
+  const absl::Duration limit = absl::Minutes(10);
+  const absl::Time now = clock_.Now();
+  // Det() ends 25 s after its start.
+  const Detection old = Det(now - limit - absl::Seconds(1) - absl::Seconds(25));
+  const Detection fresh = Det(now - limit + absl::Seconds(1) - absl::Seconds(25), 55, 58);
+  Insert({old, fresh});
+  auto poster = NewPoster(client_.get(), limit);
+  ASSERT_EQ(*poster->RunOnce(), 2);
+  ASSERT_EQ(fake_->posts().size(), 1u);
+  const v1::Detection stale_row = Row(old);
+  EXPECT_EQ(stale_row.post_status(), v1::POST_STATUS_STALE);
+  EXPECT_TRUE(absl::StrContains(stale_row.last_error(), "ISS_PEEBOT_MAX_POST_AGE"))
+      << stale_row.last_error();
+  EXPECT_EQ(stale_row.post_text(), "");
+  EXPECT_EQ(Row(fresh).post_status(), v1::POST_STATUS_POSTED);
+  EXPECT_EQ(Row(fresh).post_text(), fake_->posts()[0].text);
+
+  // Paused or not, a stale detection is stale (and a dry run posts nothing).
+  Set([](PeeBotSettings& s) { s.paused = true; });
+  const Detection old2 = Det(now - absl::Hours(2));
+  Insert({old2});
+  ASSERT_EQ(*poster->RunOnce(), 1);
+  EXPECT_EQ(Row(old2).post_status(), v1::POST_STATUS_STALE);
+  EXPECT_EQ(fake_->posts().size(), 1u);
+}
+
+// The store side: a detection found after it had already gone stale is
+// stored so (never pending), with the reason.
+TEST_F(PosterTest, DetectionsStaleWhenFoundAreStoredStale) {
+  const absl::Time limit = clock_.Now() - absl::Minutes(10);
+  const Detection old = Det(limit - absl::Seconds(26));            // ends 1 s before the limit
+  const Detection fresh = Det(limit - absl::Seconds(24), 55, 58);  // ends 1 s after it
+  ASSERT_EQ(*store_->CommitBatch("test", {}, {old, fresh}, "{}", {}, limit), 2);
+  EXPECT_EQ(Row(old).post_status(), v1::POST_STATUS_STALE);
+  EXPECT_EQ(Row(fresh).post_status(), v1::POST_STATUS_PENDING);
+  auto pending = store_->Pending(10);
+  ASSERT_TRUE(pending.ok());
+  ASSERT_EQ(pending->size(), 1u);
+  EXPECT_EQ((*pending)[0].detection.detection_id(), fresh.detection_id);
 }
 
 TEST_F(PosterTest, ServerErrorsAreRetriedWithExponentialBackoffAndJitter) {
@@ -276,7 +324,9 @@ TEST_F(PosterTest, PausedDetectionsAreRecordedNotPosted) {
 
 TEST_F(PosterTest, NoCredentialsMeansDryRun) {
   RuntimeSettings no_creds(settings_->Get(), false);
-  Poster poster(store_.get(), nullptr, &no_creds, &clock_);
+  PosterOptions o;
+  o.max_post_age = absl::ZeroDuration();  // d ended an hour before the clock
+  Poster poster(store_.get(), nullptr, &no_creds, &clock_, o);
   const Detection d = Det(kT0);
   Insert({d});
   ASSERT_EQ(*poster.RunOnce(), 1);

@@ -45,6 +45,7 @@ absl::StatusOr<Scenario> ParseScenario(absl::string_view name, absl::string_view
   uint64_t seed = 0;
   std::string skew_item;
   double skew_s = 0;
+  double ingest_delay = 0;
   int line_no = 0;
   for (absl::string_view raw : absl::StrSplit(text, '\n')) {
     ++line_no;
@@ -78,6 +79,8 @@ absl::StatusOr<Scenario> ParseScenario(absl::string_view name, absl::string_view
         sc.config.max_sample_lag = absl::Seconds(a);
       } else if (f[1] == "allowed_lateness") {
         sc.config.allowed_lateness = absl::Seconds(a);
+      } else if (f[1] == "ingest_delay") {
+        ingest_delay = a;
       } else {
         return bad("unknown setting");
       }
@@ -90,7 +93,7 @@ absl::StatusOr<Scenario> ParseScenario(absl::string_view name, absl::string_view
         Sample s;
         s.item_id = std::string(iss::kTimeItem);
         s.source_ts = At(t);
-        s.ingest_ts = At(t + 0.2);
+        s.received_ts = At(t + 0.2);
         s.value = absl::StrCat(t);
         s.status_class = los ? "0" : "24";
         samples.push_back({s, t, samples.size()});
@@ -103,7 +106,7 @@ absl::StatusOr<Scenario> ParseScenario(absl::string_view name, absl::string_view
       s.source_ts = At(a);
       double lag = 0.5;
       if (auto l = opt(3, "lag"); l && !absl::SimpleAtod(*l, &lag)) return bad("bad lag");
-      s.ingest_ts = At(a + lag);
+      s.received_ts = At(a + lag);
       s.value = std::string(f[2]);
       samples.push_back({s, a + lag, samples.size()});
     } else if (cmd == "deliver") {
@@ -143,6 +146,7 @@ absl::StatusOr<Scenario> ParseScenario(absl::string_view name, absl::string_view
   }
   uint64_t state = seed;
   for (Pending& p : samples) {
+    p.sample.ingest_ts = p.sample.received_ts + absl::Seconds(ingest_delay);
     p.deliver_at = absl::ToDoubleSeconds(p.sample.source_ts - ScenarioEpoch());
     if (mode == "shuffle") {
       p.deliver_at += shuffle_window * static_cast<double>(Mix(state) % 1000000) / 1e6;

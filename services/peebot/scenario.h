@@ -4,8 +4,12 @@
 // Format, one directive per line, '#' starts a comment; times are seconds
 // (decimals allowed) from the scenario epoch 2026-01-10T12:00:00Z:
 //   set min_rise 2 | set max_step_gap 30 | set max_sample_lag 60 | set allowed_lateness 5
-//   ticks FROM TO EVERY [los] TIME_000001 samples (Status.Class "24", or "0" = LOS)
-//   tank T LEVEL [lag=S] [item=ID]   a tank sample; ingestion accepted it S s
+//   set ingest_delay S               every sample was ingested S s after it was
+//                                    received (a replay of a recording: S can
+//                                    be months); default 0
+//   ticks FROM TO EVERY [los] TIME_000001 samples (Status.Class "24", or "0" = LOS),
+//                                    each received 0.2 s after it was taken
+//   tank T LEVEL [lag=S] [item=ID]   a tank sample; received from the feed S s
 //                                    later (default 0.5)
 //   proc T STATE                     NODE3000004 sample
 //   deliver sorted | shuffle WINDOW SEED | skew ITEM SECONDS

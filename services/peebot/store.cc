@@ -82,6 +82,12 @@ absl::StatusOr<DetectionCursor> DecodeDetectionsToken(const std::string& token, 
   return c;
 }
 
+std::string StaleReason(absl::Time end_time, absl::Time limit) {
+  return absl::StrCat("stale: it ended at ", iss::FormatRfc3339Micros(end_time),
+                      ", before the freshness limit ", iss::FormatRfc3339Micros(limit),
+                      " (ISS_PEEBOT_MAX_POST_AGE): not posted");
+}
+
 std::string PostStatusName(PostStatus s) {
   switch (s) {
     case v1::POST_STATUS_POSTED:
@@ -98,6 +104,8 @@ std::string PostStatusName(PostStatus s) {
       return "failed";
     case v1::POST_STATUS_DUPLICATE:
       return "duplicate";
+    case v1::POST_STATUS_STALE:
+      return "stale";
     default:
       return "pending";
   }
@@ -106,7 +114,7 @@ std::string PostStatusName(PostStatus s) {
 PostStatus ParsePostStatus(const std::string& s) {
   for (PostStatus p : {v1::POST_STATUS_POSTED, v1::POST_STATUS_DRY_RUN, v1::POST_STATUS_COOLDOWN,
                        v1::POST_STATUS_PAUSED, v1::POST_STATUS_DAILY_CAP, v1::POST_STATUS_FAILED,
-                       v1::POST_STATUS_DUPLICATE, v1::POST_STATUS_PENDING}) {
+                       v1::POST_STATUS_DUPLICATE, v1::POST_STATUS_STALE, v1::POST_STATUS_PENDING}) {
     if (PostStatusName(p) == s) return p;
   }
   return v1::POST_STATUS_UNSPECIFIED;
@@ -165,33 +173,42 @@ absl::StatusOr<std::map<kafka::TopicPartition, int64_t>> Store::LoadOffsets(
   return out;
 }
 
-absl::StatusOr<int> Store::CommitBatch(
-    const std::string& group, const std::vector<Sample>& samples,
-    const std::vector<Detection>& detections, const std::string& detector_state,
-    const std::map<kafka::TopicPartition, int64_t>& next_offsets) {
+absl::StatusOr<int> Store::CommitBatch(const std::string& group, const std::vector<Sample>& samples,
+                                       const std::vector<Detection>& detections,
+                                       const std::string& detector_state,
+                                       const std::map<kafka::TopicPartition, int64_t>& next_offsets,
+                                       absl::Time stale_before) {
   int inserted = 0;
   absl::Status s = Run([&](pqxx::connection& c) {
     pqxx::work tx(c);
     const std::string insert_sample = absl::StrCat(
-        "INSERT INTO peebot_samples (item_id, source_ts, ingest_ts, value, status_class, signal) "
-        "VALUES ($1, ",
+        "INSERT INTO peebot_samples (item_id, source_ts, ingest_ts, value, status_class, signal, "
+        "received_ts) VALUES ($1, ",
         Ts(2), ", CASE WHEN $3 THEN ", Ts(4),
-        " END, CASE WHEN $5 THEN $6 END, CASE WHEN $7 THEN $8 END, $9) "
-        "ON CONFLICT DO NOTHING");
+        " END, CASE WHEN $5 THEN $6 END, CASE WHEN $7 THEN $8 END, $9, CASE WHEN $10 THEN ",
+        Ts(11), " END) ON CONFLICT DO NOTHING");
     for (const Sample& smp : samples) {
       const bool has_ingest = smp.ingest_ts != absl::InfinitePast();
+      const bool has_received = smp.received_ts != absl::InfinitePast();
       tx.exec_params(insert_sample, smp.item_id, Us(smp.source_ts), has_ingest,
                      has_ingest ? Us(smp.ingest_ts) : 0, smp.value.has_value(),
                      smp.value.value_or(""), smp.status_class.has_value(),
-                     smp.status_class.value_or(""), static_cast<int>(smp.signal));
+                     smp.status_class.value_or(""), static_cast<int>(smp.signal), has_received,
+                     has_received ? Us(smp.received_ts) : 0);
     }
+    // A detection that ended before `stale_before` is stored as stale (never
+    // posted), with its age in last_error.
     const std::string insert_detection = absl::StrCat(
         "INSERT INTO peebot_detections (detection_id, item_id, start_time, end_time, start_level, "
-        "end_level, rise, volume_ml) VALUES ($1, $2, ",
-        Ts(3), ", ", Ts(4), ", $5, $6, $7, $8) ON CONFLICT (detection_id) DO NOTHING");
+        "end_level, rise, volume_ml, post_status, last_error) VALUES ($1, $2, ",
+        Ts(3), ", ", Ts(4),
+        ", $5, $6, $7, $8, CASE WHEN $9 THEN 'stale' ELSE 'pending' END, NULLIF($10, '')) "
+        "ON CONFLICT (detection_id) DO NOTHING");
     for (const Detection& d : detections) {
+      const bool stale = d.end_time < stale_before;
       inserted += tx.exec_params(insert_detection, d.detection_id, d.item_id, Us(d.start_time),
-                                 Us(d.end_time), d.start_level, d.end_level, d.rise, d.volume_ml)
+                                 Us(d.end_time), d.start_level, d.end_level, d.rise, d.volume_ml,
+                                 stale, stale ? StaleReason(d.end_time, stale_before) : "")
                       .affected_rows();
     }
     tx.exec_params(
@@ -405,7 +422,8 @@ absl::StatusOr<std::vector<Sample>> Store::Samples(absl::Time start, absl::Time 
     pqxx::work tx(c);
     auto r = tx.exec_params(
         absl::StrCat("SELECT item_id, (extract(epoch from source_ts) * 1e6)::bigint, "
-                     "(extract(epoch from ingest_ts) * 1e6)::bigint, value, status_class, signal "
+                     "(extract(epoch from ingest_ts) * 1e6)::bigint, value, status_class, signal, "
+                     "(extract(epoch from received_ts) * 1e6)::bigint "
                      "FROM peebot_samples WHERE source_ts >= ",
                      Ts(1), " AND source_ts < ", Ts(2), " ORDER BY source_ts, item_id"),
         Us(start), Us(end));
@@ -417,6 +435,9 @@ absl::StatusOr<std::vector<Sample>> Store::Samples(absl::Time start, absl::Time 
       if (!row[3].is_null()) smp.value = row[3].as<std::string>();
       if (!row[4].is_null()) smp.status_class = row[4].as<std::string>();
       smp.signal = static_cast<SignalState>(row[5].as<int>());
+      // Stored before received_ts existed: the ingest time stood for it.
+      smp.received_ts =
+          row[6].is_null() ? smp.ingest_ts : absl::FromUnixMicros(row[6].as<int64_t>());
       out.push_back(std::move(smp));
     }
     tx.commit();

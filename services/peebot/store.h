@@ -42,6 +42,9 @@ struct DetectionCursor {
 std::string EncodeDetectionsToken(const DetectionCursor& cursor);
 absl::StatusOr<DetectionCursor> DecodeDetectionsToken(const std::string& token, int64_t start_us,
                                                       int64_t end_us);
+// last_error of a detection that ended at `end_time`, before `limit` (now -
+// ISS_PEEBOT_MAX_POST_AGE): why it is stale.
+std::string StaleReason(absl::Time end_time, absl::Time limit);
 
 class Store {
  public:
@@ -57,10 +60,13 @@ class Store {
       const std::string& group, const std::vector<kafka::TopicPartition>& partitions);
   // Samples, new detections (existing ids untouched), detector state and the
   // next offsets, all or nothing. Returns how many detections were new.
+  // A new detection that ended before `stale_before` is stored as stale (it is
+  // never posted); the others as pending.
   absl::StatusOr<int> CommitBatch(const std::string& group, const std::vector<Sample>& samples,
                                   const std::vector<Detection>& detections,
                                   const std::string& detector_state,
-                                  const std::map<kafka::TopicPartition, int64_t>& next_offsets);
+                                  const std::map<kafka::TopicPartition, int64_t>& next_offsets,
+                                  absl::Time stale_before = absl::InfinitePast());
 
   // --- Poster ---------------------------------------------------------------
   // Pending detections, oldest start first. `in_flight`: a post attempt was

@@ -24,13 +24,13 @@ constexpr const char* kCreateStaging =
     " item_id text, source_ts timestamptz, event_id text, ingest_ts timestamptz,"
     " value text, value_num double precision, status_class text, status_indicator text,"
     " status_color text, calibrated_data text, source text, signal smallint,"
-    " schema_version integer) ON COMMIT DELETE ROWS";
+    " schema_version integer, received_ts timestamptz) ON COMMIT DELETE ROWS";
 
 const std::vector<std::string>& StagingColumns() {
   static const auto* cols = new std::vector<std::string>{
       "item_id",   "source_ts",    "event_id",         "ingest_ts",    "value",
       "value_num", "status_class", "status_indicator", "status_color", "calibrated_data",
-      "source",    "signal",       "schema_version"};
+      "source",    "signal",       "schema_version",   "received_ts"};
   return *cols;
 }
 
@@ -175,7 +175,7 @@ void AppendBinaryTimestamp(std::string& out, int64_t unix_micros) {
 
 // One row of StagingColumns() in COPY binary format.
 void AppendCopyRow(std::string& out, const TelemetryEvent& e) {
-  AppendBigEndian<int16_t>(out, 13);  // fields
+  AppendBigEndian<int16_t>(out, 14);  // fields
   AppendBinaryText(out, e.item_id());
   AppendBinaryTimestamp(out, TimestampMicros(e.source_ts()));
   AppendBinaryText(out, e.event_id());
@@ -198,6 +198,11 @@ void AppendCopyRow(std::string& out, const TelemetryEvent& e) {
   AppendBigEndian<int16_t>(out, static_cast<int16_t>(e.signal()));
   AppendBigEndian<int32_t>(out, 4);
   AppendBigEndian<int32_t>(out, static_cast<int32_t>(e.schema_version()));
+  if (e.has_received_ts()) {
+    AppendBinaryTimestamp(out, TimestampMicros(e.received_ts()));
+  } else {
+    AppendBigEndian<int32_t>(out, -1);  // an event from before received_ts existed
+  }
 }
 
 // libpqxx 6.4 streams COPY data only row by row through its tuple formatting

@@ -189,6 +189,33 @@ TEST_F(BatchWriterTest, StagingPathAloneIsExactlyOnceToo) {
   EXPECT_EQ(Count(dsn_, "SELECT sum(total_updates) FROM items"), 30);
 }
 
+// received_ts is stored as sent, NULL when the event has none (one from
+// before the field existed), on the COPY path and on the staging path.
+TEST_F(BatchWriterTest, StoresTheReceiveTimeOnBothPaths) {
+  for (bool direct : {true, false}) {
+    SetUp();  // a fresh database per path
+    PartitionManager partitions(absl::InfiniteDuration());
+    BatchWriter writer("g", &partitions);
+    writer.set_direct_copy(direct);
+    auto events = Events(4);
+    SetTimestampMicros(absl::ToUnixMicros(kT0 - absl::Hours(24 * 40)) + 7,
+                       events[0].mutable_received_ts());
+    SetTimestampMicros(absl::ToUnixMicros(kT0) + 250000, events[1].mutable_received_ts());
+    ASSERT_EQ(*writer.Write(*conn_, events, {}), 4);
+    EXPECT_EQ(Count(dsn_, "SELECT count(*) FROM telemetry WHERE received_ts IS NULL"), 2) << direct;
+    EXPECT_EQ(Count(dsn_, absl::StrCat("SELECT (extract(epoch FROM received_ts) * 1e6)::bigint "
+                                       "FROM telemetry WHERE event_id = '",
+                                       events[0].event_id(), "'")),
+              absl::ToUnixMicros(kT0 - absl::Hours(24 * 40)) + 7)
+        << direct;
+    EXPECT_EQ(Count(dsn_, absl::StrCat("SELECT (extract(epoch FROM received_ts) * 1e6)::bigint "
+                                       "FROM telemetry WHERE event_id = '",
+                                       events[1].event_id(), "'")),
+              absl::ToUnixMicros(kT0) + 250000)
+        << direct;
+  }
+}
+
 TEST_F(BatchWriterTest, LostStagingTableIsRecreatedAfterOneFailedAttempt) {
   // The writer remembers which backend has its temp table. A backend PID can
   // come back after a server restart, with no table behind it; dropping the

@@ -51,6 +51,14 @@ std::optional<Rejection> DecodeEvent(std::string_view key, std::string_view valu
       f != rules::TimeFault::kNone) {
     return Reject("bad_timestamp", absl::StrCat("source_ts: ", rules::Describe(f)), e);
   }
+  // Optional (events from before it existed lack it), but when present held
+  // to source_ts's range, as ingestion's validator holds it.
+  if (e.has_received_ts()) {
+    if (auto f = rules::CheckSourceTime(e.received_ts().seconds(), e.received_ts().nanos(), now);
+        f != rules::TimeFault::kNone) {
+      return Reject("bad_timestamp", absl::StrCat("received_ts: ", rules::Describe(f)), e);
+    }
+  }
   if (!e.has_ingest_ts()) return Reject("bad_timestamp", "ingest_ts: missing", e);
   if (auto f = rules::CheckIngestTime(e.ingest_ts().seconds(), e.ingest_ts().nanos());
       f != rules::TimeFault::kNone) {

@@ -39,6 +39,17 @@ TEST(DecodeEvent, AcceptsAValidEvent) {
   EXPECT_EQ(out.value(), "42");
 }
 
+// received_ts is optional (events from before it existed lack it); a replay's
+// is its recorded receive time, months before this ingest_ts.
+TEST(DecodeEvent, AcceptsAnyReceiveTimeInRangeAndNone) {
+  TelemetryEvent out;
+  TelemetryEvent replayed = Valid();
+  replayed.mutable_received_ts()->set_seconds(1794999000 - 90 * 86400);
+  EXPECT_FALSE(DecodeEvent("NODE3000005", replayed.SerializeAsString(), kNow, {}, &out).has_value());
+  EXPECT_EQ(out.received_ts().seconds(), 1794999000 - 90 * 86400);
+  EXPECT_FALSE(Decode(Valid()).has_value());
+}
+
 TEST(DecodeEvent, RejectsGarbageAsUndecodable) {
   TelemetryEvent out;
   auto r = DecodeEvent("k", "\xff\xff\xff not a proto", kNow, {}, &out);
@@ -97,6 +108,14 @@ TEST(DecodeEvent, RejectsEachBadField) {
       {"ingest nanos", [](auto& e) { e.mutable_ingest_ts()->set_nanos(1000000000); },
        "bad_timestamp"},
       {"ingest before launch", [](auto& e) { e.mutable_ingest_ts()->set_seconds(1000); },
+       "bad_timestamp"},
+      {"received nanos", [](auto& e) { e.mutable_received_ts()->set_nanos(-1); },
+       "bad_timestamp"},
+      {"received before launch",
+       [](auto& e) { e.mutable_received_ts()->set_seconds(rules::kEarliestUnixSeconds - 1); },
+       "bad_timestamp"},
+      {"received 25 h ahead",
+       [](auto& e) { e.mutable_received_ts()->set_seconds(1795000000 + 25 * 3600); },
        "bad_timestamp"},
       {"bad event id", [](auto& e) { e.set_event_id("XYZ"); }, "bad_event_id", false},
       {"id mismatch", [](auto& e) { e.set_value("43"); }, "event_id_mismatch", false},

@@ -48,6 +48,10 @@ class QueryServiceTest : public ::testing::Test {
     std::vector<TelemetryEvent> events;
     for (int i = 0; i < 30; ++i) {
       events.push_back(MakeEvent("NODE3000005", kT0 + absl::Seconds(10 * i), absl::StrCat(i)));
+      // Received 250 ms after it was taken (the S0000004 rows below have no
+      // received_ts: events from before it existed).
+      ToProto(kT0 + absl::Seconds(10 * i) + absl::Milliseconds(250),
+              events.back().mutable_received_ts());
     }
     for (int i = 0; i < 20; ++i) {
       events.push_back(MakeEvent("S0000004", kT0 + absl::Seconds(15 * i), absl::StrCat(2 * i)));
@@ -462,6 +466,38 @@ TEST_F(QueryServiceTest, ReplayStreamsTheWindowInOrder) {
   while (bad->Read(&e)) {
   }
   ExpectInvalid(bad->Finish(), "end_time");
+}
+
+TEST_F(QueryServiceTest, QueryWindowAndReplayReturnTheReceiveTime) {
+  int pages = 0;
+  const auto events = AllPages(stub(), Window({"S0000004", "NODE3000005"}, kT0, kT0 + absl::Hours(1)), &pages);
+  ASSERT_EQ(events.size(), 50u);
+  int with = 0;
+  for (const auto& e : events) {
+    if (e.item_id() == "NODE3000005") {
+      ++with;
+      ASSERT_TRUE(e.has_received_ts());
+      EXPECT_EQ(FromProto(e.received_ts()), FromProto(e.source_ts()) + absl::Milliseconds(250));
+    } else {
+      EXPECT_FALSE(e.has_received_ts()) << "stored without one, returned without one";
+    }
+  }
+  EXPECT_EQ(with, 30);
+
+  v1::ReplayRequest req;
+  req.add_item_ids("NODE3000005");
+  ToProto(kT0, req.mutable_start_time());
+  ToProto(kT0 + absl::Hours(1), req.mutable_end_time());
+  grpc::ClientContext ctx;
+  auto reader = stub().Replay(&ctx, req);
+  TelemetryEvent e;
+  int n = 0;
+  while (reader->Read(&e)) {
+    ++n;
+    EXPECT_EQ(FromProto(e.received_ts()), FromProto(e.source_ts()) + absl::Milliseconds(250));
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(n, 30);
 }
 
 TEST_F(QueryServiceTest, TailPushesOnlyTheChosenItems) {

@@ -24,7 +24,8 @@ using iss::telemetry::v1::TelemetryEvent;
 
 constexpr const char* kEventCols =
     "item_id, " ISS_US("source_ts") ", event_id, " ISS_US("ingest_ts") ", value, status_class,"
-    " status_indicator, status_color, calibrated_data, source, signal, schema_version";
+    " status_indicator, status_color, calibrated_data, source, signal, schema_version,"
+    " " ISS_US("received_ts");
 
 // Window pages: the cursor narrows the time bound (so the index range shrinks
 // page after page) and the row comparison breaks ties inside one microsecond.
@@ -112,6 +113,8 @@ void ReadEvent(const pqxx::row& r, TelemetryEvent* e) {
   set(9, [e](const char* p, size_t n) { e->set_source(p, n); });
   e->set_signal(static_cast<iss::telemetry::v1::SignalState>(std::atoi(r[10].c_str())));
   e->set_schema_version(static_cast<uint32_t>(std::strtoul(r[11].c_str(), nullptr, 10)));
+  // NULL in rows stored before received_ts existed: left unset.
+  if (!r[12].is_null()) SetTimestampMicros(Micros(r[12]), e->mutable_received_ts());
 }
 
 void ReadItem(const pqxx::row& r, v1::Item* it) {

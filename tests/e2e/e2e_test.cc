@@ -28,15 +28,7 @@ using iss::testing::WaitFor;
 
 // A handful of items: the urine tank and processor (Pee-Bot), the station
 // clock, and a few background items from the catalog.
-std::vector<std::string> E2eItems() {
-  std::vector<std::string> items = {std::string(kUrineTankItem), std::string(kUrineProcessorItem),
-                                    std::string(kTimeItem)};
-  for (const CatalogItem& c : Catalog::Embedded().items()) {
-    if (items.size() >= 8) break;
-    if (c.item_id != kUrineTankItem && c.item_id != kUrineProcessorItem) items.push_back(c.item_id);
-  }
-  return items;
-}
+std::vector<std::string> E2eItems() { return SessionItems(8); }
 
 // ~14 s of station life at real-time speed, with everything compressed: a
 // station clock tick every 250 ms, 40 background updates/s, and two scripted

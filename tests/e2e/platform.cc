@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/catalog.h"
 #include "common/pg.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/pg_server.h"
@@ -58,6 +59,7 @@ RestEvent FromJson(const nlohmann::json& j) {
   }
   e.source_ts = ParseRfc3339(j.value("sourceTs", ""));
   e.ingest_ts = ParseRfc3339(j.value("ingestTs", ""));
+  if (j.contains("receivedTs")) e.received_ts = ParseRfc3339(j.value("receivedTs", ""));
   return e;
 }
 
@@ -195,6 +197,16 @@ size_t SseTail::count() const {
   return arrivals_.size();
 }
 
+std::vector<std::string> SessionItems(size_t n) {
+  std::vector<std::string> items = {std::string(kUrineTankItem), std::string(kUrineProcessorItem),
+                                    std::string(kTimeItem)};
+  for (const CatalogItem& c : Catalog::Embedded().items()) {
+    if (items.size() >= n) break;
+    if (c.item_id != kUrineTankItem && c.item_id != kUrineProcessorItem) items.push_back(c.item_id);
+  }
+  return items;
+}
+
 // --- Platform -----------------------------------------------------------------
 
 absl::StatusOr<std::unique_ptr<Platform>> Platform::Start(PlatformOptions options) {
@@ -251,21 +263,24 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Start(PlatformOptions option
 
   if (p->options_.start_peebot) {
     const auto creds = FakeXCredentials();
-    auto peebot = Spawn(ISS_PEEBOT_BINARY, log("peebot"),
-                        {{"ISS_PG_DSN", p->dsn_},
-                         {"ISS_KAFKA_BROKERS", brokers},
-                         {"ISS_PEEBOT_GRPC_ADDR", Loopback(p->peebot_grpc_)},
-                         {"ISS_PEEBOT_OPS_ADDR", Loopback(p->peebot_ops_)},
-                         {"ISS_PEEBOT_COOLDOWN", "0s"},
-                         // As for storage: a restarted member rejoins in seconds
-                         // (the mock waits session timeout - 1 s for the old one).
-                         {"ISS_PEEBOT_SESSION_TIMEOUT", "6s"},
-                         {"ISS_PEEBOT_MAX_STEP_GAP", "2s"},
-                         {"ISS_PEEBOT_X_BASE_URL", p->fake_x_->base_url()},
-                         {"ISS_X_CONSUMER_KEY", creds.consumer_key},
-                         {"ISS_X_CONSUMER_SECRET", creds.consumer_secret},
-                         {"ISS_X_ACCESS_TOKEN", creds.token},
-                         {"ISS_X_ACCESS_TOKEN_SECRET", creds.token_secret}});
+    std::map<std::string, std::string> peebot_env = {
+        {"ISS_PG_DSN", p->dsn_},
+        {"ISS_KAFKA_BROKERS", brokers},
+        {"ISS_PEEBOT_GRPC_ADDR", Loopback(p->peebot_grpc_)},
+        {"ISS_PEEBOT_OPS_ADDR", Loopback(p->peebot_ops_)},
+        {"ISS_PEEBOT_COOLDOWN", "0s"},
+        // As for storage: a restarted member rejoins in seconds
+        // (the mock waits session timeout - 1 s for the old one).
+        {"ISS_PEEBOT_SESSION_TIMEOUT", "6s"},
+        {"ISS_PEEBOT_MAX_STEP_GAP", "2s"},
+        {"ISS_PEEBOT_X_BASE_URL", p->fake_x_->base_url()},
+        {"ISS_ADMIN_TOKEN", kPlatformAdminToken},
+        {"ISS_X_CONSUMER_KEY", creds.consumer_key},
+        {"ISS_X_CONSUMER_SECRET", creds.consumer_secret},
+        {"ISS_X_ACCESS_TOKEN", creds.token},
+        {"ISS_X_ACCESS_TOKEN_SECRET", creds.token_secret}};
+    for (const auto& [k, v] : p->options_.peebot_env) peebot_env[k] = v;
+    auto peebot = Spawn(ISS_PEEBOT_BINARY, log("peebot"), peebot_env);
     if (!peebot.ok()) return peebot.status();
     p->peebot_ = *std::move(peebot);
   }
@@ -334,6 +349,25 @@ absl::Status Platform::StartFeed() {
       {"ISS_LS_SERVER", Loopback(simulator_->port())},
       {"ISS_LS_TLS", "false"},
       {"ISS_LS_ITEMS", absl::StrJoin(subscribed, ",")},
+  };
+  for (const auto& [k, v] : options_.ingestion_env) env[k] = v;
+  auto ingestion =
+      Spawn(ISS_INGESTION_BINARY, absl::StrCat("/tmp/iss-", options_.tag, "-ingestion.log"), env);
+  if (!ingestion.ok()) return ingestion.status();
+  ingestion_ = *std::move(ingestion);
+  return absl::OkStatus();
+}
+
+absl::Status Platform::StartReplay(const std::string& path, double speed,
+                                   absl::Time session_epoch) {
+  epoch_ = session_epoch;
+  std::map<std::string, std::string> env = {
+      {"ISS_KAFKA_BROKERS", cluster_->bootstrap()},
+      {"ISS_INGEST_GRPC_ADDR", Loopback(ingest_grpc_)},
+      {"ISS_INGEST_OPS_ADDR", Loopback(ingest_ops_)},
+      {"ISS_INGEST_SOURCE", "replay"},
+      {"ISS_INGEST_REPLAY_FILE", path},
+      {"ISS_INGEST_REPLAY_SPEED", absl::StrCat(speed)},
   };
   for (const auto& [k, v] : options_.ingestion_env) env[k] = v;
   auto ingestion =

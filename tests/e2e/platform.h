@@ -34,6 +34,7 @@ struct RestEvent {
   bool has_value = false;
   absl::Time source_ts;
   absl::Time ingest_ts;
+  absl::Time received_ts = absl::InfinitePast();  // unset: InfinitePast
 };
 
 // Reads GET /api/v1/telemetry:tail (Server-Sent Events) on its own thread and
@@ -77,7 +78,11 @@ struct PlatformOptions {
   std::string tag = "e2e";  // names the child logs: /tmp/iss-<tag>-<service>.log
   std::map<std::string, std::string> storage_env;  // extra/overriding variables
   std::map<std::string, std::string> ingestion_env;
+  std::map<std::string, std::string> peebot_env;
 };
+
+// Pee-Bot's admin token in the platform (its admin RPCs through the gateway).
+inline constexpr char kPlatformAdminToken[] = "e2e-admin-token";
 
 class Platform {
  public:
@@ -91,6 +96,10 @@ class Platform {
   absl::Status StartFeed();
   // Stops the simulator: after this, simulator().Sent() is final.
   void StopSimulator();
+  // Instead of the feed: ingestion replays `path` (a recording: file or
+  // directory) at `speed` (0 = as fast as possible). `session_epoch` is when
+  // the recorded session began: QueryAll's window starts an hour before it.
+  absl::Status StartReplay(const std::string& path, double speed, absl::Time session_epoch);
 
   sim::Simulator& simulator() { return *simulator_; }
   testing::KafkaCluster& cluster() { return *cluster_; }
@@ -133,6 +142,10 @@ class Platform {
   int storage_grpc_ = 0, storage_ops_ = 0, peebot_grpc_ = 0, peebot_ops_ = 0;
   int ingest_grpc_ = 0, ingest_ops_ = 0, gateway_http_ = 0;
 };
+
+// `n` items for a session: the urine tank and processor (Pee-Bot), the
+// station clock, and the first catalog items after them.
+std::vector<std::string> SessionItems(size_t n);
 
 // The fake X credentials the platform signs with.
 peebot::OAuthCredentials FakeXCredentials();
