@@ -136,6 +136,10 @@ class ClientSimulatorTest : public ::testing::Test {
   // each segment is a prefix of that session's record.
   void ExpectDeliveredEqualsSent() {
     client_->Stop();
+    // A line counts as sent once the simulator's write completes, which may
+    // be after the client read it: stop the simulator (joining its thread)
+    // so every completion has run before its record is read.
+    sim_->Stop();
     const std::vector<ingest::RawUpdate> got = sink_.updates();
     const std::vector<sim::SentUpdate> sent = sim_->Sent();
     std::vector<std::string> order;
