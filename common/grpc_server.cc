@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "google/protobuf/descriptor.h"
+#include "grpc/health/v1/health.pb.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/support/server_interceptor.h"
@@ -65,18 +66,27 @@ std::pair<std::string, std::string> SplitMethod(const std::string& full) {
   return {std::string(s.substr(0, slash)), std::string(s.substr(slash + 1))};
 }
 
+// gRPC's default health service is not generated protobuf code (gRPC core
+// encodes its messages itself), so nothing puts grpc/health/v1/health.proto in
+// the binary's generated descriptor pool: reflection lists
+// grpc.health.v1.Health but cannot resolve it, and a client without proto
+// files (grpcurl ... grpc.health.v1.Health/Check) fails with "Symbol not
+// found". Using the generated descriptor links health.pb.o (iss_proto) in,
+// whose static initialiser registers the file. Tests that call Health through
+// the generated stub link it anyway, which is why only the real binaries
+// showed it (tests/compat/reflection_client_test).
+const google::protobuf::ServiceDescriptor* HealthServiceDescriptor() {
+  return grpc::health::v1::HealthCheckRequest::descriptor()->file()->FindServiceByName("Health");
+}
+
 // The {grpc_service, grpc_method} labels of a call. The method name comes from
 // the client, so only methods this binary knows keep their names (the ones in
-// its generated descriptor pool, plus the built-in health service, which is
-// not a generated protobuf service); anything else is ("unknown", "unknown"),
-// or every made-up name would add metric series without bound (memory and
-// /metrics size).
+// its generated descriptor pool, which includes grpc.health.v1.Health, see
+// HealthServiceDescriptor); anything else is ("unknown", "unknown"), or every
+// made-up name would add metric series without bound (memory and /metrics
+// size).
 std::pair<std::string, std::string> MetricLabels(const std::string& full_method) {
   auto [service, method] = SplitMethod(full_method);
-  if (service == "grpc.health.v1.Health" &&
-      (method == "Check" || method == "Watch" || method == "List")) {
-    return {service, method};
-  }
   const auto* sd =
       google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service);
   if (sd != nullptr && sd->FindMethodByName(method) != nullptr) return {service, method};
@@ -196,6 +206,9 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcServerOp
   if (options.health == nullptr) return absl::InvalidArgumentError("GrpcServer needs a Health");
   SetAdminToken(options.admin_token);
   grpc::EnableDefaultHealthCheckService(true);
+  if (HealthServiceDescriptor() == nullptr) {  // cannot happen: health.proto defines it
+    return absl::InternalError("grpc.health.v1.Health is not in the descriptor pool");
+  }
   // Must be called explicitly, or --as-needed drops the reflection library.
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 

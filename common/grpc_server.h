@@ -3,7 +3,9 @@
 // What every server gets:
 //   - server reflection (grpcurl list/describe work with no proto files);
 //   - the standard grpc.health.v1 service, mirrored from a Health object
-//     ("" = whole server, plus each registered service's full name);
+//     ("" = whole server, plus each registered service's full name), with its
+//     descriptor in the pool so reflection resolves it too (Check and Watch
+//     from a client that has no proto files);
 //   - auth: RPCs whose method descriptor has `(iss.options.v1.admin) = true`
 //     need metadata `authorization: Bearer <token>`; missing -> UNAUTHENTICATED,
 //     wrong -> PERMISSION_DENIED. Compared in constant time. If no token is

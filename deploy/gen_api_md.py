@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Regenerates the RPC table of docs/api.md from proto/iss/**/*.proto
-(service, rpc, request/response, HTTP rule, the comment above the rpc)."""
+(service, rpc, request/response, HTTP rule and its success status when it is not
+200, the comment above the rpc)."""
 import pathlib, re, sys
 root = pathlib.Path(__file__).resolve().parent.parent
 NOTES_MAX = 400  # characters of the rpc comment in the Notes column
@@ -27,6 +28,9 @@ for proto in sorted((root / "proto").rglob("*.proto")):
             comment = " ".join(l.strip()[2:].strip() for l in m.group(1).splitlines())
             http = re.search(r"(get|post|put|patch|delete): \"([^\"]+)\"", m.group(7))
             route = f"`{http.group(1).upper()} {http.group(2)}`" if http else "(gRPC only)"
+            success = re.search(r"\(iss\.options\.v1\.http_success_status\) = (\d+);", m.group(7))
+            if http and success:
+                route += f" (success: {success.group(1)})"  # not 200 OK
             full = f"{pkg.group(1)}.{svc.group(1)}" if pkg else svc.group(1)
             req = ("stream " if m.group(3) else "") + m.group(4)
             resp = ("stream " if m.group(5) else "") + m.group(6)

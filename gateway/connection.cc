@@ -391,15 +391,18 @@ void Connection::HandleApi(const RouteDecision& decision) {
     return StartSse(route, *std::move(request), *deadline, std::move(authorization));
   }
   CallUnary(*stub, route, **request, deadline->value_or(state_->options.default_deadline),
-            authorization, state_->calls, [self = shared_from_this()](UnaryAnswer answer) mutable {
+            authorization, state_->calls,
+            [self = shared_from_this(),
+             success = route.success_status](UnaryAnswer answer) mutable {
               Connection* raw = self.get();
               net::post(raw->stream_.get_executor(),
-                        [self = std::move(self), answer = std::move(answer)]() mutable {
+                        [self = std::move(self), success, answer = std::move(answer)]() mutable {
                           if (answer.code != grpc::StatusCode::OK) {
                             return self->RespondError(answer.code, std::move(answer.message),
                                                       false, answer.details);
                           }
-                          self->RespondJson(200, std::move(answer.json));
+                          // 200, or the RPC's (iss.options.v1.http_success_status).
+                          self->RespondJson(success, std::move(answer.json));
                         });
             });
 }

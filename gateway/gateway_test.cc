@@ -145,7 +145,7 @@ TEST_F(GatewayTest, EveryAnnotatedRouteReachesItsRpc) {
     const std::string url = SampleUrl(r.path.text());
     const std::string body = r.body.empty() ? "" : "{}";
     HttpResponse res = HttpCall(port(), r.http_method, url, body, kAuth);
-    EXPECT_EQ(res.status, 200) << r.http_method << " " << url << ": " << res.body;
+    EXPECT_EQ(res.status, r.success_status) << r.http_method << " " << url << ": " << res.body;
     if (r.server_streaming) {
       EXPECT_EQ(res.Header("content-type"), "text/event-stream") << url;
       EXPECT_THAT(res.body, HasSubstr("event: end")) << url;
@@ -208,7 +208,7 @@ TEST_F(GatewayTest, BodyStarAndFieldBodies) {
                               R"({"itemId":"USLAB000061","sourceTs":"2025-01-01T12:00:00Z",)"
                               R"("value":"12.34","statusClass":"OK"})",
                               kAuth);
-  ASSERT_EQ(res.status, 200) << res.body;
+  ASSERT_EQ(res.status, 201) << res.body;  // (iss.options.v1.http_success_status)
   iss::ingest::v1::IngestTestEventRequest ingest;
   ASSERT_TRUE(ingest.ParseFromString(
       g->ingest->LastCall("/iss.ingest.v1.IngestService/IngestTestEvent")->request));
@@ -806,6 +806,54 @@ TEST_F(GatewayTest, ReadinessFollowsTheUpstreams) {
   lonely.health().Set("fake", false, "going down");
   ASSERT_TRUE(iss::testing::WaitFor([&] { return HttpCall(p, "GET", "/readyz").status == 503; }));
   EXPECT_THAT(HttpCall(p, "GET", "/readyz").body, HasSubstr("not serving"));
+}
+
+// IngestTestEvent has (iss.options.v1.http_success_status) = 201: the gateway
+// answers 201 Created with the response body, says so in /openapi.json and
+// /api/v1/routes, and errors keep their own codes.
+TEST_F(GatewayTest, TestIngestAnswers201CreatedAndOpenApiSaysSo) {
+  iss::ingest::v1::IngestTestEventResponse created;
+  created.set_event_id("e-201");
+  created.set_status("enqueued");
+  g->ingest->Reply("/iss.ingest.v1.IngestService/IngestTestEvent", created);
+  const std::string body =
+      R"({"itemId":"ISSCTL_TEST","sourceTs":"2025-01-01T12:00:00Z","value":"42"})";
+  HttpResponse res = HttpCall(port(), "POST", "/api/v1/ingest/test", body, kAuth);
+  EXPECT_EQ(res.status, 201) << res.body;
+  EXPECT_EQ(res.Header("content-type"), "application/json");
+  EXPECT_EQ(ParseJson(res)["eventId"], "e-201");
+  EXPECT_EQ(ParseJson(res)["status"], "enqueued");
+  // Other RPCs of the same service still answer 200; failures keep their codes.
+  EXPECT_EQ(HttpCall(port(), "GET", "/api/v1/ingest/status").status, 200);
+  EXPECT_EQ(HttpCall(port(), "POST", "/api/v1/ingest/test", body).status, 401);
+  EXPECT_EQ(HttpCall(port(), "POST", "/api/v1/ingest/test", R"({"nope":1})", kAuth).status, 400);
+  // Keep-alive framing is intact after a 201 (the next request on the
+  // connection is answered too).
+  auto raw = testing::RawExchange(
+      port(),
+      absl::StrCat("POST /api/v1/ingest/test HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ", kToken,
+                   "\r\nContent-Type: application/json\r\nContent-Length: ", body.size(),
+                   "\r\n\r\n", body,
+                   "GET /api/v1/ingest/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+      2);
+  ASSERT_EQ(raw.size(), 2u);
+  EXPECT_EQ(raw[0].status, 201);
+  EXPECT_EQ(raw[1].status, 200);
+
+  const Json doc = ParseJson(HttpCall(port(), "GET", "/openapi.json"));
+  const Json& responses = doc["paths"]["/api/v1/ingest/test"]["post"]["responses"];
+  EXPECT_TRUE(responses.contains("201")) << responses;
+  EXPECT_FALSE(responses.contains("200")) << responses;
+  EXPECT_TRUE(responses.contains("default")) << responses;
+  EXPECT_TRUE(doc["paths"]["/api/v1/ingest/status"]["get"]["responses"].contains("200"));
+  bool listed = false;
+  const Json routes = ParseJson(HttpCall(port(), "GET", "/api/v1/routes"));
+  for (const Json& r : routes["routes"]) {
+    if (r["rpc"] != "/iss.ingest.v1.IngestService/IngestTestEvent") continue;
+    listed = true;
+    EXPECT_EQ(r["successStatus"], 201);
+  }
+  EXPECT_TRUE(listed);
 }
 
 TEST_F(GatewayTest, RouteListingAndOpenApi) {

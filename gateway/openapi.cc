@@ -82,7 +82,8 @@ std::string RoutesJson(const RouteTable& table) {
                       {"body", r.body},
                       {"responseBody", r.response_body},
                       {"serverStreaming", r.server_streaming},
-                      {"admin", r.admin}});
+                      {"admin", r.admin},
+                      {"successStatus", r.success_status}});
   }
   return json{{"routes", routes}}.dump();
 }
@@ -122,11 +123,13 @@ std::string OpenApiJson(const RouteTable& table) {
                                      : m->output_type()->FindFieldByName(r.response_body)
                                            ->message_type()->full_name();
     const std::string media = r.server_streaming ? "text/event-stream" : "application/json";
+    // The success code is the one the gateway answers: 200, or the RPC's
+    // (iss.options.v1.http_success_status).
     op["responses"] = {
-        {"200",
-         {{"description", r.server_streaming
-                              ? absl::StrCat("Server-Sent Events, one JSON ", out_type, " per event")
-                              : absl::StrCat("JSON form of ", out_type)},
+        {absl::StrCat(r.success_status),
+         {{"description", r.server_streaming ? absl::StrCat("Server-Sent Events, one JSON ",
+                                                            out_type, " per event")
+                                             : absl::StrCat("JSON form of ", out_type)},
           {"content", {{media, {{"schema", {{"type", "object"}}}}}}}}},
         {"default",
          {{"description", "google.rpc.Status"},

@@ -13,6 +13,24 @@ namespace {
 using google::protobuf::FieldDescriptor;
 using google::protobuf::MethodDescriptor;
 
+// (iss.options.v1.http_success_status): a 2xx that carries a body, on a
+// method whose REST answer is one JSON body (not an SSE stream).
+absl::Status SetSuccessStatus(const MethodDescriptor* m, Route& r) {
+  if (!m->options().HasExtension(iss::options::v1::http_success_status)) return absl::OkStatus();
+  const int status = m->options().GetExtension(iss::options::v1::http_success_status);
+  if (m->server_streaming()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        m->full_name(), ": http_success_status on a server-streaming RPC (SSE answers 200)"));
+  }
+  if (status < 200 || status > 299 || status == 204 || status == 205 || status == 206) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(m->full_name(), ": http_success_status ", status,
+                     " is not a 2xx status with a body (200-203, 207-299)"));
+  }
+  r.success_status = status;
+  return absl::OkStatus();
+}
+
 absl::Status AddRule(const MethodDescriptor* m, const google::api::HttpRule& rule,
                      std::vector<Route>& out) {
   Route r;
@@ -40,6 +58,7 @@ absl::Status AddRule(const MethodDescriptor* m, const google::api::HttpRule& rul
   r.response_body = rule.response_body();
   r.server_streaming = m->server_streaming();
   r.admin = m->options().GetExtension(iss::options::v1::admin);
+  if (auto st = SetSuccessStatus(m, r); !st.ok()) return st;
   if (m->client_streaming()) {
     return absl::InvalidArgumentError(
         absl::StrCat(m->full_name(), ": client-streaming RPCs cannot be mapped to REST"));

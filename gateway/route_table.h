@@ -25,12 +25,16 @@ struct Route {
   std::string response_body;  // "" or a top-level response field name
   bool server_streaming = false;
   bool admin = false;         // (iss.options.v1.admin): needs a bearer token upstream
+  // What a success is answered with: (iss.options.v1.http_success_status),
+  // else 200. Always 200 for server streaming (SSE).
+  int success_status = 200;
 };
 
 class RouteTable {
  public:
   // One route per http rule (and per additional binding) of every method of
-  // the named services. Errors name the method whose annotation is invalid.
+  // the named services. Errors name the method whose annotation (or
+  // http_success_status) is invalid.
   static absl::StatusOr<RouteTable> Build(const google::protobuf::DescriptorPool& pool,
                                           const std::vector<std::string>& service_names);
 

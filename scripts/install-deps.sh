@@ -20,6 +20,12 @@ packages=(
   # checks of the container stack (tests/ops) and the dashboard's browser test
   docker-compose prometheus python3-yaml chromium
 )
+# Node runs the third-party gRPC reflection client of tests/compat (its npm packages are
+# pinned there and installed by the test). Debian's only when there is no node/npm at all:
+# a NodeSource nodejs already ships npm, and Debian's npm package would conflict with it.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -109,6 +109,9 @@ class Platform {
   testing::ChildProcess* ingestion() { return ingestion_.get(); }
   testing::ChildProcess* gateway() { return gateway_.get(); }
   int ingestion_ops_port() const { return ingest_ops_; }
+  int ingestion_grpc_port() const { return ingest_grpc_; }
+  int storage_grpc_port() const { return storage_grpc_; }
+  int peebot_grpc_port() const { return peebot_grpc_; }
   int gateway_port() const { return gateway_http_; }
   int storage_ops_port() const { return storage_ops_; }
   const std::string& dsn() const { return dsn_; }

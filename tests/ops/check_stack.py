@@ -248,7 +248,7 @@ def check_flow(stack):
     tail = SseTail([item])
     check(tail.status == 200, "SSE tail opened", str(tail.status))
     status, body = stack.ingest(item, "42")
-    check(status == 200, "POST /api/v1/ingest/test with the admin token: 200", f"{status} {body[:300]}")
+    check(status == 201, "POST /api/v1/ingest/test with the admin token: 201 Created", f"{status} {body[:300]}")
     event = tail.wait_item(item, "42", 30)
     check(event is not None, "the injected event came back on the SSE tail")
     tail.close()
