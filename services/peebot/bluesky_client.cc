@@ -3,25 +3,13 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
+#include "services/peebot/json_fields.h"
 #include "services/peebot/tid.h"
 
 namespace iss::peebot {
 namespace {
 
 using Json = nlohmann::json;
-
-std::string StringField(const Json& j, const char* name) {
-  if (j.is_object() && j.contains(name) && j[name].is_string()) return j[name].get<std::string>();
-  return "";
-}
-
-std::optional<int64_t> IntHeader(const std::map<std::string, std::string>& headers,
-                                 const char* name) {
-  auto it = headers.find(name);
-  int64_t v = 0;
-  if (it == headers.end() || !absl::SimpleAtoi(it->second, &v)) return std::nullopt;
-  return v;
-}
 
 // Query values we send are DIDs, NSIDs and TIDs; escape anything else anyway.
 std::string QueryEscape(const std::string& s) {
@@ -35,11 +23,6 @@ std::string QueryEscape(const std::string& s) {
     }
   }
   return out;
-}
-
-std::string Dump(const Json& j) {
-  // Never throws on invalid UTF-8: it is replaced by U+FFFD.
-  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
 }  // namespace
@@ -65,8 +48,8 @@ BlueskyResult InterpretBlueskyResponse(const std::string& call, int http_status,
   const Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
   const bool success = http_status >= 200 && http_status < 300;
   if (!success) {
-    r.error = StringField(j, "error");
-    r.message = StringField(j, "message");
+    r.error = JsonString(j, "error");
+    r.message = JsonString(j, "message");
     if (r.error.empty() && r.message.empty()) r.message = body.substr(0, 200);
     return r;
   }
@@ -78,11 +61,11 @@ BlueskyResult InterpretBlueskyResponse(const std::string& call, int http_status,
     missing("a JSON object");
     return r;
   }
-  r.uri = StringField(j, "uri");
-  r.cid = StringField(j, "cid");
+  r.uri = JsonString(j, "uri");
+  r.cid = JsonString(j, "cid");
   if (call == kXrpcCreateSession || call == kXrpcRefreshSession) {
     for (const char* f : {"accessJwt", "refreshJwt", "did", "handle"}) {
-      if (StringField(j, f).empty()) {
+      if (JsonString(j, f).empty()) {
         missing(f);
         return r;
       }
@@ -94,8 +77,8 @@ BlueskyResult InterpretBlueskyResponse(const std::string& call, int http_status,
       missing("uri and value");
       return r;
     }
-    r.record_json = Dump(j["value"]);
-    r.record_text = StringField(j["value"], "text");
+    r.record_json = JsonDump(j["value"]);
+    r.record_text = JsonString(j["value"], "text");
   }
   return r;
 }
@@ -110,7 +93,7 @@ std::string BlueskyPostRecord(const std::string& text, absl::Time created_at,
                  {"text", text},
                  {"createdAt", BlueskyDatetime(created_at)}};
   if (!langs.empty()) record["langs"] = langs;
-  return Dump(record);
+  return JsonDump(record);
 }
 
 std::string BlueskyPostUri(const std::string& did, const std::string& rkey) {
@@ -151,8 +134,8 @@ absl::StatusOr<BlueskyResult> BlueskyClient::Call(const std::string& nsid,
   if (r.ok() && tokens != nullptr) {
     // Tokens stay out of the result (results get logged): only the session holds them.
     const Json j = Json::parse(res->body, nullptr, false);
-    *tokens = BlueskySession{StringField(j, "did"), StringField(j, "handle"),
-                             StringField(j, "accessJwt"), StringField(j, "refreshJwt")};
+    *tokens = BlueskySession{JsonString(j, "did"), JsonString(j, "handle"),
+                             JsonString(j, "accessJwt"), JsonString(j, "refreshJwt")};
   }
   return r;
 }
@@ -171,7 +154,7 @@ absl::StatusOr<BlueskyResult> BlueskyClient::SessionCall(const std::string& nsid
 
 absl::StatusOr<BlueskyResult> BlueskyClient::LoginLocked() {
   const std::string body =
-      Dump(Json{{"identifier", options_.identifier}, {"password", options_.app_password}});
+      JsonDump(Json{{"identifier", options_.identifier}, {"password", options_.app_password}});
   return SessionCall(kXrpcCreateSession, body, "", &logins_);
 }
 
@@ -207,8 +190,8 @@ absl::StatusOr<BlueskyResult> BlueskyClient::CreatePost(const std::string& rkey,
   absl::MutexLock lock(&mu_);
   // The record is spliced in as given: the same bytes on every attempt.
   auto body = [&] {
-    return absl::StrCat("{\"repo\":", Dump(session_->did), ",\"collection\":\"",
-                        kBlueskyPostCollection, "\",\"rkey\":", Dump(rkey),
+    return absl::StrCat("{\"repo\":", JsonDump(Json(session_->did)), ",\"collection\":\"",
+                        kBlueskyPostCollection, "\",\"rkey\":", JsonDump(Json(rkey)),
                         ",\"record\":", record_json, "}");
   };
   auto send = [&] { return Call(kXrpcCreateRecord, "POST", "", body(), session_->access_jwt); };

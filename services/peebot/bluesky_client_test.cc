@@ -12,8 +12,8 @@ namespace iss::peebot {
 namespace {
 
 using testing::FakeBlueskyAccount;
-using testing::FakeBlueskyReply;
 using testing::FakeBlueskyServer;
+using testing::FakeReply;
 
 const FakeBlueskyAccount kAccount{"peebot.test", "did:plc:peebot00000000000000000", "pw-1234"};
 const FakeBlueskyAccount kOther{"other.test", "did:plc:other000000000000000000", "pw-5678"};
@@ -140,7 +140,7 @@ TEST_F(BlueskyClientTest, RefreshFailingWithAServerErrorKeepsTheSession) {
   ASSERT_TRUE(client->CreatePost(Rkey(1), Record("one"))->ok());
   const std::string refresh = client->session()->refresh_jwt;
   fake_->ExpireAccessTokens();
-  fake_->Push(kXrpcRefreshSession, FakeBlueskyReply::ServerError(503));
+  fake_->Push(kXrpcRefreshSession, FakeReply::ServerError(503));
   auto r = client->CreatePost(Rkey(2), Record("two"));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->call, kXrpcRefreshSession);
@@ -157,7 +157,7 @@ TEST_F(BlueskyClientTest, RefreshFailingWithAServerErrorKeepsTheSession) {
 TEST_F(BlueskyClientTest, LostAnswerIsResolvedWithGetRecordNotASecondPost) {
   auto client = Client(*fake_);
   ASSERT_TRUE(client->Login()->ok());
-  fake_->Push(kXrpcCreateRecord, FakeBlueskyReply::AcceptThenDrop());
+  fake_->Push(kXrpcCreateRecord, FakeReply::AcceptThenDrop());
   auto first = client->CreatePost(Rkey(7), Record("only once"));
   ASSERT_FALSE(first.ok());
   EXPECT_EQ(first.status().code(), absl::StatusCode::kUnavailable) << first.status();
@@ -195,7 +195,7 @@ TEST_F(BlueskyClientTest, GetRecordOfAMissingPostIsRecordNotFound) {
   EXPECT_TRUE(absl::StrContains(r->message, BlueskyPostUri(kAccount.did, Rkey(9)))) << r->message;
   EXPECT_FALSE(r->ok());
   // Dropped before the server answered: nothing created, so re-sending is safe.
-  fake_->Push(kXrpcCreateRecord, FakeBlueskyReply::Drop());
+  fake_->Push(kXrpcCreateRecord, FakeReply::Drop());
   EXPECT_TRUE(RequestMayHaveArrived(client->CreatePost(Rkey(9), Record("x")).status()));
   EXPECT_TRUE(client->GetPost(Rkey(9))->record_not_found());
   EXPECT_TRUE(client->CreatePost(Rkey(9), Record("x"))->ok());
@@ -205,7 +205,7 @@ TEST_F(BlueskyClientTest, GetRecordOfAMissingPostIsRecordNotFound) {
 TEST_F(BlueskyClientTest, RateLimitedAnswersCarryResetAndRetryAfter) {
   auto client = Client(*fake_);
   const absl::Time reset = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()) + 120);
-  fake_->Push(kXrpcCreateRecord, FakeBlueskyReply::RateLimited(reset));
+  fake_->Push(kXrpcCreateRecord, FakeReply::RateLimited(reset));
   auto r = client->CreatePost(Rkey(1), Record("hello"));
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r->rate_limited());
@@ -273,8 +273,8 @@ TEST_F(BlueskyClientTest, InvalidRecordIsA400) {
 
 TEST_F(BlueskyClientTest, ServerErrorsAreResults) {
   auto client = Client(*fake_);
-  fake_->Push(kXrpcCreateRecord, FakeBlueskyReply::ServerError(503));
-  FakeBlueskyReply html = FakeBlueskyReply::ServerError(502);
+  fake_->Push(kXrpcCreateRecord, FakeReply::ServerError(503));
+  FakeReply html = FakeReply::ServerError(502);
   html.html = true;
   fake_->Push(kXrpcCreateRecord, html);
   auto r = client->CreatePost(Rkey(1), Record("hello"));
@@ -291,8 +291,7 @@ TEST_F(BlueskyClientTest, ServerErrorsAreResults) {
 }
 
 TEST_F(BlueskyClientTest, SlowAnswerTimesOutWithUnknownOutcome) {
-  FakeBlueskyReply slow;
-  slow.delay = absl::Milliseconds(800);
+  FakeReply slow = FakeReply::Late(absl::Milliseconds(800));
   // Created; the answer comes after the client gave up.
   auto client = Client(*fake_, kAccount, absl::Milliseconds(300));
   ASSERT_TRUE(client->Login()->ok());

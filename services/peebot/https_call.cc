@@ -190,6 +190,14 @@ absl::StatusOr<HttpResponse> SendHttp(const HttpEndpoint& endpoint, const HttpRe
   return out;
 }
 
+std::optional<int64_t> IntHeader(const std::map<std::string, std::string>& headers,
+                                 const std::string& lower_case_name) {
+  auto it = headers.find(lower_case_name);
+  int64_t v = 0;
+  if (it == headers.end() || !absl::SimpleAtoi(it->second, &v)) return std::nullopt;
+  return v;
+}
+
 bool RequestMayHaveArrived(const absl::Status& status) {
   return !status.ok() && status.GetPayload(kWrittenPayload).has_value();
 }

@@ -13,7 +13,9 @@
 // the two apart.
 #pragma once
 
+#include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -63,6 +65,11 @@ struct HttpCallOptions {
 // verification failed, connection closed without a complete answer).
 absl::StatusOr<HttpResponse> SendHttp(const HttpEndpoint& endpoint, const HttpRequest& request,
                                       const HttpCallOptions& options);
+
+// The integer value of a header (`headers` as in HttpResponse), if present
+// and numeric.
+std::optional<int64_t> IntHeader(const std::map<std::string, std::string>& headers,
+                                 const std::string& lower_case_name);
 
 // For an error from SendHttp: true when the request had been (at least
 // partly) written before the failure, so the server may have acted on it.

@@ -3,24 +3,12 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
+#include "services/peebot/json_fields.h"
 
 namespace iss::peebot {
 namespace {
 
 using Json = nlohmann::json;
-
-std::string StringField(const Json& j, const char* name) {
-  if (j.is_object() && j.contains(name) && j[name].is_string()) return j[name].get<std::string>();
-  return "";
-}
-
-std::optional<int64_t> IntHeader(const std::map<std::string, std::string>& headers,
-                                 const char* name) {
-  auto it = headers.find(name);
-  int64_t v = 0;
-  if (it == headers.end() || !absl::SimpleAtoi(it->second, &v)) return std::nullopt;
-  return v;
-}
 
 }  // namespace
 
@@ -31,7 +19,7 @@ std::string MastodonIdempotencyKey(const std::string& detection_id) {
 std::string MastodonStatusBody(const MastodonStatusRequest& request) {
   Json body = {{"status", request.text}, {"visibility", request.visibility}};
   if (!request.language.empty()) body["language"] = request.language;
-  return body.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return JsonDump(body);
 }
 
 MastodonResult InterpretMastodonResponse(int http_status,
@@ -49,16 +37,16 @@ MastodonResult InterpretMastodonResponse(int http_status,
   }
   const Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (http_status >= 200 && http_status < 300) {
-    r.status_id = StringField(j, "id");
-    r.url = StringField(j, "url");
-    r.uri = StringField(j, "uri");
-    r.created_at = StringField(j, "created_at");
+    r.status_id = JsonString(j, "id");
+    r.url = JsonString(j, "url");
+    r.uri = JsonString(j, "uri");
+    r.created_at = JsonString(j, "created_at");
     if (r.status_id.empty())
       r.error = absl::StrCat("invalid response: no status id in ", body.substr(0, 200));
     return r;
   }
-  r.error = StringField(j, "error");
-  if (const std::string d = StringField(j, "error_description"); !d.empty()) {
+  r.error = JsonString(j, "error");
+  if (const std::string d = JsonString(j, "error_description"); !d.empty()) {
     r.error = absl::StrCat(r.error, ": ", d);
   }
   if (r.error.empty()) r.error = body.substr(0, 200);

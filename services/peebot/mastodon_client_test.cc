@@ -11,8 +11,8 @@ namespace iss::peebot {
 namespace {
 
 using testing::FakeMastodonAccount;
-using testing::FakeMastodonReply;
 using testing::FakeMastodonServer;
+using testing::FakeReply;
 
 const FakeMastodonAccount kAccount{"1001", "peebot", "token-a", "write:statuses read:statuses"};
 const FakeMastodonAccount kOther{"1002", "other", "token-b", "write"};
@@ -101,7 +101,7 @@ TEST_F(MastodonClientTest, RepeatedKeyGetsTheFirstStatusNotASecondOne) {
 
 TEST_F(MastodonClientTest, LostAnswerIsSettledByReSendingTheSameKey) {
   auto client = Client(*fake_);
-  fake_->Push(FakeMastodonReply::AcceptThenDrop());
+  fake_->Push(FakeReply::AcceptThenDrop());
   auto lost = client->PostStatus(Status("exactly once", "peebot-lost"));
   ASSERT_FALSE(lost.ok());
   EXPECT_EQ(lost.status().code(), absl::StatusCode::kUnavailable) << lost.status();
@@ -117,7 +117,7 @@ TEST_F(MastodonClientTest, LostAnswerIsSettledByReSendingTheSameKey) {
 TEST_F(MastodonClientTest, Repeat500BugAnswers500ThoughTheStatusExists) {
   fake_->set_idempotency(FakeMastodonServer::Idempotency::kRepeat500);
   auto client = Client(*fake_);
-  fake_->Push(FakeMastodonReply::AcceptThenDrop());
+  fake_->Push(FakeReply::AcceptThenDrop());
   EXPECT_FALSE(client->PostStatus(Status("once", "peebot-500")).ok());
   auto again = client->PostStatus(Status("once", "peebot-500"));
   ASSERT_TRUE(again.ok());
@@ -180,10 +180,21 @@ TEST_F(MastodonClientTest, RateLimitedWithIsoResetAndNoRetryAfter) {
   EXPECT_EQ(fake_->statuses().size(), 1u);
 }
 
+TEST_F(MastodonClientTest, ScriptedRateLimitCarriesTheGivenReset) {
+  const absl::Time reset = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()) + 90);
+  fake_->Push(FakeReply::RateLimited(reset));
+  auto r = Client(*fake_)->PostStatus(Status("x", "k"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->rate_limited());
+  EXPECT_EQ(r->rate_limit.reset, reset);
+  EXPECT_EQ(r->rate_limit.remaining, 0);
+  EXPECT_TRUE(fake_->statuses().empty());
+}
+
 TEST_F(MastodonClientTest, ServerErrorsAreResults) {
   auto client = Client(*fake_);
-  fake_->Push(FakeMastodonReply::ServerError(503));
-  FakeMastodonReply html = FakeMastodonReply::ServerError(500);
+  fake_->Push(FakeReply::ServerError(503));
+  FakeReply html = FakeReply::ServerError(500);
   html.html = true;
   fake_->Push(html);
   auto r = client->PostStatus(Status("x", "k"));
@@ -199,8 +210,7 @@ TEST_F(MastodonClientTest, ServerErrorsAreResults) {
 }
 
 TEST_F(MastodonClientTest, SlowAnswerTimesOutWithUnknownOutcome) {
-  FakeMastodonReply slow;
-  slow.delay = absl::Milliseconds(800);
+  FakeReply slow = FakeReply::Late(absl::Milliseconds(800));
   fake_->Push(slow);
   auto r = Client(*fake_, kAccount.token, absl::Milliseconds(300))->PostStatus(Status("x", "k"));
   ASSERT_FALSE(r.ok());

@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "nlohmann/json.hpp"
+#include "services/peebot/json_fields.h"
 
 namespace iss::peebot {
 
@@ -40,7 +41,7 @@ std::string WebhookPayload(const Detection& d, const std::string& text) {
         {"end_level_percent", d.end_level},
         {"rise_percent", d.rise},
         {"estimated_volume_ml", static_cast<int64_t>(std::llround(d.volume_ml))}}}};
-  return body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  return JsonDump(body);
 }
 
 absl::StatusOr<std::string> DecodeWebhookSecret(absl::string_view secret) {

@@ -10,8 +10,8 @@
 namespace iss::peebot {
 namespace {
 
+using testing::FakeReply;
 using testing::FakeWebhookReceiver;
-using testing::FakeWebhookReply;
 
 // The Standard Webhooks test vector (spec repo, python tests; notes §3.3).
 constexpr char kVectorSecret[] = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -153,7 +153,7 @@ TEST_F(WebhookClientTest, DeliversSignedBytesWithIdAndIdempotencyKey) {
 
 TEST_F(WebhookClientTest, ReDeliveryAfterALostAnswerIsDedupedByTheReceiver) {
   auto client = Client(*fake_);
-  fake_->Push(FakeWebhookReply::AcceptThenDrop());
+  fake_->Push(FakeReply::AcceptThenDrop());
   auto lost = client->Deliver("peebot_abc", R"({"n":1})");
   ASSERT_FALSE(lost.ok());
   EXPECT_TRUE(RequestMayHaveArrived(lost.status()));
@@ -202,10 +202,10 @@ TEST_F(WebhookClientTest, UnsignedDeliveryToAChatStyleReceiver) {
 
 TEST_F(WebhookClientTest, ErrorAnswersAreResults) {
   auto client = Client(*fake_);
-  fake_->Push(FakeWebhookReply::ServerError(503));
-  fake_->Push(FakeWebhookReply::Gone());
-  fake_->Push(FakeWebhookReply::RateLimited(30));
-  fake_->Push(FakeWebhookReply::With(301));
+  fake_->Push(FakeReply::ServerError(503));
+  fake_->Push(FakeReply::With(410));
+  fake_->Push(FakeReply::RateLimitedFor(30));
+  fake_->Push(FakeReply::With(301));
   auto r = client->Deliver("peebot_1", "{}");
   EXPECT_EQ(r->http_status, 503);
   EXPECT_FALSE(r->ok());
@@ -225,8 +225,7 @@ TEST_F(WebhookClientTest, ErrorAnswersAreResults) {
 }
 
 TEST_F(WebhookClientTest, SlowAnswerTimesOutWithUnknownOutcome) {
-  FakeWebhookReply slow;
-  slow.delay = absl::Milliseconds(800);
+  FakeReply slow = FakeReply::Late(absl::Milliseconds(800));
   fake_->Push(slow);
   auto r = Client(*fake_, {kSecret}, absl::Milliseconds(300))->Deliver("peebot_1", "{}");
   ASSERT_FALSE(r.ok());

@@ -12,6 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "nlohmann/json.hpp"
+#include "services/peebot/json_fields.h"
 #include "services/peebot/text_limits.h"
 #include "services/peebot/tid.h"
 
@@ -29,11 +30,6 @@ constexpr int kCreatePoints = 3;
 
 FakeHttpResponse Xrpc(int status, const std::string& error, const std::string& message) {
   return FakeHttpResponse::Json(status, {{"error", error}, {"message", message}});
-}
-
-std::string Str(const Json& j, const char* name) {
-  if (j.is_object() && j.contains(name) && j[name].is_string()) return j[name].get<std::string>();
-  return "";
 }
 
 // A CID-looking string derived from the record bytes (not a real CID).
@@ -69,7 +65,7 @@ struct FakeBlueskyServer::Impl {
   bool tls = false;
 
   mutable absl::Mutex mu;
-  std::map<std::string, std::deque<FakeBlueskyReply>> script ABSL_GUARDED_BY(mu);
+  std::map<std::string, std::deque<FakeReply>> script ABSL_GUARDED_BY(mu);
   std::map<std::string, AccessToken> access ABSL_GUARDED_BY(mu);
   std::map<std::string, RefreshToken> refresh ABSL_GUARDED_BY(mu);
   std::map<std::string, std::deque<absl::Time>> logins ABSL_GUARDED_BY(mu);  // per identifier
@@ -116,24 +112,22 @@ struct FakeBlueskyServer::Impl {
     return GetRecord(req);
   }
 
-  // Whether a scripted reply replaces the answer (else it only delays it).
-  static bool Replaces(const FakeBlueskyReply& r) { return r.drop || r.status != 0; }
-  static FakeHttpResponse Late(FakeHttpResponse res, const std::optional<FakeBlueskyReply>& r) {
+  static FakeHttpResponse Late(FakeHttpResponse res, const std::optional<FakeReply>& r) {
     if (r) res.delay = r->delay;
     return res;
   }
 
   // The scripted reply for this call, if any.
-  std::optional<FakeBlueskyReply> Next(const std::string& nsid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  std::optional<FakeReply> Next(const std::string& nsid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     auto& q = script[nsid];
     if (q.empty()) return std::nullopt;
-    FakeBlueskyReply r = q.front();
+    FakeReply r = q.front();
     q.pop_front();
     return r;
   }
 
   // What a scripted fault answers (when it replaces the real answer).
-  FakeHttpResponse Fault(const FakeBlueskyReply& r, const std::string& did)
+  FakeHttpResponse Fault(const FakeReply& r, const std::string& did)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     FakeHttpResponse res;
     if (r.drop) {
@@ -213,8 +207,8 @@ struct FakeBlueskyServer::Impl {
 
   FakeHttpResponse CreateSession(const FakeHttpRequest& req) {
     const Json body = Json::parse(req.body, nullptr, false);
-    const std::string identifier = Str(body, "identifier");
-    const std::string password = Str(body, "password");
+    const std::string identifier = JsonString(body, "identifier");
+    const std::string password = JsonString(body, "password");
     if (identifier.empty() || password.empty()) {
       return Xrpc(400, "InvalidRequest", "Input must have the properties identifier and password");
     }
@@ -237,7 +231,7 @@ struct FakeBlueskyServer::Impl {
       return Xrpc(401, "AuthenticationRequired", "Invalid identifier or password");
     }
     const auto r = Next(kCreateSession);
-    if (r && Replaces(*r)) return Fault(*r, a->did);
+    if (r && r->replaces()) return Fault(*r, a->did);
     return Late(FakeHttpResponse::Json(200, Issue(*a, nullptr, nullptr)), r);
   }
 
@@ -251,7 +245,7 @@ struct FakeBlueskyServer::Impl {
     if (it->second.revoked) return Xrpc(400, "ExpiredToken", "Token has been revoked");
     const FakeBlueskyAccount* a = Account(it->second.did);
     const auto r = Next(kRefreshSession);
-    if (r && Replaces(*r)) return Fault(*r, a->did);
+    if (r && r->replaces()) return Fault(*r, a->did);
     if (!it->second.next_refresh.empty()) {  // re-used within the grace period
       return Late(FakeHttpResponse::Json(
                       200, SessionJson(*a, it->second.next_access, it->second.next_refresh)),
@@ -281,13 +275,13 @@ struct FakeBlueskyServer::Impl {
     auto checked = CheckAccess(req);
     if (auto* refused = std::get_if<FakeHttpResponse>(&checked)) return *refused;
     const std::string did = std::get<std::string>(checked);
-    const std::optional<FakeBlueskyReply> fault = Next(kCreateRecord);
-    if (fault && Replaces(*fault) && !fault->accept_anyway) return Fault(*fault, did);
+    const std::optional<FakeReply> fault = Next(kCreateRecord);
+    if (fault && fault->replaces() && !fault->accept_anyway) return Fault(*fault, did);
 
     const Json body = Json::parse(req.body, nullptr, false);
     if (!body.is_object()) return Xrpc(400, "InvalidRequest", "Request body must be JSON");
-    const std::string repo = Str(body, "repo");
-    const std::string collection = Str(body, "collection");
+    const std::string repo = JsonString(body, "repo");
+    const std::string collection = JsonString(body, "collection");
     if (repo.empty() || collection.empty() || !body.contains("record")) {
       return Xrpc(400, "InvalidRequest", "Input must have the properties repo, collection, record");
     }
@@ -300,7 +294,7 @@ struct FakeBlueskyServer::Impl {
     }
     const Json& record = body["record"];
     if (!record.is_object()) return Xrpc(400, "InvalidRequest", "Input/record must be an object");
-    if (record.contains("$type") && Str(record, "$type") != collection) {
+    if (record.contains("$type") && JsonString(record, "$type") != collection) {
       return Xrpc(
           400, "InvalidRequest",
           absl::StrCat("Invalid $type: expected ", collection, ", got ", record["$type"].dump()));
@@ -320,11 +314,11 @@ struct FakeBlueskyServer::Impl {
     }
     absl::Time created;
     std::string err;
-    if (!absl::ParseTime(absl::RFC3339_full, Str(record, "createdAt"), &created, &err)) {
+    if (!absl::ParseTime(absl::RFC3339_full, JsonString(record, "createdAt"), &created, &err)) {
       return Xrpc(400, "InvalidRequest",
                   invalid + "Record/createdAt must be an valid atproto datetime");
     }
-    std::string rkey = Str(body, "rkey");
+    std::string rkey = JsonString(body, "rkey");
     if (body.contains("rkey") && !IsValidTid(rkey)) {
       return Xrpc(400, "InvalidRequest",
                   absl::StrCat("Invalid record key for ", kPost, ": ", body["rkey"].dump()));
@@ -332,8 +326,7 @@ struct FakeBlueskyServer::Impl {
     if (rkey.empty()) rkey = FormatTid(absl::ToUnixMicros(absl::Now()), 0);
     Budget& budget = BudgetFor(did);
     if (budget.used + kCreatePoints > points_per_hour) {
-      FakeBlueskyReply limited =
-          FakeBlueskyReply::RateLimited(absl::FromUnixSeconds((budget.window + 1) * 3600));
+      FakeReply limited = FakeReply::RateLimited(absl::FromUnixSeconds((budget.window + 1) * 3600));
       return Fault(limited, did);
     }
     for (const FakeBlueskyPost& p : posts) {
@@ -351,7 +344,7 @@ struct FakeBlueskyServer::Impl {
         text, record_json};
     posts.push_back(post);
     budget.used += kCreatePoints;
-    if (fault && Replaces(*fault)) return Fault(*fault, did);  // created, answer lost or an error
+    if (fault && fault->replaces()) return Fault(*fault, did);  // created, answer lost or an error
     FakeHttpResponse res = FakeHttpResponse::Json(
         200, {{"uri", post.uri},
               {"cid", post.cid},
@@ -372,7 +365,7 @@ struct FakeBlueskyServer::Impl {
     }
     absl::MutexLock lock(&mu);
     const auto r = Next(kGetRecord);
-    if (r && Replaces(*r)) return Fault(*r, "");
+    if (r && r->replaces()) return Fault(*r, "");
     const FakeBlueskyAccount* a = Account(req.query.at("repo"));
     const std::string did = a == nullptr ? req.query.at("repo") : a->did;
     const std::string uri =
@@ -419,7 +412,7 @@ int FakeBlueskyServer::port() const { return http_->port(); }
 std::string FakeBlueskyServer::base_url() const { return http_->base_url(); }
 const std::string& FakeBlueskyServer::ca_file() const { return http_->ca_file(); }
 
-void FakeBlueskyServer::Push(const std::string& nsid, FakeBlueskyReply reply) {
+void FakeBlueskyServer::Push(const std::string& nsid, FakeReply reply) {
   absl::MutexLock lock(&impl_->mu);
   impl_->script[nsid].push_back(reply);
 }

@@ -44,40 +44,6 @@ struct FakeBlueskyAccount {
   std::string password = "app-pass-word";
 };
 
-// A scripted reply for one call, consumed after the call's authentication.
-// With neither `status` nor `drop` it answers normally, after `delay`.
-struct FakeBlueskyReply {
-  int status = 0;  // else this status instead of the real answer
-  absl::Duration delay = absl::ZeroDuration();
-  bool drop = false;           // close the connection instead of answering
-  bool accept_anyway = false;  // createRecord: store the record, then answer `status` / drop
-  bool html = false;           // a non-JSON error body, as a proxy sends
-  std::optional<absl::Time> rate_limit_reset;  // 429: RateLimit-Reset
-
-  static FakeBlueskyReply ServerError(int status = 503) { return With(status); }
-  static FakeBlueskyReply RateLimited(absl::Time reset) {
-    FakeBlueskyReply r = With(429);
-    r.rate_limit_reset = reset;
-    return r;
-  }
-  static FakeBlueskyReply AcceptThenDrop() {
-    FakeBlueskyReply r;
-    r.drop = true;
-    r.accept_anyway = true;
-    return r;
-  }
-  static FakeBlueskyReply Drop() {
-    FakeBlueskyReply r;
-    r.drop = true;
-    return r;
-  }
-  static FakeBlueskyReply With(int status) {
-    FakeBlueskyReply r;
-    r.status = status;
-    return r;
-  }
-};
-
 struct FakeBlueskyPost {
   std::string did;
   std::string rkey;
@@ -100,7 +66,7 @@ class FakeBlueskyServer {
 
   // The next call of `nsid` (e.g. "com.atproto.repo.createRecord") that
   // passes authentication gets `reply`; replies queue per call.
-  void Push(const std::string& nsid, FakeBlueskyReply reply);
+  void Push(const std::string& nsid, FakeReply reply);
 
   // Every access token issued so far is expired (400 ExpiredToken).
   void ExpireAccessTokens();

@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -45,6 +46,53 @@ struct FakeHttpResponse {
   static FakeHttpResponse Text(int status, std::string body,
                                std::string content_type = "text/plain; charset=utf-8");
   static FakeHttpResponse Drop();
+};
+
+// A scripted reply for one request to a fake network API, consumed after the
+// request passed the fake's authentication. With neither `status` nor `drop`
+// the fake answers normally, after `delay`.
+struct FakeReply {
+  int status = 0;  // else this status instead of the real answer
+  absl::Duration delay = absl::ZeroDuration();
+  bool drop = false;           // close the connection instead of answering
+  bool accept_anyway = false;  // do the work (create the post), then answer `status` / drop
+  bool html = false;           // an HTML error page, as a proxy sends
+  std::optional<absl::Time> rate_limit_reset;  // 429: the network's reset header
+  std::optional<int> retry_after_seconds;      // Retry-After, where the network sends it
+
+  bool replaces() const { return drop || status != 0; }
+
+  static FakeReply With(int status) {
+    FakeReply r;
+    r.status = status;
+    return r;
+  }
+  static FakeReply ServerError(int status = 503) { return With(status); }
+  static FakeReply RateLimited(absl::Time reset) {
+    FakeReply r = With(429);
+    r.rate_limit_reset = reset;
+    return r;
+  }
+  static FakeReply RateLimitedFor(int retry_after_seconds) {
+    FakeReply r = With(429);
+    r.retry_after_seconds = retry_after_seconds;
+    return r;
+  }
+  static FakeReply Drop() {
+    FakeReply r;
+    r.drop = true;
+    return r;
+  }
+  static FakeReply AcceptThenDrop() {
+    FakeReply r = Drop();
+    r.accept_anyway = true;
+    return r;
+  }
+  static FakeReply Late(absl::Duration delay) {
+    FakeReply r;
+    r.delay = delay;
+    return r;
+  }
 };
 
 class FakeHttpServer {

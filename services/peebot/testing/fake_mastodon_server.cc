@@ -77,7 +77,7 @@ struct FakeMastodonServer::Impl {
   std::vector<FakeMastodonAccount> accounts;
 
   mutable absl::Mutex mu;
-  std::deque<FakeMastodonReply> script ABSL_GUARDED_BY(mu);
+  std::deque<FakeReply> script ABSL_GUARDED_BY(mu);
   std::vector<Stored> stored ABSL_GUARDED_BY(mu);
   std::map<std::string, Remembered> keys ABSL_GUARDED_BY(mu);  // account id + '\n' + key
   std::map<std::string, Window> windows ABSL_GUARDED_BY(mu);   // per account id
@@ -118,9 +118,8 @@ struct FakeMastodonServer::Impl {
     return false;
   }
 
-  static bool Replaces(const FakeMastodonReply& r) { return r.drop || r.status != 0; }
-
-  FakeHttpResponse Fault(const FakeMastodonReply& r) {
+  FakeHttpResponse Fault(const FakeReply& r, const std::string& account_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     FakeHttpResponse res;
     if (r.drop) {
       res = FakeHttpResponse::Drop();
@@ -128,6 +127,9 @@ struct FakeMastodonServer::Impl {
       res = FakeHttpResponse::Text(
           r.status, absl::StrCat("<!DOCTYPE html><html><body>", r.status, "</body></html>"),
           "text/html; charset=utf-8");
+    } else if (r.status == 429) {
+      res = Error(429, "Too many requests");
+      AddRateHeaders(&res, account_id, r.rate_limit_reset, /*remaining=*/0);
     } else if (r.status == 503) {
       res = Error(503, "There was a temporary problem serving your request, please try again");
     } else {
@@ -145,15 +147,17 @@ struct FakeMastodonServer::Impl {
     return w;
   }
 
-  void AddRateHeaders(FakeHttpResponse* res, const std::string& account_id)
+  void AddRateHeaders(FakeHttpResponse* res, const std::string& account_id,
+                      std::optional<absl::Time> reset = std::nullopt,
+                      std::optional<int> remaining = std::nullopt)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     Window& w = WindowFor(account_id);
     res->headers.emplace_back("X-RateLimit-Limit", absl::StrCat(per_window));
     res->headers.emplace_back("X-RateLimit-Remaining",
-                              absl::StrCat(std::max(0, per_window - w.used)));
+                              absl::StrCat(remaining.value_or(std::max(0, per_window - w.used))));
     res->headers.emplace_back(
         "X-RateLimit-Reset",
-        Iso8601(absl::FromUnixSeconds((w.number + 1) * kWindowSeconds), "%E6S"));
+        Iso8601(reset.value_or(absl::FromUnixSeconds((w.number + 1) * kWindowSeconds)), "%E6S"));
   }
 
   Json StatusJson(const Stored& s, const FakeMastodonAccount& a) const {
@@ -172,12 +176,12 @@ struct FakeMastodonServer::Impl {
     if (a == nullptr) return Error(401, "The access token is invalid");
     if (!CanWrite(*a)) return Error(403, "This action is outside the authorized scopes");
     absl::MutexLock lock(&mu);
-    std::optional<FakeMastodonReply> fault;
+    std::optional<FakeReply> fault;
     if (!script.empty()) {
       fault = script.front();
       script.pop_front();
     }
-    if (fault && Replaces(*fault) && !fault->accept_anyway) return Fault(*fault);
+    if (fault && fault->replaces() && !fault->accept_anyway) return Fault(*fault, a->id);
 
     // Mastodon takes a form or JSON with the same names.
     std::map<std::string, std::string> params;
@@ -233,7 +237,8 @@ struct FakeMastodonServer::Impl {
                                          absl::StrCat(kHost, "/@", a->username, "/", id)},
                       absl::Now()});
     if (!key.empty()) keys[key_id] = {stored.size() - 1, absl::Now()};  // after creating
-    if (fault && Replaces(*fault)) return Fault(*fault);  // created; answer lost or an error
+    if (fault && fault->replaces())
+      return Fault(*fault, a->id);  // created; answer lost or an error
     FakeHttpResponse res = FakeHttpResponse::Json(200, StatusJson(stored.back(), *a));
     AddRateHeaders(&res, a->id);
     if (fault) res.delay = fault->delay;
@@ -284,7 +289,7 @@ int FakeMastodonServer::port() const { return http_->port(); }
 std::string FakeMastodonServer::base_url() const { return http_->base_url(); }
 const std::string& FakeMastodonServer::ca_file() const { return http_->ca_file(); }
 
-void FakeMastodonServer::Push(FakeMastodonReply reply) {
+void FakeMastodonServer::Push(FakeReply reply) {
   absl::MutexLock lock(&impl_->mu);
   impl_->script.push_back(reply);
 }

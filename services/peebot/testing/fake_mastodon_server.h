@@ -40,34 +40,6 @@ struct FakeMastodonAccount {
   std::string scopes = "write:statuses";  // space-separated; "write" also allows posting
 };
 
-// A scripted reply for one POST /api/v1/statuses. With neither `status` nor
-// `drop` it answers normally, after `delay`.
-struct FakeMastodonReply {
-  int status = 0;
-  absl::Duration delay = absl::ZeroDuration();
-  bool drop = false;
-  bool accept_anyway = false;  // create the status (and store the key), then answer `status`/drop
-  bool html = false;           // an HTML error page
-
-  static FakeMastodonReply ServerError(int status = 503) { return With(status); }
-  static FakeMastodonReply AcceptThenDrop() {
-    FakeMastodonReply r;
-    r.drop = true;
-    r.accept_anyway = true;
-    return r;
-  }
-  static FakeMastodonReply Drop() {
-    FakeMastodonReply r;
-    r.drop = true;
-    return r;
-  }
-  static FakeMastodonReply With(int status) {
-    FakeMastodonReply r;
-    r.status = status;
-    return r;
-  }
-};
-
 struct FakeMastodonStatus {
   std::string id;
   std::string account_id;
@@ -96,7 +68,7 @@ class FakeMastodonServer {
   std::string base_url() const;
   const std::string& ca_file() const;
 
-  void Push(FakeMastodonReply reply);
+  void Push(FakeReply reply);
   void set_idempotency(Idempotency mode);
   void set_max_characters(int n);       // default 500
   void set_characters_per_url(int n);   // default 23

@@ -24,7 +24,7 @@ struct FakeWebhookReceiver::Impl {
   std::vector<std::string> keys;
 
   mutable absl::Mutex mu;
-  std::deque<FakeWebhookReply> script ABSL_GUARDED_BY(mu);
+  std::deque<FakeReply> script ABSL_GUARDED_BY(mu);
   std::vector<FakeWebhookDelivery> deliveries ABSL_GUARDED_BY(mu);
   std::vector<bool> processed ABSL_GUARDED_BY(mu);  // parallel to deliveries
   std::set<std::string> seen ABSL_GUARDED_BY(mu);
@@ -61,12 +61,12 @@ struct FakeWebhookReceiver::Impl {
       return Reject(400, "body must be a JSON object");
     }
     absl::MutexLock lock(&mu);
-    std::optional<FakeWebhookReply> fault;
+    std::optional<FakeReply> fault;
     if (!script.empty()) {
       fault = script.front();
       script.pop_front();
     }
-    const bool replaces = fault && (fault->drop || fault->status != 0);
+    const bool replaces = fault && fault->replaces();
     if (replaces && !fault->accept_anyway) return Fault(*fault);
     FakeWebhookDelivery d;
     d.webhook_id = id;
@@ -82,7 +82,7 @@ struct FakeWebhookReceiver::Impl {
     return res;
   }
 
-  static FakeHttpResponse Fault(const FakeWebhookReply& r) {
+  static FakeHttpResponse Fault(const FakeReply& r) {
     FakeHttpResponse res =
         r.drop ? FakeHttpResponse::Drop() : Answer(r.status, absl::StrCat("scripted ", r.status));
     if (r.retry_after_seconds) {
@@ -136,7 +136,7 @@ std::string FakeWebhookReceiver::base_url() const { return http_->base_url(); }
 std::string FakeWebhookReceiver::url() const { return base_url() + impl_->options.path; }
 const std::string& FakeWebhookReceiver::ca_file() const { return http_->ca_file(); }
 
-void FakeWebhookReceiver::Push(FakeWebhookReply reply) {
+void FakeWebhookReceiver::Push(FakeReply reply) {
   absl::MutexLock lock(&impl_->mu);
   impl_->script.push_back(reply);
 }

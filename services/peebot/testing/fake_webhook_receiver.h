@@ -25,33 +25,6 @@
 
 namespace iss::peebot::testing {
 
-struct FakeWebhookReply {
-  int status = 0;  // 0 = answer normally (204)
-  absl::Duration delay = absl::ZeroDuration();
-  bool drop = false;
-  bool accept_anyway = false;  // process the delivery, then answer `status` / drop
-  std::optional<int> retry_after_seconds;
-
-  static FakeWebhookReply ServerError(int status = 503) { return With(status); }
-  static FakeWebhookReply Gone() { return With(410); }
-  static FakeWebhookReply RateLimited(int seconds) {
-    FakeWebhookReply r = With(429);
-    r.retry_after_seconds = seconds;
-    return r;
-  }
-  static FakeWebhookReply AcceptThenDrop() {
-    FakeWebhookReply r;
-    r.drop = true;
-    r.accept_anyway = true;
-    return r;
-  }
-  static FakeWebhookReply With(int status) {
-    FakeWebhookReply r;
-    r.status = status;
-    return r;
-  }
-};
-
 struct FakeWebhookDelivery {
   std::string webhook_id;
   int64_t timestamp = 0;
@@ -78,7 +51,7 @@ class FakeWebhookReceiver {
   std::string url() const;  // base_url() + path
   const std::string& ca_file() const;
 
-  void Push(FakeWebhookReply reply);
+  void Push(FakeReply reply);
   void set_dedupe(bool dedupe);
 
   // Verified deliveries, repeats included (flagged), in order.
