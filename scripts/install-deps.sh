@@ -13,6 +13,8 @@ packages=(
   # Kafka, Postgres, HTTP/WebSocket/TLS, metrics, JSON, gzip (recordings)
   librdkafka-dev libpqxx-dev libboost-dev libboost-system-dev libssl-dev
   prometheus-cpp-dev nlohmann-json3-dev zlib1g-dev
+  # Unicode text segmentation (post lengths counted in grapheme clusters)
+  libicu-dev
   # tests and benchmarks (the PostgreSQL server backs the test fixture and the local run)
   libgtest-dev libgmock-dev libbenchmark-dev postgresql-15 postgresql-client-15
   # network tools used by the local run and docs

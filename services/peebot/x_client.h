@@ -6,7 +6,8 @@
 // The base URL is configurable (https://api.x.com by default) so tests point
 // it at the fake X server (plain http://127.0.0.1:PORT). Plain http:// is
 // accepted only for loopback hosts (127.0.0.1, localhost, ::1): anywhere else
-// the OAuth Authorization header would cross the network in clear text.
+// the OAuth Authorization header would cross the network in clear text. The
+// transport and that rule are https_call.h, shared with the other networks.
 #pragma once
 
 #include <map>
@@ -16,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "services/peebot/https_call.h"
 #include "services/peebot/oauth1.h"
 
 namespace iss::peebot {
@@ -54,16 +56,10 @@ class XClient final : public XApi {
   absl::StatusOr<XPostResult> CreatePost(const std::string& text) override;
 
  private:
-  struct Target {
-    bool tls = false;
-    std::string host;
-    std::string port;
-    std::string path_prefix;  // base URL path without trailing '/'
-  };
-  XClient(XClientOptions options, Target target)
+  XClient(XClientOptions options, HttpEndpoint target)
       : options_(std::move(options)), target_(std::move(target)), signer_(options_.credentials) {}
   XClientOptions options_;
-  Target target_;
+  HttpEndpoint target_;
   OAuth1Signer signer_;
 };
 

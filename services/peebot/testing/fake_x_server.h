@@ -21,6 +21,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "services/peebot/oauth1.h"
+#include "services/peebot/testing/fake_http_server.h"
 
 namespace iss::peebot::testing {
 
@@ -78,6 +79,7 @@ class FakeXServer {
   struct Impl;
   FakeXServer() = default;
   std::unique_ptr<Impl> impl_;
+  std::unique_ptr<FakeHttpServer> http_;  // declared after impl_: destroyed first
   int port_ = 0;
   std::string ca_file_;
 };

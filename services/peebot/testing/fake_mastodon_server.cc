@@ -1,0 +1,353 @@
+#include "services/peebot/testing/fake_mastodon_server.h"
+
+#include <deque>
+#include <map>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "nlohmann/json.hpp"
+#include "services/peebot/text_limits.h"
+
+namespace iss::peebot::testing {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr int64_t kWindowSeconds = 3 * 3600;
+constexpr char kHost[] = "https://mastodon.test";
+
+FakeHttpResponse Error(int status, const std::string& text) {
+  return FakeHttpResponse::Json(status, {{"error", text}});
+}
+
+std::string Iso8601(absl::Time t, const char* seconds_format) {
+  return absl::FormatTime(absl::StrCat("%Y-%m-%dT%H:%M:", seconds_format, "Z"), t,
+                          absl::UTCTimeZone());
+}
+
+std::string HtmlParagraph(const std::string& text) {
+  std::string out = "<p>";
+  for (char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      case '\n':
+        out += "<br />";
+        break;
+      default:
+        out.push_back(c);
+    }
+  }
+  return out + "</p>";
+}
+
+}  // namespace
+
+struct FakeMastodonServer::Impl {
+  struct Stored {
+    FakeMastodonStatus status;
+    absl::Time created;
+  };
+  struct Remembered {
+    size_t index = 0;  // into `stored`
+    absl::Time at;
+  };
+  struct Window {
+    int64_t number = 0;
+    int used = 0;
+  };
+
+  std::vector<FakeMastodonAccount> accounts;
+
+  mutable absl::Mutex mu;
+  std::deque<FakeReply> script ABSL_GUARDED_BY(mu);
+  std::vector<Stored> stored ABSL_GUARDED_BY(mu);
+  std::map<std::string, Remembered> keys ABSL_GUARDED_BY(mu);  // account id + '\n' + key
+  std::map<std::string, Window> windows ABSL_GUARDED_BY(mu);   // per account id
+  std::vector<int> answers ABSL_GUARDED_BY(mu);
+  std::vector<std::string> bodies ABSL_GUARDED_BY(mu);
+  Idempotency mode ABSL_GUARDED_BY(mu) = Idempotency::kReplay;
+  int max_characters ABSL_GUARDED_BY(mu) = 500;
+  int per_url ABSL_GUARDED_BY(mu) = 23;
+  int per_window ABSL_GUARDED_BY(mu) = 300;
+  int64_t next_id ABSL_GUARDED_BY(mu) = 113000000000000001;
+
+  FakeHttpResponse Serve(const FakeHttpRequest& req) {
+    if (req.body_too_large) return Error(413, "Request Entity Too Large");
+    if (req.path == "/api/v2/instance" && req.method == "GET") return Instance();
+    if (req.path == "/_fake/received" && req.method == "GET") return Received();
+    if (req.path != "/api/v1/statuses") return Error(404, "Record not found");
+    if (req.method != "POST") return Error(405, "Method Not Allowed");
+    FakeHttpResponse res = PostStatus(req);
+    absl::MutexLock lock(&mu);
+    answers.push_back(res.drop ? 0 : res.status);
+    bodies.push_back(req.body);
+    return res;
+  }
+
+  const FakeMastodonAccount* Authenticate(const FakeHttpRequest& req) const {
+    const std::string auth = req.Header("authorization");
+    if (!absl::StartsWith(auth, "Bearer ")) return nullptr;
+    for (const auto& a : accounts) {
+      if (a.token == auth.substr(7)) return &a;
+    }
+    return nullptr;
+  }
+
+  static bool CanWrite(const FakeMastodonAccount& a) {
+    for (absl::string_view scope : absl::StrSplit(a.scopes, ' ')) {
+      if (scope == "write" || scope == "write:statuses") return true;
+    }
+    return false;
+  }
+
+  FakeHttpResponse Fault(const FakeReply& r, const std::string& account_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    FakeHttpResponse res;
+    if (r.drop) {
+      res = FakeHttpResponse::Drop();
+    } else if (r.html) {
+      res = FakeHttpResponse::Text(
+          r.status, absl::StrCat("<!DOCTYPE html><html><body>", r.status, "</body></html>"),
+          "text/html; charset=utf-8");
+    } else if (r.status == 429) {
+      res = Error(429, "Too many requests");
+      AddRateHeaders(&res, account_id, r.rate_limit_reset, /*remaining=*/0);
+    } else if (r.status == 503) {
+      res = Error(503, "There was a temporary problem serving your request, please try again");
+    } else {
+      res = Error(r.status, r.status >= 500 ? "We're sorry, but something went wrong on our end."
+                                            : "scripted answer");
+    }
+    res.delay = r.delay;
+    return res;
+  }
+
+  Window& WindowFor(const std::string& account_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    Window& w = windows[account_id];
+    const int64_t number = absl::ToUnixSeconds(absl::Now()) / kWindowSeconds;
+    if (w.number != number) w = Window{number, 0};
+    return w;
+  }
+
+  void AddRateHeaders(FakeHttpResponse* res, const std::string& account_id,
+                      std::optional<absl::Time> reset = std::nullopt,
+                      std::optional<int> remaining = std::nullopt)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    Window& w = WindowFor(account_id);
+    res->headers.emplace_back("X-RateLimit-Limit", absl::StrCat(per_window));
+    res->headers.emplace_back("X-RateLimit-Remaining",
+                              absl::StrCat(remaining.value_or(std::max(0, per_window - w.used))));
+    res->headers.emplace_back(
+        "X-RateLimit-Reset",
+        Iso8601(reset.value_or(absl::FromUnixSeconds((w.number + 1) * kWindowSeconds)), "%E6S"));
+  }
+
+  Json StatusJson(const Stored& s, const FakeMastodonAccount& a) const {
+    return {{"id", s.status.id},
+            {"created_at", Iso8601(s.created, "%E3S")},
+            {"uri", absl::StrCat(kHost, "/users/", a.username, "/statuses/", s.status.id)},
+            {"url", s.status.url},
+            {"content", HtmlParagraph(s.status.text)},
+            {"visibility", s.status.visibility},
+            {"language", s.status.language.empty() ? Json(nullptr) : Json(s.status.language)},
+            {"account", {{"id", a.id}, {"username", a.username}, {"acct", a.username}}}};
+  }
+
+  FakeHttpResponse PostStatus(const FakeHttpRequest& req) {
+    const FakeMastodonAccount* a = Authenticate(req);
+    if (a == nullptr) return Error(401, "The access token is invalid");
+    if (!CanWrite(*a)) return Error(403, "This action is outside the authorized scopes");
+    absl::MutexLock lock(&mu);
+    std::optional<FakeReply> fault;
+    if (!script.empty()) {
+      fault = script.front();
+      script.pop_front();
+    }
+    if (fault && fault->replaces() && !fault->accept_anyway) return Fault(*fault, a->id);
+
+    // Mastodon takes a form or JSON with the same names.
+    std::map<std::string, std::string> params;
+    if (absl::StartsWith(req.Header("content-type"), "application/json")) {
+      const Json j = Json::parse(req.body, nullptr, false);
+      if (!j.is_object()) return Error(400, "Error occurred while parsing request parameters");
+      for (const auto& [k, v] : j.items()) {
+        if (v.is_string()) params[k] = v.get<std::string>();
+      }
+    } else {
+      params = DecodeForm(req.body);
+    }
+    const std::string text = params["status"];
+    const std::string visibility = params.count("visibility") ? params["visibility"] : "public";
+    const std::string key = req.Header("idempotency-key");
+
+    // The key is looked up before anything else is checked, per account.
+    const std::string key_id = absl::StrCat(a->id, "\n", key);
+    if (!key.empty() && mode != Idempotency::kIgnored) {
+      auto it = keys.find(key_id);
+      if (it != keys.end() && absl::Now() - it->second.at < absl::Hours(1)) {
+        if (mode == Idempotency::kRepeat500) {
+          return Error(500, "We're sorry, but something went wrong on our end.");
+        }
+        FakeHttpResponse res =
+            FakeHttpResponse::Json(200, StatusJson(stored[it->second.index], *a));
+        AddRateHeaders(&res, a->id);
+        return res;
+      }
+    }
+    if (text.find_first_not_of(" \t\r\n") == std::string::npos) {
+      return Error(422, "Validation failed: Text can't be blank");
+    }
+    const TextLimit limit =
+        MastodonTextLimit(static_cast<size_t>(max_characters), static_cast<size_t>(per_url));
+    if (!FitsLimit(text, limit)) {
+      return Error(422, absl::StrCat("Validation failed: Text character limit of ", max_characters,
+                                     " exceeded"));
+    }
+    if (visibility != "public" && visibility != "unlisted" && visibility != "private" &&
+        visibility != "direct") {
+      return Error(422, "Validation failed: Visibility is not included in the list");
+    }
+    Window& w = WindowFor(a->id);
+    if (w.used >= per_window) {
+      FakeHttpResponse res = Error(429, "Too many requests");
+      AddRateHeaders(&res, a->id);
+      return res;
+    }
+    ++w.used;
+    const std::string id = absl::StrCat(next_id++);
+    stored.push_back({FakeMastodonStatus{id, a->id, text, visibility, params["language"], key,
+                                         absl::StrCat(kHost, "/@", a->username, "/", id)},
+                      absl::Now()});
+    if (!key.empty()) keys[key_id] = {stored.size() - 1, absl::Now()};  // after creating
+    if (fault && fault->replaces())
+      return Fault(*fault, a->id);  // created; answer lost or an error
+    FakeHttpResponse res = FakeHttpResponse::Json(200, StatusJson(stored.back(), *a));
+    AddRateHeaders(&res, a->id);
+    if (fault) res.delay = fault->delay;
+    return res;
+  }
+
+  FakeHttpResponse Instance() {
+    absl::MutexLock lock(&mu);
+    return FakeHttpResponse::Json(200, {{"domain", "mastodon.test"},
+                                        {"title", "Fake Mastodon"},
+                                        {"configuration",
+                                         {{"statuses",
+                                           {{"max_characters", max_characters},
+                                            {"max_media_attachments", 4},
+                                            {"characters_reserved_per_url", per_url}}}}}});
+  }
+
+  FakeHttpResponse Received() {
+    absl::MutexLock lock(&mu);
+    Json list = Json::array();
+    for (const Stored& s : stored) {
+      list.push_back({{"id", s.status.id},
+                      {"account_id", s.status.account_id},
+                      {"text", s.status.text},
+                      {"visibility", s.status.visibility},
+                      {"idempotency_key", s.status.idempotency_key}});
+    }
+    return FakeHttpResponse::Json(200, {{"statuses", list}});
+  }
+};
+
+absl::StatusOr<std::unique_ptr<FakeMastodonServer>> FakeMastodonServer::Start(
+    std::vector<FakeMastodonAccount> accounts, const std::string& address, bool tls) {
+  std::unique_ptr<FakeMastodonServer> server(new FakeMastodonServer());
+  server->impl_ = std::make_unique<Impl>();
+  Impl* impl = server->impl_.get();
+  impl->accounts = std::move(accounts);
+  auto http = FakeHttpServer::Start([impl](const FakeHttpRequest& req) { return impl->Serve(req); },
+                                    {address, tls, 64 * 1024, "fake-mastodon"});
+  if (!http.ok()) return http.status();
+  server->http_ = std::move(*http);
+  return server;
+}
+
+FakeMastodonServer::~FakeMastodonServer() { http_.reset(); }
+
+int FakeMastodonServer::port() const { return http_->port(); }
+std::string FakeMastodonServer::base_url() const { return http_->base_url(); }
+const std::string& FakeMastodonServer::ca_file() const { return http_->ca_file(); }
+
+void FakeMastodonServer::Push(FakeReply reply) {
+  absl::MutexLock lock(&impl_->mu);
+  impl_->script.push_back(reply);
+}
+
+void FakeMastodonServer::set_idempotency(Idempotency mode) {
+  absl::MutexLock lock(&impl_->mu);
+  impl_->mode = mode;
+}
+
+void FakeMastodonServer::set_max_characters(int n) {
+  absl::MutexLock lock(&impl_->mu);
+  impl_->max_characters = n;
+}
+
+void FakeMastodonServer::set_characters_per_url(int n) {
+  absl::MutexLock lock(&impl_->mu);
+  impl_->per_url = n;
+}
+
+void FakeMastodonServer::set_statuses_per_window(int n) {
+  absl::MutexLock lock(&impl_->mu);
+  impl_->per_window = n;
+}
+
+void FakeMastodonServer::ExpireIdempotencyKeys() {
+  absl::MutexLock lock(&impl_->mu);
+  impl_->keys.clear();
+}
+
+std::vector<FakeMastodonStatus> FakeMastodonServer::statuses() const {
+  absl::MutexLock lock(&impl_->mu);
+  std::vector<FakeMastodonStatus> out;
+  for (const auto& s : impl_->stored) out.push_back(s.status);
+  return out;
+}
+
+std::vector<FakeMastodonStatus> FakeMastodonServer::statuses(const std::string& account_id) const {
+  absl::MutexLock lock(&impl_->mu);
+  std::vector<FakeMastodonStatus> out;
+  for (const auto& s : impl_->stored) {
+    if (s.status.account_id == account_id) out.push_back(s.status);
+  }
+  return out;
+}
+
+int FakeMastodonServer::requests() const {
+  absl::MutexLock lock(&impl_->mu);
+  return static_cast<int>(impl_->answers.size());
+}
+
+std::vector<int> FakeMastodonServer::answers() const {
+  absl::MutexLock lock(&impl_->mu);
+  return impl_->answers;
+}
+
+std::vector<std::string> FakeMastodonServer::bodies() const {
+  absl::MutexLock lock(&impl_->mu);
+  return impl_->bodies;
+}
+
+}  // namespace iss::peebot::testing
