@@ -301,10 +301,10 @@ def check_kill_restart(stack):
     base = datetime.datetime.now(datetime.timezone.utc)
     sent = 0
     for i in range(n // 2):
-        sent += stack.ingest(item, str(i), base + datetime.timedelta(milliseconds=i))[0] == 200
+        sent += stack.ingest(item, str(i), base + datetime.timedelta(milliseconds=i))[0] == 201
     os.kill(before["State"]["Pid"], signal.SIGKILL)  # a crash: not `podman kill`, which counts as a stop
     for i in range(n // 2, n):
-        sent += stack.ingest(item, str(i), base + datetime.timedelta(milliseconds=i))[0] == 200
+        sent += stack.ingest(item, str(i), base + datetime.timedelta(milliseconds=i))[0] == 201
     check(sent == n, f"{n} events accepted around the kill", str(sent))
     t0 = time.monotonic()
 
@@ -332,7 +332,7 @@ def check_postgres_restart(stack):
     item = "CONTAINER_PG_RESTART"
     since = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=1)
     tail = SseTail([item])
-    ok = wait_for(lambda: stack.ingest(item, "7")[0] == 200, 60, every=1)
+    ok = wait_for(lambda: stack.ingest(item, "7")[0] == 201, 60, every=1)
     check(ok, "an event is accepted after the PostgreSQL restart")
     check(tail.wait_item(item, "7", 30) is not None, "... comes back on the SSE tail")
     tail.close()
