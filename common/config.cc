@@ -184,6 +184,51 @@ const std::string* EnvConfig::Address(std::string name, std::optional<std::strin
   return &std::get<std::string>(v.value);
 }
 
+void EnvConfig::Bind(std::string* out, std::string name, std::string help, bool secret) {
+  const std::string* v = String(std::move(name), *out, std::move(help), secret);
+  binds_.push_back([out, v] { *out = *v; });
+}
+
+void EnvConfig::BindRequired(std::string* out, std::string name, std::string help, bool secret) {
+  const std::string* v = String(std::move(name), std::nullopt, std::move(help), secret);
+  binds_.push_back([out, v] { *out = *v; });
+}
+
+void EnvConfig::BindEnum(std::string* out, std::string name, std::vector<std::string> choices,
+                         std::string help) {
+  const std::string* v = Enum(std::move(name), *out, std::move(choices), std::move(help));
+  binds_.push_back([out, v] { *out = *v; });
+}
+
+void EnvConfig::BindAddress(std::string* out, std::string name, std::string help) {
+  const std::string* v = Address(std::move(name), *out, std::move(help));
+  binds_.push_back([out, v] { *out = *v; });
+}
+
+void EnvConfig::BindList(std::vector<std::string>* out, std::string name, std::string help) {
+  const std::string* v = String(std::move(name), absl::StrJoin(*out, ","), std::move(help));
+  binds_.push_back([out, v] {
+    *out = absl::StrSplit(*v, ',', absl::SkipWhitespace());
+    for (std::string& item : *out) item = std::string(absl::StripAsciiWhitespace(item));
+  });
+}
+
+void EnvConfig::Bind(bool* out, std::string name, std::string help) {
+  const bool* v = Bool(std::move(name), *out, std::move(help));
+  binds_.push_back([out, v] { *out = *v; });
+}
+
+void EnvConfig::Bind(double* out, std::string name, double min, double max, std::string help) {
+  const double* v = Double(std::move(name), *out, min, max, std::move(help));
+  binds_.push_back([out, v] { *out = *v; });
+}
+
+void EnvConfig::Bind(absl::Duration* out, std::string name, absl::Duration min,
+                     absl::Duration max, std::string help) {
+  const absl::Duration* v = Duration(std::move(name), *out, min, max, std::move(help));
+  binds_.push_back([out, v] { *out = *v; });
+}
+
 absl::Status EnvConfig::Load(const EnvLookup& env) {
   std::vector<std::string> errors;
   for (auto& v : vars_) {
@@ -202,7 +247,10 @@ absl::Status EnvConfig::Load(const EnvLookup& env) {
     }
     v->raw = *text;
   }
-  if (errors.empty()) return absl::OkStatus();
+  if (errors.empty()) {
+    for (const auto& bind : binds_) bind();
+    return absl::OkStatus();
+  }
   return absl::InvalidArgumentError(
       absl::StrCat("invalid configuration for ", service_, ":\n  ", absl::StrJoin(errors, "\n  ")));
 }

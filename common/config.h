@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -49,6 +50,27 @@ class EnvConfig {
   // "host:port"; port 0 allowed (an ephemeral port, for tests).
   const std::string* Address(std::string name, std::optional<std::string> def, std::string help);
 
+  // Binding declarations: the variable's default is what `*out` holds when
+  // it is declared, so a setting's default lives once, in the options struct
+  // that uses it; Load() writes the value read into `*out`. A service's
+  // config then is one struct filled by one list of Bind calls.
+  void Bind(std::string* out, std::string name, std::string help, bool secret = false);
+  void BindRequired(std::string* out, std::string name, std::string help, bool secret = false);
+  void BindEnum(std::string* out, std::string name, std::vector<std::string> choices,
+                std::string help);
+  void BindAddress(std::string* out, std::string name, std::string help);
+  // A comma-separated list (blanks around items ignored, empty items dropped).
+  void BindList(std::vector<std::string>* out, std::string name, std::string help);
+  void Bind(bool* out, std::string name, std::string help);
+  void Bind(double* out, std::string name, double min, double max, std::string help);
+  void Bind(absl::Duration* out, std::string name, absl::Duration min, absl::Duration max,
+            std::string help);
+  template <typename T, typename = std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, bool>>>
+  void Bind(T* out, std::string name, int64_t min, int64_t max, std::string help) {
+    const int64_t* v = Int(std::move(name), static_cast<int64_t>(*out), min, max, std::move(help));
+    binds_.push_back([out, v] { *out = static_cast<T>(*v); });
+  }
+
   // Reads every declared variable. On failure the message lists one line per
   // bad variable: `ISS_X="abc": expected an integer in [1, 100]`.
   absl::Status Load(const EnvLookup& env = ProcessEnv());
@@ -71,6 +93,7 @@ class EnvConfig {
   Var& Add(std::string name, std::string help);
   std::string service_;
   std::vector<std::unique_ptr<Var>> vars_;
+  std::vector<std::function<void()>> binds_;  // run after a successful Load()
 };
 
 // Parses "1h30m", "250ms", "5s", "2m", "0". Exposed for tests and other parsers.

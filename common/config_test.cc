@@ -90,6 +90,56 @@ TEST(EnvConfig, EffectiveMasksSecrets) {
   EXPECT_EQ(eff[1].second, "p");
 }
 
+// A bound setting's default is its struct's value, and Load() writes the
+// value read (or the default) back into the struct.
+TEST(EnvConfig, BoundSettingsTakeTheirDefaultFromTheStructAndFillIt) {
+  struct Options {
+    std::string addr = "127.0.0.1:8080";
+    std::string token;
+    std::string mode = "live";
+    size_t batch = 5000;
+    int threads = 2;
+    double rate = 1.5;
+    bool dry_run = false;
+    absl::Duration wait = absl::Milliseconds(100);
+    std::vector<std::string> items = {"A", "B"};
+  } o;
+  EnvConfig cfg("test");
+  cfg.BindAddress(&o.addr, "ISS_T_ADDR", "listen");
+  cfg.BindRequired(&o.token, "ISS_T_TOKEN", "token", /*secret=*/true);
+  cfg.BindEnum(&o.mode, "ISS_T_MODE", {"live", "dry"}, "mode");
+  cfg.Bind(&o.batch, "ISS_T_BATCH", 1, 100000, "batch");
+  cfg.Bind(&o.threads, "ISS_T_THREADS", 1, 64, "threads");
+  cfg.Bind(&o.rate, "ISS_T_RATE", 0, 10, "rate");
+  cfg.Bind(&o.dry_run, "ISS_T_DRY_RUN", "dry run");
+  cfg.Bind(&o.wait, "ISS_T_WAIT", absl::ZeroDuration(), absl::Seconds(10), "wait");
+  cfg.BindList(&o.items, "ISS_T_ITEMS", "items");
+  const std::string help = cfg.HelpText();
+  EXPECT_NE(help.find("default \"127.0.0.1:8080\""), std::string::npos) << help;
+  EXPECT_NE(help.find("default \"5000\""), std::string::npos) << help;
+  EXPECT_NE(help.find("default \"100ms\""), std::string::npos) << help;
+  EXPECT_NE(help.find("default \"A,B\""), std::string::npos) << help;
+  EXPECT_FALSE(cfg.Load(MapEnv({})).ok());  // the token is required
+  ASSERT_TRUE(cfg.Load(MapEnv({{"ISS_T_TOKEN", "s"},
+                               {"ISS_T_BATCH", "7"},
+                               {"ISS_T_DRY_RUN", "true"},
+                               {"ISS_T_ITEMS", " X , ,Y "},
+                               {"ISS_T_WAIT", "2s"}}))
+                  .ok());
+  EXPECT_EQ(o.token, "s");
+  EXPECT_EQ(o.batch, 7u);
+  EXPECT_TRUE(o.dry_run);
+  EXPECT_EQ(o.wait, absl::Seconds(2));
+  EXPECT_EQ(o.items, (std::vector<std::string>{"X", "Y"}));
+  EXPECT_EQ(o.addr, "127.0.0.1:8080");  // defaults written back too
+  EXPECT_EQ(o.threads, 2);
+  EXPECT_EQ(o.mode, "live");
+  // A failed Load() leaves the struct as it was.
+  o.batch = 9;
+  EXPECT_FALSE(cfg.Load(MapEnv({{"ISS_T_TOKEN", "s"}, {"ISS_T_BATCH", "0"}})).ok());
+  EXPECT_EQ(o.batch, 9u);
+}
+
 TEST(ParseDuration, Forms) {
   EXPECT_EQ(*ParseDuration("250ms"), absl::Milliseconds(250));
   EXPECT_EQ(*ParseDuration("0"), absl::ZeroDuration());

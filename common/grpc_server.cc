@@ -202,6 +202,19 @@ void AddBearer(grpc::ClientContext* ctx, const std::string& token) {
   ctx->AddMetadata("authorization", absl::StrCat("Bearer ", token));
 }
 
+GrpcServerOptions ServiceGrpcOptions(std::string address, std::string admin_token,
+                                     grpc::Service* service, std::string service_name,
+                                     Health* health, int max_receive_bytes) {
+  GrpcServerOptions o;
+  o.address = std::move(address);
+  o.admin_token = std::move(admin_token);
+  o.services = {service};
+  o.service_names = {std::move(service_name)};
+  o.health = health;
+  o.max_receive_bytes = max_receive_bytes;
+  return o;
+}
+
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcServerOptions& options) {
   if (options.health == nullptr) return absl::InvalidArgumentError("GrpcServer needs a Health");
   SetAdminToken(options.admin_token);

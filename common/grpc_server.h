@@ -56,6 +56,13 @@ struct GrpcServerOptions {
   int max_send_bytes = 16 << 20;
 };
 
+// The options of a service binary's server: one service, with its full name
+// for the health service, behind the admin token, accepting messages up to
+// `max_receive_bytes`.
+GrpcServerOptions ServiceGrpcOptions(std::string address, std::string admin_token,
+                                     grpc::Service* service, std::string service_name,
+                                     Health* health, int max_receive_bytes);
+
 struct HealthLink;
 
 class GrpcServer {

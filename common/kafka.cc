@@ -702,4 +702,10 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerOptions
   return consumer;
 }
 
+std::map<std::string, std::string> GroupSessionProperties(absl::Duration session_timeout) {
+  const int64_t ms = absl::ToInt64Milliseconds(session_timeout);
+  return {{"session.timeout.ms", absl::StrCat(ms)},
+          {"heartbeat.interval.ms", absl::StrCat(std::max<int64_t>(100, ms / 10))}};
+}
+
 }  // namespace iss::kafka

@@ -86,6 +86,11 @@ class Producer {
   virtual absl::Status Ping(absl::Duration timeout) = 0;
 };
 
+// librdkafka properties for a consumer group's liveness: how long a dead
+// member keeps its partitions, and heartbeats at a tenth of that (Kafka's own
+// rule of thumb, at least every 100 ms).
+std::map<std::string, std::string> GroupSessionProperties(absl::Duration session_timeout);
+
 struct ConsumerOptions {
   std::string brokers;
   std::string group_id;

@@ -14,6 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "common/log.h"
+#include "common/shutdown.h"
+#include "common/strings.h"
 
 namespace iss::pg {
 
@@ -178,6 +180,35 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect(const std::string& dsn
     return absl::UnavailableError(absl::StrCat("connecting to PostgreSQL: ", message));
   }
   return conn;
+}
+
+std::unique_ptr<pqxx::connection> ConnectUntilShutdown(const std::string& dsn) {
+  absl::Duration backoff = absl::Milliseconds(200);
+  for (;;) {
+    auto conn = Connect(dsn);
+    if (conn.ok()) return *std::move(conn);
+    log::Warn("database not reachable yet", {{"error", conn.status().ToString()}});
+    if (WaitForShutdownFor(backoff)) return nullptr;
+    backoff = std::min(backoff * 2, absl::Seconds(5));
+  }
+}
+
+absl::Status EnsureSchema(pqxx::connection& conn, bool migrate, int need,
+                          std::string_view migrate_setting) {
+  if (migrate) {
+    auto version = Migrate(conn);
+    if (!version.ok()) return version.status();
+    log::Info("schema migrated", {{"version", *version}});
+    return absl::OkStatus();
+  }
+  auto version = SchemaVersion(conn);
+  if (!version.ok()) return version.status();
+  if (*version < need) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("database at version ", *version, ", need ", need, ": run iss-migrate or set ",
+                     AsAbsl(migrate_setting), "=true"));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<int> SchemaVersion(pqxx::connection& conn) {

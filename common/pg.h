@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <pqxx/pqxx>
@@ -38,6 +39,17 @@ absl::Status ValidateDsn(const std::string& dsn);
 // Opens a connection; INVALID_ARGUMENT (see ValidateDsn) for a malformed
 // string, UNAVAILABLE with the server's message (password redacted) on failure.
 absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect(const std::string& dsn);
+
+// Connect() until it works, backing off up to 5 s, for a service whose
+// database may come up after it; nullptr once shutdown is requested
+// (common/shutdown.h).
+std::unique_ptr<pqxx::connection> ConnectUntilShutdown(const std::string& dsn);
+
+// A service's schema at start-up: migrated when `migrate` (the service's
+// ISS_*_MIGRATE), else at `need` or newer; FAILED_PRECONDITION otherwise,
+// naming `migrate_setting` and iss-migrate.
+absl::Status EnsureSchema(pqxx::connection& conn, bool migrate, int need,
+                          std::string_view migrate_setting);
 
 // 0 when schema_migrations does not exist yet.
 absl::StatusOr<int> SchemaVersion(pqxx::connection& conn);

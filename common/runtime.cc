@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 
 #include "absl/synchronization/mutex.h"
@@ -15,6 +16,13 @@ namespace iss {
 
 void ConfigureServiceRuntime() {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+}
+
+void Fail(std::string_view what, const absl::Status& status) {
+  // The message alone reads best for a configuration error; the code is kept apart.
+  log::Error(what, {{"error", std::string(status.message())},
+                    {"code", absl::StatusCodeToString(status.code())}});
+  std::exit(1);
 }
 
 size_t MemoryReleaser::FreeHeapBytes() { return mallinfo2().fordblks; }

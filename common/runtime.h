@@ -5,8 +5,10 @@
 
 #include <cstddef>
 #include <memory>
+#include <string_view>
 #include <thread>
 
+#include "absl/status/status.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 
@@ -17,6 +19,10 @@ namespace iss {
 // process-wide deadlock graph (a global lock and a hash lookup): about 1 us of
 // CPU per event across the ingestion pipeline's threads, measured with perf.
 void ConfigureServiceRuntime();
+
+// A service cannot start: logs `what` with the error as one JSON line and
+// exits 1 (configuration errors exit 2 earlier, from EnvConfig).
+[[noreturn]] void Fail(std::string_view what, const absl::Status& status);
 
 // Returns heap memory that glibc's malloc holds free to the OS. malloc keeps
 // what is freed in its arenas (one per allocating thread, up to 8 per core)

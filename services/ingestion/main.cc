@@ -39,11 +39,6 @@ namespace {
 using namespace iss;
 using namespace iss::ingest;
 
-[[noreturn]] void Fail(const char* what, const absl::Status& status) {
-  log::Error(what, {{"error", std::string(status.message())}});
-  std::exit(1);
-}
-
 // Stamps the configured source label on the client's updates ("isslive", or
 // "simulator" when pointed at the offline simulator) before the pipeline.
 class LabelledSink final : public UpdateSink {

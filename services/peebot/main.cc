@@ -31,11 +31,6 @@ namespace {
 using namespace iss;          // NOLINT: a main() wiring our own components
 using namespace iss::peebot;  // NOLINT
 
-[[noreturn]] void Fail(const std::string& what, const absl::Status& s) {
-  log::Error(what, {{"error", s.ToString()}});
-  std::exit(1);
-}
-
 // The database may come up after us: retry until it answers or we are told to stop.
 bool WaitForDatabase(Store& store) {
   absl::Duration backoff = absl::Milliseconds(200);

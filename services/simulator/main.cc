@@ -12,16 +12,14 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/ops_server.h"
+#include "common/runtime.h"
 #include "common/shutdown.h"
 #include "services/simulator/scenario.h"
 #include "services/simulator/server.h"
 
 namespace {
 
-[[noreturn]] void Fail(const char* what, const absl::Status& status) {
-  iss::log::Error(what, {{"error", std::string(status.message())}});
-  std::exit(1);
-}
+using iss::Fail;
 
 // Mirrors the simulator's counters into Prometheus (counters only move up).
 class SimMetrics {
