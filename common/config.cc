@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/strings.h"
 
 extern char** environ;
@@ -171,13 +172,8 @@ const std::string* EnvConfig::Address(std::string name, std::optional<std::strin
   v.value = std::string();
   Var* vp = &v;
   v.parse = [vp](const std::string& text) {
-    const std::string expected = "host:port with a port in [0, 65535]";
-    const size_t colon = text.rfind(':');
-    if (colon == std::string::npos || colon == 0) return expected;
-    int port;
-    if (!absl::SimpleAtoi(text.substr(colon + 1), &port) || port < 0 || port > 65535) {
-      return expected;
-    }
+    const absl::StatusOr<net::HostPort> parsed = net::ParseHostPort(text);
+    if (!parsed.ok()) return std::string(absl::StripPrefix(parsed.status().message(), "expected "));
     vp->value = text;
     return std::string();
   };
@@ -203,6 +199,11 @@ void EnvConfig::BindEnum(std::string* out, std::string name, std::vector<std::st
 void EnvConfig::BindAddress(std::string* out, std::string name, std::string help) {
   const std::string* v = Address(std::move(name), *out, std::move(help));
   binds_.push_back([out, v] { *out = *v; });
+}
+
+void EnvConfig::BindAddress(net::HostPort* out, std::string name, std::string help) {
+  const std::string* v = Address(std::move(name), out->ToString(), std::move(help));
+  binds_.push_back([out, v] { *out = *net::ParseHostPort(*v); });  // Address() validated it
 }
 
 void EnvConfig::BindList(std::vector<std::string>* out, std::string name, std::string help) {
@@ -249,7 +250,10 @@ absl::Status EnvConfig::Load(const EnvLookup& env) {
   }
   if (errors.empty()) {
     for (const auto& bind : binds_) bind();
-    return absl::OkStatus();
+    for (const auto& check : checks_) {
+      if (std::string error = check(); !error.empty()) errors.push_back(std::move(error));
+    }
+    if (errors.empty()) return absl::OkStatus();
   }
   return absl::InvalidArgumentError(
       absl::StrCat("invalid configuration for ", service_, ":\n  ", absl::StrJoin(errors, "\n  ")));

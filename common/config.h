@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/net.h"
 
 namespace iss {
 
@@ -59,6 +60,7 @@ class EnvConfig {
   void BindEnum(std::string* out, std::string name, std::vector<std::string> choices,
                 std::string help);
   void BindAddress(std::string* out, std::string name, std::string help);
+  void BindAddress(net::HostPort* out, std::string name, std::string help);
   // A comma-separated list (blanks around items ignored, empty items dropped).
   void BindList(std::vector<std::string>* out, std::string name, std::string help);
   void Bind(bool* out, std::string name, std::string help);
@@ -70,6 +72,11 @@ class EnvConfig {
     const int64_t* v = Int(std::move(name), static_cast<int64_t>(*out), min, max, std::move(help));
     binds_.push_back([out, v] { *out = static_cast<T>(*v); });
   }
+
+  // A rule across settings ("REPLAY_FILE required when SOURCE=replay"), run
+  // after every variable parsed and was bound: a non-empty answer is one more
+  // error line, which should start with the variable it blames.
+  void Check(std::function<std::string()> check) { checks_.push_back(std::move(check)); }
 
   // Reads every declared variable. On failure the message lists one line per
   // bad variable: `ISS_X="abc": expected an integer in [1, 100]`.
@@ -94,6 +101,7 @@ class EnvConfig {
   std::string service_;
   std::vector<std::unique_ptr<Var>> vars_;
   std::vector<std::function<void()>> binds_;  // run after a successful Load()
+  std::vector<std::function<std::string()>> checks_;  // then these
 };
 
 // Parses "1h30m", "250ms", "5s", "2m", "0". Exposed for tests and other parsers.

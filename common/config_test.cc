@@ -140,6 +140,41 @@ TEST(EnvConfig, BoundSettingsTakeTheirDefaultFromTheStructAndFillIt) {
   EXPECT_EQ(o.batch, 9u);
 }
 
+TEST(EnvConfig, AddressesBindParsedAndRefuseUnbracketedIpv6) {
+  net::HostPort server{"push.lightstreamer.com", 443};
+  EnvConfig cfg("test");
+  cfg.BindAddress(&server, "ISS_T_SERVER", "server");
+  EXPECT_NE(cfg.HelpText().find("default \"push.lightstreamer.com:443\""), std::string::npos);
+  ASSERT_TRUE(cfg.Load(MapEnv({{"ISS_T_SERVER", "[::1]:8443"}})).ok());
+  EXPECT_EQ(server, (net::HostPort{"::1", 8443}));
+  const absl::Status bad = cfg.Load(MapEnv({{"ISS_T_SERVER", "::1:8443"}}));
+  EXPECT_THAT(std::string(bad.message()),
+              HasSubstr("ISS_T_SERVER=\"::1:8443\": expected host:port with a port in [0, 65535]"));
+  EXPECT_EQ(server, (net::HostPort{"::1", 8443}));
+}
+
+TEST(EnvConfig, ChecksAcrossSettingsRunAfterBindingAndJoinTheErrors) {
+  std::string source = "live";
+  std::string file;
+  int n = 1;
+  EnvConfig cfg("test");
+  cfg.BindEnum(&source, "ISS_T_SOURCE", {"live", "replay"}, "source");
+  cfg.Bind(&file, "ISS_T_FILE", "file");
+  cfg.Bind(&n, "ISS_T_N", 1, 10, "n");
+  cfg.Check([&] {
+    return source == "replay" && file.empty() ? "ISS_T_FILE: required when ISS_T_SOURCE=replay"
+                                               : "";
+  });
+  EXPECT_TRUE(cfg.Load(MapEnv({})).ok());
+  EXPECT_TRUE(cfg.Load(MapEnv({{"ISS_T_SOURCE", "replay"}, {"ISS_T_FILE", "f"}})).ok());
+  const absl::Status bad = cfg.Load(MapEnv({{"ISS_T_SOURCE", "replay"}, {"ISS_T_FILE", ""}}));
+  EXPECT_THAT(std::string(bad.message()),
+              HasSubstr("\n  ISS_T_FILE: required when ISS_T_SOURCE=replay"));
+  // A variable that does not parse is reported alone: checks see only bound values.
+  const absl::Status unparsed = cfg.Load(MapEnv({{"ISS_T_N", "0"}, {"ISS_T_FILE", ""}}));
+  EXPECT_THAT(std::string(unparsed.message()), HasSubstr("ISS_T_N"));
+}
+
 TEST(ParseDuration, Forms) {
   EXPECT_EQ(*ParseDuration("250ms"), absl::Milliseconds(250));
   EXPECT_EQ(*ParseDuration("0"), absl::ZeroDuration());
