@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/endpoint.h"
+
 namespace iss::net {
 namespace {
 
@@ -29,6 +31,19 @@ TEST(HostPort, PrintsBackTheTextItWasParsedFrom) {
   for (const char* text : {"example.org:443", "10.1.2.3:9", "[::1]:50051", "[fe80::2]:1"}) {
     EXPECT_EQ(ParseHostPort(text)->ToString(), text);
   }
+}
+
+TEST(ListenEndpoint, BindsOnlyIpLiterals) {
+  EXPECT_EQ(ListenEndpoint("127.0.0.1:8080")->port(), 8080);
+  EXPECT_TRUE(ListenEndpoint("[::]:0")->address().is_v6());
+  const auto named = ListenEndpoint("localhost:80");
+  ASSERT_FALSE(named.ok());
+  EXPECT_NE(named.status().message().find("must be an IP address"), std::string::npos);
+  const auto no_port = ListenEndpoint("127.0.0.1");
+  ASSERT_FALSE(no_port.ok());
+  EXPECT_NE(no_port.status().message().find("listen address \"127.0.0.1\": expected host:port"),
+            std::string::npos)
+      << no_port.status().message();
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/endpoint.h"
 #include "common/log.h"
 #include "common/metrics.h"
 
@@ -118,20 +119,12 @@ struct OpsServer::Impl {
 
 absl::StatusOr<std::unique_ptr<OpsServer>> OpsServer::Start(const std::string& address,
                                                             Health* health) {
-  const size_t colon = address.rfind(':');
-  int port = 0;
-  if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port)) {
-    return absl::InvalidArgumentError(absl::StrCat("ops address \"", address, "\" is not host:port"));
-  }
+  const absl::StatusOr<tcp::endpoint> listen = net::ListenEndpoint(address);
+  if (!listen.ok()) return listen.status();
   auto impl = std::make_unique<Impl>();
   impl->health = health;
   beast::error_code ec;
-  const auto ip = asio::ip::make_address(address.substr(0, colon), ec);
-  if (ec) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("ops address \"", address, "\": host must be an IP address"));
-  }
-  const tcp::endpoint ep(ip, static_cast<uint16_t>(port));
+  const tcp::endpoint& ep = *listen;
   impl->acceptor.open(ep.protocol(), ec);
   if (!ec) impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) impl->acceptor.bind(ep, ec);

@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "boost/asio.hpp"
+#include "common/endpoint.h"
 #include "common/log.h"
 #include "gateway/connection.h"
 
@@ -61,17 +62,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
                                                       const RouteTable* routes,
                                                       Upstreams* upstreams, Health* health) {
   auto impl = std::make_shared<Impl>(options, routes, upstreams, health);
-  const size_t colon = options.address.rfind(':');
-  int port = 0;
-  if (colon == std::string::npos || !absl::SimpleAtoi(options.address.substr(colon + 1), &port)) {
-    return absl::InvalidArgumentError(absl::StrCat("bad listen address ", options.address));
-  }
-  std::string host = options.address.substr(0, colon);
-  if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  const absl::StatusOr<tcp::endpoint> listen = iss::net::ListenEndpoint(options.address);
+  if (!listen.ok()) return listen.status();
+  const tcp::endpoint& ep = *listen;
   boost::system::error_code ec;
-  const auto addr = net::ip::make_address(host.empty() ? "0.0.0.0" : host, ec);
-  if (ec) return absl::InvalidArgumentError(absl::StrCat("bad listen host \"", host, "\""));
-  const tcp::endpoint ep(addr, static_cast<unsigned short>(port));
   impl->acceptor.open(ep.protocol(), ec);
   if (!ec) impl->acceptor.set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) impl->acceptor.bind(ep, ec);

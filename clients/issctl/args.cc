@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/net.h"
 
 namespace iss::issctl {
 namespace {
@@ -242,12 +243,10 @@ absl::Status Usage(absl::string_view msg) {
   return absl::InvalidArgumentError(absl::StrCat(msg, " (see issctl --help)"));
 }
 
-// host:port with a numeric port.
+// host:port with a port a server can listen on (not 0).
 bool ValidAddress(const std::string& text) {
-  const size_t colon = text.rfind(':');
-  if (colon == std::string::npos || colon == 0) return false;
-  int port;
-  return absl::SimpleAtoi(text.substr(colon + 1), &port) && port > 0 && port <= 65535;
+  const absl::StatusOr<net::HostPort> hp = net::ParseHostPort(text);
+  return hp.ok() && hp->port != 0;
 }
 
 std::vector<std::string> SplitIds(const std::string& text) {

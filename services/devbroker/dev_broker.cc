@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/log.h"
+#include "common/net.h"
 #include "services/devbroker/forwarder.h"
 
 namespace iss::devbroker {
@@ -65,7 +66,11 @@ absl::StatusOr<std::unique_ptr<DevBroker>> DevBroker::Start(const DevBrokerOptio
     }
   }
 
-  const std::string host = options.address.substr(0, options.address.rfind(':'));
+  const absl::StatusOr<net::HostPort> listen = net::ParseHostPort(options.address);
+  if (!listen.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", options.address, "\": ", listen.status().message()));
+  }
   if (options.advertise_host.empty()) {
     // Bootstrap through the fixed address; the metadata then points clients at
     // the first mock broker's own port.
@@ -74,21 +79,20 @@ absl::StatusOr<std::unique_ptr<DevBroker>> DevBroker::Start(const DevBrokerOptio
     auto forwarder = TcpForwarder::Start(options.address, first_broker);
     if (!forwarder.ok()) return forwarder.status();
     impl.forwarders.push_back(std::move(*forwarder));
-    broker->bootstrap_ = absl::StrCat(host, ":", impl.forwarders[0]->port());
+    broker->bootstrap_ =
+        net::HostPort{listen->host, static_cast<uint16_t>(impl.forwarders[0]->port())}.ToString();
     return broker;
   }
 
   // One relay per mock broker, all bound before any serves, so that the first
   // answer already names every broker by its advertised address.
   const std::vector<std::string> mocks = absl::StrSplit(broker->mock_bootstrap_, ',');
-  int first_port = 0;
-  if (!absl::SimpleAtoi(options.address.substr(host.size() + 1), &first_port)) {
-    return absl::InvalidArgumentError(absl::StrCat("\"", options.address, "\": bad port"));
-  }
+  const int first_port = listen->port;
   auto advertised = std::make_shared<AdvertisedBrokers>();
   for (size_t i = 0; i < mocks.size(); ++i) {
     const int port = first_port == 0 ? 0 : first_port + static_cast<int>(i);
-    auto relay = TcpForwarder::Listen(absl::StrCat(host, ":", port));
+    auto relay =
+        TcpForwarder::Listen(net::HostPort{listen->host, static_cast<uint16_t>(port)}.ToString());
     if (!relay.ok()) return relay.status();
     // The mock numbers its brokers 1..N in the order it lists them.
     (*advertised)[static_cast<int32_t>(i + 1)] = {options.advertise_host, (*relay)->port()};

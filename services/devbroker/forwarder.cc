@@ -13,21 +13,22 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/net.h"
 
 namespace iss::devbroker {
 namespace {
 
 absl::StatusOr<sockaddr_storage> Resolve(const std::string& host_port, socklen_t* len) {
-  const size_t colon = host_port.rfind(':');
-  if (colon == std::string::npos) {
-    return absl::InvalidArgumentError(absl::StrCat("\"", host_port, "\": expected host:port"));
+  const absl::StatusOr<net::HostPort> hp = net::ParseHostPort(host_port);
+  if (!hp.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("\"", host_port, "\": ", hp.status().message()));
   }
-  const std::string host = host_port.substr(0, colon), port = host_port.substr(colon + 1);
+  const std::string port = std::to_string(hp->port);
   addrinfo hints{};
   hints.ai_family = AF_INET;
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* res = nullptr;
-  if (int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &res); rc != 0) {
+  if (int rc = getaddrinfo(hp->host.c_str(), port.c_str(), &hints, &res); rc != 0) {
     return absl::InvalidArgumentError(absl::StrCat("\"", host_port, "\": ", gai_strerror(rc)));
   }
   sockaddr_storage addr{};

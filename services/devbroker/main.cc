@@ -12,6 +12,7 @@
 #include "common/config.h"
 #include "common/health.h"
 #include "common/log.h"
+#include "common/net.h"
 #include "common/ops_server.h"
 #include "common/shutdown.h"
 #include "services/devbroker/dev_broker.h"
@@ -61,13 +62,14 @@ int main(int argc, char** argv) {
       cfg.String("ISS_DEVBROKER_OPS_ADDR", "", "/healthz, /readyz, /metrics address; empty = none");
   const auto* log_level =
       cfg.Enum("ISS_LOG_LEVEL", "info", {"debug", "info", "warn", "error"}, "Minimum log level");
+  cfg.Check([ops_addr] {
+    if (ops_addr->empty()) return std::string();
+    const absl::StatusOr<net::HostPort> hp = net::ParseHostPort(*ops_addr);
+    return hp.ok() ? std::string()
+                   : absl::StrCat("ISS_DEVBROKER_OPS_ADDR=\"", *ops_addr, "\": ",
+                                  hp.status().message(), ", or empty");
+  });
   cfg.LoadOrExit(argc, argv);
-  if (const size_t colon = ops_addr->rfind(':');
-      !ops_addr->empty() && (colon == std::string::npos || colon == 0)) {
-    std::cerr << "ISS_DEVBROKER_OPS_ADDR=\"" << *ops_addr
-              << "\": expected host:port with a port in [0, 65535], or empty\n";
-    return 2;
-  }
   log::Init("devbroker", log::Level::kInfo);
   (void)log::SetLevel(*log_level);
   for (const auto& [name, value] : cfg.Effective()) log::Info("config", {{name, value}});

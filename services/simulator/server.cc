@@ -36,7 +36,9 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "common/catalog.h"
+#include "common/endpoint.h"
 #include "common/log.h"
+#include "common/net.h"
 #include "services/ingestion/update.h"
 #include "services/simulator/model.h"
 
@@ -401,11 +403,12 @@ struct Simulator::Impl {
   // CONOK's 4th argument: the control link's host:port, or "*".
   std::string ControlLinkArg() const {
     if (control_port == 0) return "*";
-    const size_t colon = options.address.rfind(':');
-    std::string host = options.address.substr(0, colon);
-    if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
-    if (host == "::" || host == "[::]") host = "[::1]";
-    return absl::StrCat(host, ":", control_port);
+    // Start() validated the address. A wildcard listener is reached on loopback.
+    iss::net::HostPort link = *iss::net::ParseHostPort(options.address);
+    if (link.host == "0.0.0.0") link.host = "127.0.0.1";
+    if (link.host == "::") link.host = "::1";
+    link.port = static_cast<uint16_t>(control_port);
+    return link.ToString();
   }
 
   void Detach(const std::shared_ptr<Conn>& c) {
@@ -812,25 +815,15 @@ absl::StatusOr<std::unique_ptr<Simulator>> Simulator::Start(Scenario scenario,
                                                             SimulatorOptions options) {
   if (options.speed <= 0) return absl::InvalidArgumentError("speed must be > 0");
   if (options.epoch == absl::InfinitePast()) options.epoch = absl::Now();
-  const size_t colon = options.address.rfind(':');
-  int port = -1;
-  if (colon == std::string::npos ||
-      !absl::SimpleAtoi(absl::string_view(options.address).substr(colon + 1), &port) || port < 0 ||
-      port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("bad address \"", options.address, "\""));
-  }
-  std::string host = options.address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  boost::system::error_code ec;
-  const auto addr = asio::ip::make_address(host, ec);
-  if (ec) return absl::InvalidArgumentError(absl::StrCat("bad listen address \"", host, "\""));
+  const absl::StatusOr<tcp::endpoint> listen = iss::net::ListenEndpoint(options.address);
+  if (!listen.ok()) return listen.status();
 
   auto impl = std::make_unique<Impl>(std::move(scenario), std::move(options));
   impl->faults = impl->scenario.faults;
   std::stable_sort(impl->faults.begin(), impl->faults.end(),
                    [](const Fault& a, const Fault& b) { return a.at < b.at; });
-  const tcp::endpoint ep(addr, static_cast<uint16_t>(port));
+  const tcp::endpoint& ep = *listen;
+  boost::system::error_code ec;
   impl->acceptor.open(ep.protocol(), ec);
   if (!ec) impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) impl->acceptor.bind(ep, ec);
@@ -841,7 +834,7 @@ absl::StatusOr<std::unique_ptr<Simulator>> Simulator::Start(Scenario scenario,
   }
   impl->port = impl->acceptor.local_endpoint().port();
   if (impl->options.control_link) {
-    const tcp::endpoint cep(addr, 0);
+    const tcp::endpoint cep(ep.address(), 0);
     impl->control_acceptor.open(cep.protocol(), ec);
     if (!ec) impl->control_acceptor.bind(cep, ec);
     if (!ec) impl->control_acceptor.listen(asio::socket_base::max_listen_connections, ec);
