@@ -107,9 +107,11 @@ class StreamReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     PumpLocked();
   }
   const std::string& method() const { return method_; }
+  // Every reactor shares its upstream's State: holding the upstream's mutex
+  // is holding this one (the analysis cannot see that alias by itself).
+  absl::Mutex& mu() const ABSL_LOCK_RETURNED(state_->mu) { return state_->mu; }
 
-  // Called with state_->mu held.
-  void EnqueueLocked(std::string bytes) {
+  void EnqueueLocked(std::string bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_->mu) {
     queue_.push_back(std::move(bytes));
     PumpLocked();
   }
@@ -130,7 +132,7 @@ class StreamReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   void OnDone() override { delete this; }
 
  private:
-  void PumpLocked() {
+  void PumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_->mu) {
     if (writing_ || finished_) return;
     if (!queue_.empty()) {
       writing_ = true;
@@ -140,7 +142,7 @@ class StreamReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     }
     if (!hold_) FinishLocked(grpc::Status::OK);
   }
-  void FinishLocked(const grpc::Status& st) {
+  void FinishLocked(const grpc::Status& st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_->mu) {
     if (finished_) return;
     finished_ = true;
     state_->open.erase(this);
@@ -252,6 +254,7 @@ int FakeUpstream::Push(const std::string& method, const google::protobuf::Messag
   int n = 0;
   for (StreamReactor* r : state_->open) {
     if (r->method() != method) continue;
+    r->mu().AssertHeld();
     r->EnqueueLocked(bytes);
     ++n;
   }
