@@ -60,4 +60,9 @@ inline constexpr std::string_view kUrineTankItem = "NODE3000005";
 inline constexpr std::string_view kUrineProcessorItem = "NODE3000004";
 inline constexpr std::string_view kTimeItem = "TIME_000001";
 
+// The ISSLIVE fields every item is subscribed with, in schema order (the
+// ingestion client asks for them; the simulator serves them).
+inline constexpr const char* kIssliveFields[] = {"Value",        "TimeStamp",        "Status.Class",
+                                                 "Status.Indicator", "Status.Color", "CalibratedData"};
+
 }  // namespace iss

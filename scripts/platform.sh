@@ -16,7 +16,7 @@ mkdir -p "$state/logs"
 scripts/install-deps.sh
 cmake --preset release >/dev/null
 cmake --build build/release -j "$(nproc)"
-# Each program sits in its folder's build directory (build/release/services/<svc>/...).
+# Each program sits in its folder's build directory (build/release/services/<svc>/..., build/release/tools/<tool>/...).
 binary() { find "$root/build/release" -type f -perm -u+x -name "$1" | head -n1; }
 
 pids=()

@@ -18,8 +18,8 @@
 #include "common/log.h"
 #include "services/ingestion/tlcp/client.h"
 #include "services/ingestion/tlcp/session.h"
-#include "services/simulator/model.h"
-#include "services/simulator/server.h"
+#include "tools/simulator/model.h"
+#include "tools/simulator/server.h"
 
 namespace iss::tlcp {
 namespace {

@@ -11,7 +11,7 @@
 #include "services/ingestion/pipeline.h"
 #include "services/ingestion/publisher.h"
 #include "services/ingestion/tlcp/client.h"
-#include "services/simulator/server.h"
+#include "tools/simulator/server.h"
 #include "tests/support/kafka_cluster.h"
 #include "tests/support/wait.h"
 

@@ -7,12 +7,9 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "common/catalog.h"  // kIssliveFields: RawUpdate's fields, in that order
 
 namespace iss::ingest {
-
-// The ISSLIVE fields we subscribe, in schema order.
-inline constexpr const char* kIssliveFields[] = {"Value",        "TimeStamp",        "Status.Class",
-                                                 "Status.Indicator", "Status.Color", "CalibratedData"};
 
 struct RawUpdate {
   std::string item_id;

@@ -14,7 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "services/simulator/server.h"
+#include "tools/simulator/server.h"
 #include "tests/support/chromium.h"
 #include "tests/support/wait.h"
 

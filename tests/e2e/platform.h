@@ -20,7 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "services/peebot/testing/fake_x_server.h"
-#include "services/simulator/server.h"
+#include "tools/simulator/server.h"
 #include "tests/support/kafka_cluster.h"
 #include "tests/support/process.h"
 

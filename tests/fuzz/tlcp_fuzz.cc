@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "services/ingestion/tlcp/protocol.h"
+#include "tlcp/codec.h"
 
 using iss::tlcp::FieldValues;
 

@@ -43,7 +43,7 @@ struct ClientOptions {
   std::string adapter_set = "ISSLIVE";
   std::string data_adapter;                  // empty = the adapter set's default
   std::vector<std::string> items;            // catalog + TIME_000001
-  std::vector<std::string> fields;           // empty = ingest::kIssliveFields
+  std::vector<std::string> fields;           // empty = iss::kIssliveFields
   std::string cid = "mgQkwtwdysogQz2BJ4Ji kOj2Bg";  // LS_cid (public client id)
   absl::Duration keepalive = absl::Seconds(5);      // LS_keepalive_millis asked for
   // Cap on the keep-alive the server grants (if above `keepalive`), so the

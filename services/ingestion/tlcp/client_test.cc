@@ -17,7 +17,7 @@
 #include "common/metrics.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "services/simulator/server.h"
+#include "tools/simulator/server.h"
 #include "tests/support/wait.h"
 
 namespace iss::tlcp {

@@ -25,7 +25,7 @@
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 #include "services/ingestion/tlcp/client.h"
-#include "services/ingestion/tlcp/protocol.h"
+#include "tlcp/codec.h"
 #include "tests/support/wait.h"
 
 namespace iss::tlcp {

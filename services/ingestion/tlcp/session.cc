@@ -12,7 +12,7 @@
 namespace iss::tlcp {
 namespace {
 
-// RawUpdate slots, in the order of ingest::kIssliveFields.
+// RawUpdate slots, in the order of iss::kIssliveFields.
 std::optional<std::string>* Slot(ingest::RawUpdate& u, int slot) {
   switch (slot) {
     case 0: return &u.value;
@@ -124,14 +124,14 @@ Session::Session(SessionOptions options, ingest::UpdateSink* sink, SessionEvents
       events_(events),
       keepalive_(options_.keepalive) {
   if (options_.fields.empty()) {
-    for (const char* f : ingest::kIssliveFields) fields_.emplace_back(f);
+    for (const char* f : iss::kIssliveFields) fields_.emplace_back(f);
   } else {
     fields_ = options_.fields;
   }
   for (const std::string& f : fields_) {
     int slot = -1;
-    for (int i = 0; i < static_cast<int>(std::size(ingest::kIssliveFields)); ++i) {
-      if (f == ingest::kIssliveFields[i]) slot = i;
+    for (int i = 0; i < static_cast<int>(std::size(iss::kIssliveFields)); ++i) {
+      if (f == iss::kIssliveFields[i]) slot = i;
     }
     field_slot_.push_back(slot);
   }

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "services/ingestion/tlcp/protocol.h"
+#include "tlcp/codec.h"
 #include "services/ingestion/update.h"
 
 namespace iss::tlcp {
@@ -35,7 +35,7 @@ struct SessionOptions {
   // hours (or INT64_MAX ms) would otherwise switch stall detection off.
   absl::Duration max_keepalive = absl::Seconds(60);
   std::vector<std::string> items;
-  std::vector<std::string> fields;  // schema order; empty = ingest::kIssliveFields
+  std::vector<std::string> fields;  // schema order; empty = iss::kIssliveFields
   int items_per_request = 100;
   // LS_requested_max_frequency of every subscription: "unlimited" asks the
   // server not to throttle (it may still conflate: CONF says what it grants).

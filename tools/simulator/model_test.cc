@@ -1,4 +1,4 @@
-#include "services/simulator/model.h"
+#include "tools/simulator/model.h"
 
 #include <map>
 

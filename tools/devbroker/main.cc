@@ -15,7 +15,7 @@
 #include "common/net.h"
 #include "common/ops_server.h"
 #include "common/shutdown.h"
-#include "services/devbroker/dev_broker.h"
+#include "tools/devbroker/dev_broker.h"
 
 namespace {
 

@@ -1,5 +1,5 @@
 // librdkafka's headers: rdkafka_mock.h needs rdkafka.h first.
-#include "services/devbroker/dev_broker.h"
+#include "tools/devbroker/dev_broker.h"
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -9,7 +9,7 @@
 #include "absl/strings/str_split.h"
 #include "common/log.h"
 #include "common/net.h"
-#include "services/devbroker/forwarder.h"
+#include "tools/devbroker/forwarder.h"
 
 namespace iss::devbroker {
 namespace {

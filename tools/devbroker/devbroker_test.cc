@@ -13,7 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/kafka.h"
-#include "services/devbroker/dev_broker.h"
+#include "tools/devbroker/dev_broker.h"
 #include "tests/support/process.h"
 #include "tests/support/wait.h"
 

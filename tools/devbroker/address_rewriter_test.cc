@@ -1,7 +1,7 @@
 // AddressRewriter on hand-built Kafka frames: Metadata and FindCoordinator
 // answers name the advertised addresses, everything else passes byte for byte,
 // frames split anywhere are reassembled, and what cannot be rewritten is refused.
-#include "services/devbroker/address_rewriter.h"
+#include "tools/devbroker/address_rewriter.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -25,8 +25,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "services/ingestion/tlcp/protocol.h"
-#include "services/simulator/scenario.h"
+#include "tlcp/codec.h"
+#include "tools/simulator/scenario.h"
 
 namespace iss::sim {
 

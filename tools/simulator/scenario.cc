@@ -1,4 +1,4 @@
-#include "services/simulator/scenario.h"
+#include "tools/simulator/scenario.h"
 
 #include <fstream>
 #include <set>

@@ -14,8 +14,8 @@
 #include "common/ops_server.h"
 #include "common/runtime.h"
 #include "common/shutdown.h"
-#include "services/simulator/scenario.h"
-#include "services/simulator/server.h"
+#include "tools/simulator/scenario.h"
+#include "tools/simulator/server.h"
 
 namespace {
 

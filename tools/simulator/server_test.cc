@@ -5,7 +5,7 @@
 #include <utility>  // before Asio (g++ 12 + Boost 1.74)
 // clang-format on
 
-#include "services/simulator/server.h"
+#include "tools/simulator/server.h"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -18,7 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "services/ingestion/tlcp/protocol.h"
+#include "tlcp/codec.h"
 #include "tests/support/wait.h"
 
 namespace iss::sim {

@@ -23,8 +23,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
-#include "services/ingestion/tlcp/protocol.h"
-#include "services/simulator/scenario.h"
+#include "tlcp/codec.h"
+#include "tools/simulator/scenario.h"
 
 namespace iss::sim {
 

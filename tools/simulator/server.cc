@@ -5,7 +5,7 @@
 #include <utility>  // before Asio (g++ 12 + Boost 1.74)
 // clang-format on
 
-#include "services/simulator/server.h"
+#include "tools/simulator/server.h"
 
 #include <algorithm>
 #include <atomic>
@@ -39,8 +39,7 @@
 #include "common/endpoint.h"
 #include "common/log.h"
 #include "common/net.h"
-#include "services/ingestion/update.h"
-#include "services/simulator/model.h"
+#include "tools/simulator/model.h"
 
 namespace iss::sim {
 namespace {
@@ -58,8 +57,8 @@ constexpr size_t kMaxFrameBytes = 256 << 10;  // lines queued for a stalled clie
 
 // The field slot of a schema name (kIssliveFields order), or -1.
 int FieldSlot(std::string_view name) {
-  for (int i = 0; i < static_cast<int>(std::size(ingest::kIssliveFields)); ++i) {
-    if (name == ingest::kIssliveFields[i]) return i;
+  for (int i = 0; i < static_cast<int>(std::size(iss::kIssliveFields)); ++i) {
+    if (name == iss::kIssliveFields[i]) return i;
   }
   return -1;
 }

@@ -1,4 +1,4 @@
-#include "services/ingestion/tlcp/protocol.h"
+#include "tlcp/codec.h"
 
 #include <array>
 #include <charconv>

@@ -1,4 +1,4 @@
-#include "services/devbroker/address_rewriter.h"
+#include "tools/devbroker/address_rewriter.h"
 
 #include "absl/strings/str_cat.h"
 

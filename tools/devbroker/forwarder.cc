@@ -1,4 +1,4 @@
-#include "services/devbroker/forwarder.h"
+#include "tools/devbroker/forwarder.h"
 
 #include <fcntl.h>
 #include <netdb.h>

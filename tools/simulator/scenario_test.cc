@@ -1,4 +1,4 @@
-#include "services/simulator/scenario.h"
+#include "tools/simulator/scenario.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

@@ -1,4 +1,4 @@
-#include "services/simulator/model.h"
+#include "tools/simulator/model.h"
 
 #include <algorithm>
 
@@ -9,7 +9,7 @@
 namespace iss::sim {
 namespace {
 
-// Field slots, in ingest::kIssliveFields order.
+// Field slots, in iss::kIssliveFields order.
 enum Slot { kValue = 0, kTimeStamp, kClass, kIndicator, kColor, kCalibrated, kSlots };
 
 constexpr const char* kAos = "24";

@@ -16,7 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "services/devbroker/address_rewriter.h"
+#include "tools/devbroker/address_rewriter.h"
 
 namespace iss::devbroker {
 
