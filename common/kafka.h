@@ -1,5 +1,5 @@
 // Owns: the narrow Kafka driver every service uses (librdkafka underneath).
-// Nothing outside this file, kafka.cc and kafka_supervisor.cc includes
+// Nothing outside this file and the driver (kafka*.cc, kafka_internal.h) includes
 // librdkafka headers, except the test fixture that drives the mock cluster.
 //
 // Producer: idempotent (enable.idempotence, acks=all), lz4, keyed; one internal

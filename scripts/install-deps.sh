@@ -7,6 +7,8 @@ set -euo pipefail
 packages=(
   # toolchain
   cmake g++ ninja-build pkg-config ccache git
+  # formatting check, and clang's thread-safety analysis (scripts/*-check.*)
+  clang-format clang
   # gRPC, protobuf, abseil and the well-known protos we compile against
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   grpc-proto golang-github-grpc-ecosystem-grpc-gateway-dev
