@@ -13,7 +13,7 @@ namespace {
 
 struct Metrics {
   prometheus::Family<prometheus::Counter>& posts = iss::metrics::CounterFamily(
-      "iss_peebot_posts_total", "Detections resolved by the poster, by outcome");
+      "iss_peebot_posts_total", "Detections resolved by the posters, by destination and outcome");
   prometheus::Counter& retries =
       iss::metrics::Counter("iss_peebot_post_retries_total", "X API calls retried (5xx, timeouts)");
   prometheus::Counter& cooldown_skips = iss::metrics::Counter(
@@ -23,7 +23,9 @@ struct Metrics {
   prometheus::Histogram& latency =
       iss::metrics::Histogram("iss_peebot_x_api_request_seconds", "X API POST /2/tweets latency",
                               {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30});
-  prometheus::Counter& Outcome(PostStatus s) { return posts.Add({{"outcome", PostStatusName(s)}}); }
+  prometheus::Counter& Outcome(PostStatus s) {
+    return posts.Add({{"destination", "x"}, {"outcome", PostStatusName(s)}});
+  }
 };
 
 Metrics& M() {
@@ -105,6 +107,16 @@ absl::StatusOr<absl::Duration> Poster::CooldownRemaining() {
 }
 
 absl::StatusOr<int> Poster::RunOnce() {
+  if (options_.shared_admission) {
+    const PeeBotSettings s = settings_->Get();
+    Store::AdmissionRules rules;
+    rules.now = clock_->Now();
+    rules.max_post_age = options_.max_post_age;
+    rules.cooldown = s.cooldown;
+    rules.paused = s.paused;
+    rules.destinations = options_.destinations;
+    if (auto n = store_->Admit(rules); !n.ok()) return n.status();
+  }
   auto rows = store_->Pending(options_.batch);
   if (!rows.ok()) return rows.status();
   int resolved = 0;
@@ -148,6 +160,25 @@ Poster::Send Poster::Handle(const Store::PendingRow& row, const PeeBotSettings& 
     if (Deliver(d, out.text, /*resumed=*/true, &out) == Send::kStop) return Send::kStop;
     return resolve(out.status, "");
   }
+  int folded = -1;  // from the shared admission, when there is one
+  if (options_.shared_admission) {
+    auto adm = store_->AdmissionOf(d.detection_id());
+    if (!adm.ok() || !adm->has_value()) return Send::kStop;  // decided next round
+    const Store::Admission& a = **adm;
+    if (a.decision == "cooldown") M().cooldown_skips.Increment();
+    if (a.decision != "admitted") {
+      return resolve(a.decision == "cooldown" ? v1::POST_STATUS_COOLDOWN
+                     : a.decision == "paused" ? v1::POST_STATUS_PAUSED
+                                              : v1::POST_STATUS_STALE,
+                     a.reason);
+    }
+    folded = a.folded;
+    auto pauses = store_->DestinationPauses();
+    if (!pauses.ok()) return Send::kStop;
+    if (auto it = pauses->find("x"); it != pauses->end()) {
+      return resolve(v1::POST_STATUS_PAUSED, absl::StrCat("destination x paused: ", it->second));
+    }
+  }
   // "Just rose" about the past is wrong whatever the other guardrails say.
   if (const absl::Time end = iss::FromProto(d.end_time());
       options_.max_post_age > absl::ZeroDuration() && end < now - options_.max_post_age) {
@@ -171,17 +202,10 @@ Poster::Send Poster::Handle(const Store::PendingRow& row, const PeeBotSettings& 
                    absl::StrCat("daily post cap ", s.daily_post_cap, " reached"));
   }
 
-  Detection det;
-  det.detection_id = d.detection_id();
-  det.item_id = d.item_id();
-  det.start_time = start;
-  det.end_time = iss::FromProto(d.end_time());
-  det.start_level = d.start_level_percent();
-  det.end_level = d.end_level_percent();
-  det.rise = d.rise_percent();
-  det.volume_ml = d.estimated_volume_ml();
-  const PostComposer::Composed text = composer_.Compose(
-      det, stats->folded_since_last, stats->last_joke_index + 1, stats->last_text);
+  const Detection det = DetectionFromProto(d);
+  const PostComposer::Composed text =
+      composer_.Compose(det, folded >= 0 ? folded : stats->folded_since_last,
+                        stats->last_joke_index + 1, stats->last_text);
   out.text = text.text;
   out.joke_index = text.joke_index;
 

@@ -30,6 +30,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -74,6 +75,13 @@ struct PosterOptions {
   // A detection that ended longer ago than this is stale: never posted.
   // Zero = no limit.
   absl::Duration max_post_age = absl::Minutes(10);
+  // Take the per-detection decision (cooldown, global pause, freshness) from
+  // the admission every destination shares (Store::Admit, destinations.h),
+  // which also creates the other destinations' deliveries; X's own guardrails
+  // (wall-clock cooldown, daily cap) apply after it, and a pause of the
+  // destination "x" alone. Off: X decides alone, as before destinations.
+  bool shared_admission = false;
+  std::vector<std::string> destinations;  // every configured one, for the admission
 };
 
 class Poster {

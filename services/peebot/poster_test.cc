@@ -375,7 +375,7 @@ TEST_F(PosterTest, InterruptedBeforeSendingIsPostedOnceAfterRestart) {
 }
 
 // The value of one sample line of the exposition, e.g.
-// iss_peebot_posts_total{outcome="posted"}; 0 when absent.
+// iss_peebot_posts_total{destination="x",outcome="posted"}; 0 when absent.
 double Metric(const std::string& series) {
   const std::string text = iss::metrics::Serialize();
   const size_t at = text.find("\n" + series + " ");
@@ -384,8 +384,8 @@ double Metric(const std::string& series) {
 }
 
 TEST_F(PosterTest, MetricsCountOutcomesRetriesAndCooldownSkips) {
-  const double posted = Metric(R"(iss_peebot_posts_total{outcome="posted"})");
-  const double cooldown = Metric(R"(iss_peebot_posts_total{outcome="cooldown"})");
+  const double posted = Metric(R"(iss_peebot_posts_total{destination="x",outcome="posted"})");
+  const double cooldown = Metric(R"(iss_peebot_posts_total{destination="x",outcome="cooldown"})");
   const double retries = Metric("iss_peebot_post_retries_total");
   const double skips = Metric("iss_peebot_cooldown_skips_total");
   const double calls = Metric("iss_peebot_x_api_request_seconds_count");
@@ -393,8 +393,8 @@ TEST_F(PosterTest, MetricsCountOutcomesRetriesAndCooldownSkips) {
   fake_->Push(FakeXReply::ServerError(503));
   Insert({Det(kT0), Det(kT0 + absl::Minutes(1), 55, 57)});
   ASSERT_EQ(*NewPoster(client_.get())->RunOnce(), 2);
-  EXPECT_EQ(Metric(R"(iss_peebot_posts_total{outcome="posted"})"), posted + 1);
-  EXPECT_EQ(Metric(R"(iss_peebot_posts_total{outcome="cooldown"})"), cooldown + 1);
+  EXPECT_EQ(Metric(R"(iss_peebot_posts_total{destination="x",outcome="posted"})"), posted + 1);
+  EXPECT_EQ(Metric(R"(iss_peebot_posts_total{destination="x",outcome="cooldown"})"), cooldown + 1);
   EXPECT_EQ(Metric("iss_peebot_post_retries_total"), retries + 1);
   EXPECT_EQ(Metric("iss_peebot_cooldown_skips_total"), skips + 1);
   EXPECT_EQ(Metric("iss_peebot_x_api_request_seconds_count"), calls + 2);
