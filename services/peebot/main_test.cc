@@ -139,7 +139,8 @@ TEST(PeebotMainTest, ServesDetectsPostsAndStopsCleanly) {
   }
   auto metrics = iss::testing::HttpGet(ops_port, "/metrics");
   ASSERT_TRUE(metrics.ok());
-  EXPECT_TRUE(absl::StrContains(metrics->second, "iss_peebot_posts_total{destination=\"x\",outcome=\"posted\"} 2"))
+  EXPECT_TRUE(absl::StrContains(metrics->second,
+                                "iss_peebot_posts_total{destination=\"x\",outcome=\"posted\"} 2"))
       << metrics->second.substr(0, 2000);
 
   // Readiness follows the broker (a consumer's poll answers OK without one).

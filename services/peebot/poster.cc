@@ -95,7 +95,7 @@ absl::Duration Poster::Backoff(int attempt) {
 }
 
 absl::StatusOr<Store::PostStats> Poster::Stats() {
-  return store_->Stats(clock_->Now(), settings_->EffectiveDryRun());
+  return store_->Stats(clock_->Now(), settings_->EffectiveDryRun() || options_.dry_run);
 }
 
 absl::StatusOr<absl::Duration> Poster::CooldownRemaining() {
@@ -122,7 +122,7 @@ absl::StatusOr<int> Poster::RunOnce() {
   int resolved = 0;
   for (const Store::PendingRow& row : *rows) {
     const PeeBotSettings s = settings_->Get();
-    if (Handle(row, s, settings_->EffectiveDryRun()) == Send::kStop) break;
+    if (Handle(row, s, settings_->EffectiveDryRun() || options_.dry_run) == Send::kStop) break;
     ++resolved;
   }
   return resolved;
@@ -298,7 +298,7 @@ absl::StatusOr<Poster::TestResult> Poster::PostTest(const std::string& requested
   out.at = clock_->Now();
   out.text = res.text;
   out.record_post = true;
-  if (!force || x_ == nullptr) {
+  if (!force || x_ == nullptr || options_.dry_run) {
     res.outcome = "dry-run";
     if (force) res.error = "no X credentials configured: dry-run";
     out.dry_run = true;
@@ -350,7 +350,7 @@ void PosterLoop::Run() {
       if (stop_) return;
       wake_ = false;
     }
-    auto n = poster_->RunOnce();
+    auto n = round_();
     if (!n.ok()) {
       iss::log::Warn("poster round failed", {{"error", n.status().ToString()}});
     }

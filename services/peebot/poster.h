@@ -82,6 +82,8 @@ struct PosterOptions {
   // destination "x" alone. Off: X decides alone, as before destinations.
   bool shared_admission = false;
   std::vector<std::string> destinations;  // every configured one, for the admission
+  // Dry-run for X alone (ISS_PEEBOT_X_DRY_RUN), beside the global switch.
+  bool dry_run = false;
 };
 
 class Poster {
@@ -106,6 +108,8 @@ class Poster {
 
   // "ok", "rate-limited", "failing", "unconfigured".
   std::string XHealth() const;
+  // X posts are dry-run: the global switch, ISS_PEEBOT_X_DRY_RUN or no credentials.
+  bool EffectiveDryRun() const { return settings_->EffectiveDryRun() || options_.dry_run; }
   // Called on every change of XHealth() (e.g. to feed iss::Health).
   void OnHealthChange(std::function<void(const std::string&)> listener);
   // When the next post is allowed by the cooldown (InfinitePast = now).
@@ -138,7 +142,10 @@ class Poster {
 class PosterLoop {
  public:
   PosterLoop(Poster* poster, Clock* clock, absl::Duration interval)
-      : poster_(poster), clock_(clock), interval_(interval) {}
+      : round_([poster] { return poster->RunOnce(); }), clock_(clock), interval_(interval) {}
+  // Any round (a DestinationPoster's RunOnce).
+  PosterLoop(std::function<absl::StatusOr<int>()> round, Clock* clock, absl::Duration interval)
+      : round_(std::move(round)), clock_(clock), interval_(interval) {}
   ~PosterLoop() { Stop(); }
   void Start();
   void Notify();
@@ -146,7 +153,7 @@ class PosterLoop {
 
  private:
   void Run();
-  Poster* poster_;
+  std::function<absl::StatusOr<int>()> round_;
   Clock* clock_;
   const absl::Duration interval_;
   absl::Mutex mu_;
