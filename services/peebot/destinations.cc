@@ -371,14 +371,16 @@ absl::StatusOr<int> DestinationPoster::RunOnce() {
   if (!rows.ok()) return rows.status();
   int resolved = 0;
   for (Store::DeliveryRow& row : *rows) {
-    if (!Handle(std::move(row))) break;
-    ++resolved;
+    const Step step = Handle(std::move(row));
+    if (step == Step::kStop) break;
+    if (step == Step::kResolved) ++resolved;
   }
   return resolved;
 }
 
-bool DestinationPoster::Resolve(const Store::DeliveryRow& row, Store::Outcome& out,
-                                PostStatus status, const std::string& why) {
+DestinationPoster::Step DestinationPoster::Resolve(const Store::DeliveryRow& row,
+                                                   Store::Outcome& out, PostStatus status,
+                                                   const std::string& why) {
   const std::string& id = row.detection.detection_id();
   out.status = status;
   if (out.error.empty()) out.error = why;
@@ -386,7 +388,7 @@ bool DestinationPoster::Resolve(const Store::DeliveryRow& row, Store::Outcome& o
     iss::log::Warn(
         "cannot record delivery outcome",
         {{"detection_id", id}, {"destination", options_.name}, {"error", st.ToString()}});
-    return false;
+    return Step::kStop;
   }
   M().posts.Add({{"destination", options_.name}, {"outcome", PostStatusName(status)}}).Increment();
   iss::log::Info("delivery resolved", {{"detection_id", id},
@@ -395,7 +397,7 @@ bool DestinationPoster::Resolve(const Store::DeliveryRow& row, Store::Outcome& o
                                        {"text", out.text},
                                        {"post_id", out.post_id},
                                        {"detail", out.error}});
-  return true;
+  return Step::kResolved;
 }
 
 absl::StatusOr<std::string> DestinationPoster::ComposeText(const Store::DeliveryRow& row,
@@ -419,7 +421,7 @@ absl::StatusOr<std::string> DestinationPoster::ComposeText(const Store::Delivery
   return FitText(absl::StrCat(text, " #", det.detection_id.substr(0, 6)), limit);
 }
 
-bool DestinationPoster::Handle(Store::DeliveryRow row) {
+DestinationPoster::Step DestinationPoster::Handle(Store::DeliveryRow row) {
   const v1::Detection& d = row.detection;
   const absl::Time now = clock_->Now();
   const bool dry_run = EffectiveDryRun();
@@ -442,14 +444,14 @@ bool DestinationPoster::Handle(Store::DeliveryRow row) {
   }
   if (settings_->Get().paused) return Resolve(row, out, v1::POST_STATUS_PAUSED, "posting paused");
   auto pauses = store_->DestinationPauses();
-  if (!pauses.ok()) return false;
+  if (!pauses.ok()) return Step::kStop;
   if (auto it = pauses->find(options_.name); it != pauses->end()) {
     return Resolve(row, out, v1::POST_STATUS_PAUSED,
                    absl::StrCat("destination ", options_.name, " paused: ", it->second));
   }
   if (row.text.empty()) {
     auto stats = store_->DestinationStats(options_.name, now, dry_run);
-    if (!stats.ok()) return false;
+    if (!stats.ok()) return Step::kStop;
     const int cap = DailyCap();
     if (cap == 0 || stats->posts_today >= cap) {
       return Resolve(row, out, v1::POST_STATUS_DAILY_CAP,
@@ -457,7 +459,7 @@ bool DestinationPoster::Handle(Store::DeliveryRow row) {
     }
     int joke = -1;
     auto text = ComposeText(row, dry_run, &joke);
-    if (!text.ok()) return false;
+    if (!text.ok()) return Step::kStop;
     out.text = *text;
     out.joke_index = joke;
     if (dry_run) {
@@ -478,12 +480,13 @@ bool DestinationPoster::Handle(Store::DeliveryRow row) {
   return Send(row, /*resumed=*/false, out);
 }
 
-bool DestinationPoster::Send(Store::DeliveryRow& row, bool resumed, Store::Outcome& out) {
+DestinationPoster::Step DestinationPoster::Send(Store::DeliveryRow& row, bool resumed,
+                                                Store::Outcome& out) {
   const std::string& id = row.detection.detection_id();
   const absl::Time now = clock_->Now();
   // Fixed and marked before the call: a crash from here on leaves the row in
   // flight, and the next attempt finds out instead of creating a second post.
-  if (absl::Status st = store_->MarkDeliveryInFlight(row, now); !st.ok()) return false;
+  if (absl::Status st = store_->MarkDeliveryInFlight(row, now); !st.ok()) return Step::kStop;
   const absl::Time first_sent = row.first_sent_at.value_or(now);
   const absl::Time t0 = absl::Now();
   AttemptResult r =
@@ -512,7 +515,7 @@ bool DestinationPoster::Send(Store::DeliveryRow& row, bool resumed, Store::Outco
       (void)store_->DeferDelivery(
           id, options_.name, at,
           absl::StrCat(r.error, " (until ", iss::FormatRfc3339Micros(at), ")"), row.in_flight);
-      return true;
+      return Step::kDeferred;
     }
     case AttemptResult::Kind::kRetry:
       break;
@@ -520,7 +523,7 @@ bool DestinationPoster::Send(Store::DeliveryRow& row, bool resumed, Store::Outco
   const bool unknown = r.may_have_arrived || (resumed && row.in_flight);
   if (r.retry_at) {  // a deliberate wait (Mastodon's re-send delay), not a failure
     (void)store_->DeferDelivery(id, options_.name, *r.retry_at, r.error, unknown);
-    return true;
+    return Step::kDeferred;
   }
   SetHealth("failing", r.error);
   if (options_.max_post_age == absl::ZeroDuration() && attempts >= options_.max_attempts) {
@@ -534,7 +537,7 @@ bool DestinationPoster::Send(Store::DeliveryRow& row, bool resumed, Store::Outco
                                                {"attempt", attempts},
                                                {"error", r.error}});
   (void)store_->DeferDelivery(id, options_.name, next, r.error, unknown);
-  return true;
+  return Step::kDeferred;
 }
 
 absl::StatusOr<Poster::TestResult> DestinationPoster::PostTest(const std::string& requested,

@@ -152,10 +152,10 @@ class DestinationPoster {
   absl::StatusOr<v1::DestinationStatus> Status();
 
  private:
-  // false: stop this round (database trouble).
-  bool Handle(Store::DeliveryRow row);
-  bool Send(Store::DeliveryRow& row, bool resumed, Store::Outcome& out);
-  bool Resolve(const Store::DeliveryRow& row, Store::Outcome& out, PostStatus status,
+  enum class Step { kResolved, kDeferred, kStop };  // kStop: database trouble
+  Step Handle(Store::DeliveryRow row);
+  Step Send(Store::DeliveryRow& row, bool resumed, Store::Outcome& out);
+  Step Resolve(const Store::DeliveryRow& row, Store::Outcome& out, PostStatus status,
                const std::string& why);
   absl::StatusOr<std::string> ComposeText(const Store::DeliveryRow& row, bool dry_run,
                                           int* joke_index);
