@@ -211,6 +211,30 @@ int main(int argc, char** argv) {
                                     "ISS_PEEBOT_WEBHOOK_DRY_RUN=true)"));
   }
 
+  // The network clients now: a bad URL or secret never gets better either.
+  std::unique_ptr<BlueskyClient> bluesky;
+  std::unique_ptr<MastodonClient> mastodon;
+  std::unique_ptr<WebhookClient> webhook;
+  if (wants(kDestinationBluesky) && !bsky_id->empty() && !bsky_pass->empty()) {
+    auto c = BlueskyClient::Create({*bsky_url, *bsky_id, *bsky_pass, *net_timeout, ""});
+    if (!c.ok()) Fail("bad Bluesky configuration", c.status());
+    bluesky = std::move(*c);
+  }
+  if (wants(kDestinationMastodon) && !masto_url->empty() && !masto_token->empty()) {
+    auto c = MastodonClient::Create({*masto_url, *masto_token, *net_timeout, ""});
+    if (!c.ok()) Fail("bad Mastodon configuration", c.status());
+    mastodon = std::move(*c);
+  }
+  if (wants(kDestinationWebhook) && !hook_url->empty()) {
+    WebhookOptions wo;
+    wo.url = *hook_url;
+    wo.secrets = absl::StrSplit(*hook_secret, absl::ByAnyChar(" ,"), absl::SkipWhitespace());
+    wo.timeout = *net_timeout;
+    auto c = WebhookClient::Create(wo);
+    if (!c.ok()) Fail("bad webhook configuration", c.status());
+    webhook = std::move(*c);
+  }
+
   // A malformed DSN never gets better: fail now rather than retry forever.
   if (absl::Status s = pg::ValidateDsn(*dsn); !s.ok()) Fail("bad configuration", s);
 
@@ -273,9 +297,6 @@ int main(int argc, char** argv) {
   }
 
   // --- Bluesky, Mastodon, webhook: a client, a network and a poster each -------
-  std::unique_ptr<BlueskyClient> bluesky;
-  std::unique_ptr<MastodonClient> mastodon;
-  std::unique_ptr<WebhookClient> webhook;
   std::vector<std::unique_ptr<Network>> networks;
   std::vector<std::unique_ptr<Store>> destination_stores;
   std::vector<std::unique_ptr<DestinationPoster>> destination_posters;
@@ -300,10 +321,7 @@ int main(int argc, char** argv) {
   };
   if (wants(kDestinationBluesky)) {
     Network* net = nullptr;
-    if (!bsky_id->empty() && !bsky_pass->empty()) {
-      auto c = BlueskyClient::Create({*bsky_url, *bsky_id, *bsky_pass, *net_timeout, ""});
-      if (!c.ok()) Fail("bad Bluesky configuration", c.status());
-      bluesky = std::move(*c);
+    if (bluesky) {
       networks.push_back(MakeBlueskyNetwork(bluesky.get()));
       net = networks.back().get();
     }
@@ -311,10 +329,7 @@ int main(int argc, char** argv) {
   }
   if (wants(kDestinationMastodon)) {
     Network* net = nullptr;
-    if (!masto_url->empty() && !masto_token->empty()) {
-      auto c = MastodonClient::Create({*masto_url, *masto_token, *net_timeout, ""});
-      if (!c.ok()) Fail("bad Mastodon configuration", c.status());
-      mastodon = std::move(*c);
+    if (mastodon) {
       MastodonNetworkOptions mo;
       mo.visibility = *masto_visibility;
       // The instance's own length rule; the default (500) when it does not say.
@@ -332,14 +347,7 @@ int main(int argc, char** argv) {
   }
   if (wants(kDestinationWebhook)) {
     Network* net = nullptr;
-    if (!hook_url->empty()) {
-      WebhookOptions wo;
-      wo.url = *hook_url;
-      wo.secrets = absl::StrSplit(*hook_secret, absl::ByAnyChar(" ,"), absl::SkipWhitespace());
-      wo.timeout = *net_timeout;
-      auto c = WebhookClient::Create(wo);
-      if (!c.ok()) Fail("bad webhook configuration", c.status());
-      webhook = std::move(*c);
+    if (webhook) {
       networks.push_back(MakeWebhookNetwork(webhook.get()));
       net = networks.back().get();
     }
