@@ -1,7 +1,6 @@
 #include "services/peebot/destinations.h"
 
 #include <algorithm>
-#include <cmath>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -345,17 +344,8 @@ void DestinationPoster::SetHealth(const std::string& h, const std::string& error
 }
 
 absl::Duration DestinationPoster::Backoff(int attempt) {
-  // Exponential, capped, "equal jitter" (as the X poster).
-  absl::Duration d = options_.base_backoff * std::pow(2.0, std::max(0, attempt - 1));
-  d = std::min(d, options_.max_backoff);
-  uint64_t r;
-  {
-    absl::MutexLock lock(&mu_);
-    jitter_state_ = jitter_state_ * 6364136223846793005ULL + 1442695040888963407ULL;
-    r = jitter_state_ >> 33;
-  }
-  const double frac = static_cast<double>(r % 1000000) / 1e6;
-  return d / 2 + (d / 2) * frac;
+  absl::MutexLock lock(&mu_);
+  return JitteredBackoff(attempt, options_.base_backoff, options_.max_backoff, &jitter_state_);
 }
 
 absl::StatusOr<int> DestinationPoster::RunOnce() {

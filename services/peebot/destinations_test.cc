@@ -17,6 +17,7 @@
 #include "services/peebot/testing/fake_bluesky_server.h"
 #include "services/peebot/testing/fake_mastodon_server.h"
 #include "services/peebot/testing/fake_webhook_receiver.h"
+#include "services/peebot/testing/manual_clock.h"
 #include "services/peebot/tid.h"
 #include "tests/support/pg_server.h"
 
@@ -27,48 +28,11 @@ using testing::FakeBlueskyServer;
 using testing::FakeMastodonServer;
 using testing::FakeReply;
 using testing::FakeWebhookReceiver;
+using testing::ManualClock;
+using testing::TestDetection;
 
 const absl::Time kT0 = absl::FromUnixSeconds(1768046400);  // 2026-01-10T12:00Z
 constexpr char kSecret[] = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-class ManualClock final : public Clock {
- public:
-  explicit ManualClock(absl::Time t) : now_(t) {}
-  absl::Time Now() override {
-    absl::MutexLock lock(&mu_);
-    return now_;
-  }
-  bool SleepFor(absl::Duration d) override {
-    Advance(d);
-    return true;
-  }
-  void Cancel() override {}
-  void Advance(absl::Duration d) {
-    absl::MutexLock lock(&mu_);
-    now_ += d;
-  }
-  void Set(absl::Time t) {
-    absl::MutexLock lock(&mu_);
-    now_ = t;
-  }
-
- private:
-  absl::Mutex mu_;
-  absl::Time now_ ABSL_GUARDED_BY(mu_);
-};
-
-Detection Det(absl::Time start, double from = 50, double to = 55) {
-  Detection d;
-  d.item_id = "NODE3000005";
-  d.start_time = start;
-  d.end_time = start + absl::Seconds(25);
-  d.start_level = from;
-  d.end_level = to;
-  d.rise = to - from;
-  d.volume_ml = d.rise * 82;
-  d.detection_id = DetectionId(d.item_id, start);
-  return d;
-}
 
 // Mastodon unreachable (nothing listens) until switched back: the network
 // being down, seen through the real client.
@@ -203,7 +167,7 @@ class DestinationsTest : public ::testing::Test {
 };
 
 TEST_F(DestinationsTest, EachNetworkGetsTheDetectionOnceInItsOwnTerms) {
-  const Detection d = Det(kT0);
+  const Detection d = TestDetection(kT0);
   Insert({d});
   EXPECT_EQ(RunAll(),
             (std::map<std::string, int>{{"bluesky", 1}, {"mastodon", 1}, {"webhook", 1}}));
@@ -237,7 +201,7 @@ TEST_F(DestinationsTest, EachNetworkGetsTheDetectionOnceInItsOwnTerms) {
 // was recorded (the answer never came back): after the restart each network
 // still has exactly one post.
 TEST_F(DestinationsTest, CrashBetweenSendAndRecordLeavesExactlyOnePostPerNetwork) {
-  const Detection d = Det(kT0);
+  const Detection d = TestDetection(kT0);
   Insert({d});
   bsky_->Push(kXrpcCreateRecord, FakeReply::AcceptThenDrop());
   masto_->Push(FakeReply::AcceptThenDrop());
@@ -275,7 +239,7 @@ TEST_F(DestinationsTest, CrashBetweenSendAndRecordLeavesExactlyOnePostPerNetwork
 // The process died after marking the delivery in flight and before the
 // request left: after the restart each network gets the post, once.
 TEST_F(DestinationsTest, CrashBeforeTheRequestLeftPostsOnceAfterRestart) {
-  const Detection d = Det(kT0);
+  const Detection d = TestDetection(kT0);
   Insert({d});
   Store::AdmissionRules rules;
   rules.now = clock_.Now();
@@ -314,7 +278,7 @@ TEST_F(DestinationsTest, OneDestinationDownForAnHourDoesNotHoldUpTheOthers) {
   clock_.Set(start);
   std::vector<Detection> dets;
   for (int i = 0; i <= 4; ++i)
-    dets.push_back(Det(start + absl::Minutes(15 * i) + absl::Minutes(1), 50 + i, 53 + i));
+    dets.push_back(TestDetection(start + absl::Minutes(15 * i) + absl::Minutes(1), 50 + i, 53 + i));
   masto_switch_->is_down = true;
   size_t inserted = 0;
   // Minute by minute: a detection is stored when it ends; every poster runs.
@@ -360,7 +324,7 @@ TEST_F(DestinationsTest, UnauthorisedIsTerminalForThatNetworkOnly) {
     Connect(bad == "bluesky" ? "wrong-password" : testing::FakeBlueskyAccount{}.password,
             bad == "mastodon" ? "wrong-token" : testing::FakeMastodonAccount{}.token,
             bad == "webhook" ? "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" : kSecret);
-    const Detection d = Det(kT0);
+    const Detection d = TestDetection(kT0);
     Insert({d});
     RunAll();
     for (const std::string& name : kAll) {
@@ -381,7 +345,7 @@ TEST_F(DestinationsTest, UnauthorisedIsTerminalForThatNetworkOnly) {
 }
 
 TEST_F(DestinationsTest, RateLimitWaitsForTheNetworksResetAndDoesNotCountAsFailure) {
-  const Detection d = Det(kT0);
+  const Detection d = TestDetection(kT0);
   Insert({d});
   // The PDS sends RateLimit-Reset (wall time) and Retry-After (relative): the
   // poster follows Retry-After on its own clock.
@@ -420,7 +384,7 @@ TEST_F(DestinationsTest, RateLimitWaitsForTheNetworksResetAndDoesNotCountAsFailu
 }
 
 TEST_F(DestinationsTest, ServerErrorsAreRetriedWithBackoffWithoutDuplicates) {
-  const Detection d = Det(kT0);
+  const Detection d = TestDetection(kT0);
   Insert({d});
   // 500 from the PDS may mean the record was made: the retry asks first.
   FakeReply made = FakeReply::ServerError(500);
@@ -460,8 +424,8 @@ TEST_F(DestinationsTest, CooldownIsDecidedOncePerDetectionAndFoldedEverywhere) {
     s.cooldown = absl::Minutes(15);
     return s;
   }());
-  const Detection a = Det(kT0), b = Det(kT0 + absl::Minutes(5), 55, 57),
-                  c = Det(kT0 + absl::Minutes(20), 57, 60);
+  const Detection a = TestDetection(kT0), b = TestDetection(kT0 + absl::Minutes(5), 55, 57),
+                  c = TestDetection(kT0 + absl::Minutes(20), 57, 60);
   Insert({a, b, c});
   RunAll();
   auto adm = store_->AdmissionOf(b.detection_id);
@@ -480,7 +444,7 @@ TEST_F(DestinationsTest, CooldownIsDecidedOncePerDetectionAndFoldedEverywhere) {
 TEST_F(DestinationsTest, DailyCapAndPauseApplyToOneDestination) {
   Reconfigure([](DestinationOptions& o) { o.daily_cap = 1; });
   ASSERT_TRUE(store_->SetDestinationPaused("webhook", true, "chat migration").ok());
-  const Detection a = Det(kT0), b = Det(kT0 + absl::Minutes(20), 55, 58);
+  const Detection a = TestDetection(kT0), b = TestDetection(kT0 + absl::Minutes(20), 55, 58);
   Insert({a, b});
   RunAll();
   EXPECT_EQ(DeliveryOf(a, "bluesky").status(), v1::POST_STATUS_POSTED);
@@ -498,7 +462,7 @@ TEST_F(DestinationsTest, DailyCapAndPauseApplyToOneDestination) {
   EXPECT_EQ(bs->daily_post_cap(), 1u);
   // Resumed: the next detection goes out again.
   ASSERT_TRUE(store_->SetDestinationPaused("webhook", false, "").ok());
-  const Detection c = Det(kT0 + absl::Minutes(40), 58, 61);
+  const Detection c = TestDetection(kT0 + absl::Minutes(40), 58, 61);
   Insert({c});
   RunAll();
   EXPECT_EQ(DeliveryOf(c, "webhook").status(), v1::POST_STATUS_POSTED);
@@ -508,7 +472,8 @@ TEST_F(DestinationsTest, NeverTheSameTextTwiceOnOneNetwork) {
   composer_ = PostComposer({"Tank rose."}, {""});
   Reconfigure([](DestinationOptions&) {});
   std::vector<Detection> dets;
-  for (int i = 0; i < 4; ++i) dets.push_back(Det(kT0 + absl::Minutes(20 * i), 50 + i, 53 + i));
+  for (int i = 0; i < 4; ++i)
+    dets.push_back(TestDetection(kT0 + absl::Minutes(20 * i), 50 + i, 53 + i));
   Insert(dets);
   RunAll();
   std::set<std::string> texts;
@@ -524,7 +489,7 @@ TEST_F(DestinationsTest, TextsFitEachNetworksLimit) {
   masto_->set_max_characters(40);
   networks_["mastodon"] = MakeMastodonNetwork(masto_switch_.get(), {"public", "en", 40, 23});
   AddPoster("mastodon", options_);
-  const Detection d = Det(kT0);
+  const Detection d = TestDetection(kT0);
   Insert({d});
   RunAll();
   ASSERT_EQ(masto_->statuses().size(), 1u);
@@ -536,7 +501,7 @@ TEST_F(DestinationsTest, TextsFitEachNetworksLimit) {
 TEST_F(DestinationsTest, DryRunPerDestinationSendsNothingThere) {
   options_.dry_run = true;
   AddPoster("mastodon", options_);
-  const Detection d = Det(kT0);
+  const Detection d = TestDetection(kT0);
   Insert({d});
   RunAll();
   EXPECT_EQ(DeliveryOf(d, "mastodon").status(), v1::POST_STATUS_DRY_RUN);
@@ -568,7 +533,7 @@ TEST_F(DestinationsTest, TestPostGoesToOneDestination) {
 }
 
 TEST_F(DestinationsTest, MetricsAreLabelledByDestination) {
-  const Detection d = Det(kT0);
+  const Detection d = TestDetection(kT0);
   Insert({d});
   RunAll();
   const std::string text = iss::metrics::Serialize();

@@ -79,19 +79,20 @@ std::string Poster::XHealth() const {
   return health_;
 }
 
-absl::Duration Poster::Backoff(int attempt) {
+absl::Duration JitteredBackoff(int attempt, absl::Duration base, absl::Duration max,
+                               uint64_t* state) {
   // Exponential, capped, with "equal jitter": half fixed, half random, so
   // retries from several instances do not synchronise.
-  absl::Duration d = options_.base_backoff * std::pow(2.0, std::max(0, attempt - 1));
-  d = std::min(d, options_.max_backoff);
-  uint64_t r;
-  {
-    absl::MutexLock lock(&mu_);
-    jitter_state_ = jitter_state_ * 6364136223846793005ULL + 1442695040888963407ULL;
-    r = jitter_state_ >> 33;
-  }
-  const double frac = static_cast<double>(r % 1000000) / 1e6;
+  absl::Duration d = base * std::pow(2.0, std::max(0, attempt - 1));
+  d = std::min(d, max);
+  *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
+  const double frac = static_cast<double>((*state >> 33) % 1000000) / 1e6;
   return d / 2 + (d / 2) * frac;
+}
+
+absl::Duration Poster::Backoff(int attempt) {
+  absl::MutexLock lock(&mu_);
+  return JitteredBackoff(attempt, options_.base_backoff, options_.max_backoff, &jitter_state_);
 }
 
 absl::StatusOr<Store::PostStats> Poster::Stats() {

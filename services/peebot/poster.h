@@ -65,6 +65,12 @@ class RealClock final : public Clock {
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
 };
 
+// Exponential backoff for the `attempt`-th failure (1-based): base * 2^(n-1),
+// capped at `max`, with "equal jitter" (half fixed, half drawn from `state`,
+// a linear congruential sequence the caller keeps).
+absl::Duration JitteredBackoff(int attempt, absl::Duration base, absl::Duration max,
+                               uint64_t* state);
+
 struct PosterOptions {
   int max_attempts = 5;  // per detection, for 5xx/timeouts
   absl::Duration base_backoff = absl::Seconds(2);
