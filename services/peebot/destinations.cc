@@ -349,14 +349,11 @@ absl::Duration DestinationPoster::Backoff(int attempt) {
 }
 
 absl::StatusOr<int> DestinationPoster::RunOnce() {
-  const PeeBotSettings s = settings_->Get();
-  Store::AdmissionRules rules;
-  rules.now = clock_->Now();
-  rules.max_post_age = options_.max_post_age;
-  rules.cooldown = s.cooldown;
-  rules.paused = s.paused;
-  rules.destinations = options_.destinations;
-  if (auto n = store_->Admit(rules); !n.ok()) return n.status();
+  if (absl::Status s = AdmitNewDetections(store_, *settings_, clock_->Now(), options_.max_post_age,
+                                          options_.destinations);
+      !s.ok()) {
+    return s;
+  }
   auto rows = store_->DueDeliveries(options_.name, clock_->Now(), options_.batch);
   if (!rows.ok()) return rows.status();
   int resolved = 0;

@@ -107,16 +107,26 @@ absl::StatusOr<absl::Duration> Poster::CooldownRemaining() {
                   *st->last_post_at + settings_->Get().cooldown - clock_->Now());
 }
 
+absl::Status AdmitNewDetections(Store* store, const RuntimeSettings& settings, absl::Time now,
+                                absl::Duration max_post_age,
+                                const std::vector<std::string>& destinations) {
+  const PeeBotSettings s = settings.Get();
+  Store::AdmissionRules rules;
+  rules.now = now;
+  rules.max_post_age = max_post_age;
+  rules.cooldown = s.cooldown;
+  rules.paused = s.paused;
+  rules.destinations = destinations;
+  return store->Admit(rules).status();
+}
+
 absl::StatusOr<int> Poster::RunOnce() {
   if (options_.shared_admission) {
-    const PeeBotSettings s = settings_->Get();
-    Store::AdmissionRules rules;
-    rules.now = clock_->Now();
-    rules.max_post_age = options_.max_post_age;
-    rules.cooldown = s.cooldown;
-    rules.paused = s.paused;
-    rules.destinations = options_.destinations;
-    if (auto n = store_->Admit(rules); !n.ok()) return n.status();
+    if (absl::Status s = AdmitNewDetections(store_, *settings_, clock_->Now(),
+                                            options_.max_post_age, options_.destinations);
+        !s.ok()) {
+      return s;
+    }
   }
   auto rows = store_->Pending(options_.batch);
   if (!rows.ok()) return rows.status();

@@ -71,6 +71,11 @@ class RealClock final : public Clock {
 absl::Duration JitteredBackoff(int attempt, absl::Duration base, absl::Duration max,
                                uint64_t* state);
 
+// Store::Admit with the rules in effect (the settings' cooldown and pause).
+absl::Status AdmitNewDetections(Store* store, const RuntimeSettings& settings, absl::Time now,
+                                absl::Duration max_post_age,
+                                const std::vector<std::string>& destinations);
+
 struct PosterOptions {
   int max_attempts = 5;  // per detection, for 5xx/timeouts
   absl::Duration base_backoff = absl::Seconds(2);
