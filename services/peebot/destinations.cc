@@ -90,7 +90,7 @@ class BlueskyNetwork final : public Network {
   }
 
   AttemptResult Attempt(const std::string& text, const PreparedRequest& req, bool resumed,
-                        absl::Time, absl::Time now) override {
+                        absl::Time, absl::Time now, bool fresh) override {
     if (resumed) {
       // The record key is ours alone: ask before creating (creating an existing
       // key is a 500 on today's PDS, not a clean conflict).
@@ -102,9 +102,19 @@ class BlueskyNetwork final : public Network {
                                    " holds another post (two detections in one microsecond)"));
       }
       if (check->rate_limited()) return FromRateLimit(*check, now);
+      if (check->call == kXrpcCreateSession && check->http_status == 401) {
+        return Failed(absl::StrCat("cannot log in to look the post up: ", check->error, " ",
+                                   Head(check->message)));
+      }
       if (!check->record_not_found()) {
         return Retry(absl::StrCat("getRecord answered ", check->http_status, " ", check->error),
                      /*may_have_arrived=*/true);
+      }
+      if (!fresh) {
+        AttemptResult stale;
+        stale.kind = AttemptResult::Kind::kStale;
+        stale.error = "the earlier attempt did not create the post (getRecord: RecordNotFound)";
+        return stale;
       }
     }
     auto r = api_->CreatePost(req.idempotency_key, req.request);
@@ -161,7 +171,7 @@ class MastodonNetwork final : public Network {
   }
 
   AttemptResult Attempt(const std::string&, const PreparedRequest& req, bool resumed,
-                        absl::Time first_sent_at, absl::Time now) override {
+                        absl::Time first_sent_at, absl::Time now, bool) override {
     if (resumed) {
       if (now - first_sent_at > o_.key_window) {
         return Failed(absl::StrCat(
@@ -230,7 +240,7 @@ class WebhookNetwork final : public Network {
   }
 
   AttemptResult Attempt(const std::string&, const PreparedRequest& req, bool, absl::Time,
-                        absl::Time now) override {
+                        absl::Time now, bool) override {
     // Receivers dedupe on webhook-id: a re-send is the same delivery.
     return FromResult(api_->Deliver(req.idempotency_key, req.request), req.idempotency_key, now);
   }
@@ -418,15 +428,17 @@ DestinationPoster::Step DestinationPoster::Handle(Store::DeliveryRow row) {
   out.event_time = iss::FromProto(d.start_time());
   out.text = row.text;
 
-  if (row.in_flight && !dry_run) return Send(row, /*resumed=*/true, out);
+  const absl::Time end = iss::FromProto(d.end_time());
+  const bool fresh =
+      options_.max_post_age <= absl::ZeroDuration() || end >= now - options_.max_post_age;
+  if (row.in_flight && !dry_run) return Send(row, /*resumed=*/true, fresh, out);
   if (row.in_flight) {
     out.record_post = true;
     return Resolve(row, out, v1::POST_STATUS_DRY_RUN,
                    "dry-run switched on while a send was in flight: its outcome is unknown");
   }
   // Not sent yet, or every earlier attempt was refused before it could act.
-  if (const absl::Time end = iss::FromProto(d.end_time());
-      options_.max_post_age > absl::ZeroDuration() && end < now - options_.max_post_age) {
+  if (!fresh) {
     return Resolve(row, out, v1::POST_STATUS_STALE, StaleReason(end, now - options_.max_post_age));
   }
   if (settings_->Get().paused) return Resolve(row, out, v1::POST_STATUS_PAUSED, "posting paused");
@@ -464,10 +476,10 @@ DestinationPoster::Step DestinationPoster::Handle(Store::DeliveryRow row) {
     out.record_post = true;
     return Resolve(row, out, v1::POST_STATUS_DRY_RUN, "");
   }
-  return Send(row, /*resumed=*/false, out);
+  return Send(row, /*resumed=*/false, fresh, out);
 }
 
-DestinationPoster::Step DestinationPoster::Send(Store::DeliveryRow& row, bool resumed,
+DestinationPoster::Step DestinationPoster::Send(Store::DeliveryRow& row, bool resumed, bool fresh,
                                                 Store::Outcome& out) {
   const std::string& id = row.detection.detection_id();
   const absl::Time now = clock_->Now();
@@ -476,8 +488,8 @@ DestinationPoster::Step DestinationPoster::Send(Store::DeliveryRow& row, bool re
   if (absl::Status st = store_->MarkDeliveryInFlight(row, now); !st.ok()) return Step::kStop;
   const absl::Time first_sent = row.first_sent_at.value_or(now);
   const absl::Time t0 = absl::Now();
-  AttemptResult r =
-      network_->Attempt(row.text, {row.idempotency_key, row.request}, resumed, first_sent, now);
+  AttemptResult r = network_->Attempt(row.text, {row.idempotency_key, row.request}, resumed,
+                                      first_sent, now, fresh);
   Latency(options_.name).Observe(absl::ToDoubleSeconds(absl::Now() - t0));
   out.at = clock_->Now();
   out.text = row.text;
@@ -493,6 +505,11 @@ DestinationPoster::Step DestinationPoster::Send(Store::DeliveryRow& row, bool re
     case AttemptResult::Kind::kFailed:
       SetHealth("failing", r.error);
       return Resolve(row, out, v1::POST_STATUS_FAILED, r.error);
+    case AttemptResult::Kind::kStale: {
+      const absl::Time end = iss::FromProto(row.detection.end_time());
+      return Resolve(row, out, v1::POST_STATUS_STALE,
+                     absl::StrCat(StaleReason(end, out.at - options_.max_post_age), "; ", r.error));
+    }
     case AttemptResult::Kind::kRateLimited: {
       M().rate_limited.Add({{"destination", options_.name}}).Increment();
       SetHealth("rate-limited", r.error);
@@ -508,6 +525,12 @@ DestinationPoster::Step DestinationPoster::Send(Store::DeliveryRow& row, bool re
       break;
   }
   const bool unknown = r.may_have_arrived || (resumed && row.in_flight);
+  if (unknown && out.at - first_sent > options_.max_unknown_outcome) {
+    SetHealth("failing", r.error);
+    return Resolve(row, out, v1::POST_STATUS_FAILED,
+                   absl::StrCat("outcome unknown since ", iss::FormatRfc3339Micros(first_sent),
+                                " (the post may exist; check the account): ", r.error));
+  }
   if (r.retry_at) {  // a deliberate wait (Mastodon's re-send delay), not a failure
     (void)store_->DeferDelivery(id, options_.name, *r.retry_at, r.error, unknown);
     return Step::kDeferred;

@@ -68,7 +68,9 @@ absl::StatusOr<std::vector<std::string>> ParseDestinations(const std::string& li
 
 // What one attempt on a network came to, in the poster's terms.
 struct AttemptResult {
-  enum class Kind { kPosted, kRetry, kRateLimited, kFailed };
+  // kStale: the earlier attempt did not land and the detection is past the
+  // freshness limit, so it is not created now.
+  enum class Kind { kPosted, kRetry, kRateLimited, kFailed, kStale };
   Kind kind = Kind::kRetry;
   std::string post_id;  // kPosted
   std::string error;
@@ -93,8 +95,11 @@ class Network {
                                                   absl::Time now) const = 0;
   // One attempt with the stored request. `resumed`: an earlier attempt's
   // outcome is unknown. `first_sent_at`: when the first attempt was made.
+  // `fresh`: the detection is inside the freshness limit (a network that can
+  // look up an unknown outcome creates nothing once it is not).
   virtual AttemptResult Attempt(const std::string& text, const PreparedRequest& request,
-                                bool resumed, absl::Time first_sent_at, absl::Time now) = 0;
+                                bool resumed, absl::Time first_sent_at, absl::Time now,
+                                bool fresh) = 0;
   // An admin's test post (no detection, no exactly-once bookkeeping).
   virtual AttemptResult TestPost(const std::string& text, absl::Time now) = 0;
 };
@@ -125,6 +130,9 @@ struct DestinationOptions {
   // Give up after this many failed attempts; only without a freshness limit
   // (with one, the limit ends the retries of a delivery not yet sent).
   int max_attempts = 8;
+  // A delivery whose outcome is unknown (in flight) is retried this long after
+  // its first attempt, then recorded failed ("outcome unknown").
+  absl::Duration max_unknown_outcome = absl::Hours(1);
   int batch = 50;
   // Every configured destination (the admission creates their deliveries).
   std::vector<std::string> destinations;
@@ -154,7 +162,7 @@ class DestinationPoster {
  private:
   enum class Step { kResolved, kDeferred, kStop };  // kStop: database trouble
   Step Handle(Store::DeliveryRow row);
-  Step Send(Store::DeliveryRow& row, bool resumed, Store::Outcome& out);
+  Step Send(Store::DeliveryRow& row, bool resumed, bool fresh, Store::Outcome& out);
   Step Resolve(const Store::DeliveryRow& row, Store::Outcome& out, PostStatus status,
                const std::string& why);
   absl::StatusOr<std::string> ComposeText(const Store::DeliveryRow& row, bool dry_run,

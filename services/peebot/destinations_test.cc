@@ -17,6 +17,7 @@
 #include "services/peebot/testing/fake_bluesky_server.h"
 #include "services/peebot/testing/fake_mastodon_server.h"
 #include "services/peebot/testing/fake_webhook_receiver.h"
+#include "services/peebot/testing/fake_x_server.h"
 #include "services/peebot/testing/manual_clock.h"
 #include "services/peebot/tid.h"
 #include "tests/support/pg_server.h"
@@ -267,6 +268,101 @@ TEST_F(DestinationsTest, CrashBeforeTheRequestLeftPostsOnceAfterRestart) {
   ASSERT_EQ(masto_->statuses().size(), 1u);
   EXPECT_EQ(masto_->statuses()[0].text, "Urine tank +5% (sent by a process that died)");
   EXPECT_EQ(WebhookProcessed(), 1);
+}
+
+// A delivery in flight when the process died, found again only after the
+// detection went stale: Bluesky looks the record up and, as the first attempt
+// never landed, creates nothing; the others re-send idempotently (their first
+// attempt was fresh and may have landed).
+TEST_F(DestinationsTest, InFlightPastTheFreshnessLimitBlueskyLooksAndCreatesNothing) {
+  const Detection d = TestDetection(kT0);
+  Insert({d});
+  Store::AdmissionRules rules;
+  rules.now = clock_.Now();
+  rules.destinations = kAll;
+  ASSERT_TRUE(store_->Admit(rules).ok());
+  for (const std::string& name : kAll) {
+    auto due = store_->DueDeliveries(name, clock_.Now(), 10);
+    ASSERT_TRUE(due.ok() && due->size() == 1u);
+    Store::DeliveryRow row = (*due)[0];
+    row.text = "Urine tank +5%";
+    auto prepared = networks_[name]->Prepare(d, row.text, clock_.Now());
+    ASSERT_TRUE(prepared.ok());
+    row.idempotency_key = prepared->idempotency_key;
+    row.request = prepared->request;
+    ASSERT_TRUE(store_->MarkDeliveryInFlight(row, clock_.Now()).ok());
+  }
+  // The detection ended an hour before the clock: past a 10 minute limit.
+  Reconfigure([](DestinationOptions& o) { o.max_post_age = absl::Minutes(10); });
+  clock_.Advance(absl::Seconds(31));
+  RunAll();
+  EXPECT_EQ(bsky_->calls(kXrpcGetRecord), 1);
+  EXPECT_EQ(bsky_->calls(kXrpcCreateRecord), 0);
+  const v1::Delivery b = DeliveryOf(d, "bluesky");
+  EXPECT_EQ(b.status(), v1::POST_STATUS_STALE);
+  EXPECT_TRUE(absl::StrContains(b.last_error(), "RecordNotFound")) << b.last_error();
+  EXPECT_EQ(DeliveryOf(d, "mastodon").status(), v1::POST_STATUS_POSTED);
+  EXPECT_EQ(DeliveryOf(d, "webhook").status(), v1::POST_STATUS_POSTED);
+}
+
+// An outcome that stays unknown (the receiver keeps answering 500) is retried
+// for an hour after the first attempt, then recorded as failed, saying so.
+TEST_F(DestinationsTest, AnOutcomeUnknownForAnHourIsRecordedFailed) {
+  const Detection d = TestDetection(kT0);
+  Insert({d});
+  hook_->Push(FakeReply::ServerError(500));
+  hook_->Push(FakeReply::ServerError(500));
+  RunAll();
+  EXPECT_EQ(DeliveryOf(d, "webhook").status(), v1::POST_STATUS_PENDING);
+  clock_.Advance(absl::Minutes(61));
+  RunAll();
+  const v1::Delivery v = DeliveryOf(d, "webhook");
+  EXPECT_EQ(v.status(), v1::POST_STATUS_FAILED);
+  EXPECT_TRUE(absl::StrContains(v.last_error(), "outcome unknown")) << v.last_error();
+  EXPECT_EQ(v.attempts(), 2u);
+  EXPECT_EQ(DeliveryOf(d, "bluesky").status(), v1::POST_STATUS_POSTED);
+}
+
+// X's poster takes the same per-detection decision (cooldown) as the others,
+// and a pause of "x" alone stops X while the others post.
+TEST_F(DestinationsTest, XSharesTheCooldownDecisionAndPausesAlone) {
+  const OAuthCredentials creds{"ck", "cs", "tk", "ts"};
+  auto fake_x = testing::FakeXServer::Start(creds);
+  ASSERT_TRUE(fake_x.ok()) << fake_x.status();
+  auto x_client = XClient::Create({(*fake_x)->base_url(), creds, absl::Seconds(5), ""});
+  ASSERT_TRUE(x_client.ok());
+  PosterOptions xo;
+  xo.max_post_age = absl::ZeroDuration();
+  xo.shared_admission = true;
+  xo.destinations = {"x", "bluesky", "mastodon", "webhook"};
+  Store x_store(dsn_);
+  Poster x(&x_store, x_client->get(), settings_.get(), &clock_, xo);
+  PeeBotSettings s = settings_->Get();
+  s.cooldown = absl::Minutes(15);
+  settings_->Set(s);
+  const Detection a = TestDetection(kT0), b = TestDetection(kT0 + absl::Minutes(5), 55, 57),
+                  c = TestDetection(kT0 + absl::Minutes(20), 57, 60);
+  Insert({a, b, c});
+  RunAll();  // a destination decides first
+  ASSERT_TRUE(x.RunOnce().ok());
+  EXPECT_EQ(store_->Get(b.detection_id)->value().post_status(), v1::POST_STATUS_COOLDOWN);
+  EXPECT_EQ(store_->Get(c.detection_id)->value().post_status(), v1::POST_STATUS_POSTED);
+  ASSERT_EQ((*fake_x)->posts().size(), 2u);
+  EXPECT_EQ(bsky_->posts().size(), 2u);
+  // The post after the cooldown folds b on X too.
+  EXPECT_TRUE(absl::StrContains((*fake_x)->posts()[1].text, "+1 more"))
+      << (*fake_x)->posts()[1].text;
+
+  ASSERT_TRUE(store_->SetDestinationPaused("x", true, "X tier change").ok());
+  const Detection e = TestDetection(kT0 + absl::Minutes(40), 60, 63);
+  Insert({e});
+  ASSERT_TRUE(x.RunOnce().ok());
+  RunAll();
+  const v1::Detection row = store_->Get(e.detection_id)->value();
+  EXPECT_EQ(row.post_status(), v1::POST_STATUS_PAUSED);
+  EXPECT_TRUE(absl::StrContains(row.last_error(), "X tier change")) << row.last_error();
+  EXPECT_EQ((*fake_x)->posts().size(), 2u);
+  EXPECT_EQ(DeliveryOf(e, "bluesky").status(), v1::POST_STATUS_POSTED);
 }
 
 // Mastodon is unreachable for an hour while detections come every 15

@@ -202,7 +202,9 @@ Poster::Send Poster::Handle(const Store::PendingRow& row, const PeeBotSettings& 
   const bool wall_cooldown = stats->last_post_at && now - *stats->last_post_at < s.cooldown;
   const bool event_cooldown =
       stats->last_event_time && start - *stats->last_event_time < s.cooldown;
-  if (wall_cooldown || event_cooldown) {
+  // With the shared admission the cooldown was decided there, once for every
+  // destination (an admitted detection is posted on X too).
+  if (!options_.shared_admission && (wall_cooldown || event_cooldown)) {
     M().cooldown_skips.Increment();
     return resolve(v1::POST_STATUS_COOLDOWN,
                    wall_cooldown ? "inside the cooldown since the last post"

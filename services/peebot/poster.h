@@ -88,9 +88,10 @@ struct PosterOptions {
   absl::Duration max_post_age = absl::Minutes(10);
   // Take the per-detection decision (cooldown, global pause, freshness) from
   // the admission every destination shares (Store::Admit, destinations.h),
-  // which also creates the other destinations' deliveries; X's own guardrails
-  // (wall-clock cooldown, daily cap) apply after it, and a pause of the
-  // destination "x" alone. Off: X decides alone, as before destinations.
+  // which also creates the other destinations' deliveries; X's daily cap and
+  // a pause of the destination "x" alone apply after it. Off: X decides alone
+  // (its cooldown by wall time since its last post and by event time), as
+  // before destinations.
   bool shared_admission = false;
   std::vector<std::string> destinations;  // every configured one, for the admission
   // Dry-run for X alone (ISS_PEEBOT_X_DRY_RUN), beside the global switch.
