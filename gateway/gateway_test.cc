@@ -302,6 +302,43 @@ TEST_F(GatewayTest, AuthorizationIsPassedThroughToAdminRpcs) {
 // gRPC core aborts the process on an illegal metadata value (and logs it
 // first): such an Authorization is answered 401 here, never forwarded, never
 // echoed, and the gateway lives on.
+// Pee-Bot's per-destination admin routes come from the proto alone: the
+// destination in the path fills the request, and the token is needed.
+TEST_F(GatewayTest, PeebotDestinationRoutesCarryTheDestination) {
+  HttpResponse res = HttpCall(port(), "POST", "/api/v1/peebot/destinations/mastodon:pause",
+                              R"({"reason":"instance migration"})");
+  EXPECT_EQ(res.status, 401) << res.body;  // the upstream's admin check, passed through
+  res = HttpCall(port(), "POST", "/api/v1/peebot/destinations/mastodon:pause",
+                 R"({"reason":"instance migration"})", kAuth);
+  ASSERT_EQ(res.status, 200) << res.body;
+  auto call = g->peebot->LastCall("/iss.peebot.v1.PeeBotService/PauseDestination");
+  ASSERT_TRUE(call.has_value());
+  iss::peebot::v1::PauseDestinationRequest pause;
+  ASSERT_TRUE(pause.ParseFromString(call->request));
+  EXPECT_EQ(pause.destination(), "mastodon");
+  EXPECT_EQ(pause.reason(), "instance migration");
+
+  res = HttpCall(port(), "POST", "/api/v1/peebot/destinations/bluesky:resume", "{}", kAuth);
+  ASSERT_EQ(res.status, 200) << res.body;
+  iss::peebot::v1::ResumeDestinationRequest resume;
+  ASSERT_TRUE(resume.ParseFromString(
+      g->peebot->LastCall("/iss.peebot.v1.PeeBotService/ResumeDestination")->request));
+  EXPECT_EQ(resume.destination(), "bluesky");
+
+  res = HttpCall(port(), "GET", "/api/v1/peebot/destinations");
+  ASSERT_EQ(res.status, 200) << res.body;
+  EXPECT_TRUE(g->peebot->LastCall("/iss.peebot.v1.PeeBotService/ListDestinations").has_value());
+
+  res = HttpCall(port(), "POST", "/api/v1/peebot:testPost",
+                 R"({"destination":"webhook","force":true})", kAuth);
+  ASSERT_EQ(res.status, 200) << res.body;
+  iss::peebot::v1::PostTestMessageRequest test;
+  ASSERT_TRUE(test.ParseFromString(
+      g->peebot->LastCall("/iss.peebot.v1.PeeBotService/PostTestMessage")->request));
+  EXPECT_EQ(test.destination(), "webhook");
+  EXPECT_TRUE(test.force());
+}
+
 TEST_F(GatewayTest, AuthorizationOutsidePrintableAsciiIsRefusedNotForwarded) {
   const size_t calls_before = g->storage->Calls().size() + g->echo->Calls().size();
   const std::string secret = "tok3n-never-echoed";

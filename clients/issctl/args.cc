@@ -188,6 +188,40 @@ const std::vector<CommandSpec>& Commands() {
        0,
        "set the cooldown to 0 (no minimum time between posts) [admin]",
        {}},
+      {Command::kPeebotDestinations,
+       Service::kPeebot,
+       {"peebot", "destinations"},
+       "",
+       0,
+       0,
+       "each destination (x, bluesky, mastodon, webhook): health, posts today, pause, last error",
+       {}},
+      {Command::kPeebotDestinationPause,
+       Service::kPeebot,
+       {"peebot", "destination", "pause"},
+       "NAME",
+       1,
+       1,
+       "stop posting to one destination; the others go on [admin]",
+       {{"reason", "TEXT", "kept in Pee-Bot's log and status"}}},
+      {Command::kPeebotDestinationResume,
+       Service::kPeebot,
+       {"peebot", "destination", "resume"},
+       "NAME",
+       1,
+       1,
+       "resume posting to one destination [admin]",
+       {}},
+      {Command::kPeebotTestPost,
+       Service::kPeebot,
+       {"peebot", "test-post"},
+       "",
+       0,
+       0,
+       "a test post to one destination: dry-run unless --force [admin]",
+       {{"destination", "NAME", "x (default), bluesky, mastodon or webhook"},
+        {"text", "TEXT", "the text (default: a generated one)"},
+        {"force", "", "really send it (when the destination has credentials)"}}},
       {Command::kIngestStatus,
        Service::kIngest,
        {"ingest", "status"},
@@ -678,6 +712,20 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args, const
     }
     case Command::kPeebotPause:
       if (has("reason")) inv.reason = flags["reason"];
+      break;
+    case Command::kPeebotDestinationPause:
+      if (has("reason")) inv.reason = flags["reason"];
+      [[fallthrough]];
+    case Command::kPeebotDestinationResume:
+      inv.destination = positional[0];
+      break;
+    case Command::kPeebotTestPost:
+      if (has("destination")) {
+        inv.destination = flags["destination"];
+        if (inv.destination.empty()) return Usage("--destination: empty");
+      }
+      if (has("text")) inv.text = flags["text"];
+      inv.force = has("force");
       break;
     case Command::kPeebotCooldownSet: {
       auto d = iss::ParseDuration(positional[0]);

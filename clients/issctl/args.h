@@ -35,6 +35,13 @@ enum class Command {
   kPeebotCooldown,       // PeeBotService.GetSettings + GetStatus
   kPeebotCooldownSet,    // PeeBotService.UpdateSettings(cooldown) (admin)
   kPeebotCooldownClear,  // same with cooldown 0 (admin)
+
+  // Pee-Bot's destinations.
+  kPeebotDestinations,       // PeeBotService.ListDestinations
+  kPeebotDestinationPause,   // PeeBotService.PauseDestination (admin)
+  kPeebotDestinationResume,  // PeeBotService.ResumeDestination (admin)
+  kPeebotTestPost,           // PeeBotService.PostTestMessage (admin)
+
   kIngestStatus,         // IngestService.GetIngestStatus
   kIngestSend,           // IngestService.IngestTestEvent (admin)
   kExport,               // StorageService.Replay (server stream) -> replay lines
@@ -117,8 +124,11 @@ struct Invocation {
   // export: where the replay lines go ("-" = stdout); gzip when it ends .gz.
   std::string out_path = "-";
 
-  // peebot pause / cooldown set.
+  // peebot pause / cooldown set / destination pause|resume / test-post.
   std::string reason;
+  std::string destination;  // empty = X (test-post)
+  std::string text;         // test-post: empty = a generated text
+  bool force = false;       // test-post: really send
   absl::Duration cooldown = absl::ZeroDuration();
 
   // ingest send.

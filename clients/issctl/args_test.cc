@@ -157,6 +157,27 @@ TEST(ParseArgs, Cooldown) {
   ExpectUsage({"peebot", "cooldown", "clear", "now"}, "unexpected argument \"now\"");
 }
 
+TEST(ParseArgs, PeebotDestinations) {
+  EXPECT_EQ(Parse({"peebot", "destinations"})->command, Command::kPeebotDestinations);
+  auto pause = Parse({"peebot", "destination", "pause", "bluesky", "--reason", "moving"});
+  ASSERT_TRUE(pause.ok()) << pause.status();
+  EXPECT_EQ(pause->command, Command::kPeebotDestinationPause);
+  EXPECT_EQ(pause->destination, "bluesky");
+  EXPECT_EQ(pause->reason, "moving");
+  auto resume = Parse({"peebot", "destination", "resume", "webhook"});
+  ASSERT_TRUE(resume.ok()) << resume.status();
+  EXPECT_EQ(resume->command, Command::kPeebotDestinationResume);
+  EXPECT_EQ(resume->destination, "webhook");
+  ExpectUsage({"peebot", "destination", "pause"}, "NAME");
+  auto test = Parse({"peebot", "test-post", "--destination", "mastodon", "--force"});
+  ASSERT_TRUE(test.ok()) << test.status();
+  EXPECT_EQ(test->command, Command::kPeebotTestPost);
+  EXPECT_EQ(test->destination, "mastodon");
+  EXPECT_TRUE(test->force);
+  EXPECT_FALSE(Parse({"peebot", "test-post"})->force);
+  ExpectUsage({"peebot", "test-post", "--destination", ""}, "--destination");
+}
+
 TEST(ParseArgs, PeebotDetections) {
   auto all = Parse({"peebot", "detections"});
   ASSERT_TRUE(all.ok()) << all.status();
@@ -237,7 +258,8 @@ TEST(ParseArgs, BadInputNamesTheCulprit) {
   ExpectUsage({"frobnicate"}, "unknown command \"frobnicate\"");
   ExpectUsage({"help", "frobnicate"}, "unknown command \"frobnicate\"");
   ExpectUsage({"peebot"},
-              "needs a subcommand (cooldown, detections, pause, resume, status), got nothing");
+              "needs a subcommand (cooldown, destination, destinations, detections, pause, "
+              "resume, status, test-post), got nothing");
   ExpectUsage({"peebot", "explode"}, "got \"explode\"");
   ExpectUsage({"query", "--items", "A", "--colour", "red"}, "unknown flag --colour");
   ExpectUsage({"query"}, "--items is required");

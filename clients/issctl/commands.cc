@@ -498,6 +498,47 @@ absl::Status RunPeebot(const Invocation& inv, const Io& io) {
       *io.out << (inv.json ? CooldownJson(settings, status) : FormatCooldown(settings, &status));
       return absl::OkStatus();
     }
+    case Command::kPeebotDestinations: {
+      pv1::ListDestinationsResponse resp;
+      if (absl::Status s = Check(stub->ListDestinations(Ctx(inv).get(), {}, &resp)); !s.ok()) {
+        return s;
+      }
+      *io.out << (inv.json ? JsonLine(resp) : FormatDestinations(resp));
+      return absl::OkStatus();
+    }
+    case Command::kPeebotDestinationPause:
+    case Command::kPeebotDestinationResume: {
+      pv1::DestinationStatus st;
+      grpc::Status g;
+      if (inv.command == Command::kPeebotDestinationPause) {
+        pv1::PauseDestinationRequest req;
+        req.set_destination(inv.destination);
+        req.set_reason(inv.reason);
+        g = stub->PauseDestination(Ctx(inv, true).get(), req, &st);
+      } else {
+        pv1::ResumeDestinationRequest req;
+        req.set_destination(inv.destination);
+        g = stub->ResumeDestination(Ctx(inv, true).get(), req, &st);
+      }
+      if (absl::Status s = Check(g); !s.ok()) return s;
+      pv1::ListDestinationsResponse one;
+      *one.add_destinations() = st;
+      *io.out << (inv.json ? JsonLine(st) : FormatDestinations(one));
+      return absl::OkStatus();
+    }
+    case Command::kPeebotTestPost: {
+      pv1::PostTestMessageRequest req;
+      req.set_destination(inv.destination);
+      req.set_text(inv.text);
+      req.set_force(inv.force);
+      pv1::PostTestMessageResponse resp;
+      if (absl::Status s = Check(stub->PostTestMessage(Ctx(inv, true).get(), req, &resp));
+          !s.ok()) {
+        return s;
+      }
+      *io.out << (inv.json ? JsonLine(resp) : FormatTestPost(resp));
+      return absl::OkStatus();
+    }
     case Command::kPeebotCooldownSet:
     case Command::kPeebotCooldownClear: {
       pv1::UpdateSettingsRequest req;
@@ -618,6 +659,10 @@ int Run(const Invocation& inv, const Io& io) {
     case Command::kPeebotCooldown:
     case Command::kPeebotCooldownSet:
     case Command::kPeebotCooldownClear:
+    case Command::kPeebotDestinations:
+    case Command::kPeebotDestinationPause:
+    case Command::kPeebotDestinationResume:
+    case Command::kPeebotTestPost:
       s = RunPeebot(inv, io);
       break;
     case Command::kIngestStatus:

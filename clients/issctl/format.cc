@@ -239,6 +239,28 @@ std::string FormatDetections(const std::vector<pv1::Detection>& detections) {
   return t.Render();
 }
 
+std::string FormatDestinations(const pv1::ListDestinationsResponse& r) {
+  Table t({"DESTINATION", "HEALTH", "MODE", "POSTS_TODAY", "PENDING", "LAST_POST", "LAST_ERROR"});
+  for (const auto& d : r.destinations()) {
+    const std::string mode = d.paused()    ? absl::StrCat("paused: ", d.pause_reason())
+                             : d.dry_run() ? "dry-run"
+                                           : "live";
+    t.Add({d.destination(), d.health(), mode,
+           absl::StrCat(d.posts_today(), " of ", d.daily_post_cap()), absl::StrCat(d.pending()),
+           d.has_last_post_at() ? FormatTs(d.last_post_at()) : "-",
+           d.last_error().empty() ? "-" : d.last_error()});
+  }
+  return t.Render();
+}
+
+std::string FormatTestPost(const pv1::PostTestMessageResponse& r) {
+  return KeyValues({{"destination", r.destination()},
+                    {"outcome", r.outcome()},
+                    {"text", r.text()},
+                    {"post id", r.post_id().empty() ? "-" : r.post_id()},
+                    {"error", r.error().empty() ? "-" : r.error()}});
+}
+
 std::string FormatCooldown(const pv1::Settings& settings, const pv1::Status* status) {
   std::vector<std::pair<std::string, std::string>> kv = {{"cooldown", Dur(settings.cooldown())}};
   if (status != nullptr) kv.push_back({"remaining", Dur(status->cooldown_remaining())});

@@ -33,6 +33,8 @@ std::string FormatSinkStatus(const iss::storage::v1::SinkStatus& s);
 
 std::string FormatPeebotStatus(const iss::peebot::v1::Status& s);
 std::string FormatDetections(const std::vector<iss::peebot::v1::Detection>& detections);
+std::string FormatDestinations(const iss::peebot::v1::ListDestinationsResponse& r);
+std::string FormatTestPost(const iss::peebot::v1::PostTestMessageResponse& r);
 std::string FormatCooldown(const iss::peebot::v1::Settings& settings,
                            const iss::peebot::v1::Status* status);
 // `peebot cooldown --json`: the Settings object with the Status's

@@ -93,6 +93,7 @@ struct World {
   std::unique_ptr<peebot::RuntimeSettings> settings;
   FixedClock clock;
   std::unique_ptr<peebot::Poster> poster;
+  std::unique_ptr<peebot::DestinationPoster> mastodon;  // configured, no credentials
   std::unique_ptr<peebot::AdminService> peebot_service;
   std::unique_ptr<GrpcServer> peebot_server;
   // ingestion
@@ -235,10 +236,16 @@ class IssctlTest : public ::testing::Test {
     world->settings = std::make_unique<peebot::RuntimeSettings>(initial, false);
     world->poster = std::make_unique<peebot::Poster>(world->peebot_store.get(), nullptr,
                                                      world->settings.get(), &world->clock);
+    peebot::DestinationOptions mastodon;
+    mastodon.name = "mastodon";
+    mastodon.destinations = {"x", "mastodon"};
+    world->mastodon = std::make_unique<peebot::DestinationPoster>(
+        world->peebot_store.get(), nullptr, world->settings.get(), &world->clock, mastodon);
     peebot::AdminService::Deps deps;
     deps.store = world->peebot_store.get();
     deps.settings = world->settings.get();
     deps.poster = world->poster.get();
+    deps.destinations = {world->mastodon.get()};
     world->peebot_service = std::make_unique<peebot::AdminService>(deps);
     auto s2 = Serve(world->peebot_service.get());
     ASSERT_TRUE(s2.ok()) << s2.status();
@@ -638,6 +645,41 @@ TEST_F(IssctlTest, PauseAndResumeForwardTheTokenFromTheEnvironment) {
   ASSERT_EQ(resumed.code, 0) << resumed.err;
   EXPECT_TRUE(absl::StrContains(resumed.out, "posting paused:")) << resumed.out;
   EXPECT_FALSE(world->settings->Get().paused);
+}
+
+TEST_F(IssctlTest, DestinationsPauseOneAndTestPostToOne) {
+  const Result list = Ctl({"peebot", "destinations"});
+  ASSERT_EQ(list.code, 0) << list.err;
+  EXPECT_TRUE(absl::StrContains(list.out, "DESTINATION")) << list.out;
+  EXPECT_TRUE(absl::StrContains(list.out, "mastodon")) << list.out;
+  const Result json = Ctl({"peebot", "destinations", "--json"});
+  ASSERT_EQ(json.code, 0) << json.err;
+  const auto all = ParseJson<pv1::ListDestinationsResponse>(Lines(json.out).at(0));
+  ASSERT_EQ(all.destinations_size(), 2);
+  EXPECT_EQ(all.destinations(1).destination(), "mastodon");
+
+  const Result denied = Ctl({"peebot", "destination", "pause", "mastodon"});
+  EXPECT_EQ(denied.code, 3) << denied.err;
+  const Result paused = Ctl({"peebot", "destination", "pause", "mastodon", "--reason", "moving"},
+                            {{"ISS_ADMIN_TOKEN", kToken}});
+  ASSERT_EQ(paused.code, 0) << paused.err;
+  EXPECT_TRUE(absl::StrContains(paused.out, "paused: moving")) << paused.out;
+  EXPECT_EQ((*world->peebot_store->DestinationPauses())["mastodon"], "moving");
+  const Result unknown =
+      Ctl({"peebot", "destination", "pause", "friendster"}, {{"ISS_ADMIN_TOKEN", kToken}});
+  EXPECT_EQ(unknown.code, 4) << unknown.err;
+  EXPECT_TRUE(absl::StrContains(unknown.err, "destination")) << unknown.err;
+  const Result resumed =
+      Ctl({"peebot", "destination", "resume", "mastodon"}, {{"ISS_ADMIN_TOKEN", kToken}});
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
+  EXPECT_TRUE(world->peebot_store->DestinationPauses()->empty());
+
+  const Result test =
+      Ctl({"peebot", "test-post", "--destination", "mastodon", "--text", "hello", "--force"},
+          {{"ISS_ADMIN_TOKEN", kToken}});
+  ASSERT_EQ(test.code, 0) << test.err;
+  EXPECT_TRUE(absl::StrContains(test.out, "destination: mastodon")) << test.out;
+  EXPECT_TRUE(absl::StrContains(test.out, "dry-run")) << test.out;  // no credentials
 }
 
 TEST_F(IssctlTest, CooldownSetShowAndClear) {

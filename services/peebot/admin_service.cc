@@ -116,7 +116,118 @@ absl::Status AdminService::FillStatus(v1::Status* out) {
   } else {
     out->set_x_api_health("unconfigured");
   }
+  return FillDestinations(out->mutable_destinations());
+}
+
+absl::StatusOr<v1::DestinationStatus> AdminService::XStatus() {
+  v1::DestinationStatus st;
+  st.set_destination(kDestinationX);
+  const PeeBotSettings s = d_.settings->Get();
+  st.set_daily_post_cap(s.daily_post_cap);
+  auto pauses = d_.store->DestinationPauses();
+  if (!pauses.ok()) return pauses.status();
+  if (auto it = pauses->find(kDestinationX); it != pauses->end()) {
+    st.set_paused(true);
+    st.set_pause_reason(it->second);
+  }
+  if (d_.poster == nullptr) {
+    st.set_dry_run(true);
+    st.set_health("unconfigured");
+    return st;
+  }
+  st.set_health(d_.poster->XHealth());
+  auto stats = d_.poster->Stats();
+  if (!stats.ok()) return stats.status();
+  st.set_posts_today(static_cast<uint32_t>(stats->posts_today));
+  if (stats->last_post_at) iss::ToProto(*stats->last_post_at, st.mutable_last_post_at());
+  st.set_dry_run(d_.poster->EffectiveDryRun());
+  return st;
+}
+
+absl::Status AdminService::FillDestinations(
+    google::protobuf::RepeatedPtrField<v1::DestinationStatus>* out) {
+  if (d_.x_configured) {
+    auto x = XStatus();
+    if (!x.ok()) return x.status();
+    *out->Add() = *std::move(x);
+  }
+  for (DestinationPoster* p : d_.destinations) {
+    auto st = p->Status();
+    if (!st.ok()) return st.status();
+    *out->Add() = *std::move(st);
+  }
   return absl::OkStatus();
+}
+
+absl::StatusOr<DestinationPoster*> AdminService::Find(const std::string& destination, bool* is_x) {
+  *is_x = false;
+  if (destination != kDestinationX && destination != kDestinationBluesky &&
+      destination != kDestinationMastodon && destination != kDestinationWebhook) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "destination: \"", destination, "\" is not one of x, bluesky, mastodon, webhook"));
+  }
+  if (destination == kDestinationX && d_.x_configured) {
+    *is_x = true;
+    return nullptr;
+  }
+  for (DestinationPoster* p : d_.destinations) {
+    if (p->name() == destination) return p;
+  }
+  return absl::FailedPreconditionError(
+      absl::StrCat("destination: ", destination, " is not configured (ISS_PEEBOT_DESTINATIONS)"));
+}
+
+absl::StatusOr<v1::DestinationStatus> AdminService::StatusOf(const std::string& destination) {
+  bool is_x = false;
+  auto p = Find(destination, &is_x);
+  if (!p.ok()) return p.status();
+  if (is_x) return XStatus();
+  return (*p)->Status();
+}
+
+grpc::Status AdminService::ListDestinations(grpc::ServerContext*,
+                                            const v1::ListDestinationsRequest*,
+                                            v1::ListDestinationsResponse* out) {
+  return iss::ToGrpc(FillDestinations(out->mutable_destinations()));
+}
+
+grpc::Status AdminService::PauseDestination(grpc::ServerContext* ctx,
+                                            const v1::PauseDestinationRequest* req,
+                                            v1::DestinationStatus* out) {
+  ISS_ADMIN_ONLY(ctx);
+  if (req->reason().size() > 1000) {
+    return iss::ToGrpc(absl::InvalidArgumentError("reason: at most 1000 bytes"));
+  }
+  bool is_x = false;
+  if (auto p = Find(req->destination(), &is_x); !p.ok()) return iss::ToGrpc(p.status());
+  if (absl::Status s = d_.store->SetDestinationPaused(req->destination(), true, req->reason());
+      !s.ok()) {
+    return iss::ToGrpc(s);
+  }
+  iss::log::Info("destination paused",
+                 {{"destination", req->destination()}, {"reason", req->reason()}});
+  if (d_.on_settings_changed) d_.on_settings_changed();
+  auto st = StatusOf(req->destination());
+  if (!st.ok()) return iss::ToGrpc(st.status());
+  *out = *std::move(st);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::ResumeDestination(grpc::ServerContext* ctx,
+                                             const v1::ResumeDestinationRequest* req,
+                                             v1::DestinationStatus* out) {
+  ISS_ADMIN_ONLY(ctx);
+  bool is_x = false;
+  if (auto p = Find(req->destination(), &is_x); !p.ok()) return iss::ToGrpc(p.status());
+  if (absl::Status s = d_.store->SetDestinationPaused(req->destination(), false, ""); !s.ok()) {
+    return iss::ToGrpc(s);
+  }
+  iss::log::Info("destination resumed", {{"destination", req->destination()}});
+  if (d_.on_settings_changed) d_.on_settings_changed();
+  auto st = StatusOf(req->destination());
+  if (!st.ok()) return iss::ToGrpc(st.status());
+  *out = *std::move(st);
+  return grpc::Status::OK;
 }
 
 grpc::Status AdminService::GetStatus(grpc::ServerContext*, const v1::GetStatusRequest*,
@@ -217,10 +328,16 @@ grpc::Status AdminService::PostTestMessage(grpc::ServerContext* ctx,
                                            const v1::PostTestMessageRequest* req,
                                            v1::PostTestMessageResponse* out) {
   ISS_ADMIN_ONLY(ctx);
-  if (d_.poster == nullptr) {
+  const std::string destination = req->destination().empty() ? "x" : req->destination();
+  bool is_x = false;
+  auto target = Find(destination, &is_x);
+  if (!target.ok()) return iss::ToGrpc(target.status());
+  if (is_x && d_.poster == nullptr) {
     return iss::ToGrpc(absl::FailedPreconditionError("posting is not running"));
   }
-  auto r = d_.poster->PostTest(req->text(), req->force());
+  out->set_destination(destination);
+  auto r = is_x ? d_.poster->PostTest(req->text(), req->force())
+                : (*target)->PostTest(req->text(), req->force());
   if (!r.ok()) return iss::ToGrpc(r.status());
   out->set_outcome(r->outcome);
   out->set_text(r->text);

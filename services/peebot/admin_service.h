@@ -13,6 +13,7 @@
 #include <functional>
 
 #include "iss/peebot/v1/peebot.grpc.pb.h"
+#include "services/peebot/destinations.h"
 #include "services/peebot/pipeline.h"
 #include "services/peebot/poster.h"
 #include "services/peebot/settings.h"
@@ -43,9 +44,11 @@ class AdminService final : public v1::PeeBotService::Service {
   struct Deps {
     Store* store = nullptr;  // its own connection
     RuntimeSettings* settings = nullptr;
-    Poster* poster = nullptr;
-    std::function<Pipeline::View()> view;       // live observations; may be empty
-    std::function<void()> on_settings_changed;  // e.g. wake the poster
+    Poster* poster = nullptr;                      // X's
+    bool x_configured = true;                      // "x" is among the destinations
+    std::vector<DestinationPoster*> destinations;  // the others
+    std::function<Pipeline::View()> view;          // live observations; may be empty
+    std::function<void()> on_settings_changed;     // e.g. wake the poster
     std::vector<std::string> tank_items = {"NODE3000005"};
     absl::Duration max_sample_lag = DetectorConfig().max_sample_lag;  // the live detector's
     absl::Duration max_reevaluate_window = absl::Hours(24 * 7);
@@ -67,10 +70,23 @@ class AdminService final : public v1::PeeBotService::Service {
                                v1::PostTestMessageResponse*) override;
   grpc::Status Reevaluate(grpc::ServerContext*, const v1::ReevaluateRequest*,
                           v1::ReevaluateResponse*) override;
+  grpc::Status ListDestinations(grpc::ServerContext*, const v1::ListDestinationsRequest*,
+                                v1::ListDestinationsResponse*) override;
+  grpc::Status PauseDestination(grpc::ServerContext*, const v1::PauseDestinationRequest*,
+                                v1::DestinationStatus*) override;
+  grpc::Status ResumeDestination(grpc::ServerContext*, const v1::ResumeDestinationRequest*,
+                                 v1::DestinationStatus*) override;
 
  private:
   absl::Status FillStatus(v1::Status* out);
   absl::Status SetPaused(bool paused, const std::string& reason);
+  absl::StatusOr<v1::DestinationStatus> XStatus();
+  // Every configured destination, X first.
+  absl::Status FillDestinations(google::protobuf::RepeatedPtrField<v1::DestinationStatus>* out);
+  // INVALID_ARGUMENT for a name that is no destination, FAILED_PRECONDITION
+  // for one not configured; nullptr with OK = X.
+  absl::StatusOr<DestinationPoster*> Find(const std::string& destination, bool* is_x);
+  absl::StatusOr<v1::DestinationStatus> StatusOf(const std::string& destination);
   Deps d_;
   absl::Mutex write_mu_;  // serialises read-modify-write of the settings
 };

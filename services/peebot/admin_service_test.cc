@@ -52,7 +52,14 @@ class AdminServiceTest : public ::testing::Test {
     ASSERT_TRUE(store_->Migrate().ok());
     settings_ = std::make_unique<RuntimeSettings>(PeeBotSettings{}, /*credentials=*/false);
     poster_ = std::make_unique<Poster>(store_.get(), nullptr, settings_.get(), &clock_);
+    // Mastodon configured without credentials: dry-run.
+    DestinationOptions mo;
+    mo.name = "mastodon";
+    mo.destinations = {"x", "mastodon"};
+    mastodon_ =
+        std::make_unique<DestinationPoster>(store_.get(), nullptr, settings_.get(), &clock_, mo);
     AdminService::Deps deps;
+    deps.destinations = {mastodon_.get()};
     deps.store = store_.get();
     deps.settings = settings_.get();
     deps.poster = poster_.get();
@@ -87,6 +94,7 @@ class AdminServiceTest : public ::testing::Test {
   std::unique_ptr<RuntimeSettings> settings_;
   ManualClock clock_;
   std::unique_ptr<Poster> poster_;
+  std::unique_ptr<DestinationPoster> mastodon_;
   std::unique_ptr<AdminService> service_;
   Health health_;
   std::unique_ptr<GrpcServer> server_;
@@ -352,6 +360,79 @@ TEST_F(AdminServiceTest, StaleDetectionsAreShownAsStale) {
   v1::Status status;
   ASSERT_TRUE(stub_->GetStatus(Ctx("").get(), {}, &status).ok());
   EXPECT_EQ(status.last_detection().post_status(), v1::POST_STATUS_STALE);
+}
+
+TEST_F(AdminServiceTest, DestinationsAreListedAndPausedOneAtATime) {
+  v1::ListDestinationsResponse list;
+  ASSERT_TRUE(stub_->ListDestinations(Ctx("").get(), {}, &list).ok());
+  ASSERT_EQ(list.destinations_size(), 2);
+  EXPECT_EQ(list.destinations(0).destination(), "x");
+  EXPECT_EQ(list.destinations(1).destination(), "mastodon");
+  EXPECT_EQ(list.destinations(1).health(), "unconfigured");
+  EXPECT_TRUE(list.destinations(1).dry_run());
+  EXPECT_EQ(list.destinations(1).daily_post_cap(), 17u);  // the shared cap
+
+  v1::PauseDestinationRequest pause;
+  pause.set_destination("mastodon");
+  pause.set_reason("instance migration");
+  v1::DestinationStatus st;
+  EXPECT_EQ(stub_->PauseDestination(Ctx("").get(), pause, &st).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(changes_, 0);
+  ASSERT_TRUE(stub_->PauseDestination(Ctx().get(), pause, &st).ok());
+  EXPECT_EQ(st.destination(), "mastodon");
+  EXPECT_TRUE(st.paused());
+  EXPECT_EQ(st.pause_reason(), "instance migration");
+  EXPECT_EQ((*store_->DestinationPauses())["mastodon"], "instance migration");
+  v1::Status status;
+  ASSERT_TRUE(stub_->GetStatus(Ctx("").get(), {}, &status).ok());
+  ASSERT_EQ(status.destinations_size(), 2);
+  EXPECT_FALSE(status.destinations(0).paused());  // X goes on
+  EXPECT_TRUE(status.destinations(1).paused());
+  EXPECT_FALSE(status.posting_paused());
+
+  v1::ResumeDestinationRequest resume;
+  resume.set_destination("mastodon");
+  ASSERT_TRUE(stub_->ResumeDestination(Ctx().get(), resume, &st).ok());
+  EXPECT_FALSE(st.paused());
+  EXPECT_TRUE(store_->DestinationPauses()->empty());
+  EXPECT_EQ(changes_, 2);
+
+  // Bad input names the field and changes nothing.
+  pause.set_destination("threads");
+  auto s = stub_->PauseDestination(Ctx().get(), pause, &st);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "destination")) << s.error_message();
+  pause.set_destination("bluesky");  // a destination, but not configured here
+  s = stub_->PauseDestination(Ctx().get(), pause, &st);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "ISS_PEEBOT_DESTINATIONS")) << s.error_message();
+  pause.set_destination("mastodon");
+  pause.set_reason(std::string(1001, 'r'));
+  s = stub_->PauseDestination(Ctx().get(), pause, &st);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "reason")) << s.error_message();
+  EXPECT_TRUE(store_->DestinationPauses()->empty());
+  EXPECT_EQ(changes_, 2);
+}
+
+TEST_F(AdminServiceTest, TestPostGoesToTheNamedDestination) {
+  v1::PostTestMessageRequest req;
+  req.set_destination("mastodon");
+  req.set_force(true);
+  v1::PostTestMessageResponse res;
+  ASSERT_TRUE(stub_->PostTestMessage(Ctx().get(), req, &res).ok());
+  EXPECT_EQ(res.destination(), "mastodon");
+  EXPECT_EQ(res.outcome(), "dry-run");
+  EXPECT_TRUE(absl::StrContains(res.error(), "mastodon")) << res.error();
+  auto stats = store_->DestinationStats("mastodon", clock_.Now(), /*dry_run=*/true);
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->last_text, res.text());
+  EXPECT_EQ(store_->Stats(clock_.Now(), true)->last_text, "");  // not X's
+  req.set_destination("myspace");
+  auto s = stub_->PostTestMessage(Ctx().get(), req, &res);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "destination")) << s.error_message();
 }
 
 TEST_F(AdminServiceTest, TestPostIsDryRunAndValidated) {

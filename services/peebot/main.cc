@@ -1,6 +1,6 @@
 // iss-peebot: detects urination events on the ISS urine tank and posts them
-// to X. Reads top to bottom as the pipeline:
-//   config -> database (schema, settings) -> X client -> poster ->
+// to X, Bluesky, Mastodon and webhooks. Reads top to bottom as the pipeline:
+//   config -> database (schema, settings) -> network clients -> posters ->
 //   consumer pipeline (Kafka -> detector -> PostgreSQL) -> admin API + ops ->
 //   wait -> drain.
 #include <algorithm>
@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/config.h"
@@ -20,10 +21,14 @@
 #include "common/runtime.h"
 #include "common/shutdown.h"
 #include "services/peebot/admin_service.h"
+#include "services/peebot/bluesky_client.h"
+#include "services/peebot/destinations.h"
+#include "services/peebot/mastodon_client.h"
 #include "services/peebot/pipeline.h"
 #include "services/peebot/poster.h"
 #include "services/peebot/settings.h"
 #include "services/peebot/store.h"
+#include "services/peebot/webhook_client.h"
 #include "services/peebot/x_client.h"
 
 namespace {
@@ -91,6 +96,53 @@ int main(int argc, char** argv) {
   const auto* cs = cfg.String("ISS_X_CONSUMER_SECRET", "", "X API consumer secret", true);
   const auto* tk = cfg.String("ISS_X_ACCESS_TOKEN", "", "X API access token", true);
   const auto* ts = cfg.String("ISS_X_ACCESS_TOKEN_SECRET", "", "X API access token secret", true);
+  const auto* destinations_list =
+      cfg.String("ISS_PEEBOT_DESTINATIONS", "",
+                 "Where to post, comma-separated among x, bluesky, mastodon, webhook (empty = x)");
+  const auto* x_dry_run =
+      cfg.Bool("ISS_PEEBOT_X_DRY_RUN", false, "Log and store X posts instead of sending them");
+  const auto* net_timeout =
+      cfg.Duration("ISS_PEEBOT_NETWORK_TIMEOUT", absl::Seconds(10), absl::Milliseconds(100),
+                   absl::Minutes(2), "Timeout of one Bluesky, Mastodon or webhook call");
+  const auto* bsky_url = cfg.String("ISS_PEEBOT_BLUESKY_PDS_URL", "https://bsky.social",
+                                    "Bluesky PDS (or entryway) base URL: https://, or http:// to "
+                                    "a loopback host for tests' fake server");
+  const auto* bsky_id = cfg.String("ISS_BLUESKY_IDENTIFIER", "",
+                                   "Bluesky handle (or DID or e-mail) Pee-Bot posts as");
+  const auto* bsky_pass =
+      cfg.String("ISS_BLUESKY_APP_PASSWORD", "", "Bluesky app password (not the account's)", true);
+  const auto* bsky_dry_run = cfg.Bool("ISS_PEEBOT_BLUESKY_DRY_RUN", false,
+                                      "Log and store Bluesky posts instead of sending them");
+  const auto* bsky_cap = cfg.Int("ISS_PEEBOT_BLUESKY_DAILY_CAP", -1, -1, 10000,
+                                 "Bluesky posts per UTC day, at most (-1 = the shared daily cap)");
+  const auto* masto_url =
+      cfg.String("ISS_PEEBOT_MASTODON_URL", "",
+                 "Mastodon instance base URL (https://, or http:// to a loopback host for tests)");
+  const auto* masto_token = cfg.String("ISS_MASTODON_ACCESS_TOKEN", "",
+                                       "Mastodon access token with scope write:statuses", true);
+  const auto* masto_visibility =
+      cfg.Enum("ISS_PEEBOT_MASTODON_VISIBILITY", "public", {"public", "unlisted", "private"},
+               "Visibility of Mastodon posts");
+  const auto* masto_dry_run = cfg.Bool("ISS_PEEBOT_MASTODON_DRY_RUN", false,
+                                       "Log and store Mastodon posts instead of sending them");
+  const auto* masto_cap =
+      cfg.Int("ISS_PEEBOT_MASTODON_DAILY_CAP", -1, -1, 10000,
+              "Mastodon posts per UTC day, at most (-1 = the shared daily cap)");
+  const auto* hook_url = cfg.String(
+      "ISS_PEEBOT_WEBHOOK_URL", "",
+      "Webhook endpoint (https://, or http:// to a loopback host); chat webhook URLs carry "
+      "their token, so it is treated as a secret",
+      true);
+  const auto* hook_secret = cfg.String(
+      "ISS_PEEBOT_WEBHOOK_SECRET", "",
+      "Standard Webhooks signing secrets (whsec_<base64>), space-separated for rotation; "
+      "empty = unsigned",
+      true);
+  const auto* hook_dry_run = cfg.Bool("ISS_PEEBOT_WEBHOOK_DRY_RUN", false,
+                                      "Log and store webhook deliveries instead of sending them");
+  const auto* hook_cap =
+      cfg.Int("ISS_PEEBOT_WEBHOOK_DAILY_CAP", -1, -1, 10000,
+              "Webhook deliveries per UTC day, at most (-1 = the shared daily cap)");
   const auto* grpc_addr =
       cfg.Address("ISS_PEEBOT_GRPC_ADDR", "127.0.0.1:50053", "gRPC listen address");
   const auto* ops_addr =
@@ -127,6 +179,55 @@ int main(int argc, char** argv) {
     Fail("bad configuration", absl::InvalidArgumentError(
                                   "ISS_X_CONSUMER_KEY, ISS_X_CONSUMER_SECRET, ISS_X_ACCESS_TOKEN, "
                                   "ISS_X_ACCESS_TOKEN_SECRET: set all four or none"));
+  }
+
+  auto destinations = ParseDestinations(*destinations_list);
+  if (!destinations.ok()) Fail("bad configuration", destinations.status());
+  auto wants = [&](const std::string& name) {
+    return std::find(destinations->begin(), destinations->end(), name) != destinations->end();
+  };
+  // A destination listed without what it needs is a mistake, unless it is
+  // meant to dry-run (X keeps its old rule: no credentials = dry-run).
+  if (wants(kDestinationBluesky) && !*bsky_dry_run && (bsky_id->empty() || bsky_pass->empty())) {
+    Fail("bad configuration", absl::InvalidArgumentError(
+                                  "ISS_BLUESKY_IDENTIFIER, ISS_BLUESKY_APP_PASSWORD: both needed "
+                                  "for destination bluesky (or ISS_PEEBOT_BLUESKY_DRY_RUN=true)"));
+  }
+  if (wants(kDestinationMastodon) && !*masto_dry_run &&
+      (masto_url->empty() || masto_token->empty())) {
+    Fail("bad configuration",
+         absl::InvalidArgumentError(
+             "ISS_PEEBOT_MASTODON_URL, ISS_MASTODON_ACCESS_TOKEN: both needed "
+             "for destination mastodon (or ISS_PEEBOT_MASTODON_DRY_RUN=true)"));
+  }
+  if (wants(kDestinationWebhook) && !*hook_dry_run && hook_url->empty()) {
+    Fail("bad configuration",
+         absl::InvalidArgumentError("ISS_PEEBOT_WEBHOOK_URL: needed for destination webhook (or "
+                                    "ISS_PEEBOT_WEBHOOK_DRY_RUN=true)"));
+  }
+
+  // The network clients now: a bad URL or secret never gets better either.
+  std::unique_ptr<BlueskyClient> bluesky;
+  std::unique_ptr<MastodonClient> mastodon;
+  std::unique_ptr<WebhookClient> webhook;
+  if (wants(kDestinationBluesky) && !bsky_id->empty() && !bsky_pass->empty()) {
+    auto c = BlueskyClient::Create({*bsky_url, *bsky_id, *bsky_pass, *net_timeout, ""});
+    if (!c.ok()) Fail("bad Bluesky configuration", c.status());
+    bluesky = std::move(*c);
+  }
+  if (wants(kDestinationMastodon) && !masto_url->empty() && !masto_token->empty()) {
+    auto c = MastodonClient::Create({*masto_url, *masto_token, *net_timeout, ""});
+    if (!c.ok()) Fail("bad Mastodon configuration", c.status());
+    mastodon = std::move(*c);
+  }
+  if (wants(kDestinationWebhook) && !hook_url->empty()) {
+    WebhookOptions wo;
+    wo.url = *hook_url;
+    wo.secrets = absl::StrSplit(*hook_secret, absl::ByAnyChar(" ,"), absl::SkipWhitespace());
+    wo.timeout = *net_timeout;
+    auto c = WebhookClient::Create(wo);
+    if (!c.ok()) Fail("bad webhook configuration", c.status());
+    webhook = std::move(*c);
   }
 
   // A malformed DSN never gets better: fail now rather than retry forever.
@@ -177,11 +278,86 @@ int main(int argc, char** argv) {
   RealClock clock;
   PosterOptions poster_options;
   poster_options.max_post_age = *max_post_age;
+  // Every destination (X included) shares the per-detection decision.
+  poster_options.shared_admission = true;
+  poster_options.destinations = *destinations;
+  poster_options.dry_run = *x_dry_run;
   Poster poster(&poster_store, x.get(), &settings, &clock, poster_options);
   // Not required for readiness: detections are recorded while X is unwell.
   poster.OnHealthChange([&health](const std::string& h) { health.Set("x_api", h == "ok", h); });
-  PosterLoop poster_loop(&poster, &clock, absl::Seconds(5));
-  poster_loop.Start();
+  std::unique_ptr<PosterLoop> poster_loop;
+  if (wants(kDestinationX)) {
+    poster_loop = std::make_unique<PosterLoop>(&poster, &clock, absl::Seconds(5));
+    poster_loop->Start();
+  }
+
+  // --- Bluesky, Mastodon, webhook: a client, a network and a poster each -------
+  std::vector<std::unique_ptr<Network>> networks;
+  std::vector<std::unique_ptr<Store>> destination_stores;
+  std::vector<std::unique_ptr<DestinationPoster>> destination_posters;
+  std::vector<std::unique_ptr<PosterLoop>> destination_loops;
+  auto add_destination = [&](const std::string& name, Network* network, bool dest_dry_run,
+                             int64_t cap) {
+    DestinationOptions o;
+    o.name = name;
+    o.dry_run = dest_dry_run;
+    o.daily_cap = static_cast<int>(cap);
+    o.max_post_age = *max_post_age;
+    o.destinations = *destinations;
+    destination_stores.push_back(std::make_unique<Store>(*dsn));
+    auto p = std::make_unique<DestinationPoster>(destination_stores.back().get(), network,
+                                                 &settings, &clock, o);
+    const std::string check = absl::StrCat(name, "_api");
+    health.Declare(check, /*required=*/false);
+    health.Set(check, network != nullptr, network ? "configured" : "no credentials: dry-run");
+    p->OnHealthChange([&health, check](const std::string& h) { health.Set(check, h == "ok", h); });
+    if (!network) log::Warn("destination without credentials: dry-run", {{"destination", name}});
+    destination_posters.push_back(std::move(p));
+  };
+  if (wants(kDestinationBluesky)) {
+    Network* net = nullptr;
+    if (bluesky) {
+      networks.push_back(MakeBlueskyNetwork(bluesky.get()));
+      net = networks.back().get();
+    }
+    add_destination(kDestinationBluesky, net, *bsky_dry_run, *bsky_cap);
+  }
+  if (wants(kDestinationMastodon)) {
+    Network* net = nullptr;
+    if (mastodon) {
+      MastodonNetworkOptions mo;
+      mo.visibility = *masto_visibility;
+      // The instance's own length rule; the default (500) when it does not say.
+      if (auto limits = mastodon->GetInstanceLimits(); limits.ok()) {
+        mo.max_characters = limits->max_characters;
+        mo.characters_per_url = limits->characters_reserved_per_url;
+      } else {
+        log::Warn("cannot read the Mastodon instance's limits: assuming 500 characters",
+                  {{"error", limits.status().ToString()}});
+      }
+      networks.push_back(MakeMastodonNetwork(mastodon.get(), mo));
+      net = networks.back().get();
+    }
+    add_destination(kDestinationMastodon, net, *masto_dry_run, *masto_cap);
+  }
+  if (wants(kDestinationWebhook)) {
+    Network* net = nullptr;
+    if (webhook) {
+      networks.push_back(MakeWebhookNetwork(webhook.get()));
+      net = networks.back().get();
+    }
+    add_destination(kDestinationWebhook, net, *hook_dry_run, *hook_cap);
+  }
+  for (auto& p : destination_posters) {
+    DestinationPoster* dp = p.get();
+    destination_loops.push_back(
+        std::make_unique<PosterLoop>([dp] { return dp->RunOnce(); }, &clock, absl::Seconds(1)));
+    destination_loops.back()->Start();
+  }
+  auto notify_posters = [&] {
+    if (poster_loop) poster_loop->Notify();
+    for (auto& l : destination_loops) l->Notify();
+  };
 
   // --- consumer pipeline: Kafka -> detector -> PostgreSQL ---------------------
   PipelineOptions po;
@@ -198,7 +374,7 @@ int main(int argc, char** argv) {
       // A tenth of the session, as librdkafka advises (at most a third).
       {"heartbeat.interval.ms",
        absl::StrCat(std::max<int64_t>(100, absl::ToInt64Milliseconds(*session_timeout) / 10))}};
-  Pipeline pipeline(po, &pipeline_store, &settings, &health, [&] { poster_loop.Notify(); });
+  Pipeline pipeline(po, &pipeline_store, &settings, &health, notify_posters);
   if (absl::Status s = pipeline.Start(); !s.ok()) Fail("pipeline failed to start", s);
 
   // --- admin API and ops --------------------------------------------------------
@@ -207,7 +383,9 @@ int main(int argc, char** argv) {
   deps.settings = &settings;
   deps.poster = &poster;
   deps.view = [&] { return pipeline.view(); };
-  deps.on_settings_changed = [&] { poster_loop.Notify(); };
+  deps.on_settings_changed = notify_posters;
+  deps.x_configured = wants(kDestinationX);
+  for (auto& p : destination_posters) deps.destinations.push_back(p.get());
   deps.tank_items = tank_items;
   deps.max_sample_lag = *max_sample_lag;
   AdminService admin(deps);
@@ -226,7 +404,8 @@ int main(int argc, char** argv) {
   if (!ops.ok()) Fail("ops server failed to start", ops.status());
   log::Info("peebot ready", {{"grpc_port", (*grpc)->port()},
                              {"ops_port", (*ops)->port()},
-                             {"mode", settings.EffectiveDryRun() ? "dry-run" : "live"}});
+                             {"mode", settings.EffectiveDryRun() ? "dry-run" : "live"},
+                             {"destinations", absl::StrJoin(*destinations, ",")}});
 
   // --- wait (keeping the broker's state in health), then drain ----------------
   auto probe = kafka::BrokerProbe::Create(*brokers, "iss-peebot-health");
@@ -235,8 +414,10 @@ int main(int argc, char** argv) {
   log::Info("shutting down");
   health.SetShuttingDown();
   (*grpc)->Shutdown(absl::Seconds(5));
-  pipeline.Stop();     // the last batch is committed or rolled back, never half
-  poster_loop.Stop();  // a post waiting on backoff stays pending (in flight if sent)
+  pipeline.Stop();  // the last batch is committed or rolled back, never half
+  // A post waiting on backoff stays pending (in flight if sent).
+  if (poster_loop) poster_loop->Stop();
+  for (auto& l : destination_loops) l->Stop();
   log::Info("stopped");
   return 0;
 }

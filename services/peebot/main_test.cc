@@ -4,7 +4,9 @@
 // Kafka cluster and the fake X server around it.
 #include <signal.h>
 
+#include <map>
 #include <memory>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -51,6 +53,40 @@ TEST(PeebotMainTest, PartialCredentialsAreRefused) {
   ASSERT_TRUE(child.ok());
   EXPECT_EQ((*child)->WaitExit(absl::Seconds(10)), 1);
   EXPECT_TRUE(absl::StrContains((*child)->ReadLog(), "set all four or none"));
+}
+
+TEST(PeebotMainTest, BadDestinationsAreRefusedNamingTheVariable) {
+  struct Case {
+    std::map<std::string, std::string> env;
+    std::string expected;
+  };
+  const std::vector<Case> cases = {
+      {{{"ISS_PEEBOT_DESTINATIONS", "x,threads"}}, "ISS_PEEBOT_DESTINATIONS: unknown destination"},
+      {{{"ISS_PEEBOT_DESTINATIONS", "bluesky,bluesky"}}, "listed twice"},
+      // Listed without its credentials, and not in dry-run.
+      {{{"ISS_PEEBOT_DESTINATIONS", "x,bluesky"}, {"ISS_BLUESKY_IDENTIFIER", "peebot.test"}},
+       "ISS_BLUESKY_APP_PASSWORD"},
+      {{{"ISS_PEEBOT_DESTINATIONS", "mastodon"}}, "ISS_MASTODON_ACCESS_TOKEN"},
+      {{{"ISS_PEEBOT_DESTINATIONS", "webhook"}}, "ISS_PEEBOT_WEBHOOK_URL"},
+      {{{"ISS_PEEBOT_DESTINATIONS", "webhook"},
+        {"ISS_PEEBOT_WEBHOOK_URL", "http://hooks.example.com/h"}},
+       "webhook"},  // http:// to a host that is not loopback
+      {{{"ISS_PEEBOT_DESTINATIONS", "webhook"},
+        {"ISS_PEEBOT_WEBHOOK_URL", "https://hooks.example.com/h"},
+        {"ISS_PEEBOT_WEBHOOK_SECRET", "whsec_not*base64"}},
+       "bad webhook configuration"},
+  };
+  for (const Case& c : cases) {
+    std::map<std::string, std::string> env = c.env;
+    env["ISS_PG_DSN"] = "host=/nowhere";
+    auto child = ChildProcess::Spawn({PEEBOT_BINARY, {}, env, ""});
+    ASSERT_TRUE(child.ok());
+    EXPECT_EQ((*child)->WaitExit(absl::Seconds(10)), 1) << c.expected;
+    const std::string log = (*child)->ReadLog();
+    EXPECT_TRUE(absl::StrContains(log, c.expected)) << c.expected << "\n" << log;
+    // Secrets never reach the log.
+    EXPECT_FALSE(absl::StrContains(log, "not*base64")) << log;
+  }
 }
 
 TEST(PeebotMainTest, ServesDetectsPostsAndStopsCleanly) {
@@ -139,7 +175,8 @@ TEST(PeebotMainTest, ServesDetectsPostsAndStopsCleanly) {
   }
   auto metrics = iss::testing::HttpGet(ops_port, "/metrics");
   ASSERT_TRUE(metrics.ok());
-  EXPECT_TRUE(absl::StrContains(metrics->second, "iss_peebot_posts_total{outcome=\"posted\"} 2"))
+  EXPECT_TRUE(absl::StrContains(metrics->second,
+                                "iss_peebot_posts_total{destination=\"x\",outcome=\"posted\"} 2"))
       << metrics->second.substr(0, 2000);
 
   // Readiness follows the broker (a consumer's poll answers OK without one).

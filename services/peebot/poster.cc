@@ -13,7 +13,7 @@ namespace {
 
 struct Metrics {
   prometheus::Family<prometheus::Counter>& posts = iss::metrics::CounterFamily(
-      "iss_peebot_posts_total", "Detections resolved by the poster, by outcome");
+      "iss_peebot_posts_total", "Detections resolved by the posters, by destination and outcome");
   prometheus::Counter& retries =
       iss::metrics::Counter("iss_peebot_post_retries_total", "X API calls retried (5xx, timeouts)");
   prometheus::Counter& cooldown_skips = iss::metrics::Counter(
@@ -23,7 +23,9 @@ struct Metrics {
   prometheus::Histogram& latency =
       iss::metrics::Histogram("iss_peebot_x_api_request_seconds", "X API POST /2/tweets latency",
                               {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30});
-  prometheus::Counter& Outcome(PostStatus s) { return posts.Add({{"outcome", PostStatusName(s)}}); }
+  prometheus::Counter& Outcome(PostStatus s) {
+    return posts.Add({{"destination", "x"}, {"outcome", PostStatusName(s)}});
+  }
 };
 
 Metrics& M() {
@@ -77,23 +79,24 @@ std::string Poster::XHealth() const {
   return health_;
 }
 
-absl::Duration Poster::Backoff(int attempt) {
+absl::Duration JitteredBackoff(int attempt, absl::Duration base, absl::Duration max,
+                               uint64_t* state) {
   // Exponential, capped, with "equal jitter": half fixed, half random, so
   // retries from several instances do not synchronise.
-  absl::Duration d = options_.base_backoff * std::pow(2.0, std::max(0, attempt - 1));
-  d = std::min(d, options_.max_backoff);
-  uint64_t r;
-  {
-    absl::MutexLock lock(&mu_);
-    jitter_state_ = jitter_state_ * 6364136223846793005ULL + 1442695040888963407ULL;
-    r = jitter_state_ >> 33;
-  }
-  const double frac = static_cast<double>(r % 1000000) / 1e6;
+  absl::Duration d = base * std::pow(2.0, std::max(0, attempt - 1));
+  d = std::min(d, max);
+  *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
+  const double frac = static_cast<double>((*state >> 33) % 1000000) / 1e6;
   return d / 2 + (d / 2) * frac;
 }
 
+absl::Duration Poster::Backoff(int attempt) {
+  absl::MutexLock lock(&mu_);
+  return JitteredBackoff(attempt, options_.base_backoff, options_.max_backoff, &jitter_state_);
+}
+
 absl::StatusOr<Store::PostStats> Poster::Stats() {
-  return store_->Stats(clock_->Now(), settings_->EffectiveDryRun());
+  return store_->Stats(clock_->Now(), settings_->EffectiveDryRun() || options_.dry_run);
 }
 
 absl::StatusOr<absl::Duration> Poster::CooldownRemaining() {
@@ -104,13 +107,33 @@ absl::StatusOr<absl::Duration> Poster::CooldownRemaining() {
                   *st->last_post_at + settings_->Get().cooldown - clock_->Now());
 }
 
+absl::Status AdmitNewDetections(Store* store, const RuntimeSettings& settings, absl::Time now,
+                                absl::Duration max_post_age,
+                                const std::vector<std::string>& destinations) {
+  const PeeBotSettings s = settings.Get();
+  Store::AdmissionRules rules;
+  rules.now = now;
+  rules.max_post_age = max_post_age;
+  rules.cooldown = s.cooldown;
+  rules.paused = s.paused;
+  rules.destinations = destinations;
+  return store->Admit(rules).status();
+}
+
 absl::StatusOr<int> Poster::RunOnce() {
+  if (options_.shared_admission) {
+    if (absl::Status s = AdmitNewDetections(store_, *settings_, clock_->Now(),
+                                            options_.max_post_age, options_.destinations);
+        !s.ok()) {
+      return s;
+    }
+  }
   auto rows = store_->Pending(options_.batch);
   if (!rows.ok()) return rows.status();
   int resolved = 0;
   for (const Store::PendingRow& row : *rows) {
     const PeeBotSettings s = settings_->Get();
-    if (Handle(row, s, settings_->EffectiveDryRun()) == Send::kStop) break;
+    if (Handle(row, s, settings_->EffectiveDryRun() || options_.dry_run) == Send::kStop) break;
     ++resolved;
   }
   return resolved;
@@ -148,6 +171,25 @@ Poster::Send Poster::Handle(const Store::PendingRow& row, const PeeBotSettings& 
     if (Deliver(d, out.text, /*resumed=*/true, &out) == Send::kStop) return Send::kStop;
     return resolve(out.status, "");
   }
+  int folded = -1;  // from the shared admission, when there is one
+  if (options_.shared_admission) {
+    auto adm = store_->AdmissionOf(d.detection_id());
+    if (!adm.ok() || !adm->has_value()) return Send::kStop;  // decided next round
+    const Store::Admission& a = **adm;
+    if (a.decision == "cooldown") M().cooldown_skips.Increment();
+    if (a.decision != "admitted") {
+      return resolve(a.decision == "cooldown" ? v1::POST_STATUS_COOLDOWN
+                     : a.decision == "paused" ? v1::POST_STATUS_PAUSED
+                                              : v1::POST_STATUS_STALE,
+                     a.reason);
+    }
+    folded = a.folded;
+    auto pauses = store_->DestinationPauses();
+    if (!pauses.ok()) return Send::kStop;
+    if (auto it = pauses->find("x"); it != pauses->end()) {
+      return resolve(v1::POST_STATUS_PAUSED, absl::StrCat("destination x paused: ", it->second));
+    }
+  }
   // "Just rose" about the past is wrong whatever the other guardrails say.
   if (const absl::Time end = iss::FromProto(d.end_time());
       options_.max_post_age > absl::ZeroDuration() && end < now - options_.max_post_age) {
@@ -160,7 +202,9 @@ Poster::Send Poster::Handle(const Store::PendingRow& row, const PeeBotSettings& 
   const bool wall_cooldown = stats->last_post_at && now - *stats->last_post_at < s.cooldown;
   const bool event_cooldown =
       stats->last_event_time && start - *stats->last_event_time < s.cooldown;
-  if (wall_cooldown || event_cooldown) {
+  // With the shared admission the cooldown was decided there, once for every
+  // destination (an admitted detection is posted on X too).
+  if (!options_.shared_admission && (wall_cooldown || event_cooldown)) {
     M().cooldown_skips.Increment();
     return resolve(v1::POST_STATUS_COOLDOWN,
                    wall_cooldown ? "inside the cooldown since the last post"
@@ -171,17 +215,10 @@ Poster::Send Poster::Handle(const Store::PendingRow& row, const PeeBotSettings& 
                    absl::StrCat("daily post cap ", s.daily_post_cap, " reached"));
   }
 
-  Detection det;
-  det.detection_id = d.detection_id();
-  det.item_id = d.item_id();
-  det.start_time = start;
-  det.end_time = iss::FromProto(d.end_time());
-  det.start_level = d.start_level_percent();
-  det.end_level = d.end_level_percent();
-  det.rise = d.rise_percent();
-  det.volume_ml = d.estimated_volume_ml();
-  const PostComposer::Composed text = composer_.Compose(
-      det, stats->folded_since_last, stats->last_joke_index + 1, stats->last_text);
+  const Detection det = DetectionFromProto(d);
+  const PostComposer::Composed text =
+      composer_.Compose(det, folded >= 0 ? folded : stats->folded_since_last,
+                        stats->last_joke_index + 1, stats->last_text);
   out.text = text.text;
   out.joke_index = text.joke_index;
 
@@ -274,7 +311,7 @@ absl::StatusOr<Poster::TestResult> Poster::PostTest(const std::string& requested
   out.at = clock_->Now();
   out.text = res.text;
   out.record_post = true;
-  if (!force || x_ == nullptr) {
+  if (!force || x_ == nullptr || options_.dry_run) {
     res.outcome = "dry-run";
     if (force) res.error = "no X credentials configured: dry-run";
     out.dry_run = true;
@@ -326,7 +363,7 @@ void PosterLoop::Run() {
       if (stop_) return;
       wake_ = false;
     }
-    auto n = poster_->RunOnce();
+    auto n = round_();
     if (!n.ok()) {
       iss::log::Warn("poster round failed", {{"error", n.status().ToString()}});
     }

@@ -30,6 +30,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -64,6 +65,17 @@ class RealClock final : public Clock {
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
 };
 
+// Exponential backoff for the `attempt`-th failure (1-based): base * 2^(n-1),
+// capped at `max`, with "equal jitter" (half fixed, half drawn from `state`,
+// a linear congruential sequence the caller keeps).
+absl::Duration JitteredBackoff(int attempt, absl::Duration base, absl::Duration max,
+                               uint64_t* state);
+
+// Store::Admit with the rules in effect (the settings' cooldown and pause).
+absl::Status AdmitNewDetections(Store* store, const RuntimeSettings& settings, absl::Time now,
+                                absl::Duration max_post_age,
+                                const std::vector<std::string>& destinations);
+
 struct PosterOptions {
   int max_attempts = 5;  // per detection, for 5xx/timeouts
   absl::Duration base_backoff = absl::Seconds(2);
@@ -74,6 +86,16 @@ struct PosterOptions {
   // A detection that ended longer ago than this is stale: never posted.
   // Zero = no limit.
   absl::Duration max_post_age = absl::Minutes(10);
+  // Take the per-detection decision (cooldown, global pause, freshness) from
+  // the admission every destination shares (Store::Admit, destinations.h),
+  // which also creates the other destinations' deliveries; X's daily cap and
+  // a pause of the destination "x" alone apply after it. Off: X decides alone
+  // (its cooldown by wall time since its last post and by event time), as
+  // before destinations.
+  bool shared_admission = false;
+  std::vector<std::string> destinations;  // every configured one, for the admission
+  // Dry-run for X alone (ISS_PEEBOT_X_DRY_RUN), beside the global switch.
+  bool dry_run = false;
 };
 
 class Poster {
@@ -98,6 +120,8 @@ class Poster {
 
   // "ok", "rate-limited", "failing", "unconfigured".
   std::string XHealth() const;
+  // X posts are dry-run: the global switch, ISS_PEEBOT_X_DRY_RUN or no credentials.
+  bool EffectiveDryRun() const { return settings_->EffectiveDryRun() || options_.dry_run; }
   // Called on every change of XHealth() (e.g. to feed iss::Health).
   void OnHealthChange(std::function<void(const std::string&)> listener);
   // When the next post is allowed by the cooldown (InfinitePast = now).
@@ -130,7 +154,10 @@ class Poster {
 class PosterLoop {
  public:
   PosterLoop(Poster* poster, Clock* clock, absl::Duration interval)
-      : poster_(poster), clock_(clock), interval_(interval) {}
+      : round_([poster] { return poster->RunOnce(); }), clock_(clock), interval_(interval) {}
+  // Any round (a DestinationPoster's RunOnce).
+  PosterLoop(std::function<absl::StatusOr<int>()> round, Clock* clock, absl::Duration interval)
+      : round_(std::move(round)), clock_(clock), interval_(interval) {}
   ~PosterLoop() { Stop(); }
   void Start();
   void Notify();
@@ -138,7 +165,7 @@ class PosterLoop {
 
  private:
   void Run();
-  Poster* poster_;
+  std::function<absl::StatusOr<int>()> round_;
   Clock* clock_;
   const absl::Duration interval_;
   absl::Mutex mu_;

@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "services/peebot/store.h"
 #include "services/peebot/testing/fake_x_server.h"
+#include "services/peebot/testing/manual_clock.h"
 #include "tests/support/pg_server.h"
 
 namespace iss::peebot {
@@ -20,39 +21,11 @@ namespace {
 
 using testing::FakeXReply;
 using testing::FakeXServer;
+using testing::ManualClock;
+using testing::TestDetection;
 
 const OAuthCredentials kCreds{"ck", "cs", "tk", "ts"};
 const absl::Time kT0 = absl::FromUnixSeconds(1768046400);  // 2026-01-10T12:00Z
-
-class ManualClock final : public Clock {
- public:
-  explicit ManualClock(absl::Time t) : now_(t) {}
-  absl::Time Now() override { return now_; }
-  bool SleepFor(absl::Duration d) override {
-    sleeps.push_back(d);
-    now_ += d;
-    return true;
-  }
-  void Cancel() override {}
-  void Advance(absl::Duration d) { now_ += d; }
-  std::vector<absl::Duration> sleeps;
-
- private:
-  absl::Time now_;
-};
-
-Detection Det(absl::Time start, double from = 50, double to = 55) {
-  Detection d;
-  d.item_id = "NODE3000005";
-  d.start_time = start;
-  d.end_time = start + absl::Seconds(25);
-  d.start_level = from;
-  d.end_level = to;
-  d.rise = to - from;
-  d.volume_ml = d.rise * 82;
-  d.detection_id = DetectionId(d.item_id, start);
-  return d;
-}
 
 class PosterTest : public ::testing::Test {
  protected:
@@ -104,7 +77,7 @@ class PosterTest : public ::testing::Test {
 };
 
 TEST_F(PosterTest, PostsOnceAndAReplayPostsNothing) {
-  const Detection d = Det(kT0);
+  const Detection d = TestDetection(kT0);
   Insert({d});
   auto poster = NewPoster(client_.get());
   ASSERT_EQ(*poster->RunOnce(), 1);
@@ -127,9 +100,9 @@ TEST_F(PosterTest, PostsOnceAndAReplayPostsNothing) {
 TEST_F(PosterTest, StaleDetectionsAreNeverPostedFreshOnesAre) {
   const absl::Duration limit = absl::Minutes(10);
   const absl::Time now = clock_.Now();
-  // Det() ends 25 s after its start.
-  const Detection old = Det(now - limit - absl::Seconds(1) - absl::Seconds(25));
-  const Detection fresh = Det(now - limit + absl::Seconds(1) - absl::Seconds(25), 55, 58);
+  // TestDetection() ends 25 s after its start.
+  const Detection old = TestDetection(now - limit - absl::Seconds(1) - absl::Seconds(25));
+  const Detection fresh = TestDetection(now - limit + absl::Seconds(1) - absl::Seconds(25), 55, 58);
   Insert({old, fresh});
   auto poster = NewPoster(client_.get(), limit);
   ASSERT_EQ(*poster->RunOnce(), 2);
@@ -144,7 +117,7 @@ TEST_F(PosterTest, StaleDetectionsAreNeverPostedFreshOnesAre) {
 
   // Paused or not, a stale detection is stale (and a dry run posts nothing).
   Set([](PeeBotSettings& s) { s.paused = true; });
-  const Detection old2 = Det(now - absl::Hours(2));
+  const Detection old2 = TestDetection(now - absl::Hours(2));
   Insert({old2});
   ASSERT_EQ(*poster->RunOnce(), 1);
   EXPECT_EQ(Row(old2).post_status(), v1::POST_STATUS_STALE);
@@ -155,8 +128,8 @@ TEST_F(PosterTest, StaleDetectionsAreNeverPostedFreshOnesAre) {
 // stored so (never pending), with the reason.
 TEST_F(PosterTest, DetectionsStaleWhenFoundAreStoredStale) {
   const absl::Time limit = clock_.Now() - absl::Minutes(10);
-  const Detection old = Det(limit - absl::Seconds(26));            // ends 1 s before the limit
-  const Detection fresh = Det(limit - absl::Seconds(24), 55, 58);  // ends 1 s after it
+  const Detection old = TestDetection(limit - absl::Seconds(26));  // ends 1 s before the limit
+  const Detection fresh = TestDetection(limit - absl::Seconds(24), 55, 58);  // ends 1 s after it
   ASSERT_EQ(*store_->CommitBatch("test", {}, {old, fresh}, "{}", {}, limit), 2);
   EXPECT_EQ(Row(old).post_status(), v1::POST_STATUS_STALE);
   EXPECT_EQ(Row(fresh).post_status(), v1::POST_STATUS_PENDING);
@@ -170,15 +143,15 @@ TEST_F(PosterTest, ServerErrorsAreRetriedWithExponentialBackoffAndJitter) {
   fake_->Push(FakeXReply::ServerError(503));
   fake_->Push(FakeXReply::ServerError(500));
   fake_->Push(FakeXReply::ServerError(502));
-  const Detection d = Det(kT0);
+  const Detection d = TestDetection(kT0);
   Insert({d});
   ASSERT_EQ(*NewPoster(client_.get())->RunOnce(), 1);
   EXPECT_EQ(fake_->statuses(), (std::vector<int>{503, 500, 502, 201}));
-  ASSERT_EQ(clock_.sleeps.size(), 3u);
+  ASSERT_EQ(clock_.sleeps().size(), 3u);
   for (size_t i = 0; i < 3; ++i) {
     const absl::Duration full = absl::Seconds(2) * (1 << i);  // 2 s, 4 s, 8 s
-    EXPECT_GE(clock_.sleeps[i], full / 2) << i;
-    EXPECT_LE(clock_.sleeps[i], full) << i;
+    EXPECT_GE(clock_.sleeps()[i], full / 2) << i;
+    EXPECT_LE(clock_.sleeps()[i], full) << i;
   }
   EXPECT_EQ(Row(d).post_status(), v1::POST_STATUS_POSTED);
   EXPECT_EQ(Row(d).post_attempts(), 4u);
@@ -186,7 +159,7 @@ TEST_F(PosterTest, ServerErrorsAreRetriedWithExponentialBackoffAndJitter) {
 
 TEST_F(PosterTest, GivesUpAfterMaxAttempts) {
   for (int i = 0; i < 5; ++i) fake_->Push(FakeXReply::ServerError(503));
-  const Detection d = Det(kT0);
+  const Detection d = TestDetection(kT0);
   Insert({d});
   ASSERT_EQ(*NewPoster(client_.get())->RunOnce(), 1);
   EXPECT_EQ(fake_->requests(), 5);
@@ -197,12 +170,12 @@ TEST_F(PosterTest, GivesUpAfterMaxAttempts) {
 
 TEST_F(PosterTest, RateLimitWaitsUntilTheResetHeader) {
   fake_->Push(FakeXReply::RateLimited(clock_.Now() + absl::Seconds(120)));
-  const Detection d = Det(kT0);
+  const Detection d = TestDetection(kT0);
   Insert({d});
   auto poster = NewPoster(client_.get());
   ASSERT_EQ(*poster->RunOnce(), 1);
-  ASSERT_EQ(clock_.sleeps.size(), 1u);
-  EXPECT_EQ(clock_.sleeps[0], absl::Seconds(121));  // until reset, plus a second of margin
+  ASSERT_EQ(clock_.sleeps().size(), 1u);
+  EXPECT_EQ(clock_.sleeps()[0], absl::Seconds(121));  // until reset, plus a second of margin
   EXPECT_EQ(fake_->statuses(), (std::vector<int>{429, 201}));
   EXPECT_EQ(Row(d).post_status(), v1::POST_STATUS_POSTED);
   EXPECT_EQ(poster->XHealth(), "ok");
@@ -210,7 +183,7 @@ TEST_F(PosterTest, RateLimitWaitsUntilTheResetHeader) {
 
 TEST_F(PosterTest, LongRateLimitLeavesTheDetectionPending) {
   fake_->Push(FakeXReply::RateLimited(clock_.Now() + absl::Hours(3)));
-  const Detection d = Det(kT0);
+  const Detection d = TestDetection(kT0);
   Insert({d});
   auto poster = NewPoster(client_.get());
   EXPECT_EQ(*poster->RunOnce(), 0);
@@ -224,7 +197,7 @@ TEST_F(PosterTest, LongRateLimitLeavesTheDetectionPending) {
 
 TEST_F(PosterTest, DuplicateContentIsTerminal) {
   fake_->Push(FakeXReply::Duplicate());
-  const Detection d = Det(kT0);
+  const Detection d = TestDetection(kT0);
   Insert({d});
   ASSERT_EQ(*NewPoster(client_.get())->RunOnce(), 1);
   EXPECT_EQ(fake_->requests(), 1);
@@ -235,7 +208,7 @@ TEST_F(PosterTest, UnauthorisedIsTerminalNotRetried) {
   auto wrong =
       XClient::Create({fake_->base_url(), {"ck", "cs", "tk", "WRONG"}, absl::Seconds(5), ""});
   ASSERT_TRUE(wrong.ok());
-  const Detection d = Det(kT0);
+  const Detection d = TestDetection(kT0);
   Insert({d});
   auto poster = NewPoster(wrong->get());
   std::vector<std::string> changes;
@@ -254,7 +227,7 @@ TEST_F(PosterTest, TimeoutThenDuplicateMeansTheFirstAttemptWasPosted) {
   lost.delay = absl::Milliseconds(600);
   lost.accept_anyway = true;
   fake_->Push(lost);
-  const Detection d = Det(kT0);
+  const Detection d = TestDetection(kT0);
   Insert({d});
   ASSERT_EQ(*NewPoster(slow_client->get())->RunOnce(), 1);
   EXPECT_EQ(fake_->posts().size(), 1u);
@@ -264,7 +237,7 @@ TEST_F(PosterTest, TimeoutThenDuplicateMeansTheFirstAttemptWasPosted) {
 
 TEST_F(PosterTest, CooldownRecordsAndFoldsIntoTheNextPost) {
   Set([](PeeBotSettings& s) { s.cooldown = absl::Minutes(15); });
-  const Detection a = Det(kT0), b = Det(kT0 + absl::Minutes(5), 55, 58);
+  const Detection a = TestDetection(kT0), b = TestDetection(kT0 + absl::Minutes(5), 55, 58);
   Insert({a, b});
   auto poster = NewPoster(client_.get());
   ASSERT_EQ(*poster->RunOnce(), 2);
@@ -273,7 +246,7 @@ TEST_F(PosterTest, CooldownRecordsAndFoldsIntoTheNextPost) {
   EXPECT_GT(*poster->CooldownRemaining(), absl::Minutes(14));
   // Wall time passes, and the next detection is outside the event-time cooldown.
   clock_.Advance(absl::Minutes(16));
-  const Detection c = Det(kT0 + absl::Minutes(30), 58, 61);
+  const Detection c = TestDetection(kT0 + absl::Minutes(30), 58, 61);
   Insert({c});
   ASSERT_EQ(*poster->RunOnce(), 1);
   EXPECT_EQ(Row(c).post_status(), v1::POST_STATUS_POSTED);
@@ -285,12 +258,12 @@ TEST_F(PosterTest, CooldownRecordsAndFoldsIntoTheNextPost) {
 
 TEST_F(PosterTest, EventTimeCooldownHoldsDuringAReplayBacklog) {
   Set([](PeeBotSettings& s) { s.cooldown = absl::Minutes(15); });
-  const Detection a = Det(kT0);
+  const Detection a = TestDetection(kT0);
   Insert({a});
   auto poster = NewPoster(client_.get());
   ASSERT_EQ(*poster->RunOnce(), 1);
   clock_.Advance(absl::Hours(1));  // wall cooldown over, but in event time...
-  const Detection b = Det(kT0 + absl::Minutes(3), 55, 58);
+  const Detection b = TestDetection(kT0 + absl::Minutes(3), 55, 58);
   Insert({b});
   ASSERT_EQ(*poster->RunOnce(), 1);
   EXPECT_EQ(Row(b).post_status(), v1::POST_STATUS_COOLDOWN);  // ...it is 3 min after a
@@ -300,14 +273,14 @@ TEST_F(PosterTest, DailyCapStopsPostingForTheDay) {
   Set([](PeeBotSettings& s) { s.daily_post_cap = 2; });
   std::vector<Detection> dets;
   for (int i = 0; i < 3; ++i)
-    dets.push_back(Det(kT0 + absl::Minutes(20 * i), 50 + 3 * i, 53 + 3 * i));
+    dets.push_back(TestDetection(kT0 + absl::Minutes(20 * i), 50 + 3 * i, 53 + 3 * i));
   Insert(dets);
   ASSERT_EQ(*NewPoster(client_.get())->RunOnce(), 3);
   EXPECT_EQ(fake_->posts().size(), 2u);
   EXPECT_EQ(Row(dets[2]).post_status(), v1::POST_STATUS_DAILY_CAP);
   // A new UTC day resets the count.
   clock_.Advance(absl::Hours(24));
-  const Detection next = Det(kT0 + absl::Hours(24));
+  const Detection next = TestDetection(kT0 + absl::Hours(24));
   Insert({next});
   ASSERT_EQ(*NewPoster(client_.get())->RunOnce(), 1);
   EXPECT_EQ(Row(next).post_status(), v1::POST_STATUS_POSTED);
@@ -315,7 +288,7 @@ TEST_F(PosterTest, DailyCapStopsPostingForTheDay) {
 
 TEST_F(PosterTest, PausedDetectionsAreRecordedNotPosted) {
   Set([](PeeBotSettings& s) { s.paused = true; });
-  const Detection d = Det(kT0);
+  const Detection d = TestDetection(kT0);
   Insert({d});
   ASSERT_EQ(*NewPoster(client_.get())->RunOnce(), 1);
   EXPECT_EQ(Row(d).post_status(), v1::POST_STATUS_PAUSED);
@@ -327,7 +300,7 @@ TEST_F(PosterTest, NoCredentialsMeansDryRun) {
   PosterOptions o;
   o.max_post_age = absl::ZeroDuration();  // d ended an hour before the clock
   Poster poster(store_.get(), nullptr, &no_creds, &clock_, o);
-  const Detection d = Det(kT0);
+  const Detection d = TestDetection(kT0);
   Insert({d});
   ASSERT_EQ(*poster.RunOnce(), 1);
   EXPECT_EQ(Row(d).post_status(), v1::POST_STATUS_DRY_RUN);
@@ -343,7 +316,7 @@ TEST_F(PosterTest, NoCredentialsMeansDryRun) {
 // recording the outcome. A second instance on the same database re-sends the
 // same text; X refuses the copy; exactly one post exists.
 TEST_F(PosterTest, NoDoublePostWhenTheFirstInstanceDiedAfterSending) {
-  const Detection d = Det(kT0);
+  const Detection d = TestDetection(kT0);
   Insert({d});
   {
     // The first instance's steps up to its death: text fixed and row marked
@@ -363,7 +336,7 @@ TEST_F(PosterTest, NoDoublePostWhenTheFirstInstanceDiedAfterSending) {
 
 // Case 2: it died after marking in flight but before the request left.
 TEST_F(PosterTest, InterruptedBeforeSendingIsPostedOnceAfterRestart) {
-  const Detection d = Det(kT0);
+  const Detection d = TestDetection(kT0);
   Insert({d});
   ASSERT_TRUE(store_->MarkInFlight(d.detection_id, "Tank +5% at 12:00 UTC", clock_.Now()).ok());
   Store second_store(dsn_);
@@ -375,7 +348,7 @@ TEST_F(PosterTest, InterruptedBeforeSendingIsPostedOnceAfterRestart) {
 }
 
 // The value of one sample line of the exposition, e.g.
-// iss_peebot_posts_total{outcome="posted"}; 0 when absent.
+// iss_peebot_posts_total{destination="x",outcome="posted"}; 0 when absent.
 double Metric(const std::string& series) {
   const std::string text = iss::metrics::Serialize();
   const size_t at = text.find("\n" + series + " ");
@@ -384,17 +357,17 @@ double Metric(const std::string& series) {
 }
 
 TEST_F(PosterTest, MetricsCountOutcomesRetriesAndCooldownSkips) {
-  const double posted = Metric(R"(iss_peebot_posts_total{outcome="posted"})");
-  const double cooldown = Metric(R"(iss_peebot_posts_total{outcome="cooldown"})");
+  const double posted = Metric(R"(iss_peebot_posts_total{destination="x",outcome="posted"})");
+  const double cooldown = Metric(R"(iss_peebot_posts_total{destination="x",outcome="cooldown"})");
   const double retries = Metric("iss_peebot_post_retries_total");
   const double skips = Metric("iss_peebot_cooldown_skips_total");
   const double calls = Metric("iss_peebot_x_api_request_seconds_count");
   Set([](PeeBotSettings& s) { s.cooldown = absl::Minutes(15); });
   fake_->Push(FakeXReply::ServerError(503));
-  Insert({Det(kT0), Det(kT0 + absl::Minutes(1), 55, 57)});
+  Insert({TestDetection(kT0), TestDetection(kT0 + absl::Minutes(1), 55, 57)});
   ASSERT_EQ(*NewPoster(client_.get())->RunOnce(), 2);
-  EXPECT_EQ(Metric(R"(iss_peebot_posts_total{outcome="posted"})"), posted + 1);
-  EXPECT_EQ(Metric(R"(iss_peebot_posts_total{outcome="cooldown"})"), cooldown + 1);
+  EXPECT_EQ(Metric(R"(iss_peebot_posts_total{destination="x",outcome="posted"})"), posted + 1);
+  EXPECT_EQ(Metric(R"(iss_peebot_posts_total{destination="x",outcome="cooldown"})"), cooldown + 1);
   EXPECT_EQ(Metric("iss_peebot_post_retries_total"), retries + 1);
   EXPECT_EQ(Metric("iss_peebot_cooldown_skips_total"), skips + 1);
   EXPECT_EQ(Metric("iss_peebot_x_api_request_seconds_count"), calls + 2);

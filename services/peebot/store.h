@@ -1,5 +1,7 @@
 // Owns: every Pee-Bot read and write in PostgreSQL (tables of
-// migrations/0003_peebot.sql plus consumer_offsets via pg::OffsetStore).
+// migrations/0003_peebot.sql and 0006_peebot_destinations.sql, plus
+// consumer_offsets via pg::OffsetStore). The destinations' half (admissions,
+// deliveries, pauses) is at the end of store.cc.
 //
 // One connection per Store, used under a mutex and reopened after a broken
 // connection; each component (pipeline, poster, admin API) has its own Store.
@@ -45,6 +47,9 @@ absl::StatusOr<DetectionCursor> DecodeDetectionsToken(const std::string& token, 
 // last_error of a detection that ended at `end_time`, before `limit` (now -
 // ISS_PEEBOT_MAX_POST_AGE): why it is stale.
 std::string StaleReason(absl::Time end_time, absl::Time limit);
+
+// The detector's view of a stored detection (figures and times).
+Detection DetectionFromProto(const v1::Detection& d);
 
 class Store {
  public:
@@ -106,7 +111,78 @@ class Store {
     int last_joke_index = -1;
     int folded_since_last = 0;  // 'cooldown' detections after the last post
   };
+  // X's posts (destination 'x'); the folded count from X's cooldown rows.
   absl::StatusOr<PostStats> Stats(absl::Time now, bool dry_run);
+
+  // --- Destinations (bluesky, mastodon, webhook beside X) --------------------
+  // The per-detection decision every destination shares (peebot_admissions).
+  struct AdmissionRules {
+    absl::Time now;
+    absl::Duration max_post_age = absl::ZeroDuration();  // 0 = no limit
+    absl::Duration cooldown = absl::ZeroDuration();      // event time since the last admitted
+    bool paused = false;                                 // global pause
+    // An admitted detection gets a pending delivery for each of these ("x"
+    // excluded: X keeps its state on peebot_detections).
+    std::vector<std::string> destinations;
+    int limit = 500;
+  };
+  struct Admission {
+    std::string decision;  // "admitted", "cooldown", "paused", "stale"
+    int folded = 0;        // cooldown detections since the previous admitted one
+    std::string reason;
+  };
+  // Decides every detection that has no decision yet, oldest first, under an
+  // advisory lock (the posters of all destinations call this). Returns how
+  // many were decided.
+  absl::StatusOr<int> Admit(const AdmissionRules& rules);
+  absl::StatusOr<std::optional<Admission>> AdmissionOf(const std::string& detection_id);
+
+  // A delivery due now: pending, and its next attempt (after a failure or a
+  // rate limit) not in the future. Oldest detection first.
+  struct DeliveryRow {
+    v1::Detection detection;  // the figures and times
+    std::string destination;
+    // Fixed before the first send (empty until then).
+    std::string text;
+    int joke_index = -1;
+    std::string idempotency_key;
+    std::string request;
+    std::optional<absl::Time> first_sent_at;
+    // A request may have reached the network and its outcome is unknown
+    // (crash, timeout, 5xx): the next attempt must not create a second post.
+    bool in_flight = false;
+    int attempts = 0;
+    int folded = 0;  // from the admission
+  };
+  absl::StatusOr<std::vector<DeliveryRow>> DueDeliveries(const std::string& destination,
+                                                         absl::Time now, int limit);
+  // Before the network call: the request is fixed and the row in flight.
+  absl::Status MarkDeliveryInFlight(const DeliveryRow& row, absl::Time now);
+  // After an attempt that did not finish the delivery: try again at `next`.
+  // `may_have_arrived` keeps the row in flight (outcome unknown).
+  absl::Status DeferDelivery(const std::string& detection_id, const std::string& destination,
+                             absl::Time next, const std::string& error, bool may_have_arrived);
+  // Final state of one delivery (and its post, with `destination`), in one
+  // transaction.
+  absl::Status ResolveDelivery(const std::string& detection_id, const std::string& destination,
+                               const Outcome& outcome);
+  // A post that belongs to no detection (admin test post) on `destination`.
+  absl::Status RecordDestinationPost(const std::string& destination, const Outcome& outcome);
+  // Posts of one destination (folded_since_last is not filled).
+  absl::StatusOr<PostStats> DestinationStats(const std::string& destination, absl::Time now,
+                                             bool dry_run);
+  // Whether `text` was ever posted (live, or dry-run when `dry_run`) there.
+  absl::StatusOr<bool> TextPosted(const std::string& destination, const std::string& text,
+                                  bool dry_run);
+  // Paused destinations and the reasons given.
+  absl::StatusOr<std::map<std::string, std::string>> DestinationPauses();
+  absl::Status SetDestinationPaused(const std::string& destination, bool paused,
+                                    const std::string& reason);
+  struct DeliverySummary {
+    int pending = 0;
+    std::string last_error;  // of the most recently updated delivery with one
+  };
+  absl::StatusOr<DeliverySummary> SummariseDeliveries(const std::string& destination);
 
   // --- Admin ----------------------------------------------------------------
   // Newest first within [start, end) (times the caller checked with
@@ -126,6 +202,8 @@ class Store {
 
  private:
   absl::Status Run(const std::function<void(pqxx::connection&)>& fn);
+  // Adds each detection's deliveries (Detection.deliveries).
+  void FillDeliveries(pqxx::work& tx, std::vector<v1::Detection*>& detections);
   const std::string dsn_;
   absl::Mutex mu_;
   std::unique_ptr<pqxx::connection> conn_ ABSL_GUARDED_BY(mu_);

@@ -17,6 +17,10 @@
 #include "common/event_id.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "services/peebot/bluesky_client.h"
+#include "services/peebot/mastodon_client.h"
+#include "services/peebot/tid.h"
+#include "services/peebot/webhook_client.h"
 #include "tests/e2e/platform.h"
 #include "tests/support/process.h"
 #include "tests/support/wait.h"
@@ -56,6 +60,7 @@ TEST(EndToEnd, EverySimulatedUpdateIsQueryableOnceInOrderAndUrinationsArePostedO
   po.scenario = E2eScenario();
   po.speed = 1.0;
   po.tag = "e2e";
+  po.social_destinations = true;
   auto platform = Platform::Start(po);
   ASSERT_TRUE(platform.ok()) << platform.status();
   Platform& p = **platform;
@@ -154,6 +159,59 @@ TEST(EndToEnd, EverySimulatedUpdateIsQueryableOnceInOrderAndUrinationsArePostedO
   ASSERT_EQ(posts.size(), 2u);
   EXPECT_NE(posts[0].text, posts[1].text);
   EXPECT_EQ(p.fake_x().rejected_auth(), 0);
+
+  // --- ... and reached Bluesky, Mastodon and the webhook exactly once each --
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return p.fake_bluesky().posts().size() >= 2 && p.fake_mastodon().statuses().size() >= 2 &&
+               p.fake_webhook().processed().size() >= 2;
+      },
+      absl::Seconds(20)))
+      << "bluesky " << p.fake_bluesky().posts().size() << ", mastodon "
+      << p.fake_mastodon().statuses().size() << ", webhook " << p.fake_webhook().processed().size()
+      << "\n"
+      << p.Logs();
+  auto detections = p.Get("/api/v1/peebot/detections");
+  ASSERT_TRUE(detections.ok()) << detections.status();
+  const auto dj = nlohmann::json::parse(*detections, nullptr, false);
+  ASSERT_EQ(dj["detections"].size(), 2u) << *detections;
+  std::set<std::string> rkeys, mastodon_keys, webhook_ids;
+  for (const auto& d : dj["detections"]) {
+    const std::string id = d.value("detectionId", "");
+    absl::Time start;
+    std::string err;
+    ASSERT_TRUE(absl::ParseTime(absl::RFC3339_full, d.value("startTime", ""), &start, &err)) << err;
+    rkeys.insert(*peebot::DetectionRecordKey(id, start));
+    mastodon_keys.insert(peebot::MastodonIdempotencyKey(id));
+    webhook_ids.insert(peebot::WebhookId(id));
+    ASSERT_EQ(d["deliveries"].size(), 3u) << d.dump();
+    for (const auto& v : d["deliveries"]) {
+      EXPECT_EQ(v.value("status", ""), "POST_STATUS_POSTED") << v.dump();
+    }
+  }
+  // Exactly once: no further post shows up (nothing left pending or retrying).
+  const auto bsky = p.fake_bluesky().posts();
+  ASSERT_EQ(bsky.size(), 2u);
+  EXPECT_EQ(p.fake_bluesky().calls(peebot::kXrpcCreateRecord), 2);
+  EXPECT_EQ((std::set<std::string>{bsky[0].rkey, bsky[1].rkey}), rkeys);
+  EXPECT_NE(bsky[0].text, bsky[1].text);
+  const auto statuses = p.fake_mastodon().statuses();
+  ASSERT_EQ(statuses.size(), 2u);
+  EXPECT_EQ(p.fake_mastodon().requests(), 2);
+  EXPECT_EQ((std::set<std::string>{statuses[0].idempotency_key, statuses[1].idempotency_key}),
+            mastodon_keys);
+  const auto hooks = p.fake_webhook().deliveries();
+  ASSERT_EQ(hooks.size(), 2u);                // none repeated
+  EXPECT_EQ(p.fake_webhook().rejected(), 0);  // every one signed with the secret
+  EXPECT_EQ((std::set<std::string>{hooks[0].webhook_id, hooks[1].webhook_id}), webhook_ids);
+  auto destinations = p.Get("/api/v1/peebot/destinations");
+  ASSERT_TRUE(destinations.ok()) << destinations.status();
+  const auto dsj = nlohmann::json::parse(*destinations, nullptr, false);
+  ASSERT_EQ(dsj["destinations"].size(), 4u) << *destinations;
+  for (const auto& d : dsj["destinations"]) {
+    EXPECT_EQ(d.value("health", ""), "ok") << d.dump();
+    EXPECT_EQ(d.value("postsToday", 0), 2) << d.dump();
+  }
 
   // --- latency: source (the update's TimeStamp, = send time at speed 1) ->
   // the moment the REST tail delivered it; and ingest_ts -> REST. ------------

@@ -279,6 +279,28 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Start(PlatformOptions option
         {"ISS_X_CONSUMER_SECRET", creds.consumer_secret},
         {"ISS_X_ACCESS_TOKEN", creds.token},
         {"ISS_X_ACCESS_TOKEN_SECRET", creds.token_secret}};
+    if (p->options_.social_destinations) {
+      auto bsky = peebot::testing::FakeBlueskyServer::Start();
+      if (!bsky.ok()) return bsky.status();
+      p->fake_bluesky_ = *std::move(bsky);
+      auto masto = peebot::testing::FakeMastodonServer::Start();
+      if (!masto.ok()) return masto.status();
+      p->fake_mastodon_ = *std::move(masto);
+      peebot::testing::FakeWebhookReceiver::Options hook;
+      hook.secrets = {kPlatformWebhookSecret};
+      auto receiver = peebot::testing::FakeWebhookReceiver::Start(hook);
+      if (!receiver.ok()) return receiver.status();
+      p->fake_webhook_ = *std::move(receiver);
+      const peebot::testing::FakeBlueskyAccount account;
+      peebot_env["ISS_PEEBOT_DESTINATIONS"] = "x,bluesky,mastodon,webhook";
+      peebot_env["ISS_PEEBOT_BLUESKY_PDS_URL"] = p->fake_bluesky_->base_url();
+      peebot_env["ISS_BLUESKY_IDENTIFIER"] = account.handle;
+      peebot_env["ISS_BLUESKY_APP_PASSWORD"] = account.password;
+      peebot_env["ISS_PEEBOT_MASTODON_URL"] = p->fake_mastodon_->base_url();
+      peebot_env["ISS_MASTODON_ACCESS_TOKEN"] = peebot::testing::FakeMastodonAccount{}.token;
+      peebot_env["ISS_PEEBOT_WEBHOOK_URL"] = p->fake_webhook_->url();
+      peebot_env["ISS_PEEBOT_WEBHOOK_SECRET"] = kPlatformWebhookSecret;
+    }
     for (const auto& [k, v] : p->options_.peebot_env) peebot_env[k] = v;
     auto peebot = Spawn(ISS_PEEBOT_BINARY, log("peebot"), peebot_env);
     if (!peebot.ok()) return peebot.status();

@@ -19,6 +19,9 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "services/peebot/testing/fake_bluesky_server.h"
+#include "services/peebot/testing/fake_mastodon_server.h"
+#include "services/peebot/testing/fake_webhook_receiver.h"
 #include "services/peebot/testing/fake_x_server.h"
 #include "tools/simulator/server.h"
 #include "tests/support/kafka_cluster.h"
@@ -72,6 +75,9 @@ struct PlatformOptions {
   sim::Scenario scenario;
   double speed = 1.0;
   bool start_peebot = true;
+  // Pee-Bot posts to fake Bluesky, Mastodon and webhook receivers beside X
+  // (ISS_PEEBOT_DESTINATIONS=x,bluesky,mastodon,webhook).
+  bool social_destinations = false;
   bool start_gateway = true;
   bool record = true;       // the simulator keeps every update sent (Sent())
   int brokers = 1;          // mock cluster size
@@ -83,6 +89,8 @@ struct PlatformOptions {
 
 // Pee-Bot's admin token in the platform (its admin RPCs through the gateway).
 inline constexpr char kPlatformAdminToken[] = "e2e-admin-token";
+// The Standard Webhooks secret Pee-Bot signs with and the receiver verifies.
+inline constexpr char kPlatformWebhookSecret[] = "whsec_ZTJlLXdlYmhvb2stc2VjcmV0LWtleQ==";
 
 class Platform {
  public:
@@ -104,6 +112,10 @@ class Platform {
   sim::Simulator& simulator() { return *simulator_; }
   testing::KafkaCluster& cluster() { return *cluster_; }
   peebot::testing::FakeXServer& fake_x() { return *fake_x_; }
+  // With social_destinations only.
+  peebot::testing::FakeBlueskyServer& fake_bluesky() { return *fake_bluesky_; }
+  peebot::testing::FakeMastodonServer& fake_mastodon() { return *fake_mastodon_; }
+  peebot::testing::FakeWebhookReceiver& fake_webhook() { return *fake_webhook_; }
   testing::ChildProcess& storage() { return *storage_; }
   testing::ChildProcess* peebot() { return peebot_.get(); }
   testing::ChildProcess* ingestion() { return ingestion_.get(); }
@@ -140,6 +152,9 @@ class Platform {
   absl::Time epoch_;
   std::unique_ptr<testing::KafkaCluster> cluster_;
   std::unique_ptr<peebot::testing::FakeXServer> fake_x_;
+  std::unique_ptr<peebot::testing::FakeBlueskyServer> fake_bluesky_;
+  std::unique_ptr<peebot::testing::FakeMastodonServer> fake_mastodon_;
+  std::unique_ptr<peebot::testing::FakeWebhookReceiver> fake_webhook_;
   std::unique_ptr<sim::Simulator> simulator_;
   std::unique_ptr<testing::ChildProcess> storage_, peebot_, ingestion_, gateway_;
   int storage_grpc_ = 0, storage_ops_ = 0, peebot_grpc_ = 0, peebot_ops_ = 0;

@@ -15,6 +15,8 @@ SECRETS = {
     "ISS_PG_DSN": {"migrate", "storage", "peebot"},
     "ISS_X_CONSUMER_KEY": {"peebot"}, "ISS_X_CONSUMER_SECRET": {"peebot"},
     "ISS_X_ACCESS_TOKEN": {"peebot"}, "ISS_X_ACCESS_TOKEN_SECRET": {"peebot"},
+    "ISS_BLUESKY_APP_PASSWORD": {"peebot"}, "ISS_MASTODON_ACCESS_TOKEN": {"peebot"},
+    "ISS_PEEBOT_WEBHOOK_URL": {"peebot"}, "ISS_PEEBOT_WEBHOOK_SECRET": {"peebot"},
     "POSTGRES_PASSWORD": {"postgres"},
     "GF_SECURITY_ADMIN_PASSWORD": {"grafana"},
 }
