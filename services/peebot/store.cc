@@ -143,7 +143,8 @@ absl::Status Store::Run(const std::function<void(pqxx::connection&)>& fn) {
     if (!conn.ok()) return conn.status();
     conn_ = std::move(*conn);
   }
-  absl::Status s = iss::pg::Guard([&] { fn(*conn_); });
+  pqxx::connection& conn = *conn_;  // the lambda runs under this lock
+  absl::Status s = iss::pg::Guard([&] { fn(conn); });
   if (absl::IsUnavailable(s)) conn_.reset();  // reconnect next time
   return s;
 }

@@ -120,7 +120,10 @@ absl::StatusOr<std::unique_ptr<FakeWebhookReceiver>> FakeWebhookReceiver::Start(
     if (!key.ok()) return key.status();
     impl->keys.push_back(*std::move(key));
   }
-  impl->dedupe = options.dedupe;
+  {
+    absl::MutexLock lock(&impl->mu);  // not shared yet; the lock costs nothing and says so
+    impl->dedupe = options.dedupe;
+  }
   impl->options = std::move(options);
   auto http = FakeHttpServer::Start([impl](const FakeHttpRequest& req) { return impl->Serve(req); },
                                     {address, tls, 64 * 1024, "fake-webhook"});
