@@ -105,8 +105,13 @@ absl::StatusOr<Catalog> Catalog::Parse(std::string_view csv) {
           absl::StrCat("catalog record ", i + 1, ": duplicate item_id ", r[0]));
     }
     catalog.index_[r[0]] = catalog.items_.size();
-    catalog.items_.push_back(CatalogItem{std::move(r[0]), std::move(r[1]), std::move(r[2]),
-                                         std::move(r[3]), std::move(r[4]), std::move(r[5]), {}});
+    catalog.items_.push_back(CatalogItem{std::move(r[0]),
+                                         std::move(r[1]),
+                                         std::move(r[2]),
+                                         std::move(r[3]),
+                                         std::move(r[4]),
+                                         std::move(r[5]),
+                                         {}});
   }
   return catalog;
 }

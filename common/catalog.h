@@ -62,7 +62,7 @@ inline constexpr std::string_view kTimeItem = "TIME_000001";
 
 // The ISSLIVE fields every item is subscribed with, in schema order (the
 // ingestion client asks for them; the simulator serves them).
-inline constexpr const char* kIssliveFields[] = {"Value",        "TimeStamp",        "Status.Class",
-                                                 "Status.Indicator", "Status.Color", "CalibratedData"};
+inline constexpr const char* kIssliveFields[] = {
+    "Value", "TimeStamp", "Status.Class", "Status.Indicator", "Status.Color", "CalibratedData"};
 
 }  // namespace iss

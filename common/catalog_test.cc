@@ -18,7 +18,7 @@ TEST(Catalog, EmbeddedHasTheShippedItems) {
   ASSERT_NE(first, nullptr);
   EXPECT_EQ(first->units, "volts");
   EXPECT_EQ(first->ops_name, "ARL_UIA1_V");
-  EXPECT_TRUE(c.Contains("CSASSRMS001"));  // Canadian robotics
+  EXPECT_TRUE(c.Contains("CSASSRMS001"));   // Canadian robotics
   EXPECT_TRUE(c.Contains("RUSSEG000001"));  // Russian segment
   EXPECT_FALSE(c.Contains("NOT_AN_ITEM"));
 }
@@ -76,8 +76,7 @@ TEST(Catalog, ErrorsNameTheRecord) {
   EXPECT_FALSE(wrong_header.ok());
   auto short_row = Catalog::Parse(header + "A1,D,O,u,n,d\nA2,D\n");
   ASSERT_FALSE(short_row.ok());
-  EXPECT_NE(short_row.status().message().find("record 3"), std::string::npos)
-      << short_row.status();
+  EXPECT_NE(short_row.status().message().find("record 3"), std::string::npos) << short_row.status();
   auto dup = Catalog::Parse(header + "A1,D,O,u,n,d\nA1,D,O,u,n,d\n");
   EXPECT_FALSE(dup.ok());
   auto unterminated = Catalog::Parse(header + "A1,D,O,u,\"n,d\n");

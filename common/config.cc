@@ -77,7 +77,8 @@ const std::string* EnvConfig::String(std::string name, std::optional<std::string
 
 const std::string* EnvConfig::Enum(std::string name, std::string def,
                                    std::vector<std::string> choices, std::string help) {
-  Var& v = Add(std::move(name), absl::StrCat(help, " (one of: ", absl::StrJoin(choices, ", "), ")"));
+  Var& v =
+      Add(std::move(name), absl::StrCat(help, " (one of: ", absl::StrJoin(choices, ", "), ")"));
   v.default_text = def;
   v.value = std::string();
   Var* vp = &v;
@@ -110,8 +111,8 @@ const int64_t* EnvConfig::Int(std::string name, std::optional<int64_t> def, int6
   return &std::get<int64_t>(v.value);
 }
 
-const double* EnvConfig::Double(std::string name, std::optional<double> def, double min,
-                                double max, std::string help) {
+const double* EnvConfig::Double(std::string name, std::optional<double> def, double min, double max,
+                                std::string help) {
   Var& v = Add(std::move(name), std::move(help));
   if (def) v.default_text = absl::StrCat(*def);
   v.value = 0.0;
@@ -156,8 +157,8 @@ const absl::Duration* EnvConfig::Duration(std::string name, std::optional<absl::
   v.parse = [vp, min, max](const std::string& text) {
     auto d = ParseDuration(text);
     if (!d.ok() || *d < min || *d > max) {
-      return absl::StrCat("a duration like 250ms, 5s, 15m or 1h30m in [",
-                          absl::FormatDuration(min), ", ", absl::FormatDuration(max), "]");
+      return absl::StrCat("a duration like 250ms, 5s, 15m or 1h30m in [", absl::FormatDuration(min),
+                          ", ", absl::FormatDuration(max), "]");
     }
     vp->value = *d;
     return std::string();
@@ -224,8 +225,8 @@ void EnvConfig::Bind(double* out, std::string name, double min, double max, std:
   binds_.push_back([out, v] { *out = *v; });
 }
 
-void EnvConfig::Bind(absl::Duration* out, std::string name, absl::Duration min,
-                     absl::Duration max, std::string help) {
+void EnvConfig::Bind(absl::Duration* out, std::string name, absl::Duration min, absl::Duration max,
+                     std::string help) {
   const absl::Duration* v = Duration(std::move(name), *out, min, max, std::move(help));
   binds_.push_back([out, v] { *out = *v; });
 }
@@ -260,16 +261,15 @@ absl::Status EnvConfig::Load(const EnvLookup& env) {
 }
 
 std::string EnvConfig::HelpText() const {
-  std::string out = absl::StrCat("iss-", service_,
-                                 ": configured only through environment variables.\n\n");
+  std::string out =
+      absl::StrCat("iss-", service_, ": configured only through environment variables.\n\n");
   size_t width = 8;
   for (const auto& v : vars_) width = std::max(width, v->name.size());
   for (const auto& v : vars_) {
     const std::string def = !v->default_text ? "(required)"
-                            : v->secret       ? "(secret)"
-                                              : absl::StrCat("default \"", *v->default_text, "\"");
-    absl::StrAppendFormat(&out, "  %-*s  %s; %s\n", static_cast<int>(width), v->name, v->help,
-                          def);
+                            : v->secret      ? "(secret)"
+                                             : absl::StrCat("default \"", *v->default_text, "\"");
+    absl::StrAppendFormat(&out, "  %-*s  %s; %s\n", static_cast<int>(width), v->name, v->help, def);
   }
   return out;
 }

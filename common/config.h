@@ -35,8 +35,8 @@ class EnvConfig {
 
   // Declarations: each returns a stable pointer filled in by Load(). `secret`
   // values are never printed. A variable without a default is required.
-  const std::string* String(std::string name, std::optional<std::string> def,
-                            std::string help, bool secret = false);
+  const std::string* String(std::string name, std::optional<std::string> def, std::string help,
+                            bool secret = false);
   // One of `choices`.
   const std::string* Enum(std::string name, std::string def, std::vector<std::string> choices,
                           std::string help);
@@ -67,7 +67,8 @@ class EnvConfig {
   void Bind(double* out, std::string name, double min, double max, std::string help);
   void Bind(absl::Duration* out, std::string name, absl::Duration min, absl::Duration max,
             std::string help);
-  template <typename T, typename = std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, bool>>>
+  template <typename T,
+            typename = std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, bool>>>
   void Bind(T* out, std::string name, int64_t min, int64_t max, std::string help) {
     const int64_t* v = Int(std::move(name), static_cast<int64_t>(*out), min, max, std::move(help));
     binds_.push_back([out, v] { *out = static_cast<T>(*v); });
@@ -100,7 +101,7 @@ class EnvConfig {
   Var& Add(std::string name, std::string help);
   std::string service_;
   std::vector<std::unique_ptr<Var>> vars_;
-  std::vector<std::function<void()>> binds_;  // run after a successful Load()
+  std::vector<std::function<void()>> binds_;          // run after a successful Load()
   std::vector<std::function<std::string()>> checks_;  // then these
 };
 

@@ -163,7 +163,7 @@ TEST(EnvConfig, ChecksAcrossSettingsRunAfterBindingAndJoinTheErrors) {
   cfg.Bind(&n, "ISS_T_N", 1, 10, "n");
   cfg.Check([&] {
     return source == "replay" && file.empty() ? "ISS_T_FILE: required when ISS_T_SOURCE=replay"
-                                               : "";
+                                              : "";
   });
   EXPECT_TRUE(cfg.Load(MapEnv({})).ok());
   EXPECT_TRUE(cfg.Load(MapEnv({{"ISS_T_SOURCE", "replay"}, {"ISS_T_FILE", "f"}})).ok());

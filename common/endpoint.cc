@@ -17,8 +17,8 @@ absl::StatusOr<boost::asio::ip::tcp::endpoint> ListenEndpoint(std::string_view a
   boost::system::error_code ec;
   const auto ip = boost::asio::ip::make_address(hp->host, ec);
   if (ec) {
-    return absl::InvalidArgumentError(absl::StrCat("listen address \"", AsAbsl(address),
-                                                   "\": the host must be an IP address"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("listen address \"", AsAbsl(address), "\": the host must be an IP address"));
   }
   return boost::asio::ip::tcp::endpoint(ip, hp->port);
 }

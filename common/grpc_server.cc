@@ -87,18 +87,17 @@ const google::protobuf::ServiceDescriptor* HealthServiceDescriptor() {
 // size).
 std::pair<std::string, std::string> MetricLabels(const std::string& full_method) {
   auto [service, method] = SplitMethod(full_method);
-  const auto* sd =
-      google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service);
+  const auto* sd = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service);
   if (sd != nullptr && sd->FindMethodByName(method) != nullptr) return {service, method};
   return {"unknown", "unknown"};
 }
 
 const char* CodeName(grpc::StatusCode code) {
   static const char* kNames[] = {
-      "OK",          "Canceled",          "Unknown",         "InvalidArgument", "DeadlineExceeded",
-      "NotFound",    "AlreadyExists",     "PermissionDenied", "ResourceExhausted",
-      "FailedPrecondition", "Aborted",    "OutOfRange",      "Unimplemented",   "Internal",
-      "Unavailable", "DataLoss",          "Unauthenticated"};
+      "OK",       "Canceled",       "Unknown",          "InvalidArgument",   "DeadlineExceeded",
+      "NotFound", "AlreadyExists",  "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
+      "Aborted",  "OutOfRange",     "Unimplemented",    "Internal",          "Unavailable",
+      "DataLoss", "Unauthenticated"};
   const int i = static_cast<int>(code);
   return i >= 0 && i < 17 ? kNames[i] : "Unknown";
 }
@@ -128,8 +127,8 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
         metrics::Counter("iss_grpc_admin_unchecked_total",
                          "Admin RPCs whose handler skipped the token check.")
             .Increment();
-        status = grpc::Status(static_cast<grpc::StatusCode>(auth_.code()),
-                              std::string(auth_.message()));
+        status =
+            grpc::Status(static_cast<grpc::StatusCode>(auth_.code()), std::string(auth_.message()));
         methods->ModifySendStatus(status);
       }
       const char* code = CodeName(status.error_code());
@@ -153,8 +152,7 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
   absl::Status auth_;
 };
 
-class CallInterceptorFactory final
-    : public grpc::experimental::ServerInterceptorFactoryInterface {
+class CallInterceptorFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
@@ -191,8 +189,7 @@ absl::Status AuthorizeAdmin(const grpc::ServerContextBase& ctx) {
 
 bool IsAdminMethod(const std::string& full_method) {
   auto [service, method] = SplitMethod(full_method);
-  const auto* sd =
-      google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service);
+  const auto* sd = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service);
   if (sd == nullptr) return false;
   const auto* md = sd->FindMethodByName(method);
   return md != nullptr && md->options().GetExtension(iss::options::v1::admin);

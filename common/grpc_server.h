@@ -37,10 +37,10 @@
 namespace iss {
 
 struct GrpcServerOptions {
-  std::string address;                 // "0.0.0.0:50051"; port 0 = ephemeral
-  std::string admin_token;             // empty = admin RPCs always refused
+  std::string address;                   // "0.0.0.0:50051"; port 0 = ephemeral
+  std::string admin_token;               // empty = admin RPCs always refused
   std::vector<grpc::Service*> services;  // not owned; must outlive the server
-  Health* health = nullptr;            // not owned; required
+  Health* health = nullptr;              // not owned; required
   // Full names ("iss.storage.v1.StorageService") that also get a per-service
   // health status, besides "" (the whole server).
   std::vector<std::string> service_names;

@@ -80,7 +80,7 @@ class GrpcServerTest : public ::testing::Test {
     return stub->IngestTestEvent(&ctx, req, &resp);
   }
   grpc::health::v1::HealthCheckResponse::ServingStatus HealthOf(const std::string& name,
-                                                               grpc::StatusCode* code = nullptr) {
+                                                                grpc::StatusCode* code = nullptr) {
     auto stub = grpc::health::v1::Health::NewStub(channel_);
     grpc::ClientContext ctx;
     grpc::health::v1::HealthCheckRequest req;
@@ -275,8 +275,8 @@ TEST_F(GrpcServerTest, ReflectionListsOurServices) {
   grpc::CompletionQueue cq;
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  auto call = stub.PrepareCall(&ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
-                               &cq);
+  auto call =
+      stub.PrepareCall(&ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
   void* tag;
   bool ok;
   auto step = [&](intptr_t want) {

@@ -29,8 +29,8 @@ void Health::Set(const std::string& name, bool up, const std::string& detail) {
     if (changed) d.since = absl::Now();
     if (!changed) return;
   }
-  log::Write(up ? log::Level::kInfo : log::Level::kWarn,
-             up ? "dependency up" : "dependency down", {{"dependency", name}, {"detail", detail}});
+  log::Write(up ? log::Level::kInfo : log::Level::kWarn, up ? "dependency up" : "dependency down",
+             {{"dependency", name}, {"detail", detail}});
   Notify();
 }
 

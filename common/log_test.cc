@@ -9,9 +9,9 @@ namespace {
 TEST(Log, FormatIsOneJsonObjectPerLine) {
   Init("unit", Level::kInfo);
   const absl::Time ts = absl::FromUnixMicros(1767225600123456);
-  const std::string line = Format(Level::kWarn, ts, "queue \"full\"\n",
-                                  {{"depth", 10000}, {"item", "NODE3000005"}, {"ok", false},
-                                   {"ratio", 0.5}});
+  const std::string line =
+      Format(Level::kWarn, ts, "queue \"full\"\n",
+             {{"depth", 10000}, {"item", "NODE3000005"}, {"ok", false}, {"ratio", 0.5}});
   ASSERT_FALSE(line.empty());
   EXPECT_EQ(line.back(), '\n');
   EXPECT_EQ(line.find('\n'), line.size() - 1);  // escaped newline inside
@@ -28,7 +28,9 @@ TEST(Log, FormatIsOneJsonObjectPerLine) {
 
 TEST(Log, ControlCharactersAreEscaped) {
   std::string out;
-  AppendJsonString(out, std::string("a\x01" "b\tc", 5));
+  AppendJsonString(out, std::string("a\x01"
+                                    "b\tc",
+                                    5));
   EXPECT_EQ(out, "\"a\\u0001b\\tc\"");
 }
 

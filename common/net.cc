@@ -28,8 +28,8 @@ absl::StatusOr<HostPort> ParseHostPort(std::string_view text) {
     return bad();  // an unbracketed IPv6 literal: which colon starts the port is a guess
   }
   uint32_t port = 0;
-  if (host.empty() || port_text.empty() || port_text.find_first_not_of("0123456789") !=
-                                               std::string_view::npos ||
+  if (host.empty() || port_text.empty() ||
+      port_text.find_first_not_of("0123456789") != std::string_view::npos ||
       !absl::SimpleAtoi(AsAbsl(port_text), &port) || port > 65535) {
     return bad();
   }

@@ -8,16 +8,17 @@ namespace iss::net {
 namespace {
 
 TEST(ParseHostPort, AcceptsNamesIpv4AndBracketedIpv6) {
-  EXPECT_EQ(*ParseHostPort("push.lightstreamer.com:443"), (HostPort{"push.lightstreamer.com", 443}));
+  EXPECT_EQ(*ParseHostPort("push.lightstreamer.com:443"),
+            (HostPort{"push.lightstreamer.com", 443}));
   EXPECT_EQ(*ParseHostPort("127.0.0.1:0"), (HostPort{"127.0.0.1", 0}));
   EXPECT_EQ(*ParseHostPort("[::1]:8080"), (HostPort{"::1", 8080}));
   EXPECT_EQ(*ParseHostPort("0.0.0.0:65535"), (HostPort{"0.0.0.0", 65535}));
 }
 
 TEST(ParseHostPort, RefusesWhatIsNotOneHostAndOnePort) {
-  for (const char* bad : {"", "host", ":80", "host:", "host:65536", "host:-1", "host:+80",
-                          "host:8 0", "::1:80", "[::1]80", "[]:80", "[::1:80", "host]:80",
-                          "host:99999999999999999999"}) {
+  for (const char* bad :
+       {"", "host", ":80", "host:", "host:65536", "host:-1", "host:+80", "host:8 0", "::1:80",
+        "[::1]80", "[]:80", "[::1:80", "host]:80", "host:99999999999999999999"}) {
     const auto parsed = ParseHostPort(bad);
     EXPECT_FALSE(parsed.ok()) << bad;
     if (!parsed.ok()) {

@@ -35,17 +35,16 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->body_limit(0);  // GET only: any body is refused
     parser_->header_limit(8 * 1024);
     stream_.expires_after(std::chrono::seconds(10));
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                       self->OnRead(ec);
-                     });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
 
  private:
   void OnRead(beast::error_code ec) {
     if (ec) {
-      if (ec != http::error::end_of_stream) Reply(http::status::bad_request, "text/plain",
-                                                   "bad request\n", false);
+      if (ec != http::error::end_of_stream)
+        Reply(http::status::bad_request, "text/plain", "bad request\n", false);
       return;
     }
     req_ = parser_->release();
@@ -135,7 +134,8 @@ absl::StatusOr<std::unique_ptr<OpsServer>> OpsServer::Start(const std::string& a
   impl->Accept();
   Impl* raw = impl.get();
   impl->thread = std::thread([raw] { raw->io.run(); });
-  log::Info("ops http listening", {{"address", address}, {"port", raw->acceptor.local_endpoint().port()}});
+  log::Info("ops http listening",
+            {{"address", address}, {"port", raw->acceptor.local_endpoint().port()}});
   return std::unique_ptr<OpsServer>(new OpsServer(std::move(impl)));
 }
 

@@ -50,8 +50,9 @@ TEST(OpsServer, HealthReadinessMetricsAndErrors) {
   EXPECT_THAT(Get(port, "/readyz"), StartsWith("HTTP/1.1 200"));
   EXPECT_THAT(Get(port, "/metrics"), HasSubstr("iss_ops_test_total 3"));
   EXPECT_THAT(Get(port, "/nope"), StartsWith("HTTP/1.1 404"));
-  EXPECT_THAT(Raw(port, "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
-                        "Connection: close\r\n\r\nhi"),
+  EXPECT_THAT(Raw(port,
+                  "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+                  "Connection: close\r\n\r\nhi"),
               StartsWith("HTTP/1.1 4"));
   EXPECT_THAT(Raw(port, "garbage\r\n\r\n"), StartsWith("HTTP/1.1 400"));
 }

@@ -204,9 +204,9 @@ absl::Status EnsureSchema(pqxx::connection& conn, bool migrate, int need,
   auto version = SchemaVersion(conn);
   if (!version.ok()) return version.status();
   if (*version < need) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("database at version ", *version, ", need ", need, ": run iss-migrate or set ",
-                     AsAbsl(migrate_setting), "=true"));
+    return absl::FailedPreconditionError(absl::StrCat("database at version ", *version, ", need ",
+                                                      need, ": run iss-migrate or set ",
+                                                      AsAbsl(migrate_setting), "=true"));
   }
   return absl::OkStatus();
 }

@@ -2,8 +2,8 @@
 
 #include <pthread.h>
 
-#include <csignal>
 #include <atomic>
+#include <csignal>
 #include <thread>
 
 #include "absl/synchronization/notification.h"

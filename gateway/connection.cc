@@ -93,13 +93,14 @@ class Connection : public std::enable_shared_from_this<Connection>, public SseWr
 
   // --- SseWriter: from gRPC threads onto this connection's strand ---
   void PostEvent(std::string json, std::shared_ptr<SseCall> call) override {
-    net::post(stream_.get_executor(),
-              [self = shared_from_this(), json = std::move(json), call = std::move(call)]() mutable {
-                self->SseEvent(std::move(json), std::move(call));
-              });
+    net::post(stream_.get_executor(), [self = shared_from_this(), json = std::move(json),
+                                       call = std::move(call)]() mutable {
+      self->SseEvent(std::move(json), std::move(call));
+    });
   }
   void PostEnd(const grpc::Status& status) override {
-    net::post(stream_.get_executor(), [self = shared_from_this(), status] { self->SseEnd(status); });
+    net::post(stream_.get_executor(),
+              [self = shared_from_this(), status] { self->SseEnd(status); });
   }
 
  private:
@@ -167,10 +168,9 @@ void Connection::ReadNext() {
   parser_->header_limit(static_cast<uint32_t>(state_->options.max_header_bytes));
   parser_->body_limit(state_->options.max_body_bytes);
   stream_.expires_after(Chrono(state_->options.idle_timeout));
-  http::async_read_header(stream_, buffer_, *parser_,
-                          [self = shared_from_this()](beast::error_code ec, size_t) {
-                            self->OnHeader(ec);
-                          });
+  http::async_read_header(
+      stream_, buffer_, *parser_,
+      [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
 }
 
 void Connection::BeginRequest() {
@@ -191,24 +191,24 @@ void Connection::EndRequest() {
 }
 
 void Connection::OnReadError(beast::error_code ec) {
-  if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
-      ec == net::error::eof || ec == net::error::connection_reset ||
-      ec == net::error::operation_aborted || ec == http::error::partial_message) {
+  if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == net::error::eof ||
+      ec == net::error::connection_reset || ec == net::error::operation_aborted ||
+      ec == http::error::partial_message) {
     EndRequest();
     return CloseNow();
   }
   BeginRequest();
   if (ec == http::error::body_limit) {
-    return RespondError(grpc::StatusCode::INVALID_ARGUMENT,
-                        absl::StrCat("request body larger than ", state_->options.max_body_bytes,
-                                     " bytes"),
-                        true, "", 413);
+    return RespondError(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("request body larger than ", state_->options.max_body_bytes, " bytes"), true,
+        "", 413);
   }
   if (ec == http::error::header_limit) {
-    return RespondError(grpc::StatusCode::INVALID_ARGUMENT,
-                        absl::StrCat("request headers larger than ",
-                                     state_->options.max_header_bytes, " bytes"),
-                        true, "", 431);
+    return RespondError(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("request headers larger than ", state_->options.max_header_bytes, " bytes"),
+        true, "", 431);
   }
   RespondError(grpc::StatusCode::INVALID_ARGUMENT,
                absl::StrCat("malformed HTTP request: ", ec.message()), true);
@@ -218,10 +218,10 @@ void Connection::OnHeader(beast::error_code ec) {
   if (ec) return OnReadError(ec);
   BeginRequest();
   if (parser_->get().target().size() > state_->options.max_url_bytes) {
-    return RespondError(grpc::StatusCode::INVALID_ARGUMENT,
-                        absl::StrCat("request target longer than ", state_->options.max_url_bytes,
-                                     " bytes"),
-                        true, "", 414);
+    return RespondError(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("request target longer than ", state_->options.max_url_bytes, " bytes"), true,
+        "", 414);
   }
   // A head whose framing we cannot trust ends the connection: whatever
   // follows it could be read as a body or as the next request.
@@ -261,9 +261,9 @@ void Connection::OnBody(beast::error_code ec) {
 }
 
 void Connection::Handle() {
-  const RouteDecision d =
-      Decide(*state_->routes, Sv(req_.method_string()), req_.method() != http::verb::unknown,
-             Sv(req_.target()), req_.find(http::field::access_control_request_method) != req_.end());
+  const RouteDecision d = Decide(
+      *state_->routes, Sv(req_.method_string()), req_.method() != http::verb::unknown,
+      Sv(req_.target()), req_.find(http::field::access_control_request_method) != req_.end());
   route_label_ = d.route_label;
   method_label_ = d.method_label;
   if (d.rate_limited && !state_->limiter.Allow(client_)) {
@@ -278,7 +278,8 @@ void Connection::Handle() {
     case RouteDecision::Kind::kPreflight: {
       Response res{http::status::no_content, 11};
       if (state_->OriginAllowed(Sv(req_[http::field::origin]))) {
-        res.set(http::field::access_control_allow_methods, "GET, POST, PUT, PATCH, DELETE, OPTIONS");
+        res.set(http::field::access_control_allow_methods,
+                "GET, POST, PUT, PATCH, DELETE, OPTIONS");
         res.set(http::field::access_control_allow_headers,
                 "Authorization, Content-Type, Grpc-Timeout, X-Request-Timeout");
         res.set(http::field::access_control_max_age, "600");
@@ -286,8 +287,8 @@ void Connection::Handle() {
       return Respond(std::move(res));
     }
     case RouteDecision::Kind::kOps: {
-      std::optional<OpsAnswer> ops = AnswerOps(std::string_view(d.path.data(), d.path.size()),
-                                               *state_->health);
+      std::optional<OpsAnswer> ops =
+          AnswerOps(std::string_view(d.path.data(), d.path.size()), *state_->health);
       if (!ops) break;  // cannot happen: the router only says kOps for an ops path
       Response res{static_cast<http::status>(ops->status), 11};
       res.set(http::field::content_type, ops->content_type);
@@ -301,10 +302,10 @@ void Connection::Handle() {
     case RouteDecision::Kind::kApi:
       return HandleApi(d);
     case RouteDecision::Kind::kMethodNotAllowed:
-      return RespondError(grpc::StatusCode::UNIMPLEMENTED,
-                          absl::StrCat("method ", Sv(req_.method_string()), " not allowed on ",
-                                       d.path),
-                          false, "", 405);
+      return RespondError(
+          grpc::StatusCode::UNIMPLEMENTED,
+          absl::StrCat("method ", Sv(req_.method_string()), " not allowed on ", d.path), false, "",
+          405);
     case RouteDecision::Kind::kStaticOrNotFound:
       if (req_.method() == http::verb::get) {
         if (auto asset = state_->assets.Find(d.path)) {
@@ -363,11 +364,13 @@ void Connection::HandleApi(const RouteDecision& decision) {
   }
   auto request = BuildRequest(route, decision.match.bindings, decision.query, req_.body());
   if (!request.ok()) {
-    return RespondError(grpc::StatusCode::INVALID_ARGUMENT, std::string(request.status().message()));
+    return RespondError(grpc::StatusCode::INVALID_ARGUMENT,
+                        std::string(request.status().message()));
   }
   auto deadline = RequestDeadline();
   if (!deadline.ok()) {
-    return RespondError(grpc::StatusCode::INVALID_ARGUMENT, std::string(deadline.status().message()));
+    return RespondError(grpc::StatusCode::INVALID_ARGUMENT,
+                        std::string(deadline.status().message()));
   }
   grpc::GenericStub* stub = state_->upstreams->StubFor(route.method->service()->full_name());
   if (stub == nullptr) {
@@ -390,21 +393,21 @@ void Connection::HandleApi(const RouteDecision& decision) {
     }
     return StartSse(route, *std::move(request), *deadline, std::move(authorization));
   }
-  CallUnary(*stub, route, **request, deadline->value_or(state_->options.default_deadline),
-            authorization, state_->calls,
-            [self = shared_from_this(),
-             success = route.success_status](UnaryAnswer answer) mutable {
-              Connection* raw = self.get();
-              net::post(raw->stream_.get_executor(),
-                        [self = std::move(self), success, answer = std::move(answer)]() mutable {
-                          if (answer.code != grpc::StatusCode::OK) {
-                            return self->RespondError(answer.code, std::move(answer.message),
-                                                      false, answer.details);
-                          }
-                          // 200, or the RPC's (iss.options.v1.http_success_status).
-                          self->RespondJson(success, std::move(answer.json));
-                        });
-            });
+  CallUnary(
+      *stub, route, **request, deadline->value_or(state_->options.default_deadline), authorization,
+      state_->calls,
+      [self = shared_from_this(), success = route.success_status](UnaryAnswer answer) mutable {
+        Connection* raw = self.get();
+        net::post(raw->stream_.get_executor(),
+                  [self = std::move(self), success, answer = std::move(answer)]() mutable {
+                    if (answer.code != grpc::StatusCode::OK) {
+                      return self->RespondError(answer.code, std::move(answer.message), false,
+                                                answer.details);
+                    }
+                    // 200, or the RPC's (iss.options.v1.http_success_status).
+                    self->RespondJson(success, std::move(answer.json));
+                  });
+      });
 }
 
 void Connection::StartSse(const Route& route, std::unique_ptr<google::protobuf::Message> request,
@@ -441,8 +444,8 @@ void Connection::SseEvent(std::string data, std::shared_ptr<SseCall> call) {
 void Connection::SseEnd(const grpc::Status& status) {
   sse_ended_ = true;
   if (heartbeat_) heartbeat_->cancel();
-  const std::string body = StatusJson(status.error_code(), status.error_message(),
-                                      status.error_details());
+  const std::string body =
+      StatusJson(status.error_code(), status.error_message(), status.error_details());
   Enqueue(absl::StrCat("event: end\ndata: ", body, "\n\n"), [self = shared_from_this()] {
     self->EndRequest();
     self->LingerClose();
@@ -462,11 +465,11 @@ void Connection::Heartbeat() {
 // While streaming, the only thing a client sends is its goodbye: a read that
 // ends means it went away, and the upstream call is cancelled.
 void Connection::WatchClient() {
-  stream_.socket().async_read_some(
-      net::buffer(watch_buf_), [self = shared_from_this()](beast::error_code ec, size_t) {
-        if (!ec && !self->closed_) return self->WatchClient();
-        if (auto call = self->sse_call_.lock()) call->Cancel();
-      });
+  stream_.socket().async_read_some(net::buffer(watch_buf_),
+                                   [self = shared_from_this()](beast::error_code ec, size_t) {
+                                     if (!ec && !self->closed_) return self->WatchClient();
+                                     if (auto call = self->sse_call_.lock()) call->Cancel();
+                                   });
 }
 
 void Connection::Enqueue(std::string bytes, std::function<void()> done) {
@@ -514,8 +517,7 @@ void Connection::AddCors(Response& res) const {
 std::string Connection::CorsHeaderLines() const {
   auto origin = req_.find(http::field::origin);
   if (origin == req_.end() || !state_->OriginAllowed(Sv(origin->value()))) return "";
-  return absl::StrCat("Access-Control-Allow-Origin: ", Sv(origin->value()),
-                      "\r\nVary: Origin\r\n");
+  return absl::StrCat("Access-Control-Allow-Origin: ", Sv(origin->value()), "\r\nVary: Origin\r\n");
 }
 
 void Connection::RespondJson(int status, std::string body, bool force_close) {
@@ -557,9 +559,10 @@ void Connection::Respond(Response res, bool force_close) {
   state_->Observe(route_label_, method_label_, res.result_int(), started_);
   auto sp = std::make_shared<Response>(std::move(res));
   stream_.expires_after(Chrono(state_->options.read_timeout));
-  http::async_write(stream_, *sp, [self = shared_from_this(), sp, keep](beast::error_code ec, size_t) {
-    self->OnWritten(ec, keep);
-  });
+  http::async_write(stream_, *sp,
+                    [self = shared_from_this(), sp, keep](beast::error_code ec, size_t) {
+                      self->OnWritten(ec, keep);
+                    });
 }
 
 void Connection::OnWritten(beast::error_code ec, bool keep_alive) {

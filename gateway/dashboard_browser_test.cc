@@ -25,9 +25,9 @@
 namespace iss::gateway {
 namespace {
 
-using ::testing::HasSubstr;
 using iss::testing::Chromium;
 using testing::FakeUpstream;
+using ::testing::HasSubstr;
 
 // The real gateway in front of the three fakes (started here), and headless
 // Chromium, phone-sized, on its page.
@@ -60,7 +60,6 @@ struct DashboardRig {
     return browser->started() ? "" : "chromium did not open its DevTools port";
   }
 };
-
 
 iss::telemetry::v1::TelemetryEvent TankEvent(const std::string& value, absl::Time at) {
   iss::telemetry::v1::TelemetryEvent ev;
@@ -117,8 +116,8 @@ TEST(DashboardBrowserTest, ChartDetectionsAndALiveUpdateRender) {
   }
   storage.Reply("/iss.storage.v1.StorageService/ListItems", items);
   // The live tail: one event at once, then whatever the test pushes.
-  storage.Stream("/iss.storage.v1.StorageService/Tail",
-                 {TankEvent("58", now).SerializeAsString()}, /*hold=*/true);
+  storage.Stream("/iss.storage.v1.StorageService/Tail", {TankEvent("58", now).SerializeAsString()},
+                 /*hold=*/true);
 
   iss::peebot::v1::ListDetectionsResponse dets;
   for (int i : {180, 60}) {
@@ -240,7 +239,8 @@ TEST(DashboardBrowserTest, AnUnreachableFeedIsToldPlainlyWithWhatToDo) {
       << dom.substr(0, 6000);
   EXPECT_THAT(dom, HasSubstr("Station feed (ISSLIVE)"));
   EXPECT_THAT(dom, HasSubstr("circuit open until"));
-  EXPECT_THAT(dom, HasSubstr("Station feed: connect: resolve push.lightstreamer.com: Host not found."));
+  EXPECT_THAT(dom,
+              HasSubstr("Station feed: connect: resolve push.lightstreamer.com: Host not found."));
   // The page's own stream is fine, and says so under its own name.
   EXPECT_THAT(dom, HasSubstr("This page's stream"));
 }

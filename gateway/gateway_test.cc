@@ -30,8 +30,8 @@
 namespace iss::gateway {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::FakeUpstream;
+using ::testing::HasSubstr;
 using testing::HttpCall;
 using testing::HttpResponse;
 using Json = nlohmann::json;
@@ -172,10 +172,9 @@ TEST_F(GatewayTest, NewAnnotatedRpcIsListedAndServedWithNoGatewayCode) {
 }
 
 TEST_F(GatewayTest, PathVariablesAndQueryParametersFillTheRequest) {
-  HttpResponse res = HttpCall(
-      port(), "GET",
-      "/api/v1/items/NODE3000005/series?startTime=2026-01-01T00:00:00Z"
-      "&end_time=2026-01-01T06:00:00Z&bucket=300s");
+  HttpResponse res = HttpCall(port(), "GET",
+                              "/api/v1/items/NODE3000005/series?startTime=2026-01-01T00:00:00Z"
+                              "&end_time=2026-01-01T06:00:00Z&bucket=300s");
   ASSERT_EQ(res.status, 200) << res.body;
   auto call = g->storage->LastCall("/iss.storage.v1.StorageService/GetSeries");
   ASSERT_TRUE(call.has_value());
@@ -265,8 +264,9 @@ TEST_F(GatewayTest, GrpcStatusMapsToHttpExactlyAsGrpcGateway) {
   const int expected[17] = {200, 499, 500, 400, 504, 404, 409, 403, 429,
                             400, 409, 400, 501, 500, 503, 500, 401};
   for (int code = 1; code <= 16; ++code) {
-    HttpResponse res = HttpCall(port(), "POST", "/test/v1/fail:now",
-                                absl::StrCat(R"({"code":)", code, R"(,"message":"failure )", code, "\"}"));
+    HttpResponse res =
+        HttpCall(port(), "POST", "/test/v1/fail:now",
+                 absl::StrCat(R"({"code":)", code, R"(,"message":"failure )", code, "\"}"));
     EXPECT_EQ(res.status, expected[code]) << "grpc code " << code;
     Json j = ParseJson(res);
     EXPECT_EQ(j["code"], code);
@@ -277,7 +277,8 @@ TEST_F(GatewayTest, GrpcStatusMapsToHttpExactlyAsGrpcGateway) {
 }
 
 TEST_F(GatewayTest, AuthorizationIsPassedThroughToAdminRpcs) {
-  HttpResponse res = HttpCall(port(), "POST", "/api/v1/peebot:pause", R"({"reason":"maintenance"})");
+  HttpResponse res =
+      HttpCall(port(), "POST", "/api/v1/peebot:pause", R"({"reason":"maintenance"})");
   EXPECT_EQ(res.status, 401) << res.body;
   EXPECT_THAT(res.Header("www-authenticate"), HasSubstr("Bearer"));
   EXPECT_EQ(ParseJson(res)["code"], 16);
@@ -346,9 +347,11 @@ TEST_F(GatewayTest, AuthorizationOutsidePrintableAsciiIsRefusedNotForwarded) {
                    int want_status = 401, int want_code = 16) {
     SCOPED_TRACE(target + " with byte " + std::to_string(static_cast<unsigned char>(value.back())) +
                  " in a " + std::to_string(value.size()) + "-byte value");
-    auto raw = testing::RawExchange(p, "GET " + target + " HTTP/1.1\r\nHost: x\r\nAuthorization: " +
-                                           value + "\r\nConnection: close\r\n\r\n",
-                                    1);
+    auto raw =
+        testing::RawExchange(p,
+                             "GET " + target + " HTTP/1.1\r\nHost: x\r\nAuthorization: " + value +
+                                 "\r\nConnection: close\r\n\r\n",
+                             1);
     ASSERT_EQ(raw.size(), 1u);
     EXPECT_EQ(raw[0].status, want_status) << raw[0].body;
     EXPECT_EQ(ParseJson(raw[0])["code"], want_code);
@@ -419,8 +422,9 @@ TEST_F(GatewayTest, DeadlinesComeFromHeadersOrTheDefault) {
 
 TEST_F(GatewayTest, BadInputIsRejectedWithTheFieldNamed) {
   const size_t storage_calls_before = g->storage->Calls().size();
-  HttpResponse res = HttpCall(port(), "POST", "/api/v1/ingest/test",
-                              R"({"itemId":"X","sourceTs":"2025-01-01T00:00:00Z","colour":"red"})", kAuth);
+  HttpResponse res =
+      HttpCall(port(), "POST", "/api/v1/ingest/test",
+               R"({"itemId":"X","sourceTs":"2025-01-01T00:00:00Z","colour":"red"})", kAuth);
   EXPECT_EQ(res.status, 400);
   EXPECT_EQ(ParseJson(res)["code"], 3);
   EXPECT_THAT(ParseJson(res)["message"].get<std::string>(), HasSubstr("colour"));
@@ -451,8 +455,8 @@ TEST_F(GatewayTest, BadInputIsRejectedWithTheFieldNamed) {
 
 TEST_F(GatewayTest, SizeLimits) {
   // Body over the cap: 413 before the body is read.
-  HttpResponse res = HttpCall(port(), "POST", "/test/v1/echo",
-                              R"({"name":")" + std::string(8000, 'x') + "\"}");
+  HttpResponse res =
+      HttpCall(port(), "POST", "/test/v1/echo", R"({"name":")" + std::string(8000, 'x') + "\"}");
   EXPECT_EQ(res.status, 413);
   EXPECT_EQ(ParseJson(res)["code"], 3);
   // Header block over the cap: 431.
@@ -549,10 +553,11 @@ TEST_F(GatewayTest, TrailerFieldsNeverAuthorizeOrSetDeadlines) {
   // list: the head's value still decides.
   res = testing::RawExchange(
       port(),
-      absl::StrCat("POST /api/v1/peebot:pause HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\n"
-                   "Transfer-Encoding: chunked\r\n\r\n"
-                   "2\r\n{}\r\n0\r\nHost: y\r\nAuthorization: Bearer ",
-                   kToken, "\r\n\r\n"),
+      absl::StrCat(
+          "POST /api/v1/peebot:pause HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\n"
+          "Transfer-Encoding: chunked\r\n\r\n"
+          "2\r\n{}\r\n0\r\nHost: y\r\nAuthorization: Bearer ",
+          kToken, "\r\n\r\n"),
       1);
   ASSERT_EQ(res.size(), 1u);
   EXPECT_EQ(res[0].status, 403) << res[0].body;
@@ -578,7 +583,8 @@ TEST_F(GatewayTest, ExpectContinueIsAnsweredBeforeTheBodyIsSent) {
   const auto has = [](const char* text) {
     return [text](const std::string& got) { return absl::StrContains(got, text); };
   };
-  EXPECT_THAT(conn.ReadUntil(has("\r\n\r\n")), ::testing::StartsWith("HTTP/1.1 100 Continue\r\n\r\n"));
+  EXPECT_THAT(conn.ReadUntil(has("\r\n\r\n")),
+              ::testing::StartsWith("HTTP/1.1 100 Continue\r\n\r\n"));
   conn.Send(R"({"name":"later"})");
   EXPECT_THAT(conn.ReadUntil(has("later")), HasSubstr("HTTP/1.1 200 OK"));
 
@@ -647,15 +653,17 @@ TEST_F(GatewayTest, PipelinedRequestsAreAnsweredInOrderOnOneConnection) {
 }
 
 TEST_F(GatewayTest, Cors) {
-  HttpResponse res = HttpCall(port(), "OPTIONS", "/api/v1/items", "",
-                              {{"Origin", "https://dash.example"},
-                               {"Access-Control-Request-Method", "GET"}});
+  HttpResponse res =
+      HttpCall(port(), "OPTIONS", "/api/v1/items", "",
+               {{"Origin", "https://dash.example"}, {"Access-Control-Request-Method", "GET"}});
   EXPECT_EQ(res.status, 204);
   EXPECT_EQ(res.Header("access-control-allow-origin"), "https://dash.example");
   EXPECT_THAT(res.Header("access-control-allow-headers"), HasSubstr("Authorization"));
-  res = HttpCall(port(), "GET", "/test/v1/shelves/a/echo", "", {{"Origin", "https://dash.example"}});
+  res =
+      HttpCall(port(), "GET", "/test/v1/shelves/a/echo", "", {{"Origin", "https://dash.example"}});
   EXPECT_EQ(res.Header("access-control-allow-origin"), "https://dash.example");
-  res = HttpCall(port(), "GET", "/test/v1/shelves/a/echo", "", {{"Origin", "https://evil.example"}});
+  res =
+      HttpCall(port(), "GET", "/test/v1/shelves/a/echo", "", {{"Origin", "https://evil.example"}});
   EXPECT_EQ(res.status, 200);
   EXPECT_EQ(res.Header("access-control-allow-origin"), "");
 }
@@ -705,8 +713,9 @@ TEST_F(GatewayTest, ServerStreamingBecomesServerSentEvents) {
     ASSERT_GE(sse.DataLines().size(), 3u);
     EXPECT_EQ(Json::parse(sse.DataLines()[2])["name"], "pushed live");
     // Idle streams carry heartbeats (comment lines).
-    EXPECT_THAT(sse.ReadUntil([](const std::string& s) { return absl::StrContains(s, ": keep-alive"); }),
-                HasSubstr(": keep-alive"));
+    EXPECT_THAT(
+        sse.ReadUntil([](const std::string& s) { return absl::StrContains(s, ": keep-alive"); }),
+        HasSubstr(": keep-alive"));
     sse.Close();  // the client goes away ...
   }
   // ... and the upstream call is cancelled.
@@ -749,7 +758,9 @@ TEST_F(GatewayTest, ConcurrentStreamsAreCappedPerClientAndInTotal) {
     // Read as a stream: were the cap missing, this would be one that never ends.
     testing::SseClient refused(p, "/test/v1/stream");
     const std::string& got = refused.ReadUntil(
-        [](const std::string& x) { return absl::StrContains(x, "\r\n\r\n{") && absl::EndsWith(x, "}"); },
+        [](const std::string& x) {
+          return absl::StrContains(x, "\r\n\r\n{") && absl::EndsWith(x, "}");
+        },
         absl::Seconds(5));
     EXPECT_TRUE(absl::StartsWith(got, absl::StrCat("HTTP/1.1 ", c.want_status, " "))) << got;
     const Json body = Json::parse(got.substr(std::min(got.size(), got.find("\r\n\r\n") + 4)),
@@ -818,14 +829,17 @@ TEST_F(GatewayTest, FiniteStreamsEndWithAStatusEvent) {
 
 TEST_F(GatewayTest, OpsEndpointsAndMetrics) {
   EXPECT_EQ(HttpCall(port(), "GET", "/healthz").status, 200);
-  ASSERT_TRUE(iss::testing::WaitFor(
-      [&] { return HttpCall(port(), "GET", "/readyz").status == 200; }));
+  ASSERT_TRUE(
+      iss::testing::WaitFor([&] { return HttpCall(port(), "GET", "/readyz").status == 200; }));
   EXPECT_THAT(HttpCall(port(), "GET", "/readyz").body, HasSubstr("upstream:storage"));
   HttpCall(port(), "GET", "/test/v1/shelves/metric-probe/echo");
   HttpResponse m = HttpCall(port(), "GET", "/metrics");
   ASSERT_EQ(m.status, 200);
   // The route label is the template, never the raw path.
-  EXPECT_THAT(m.body, HasSubstr(R"(http_requests_total{code="200",method="GET",route="/test/v1/{name=shelves/*}/echo"})"));
+  EXPECT_THAT(
+      m.body,
+      HasSubstr(
+          R"(http_requests_total{code="200",method="GET",route="/test/v1/{name=shelves/*}/echo"})"));
   EXPECT_THAT(m.body, HasSubstr("http_request_duration_seconds_bucket"));
   EXPECT_THAT(m.body, ::testing::Not(HasSubstr("metric-probe")));
 }
@@ -908,8 +922,9 @@ TEST_F(GatewayTest, RouteListingAndOpenApi) {
   EXPECT_TRUE(has_path_param);
   EXPECT_TRUE(has_bucket);
   EXPECT_TRUE(doc["paths"]["/api/v1/peebot:pause"]["post"].contains("security"));
-  EXPECT_EQ(doc["paths"]["/api/v1/telemetry:tail"]["get"]["responses"]["200"]["content"].begin().key(),
-            "text/event-stream");
+  EXPECT_EQ(
+      doc["paths"]["/api/v1/telemetry:tail"]["get"]["responses"]["200"]["content"].begin().key(),
+      "text/event-stream");
 }
 
 TEST_F(GatewayTest, DashboardIsServedAndPathsStayInside) {
@@ -918,8 +933,8 @@ TEST_F(GatewayTest, DashboardIsServedAndPathsStayInside) {
   EXPECT_THAT(res.Header("content-type"), HasSubstr("text/html"));
   EXPECT_THAT(res.body, HasSubstr("<html"));
   EXPECT_EQ(HttpCall(port(), "GET", "/index.html").body, res.body);
-  for (const char* evil : {"/../CMakeLists.txt", "/%2e%2e/CMakeLists.txt", "/..%2fCMakeLists.txt",
-                           "/nope.js"}) {
+  for (const char* evil :
+       {"/../CMakeLists.txt", "/%2e%2e/CMakeLists.txt", "/..%2fCMakeLists.txt", "/nope.js"}) {
     EXPECT_EQ(HttpCall(port(), "GET", evil).status, 404) << evil;
   }
   // From a folder (ISS_GATEWAY_WEB_ROOT) with the same confinement.
@@ -989,7 +1004,8 @@ TEST_F(GatewayTest, GracefulShutdownDrainsInFlightAndEndsStreams) {
 
   std::thread stopper([&] { (*s)->Shutdown(absl::Seconds(20)); });
   // The stream is ended with a final status event ...
-  const std::string& got = sse.ReadUntil([](const std::string& x) { return absl::StrContains(x, "event: end"); });
+  const std::string& got =
+      sse.ReadUntil([](const std::string& x) { return absl::StrContains(x, "event: end"); });
   EXPECT_THAT(got, HasSubstr("event: end"));
   // ... while the unary call in flight is still allowed to finish.
   release.Notify();

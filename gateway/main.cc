@@ -12,7 +12,7 @@
 #include "gateway/upstreams.h"
 
 int main(int argc, char** argv) {
-  using namespace iss;  // NOLINT: a main() wiring our own components
+  using namespace iss;        // NOLINT: a main() wiring our own components
   ConfigureServiceRuntime();  // before any thread starts
   InstallShutdownSignals();
   const gateway::GatewayConfig config = gateway::LoadConfigOrExit(argc, argv);

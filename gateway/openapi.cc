@@ -16,12 +16,16 @@ using nlohmann::json;
 json ScalarSchema(const FieldDescriptor* f) {
   switch (f->cpp_type()) {
     case FieldDescriptor::CPPTYPE_INT32:
-    case FieldDescriptor::CPPTYPE_UINT32: return {{"type", "integer"}};
+    case FieldDescriptor::CPPTYPE_UINT32:
+      return {{"type", "integer"}};
     case FieldDescriptor::CPPTYPE_INT64:
-    case FieldDescriptor::CPPTYPE_UINT64: return {{"type", "string"}, {"format", "int64"}};
+    case FieldDescriptor::CPPTYPE_UINT64:
+      return {{"type", "string"}, {"format", "int64"}};
     case FieldDescriptor::CPPTYPE_DOUBLE:
-    case FieldDescriptor::CPPTYPE_FLOAT: return {{"type", "number"}};
-    case FieldDescriptor::CPPTYPE_BOOL: return {{"type", "boolean"}};
+    case FieldDescriptor::CPPTYPE_FLOAT:
+      return {{"type", "number"}};
+    case FieldDescriptor::CPPTYPE_BOOL:
+      return {{"type", "boolean"}};
     case FieldDescriptor::CPPTYPE_ENUM: {
       json values = json::array();
       for (int i = 0; i < f->enum_type()->value_count(); ++i) {
@@ -30,9 +34,8 @@ json ScalarSchema(const FieldDescriptor* f) {
       return {{"type", "string"}, {"enum", values}};
     }
     case FieldDescriptor::CPPTYPE_STRING:
-      return f->type() == FieldDescriptor::TYPE_BYTES
-                 ? json{{"type", "string"}, {"format", "byte"}}
-                 : json{{"type", "string"}};
+      return f->type() == FieldDescriptor::TYPE_BYTES ? json{{"type", "string"}, {"format", "byte"}}
+                                                      : json{{"type", "string"}};
     case FieldDescriptor::CPPTYPE_MESSAGE: {
       const std::string& n = f->message_type()->full_name();
       if (n == "google.protobuf.Timestamp") return {{"type", "string"}, {"format", "date-time"}};
@@ -53,8 +56,8 @@ bool IsLeafMessage(const Descriptor* d) {
 
 // Query parameters: every leaf field reachable through singular messages,
 // minus those bound by the path. Depth-limited (recursive messages).
-void QueryParams(const Descriptor* d, const std::string& prefix,
-                 const std::set<std::string>& bound, int depth, json& out) {
+void QueryParams(const Descriptor* d, const std::string& prefix, const std::set<std::string>& bound,
+                 int depth, json& out) {
   if (depth > 3) return;
   for (int i = 0; i < d->field_count(); ++i) {
     const FieldDescriptor* f = d->field(i);
@@ -110,18 +113,17 @@ std::string OpenApiJson(const RouteTable& table) {
     }
     op["parameters"] = params;
     if (!r.body.empty()) {
-      const std::string type =
-          r.body == "*" ? m->input_type()->full_name()
-                        : m->input_type()->FindFieldByName(r.body)->full_name();
-      op["requestBody"] = {
-          {"required", true},
-          {"description", absl::StrCat("JSON form of ", type)},
-          {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}};
+      const std::string type = r.body == "*"
+                                   ? m->input_type()->full_name()
+                                   : m->input_type()->FindFieldByName(r.body)->full_name();
+      op["requestBody"] = {{"required", true},
+                           {"description", absl::StrCat("JSON form of ", type)},
+                           {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}};
     }
-    const std::string out_type = r.response_body.empty()
-                                     ? m->output_type()->full_name()
-                                     : m->output_type()->FindFieldByName(r.response_body)
-                                           ->message_type()->full_name();
+    const std::string out_type =
+        r.response_body.empty()
+            ? m->output_type()->full_name()
+            : m->output_type()->FindFieldByName(r.response_body)->message_type()->full_name();
     const std::string media = r.server_streaming ? "text/event-stream" : "application/json";
     // The success code is the one the gateway answers: 200, or the RPC's
     // (iss.options.v1.http_success_status).
@@ -138,19 +140,18 @@ std::string OpenApiJson(const RouteTable& table) {
     if (r.admin) op["security"] = json::array({{{"bearer", json::array()}}});
     paths[r.path.OpenApiPath()][absl::AsciiStrToLower(r.http_method)] = op;
   }
-  json doc = {
-      {"openapi", "3.0.3"},
-      {"info", {{"title", "ISS live telemetry API"}, {"version", "v1"}}},
-      {"paths", paths},
-      {"components",
-       {{"securitySchemes", {{"bearer", {{"type", "http"}, {"scheme", "bearer"}}}}},
-        {"schemas",
-         {{"Status",
-           {{"type", "object"},
-            {"properties",
-             {{"code", {{"type", "integer"}}},
-              {"message", {{"type", "string"}}},
-              {"details", {{"type", "array"}, {"items", {{"type", "object"}}}}}}}}}}}}}};
+  json doc = {{"openapi", "3.0.3"},
+              {"info", {{"title", "ISS live telemetry API"}, {"version", "v1"}}},
+              {"paths", paths},
+              {"components",
+               {{"securitySchemes", {{"bearer", {{"type", "http"}, {"scheme", "bearer"}}}}},
+                {"schemas",
+                 {{"Status",
+                   {{"type", "object"},
+                    {"properties",
+                     {{"code", {{"type", "integer"}}},
+                      {"message", {{"type", "string"}}},
+                      {"details", {{"type", "array"}, {"items", {{"type", "object"}}}}}}}}}}}}}};
   return doc.dump();
 }
 

@@ -112,7 +112,8 @@ absl::StatusOr<PathTemplate> PathTemplate::Parse(absl::string_view text) {
       const size_t eq = inner.find('=');
       Variable v;
       v.field_path = std::string(inner.substr(0, eq));
-      if (!ValidFieldPath(v.field_path)) return bad(absl::StrCat("bad field path \"", v.field_path, "\""));
+      if (!ValidFieldPath(v.field_path))
+        return bad(absl::StrCat("bad field path \"", v.field_path, "\""));
       v.begin = t.segments_.size();
       if (eq == absl::string_view::npos) {
         t.segments_.push_back({Kind::kWildcard, ""});

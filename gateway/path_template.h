@@ -12,10 +12,10 @@
 
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <string_view>
 #include <utility>
 #include <vector>
+#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
 

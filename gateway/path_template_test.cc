@@ -74,9 +74,8 @@ TEST(PathTemplate, NestedFieldPathsAndSeveralVariables) {
 }
 
 TEST(PathTemplate, RejectsMalformedTemplates) {
-  for (absl::string_view bad :
-       {"", "/", "api/v1", "/a//b", "/a/", "/{x", "/x}", "/{a{b}}", "/{}", "/{1x}", "/a/**/b",
-        "/a:", "/{x}/{x}", "/a/b*c"}) {
+  for (absl::string_view bad : {"", "/", "api/v1", "/a//b", "/a/", "/{x", "/x}", "/{a{b}}", "/{}",
+                                "/{1x}", "/a/**/b", "/a:", "/{x}/{x}", "/a/b*c"}) {
     EXPECT_FALSE(PathTemplate::Parse(bad).ok()) << bad;
   }
 }

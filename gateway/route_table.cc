@@ -36,16 +36,27 @@ absl::Status AddRule(const MethodDescriptor* m, const google::api::HttpRule& rul
   Route r;
   std::string pattern;
   switch (rule.pattern_case()) {
-    case google::api::HttpRule::kGet: r.http_method = "GET", pattern = rule.get(); break;
-    case google::api::HttpRule::kPut: r.http_method = "PUT", pattern = rule.put(); break;
-    case google::api::HttpRule::kPost: r.http_method = "POST", pattern = rule.post(); break;
-    case google::api::HttpRule::kDelete: r.http_method = "DELETE", pattern = rule.delete_(); break;
-    case google::api::HttpRule::kPatch: r.http_method = "PATCH", pattern = rule.patch(); break;
+    case google::api::HttpRule::kGet:
+      r.http_method = "GET", pattern = rule.get();
+      break;
+    case google::api::HttpRule::kPut:
+      r.http_method = "PUT", pattern = rule.put();
+      break;
+    case google::api::HttpRule::kPost:
+      r.http_method = "POST", pattern = rule.post();
+      break;
+    case google::api::HttpRule::kDelete:
+      r.http_method = "DELETE", pattern = rule.delete_();
+      break;
+    case google::api::HttpRule::kPatch:
+      r.http_method = "PATCH", pattern = rule.patch();
+      break;
     case google::api::HttpRule::kCustom:
       r.http_method = rule.custom().kind(), pattern = rule.custom().path();
       break;
     default:
-      return absl::InvalidArgumentError(absl::StrCat(m->full_name(), ": http rule without a pattern"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(m->full_name(), ": http rule without a pattern"));
   }
   auto tmpl = PathTemplate::Parse(pattern);
   if (!tmpl.ok()) {
@@ -70,8 +81,8 @@ absl::Status AddRule(const MethodDescriptor* m, const google::api::HttpRule& rul
   if (!r.response_body.empty()) {
     const FieldDescriptor* f = m->output_type()->FindFieldByName(r.response_body);
     if (f == nullptr || f->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE || f->is_repeated()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          m->full_name(), ": response_body must name a singular message field"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(m->full_name(), ": response_body must name a singular message field"));
     }
   }
   for (const PathTemplate::Variable& v : r.path.variables()) {

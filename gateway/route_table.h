@@ -24,7 +24,7 @@ struct Route {
   std::string body;           // "", "*" or a top-level field name
   std::string response_body;  // "" or a top-level response field name
   bool server_streaming = false;
-  bool admin = false;         // (iss.options.v1.admin): needs a bearer token upstream
+  bool admin = false;  // (iss.options.v1.admin): needs a bearer token upstream
   // What a success is answered with: (iss.options.v1.http_success_status),
   // else 200. Always 200 for server streaming (SSE).
   int success_status = 200;

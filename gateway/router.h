@@ -29,8 +29,8 @@ struct RouteDecision {
   std::string route_label = "unmatched";
   std::string method_label = "OTHER";
   bool rate_limited = true;
-  absl::string_view path;   // into the target given to Decide
-  absl::string_view query;  // after '?', without it
+  absl::string_view path;         // into the target given to Decide
+  absl::string_view query;        // after '?', without it
   RouteTable::MatchResult match;  // kApi
 };
 

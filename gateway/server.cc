@@ -25,12 +25,18 @@ absl::StatusOr<absl::Duration> ParseGrpcTimeout(absl::string_view text) {
     return absl::InvalidArgumentError(absl::StrCat("bad Grpc-Timeout \"", text, "\""));
   }
   switch (text.back()) {
-    case 'H': return absl::Hours(n);
-    case 'M': return absl::Minutes(n);
-    case 'S': return absl::Seconds(n);
-    case 'm': return absl::Milliseconds(n);
-    case 'u': return absl::Microseconds(n);
-    case 'n': return absl::Nanoseconds(n);
+    case 'H':
+      return absl::Hours(n);
+    case 'M':
+      return absl::Minutes(n);
+    case 'S':
+      return absl::Seconds(n);
+    case 'm':
+      return absl::Milliseconds(n);
+    case 'u':
+      return absl::Microseconds(n);
+    case 'n':
+      return absl::Nanoseconds(n);
   }
   return absl::InvalidArgumentError(absl::StrCat("bad Grpc-Timeout unit in \"", text, "\""));
 }
@@ -40,12 +46,12 @@ struct Server::Impl {
       : state(o, r, u, h), acceptor(net::make_strand(ioc)) {}
 
   void Accept() {
-    acceptor.async_accept(net::make_strand(ioc), [this](boost::system::error_code ec,
-                                                        tcp::socket socket) {
-      if (ec == net::error::operation_aborted || state.draining) return;
-      if (!ec) ServeConnection(std::move(socket), &state);
-      Accept();
-    });
+    acceptor.async_accept(net::make_strand(ioc),
+                          [this](boost::system::error_code ec, tcp::socket socket) {
+                            if (ec == net::error::operation_aborted || state.draining) return;
+                            if (!ec) ServeConnection(std::move(socket), &state);
+                            Accept();
+                          });
   }
 
   // Declared before `ioc`: a connection still holding a stream slot (or
@@ -71,7 +77,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   if (!ec) impl->acceptor.bind(ep, ec);
   if (!ec) impl->acceptor.listen(net::socket_base::max_listen_connections, ec);
   if (ec) {
-    return absl::UnavailableError(absl::StrCat("listening on ", options.address, ": ", ec.message()));
+    return absl::UnavailableError(
+        absl::StrCat("listening on ", options.address, ": ", ec.message()));
   }
   impl->port = impl->acceptor.local_endpoint().port();
   impl->Accept();

@@ -8,8 +8,8 @@
 
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
+#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -22,15 +22,15 @@ namespace iss::gateway {
 struct ServerOptions {
   std::string address = "127.0.0.1:8080";  // port 0 = ephemeral
   int threads = 2;
-  size_t max_body_bytes = 1 << 20;      // larger bodies: 413
-  size_t max_header_bytes = 16 << 10;   // larger headers: 431
-  size_t max_url_bytes = 8 << 10;       // longer targets: 414
+  size_t max_body_bytes = 1 << 20;                  // larger bodies: 413
+  size_t max_header_bytes = 16 << 10;               // larger headers: 431
+  size_t max_url_bytes = 8 << 10;                   // longer targets: 414
   absl::Duration read_timeout = absl::Seconds(30);  // headers + body of one request
   absl::Duration idle_timeout = absl::Seconds(60);  // keep-alive wait between requests
   absl::Duration default_deadline = absl::Seconds(10);
   absl::Duration max_deadline = absl::Minutes(5);
-  double rate_limit_rps = 0;    // per client IP; 0 = off
-  double rate_limit_burst = 0;  // bucket size; 0 = max(1, rps)
+  double rate_limit_rps = 0;              // per client IP; 0 = off
+  double rate_limit_burst = 0;            // bucket size; 0 = max(1, rps)
   std::vector<std::string> cors_origins;  // exact origins or "*"; empty = CORS off
   absl::Duration sse_heartbeat = absl::Seconds(15);
   // Each SSE stream holds a socket and an upstream call for as long as the

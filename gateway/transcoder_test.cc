@@ -13,8 +13,8 @@
 namespace iss::gateway {
 namespace {
 
-using ::testing::HasSubstr;
 using google::protobuf::util::TimeUtil;
+using ::testing::HasSubstr;
 namespace test = iss::gatewaytest::v1;
 
 const RouteTable& Table() {
@@ -81,16 +81,16 @@ TEST(RouteTable, WrongMethodAndUnknownPathAreTold) {
 }
 
 TEST(RouteTable, UnknownServiceIsAnError) {
-  auto t = RouteTable::Build(*google::protobuf::DescriptorPool::generated_pool(),
-                             {"no.such.Service"});
+  auto t =
+      RouteTable::Build(*google::protobuf::DescriptorPool::generated_pool(), {"no.such.Service"});
   EXPECT_EQ(t.status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST(Transcoder, PathVariableAndQueryScalars) {
-  auto r = As<test::EchoRequest>(Build(
-      "GET",
-      "/test/v1/shelves/s%201/echo?id=-9007199254740993&count=3&hold=true&color=COLOR_GREEN"
-      "&big=18446744073709551615&blob=aGk%3D"));
+  auto r = As<test::EchoRequest>(
+      Build("GET",
+            "/test/v1/shelves/s%201/echo?id=-9007199254740993&count=3&hold=true&color=COLOR_GREEN"
+            "&big=18446744073709551615&blob=aGk%3D"));
   EXPECT_EQ(r.name(), "shelves/s 1");
   EXPECT_EQ(r.id(), -9007199254740993LL);
   EXPECT_EQ(r.count(), 3);
@@ -102,8 +102,9 @@ TEST(Transcoder, PathVariableAndQueryScalars) {
 
 TEST(Transcoder, RepeatedByRepetitionNestedByDotsCamelCaseNames) {
   auto r = As<test::EchoRequest>(
-      Build("GET", "/test/v1/shelves/x/echo?tags=a&tags=b+c&nested.note=n&nested.deeper.level=2.5"
-                   "&numbers=1&numbers=2&color=2"));
+      Build("GET",
+            "/test/v1/shelves/x/echo?tags=a&tags=b+c&nested.note=n&nested.deeper.level=2.5"
+            "&numbers=1&numbers=2&color=2"));
   EXPECT_THAT(r.tags(), ::testing::ElementsAre("a", "b c"));
   EXPECT_EQ(r.nested().note(), "n");
   EXPECT_EQ(r.nested().deeper().level(), 2.5);
@@ -111,9 +112,10 @@ TEST(Transcoder, RepeatedByRepetitionNestedByDotsCamelCaseNames) {
   EXPECT_EQ(r.color(), test::COLOR_GREEN);
 
   auto w = As<iss::storage::v1::QueryWindowRequest>(
-      Build("GET", "/api/v1/telemetry:window?itemIds=NODE3000005&item_ids=NODE3000004"
-                   "&startTime=2026-01-01T00:00:00Z&end_time=2026-01-01T01:00:00.5%2B01:00"
-                   "&valueFilter.min=10&value_filter.max=90.5&order=ORDER_DESC&pageSize=7"));
+      Build("GET",
+            "/api/v1/telemetry:window?itemIds=NODE3000005&item_ids=NODE3000004"
+            "&startTime=2026-01-01T00:00:00Z&end_time=2026-01-01T01:00:00.5%2B01:00"
+            "&valueFilter.min=10&value_filter.max=90.5&order=ORDER_DESC&pageSize=7"));
   EXPECT_THAT(w.item_ids(), ::testing::ElementsAre("NODE3000005", "NODE3000004"));
   EXPECT_EQ(TimeUtil::ToString(w.start_time()), "2026-01-01T00:00:00Z");
   EXPECT_EQ(TimeUtil::ToString(w.end_time()), "2026-01-01T00:00:00.500Z");
@@ -125,8 +127,9 @@ TEST(Transcoder, RepeatedByRepetitionNestedByDotsCamelCaseNames) {
 
 TEST(Transcoder, WellKnownTypesFromQueryText) {
   auto r = As<test::EchoRequest>(
-      Build("GET", "/test/v1/shelves/x/echo?at=2025-01-01T12:00:00.123Z&span=1.5s&maybe=0.25"
-                   "&mask=nested.note,count"));
+      Build("GET",
+            "/test/v1/shelves/x/echo?at=2025-01-01T12:00:00.123Z&span=1.5s&maybe=0.25"
+            "&mask=nested.note,count"));
   EXPECT_EQ(TimeUtil::ToString(r.at()), "2025-01-01T12:00:00.123Z");
   EXPECT_EQ(TimeUtil::DurationToMilliseconds(r.span()), 1500);
   ASSERT_TRUE(r.has_maybe());
@@ -169,9 +172,9 @@ TEST(Transcoder, BadQueryValuesNameTheField) {
 // Found by gateway_fuzz: a path or query value that percent-decodes to bytes
 // that are not UTF-8 went into a proto3 string field, which upstream cannot parse.
 TEST(Transcoder, StringFieldsMustBeUtf8) {
-  for (const char* target : {"/test/v1/shelves/x%FF/echo", "/test/v1/shelves/x/echo?tags=%C3%28",
-                             "/test/v1/shelves/x/echo?nested.note=%ED%A0%80",
-                             "/test/v1/files/a/%F4%90%80%80"}) {
+  for (const char* target :
+       {"/test/v1/shelves/x%FF/echo", "/test/v1/shelves/x/echo?tags=%C3%28",
+        "/test/v1/shelves/x/echo?nested.note=%ED%A0%80", "/test/v1/files/a/%F4%90%80%80"}) {
     Built b = Build("GET", target);
     EXPECT_EQ(b.status.code(), absl::StatusCode::kInvalidArgument) << target;
     EXPECT_THAT(std::string(b.status.message()), HasSubstr("not valid UTF-8")) << target;
@@ -186,10 +189,10 @@ TEST(Transcoder, StringFieldsMustBeUtf8) {
 }
 
 TEST(Transcoder, BodyStarIsTheWholeRequest) {
-  auto r = As<test::EchoRequest>(Build(
-      "POST", "/test/v1/echo",
-      R"({"name":"n","id":"12345678901234567","tags":["x"],"nested":{"note":"hi"},)"
-      R"("at":"2025-01-01T00:00:00Z","span":"2s","color":"COLOR_RED"})"));
+  auto r = As<test::EchoRequest>(
+      Build("POST", "/test/v1/echo",
+            R"({"name":"n","id":"12345678901234567","tags":["x"],"nested":{"note":"hi"},)"
+            R"("at":"2025-01-01T00:00:00Z","span":"2s","color":"COLOR_RED"})"));
   EXPECT_EQ(r.name(), "n");
   EXPECT_EQ(r.id(), 12345678901234567LL);
   EXPECT_EQ(r.nested().note(), "hi");
@@ -242,10 +245,10 @@ TEST(Transcoder, ResponsesPrintEveryFieldInProto3Json) {
   auto json = ResponseToJson(*m.route, resp);
   ASSERT_TRUE(json.ok());
   auto j = nlohmann::json::parse(*json);
-  EXPECT_EQ(j["id"], "1234567890123");           // int64 as a string
-  EXPECT_EQ(j["at"], "2025-01-01T00:00:00Z");    // RFC 3339
-  EXPECT_EQ(j["count"], 0);                      // unpopulated, still printed
-  EXPECT_EQ(j["seenAuthorization"], "");         // lowerCamelCase
+  EXPECT_EQ(j["id"], "1234567890123");         // int64 as a string
+  EXPECT_EQ(j["at"], "2025-01-01T00:00:00Z");  // RFC 3339
+  EXPECT_EQ(j["count"], 0);                    // unpopulated, still printed
+  EXPECT_EQ(j["seenAuthorization"], "");       // lowerCamelCase
   EXPECT_TRUE(j["tags"].is_array());
 
   auto nested = Table().Match("GET", "/test/v1/nested/5");
@@ -275,7 +278,8 @@ TEST(Transcoder, StatusJsonRepairsTextThatIsNotUtf8) {
 TEST(Transcoder, HttpStatusTableIsGrpcGateways) {
   const int expected[17] = {200, 499, 500, 400, 504, 404, 409, 403, 429,
                             400, 409, 400, 501, 500, 503, 500, 401};
-  for (int code = 0; code <= 16; ++code) EXPECT_EQ(HttpStatusFromGrpc(code), expected[code]) << code;
+  for (int code = 0; code <= 16; ++code)
+    EXPECT_EQ(HttpStatusFromGrpc(code), expected[code]) << code;
   EXPECT_EQ(HttpStatusFromGrpc(99), 500);
 }
 

@@ -8,9 +8,10 @@
 
 namespace iss::gateway {
 
-void CallUnary(grpc::GenericStub& stub, const Route& route, const google::protobuf::Message& request,
-               absl::Duration deadline, const std::optional<std::string>& authorization,
-               CallTracker& calls, std::function<void(UnaryAnswer)> done) {
+void CallUnary(grpc::GenericStub& stub, const Route& route,
+               const google::protobuf::Message& request, absl::Duration deadline,
+               const std::optional<std::string>& authorization, CallTracker& calls,
+               std::function<void(UnaryAnswer)> done) {
   struct Call {
     grpc::ClientContext ctx;
     grpc::ByteBuffer request;

@@ -24,8 +24,9 @@ struct UnaryAnswer {
 
 // Starts the call; `done` runs once, on a gRPC thread. The call is tracked
 // in `calls` until after `done` returns.
-void CallUnary(grpc::GenericStub& stub, const Route& route, const google::protobuf::Message& request,
-               absl::Duration deadline, const std::optional<std::string>& authorization,
-               CallTracker& calls, std::function<void(UnaryAnswer)> done);
+void CallUnary(grpc::GenericStub& stub, const Route& route,
+               const google::protobuf::Message& request, absl::Duration deadline,
+               const std::optional<std::string>& authorization, CallTracker& calls,
+               std::function<void(UnaryAnswer)> done);
 
 }  // namespace iss::gateway

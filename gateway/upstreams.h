@@ -44,8 +44,8 @@ class Upstreams {
  private:
   void ProbeOnce(Health* health);
   std::vector<UpstreamSpec> specs_;
-  std::vector<std::shared_ptr<grpc::Channel>> channels_;         // per spec
-  std::vector<std::unique_ptr<grpc::GenericStub>> stubs_;        // per spec
+  std::vector<std::shared_ptr<grpc::Channel>> channels_;   // per spec
+  std::vector<std::unique_ptr<grpc::GenericStub>> stubs_;  // per spec
   std::map<std::string, grpc::GenericStub*> by_service_;
   absl::Notification stop_;
   std::thread prober_;

@@ -5,8 +5,8 @@
 
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <string_view>
+#include "absl/strings/string_view.h"
 
 namespace iss::gateway {
 

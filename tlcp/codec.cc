@@ -119,7 +119,8 @@ absl::StatusOr<Message> ParseMessage(std::string_view line) {
   Message msg;
   const size_t comma = line.find(',');
   msg.tag = line.substr(0, comma);
-  std::string_view rest = comma == std::string_view::npos ? std::string_view() : line.substr(comma + 1);
+  std::string_view rest =
+      comma == std::string_view::npos ? std::string_view() : line.substr(comma + 1);
   const Shape* shape = nullptr;
   for (const Shape& s : kShapes) {
     if (s.tag == msg.tag) {
@@ -135,8 +136,8 @@ absl::StatusOr<Message> ParseMessage(std::string_view line) {
   msg.type = shape->type;
   if (comma != std::string_view::npos) {
     while (true) {
-      const bool last = shape->last_takes_rest &&
-                        static_cast<int>(msg.args.size()) == shape->max_args - 1;
+      const bool last =
+          shape->last_takes_rest && static_cast<int>(msg.args.size()) == shape->max_args - 1;
       const size_t next = last ? std::string_view::npos : rest.find(',');
       msg.args.push_back(rest.substr(0, next));
       if (next == std::string_view::npos) break;

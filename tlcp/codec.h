@@ -22,9 +22,32 @@ namespace iss::tlcp {
 
 // Server -> client notifications we know. kUnknown: any other tag.
 enum class MessageType {
-  kConok, kServname, kClientip, kCons, kSubok, kSubcmd, kUnsub, kReqok, kReqerr,
-  kConf, kUpdate, kEos, kCs, kOv, kProbe, kLoop, kSync, kNoop, kProg, kMsgdone,
-  kMsgfail, kEnd, kConerr, kError, kWsok, kUnknown,
+  kConok,
+  kServname,
+  kClientip,
+  kCons,
+  kSubok,
+  kSubcmd,
+  kUnsub,
+  kReqok,
+  kReqerr,
+  kConf,
+  kUpdate,
+  kEos,
+  kCs,
+  kOv,
+  kProbe,
+  kLoop,
+  kSync,
+  kNoop,
+  kProg,
+  kMsgdone,
+  kMsgfail,
+  kEnd,
+  kConerr,
+  kError,
+  kWsok,
+  kUnknown,
 };
 // The protocol tag ("CONOK", "U", ...) or "unknown": a bounded metric label.
 std::string_view MessageTypeName(MessageType type);
@@ -130,7 +153,6 @@ std::string EncodeUpdate(const FieldValues* prev, const FieldValues& next);
 std::string FormEncode(std::string_view text);
 std::string FormatParams(const std::vector<std::pair<std::string, std::string>>& params);
 // Parses "a=1&b=x%20y" (also '+' as space). Reason "bad_params".
-absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ParseParams(
-    std::string_view text);
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ParseParams(std::string_view text);
 
 }  // namespace iss::tlcp

@@ -48,10 +48,10 @@ TEST(ParseMessage, NoArgumentMessages) {
 }
 
 TEST(ParseMessage, EveryKnownTagRoundTripsItsName) {
-  for (const char* tag : {"CONOK", "SERVNAME", "CLIENTIP", "CONS", "SUBOK", "SUBCMD", "UNSUB",
-                          "REQOK", "REQERR", "CONF", "U", "EOS", "CS", "OV", "PROBE", "LOOP",
-                          "SYNC", "NOOP", "PROG", "MSGDONE", "MSGFAIL", "END", "CONERR", "ERROR",
-                          "WSOK"}) {
+  for (const char* tag :
+       {"CONOK", "SERVNAME", "CLIENTIP", "CONS", "SUBOK",  "SUBCMD", "UNSUB", "REQOK", "REQERR",
+        "CONF",  "U",        "EOS",      "CS",   "OV",     "PROBE",  "LOOP",  "SYNC",  "NOOP",
+        "PROG",  "MSGDONE",  "MSGFAIL",  "END",  "CONERR", "ERROR",  "WSOK"}) {
     // The first argument count the tag accepts.
     std::string line = tag;
     absl::StatusOr<Message> m = ParseMessage(line);
@@ -269,9 +269,11 @@ TEST(ApplyUpdate, SpecificationAndOfficialClientVectors) {
   EXPECT_THAT(changed, ElementsAre(true, true, true, false, false, true, true, false, false, true));
   EXPECT_EQ(f[9], "Suspended");
   ASSERT_TRUE(ApplyUpdate("20:04:40|^4|3.02|3.03|||", f, &changed).ok());
-  EXPECT_THAT(changed, ElementsAre(true, false, false, false, false, true, true, false, false, false));
+  EXPECT_THAT(changed,
+              ElementsAre(true, false, false, false, false, true, true, false, false, false));
   ASSERT_TRUE(ApplyUpdate("20:06:10|3.05|0.32|^7", f, &changed).ok());
-  EXPECT_THAT(changed, ElementsAre(true, true, true, false, false, false, false, false, false, false));
+  EXPECT_THAT(changed,
+              ElementsAre(true, true, true, false, false, false, false, false, false, false));
 
   FieldValues one(1);
   ASSERT_TRUE(ApplyUpdate("bar%c3%a0%C3%A8%25%23%24%5E", one).ok());  // mixed-case hex
@@ -302,11 +304,12 @@ TEST(ApplyUpdate, DiffFormatsAreRefused) {
 }
 
 TEST(DecodeText, DecodesOrKeepsWhatCameIn) {
-  EXPECT_EQ(DecodeText("Requested Adapter Set not available"), "Requested Adapter Set not available");
+  EXPECT_EQ(DecodeText("Requested Adapter Set not available"),
+            "Requested Adapter Set not available");
   EXPECT_EQ(DecodeText("Bad%20Group%2C name%25"), "Bad Group, name%");
-  EXPECT_EQ(DecodeText("100%"), "100%");        // a stray '%': kept
+  EXPECT_EQ(DecodeText("100%"), "100%");  // a stray '%': kept
   EXPECT_EQ(DecodeText("fe80::1%eth0"), "fe80::1%eth0");
-  EXPECT_EQ(DecodeText("%FF"), "%FF");          // not UTF-8 once decoded: kept
+  EXPECT_EQ(DecodeText("%FF"), "%FF");  // not UTF-8 once decoded: kept
 }
 
 TEST(ParseControlLink, EveryFormTheServerMayGive) {
@@ -316,23 +319,24 @@ TEST(ParseControlLink, EveryFormTheServerMayGive) {
     int port;
     const char* path;
   };
-  for (const Case& c : std::vector<Case>{{"push2.example.com", "push2.example.com", 0, ""},
-                                         {"push2.example.com:8443", "push2.example.com", 8443, ""},
-                                         {"push2.example.com/prefix", "push2.example.com", 0, "/prefix"},
-                                         {"host:90/a/b/", "host", 90, "/a/b"},
-                                         {"10.0.0.1", "10.0.0.1", 0, ""},
-                                         {"10.0.0.1:8080", "10.0.0.1", 8080, ""},
-                                         {"[::1]:9000", "::1", 9000, ""},
-                                         {"[fe80::1]", "fe80::1", 0, ""},
-                                         {"https://host.example:444", "host.example", 444, ""}}) {
+  for (const Case& c :
+       std::vector<Case>{{"push2.example.com", "push2.example.com", 0, ""},
+                         {"push2.example.com:8443", "push2.example.com", 8443, ""},
+                         {"push2.example.com/prefix", "push2.example.com", 0, "/prefix"},
+                         {"host:90/a/b/", "host", 90, "/a/b"},
+                         {"10.0.0.1", "10.0.0.1", 0, ""},
+                         {"10.0.0.1:8080", "10.0.0.1", 8080, ""},
+                         {"[::1]:9000", "::1", 9000, ""},
+                         {"[fe80::1]", "fe80::1", 0, ""},
+                         {"https://host.example:444", "host.example", 444, ""}}) {
     absl::StatusOr<ControlLink> l = ParseControlLink(c.link);
     ASSERT_TRUE(l.ok()) << c.link << ": " << l.status();
     EXPECT_EQ(l->host, c.host) << c.link;
     EXPECT_EQ(l->port, c.port) << c.link;
     EXPECT_EQ(l->path, c.path) << c.link;
   }
-  for (const char* bad : {"", ":80", "host:0", "host:70000", "host:x", "[::1", "[::1]x",
-                          "ho st", "host/a b", "host/a?b", "ho;st"}) {
+  for (const char* bad : {"", ":80", "host:0", "host:70000", "host:x", "[::1", "[::1]x", "ho st",
+                          "host/a b", "host/a?b", "ho;st"}) {
     EXPECT_EQ(MalformedReason(ParseControlLink(bad).status()), "bad_control_link") << bad;
   }
 }
@@ -340,8 +344,8 @@ TEST(ParseControlLink, EveryFormTheServerMayGive) {
 TEST(EncodeUpdate, RandomRoundTrip) {
   std::mt19937 rng(7);
   const std::vector<std::optional<std::string>> pool = {
-      std::nullopt, "", "0", "12.5", "#", "$", "^2", "a|b", "%41", "\xC3\xA9", "x,y", "+",
-      "#x", "$y", "^P", "^T1", "a#b", "c$^d", "1+1", "%", "\r\n"};
+      std::nullopt, "",   "0",  "12.5", "#",   "$",   "^2",   "a|b", "%41", "\xC3\xA9", "x,y",
+      "+",          "#x", "$y", "^P",   "^T1", "a#b", "c$^d", "1+1", "%",   "\r\n"};
   FieldValues sent(6), received(6);
   for (int i = 0; i < 2000; ++i) {
     FieldValues next = sent;
@@ -358,12 +362,13 @@ TEST(EncodeUpdate, RandomRoundTrip) {
 // --- Request parameters -----------------------------------------------------
 
 TEST(Params, FormatAndParse) {
-  const std::string text = FormatParams({{"LS_group", "TIME_000001 NODE3000005"},
-                                         {"LS_cid", "a b&c=d"}});
+  const std::string text =
+      FormatParams({{"LS_group", "TIME_000001 NODE3000005"}, {"LS_cid", "a b&c=d"}});
   EXPECT_EQ(text, "LS_group=TIME_000001%20NODE3000005&LS_cid=a%20b%26c%3Dd");
   auto parsed = ParseParams(text);
   ASSERT_TRUE(parsed.ok());
-  EXPECT_THAT(*parsed, ElementsAre(std::pair<std::string, std::string>("LS_group", "TIME_000001 NODE3000005"),
+  EXPECT_THAT(*parsed, ElementsAre(std::pair<std::string, std::string>("LS_group",
+                                                                       "TIME_000001 NODE3000005"),
                                    std::pair<std::string, std::string>("LS_cid", "a b&c=d")));
   auto plus = ParseParams("LS_schema=Value+TimeStamp");
   ASSERT_TRUE(plus.ok());

@@ -82,9 +82,8 @@ struct Fixture {
     if (!storage->Start().ok()) std::abort();
     upstreams = std::make_unique<iss::gateway::Upstreams>(
         iss::gateway::PlatformUpstreams("127.0.0.1:1", storage->address(), "127.0.0.1:1"));
-    routes = std::make_unique<iss::gateway::RouteTable>(
-        *iss::gateway::RouteTable::Build(*google::protobuf::DescriptorPool::generated_pool(),
-                                         upstreams->ServiceNames()));
+    routes = std::make_unique<iss::gateway::RouteTable>(*iss::gateway::RouteTable::Build(
+        *google::protobuf::DescriptorPool::generated_pool(), upstreams->ServiceNames()));
     iss::gateway::ServerOptions o;
     o.address = "127.0.0.1:0";
     o.threads = EnvInt("ISS_BENCH_GATEWAY_THREADS", 2);  // the gateway's default

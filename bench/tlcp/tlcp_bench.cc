@@ -131,7 +131,11 @@ void BM_SimulatorToClient(benchmark::State& state) {
   client.Stop();
   (*sim)->Stop();
 }
-BENCHMARK(BM_SimulatorToClient)->Arg(50000)->Arg(200000)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_SimulatorToClient)
+    ->Arg(50000)
+    ->Arg(200000)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 }  // namespace iss::tlcp

@@ -42,9 +42,9 @@ enum class Command {
   kPeebotDestinationResume,  // PeeBotService.ResumeDestination (admin)
   kPeebotTestPost,           // PeeBotService.PostTestMessage (admin)
 
-  kIngestStatus,         // IngestService.GetIngestStatus
-  kIngestSend,           // IngestService.IngestTestEvent (admin)
-  kExport,               // StorageService.Replay (server stream) -> replay lines
+  kIngestStatus,  // IngestService.GetIngestStatus
+  kIngestSend,    // IngestService.IngestTestEvent (admin)
+  kExport,        // StorageService.Replay (server stream) -> replay lines
 };
 
 // Which service a command talks to (picks the default address and env var).
@@ -132,7 +132,7 @@ struct Invocation {
   absl::Duration cooldown = absl::ZeroDuration();
 
   // ingest send.
-  std::string value;  // --value is required, so always sent
+  std::string value;                            // --value is required, so always sent
   absl::Time source_ts = absl::InfinitePast();  // InfinitePast = now at send time
   std::optional<std::string> status_class;
   std::optional<std::string> status_indicator;

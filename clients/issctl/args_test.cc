@@ -237,11 +237,11 @@ TEST(ParseArgs, GroupHelpListsSubcommandsAndTheirFlags) {
     EXPECT_EQ(r->command, Command::kHelp);
     const std::string& h = r->help_text;
     EXPECT_TRUE(absl::StartsWith(h, "usage: issctl peebot <subcommand> [flags]")) << h;
-    for (const char* s : {"issctl peebot status", "issctl peebot detections [flags]",
-                          "issctl peebot pause [flags]", "issctl peebot resume",
-                          "issctl peebot cooldown\n", "issctl peebot cooldown set DURATION",
-                          "issctl peebot cooldown clear", "--reason TEXT", "--page-size N",
-                          "--page-token TOKEN", "--from TIME", "--json"}) {
+    for (const char* s :
+         {"issctl peebot status", "issctl peebot detections [flags]", "issctl peebot pause [flags]",
+          "issctl peebot resume", "issctl peebot cooldown\n", "issctl peebot cooldown set DURATION",
+          "issctl peebot cooldown clear", "--reason TEXT", "--page-size N", "--page-token TOKEN",
+          "--from TIME", "--json"}) {
       EXPECT_TRUE(absl::StrContains(h, s)) << s << " missing in:\n" << h;
     }
     // Only this group's subcommands and flags.

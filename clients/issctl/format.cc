@@ -2,12 +2,12 @@
 
 #include <algorithm>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
-#include "absl/strings/ascii.h"
 #include "common/catalog.h"
 #include "common/grpc_util.h"
 #include "google/protobuf/util/json_util.h"
@@ -167,19 +167,20 @@ std::string FormatItem(const sv1::Item& i) {
   for (const sv1::ValueLabel& l : i.value_labels()) {
     values.push_back(absl::StrCat(l.value(), "=", l.label()));
   }
-  return KeyValues({{"item", i.item_id()},
-                    {"name", i.name()},
-                    {"ops name", i.ops_name()},
-                    {"discipline", i.discipline()},
-                    {"units", i.units()},
-                    {"description", i.description()},
-                    {"in catalog", i.in_catalog() ? "yes" : "no"},
-                    {"values", values.empty() ? "-" : absl::StrJoin(values, ", ")},
-                    {"last value", Labeled(i.has_last_value(), i.last_value(), i.last_value_label())},
-                    {"last source ts", FormatTs(i.last_source_ts())},
-                    {"last seen", FormatTs(i.last_seen())},
-                    {"updates/min", absl::StrFormat("%.2f", i.updates_per_minute())},
-                    {"total updates", absl::StrCat(i.total_updates())}});
+  return KeyValues(
+      {{"item", i.item_id()},
+       {"name", i.name()},
+       {"ops name", i.ops_name()},
+       {"discipline", i.discipline()},
+       {"units", i.units()},
+       {"description", i.description()},
+       {"in catalog", i.in_catalog() ? "yes" : "no"},
+       {"values", values.empty() ? "-" : absl::StrJoin(values, ", ")},
+       {"last value", Labeled(i.has_last_value(), i.last_value(), i.last_value_label())},
+       {"last source ts", FormatTs(i.last_source_ts())},
+       {"last seen", FormatTs(i.last_seen())},
+       {"updates/min", absl::StrFormat("%.2f", i.updates_per_minute())},
+       {"total updates", absl::StrCat(i.total_updates())}});
 }
 
 std::string FormatSinkStatus(const sv1::SinkStatus& s) {
@@ -287,12 +288,14 @@ std::string SourceState(const iv1::IngestStatus& s) {
   absl::StrReplaceAll({{"_", " "}}, &state);
   if (s.connection_state() == iv1::CONNECTION_STATE_CONNECTED) return "streaming";
   if (s.connection_state() == iv1::CONNECTION_STATE_REFUSED) {
-    state = absl::StrCat("refused by the server: code ", s.refusal_code(),
-                         s.refusal_message().empty() ? "" : absl::StrCat(" \"", s.refusal_message(), "\""));
+    state = absl::StrCat(
+        "refused by the server: code ", s.refusal_code(),
+        s.refusal_message().empty() ? "" : absl::StrCat(" \"", s.refusal_message(), "\""));
   } else if (!s.state_reason().empty()) {
     absl::StrAppend(&state, " (", s.state_reason(), ")");
   }
-  if (s.has_next_attempt_at()) absl::StrAppend(&state, "; next attempt ", FormatTs(s.next_attempt_at()));
+  if (s.has_next_attempt_at())
+    absl::StrAppend(&state, "; next attempt ", FormatTs(s.next_attempt_at()));
   return state;
 }
 

@@ -118,8 +118,9 @@ TEST(Format, IngestStatusTellsTheSourceStatePlainly) {
   g->set_filtered(true);
   const std::string text = FormatIngestStatus(s);
   EXPECT_TRUE(absl::StrContains(
-      text, "refused by the server: code 2 \"Requested Adapter Set not available\"; next attempt "
-            "2027-01-15T08:00:00.000000Z"))
+      text,
+      "refused by the server: code 2 \"Requested Adapter Set not available\"; next attempt "
+      "2027-01-15T08:00:00.000000Z"))
       << text;
   EXPECT_TRUE(absl::StrContains(text, "hint: check ISS_LS_ADAPTER_SET")) << text;
   EXPECT_TRUE(absl::StrContains(text, "granted frequency:")) << text;
@@ -130,8 +131,9 @@ TEST(Format, IngestStatusTellsTheSourceStatePlainly) {
   s.Clear();
   s.set_connection_state(iss::ingest::v1::CONNECTION_STATE_UNREACHABLE);
   s.set_state_reason("connect: resolve push.lightstreamer.com: Host not found");
-  EXPECT_TRUE(absl::StrContains(FormatIngestStatus(s),
-                                "unreachable (connect: resolve push.lightstreamer.com: Host not found)"))
+  EXPECT_TRUE(
+      absl::StrContains(FormatIngestStatus(s),
+                        "unreachable (connect: resolve push.lightstreamer.com: Host not found)"))
       << FormatIngestStatus(s);
 }
 

@@ -5,9 +5,9 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "grpcpp/impl/codegen/server_callback_handlers.h"
 #include "grpcpp/impl/service_type.h"
 #include "grpcpp/support/server_callback.h"
-#include "grpcpp/impl/codegen/server_callback_handlers.h"
 
 namespace iss::gateway::testing {
 namespace {
@@ -16,7 +16,8 @@ std::string ToString(const grpc::ByteBuffer& buf) {
   std::vector<grpc::Slice> slices;
   std::string out;
   (void)buf.Dump(&slices);
-  for (const grpc::Slice& s : slices) out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  for (const grpc::Slice& s : slices)
+    out.append(reinterpret_cast<const char*>(s.begin()), s.size());
   return out;
 }
 
@@ -71,7 +72,8 @@ class UnaryReactor : public grpc::ServerUnaryReactor {
     {
       absl::MutexLock lock(&state_->mu);
       state_->calls.push_back(call);
-      if (auto it = state_->handlers.find(method); it != state_->handlers.end()) handler = it->second;
+      if (auto it = state_->handlers.find(method); it != state_->handlers.end())
+        handler = it->second;
     }
     std::string out;
     std::optional<grpc::Status> status = handler ? handler(call, &out) : grpc::Status::OK;
@@ -177,10 +179,11 @@ class DescriptorService : public grpc::Service {
           nullptr));
       if (streaming) {
         MarkMethodRawCallback(
-            i, new grpc::internal::CallbackServerStreamingHandler<grpc::ByteBuffer, grpc::ByteBuffer>(
-                   [this, &name](grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* req) {
-                     return new StreamReactor(state_, ctx, name, req);
-                   }));
+            i,
+            new grpc::internal::CallbackServerStreamingHandler<grpc::ByteBuffer, grpc::ByteBuffer>(
+                [this, &name](grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* req) {
+                  return new StreamReactor(state_, ctx, name, req);
+                }));
       } else {
         MarkMethodRawCallback(
             i, new grpc::internal::CallbackUnaryHandler<grpc::ByteBuffer, grpc::ByteBuffer>(

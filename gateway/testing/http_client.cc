@@ -43,7 +43,8 @@ HttpResponse HttpCall(int port, const std::string& method, const std::string& ta
   beast::tcp_stream stream(ioc);
   beast::error_code ec;
   stream.expires_after(std::chrono::seconds(30));
-  stream.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)), ec);
+  stream.connect(
+      tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)), ec);
   if (ec) return {};
   http::request<http::string_body> req;
   req.method_string(method);
@@ -52,7 +53,8 @@ HttpResponse HttpCall(int port, const std::string& method, const std::string& ta
   req.set(http::field::host, "127.0.0.1");
   for (const auto& [k, v] : headers) req.set(k, v);
   req.body() = body;
-  if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") req.prepare_payload();
+  if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH")
+    req.prepare_payload();
   http::write(stream, req, ec);
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
@@ -68,7 +70,8 @@ std::vector<HttpResponse> RawExchange(int port, const std::string& bytes, int ma
   beast::tcp_stream stream(ioc);
   beast::error_code ec;
   stream.expires_after(absl::ToChronoNanoseconds(timeout));
-  stream.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)), ec);
+  stream.connect(
+      tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)), ec);
   std::vector<HttpResponse> out;
   if (ec) return out;
   net::write(stream, net::buffer(bytes), ec);
@@ -130,7 +133,8 @@ void RawConnection::Close() {
 SseClient::SseClient(int port, const std::string& target,
                      const std::vector<std::pair<std::string, std::string>>& headers)
     : RawConnection(port) {
-  std::string req = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n";
+  std::string req =
+      "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n";
   for (const auto& [k, v] : headers) req += k + ": " + v + "\r\n";
   req += "\r\n";
   Send(req);

@@ -14,7 +14,7 @@
 namespace iss::gateway::testing {
 
 struct HttpResponse {
-  int status = 0;  // 0 = no response (connection failed or closed)
+  int status = 0;                                   // 0 = no response (connection failed or closed)
   std::multimap<std::string, std::string> headers;  // names lower-cased
   std::string body;
   std::string Header(const std::string& lower_name) const;

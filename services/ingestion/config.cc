@@ -48,8 +48,7 @@ void DeclareSource(EnvConfig& cfg, IngestConfig& c) {
                "Where updates come from");
   cfg.Bind(&c.source_label, "ISS_INGEST_SOURCE_LABEL",
            "`source` of events from the Lightstreamer client (\"simulator\" offline)");
-  cfg.Bind(&c.replay.path, "ISS_INGEST_REPLAY_FILE",
-           "JSON-lines file (ISS_INGEST_SOURCE=replay)");
+  cfg.Bind(&c.replay.path, "ISS_INGEST_REPLAY_FILE", "JSON-lines file (ISS_INGEST_SOURCE=replay)");
   cfg.Bind(&c.replay.speed, "ISS_INGEST_REPLAY_SPEED", 0.0, 1e6,
            "Replay pace: 1 = as recorded, N = N times faster, 0 = as fast as possible");
 }
@@ -107,10 +106,9 @@ void DeclareChecks(EnvConfig& cfg, const IngestConfig& c) {
   // (common/event_rules.h) would have every event dead-lettered there.
   cfg.Check([&c] {
     const rules::TextFault f = rules::CheckText(c.source_label, rules::kMaxSourceBytes);
-    return f == rules::TextFault::kNone
-               ? std::string()
-               : absl::StrCat("ISS_INGEST_SOURCE_LABEL: ",
-                              rules::Describe(f, rules::kMaxSourceBytes));
+    return f == rules::TextFault::kNone ? std::string()
+                                        : absl::StrCat("ISS_INGEST_SOURCE_LABEL: ",
+                                                       rules::Describe(f, rules::kMaxSourceBytes));
   });
 }
 

@@ -19,15 +19,15 @@ struct IngestConfig {
   IngestConfig();
   kafka::ProducerOptions producer;
   PublisherOptions publisher;
-  size_t queue_capacity = 10000;  // between validation and publish
+  size_t queue_capacity = 10000;   // between validation and publish
   std::string source = "isslive";  // isslive | replay | none
   // `source` of the Lightstreamer client's events ("simulator" offline).
   std::string source_label = "isslive";
   net::HostPort ls_server{"push.lightstreamer.com", 443};
-  tlcp::ClientOptions client;   // host/port/items are filled from the above
-  std::string ls_items;         // comma-separated; empty = the catalog
-  ReplayOptions replay;         // ISS_INGEST_SOURCE=replay
-  RecorderOptions recorder;     // recorder.dir empty = not recording
+  tlcp::ClientOptions client;  // host/port/items are filled from the above
+  std::string ls_items;        // comma-separated; empty = the catalog
+  ReplayOptions replay;        // ISS_INGEST_SOURCE=replay
+  RecorderOptions recorder;    // recorder.dir empty = not recording
   std::string grpc_addr = "127.0.0.1:50051";
   std::string ops_addr = "127.0.0.1:9101";
   std::string admin_token;

@@ -10,8 +10,8 @@ namespace iss::ingest {
 namespace {
 
 prometheus::Family<prometheus::Counter>& InvalidFamily() {
-  static auto& f = iss::metrics::CounterFamily(
-      "iss_ingest_invalid_total", "Updates rejected by the pipeline, by reason code");
+  static auto& f = iss::metrics::CounterFamily("iss_ingest_invalid_total",
+                                               "Updates rejected by the pipeline, by reason code");
   return f;
 }
 
@@ -35,9 +35,8 @@ void DeadLetters::CountOnly(std::string_view reason, std::string_view detail,
   CountAndLog(reason, detail, source, now);
 }
 
-Envelope DeadLetters::Reject(std::string_view reason, std::string_view detail,
-                             std::string_view raw, std::string_view item_id,
-                             std::string_view source, absl::Time now) {
+Envelope DeadLetters::Reject(std::string_view reason, std::string_view detail, std::string_view raw,
+                             std::string_view item_id, std::string_view source, absl::Time now) {
   CountAndLog(reason, detail, source, now);
   iss::telemetry::v1::DeadLetter dl;
   dl.set_reason(std::string(reason));

@@ -11,9 +11,9 @@
 #include "services/ingestion/pipeline.h"
 #include "services/ingestion/publisher.h"
 #include "services/ingestion/tlcp/client.h"
-#include "tools/simulator/server.h"
 #include "tests/support/kafka_cluster.h"
 #include "tests/support/wait.h"
+#include "tools/simulator/server.h"
 
 namespace iss::ingest {
 namespace {

@@ -88,8 +88,7 @@ int main(int argc, char** argv) {
     if (absl::Status s = client->Start(); !s.ok()) Fail("lightstreamer client", s);
   } else if (c.source == "replay") {
     replay = std::make_unique<ReplaySource>(
-        c.replay, to_pipeline,
-        [&pipeline](std::string_view detail, std::string_view raw) {
+        c.replay, to_pipeline, [&pipeline](std::string_view detail, std::string_view raw) {
           return pipeline.RejectUndecodable(detail, raw, "replay");
         });
     if (absl::Status s = replay->Start(); !s.ok()) Fail("replay source", s);
@@ -138,7 +137,8 @@ int main(int argc, char** argv) {
                       (replay && replay->progress().done);
       // /readyz says why: "CONNECTION_STATE_REFUSED: CONERR 2: Requested ...".
       std::string detail = iss::ingest::v1::ConnectionState_Name(st.state);
-      if (!st.detail.state_reason().empty()) absl::StrAppend(&detail, ": ", st.detail.state_reason());
+      if (!st.detail.state_reason().empty())
+        absl::StrAppend(&detail, ": ", st.detail.state_reason());
       health.Set("source", up, detail);
     }
     // Live feed only: a replay's signal follows its recorded receive times.

@@ -54,8 +54,8 @@ class IngestionBinaryTest : public ::testing::Test {
     ChildProcess::Options o;
     o.binary = ISS_INGESTION_BINARY;
     o.env = std::move(env);
-    o.log_path = absl::StrCat(::testing::TempDir(), "/iss-ingestion-", ::getpid(), "-",
-                              ++spawned_, ".log");
+    o.log_path =
+        absl::StrCat(::testing::TempDir(), "/iss-ingestion-", ::getpid(), "-", ++spawned_, ".log");
     auto p = ChildProcess::Spawn(o);
     EXPECT_TRUE(p.ok()) << p.status();
     return p.ok() ? std::move(*p) : nullptr;
@@ -116,9 +116,9 @@ TEST_F(IngestionBinaryTest, ReplaysAFileServesTheRpcAndDrainsOnSigterm) {
     std::ofstream out(file);
     out << "# recorded\n";
     for (int i = 0; i < 50; ++i) {
-      out << R"({"item_id":"NODE3000005","value":")" << i
-          << R"(","timestamp":"4224.)" << 100 + i
-          << R"(","status_class":"24","received_at":"2026-06-25T00:00:52Z"})" << "\n";
+      out << R"({"item_id":"NODE3000005","value":")" << i << R"(","timestamp":"4224.)" << 100 + i
+          << R"(","status_class":"24","received_at":"2026-06-25T00:00:52Z"})"
+          << "\n";
     }
     out << "{broken line\n";
   }
@@ -158,7 +158,8 @@ TEST_F(IngestionBinaryTest, ReplaysAFileServesTheRpcAndDrainsOnSigterm) {
   // Metrics on the ops port.
   auto metrics = HttpGet(ops_port_, "/metrics");
   ASSERT_TRUE(metrics.ok());
-  EXPECT_TRUE(absl::StrContains(metrics->second, "iss_ingest_invalid_total{reason=\"undecodable\"} 1"));
+  EXPECT_TRUE(
+      absl::StrContains(metrics->second, "iss_ingest_invalid_total{reason=\"undecodable\"} 1"));
 
   // The admin RPC on the configured port, with the configured token.
   auto stub = iss::ingest::v1::IngestService::NewStub(grpc::CreateChannel(

@@ -81,7 +81,8 @@ class PublisherTest : public ::testing::Test {
       ASSERT_TRUE(e.ParseFromString(r.value)) << "undecodable value at offset " << r.offset;
       EXPECT_EQ(r.key, e.item_id());
       EXPECT_EQ(e.event_id(), ComputeEventId(e));
-      EXPECT_TRUE(ids.insert(e.event_id()).second) << "duplicate " << e.item_id() << " " << e.value();
+      EXPECT_TRUE(ids.insert(e.event_id()).second)
+          << "duplicate " << e.item_id() << " " << e.value();
       EXPECT_EQ(e.value(), std::to_string(next[e.item_id()]++)) << "order of " << e.item_id();
       auto [it, fresh] = partition_of.emplace(r.key, r.partition);
       EXPECT_EQ(it->second, r.partition) << "one key, one partition";
@@ -117,8 +118,8 @@ TEST_F(PublisherTest, BrokerOutagePausesTheSourceThenEverythingArrivesOnceInOrde
   StartPipeline(/*queue_capacity=*/50, /*producer_queue_max=*/100);
   constexpr int kItems = 10, kPerItem = 100;
   for (int item = 0; item < kItems; ++item) ASSERT_TRUE(pipeline_->Deliver(Numbered(item, 0)));
-  ASSERT_TRUE(WaitFor([&] { return publisher_->stats().events_acked == kItems; },
-                      absl::Seconds(30)));
+  ASSERT_TRUE(
+      WaitFor([&] { return publisher_->stats().events_acked == kItems; }, absl::Seconds(30)));
 
   ASSERT_TRUE(cluster_->SetBrokerDown(1).ok());
   std::atomic<int> delivered{kItems};
@@ -162,10 +163,12 @@ TEST_F(PublisherTest, InvalidUpdatesReachTheDeadLetterTopicWithTheirReason) {
   ASSERT_TRUE(pipeline_->Deliver(no_value));
   ASSERT_TRUE(pipeline_->Deliver(Numbered(3, 0)));
   ASSERT_TRUE(pipeline_->RejectUndecodable("not valid JSON", "{oops", "replay"));
-  ASSERT_TRUE(WaitFor([&] {
-    auto s = publisher_->stats();
-    return s.dead_letters_acked == 4 && s.events_acked == 1;
-  }, absl::Seconds(30)));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto s = publisher_->stats();
+        return s.dead_letters_acked == 4 && s.events_acked == 1;
+      },
+      absl::Seconds(30)));
 
   auto records = cluster_->ReadAll("telemetry.dlq.v1", 5, absl::Seconds(2));
   ASSERT_EQ(records.size(), 4u);

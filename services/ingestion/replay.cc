@@ -156,11 +156,10 @@ void ReplaySource::DrawProgress(bool final) {
   std::string bar(static_cast<size_t>(filled), '#');
   bar.append(static_cast<size_t>(kWidth - filled), '.');
   const double secs = std::max(1e-3, absl::ToDoubleSeconds(now - started_));
-  const std::string text =
-      absl::StrCat("\rreplay [", bar, "] ", static_cast<int>(frac * 100), "% ", lines_.load(),
-                   " lines, ", bad_lines_.load(), " bad, ",
-                   static_cast<int64_t>(static_cast<double>(lines_.load()) / secs), "/s",
-                   final ? "\n" : "");
+  const std::string text = absl::StrCat(
+      "\rreplay [", bar, "] ", static_cast<int>(frac * 100), "% ", lines_.load(), " lines, ",
+      bad_lines_.load(), " bad, ", static_cast<int64_t>(static_cast<double>(lines_.load()) / secs),
+      "/s", final ? "\n" : "");
   // Progress goes to the terminal on stderr; logs stay JSON on stdout.
   [[maybe_unused]] ssize_t w = ::write(STDERR_FILENO, text.data(), text.size());
 }

@@ -43,11 +43,11 @@ class ReplaySource {
   // Called for each undecodable line with (detail, raw line); false = stop.
   using BadLineFn = std::function<bool(std::string_view detail, std::string_view raw)>;
   struct Progress {
-    int64_t lines = 0;      // lines delivered (good and bad)
+    int64_t lines = 0;  // lines delivered (good and bad)
     int64_t bad_lines = 0;
     int64_t bytes = 0;        // of the files as stored (compressed for .gz)
     int64_t total_bytes = 0;  // their sizes
-    bool done = false;      // reached the end of the file (or stopped)
+    bool done = false;        // reached the end of the file (or stopped)
   };
 
   ReplaySource(ReplayOptions options, UpdateSink* sink, BadLineFn on_bad_line);

@@ -64,9 +64,9 @@ TEST(ReplayLine, ParsesAllFieldsAndNulls) {
 }
 
 TEST(ReplayLine, RejectsMalformedLines) {
-  for (const char* line : {"{oops", "[1,2]", "42", R"({"value":"1"})", R"({"item_id":7})",
-                           R"({"item_id":"A","value":1.5})",
-                           R"({"item_id":"A","received_at":"yesterday"})"}) {
+  for (const char* line :
+       {"{oops", "[1,2]", "42", R"({"value":"1"})", R"({"item_id":7})",
+        R"({"item_id":"A","value":1.5})", R"({"item_id":"A","received_at":"yesterday"})"}) {
     auto u = ParseReplayLine(line, "replay");
     EXPECT_EQ(u.status().code(), absl::StatusCode::kInvalidArgument) << line;
   }

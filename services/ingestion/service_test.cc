@@ -55,8 +55,8 @@ struct Server {
     if (grpc) grpc->Shutdown(absl::Seconds(1));
   }
   std::unique_ptr<IngestService::Stub> Stub() {
-    return IngestService::NewStub(grpc::CreateChannel(
-        absl::StrCat("127.0.0.1:", grpc->port()), grpc::InsecureChannelCredentials()));
+    return IngestService::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", grpc->port()),
+                                                      grpc::InsecureChannelCredentials()));
   }
 
   BoundedQueue queue;

@@ -34,8 +34,8 @@ std::string_view SignalName(SignalState state) {
   }
 }
 
-void SignalTracker::Observe(const std::optional<std::string>& status_class,
-                            absl::Time source_ts, absl::Time received_at) {
+void SignalTracker::Observe(const std::optional<std::string>& status_class, absl::Time source_ts,
+                            absl::Time received_at) {
   {
     absl::MutexLock lock(&mu_);
     seen_ = true;

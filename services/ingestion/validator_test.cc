@@ -116,7 +116,10 @@ TEST(Validator, NulCharacterInAnyTextFieldIsRejected) {
        {&RawUpdate::value, &RawUpdate::status_class, &RawUpdate::status_indicator,
         &RawUpdate::status_color, &RawUpdate::calibrated_data}) {
     RawUpdate u = Good();
-    u.*member = std::string("4\0" "2", 3);
+    u.*member = std::string(
+        "4\0"
+        "2",
+        3);
     auto r = Validate(u, kReceived);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(RejectReason(r.status()), kNulCharacter) << r.status();

@@ -191,10 +191,9 @@ absl::StatusOr<BlueskyResult> BlueskyClient::CreatePost(const std::string& rkey,
   // The record is spliced in as given: the same bytes on every attempt. Sent
   // under the lock held above (a lambda hides that from the analysis).
   auto send = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    const std::string body =
-        absl::StrCat("{\"repo\":", JsonDump(Json(session_->did)), ",\"collection\":\"",
-                     kBlueskyPostCollection, "\",\"rkey\":", JsonDump(Json(rkey)),
-                     ",\"record\":", record_json, "}");
+    const std::string body = absl::StrCat(
+        "{\"repo\":", JsonDump(Json(session_->did)), ",\"collection\":\"", kBlueskyPostCollection,
+        "\",\"rkey\":", JsonDump(Json(rkey)), ",\"record\":", record_json, "}");
     return Call(kXrpcCreateRecord, "POST", "", body, session_->access_jwt);
   };
   if (!session_) {

@@ -147,8 +147,8 @@ void Detector::ProcessTank(const Sample& s, Tank& tank, std::vector<Detection>* 
 
   // Event time throughout: the receive time the sample carries, never the
   // time it was ingested (a replay's ingest_ts is "now").
-  const bool snapshot = s.received_ts != absl::InfinitePast() &&
-                        s.received_ts - s.source_ts > config_.max_sample_lag;
+  const bool snapshot =
+      s.received_ts != absl::InfinitePast() && s.received_ts - s.source_ts > config_.max_sample_lag;
   const bool clock_gap = clock_seen_ && s.source_ts - last_clock_ > config_.max_step_gap;
   const bool resync = tank.need_resync || !tank.has_baseline || snapshot || clock_gap;
   tank.last_time = s.source_ts;

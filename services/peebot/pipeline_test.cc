@@ -265,8 +265,12 @@ TEST_F(PipelineTest, StoredSamplesOlderThanTheRetentionArePruned) {
   auto stored = [&] {
     return admin_store_->Samples(ScenarioEpoch() - absl::Hours(1), newest + absl::Hours(1));
   };
-  ASSERT_TRUE(WaitFor([&] { auto s = stored(); return s.ok() && s->size() == kept; },
-                      absl::Seconds(20)))
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto s = stored();
+        return s.ok() && s->size() == kept;
+      },
+      absl::Seconds(20)))
       << "stored " << (stored().ok() ? stored()->size() : 0) << ", want " << kept;
   auto rows = stored();
   ASSERT_TRUE(rows.ok()) << rows.status();

@@ -25,8 +25,8 @@ StorageConfig LoadConfigOrExit(int argc, char** argv) {
   cfg.Bind(&c.migrate, "ISS_STORAGE_MIGRATE", "Apply schema migrations at start");
   cfg.Bind(&c.retention, "ISS_STORAGE_RETENTION", absl::Hours(24), absl::Hours(24 * 3650),
            "Keep telemetry this long (whole days)");
-  cfg.Bind(&c.limits.max_window, "ISS_STORAGE_MAX_WINDOW", absl::Minutes(1),
-           absl::Hours(24 * 3650), "Longest QueryWindow/GetSeries window");
+  cfg.Bind(&c.limits.max_window, "ISS_STORAGE_MAX_WINDOW", absl::Minutes(1), absl::Hours(24 * 3650),
+           "Longest QueryWindow/GetSeries window");
   cfg.Bind(&c.query_conns, "ISS_STORAGE_QUERY_CONNS", 1, 64, "PostgreSQL connections for queries");
   cfg.Bind(&c.tail_buffer, "ISS_STORAGE_TAIL_BUFFER", 100, 1000000,
            "Events a Tail subscriber may lag before it is dropped");

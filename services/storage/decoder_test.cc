@@ -45,7 +45,8 @@ TEST(DecodeEvent, AcceptsAnyReceiveTimeInRangeAndNone) {
   TelemetryEvent out;
   TelemetryEvent replayed = Valid();
   replayed.mutable_received_ts()->set_seconds(1794999000 - 90 * 86400);
-  EXPECT_FALSE(DecodeEvent("NODE3000005", replayed.SerializeAsString(), kNow, {}, &out).has_value());
+  EXPECT_FALSE(
+      DecodeEvent("NODE3000005", replayed.SerializeAsString(), kNow, {}, &out).has_value());
   EXPECT_EQ(out.received_ts().seconds(), 1794999000 - 90 * 86400);
   EXPECT_FALSE(Decode(Valid()).has_value());
 }
@@ -109,8 +110,7 @@ TEST(DecodeEvent, RejectsEachBadField) {
        "bad_timestamp"},
       {"ingest before launch", [](auto& e) { e.mutable_ingest_ts()->set_seconds(1000); },
        "bad_timestamp"},
-      {"received nanos", [](auto& e) { e.mutable_received_ts()->set_nanos(-1); },
-       "bad_timestamp"},
+      {"received nanos", [](auto& e) { e.mutable_received_ts()->set_nanos(-1); }, "bad_timestamp"},
       {"received before launch",
        [](auto& e) { e.mutable_received_ts()->set_seconds(rules::kEarliestUnixSeconds - 1); },
        "bad_timestamp"},

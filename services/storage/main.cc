@@ -25,7 +25,7 @@
 int main(int argc, char** argv) {
   using namespace iss;           // NOLINT: a main() wiring our own components
   using namespace iss::storage;  // NOLINT
-  ConfigureServiceRuntime();  // before any thread starts
+  ConfigureServiceRuntime();     // before any thread starts
   InstallShutdownSignals();
   const StorageConfig config = LoadConfigOrExit(argc, argv);
   Health health;

@@ -16,10 +16,10 @@
 #include "iss/storage/v1/storage.grpc.pb.h"
 #include "services/storage/batch_writer.h"
 #include "services/storage/conn_pool.h"
+#include "services/storage/query_rig.h"
 #include "services/storage/query_store.h"
 #include "services/storage/storage_service.h"
 #include "services/storage/tail_hub.h"
-#include "services/storage/query_rig.h"
 #include "services/storage/test_util.h"
 #include "services/storage/upkeep.h"
 #include "tests/support/wait.h"
@@ -470,7 +470,8 @@ TEST_F(QueryServiceTest, ReplayStreamsTheWindowInOrder) {
 
 TEST_F(QueryServiceTest, QueryWindowAndReplayReturnTheReceiveTime) {
   int pages = 0;
-  const auto events = AllPages(stub(), Window({"S0000004", "NODE3000005"}, kT0, kT0 + absl::Hours(1)), &pages);
+  const auto events =
+      AllPages(stub(), Window({"S0000004", "NODE3000005"}, kT0, kT0 + absl::Hours(1)), &pages);
   ASSERT_EQ(events.size(), 50u);
   int with = 0;
   for (const auto& e : events) {

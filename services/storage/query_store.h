@@ -35,12 +35,12 @@ class QueryStore {
   absl::StatusOr<iss::storage::v1::Item> GetItem(const iss::storage::v1::GetItemRequest& req);
 
   // Streams the window in (source_ts, item_id, event_id) order,
-  // limits().replay_page_rows per keyset page; `emit` returns false to stop. No connection or transaction is held while `emit` runs, so a client
-  // that stops reading pins nothing in the database. Each page is its own
-  // snapshot: rows committed during a replay may appear if they sort after
-  // the position reached, never twice. At most pool size - 1 (at least 1)
-  // replay pages query at once (RESOURCE_EXHAUSTED after waiting), so the other RPCs always
-  // find a connection however many replays run.
+  // limits().replay_page_rows per keyset page; `emit` returns false to stop. No connection or
+  // transaction is held while `emit` runs, so a client that stops reading pins nothing in the
+  // database. Each page is its own snapshot: rows committed during a replay may appear if they sort
+  // after the position reached, never twice. At most pool size - 1 (at least 1) replay pages query
+  // at once (RESOURCE_EXHAUSTED after waiting), so the other RPCs always find a connection however
+  // many replays run.
   absl::Status Replay(const iss::storage::v1::ReplayRequest& req,
                       const std::function<bool(const iss::telemetry::v1::TelemetryEvent&)>& emit);
 

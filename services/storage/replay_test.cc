@@ -17,10 +17,10 @@
 #include "iss/storage/v1/storage.grpc.pb.h"
 #include "services/storage/batch_writer.h"
 #include "services/storage/conn_pool.h"
+#include "services/storage/query_rig.h"
 #include "services/storage/query_store.h"
 #include "services/storage/storage_service.h"
 #include "services/storage/tail_hub.h"
-#include "services/storage/query_rig.h"
 #include "services/storage/test_util.h"
 #include "tests/support/wait.h"
 

@@ -14,9 +14,9 @@
 #include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "tools/simulator/server.h"
 #include "tests/support/chromium.h"
 #include "tests/support/wait.h"
+#include "tools/simulator/server.h"
 
 namespace iss::sim {
 namespace {
@@ -81,7 +81,8 @@ TEST_F(OfficialClientTest, SubscribesAndDecodesEveryUpdateAsSent) {
   Chromium browser(chromium_, PageUrl());
   ASSERT_TRUE(browser.started()) << "chromium did not open its DevTools port\n" << browser.Log();
   ASSERT_TRUE(WaitFor([&] { return Updates(browser) >= 150; }, absl::Seconds(40)))
-      << Result(browser).dump() << "\n" << browser.Log();
+      << Result(browser).dump() << "\n"
+      << browser.Log();
   const nlohmann::json r = Result(browser);
   EXPECT_TRUE(r["errors"].empty()) << r["errors"].dump();
   EXPECT_EQ(r["subscribed"], 1);
@@ -103,7 +104,8 @@ TEST_F(OfficialClientTest, SubscribesAndDecodesEveryUpdateAsSent) {
   for (const auto& u : r["updates"]) {
     Seen s{u["item"], {}};
     for (const auto& v : u["values"]) {
-      s.values.push_back(v.is_null() ? std::nullopt : std::optional<std::string>(v.get<std::string>()));
+      s.values.push_back(v.is_null() ? std::nullopt
+                                     : std::optional<std::string>(v.get<std::string>()));
     }
     // MERGE with a snapshot: each item's first update is its snapshot, and only that.
     EXPECT_EQ(u["snapshot"].get<bool>(), per_item[s.item]++ == 0) << Show(s);

@@ -23,9 +23,9 @@
 #include "services/peebot/testing/fake_mastodon_server.h"
 #include "services/peebot/testing/fake_webhook_receiver.h"
 #include "services/peebot/testing/fake_x_server.h"
-#include "tools/simulator/server.h"
 #include "tests/support/kafka_cluster.h"
 #include "tests/support/process.h"
+#include "tools/simulator/server.h"
 
 namespace iss::e2e {
 

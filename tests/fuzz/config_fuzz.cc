@@ -17,11 +17,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   c.Address("A", "127.0.0.1:1", "a");
   c.Enum("E", "x", {"x", "y"}, "e");
   c.String("S", std::nullopt, "s", true);
-  const absl::Status s =
-      c.Load(iss::MapEnv({{"I", text}, {"D", text}, {"B", text}, {"T", text}, {"A", text},
-                          {"E", text}, {"S", text}}));
+  const absl::Status s = c.Load(iss::MapEnv(
+      {{"I", text}, {"D", text}, {"B", text}, {"T", text}, {"A", text}, {"E", text}, {"S", text}}));
   // A secret must never be echoed back in an error.
-  if (!s.ok() && text.size() > 8 && std::string(s.message()).find("S=\"" + text) != std::string::npos) {
+  if (!s.ok() && text.size() > 8 &&
+      std::string(s.message()).find("S=\"" + text) != std::string::npos) {
     __builtin_trap();
   }
   return 0;

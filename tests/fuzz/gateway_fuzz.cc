@@ -41,10 +41,10 @@
 #include "gateway/route_table.h"
 #include "gateway/transcoder.h"
 #include "google/protobuf/stubs/logging.h"
-#include "grpc/grpc.h"
-#include "grpc/slice.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
+#include "grpc/grpc.h"
+#include "grpc/slice.h"
 #include "iss/ingest/v1/ingest.pb.h"
 #include "iss/peebot/v1/peebot.pb.h"
 #include "iss/storage/v1/storage.pb.h"
@@ -156,7 +156,8 @@ void CheckFraming(std::string_view bytes) {
     parser.eager(false);
     if (!Feed(parser, bytes, &pos, [&] { return parser.is_header_done(); })) return;
     const auto& head = parser.get();
-    const iss::gateway::HeadVerdict verdict = iss::gateway::CheckRequestHead(head, !parser.is_done());
+    const iss::gateway::HeadVerdict verdict =
+        iss::gateway::CheckRequestHead(head, !parser.is_done());
     if (verdict.refuse_status != 0) {
       if (verdict.message.empty()) __builtin_trap();
       return;  // answered, connection closed: nothing after the head is read

@@ -65,7 +65,8 @@ struct Chromium::Socket {
 };
 
 std::string Chromium::Find() {
-  for (const char* p : {"/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"}) {
+  for (const char* p :
+       {"/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"}) {
     if (std::filesystem::exists(p)) return p;
   }
   return "";
@@ -77,11 +78,17 @@ Chromium::Chromium(const std::string& binary, const std::string& url,
   dir_ = absl::StrCat(::testing::TempDir(), "/chromium-", getpid(), "-", ++instance);
   std::filesystem::create_directories(dir_);
   const std::string log = dir_ + "/stderr.log";
-  std::vector<std::string> args = {binary, "--headless", "--no-sandbox", "--disable-gpu",
-                                   "--no-first-run", "--disable-background-networking",
-                                   "--disable-dev-shm-usage", "--remote-debugging-port=0",
+  std::vector<std::string> args = {binary,
+                                   "--headless",
+                                   "--no-sandbox",
+                                   "--disable-gpu",
+                                   "--no-first-run",
+                                   "--disable-background-networking",
+                                   "--disable-dev-shm-usage",
+                                   "--remote-debugging-port=0",
                                    "--window-size=" + window_size,
-                                   "--user-data-dir=" + dir_ + "/profile", url};
+                                   "--user-data-dir=" + dir_ + "/profile",
+                                   url};
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -9,8 +9,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "tests/support/process.h"
 #include "absl/time/clock.h"
+#include "tests/support/process.h"
 
 namespace iss::testing {
 namespace {

@@ -66,11 +66,12 @@ void ReservePort(int port);
 // Polls GET http://127.0.0.1:<port><path> until it answers 200 or `timeout`.
 absl::Status WaitHttpOk(int port, const std::string& path, absl::Duration timeout);
 // One GET; returns {status code, body}.
-absl::StatusOr<std::pair<int, std::string>> HttpGet(int port, const std::string& path_and_query,
-                                                    const std::map<std::string, std::string>& headers = {});
+absl::StatusOr<std::pair<int, std::string>> HttpGet(
+    int port, const std::string& path_and_query,
+    const std::map<std::string, std::string>& headers = {});
 // One request with a body.
 absl::StatusOr<std::pair<int, std::string>> HttpRequest(
-    int port, const std::string& method, const std::string& path_and_query,
-    const std::string& body, const std::map<std::string, std::string>& headers = {});
+    int port, const std::string& method, const std::string& path_and_query, const std::string& body,
+    const std::map<std::string, std::string>& headers = {});
 
 }  // namespace iss::testing

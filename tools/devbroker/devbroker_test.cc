@@ -13,9 +13,9 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/kafka.h"
-#include "tools/devbroker/dev_broker.h"
 #include "tests/support/process.h"
 #include "tests/support/wait.h"
+#include "tools/devbroker/dev_broker.h"
 
 namespace iss::devbroker {
 namespace {

@@ -66,8 +66,8 @@ int main(int argc, char** argv) {
     if (ops_addr->empty()) return std::string();
     const absl::StatusOr<net::HostPort> hp = net::ParseHostPort(*ops_addr);
     return hp.ok() ? std::string()
-                   : absl::StrCat("ISS_DEVBROKER_OPS_ADDR=\"", *ops_addr, "\": ",
-                                  hp.status().message(), ", or empty");
+                   : absl::StrCat("ISS_DEVBROKER_OPS_ADDR=\"", *ops_addr,
+                                  "\": ", hp.status().message(), ", or empty");
   });
   cfg.LoadOrExit(argc, argv);
   log::Init("devbroker", log::Level::kInfo);

@@ -67,18 +67,19 @@ int main(int argc, char** argv) {
 
   EnvConfig cfg("simulator");
   const auto* addr = cfg.Address("ISS_SIM_ADDR", "127.0.0.1:8088", "TLCP WebSocket listen address");
-  const auto* scenario_path = cfg.String(
-      "ISS_SIM_SCENARIO", "", "Scenario JSON file (empty = the built-in scenario)");
-  const auto* seed = cfg.Int("ISS_SIM_SEED", -1, -1, (int64_t{1} << 53),
-                             "Random seed; -1 = the scenario's");
+  const auto* scenario_path =
+      cfg.String("ISS_SIM_SCENARIO", "", "Scenario JSON file (empty = the built-in scenario)");
+  const auto* seed =
+      cfg.Int("ISS_SIM_SEED", -1, -1, (int64_t{1} << 53), "Random seed; -1 = the scenario's");
   const auto* speed = cfg.Double("ISS_SIM_SPEED", 1.0, 0.001, 100000.0,
                                  "Scenario seconds per real second (100: 1 s of scenario = 10 ms)");
-  const auto* rate = cfg.Double("ISS_SIM_RATE", -1, -1, 10000000.0,
-                                "Background updates per second over all items; -1 = the scenario's");
+  const auto* rate =
+      cfg.Double("ISS_SIM_RATE", -1, -1, 10000000.0,
+                 "Background updates per second over all items; -1 = the scenario's");
   const auto* ops_addr =
       cfg.Address("ISS_SIM_OPS_ADDR", "127.0.0.1:9108", "/healthz, /readyz, /metrics address");
-  const auto* log_level = cfg.Enum("ISS_LOG_LEVEL", "info", {"debug", "info", "warn", "error"},
-                                   "Minimum log level");
+  const auto* log_level =
+      cfg.Enum("ISS_LOG_LEVEL", "info", {"debug", "info", "warn", "error"}, "Minimum log level");
   cfg.LoadOrExit(argc, argv);
   log::Init("simulator", log::Level::kInfo);
   (void)log::SetLevel(*log_level);

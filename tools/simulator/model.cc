@@ -100,7 +100,9 @@ std::string TelemetryModel::IssHours(absl::Duration t) const {
   return absl::StrFormat("%.12f", TimeToIssHours(epoch_ + t));
 }
 
-void TelemetryModel::Stamp(size_t item, absl::Duration t) { values_[item][kTimeStamp] = IssHours(t); }
+void TelemetryModel::Stamp(size_t item, absl::Duration t) {
+  values_[item][kTimeStamp] = IssHours(t);
+}
 
 void TelemetryModel::Emit(size_t item, std::vector<Change>* out) {
   out->push_back({item, values_[item]});
@@ -170,9 +172,9 @@ void TelemetryModel::AdvanceTo(absl::Duration t, std::vector<Change>* out, size_
         next_rise_ < rise_steps_.size() ? rise_steps_[next_rise_] : absl::InfiniteDuration();
     const absl::Duration proc_edge = next_edge(scenario_.processing);
     const absl::Duration los_edge = next_edge(scenario_.los);
-    const absl::Duration next = std::min({next_time_tick_, next_background_, rise, next_drain_,
-                                          next_random_urination_, next_flicker_, flicker_revert_,
-                                          proc_edge, los_edge});
+    const absl::Duration next =
+        std::min({next_time_tick_, next_background_, rise, next_drain_, next_random_urination_,
+                  next_flicker_, flicker_revert_, proc_edge, los_edge});
     if (next > t || next == absl::InfiniteDuration()) break;
     now_ = next;
 

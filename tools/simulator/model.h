@@ -73,7 +73,7 @@ class TelemetryModel {
   std::vector<std::string> items_;
   absl::flat_hash_map<std::string, size_t> index_;
   std::vector<tlcp::FieldValues> values_;
-  std::vector<double> level_;   // random-walk level per item
+  std::vector<double> level_;       // random-walk level per item
   std::vector<size_t> background_;  // items that get background updates
   absl::Time epoch_;
   std::mt19937_64 rng_;

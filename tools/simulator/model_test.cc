@@ -13,7 +13,8 @@ namespace {
 
 const std::vector<std::string> kItems = {"TIME_000001", "NODE3000005", "NODE3000004",
                                          "S0000001",    "S0000002",    "USLAB000001"};
-const absl::Time kEpoch = absl::FromCivil(absl::CivilSecond(2026, 6, 25, 0, 0, 0), absl::UTCTimeZone());
+const absl::Time kEpoch =
+    absl::FromCivil(absl::CivilSecond(2026, 6, 25, 0, 0, 0), absl::UTCTimeZone());
 
 Scenario Quiet() {
   Scenario s;

@@ -93,19 +93,26 @@ Window ReadWindow(const json& v, const std::string& path, absl::Status* error) {
 
 std::string_view FaultName(FaultKind kind) {
   switch (kind) {
-    case FaultKind::kDrop: return "drop";
-    case FaultKind::kStall: return "stall";
-    case FaultKind::kEnd: return "end";
-    case FaultKind::kConerr: return "conerr";
-    case FaultKind::kLoop: return "loop";
-    case FaultKind::kGarbage: return "garbage";
+    case FaultKind::kDrop:
+      return "drop";
+    case FaultKind::kStall:
+      return "stall";
+    case FaultKind::kEnd:
+      return "end";
+    case FaultKind::kConerr:
+      return "conerr";
+    case FaultKind::kLoop:
+      return "loop";
+    case FaultKind::kGarbage:
+      return "garbage";
   }
   return "unknown";
 }
 
 Scenario DefaultScenario() {
   Scenario s;
-  s.urinations = {{absl::Minutes(3), 7, absl::Seconds(5)}, {absl::Minutes(35), 5, absl::Seconds(5)}};
+  s.urinations = {{absl::Minutes(3), 7, absl::Seconds(5)},
+                  {absl::Minutes(35), 5, absl::Seconds(5)}};
   s.processing = {{absl::Minutes(10), absl::Minutes(20)}};
   s.los = {{absl::Minutes(45), absl::Minutes(3)}};
   return s;
@@ -124,7 +131,8 @@ absl::StatusOr<Scenario> ParseScenario(std::string_view text) {
   s.duration = top.Seconds("duration_s", s.duration);
   if (const json* urine = top.Object("urine")) {
     Reader u(*urine, "urine", &error);
-    s.urine_start_percent = static_cast<int>(u.Number("start_percent", s.urine_start_percent, 0, 100));
+    s.urine_start_percent =
+        static_cast<int>(u.Number("start_percent", s.urine_start_percent, 0, 100));
     u.Array("events", [&](const json& v, const std::string& path) {
       Reader e(v, path, &error);
       Urination ev;

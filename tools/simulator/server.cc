@@ -98,12 +98,18 @@ std::string EncodeText(std::string_view text) {
 // What Lightstreamer Server says with each session code (TLCP Appendix A).
 std::string SessionCodeText(int code) {
   switch (code) {
-    case 2: return "Requested Adapter Set not available";
-    case 5: return "Server temporarily overloaded, retry later";
-    case 32: return "Session closed on the server side";
-    case 48: return "Maximum session duration reached, open a new session";
-    case 60: return "Client version not supported";
-    default: return "Simulated refusal";
+    case 2:
+      return "Requested Adapter Set not available";
+    case 5:
+      return "Server temporarily overloaded, retry later";
+    case 32:
+      return "Session closed on the server side";
+    case 48:
+      return "Maximum session duration reached, open a new session";
+    case 60:
+      return "Client version not supported";
+    default:
+      return "Simulated refusal";
   }
 }
 
@@ -120,7 +126,7 @@ struct Simulator::Impl {
   struct Session {
     std::string id;
     absl::Time created;
-    absl::Time bound_at;  // SYNC counts from the last bind
+    absl::Time bound_at;    // SYNC counts from the last bind
     std::string client_ip;  // as last told in CLIENTIP
     absl::Duration keepalive = absl::Seconds(5);
     bool send_sync = true;
@@ -391,7 +397,8 @@ struct Simulator::Impl {
   // client's LS_supported_diffs says.
   std::string Grant(const std::string& asked) const {
     double cap = 0, want = 0;
-    const bool capped = !options.max_frequency.empty() && absl::SimpleAtod(options.max_frequency, &cap);
+    const bool capped =
+        !options.max_frequency.empty() && absl::SimpleAtod(options.max_frequency, &cap);
     if (asked == "unfiltered" && !capped) return "unlimited,unfiltered";
     if (!absl::SimpleAtod(asked, &want) || (capped && cap < want)) {
       return absl::StrCat(capped ? options.max_frequency : "unlimited", ",filtered");
@@ -478,7 +485,8 @@ struct Simulator::Impl {
     // LS_ack=false (TLCP 2.3+ on WebSockets): the client does not want REQOK.
     if (Param(p, "LS_ack", "true") != "false") Send(c, absl::StrCat("REQOK,", req_id));
     Send(c, absl::StrCat("SUBOK,", sub_id, ",", sub.items.size(), ",", sub.slots.size()));
-    Send(c, absl::StrCat("CONF,", sub_id, ",", Grant(Param(p, "LS_requested_max_frequency", "unlimited"))));
+    Send(c, absl::StrCat("CONF,", sub_id, ",",
+                         Grant(Param(p, "LS_requested_max_frequency", "unlimited"))));
     Subscription& stored = s->subs.emplace(sub_id, std::move(sub)).first->second;
     // RAW has no snapshot. In MERGE the snapshot is the item's first update
     // and the server sends no EOS; DISTINCT gets EOS after it.

@@ -32,15 +32,15 @@ namespace iss::sim {
 
 struct SimulatorOptions {
   std::string address = "127.0.0.1:8088";  // port 0 = ephemeral
-  double speed = 1.0;      // scenario seconds per real second
-  double rate = -1;        // background updates/s; < 0 = the scenario's
+  double speed = 1.0;                      // scenario seconds per real second
+  double rate = -1;                        // background updates/s; < 0 = the scenario's
   std::string adapter_set = "ISSLIVE";
-  std::vector<std::string> items;  // empty = the embedded catalog + TIME_000001
-  absl::Time epoch = absl::InfinitePast();  // wall time of scenario 0; past = start time
-  absl::Duration tick = absl::Milliseconds(10);          // real time between model steps
-  absl::Duration sync_period = absl::Seconds(30);        // real time between SYNCs
-  absl::Duration session_linger = absl::Seconds(30);     // unbound session lifetime
-  bool record = false;     // keep every update sent, for tests
+  std::vector<std::string> items;                     // empty = the embedded catalog + TIME_000001
+  absl::Time epoch = absl::InfinitePast();            // wall time of scenario 0; past = start time
+  absl::Duration tick = absl::Milliseconds(10);       // real time between model steps
+  absl::Duration sync_period = absl::Seconds(30);     // real time between SYNCs
+  absl::Duration session_linger = absl::Seconds(30);  // unbound session lifetime
+  bool record = false;                                // keep every update sent, for tests
   // Items whose subscription is refused: a control request naming one gets
   // REQERR,<code> for the whole request, as a server refuses a group.
   std::map<std::string, int> refused_items;
@@ -63,21 +63,21 @@ struct SentUpdate {
 };
 
 struct SimulatorStats {
-  uint64_t connections = 0;       // WebSocket connections accepted
+  uint64_t connections = 0;  // WebSocket connections accepted
   uint64_t sessions_created = 0;
-  uint64_t sessions_bound = 0;    // bind_session accepted
-  uint64_t updates_sent = 0;      // U lines
+  uint64_t sessions_bound = 0;  // bind_session accepted
+  uint64_t updates_sent = 0;    // U lines
   uint64_t probes_sent = 0;
   uint64_t syncs_sent = 0;
   uint64_t control_requests = 0;
-  uint64_t rejected = 0;          // refused handshakes and requests (REQERR, CONERR)
+  uint64_t rejected = 0;  // refused handshakes and requests (REQERR, CONERR)
   uint64_t faults = 0;
-  uint64_t updates_skipped = 0;   // background updates dropped to catch up (overload)
+  uint64_t updates_skipped = 0;           // background updates dropped to catch up (overload)
   uint64_t control_link_connections = 0;  // WebSockets opened on the control link
   uint64_t control_link_binds = 0;        // bind_session accepted there
   int live_connections = 0;
   int live_sessions = 0;
-  int subscribed_items = 0;       // over live sessions
+  int subscribed_items = 0;  // over live sessions
 };
 
 class Simulator {

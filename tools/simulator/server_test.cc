@@ -18,8 +18,8 @@
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tlcp/codec.h"
 #include "tests/support/wait.h"
+#include "tlcp/codec.h"
 
 namespace iss::sim {
 namespace {
@@ -145,7 +145,9 @@ TEST_F(SimulatorServerTest, ServerNameAndClientIpOncePerSessionAndLoopKeepsTheSo
   ASSERT_EQ(a.accepted_protocol(), "TLCP-2.5.0.lightstreamer.com");
   a.Send("wsok");
   a.ReadUntil("WSOK");
-  a.Send("create_session\r\nLS_adapter_set=ISSLIVE&LS_cid=x&LS_keepalive_millis=300&LS_supported_diffs=");
+  a.Send(
+      "create_session\r\nLS_adapter_set=ISSLIVE&LS_cid=x&LS_keepalive_millis=300&LS_supported_"
+      "diffs=");
   std::vector<std::string> created;
   const std::string conok = a.ReadUntil("CONOK", &created);
   a.ReadUntil("NOOP", &created);
@@ -196,7 +198,8 @@ TEST_F(SimulatorServerTest, NamedItemsAreRefusedWithTheirRequest) {
       "&LS_schema=Value&LS_snapshot=true");
   const std::string refused = c.ReadUntil("REQERR");
   EXPECT_THAT(refused, StartsWith("REQERR,1,21,"));
-  EXPECT_EQ(tlcp::DecodeText(std::vector<std::string>(absl::StrSplit(refused, absl::MaxSplits(',', 3)))[3]),
+  EXPECT_EQ(tlcp::DecodeText(
+                std::vector<std::string>(absl::StrSplit(refused, absl::MaxSplits(',', 3)))[3]),
             "Item not served, refused by the Metadata Adapter");
   c.Send(
       "control\r\nLS_reqId=2&LS_op=add&LS_subId=2&LS_mode=MERGE&LS_group=TIME_000001"
@@ -215,7 +218,8 @@ TEST_F(SimulatorServerTest, TheGrantedFrequencyIsWhatWasAskedCappedByTheServer) 
     ++id;
     c.Send(absl::StrCat("control\r\nLS_reqId=", id, "&LS_op=add&LS_subId=", id,
                         "&LS_mode=MERGE&LS_group=TIME_000001&LS_schema=Value"
-                        "&LS_requested_max_frequency=", asked));
+                        "&LS_requested_max_frequency=",
+                        asked));
   }
   std::vector<std::string> seen;
   c.ReadUntil("CONF,3", &seen);

@@ -55,33 +55,33 @@ struct Metrics {
       "iss_ingest_tlcp_messages_total", "TLCP notifications received, by type");
   prometheus::Family<prometheus::Counter>& malformed = metrics::CounterFamily(
       "iss_ingest_tlcp_malformed_total", "TLCP lines that could not be used, by reason");
-  prometheus::Counter& unknown = metrics::Counter(
-      "iss_ingest_tlcp_unknown_messages_total", "TLCP notifications with an unknown tag");
+  prometheus::Counter& unknown = metrics::Counter("iss_ingest_tlcp_unknown_messages_total",
+                                                  "TLCP notifications with an unknown tag");
   prometheus::Family<prometheus::Counter>& notices = metrics::CounterFamily(
       "iss_ingest_tlcp_notices_total",
       "TLCP server notices: overflow, request_refused, session_ended, connection_refused, error");
-  prometheus::Family<prometheus::Counter>& reconnects = metrics::CounterFamily(
-      "iss_ingest_reconnects_total", "Lightstreamer reconnects, by cause");
-  prometheus::Gauge& state = metrics::Gauge(
-      "iss_ingest_session_state",
-      "Lightstreamer connection state (iss.ingest.v1.ConnectionState number)");
-  prometheus::Gauge& subscribed = metrics::Gauge(
-      "iss_ingest_subscribed_items", "Items in subscriptions the server confirmed");
-  prometheus::Gauge& last_message = metrics::Gauge(
-      "iss_ingest_tlcp_last_message_timestamp_seconds",
-      "Unix time of the last TLCP message received (age = time() - this)");
+  prometheus::Family<prometheus::Counter>& reconnects =
+      metrics::CounterFamily("iss_ingest_reconnects_total", "Lightstreamer reconnects, by cause");
+  prometheus::Gauge& state =
+      metrics::Gauge("iss_ingest_session_state",
+                     "Lightstreamer connection state (iss.ingest.v1.ConnectionState number)");
+  prometheus::Gauge& subscribed =
+      metrics::Gauge("iss_ingest_subscribed_items", "Items in subscriptions the server confirmed");
+  prometheus::Gauge& last_message =
+      metrics::Gauge("iss_ingest_tlcp_last_message_timestamp_seconds",
+                     "Unix time of the last TLCP message received (age = time() - this)");
   prometheus::Counter& circuit_opened = metrics::Counter(
       "iss_ingest_circuit_open_total", "Times the reconnect circuit breaker opened");
-  prometheus::Gauge& refused_items = metrics::Gauge(
-      "iss_ingest_items_refused",
-      "Items whose subscription the Lightstreamer server refuses now (REQERR); see "
-      "GetIngestStatus.refused_items");
+  prometheus::Gauge& refused_items =
+      metrics::Gauge("iss_ingest_items_refused",
+                     "Items whose subscription the Lightstreamer server refuses now (REQERR); see "
+                     "GetIngestStatus.refused_items");
   prometheus::Gauge& sync_lag = metrics::Gauge(
       "iss_ingest_tlcp_sync_lag_seconds",
       "How far behind the server's clock the client reads the stream, from the last SYNC");
-  prometheus::Counter& refusals = metrics::Counter(
-      "iss_ingest_session_refusals_total",
-      "Sessions the Lightstreamer server refused permanently (state REFUSED)");
+  prometheus::Counter& refusals =
+      metrics::Counter("iss_ingest_session_refusals_total",
+                       "Sessions the Lightstreamer server refused permanently (state REFUSED)");
 
   static Metrics& Get() {
     static Metrics* m = new Metrics();
@@ -91,8 +91,8 @@ struct Metrics {
 
 // Bounded label: the cause of a reconnect.
 std::string CauseLabel(const std::string& reason) {
-  for (const char* c : {"stall", "LOOP", "END", "CONERR", "ERROR", "REQERR", "connect",
-                        "handshake", "closed", "malformed"}) {
+  for (const char* c : {"stall", "LOOP", "END", "CONERR", "ERROR", "REQERR", "connect", "handshake",
+                        "closed", "malformed"}) {
     if (absl::StartsWith(reason, c)) return absl::AsciiStrToLower(c);
   }
   return "other";
@@ -154,27 +154,25 @@ struct Client::Impl : public SessionEvents {
     Metrics::Get().malformed.Add({{"reason", std::string(reason)}}).Increment();
     int64_t suppressed = 0;
     if (log_limiter.Allow(absl::StrCat("malformed:", std::string(reason)), &suppressed)) {
-      log::Warn("malformed TLCP line", {{"reason", reason},
-                                        {"line", line.substr(0, 200)},
-                                        {"suppressed", suppressed}});
+      log::Warn("malformed TLCP line",
+                {{"reason", reason}, {"line", line.substr(0, 200)}, {"suppressed", suppressed}});
     }
   }
   void OnUnknown(std::string_view tag, std::string_view line) override {
     Metrics::Get().unknown.Increment();
     int64_t suppressed = 0;
     if (log_limiter.Allow("unknown", &suppressed)) {
-      log::Warn("unknown TLCP message", {{"tag", tag.substr(0, 32)},
-                                         {"line", line.substr(0, 200)},
-                                         {"suppressed", suppressed}});
+      log::Warn(
+          "unknown TLCP message",
+          {{"tag", tag.substr(0, 32)}, {"line", line.substr(0, 200)}, {"suppressed", suppressed}});
     }
   }
   void OnNotice(std::string_view what, std::string_view detail) override {
     Metrics::Get().notices.Add({{"kind", std::string(what)}}).Increment();
     int64_t suppressed = 0;
     if (log_limiter.Allow(absl::StrCat("notice:", std::string(what)), &suppressed)) {
-      log::Warn("TLCP server notice", {{"kind", what},
-                                       {"line", detail.substr(0, 200)},
-                                       {"suppressed", suppressed}});
+      log::Warn("TLCP server notice",
+                {{"kind", what}, {"line", detail.substr(0, 200)}, {"suppressed", suppressed}});
     }
   }
 
@@ -206,10 +204,11 @@ struct Client::Impl : public SessionEvents {
   // What an operator can do, in a sentence, about what keeps the feed away.
   std::string Hint(ConnectionState s, const std::string& reason) const {
     if (s == iss::ingest::v1::CONNECTION_STATE_REFUSED) {
-      return absl::StrCat("The Lightstreamer server refuses the session: check ISS_LS_SERVER, "
-                          "ISS_LS_ADAPTER_SET (", options.adapter_set, ") and ISS_LS_SUBPROTOCOL (",
-                          options.subprotocol,
-                          "); see docs/runbook.md, \"When ISSLIVE refuses or changes\".");
+      return absl::StrCat(
+          "The Lightstreamer server refuses the session: check ISS_LS_SERVER, "
+          "ISS_LS_ADAPTER_SET (",
+          options.adapter_set, ") and ISS_LS_SUBPROTOCOL (", options.subprotocol,
+          "); see docs/runbook.md, \"When ISSLIVE refuses or changes\".");
     }
     if (absl::StartsWith(reason, "connect") || absl::StartsWith(reason, "handshake")) {
       return absl::StrCat("The ISSLIVE server ", server.HostPort(),
@@ -292,11 +291,11 @@ struct Client::Impl : public SessionEvents {
   absl::Time last_message_at = absl::InfinitePast();  // io thread only
   bool delivered_this_connection = false;             // io thread only
   bool established_this_connection = false;           // io thread only
-  Session::Step ended;            // io thread only: the step that ended the connection
-  const Target server;            // the configured server: sessions are created there
-  std::optional<Target> control;  // io thread only: CONOK's control link, for binds
-  std::string last_refusal;       // io thread only: logged once per distinct refusal
-  std::mt19937_64 rng;            // io thread only: reopen jitter
+  Session::Step ended;                        // io thread only: the step that ended the connection
+  const Target server;                        // the configured server: sessions are created there
+  std::optional<Target> control;              // io thread only: CONOK's control link, for binds
+  std::string last_refusal;                   // io thread only: logged once per distinct refusal
+  std::mt19937_64 rng;                        // io thread only: reopen jitter
   uint64_t published_version = ~uint64_t{0};  // io thread only: session.status_version() copied
 
   mutable absl::Mutex mu;
@@ -310,8 +309,7 @@ struct Client::Impl : public SessionEvents {
   std::function<void()> close_current;  // io thread only: kills the live socket
 };
 
-asio::awaitable<void> Client::Impl::Watchdog(std::shared_ptr<bool> done,
-                                             std::function<void()> kill,
+asio::awaitable<void> Client::Impl::Watchdog(std::shared_ptr<bool> done, std::function<void()> kill,
                                              std::shared_ptr<bool> stalled) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   while (!*done) {
@@ -425,9 +423,9 @@ asio::awaitable<std::string> Client::Impl::ConnectAndServe(const Target& target)
   if (ec) co_return absl::StrCat("connect: resolve ", target.host, ": ", ec.message());
 
   const auto timeout = absl::ToChronoNanoseconds(options.connect_timeout);
-  const std::string host_header =
-      (target.port == (options.tls ? 443 : 80)) ? target.host
-                                                : absl::StrCat(target.host, ":", target.port);
+  const std::string host_header = (target.port == (options.tls ? 443 : 80))
+                                      ? target.host
+                                      : absl::StrCat(target.host, ":", target.port);
   auto decorate = [this](websocket::request_type& req) {
     req.set(http::field::sec_websocket_protocol, options.subprotocol);
     req.set(http::field::user_agent, "iss-ingestion");
@@ -453,7 +451,8 @@ asio::awaitable<std::string> Client::Impl::ConnectAndServe(const Target& target)
     co_await beast::get_lowest_layer(ws).async_connect(endpoints, ok);
     if (ec) co_return absl::StrCat("connect: ", ec.message());
     beast::get_lowest_layer(ws).expires_never();
-    websocket::stream_base::timeout t = websocket::stream_base::timeout::suggested(beast::role_type::client);
+    websocket::stream_base::timeout t =
+        websocket::stream_base::timeout::suggested(beast::role_type::client);
     t.handshake_timeout = timeout;
     ws.set_option(t);
     ws.set_option(websocket::stream_base::decorator(decorate));
@@ -484,7 +483,8 @@ asio::awaitable<std::string> Client::Impl::ConnectAndServe(const Target& target)
     co_await ws.next_layer().async_handshake(ssl::stream_base::client, ok);
     if (ec) co_return absl::StrCat("handshake: TLS: ", ec.message());
     beast::get_lowest_layer(ws).expires_never();
-    websocket::stream_base::timeout t = websocket::stream_base::timeout::suggested(beast::role_type::client);
+    websocket::stream_base::timeout t =
+        websocket::stream_base::timeout::suggested(beast::role_type::client);
     t.handshake_timeout = timeout;
     ws.set_option(t);
     ws.set_option(websocket::stream_base::decorator(decorate));
@@ -561,9 +561,8 @@ asio::awaitable<void> Client::Impl::Run() {
       // so many clients do not return in the same instant.
       policy.OnSuccess();
       wait = absl::Nanoseconds(
-          static_cast<int64_t>(rng() % static_cast<uint64_t>(
-                                          std::max<int64_t>(1, absl::ToInt64Nanoseconds(
-                                                                   options.reopen_jitter)))));
+          static_cast<int64_t>(rng() % static_cast<uint64_t>(std::max<int64_t>(
+                                           1, absl::ToInt64Nanoseconds(options.reopen_jitter)))));
       SetState(iss::ingest::v1::CONNECTION_STATE_CONNECTING, reason, absl::Now() + wait);
     } else {
       if (delivered_this_connection) policy.OnSuccess();
@@ -584,9 +583,11 @@ asio::awaitable<void> Client::Impl::Run() {
     if (!from_server || ended.retry != Retry::kRefused) last_refusal.clear();
     int64_t suppressed = 0;
     if (first || log_limiter.Allow(absl::StrCat("reconnect:", cause), &suppressed)) {
-      log::Warn("Lightstreamer connection lost, reconnecting",
-                {{"reason", reason}, {"cause", cause}, {"wait_s", wait},
-                 {"rebind", rebind}, {"suppressed", suppressed}});
+      log::Warn("Lightstreamer connection lost, reconnecting", {{"reason", reason},
+                                                                {"cause", cause},
+                                                                {"wait_s", wait},
+                                                                {"rebind", rebind},
+                                                                {"suppressed", suppressed}});
     }
     first = false;
     if (wait > absl::ZeroDuration()) {
@@ -631,13 +632,14 @@ Client::~Client() { Stop(); }
 absl::Status Client::Start() {
   const ClientOptions& o = impl_->options;
   if (o.host.empty()) return absl::InvalidArgumentError("Lightstreamer host is empty");
-  if (o.port <= 0 || o.port > 65535) return absl::InvalidArgumentError("Lightstreamer port out of range");
+  if (o.port <= 0 || o.port > 65535)
+    return absl::InvalidArgumentError("Lightstreamer port out of range");
   if (o.items.empty()) return absl::InvalidArgumentError("no items to subscribe");
   if (o.items_per_request < 1) return absl::InvalidArgumentError("items_per_request must be >= 1");
   if (!absl::StartsWith(o.subprotocol, "TLCP-2.") ||
       !absl::EndsWith(o.subprotocol, ".lightstreamer.com")) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "subprotocol \"", o.subprotocol, "\" is not TLCP-2.x.y.lightstreamer.com"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("subprotocol \"", o.subprotocol, "\" is not TLCP-2.x.y.lightstreamer.com"));
   }
   if (absl::Status s = ValidateMaxFrequency(o.requested_max_frequency); !s.ok()) return s;
   if (o.refused_retry <= absl::ZeroDuration() || o.refused_backoff <= absl::ZeroDuration() ||

@@ -41,9 +41,9 @@ struct ClientOptions {
   // TLCP-2.5.0 (what Lightstreamer's own clients speak) or TLCP-2.2.0.
   std::string subprotocol = "TLCP-2.5.0.lightstreamer.com";
   std::string adapter_set = "ISSLIVE";
-  std::string data_adapter;                  // empty = the adapter set's default
-  std::vector<std::string> items;            // catalog + TIME_000001
-  std::vector<std::string> fields;           // empty = iss::kIssliveFields
+  std::string data_adapter;                         // empty = the adapter set's default
+  std::vector<std::string> items;                   // catalog + TIME_000001
+  std::vector<std::string> fields;                  // empty = iss::kIssliveFields
   std::string cid = "mgQkwtwdysogQz2BJ4Ji kOj2Bg";  // LS_cid (public client id)
   absl::Duration keepalive = absl::Seconds(5);      // LS_keepalive_millis asked for
   // Cap on the keep-alive the server grants (if above `keepalive`), so the
@@ -55,35 +55,34 @@ struct ClientOptions {
   absl::Duration backoff_max = absl::Seconds(30);
   int circuit_failures = 8;
   absl::Duration circuit_open_for = absl::Seconds(60);
-  int items_per_request = 100;               // items per control add request
-  std::string requested_max_frequency = "unlimited";  // LS_requested_max_frequency
-  absl::Duration refused_retry = absl::Hours(1);      // ask for a refused item again after
-  absl::Duration refused_backoff = absl::Minutes(15); // wait after a permanent refusal
+  int items_per_request = 100;                         // items per control add request
+  std::string requested_max_frequency = "unlimited";   // LS_requested_max_frequency
+  absl::Duration refused_retry = absl::Hours(1);       // ask for a refused item again after
+  absl::Duration refused_backoff = absl::Minutes(15);  // wait after a permanent refusal
   // After a "reopen now" END (48, 40, 41) on a live session: at most this
   // random pause before the new session (Lightstreamer's clients: 100 ms).
   absl::Duration reopen_jitter = absl::Milliseconds(100);
-  bool verify_tls_peer = true;               // verify the server certificate (TLS only)
-  std::string tls_ca_file;                   // extra trusted CA certificates (PEM); empty = system store only
+  bool verify_tls_peer = true;  // verify the server certificate (TLS only)
+  std::string tls_ca_file;      // extra trusted CA certificates (PEM); empty = system store only
 };
 
 struct ClientStatus {
-  iss::ingest::v1::ConnectionState state =
-      iss::ingest::v1::CONNECTION_STATE_DISCONNECTED;
+  iss::ingest::v1::ConnectionState state = iss::ingest::v1::CONNECTION_STATE_DISCONNECTED;
   std::string session_id;
-  std::string server;          // host:port in use
-  std::string control_link;    // CONOK's control link, when the server gave one
+  std::string server;        // host:port in use
+  std::string control_link;  // CONOK's control link, when the server gave one
   uint32_t subscribed_items = 0;
   uint64_t reconnects = 0;
-  uint64_t updates = 0;        // updates handed to the sink
+  uint64_t updates = 0;  // updates handed to the sink
   absl::Time last_message_at = absl::InfinitePast();
   // Why the source is not streaming ("connect: resolve push.lightstreamer.com:
   // Host not found", "CONERR 2: Requested Adapter Set not available"); empty
   // while streaming.
   std::string reason;
-  int64_t refusal_code = 0;    // REFUSED: the server's code and message
+  int64_t refusal_code = 0;  // REFUSED: the server's code and message
   std::string refusal_message;
   absl::Time next_attempt_at = absl::InfinitePast();  // while waiting to reconnect
-  std::string hint;            // what the operator can do about `reason`
+  std::string hint;                                   // what the operator can do about `reason`
   std::vector<RefusedItem> refused_items;
   std::vector<FrequencyGrant> frequency_grants;
   absl::Duration sync_lag = absl::ZeroDuration();

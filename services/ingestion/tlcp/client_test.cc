@@ -17,8 +17,8 @@
 #include "common/metrics.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tools/simulator/server.h"
 #include "tests/support/wait.h"
+#include "tools/simulator/server.h"
 
 namespace iss::tlcp {
 namespace {
@@ -60,8 +60,8 @@ sim::Fault MakeFault(sim::FaultKind kind, absl::Duration duration = absl::Second
 }
 
 FieldValues ToFields(const ingest::RawUpdate& u) {
-  return {u.value, u.timestamp, u.status_class, u.status_indicator, u.status_color,
-          u.calibrated_data};
+  return {u.value,        u.timestamp,      u.status_class, u.status_indicator,
+          u.status_color, u.calibrated_data};
 }
 
 // A sample's value in the process registry: name{labels} value.
@@ -202,11 +202,13 @@ TEST_F(ClientSimulatorTest, SubscribesSnapshotThenDecodesUpdatesExactly) {
   EXPECT_EQ(seen.size(), items);
   for (const auto& [item, n] : snapshots) EXPECT_EQ(n, 1) << item;
   // The urine tank rose 1 % at a time.
-  ASSERT_TRUE(WaitFor([&] {
-    int rises = 0;
-    for (const auto& u : sink_.updates()) rises += u.item_id == kUrineTankItem && !u.snapshot;
-    return rises >= 3;
-  }, kWait));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        int rises = 0;
+        for (const auto& u : sink_.updates()) rises += u.item_id == kUrineTankItem && !u.snapshot;
+        return rises >= 3;
+      },
+      kWait));
   ExpectDeliveredEqualsSent();
 }
 
@@ -234,11 +236,13 @@ TEST_F(ClientSimulatorTest, ServerDropReconnectsAndResubscribes) {
   const std::string first = client_->Status().session_id;
   const double drops = MetricValue("iss_ingest_reconnects_total", "cause=\"closed\"");
   sim_->Inject(MakeFault(sim::FaultKind::kDrop));
-  ASSERT_TRUE(WaitFor([&] {
-    const ClientStatus st = client_->Status();
-    return st.reconnects >= 1 && st.state == CONNECTION_STATE_CONNECTED &&
-           st.session_id != first && st.subscribed_items == Items().size();
-  }, kWait));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const ClientStatus st = client_->Status();
+        return st.reconnects >= 1 && st.state == CONNECTION_STATE_CONNECTED &&
+               st.session_id != first && st.subscribed_items == Items().size();
+      },
+      kWait));
   EXPECT_GE(sim_->stats().sessions_created, 2u);
   EXPECT_GE(MetricValue("iss_ingest_reconnects_total", "cause=\"closed\""), drops + 1);
   const size_t now = sink_.size();
@@ -257,17 +261,19 @@ TEST_F(ClientSimulatorTest, StallIsDetectedAndReconnected) {
   const absl::Time injected = absl::Now();
   // Silence, PROBEs included, for an hour of scenario time.
   sim_->Inject(MakeFault(sim::FaultKind::kStall, absl::Hours(1)));
-  ASSERT_TRUE(WaitFor([&] {
-    return MetricValue("iss_ingest_reconnects_total", "cause=\"stall\"") >= stalls + 1;
-  }, kWait));
+  ASSERT_TRUE(WaitFor(
+      [&] { return MetricValue("iss_ingest_reconnects_total", "cause=\"stall\"") >= stalls + 1; },
+      kWait));
   // Detected after keep-alive (200 ms) + margin (300 ms), not long after.
   const absl::Duration detected = absl::Now() - injected;
   EXPECT_GE(detected, absl::Milliseconds(400));
   EXPECT_LT(detected, absl::Seconds(3));
-  ASSERT_TRUE(WaitFor([&] {
-    const ClientStatus st = client_->Status();
-    return Connected() && st.session_id != first && st.subscribed_items == Items().size();
-  }, kWait));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const ClientStatus st = client_->Status();
+        return Connected() && st.session_id != first && st.subscribed_items == Items().size();
+      },
+      kWait));
   const size_t now = sink_.size();
   ASSERT_TRUE(WaitFor([&] { return sink_.size() >= now + 100; }, kWait));
   ExpectDeliveredEqualsSent();
@@ -283,11 +289,13 @@ TEST_F(ClientSimulatorTest, EndAndConerrReconnectWithBackoff) {
     const uint64_t reconnects = client_->Status().reconnects;
     const absl::Time injected = absl::Now();
     sim_->Inject(MakeFault(kind));
-    ASSERT_TRUE(WaitFor([&] {
-      const ClientStatus st = client_->Status();
-      return st.reconnects > reconnects && st.state == CONNECTION_STATE_CONNECTED &&
-             st.session_id != before && st.session_id != "";
-    }, kWait));
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          const ClientStatus st = client_->Status();
+          return st.reconnects > reconnects && st.state == CONNECTION_STATE_CONNECTED &&
+                 st.session_id != before && st.session_id != "";
+        },
+        kWait));
     // The backoff after a healthy session is initial/2 .. initial (100 ms).
     EXPECT_GE(absl::Now() - injected, absl::Milliseconds(50));
   }
@@ -344,12 +352,15 @@ TEST_F(ClientSimulatorTest, GarbageIsCountedAndTheStreamContinues) {
   const double bad_args = MetricValue("iss_ingest_tlcp_malformed_total", "reason=\"bad_args\"");
   const double unknown = MetricValue("iss_ingest_tlcp_unknown_messages_total");
   sim_->Inject(MakeFault(sim::FaultKind::kGarbage, absl::ZeroDuration(), 6));
-  ASSERT_TRUE(WaitFor([&] {
-    return MetricValue("iss_ingest_tlcp_malformed_total", "reason=\"unknown_subscription\"") >=
-               unknown_sub + 3 &&
-           MetricValue("iss_ingest_tlcp_malformed_total", "reason=\"bad_args\"") >= bad_args + 2 &&
-           MetricValue("iss_ingest_tlcp_unknown_messages_total") >= unknown + 1;
-  }, kWait));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return MetricValue("iss_ingest_tlcp_malformed_total", "reason=\"unknown_subscription\"") >=
+                   unknown_sub + 3 &&
+               MetricValue("iss_ingest_tlcp_malformed_total", "reason=\"bad_args\"") >=
+                   bad_args + 2 &&
+               MetricValue("iss_ingest_tlcp_unknown_messages_total") >= unknown + 1;
+      },
+      kWait));
   const size_t now = sink_.size();
   ASSERT_TRUE(WaitFor([&] { return sink_.size() >= now + 100; }, kWait));
   EXPECT_EQ(client_->Status().reconnects, 0u);
@@ -361,8 +372,8 @@ TEST_F(ClientSimulatorTest, RefusedHandshakesOpenTheCircuit) {
   ClientOptions o = Options();
   o.path = "/not-lightstreamer";  // the simulator answers 404
   StartClient(o);
-  ASSERT_TRUE(WaitFor([&] { return client_->Status().state == CONNECTION_STATE_CIRCUIT_OPEN; },
-                      kWait));
+  ASSERT_TRUE(
+      WaitFor([&] { return client_->Status().state == CONNECTION_STATE_CIRCUIT_OPEN; }, kWait));
   EXPECT_GE(sim_->stats().rejected, 4u);
   EXPECT_GE(MetricValue("iss_ingest_reconnects_total", "cause=\"handshake\""), 4);
   EXPECT_GE(MetricValue("iss_ingest_circuit_open_total"), 1);
@@ -400,21 +411,25 @@ TEST_F(ClientSimulatorTest, ARefusedItemIsIsolatedAndTheRestStream) {
   });
   StartClient(Options());
   const size_t items = Items().size();
-  ASSERT_TRUE(WaitFor([&] {
-    const ClientStatus st = client_->Status();
-    return Connected() && st.subscribed_items == items - 1 && st.refused_items.size() == 1;
-  }, kWait));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const ClientStatus st = client_->Status();
+        return Connected() && st.subscribed_items == items - 1 && st.refused_items.size() == 1;
+      },
+      kWait));
   const ClientStatus st = client_->Status();
   EXPECT_EQ(st.refused_items[0].item_id, "NODE3000004");
   EXPECT_EQ(st.refused_items[0].code, 21);
   EXPECT_EQ(st.refused_items[0].message, "Item not served, refused by the Metadata Adapter");
   EXPECT_EQ(MetricValue("iss_ingest_items_refused"), 1);
   // The tank, batched with the refused item at first, streams.
-  ASSERT_TRUE(WaitFor([&] {
-    int rises = 0;
-    for (const auto& u : sink_.updates()) rises += u.item_id == kUrineTankItem && !u.snapshot;
-    return rises >= 2;
-  }, kWait));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        int rises = 0;
+        for (const auto& u : sink_.updates()) rises += u.item_id == kUrineTankItem && !u.snapshot;
+        return rises >= 2;
+      },
+      kWait));
   for (const auto& u : sink_.updates()) ASSERT_NE(u.item_id, "NODE3000004");
 }
 
@@ -472,10 +487,12 @@ TEST_F(ClientSimulatorTest, ReopenNowCodesReconnectAtOnceOthersBackOff) {
     end.code = code;
     const absl::Time injected = absl::Now();
     sim_->Inject(end);
-    ASSERT_TRUE(WaitFor([&] {
-      const ClientStatus st = client_->Status();
-      return Connected() && st.session_id != before && !st.session_id.empty();
-    }, kWait));
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          const ClientStatus st = client_->Status();
+          return Connected() && st.session_id != before && !st.session_id.empty();
+        },
+        kWait));
     const absl::Duration took = absl::Now() - injected;
     if (code == 48) {
       EXPECT_LT(took, absl::Seconds(1));

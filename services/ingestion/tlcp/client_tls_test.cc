@@ -25,8 +25,8 @@
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 #include "services/ingestion/tlcp/client.h"
-#include "tlcp/codec.h"
 #include "tests/support/wait.h"
+#include "tlcp/codec.h"
 
 namespace iss::tlcp {
 namespace {
@@ -53,8 +53,8 @@ TestCert MakeCert(const char* host) {
   X509_gmtime_adj(X509_getm_notAfter(x), 3600);
   X509_set_pubkey(x, key);
   X509_NAME* name = X509_get_subject_name(x);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>(host), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(host),
+                             -1, -1, 0);
   X509_set_issuer_name(x, name);
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
@@ -75,7 +75,8 @@ TestCert MakeCert(const char* host) {
   };
   TestCert c;
   c.cert_pem = pem([&](BIO* b) { PEM_write_bio_X509(b, x); });
-  c.key_pem = pem([&](BIO* b) { PEM_write_bio_PrivateKey(b, key, nullptr, nullptr, 0, nullptr, nullptr); });
+  c.key_pem =
+      pem([&](BIO* b) { PEM_write_bio_PrivateKey(b, key, nullptr, nullptr, 0, nullptr, nullptr); });
   X509_free(x);
   EVP_PKEY_free(key);
   return c;
@@ -165,8 +166,8 @@ class TlsTlcpServer {
           absl::StrAppend(&out, "REQOK,", p["LS_reqId"], "\r\nSUBOK,", sub, ",", group.size(),
                           ",6\r\n");
           for (size_t k = 1; k <= group.size(); ++k) {
-            absl::StrAppend(&out, "U,", sub, ",", k, ",", 40 + k, "|4224.5|24|$|#|caf\xC3\xA9\r\nEOS,",
-                            sub, ",", k, "\r\n");
+            absl::StrAppend(&out, "U,", sub, ",", k, ",", 40 + k,
+                            "|4224.5|24|$|#|caf\xC3\xA9\r\nEOS,", sub, ",", k, "\r\n");
           }
         }
       }

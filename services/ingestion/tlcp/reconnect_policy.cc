@@ -4,8 +4,7 @@
 
 namespace iss::tlcp {
 
-ReconnectPolicy::ReconnectPolicy(Options options, uint64_t seed)
-    : options_(options), rng_(seed) {}
+ReconnectPolicy::ReconnectPolicy(Options options, uint64_t seed) : options_(options), rng_(seed) {}
 
 void ReconnectPolicy::OnSuccess() {
   failures_ = 0;

@@ -15,13 +15,20 @@ namespace {
 // RawUpdate slots, in the order of iss::kIssliveFields.
 std::optional<std::string>* Slot(ingest::RawUpdate& u, int slot) {
   switch (slot) {
-    case 0: return &u.value;
-    case 1: return &u.timestamp;
-    case 2: return &u.status_class;
-    case 3: return &u.status_indicator;
-    case 4: return &u.status_color;
-    case 5: return &u.calibrated_data;
-    default: return nullptr;
+    case 0:
+      return &u.value;
+    case 1:
+      return &u.timestamp;
+    case 2:
+      return &u.status_class;
+    case 3:
+      return &u.status_indicator;
+    case 4:
+      return &u.status_color;
+    case 5:
+      return &u.calibrated_data;
+    default:
+      return nullptr;
   }
 }
 
@@ -60,10 +67,12 @@ std::string CreateSessionRequest(const SessionOptions& options) {
 absl::Status ValidateMaxFrequency(std::string_view value) {
   if (value == "unlimited" || value == "unfiltered") return absl::OkStatus();
   double d = 0;
-  const bool digits = !value.empty() && value.find_first_not_of("0123456789.") == std::string_view::npos;
+  const bool digits =
+      !value.empty() && value.find_first_not_of("0123456789.") == std::string_view::npos;
   if (!digits || !absl::SimpleAtod(Av(value), &d) || !(d > 0) || d > 1e9) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "max frequency \"", Av(value), "\": expected unlimited, unfiltered or updates/s (e.g. 2.5)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("max frequency \"", Av(value),
+                     "\": expected unlimited, unfiltered or updates/s (e.g. 2.5)"));
   }
   return absl::OkStatus();
 }
@@ -464,14 +473,18 @@ void Session::Subscribe(const std::vector<std::string>& items, Step& step) {
     while (i < items.size() && group.size() < per_request) {
       group.push_back(items[i]);
       std::vector<std::pair<std::string, std::string>> params = {
-          {"LS_reqId", absl::StrCat(req_id)}, {"LS_op", "add"},
-          {"LS_subId", absl::StrCat(sub_id)}, {"LS_mode", "MERGE"},
-          {"LS_group", absl::StrJoin(group, " ")}, {"LS_schema", schema},
+          {"LS_reqId", absl::StrCat(req_id)},
+          {"LS_op", "add"},
+          {"LS_subId", absl::StrCat(sub_id)},
+          {"LS_mode", "MERGE"},
+          {"LS_group", absl::StrJoin(group, " ")},
+          {"LS_schema", schema},
           {"LS_snapshot", "true"}};
       if (!options_.requested_max_frequency.empty()) {
         params.emplace_back("LS_requested_max_frequency", options_.requested_max_frequency);
       }
-      if (!options_.data_adapter.empty()) params.emplace_back("LS_data_adapter", options_.data_adapter);
+      if (!options_.data_adapter.empty())
+        params.emplace_back("LS_data_adapter", options_.data_adapter);
       std::string candidate = absl::StrCat("control\r\n", FormatParams(params));
       if (request_limit_ > 0 && group.size() > 1 &&
           static_cast<int64_t>(candidate.size()) > request_limit_) {

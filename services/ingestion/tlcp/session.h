@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "tlcp/codec.h"
 #include "services/ingestion/update.h"
+#include "tlcp/codec.h"
 
 namespace iss::tlcp {
 
@@ -103,8 +103,8 @@ class Session {
   struct Step {
     enum Kind { kContinue, kReconnect, kStop };
     Kind kind = kContinue;
-    std::string reason;              // for kReconnect/kStop: why
-    std::vector<std::string> send;   // requests to write, in order
+    std::string reason;             // for kReconnect/kStop: why
+    std::vector<std::string> send;  // requests to write, in order
     // kReconnect: how soon, and the server's code and message when it ended
     // or refused the session (CONERR, END, ERROR, REQERR 20).
     Retry retry = Retry::kBackoff;
@@ -153,7 +153,7 @@ class Session {
   struct Subscription {
     int64_t req_id = 0;
     std::vector<std::string> items;
-    std::vector<FieldValues> state;  // per item
+    std::vector<FieldValues> state;   // per item
     std::vector<bool> snapshot_done;  // per item: first update (or EOS) seen
     bool confirmed = false;
     std::string max_frequency;  // from CONF

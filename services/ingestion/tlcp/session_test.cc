@@ -223,11 +223,11 @@ TEST_F(SessionTest, MalformedUpdateOfAKnownItemReachesTheSinkRaw) {
 TEST_F(SessionTest, UnattributableLinesAreOnlyCounted) {
   Session s(Options(100), &sink_, &events_);
   Establish(s);
-  s.OnLine("U,9,1,a|b|c|d|e|f", now_);   // unknown subscription
-  s.OnLine("U,1,4,a|b|c|d|e|f", now_);   // item index out of range (3 items)
-  s.OnLine("U,1,0,a|b|c|d|e|f", now_);   // items are 1-based
+  s.OnLine("U,9,1,a|b|c|d|e|f", now_);  // unknown subscription
+  s.OnLine("U,1,4,a|b|c|d|e|f", now_);  // item index out of range (3 items)
+  s.OnLine("U,1,0,a|b|c|d|e|f", now_);  // items are 1-based
   s.OnLine("U,x,1,a|b|c|d|e|f", now_);
-  s.OnLine("U,1,2", now_);               // truncated
+  s.OnLine("U,1,2", now_);  // truncated
   s.OnLine("EOS,1,7", now_);
   EXPECT_TRUE(sink_.updates.empty());
   EXPECT_EQ(events_.malformed["unknown_subscription"], 2);
@@ -248,10 +248,10 @@ TEST_F(SessionTest, UnknownMessagesAreCountedNotFatal) {
 TEST_F(SessionTest, InformationalMessagesAreCounted) {
   Session s(Options(100), &sink_, &events_);
   Establish(s);
-  for (const char* line : {"SERVNAME,Lightstreamer HTTP Server", "CLIENTIP,127.0.0.1",
-                           "CONS,unlimited", "REQOK,1", "CONF,1,unlimited,filtered", "PROBE",
-                           "SYNC,12", "NOOP,hi", "PROG,10", "MSGDONE,*,1", "WSOK", "OV,1,1,3",
-                           "CS,1,1", "MSGFAIL,*,1,34,oops"}) {
+  for (const char* line :
+       {"SERVNAME,Lightstreamer HTTP Server", "CLIENTIP,127.0.0.1", "CONS,unlimited", "REQOK,1",
+        "CONF,1,unlimited,filtered", "PROBE", "SYNC,12", "NOOP,hi", "PROG,10", "MSGDONE,*,1",
+        "WSOK", "OV,1,1,3", "CS,1,1", "MSGFAIL,*,1,34,oops"}) {
     EXPECT_EQ(s.OnLine(line, now_).kind, Session::Step::kContinue) << line;
   }
   EXPECT_EQ(s.server_name(), "Lightstreamer HTTP Server");
@@ -370,7 +370,7 @@ TEST_F(SessionTest, ARefusedBatchIsBisectedUntilOnlyTheRefusedItemsAreLeftOut) {
   std::vector<std::string> ids;
   for (const RefusedItem& r : s.refused_items()) ids.push_back(r.item_id);
   EXPECT_THAT(ids, ElementsAre("ITEM117", "ITEM150"));
-  EXPECT_LE(requests, 1 + 2 * 2 * 6);  // about 2 log2(64) per refused item
+  EXPECT_LE(requests, 1 + 2 * 2 * 6);             // about 2 log2(64) per refused item
   EXPECT_EQ(events_.notices["item_refused"], 2);  // logged once each
 }
 
@@ -420,7 +420,8 @@ TEST_F(SessionTest, ReqerrSessionNotFoundOpensANewSessionAtOnce) {
   std::vector<std::string> controls = Establish(s);
   std::string name;
   auto p = Params(controls[0], &name);
-  Session::Step step = s.OnLine(absl::StrCat("REQERR,", p["LS_reqId"], ",20,Session not found"), now_);
+  Session::Step step =
+      s.OnLine(absl::StrCat("REQERR,", p["LS_reqId"], ",20,Session not found"), now_);
   EXPECT_EQ(step.kind, Session::Step::kReconnect);
   EXPECT_EQ(step.retry, Retry::kNow);
   EXPECT_EQ(step.code, 20);
@@ -541,8 +542,7 @@ TEST_F(SessionTest, EndAndConerrCarryTheirCodeAndDecodedMessage) {
 TEST_F(SessionTest, HugeServerKeepaliveIsClamped) {
   Session s(Options(100), &sink_, &events_);
   s.Open();
-  EXPECT_EQ(s.OnLine("CONOK,S1,50000,9223372036854775807,*", now_).kind,
-            Session::Step::kContinue);
+  EXPECT_EQ(s.OnLine("CONOK,S1,50000,9223372036854775807,*", now_).kind, Session::Step::kContinue);
   EXPECT_EQ(s.keepalive(), absl::Seconds(60));
   EXPECT_EQ(events_.notices["keepalive_clamped"], 1);
 
@@ -579,8 +579,8 @@ TEST_F(SessionTest, RandomGarbageNeverBreaksTheSession) {
   std::mt19937 rng(1234);
   const std::string alphabet = "U,1230|#$^%AFZ\xC3\xA9\xFF,,||^^%%";
   // (UNSUB and REQERR are left out: well-formed ones legitimately end subscription 1.)
-  const std::vector<std::string> heads = {"U,1,", "U,1,1,", "U,", "EOS,1,", "SUBOK,1,", "CS,1,",
-                                          "OV,1,", "CONF,", "PROBE", "SYNC,", ""};
+  const std::vector<std::string> heads = {"U,1,",  "U,1,1,", "U,",    "EOS,1,", "SUBOK,1,", "CS,1,",
+                                          "OV,1,", "CONF,",  "PROBE", "SYNC,",  ""};
   for (int i = 0; i < 50000; ++i) {
     std::string line = heads[rng() % heads.size()];
     const size_t n = rng() % 24;
