@@ -23,30 +23,14 @@
 #include "services/ingestion/pipeline.h"
 #include "services/ingestion/publisher.h"
 #include "services/ingestion/recorder.h"
-#include "services/ingestion/replay.h"
 #include "services/ingestion/service.h"
 #include "services/ingestion/signal_tracker.h"
-#include "services/ingestion/tlcp/client.h"
+#include "services/ingestion/source.h"
 
 namespace {
 
 using namespace iss;
 using namespace iss::ingest;
-
-// Stamps the configured source label on the client's updates ("isslive", or
-// "simulator" when pointed at the offline simulator) before the pipeline.
-class LabelledSink final : public UpdateSink {
- public:
-  LabelledSink(std::string label, UpdateSink* next) : label_(std::move(label)), next_(next) {}
-  bool Deliver(RawUpdate update) override {
-    update.source = label_;
-    return next_->Deliver(std::move(update));
-  }
-
- private:
-  const std::string label_;
-  UpdateSink* const next_;
-};
 
 }  // namespace
 
@@ -79,42 +63,14 @@ int main(int argc, char** argv) {
   RecordingSink recording(recorder.get(), &pipeline);
   UpdateSink* const to_pipeline = recorder ? static_cast<UpdateSink*>(&recording) : &pipeline;
 
-  // --- source ---------------------------------------------------------------------
-  LabelledSink labelled(c.source_label, to_pipeline);
-  std::unique_ptr<tlcp::Client> client;
-  std::unique_ptr<ReplaySource> replay;
-  if (c.source == "isslive") {
-    client = std::make_unique<tlcp::Client>(c.client, &labelled);
-    if (absl::Status s = client->Start(); !s.ok()) Fail("lightstreamer client", s);
-  } else if (c.source == "replay") {
-    replay = std::make_unique<ReplaySource>(
-        c.replay, to_pipeline, [&pipeline](std::string_view detail, std::string_view raw) {
-          return pipeline.RejectUndecodable(detail, raw, "replay");
-        });
-    if (absl::Status s = replay->Start(); !s.ok()) Fail("replay source", s);
-  }
-  SourceStatusFn source_status = [&]() {
-    SourceStatus st;
-    if (client) {
-      const tlcp::ClientStatus c = client->Status();
-      st.state = c.state;
-      st.session_id = c.session_id;
-      st.server = c.server;
-      st.subscribed_items = c.subscribed_items;
-      st.reconnects = c.reconnects;
-      tlcp::DescribeStatus(c, &st.detail);
-    } else if (replay) {
-      st.state = replay->progress().done ? iss::ingest::v1::CONNECTION_STATE_DISCONNECTED
-                                         : iss::ingest::v1::CONNECTION_STATE_CONNECTED;
-      st.server = absl::StrCat("replay:", c.replay.path);
-    }
-    return st;
-  };
+  // --- source: the live feed, a replay, or none ---------------------------------
+  auto source = Source::Start(c, to_pipeline, &pipeline);
+  if (!source.ok()) Fail("source failed to start", source.status());
 
   // --- gRPC + ops servers -------------------------------------------------------------
-  IngestServiceImpl service(&pipeline, source_status, [&] {
-    return static_cast<uint64_t>((*publisher)->stats().events_acked);
-  });
+  IngestServiceImpl service(
+      &pipeline, [&] { return (*source)->Status(); },
+      [&] { return static_cast<uint64_t>((*publisher)->stats().events_acked); });
   // Memory freed after a burst of big requests goes back to the OS.
   const auto releaser = MemoryReleaser::Start({});
   auto grpc = GrpcServer::Start(ServiceGrpcOptions(c.grpc_addr, c.admin_token, &service,
@@ -132,24 +88,18 @@ int main(int argc, char** argv) {
   do {
     kafka::ReportBrokerHealth((*publisher)->Ping(absl::Seconds(2)), &health);
     if (c.source != "none") {
-      const SourceStatus st = source_status();
-      const bool up = st.state == iss::ingest::v1::CONNECTION_STATE_CONNECTED ||
-                      (replay && replay->progress().done);
-      // /readyz says why: "CONNECTION_STATE_REFUSED: CONERR 2: Requested ...".
-      std::string detail = iss::ingest::v1::ConnectionState_Name(st.state);
-      if (!st.detail.state_reason().empty())
-        absl::StrAppend(&detail, ": ", st.detail.state_reason());
+      std::string detail;
+      const bool up = (*source)->Ready(&detail);
       health.Set("source", up, detail);
     }
     // Live feed only: a replay's signal follows its recorded receive times.
-    if (client) signal.State(absl::Now());
+    if ((*source)->live()) signal.State(absl::Now());
   } while (!WaitForShutdownFor(absl::Seconds(1)));
 
   // --- shutdown: stop taking input, then let the broker take everything ----------------
   log::Info("shutting down");
   health.SetShuttingDown();
-  if (client) client->Stop();
-  if (replay) replay->Stop();
+  (*source)->Stop();
   (*grpc)->Shutdown(absl::Seconds(5));
   if (recorder) recorder->Stop();  // the source has stopped: write the rest
   queue.Close();
