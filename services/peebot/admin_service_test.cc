@@ -15,19 +15,13 @@
 #include "gtest/gtest.h"
 #include "iss/peebot/v1/peebot.grpc.pb.h"
 #include "services/peebot/scenario.h"
+#include "services/peebot/testing/manual_clock.h"
 #include "tests/support/pg_server.h"
 
 namespace iss::peebot {
 namespace {
 
 constexpr char kToken[] = "admin-s3cret";
-
-class ManualClock final : public Clock {
- public:
-  absl::Time Now() override { return absl::FromUnixSeconds(1768046400) + absl::Hours(2); }
-  bool SleepFor(absl::Duration) override { return true; }
-  void Cancel() override {}
-};
 
 // A +4 % detection of the tank starting at `start`, 30 s long.
 Detection Det(absl::Time start) {
@@ -92,7 +86,7 @@ class AdminServiceTest : public ::testing::Test {
   std::string dsn_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<RuntimeSettings> settings_;
-  ManualClock clock_;
+  testing::ManualClock clock_{absl::FromUnixSeconds(1768046400) + absl::Hours(2)};
   std::unique_ptr<Poster> poster_;
   std::unique_ptr<DestinationPoster> mastodon_;
   std::unique_ptr<AdminService> service_;
