@@ -10,19 +10,14 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "tests/support/http_client.h"
 
 namespace iss::gateway::testing {
 
-struct HttpResponse {
-  int status = 0;                                   // 0 = no response (connection failed or closed)
-  std::multimap<std::string, std::string> headers;  // names lower-cased
-  std::string body;
-  std::string Header(const std::string& lower_name) const;
-};
-
-HttpResponse HttpCall(int port, const std::string& method, const std::string& target,
-                      const std::string& body = "",
-                      const std::vector<std::pair<std::string, std::string>>& headers = {});
+// The tests' one HTTP client (tests/support/http_client.h), under the names
+// the gateway tests use.
+using iss::testing::HttpCall;
+using iss::testing::HttpResponse;
 
 // Writes `bytes` as is, then parses up to `max_responses` responses until
 // the server closes or `timeout` passes.

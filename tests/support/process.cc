@@ -21,6 +21,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "tests/support/http_client.h"
 #include "tests/support/wait.h"
 
 extern char** environ;
@@ -197,30 +198,15 @@ void ReservePort(int port) {
 absl::StatusOr<std::pair<int, std::string>> HttpRequest(
     int port, const std::string& method, const std::string& target, const std::string& body,
     const std::map<std::string, std::string>& headers) {
-  namespace http = boost::beast::http;
-  try {
-    boost::asio::io_context io;
-    boost::beast::tcp_stream stream(io);
-    stream.expires_after(std::chrono::seconds(30));
-    stream.connect({boost::asio::ip::make_address("127.0.0.1"), static_cast<uint16_t>(port)});
-    http::request<http::string_body> req(http::string_to_verb(method), target, 11);
-    req.set(http::field::host, "127.0.0.1");
-    for (const auto& [k, v] : headers) req.set(k, v);
-    if (!body.empty()) {
-      req.body() = body;
-      if (req.find(http::field::content_type) == req.end()) {
-        req.set(http::field::content_type, "application/json");
-      }
-    }
-    req.prepare_payload();
-    http::write(stream, req);
-    boost::beast::flat_buffer buf;
-    http::response<http::string_body> res;
-    http::read(stream, buf, res);
-    return std::make_pair(static_cast<int>(res.result_int()), res.body());
-  } catch (const std::exception& e) {  // test support only: turn into a Status here
-    return absl::UnavailableError(absl::StrCat("HTTP ", method, " ", target, ": ", e.what()));
+  std::vector<std::pair<std::string, std::string>> fields(headers.begin(), headers.end());
+  if (!body.empty() && !headers.count("Content-Type") && !headers.count("content-type")) {
+    fields.emplace_back("Content-Type", "application/json");
   }
+  const HttpResponse r = HttpCall(port, method, target, body, fields);
+  if (r.status == 0) {
+    return absl::UnavailableError(absl::StrCat("HTTP ", method, " ", target, ": no response"));
+  }
+  return std::make_pair(r.status, r.body);
 }
 
 absl::StatusOr<std::pair<int, std::string>> HttpGet(
