@@ -17,6 +17,8 @@ packages=(
   prometheus-cpp-dev nlohmann-json3-dev zlib1g-dev
   # Unicode text segmentation (post lengths counted in grapheme clusters)
   libicu-dev
+  # issctl's command line: subcommands and flags (header-only)
+  libcli11-dev
   # tests and benchmarks (the PostgreSQL server backs the test fixture and the local run)
   libgtest-dev libgmock-dev libbenchmark-dev postgresql-15 postgresql-client-15
   # network tools used by the local run and docs

@@ -1,6 +1,6 @@
 #include "clients/issctl/args.h"
 
-#include <algorithm>
+#include <CLI/CLI.hpp>
 #include <cmath>
 #include <map>
 #include <set>
@@ -17,260 +17,312 @@
 namespace iss::issctl {
 namespace {
 
-struct FlagSpec {
-  std::string name;  // without the leading "--"
-  std::string arg;   // "" = a switch; otherwise the value's placeholder
-  std::string help;
-};
-
-struct CommandSpec {
+// What a runnable command is beyond its CLI11 app (name, summary, flags).
+struct CommandInfo {
   Command command;
   Service service;
-  std::vector<std::string> path;  // {"peebot", "cooldown", "set"}
-  std::string positional;         // placeholder for positionals, "" = none allowed
+  std::string positional;       // placeholder: "", "ITEM", "[ITEM...]"
+  CLI::Option* args = nullptr;  // the positionals, when it takes any
   int min_positional = 0;
   int max_positional = 0;  // -1 = any number
-  std::string summary;
-  std::vector<FlagSpec> flags;
 };
 
-const std::vector<FlagSpec>& CommonFlags() {
-  static const auto* flags = new std::vector<FlagSpec>{
-      {"addr", "HOST:PORT",
-       "server address (default: $ISSCTL_<SERVICE>_ADDR, else 127.0.0.1:5005x)"},
-      {"timeout", "DURATION", "deadline of each call (each page), e.g. 500ms (default 10s)"},
-      {"json", "", "proto3 JSON output (one object per line for streams and pages)"},
-      {"help", "", "this command's help"},
+// issctl's command line as a tree of CLI11 apps: one per command word, built
+// afresh for each parse. CLI11 splits words, flags and values; the values are
+// checked afterwards (ParseArgs) so each error names the flag our way. Unknown
+// flags and stray arguments are kept as CLI11 "extras" for the same reason.
+class CommandLine {
+ public:
+  CommandLine() {
+    root_.allow_extras();
+    root_.require_subcommand(0, 1);
+    // TakeAll: a flag given twice is reported by ParseArgs, not CLI11.
+    root_.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    root_.set_help_flag();  // re-added after the common flags, to be listed last
+    AddCommonFlags(&root_);
+    root_.set_help_flag("-h,--help", "this command's help");
+
+    constexpr char kFrom[] = "window start: RFC 3339, \"now\" or \"-1h\" (default -1h)";
+    Cmd(&root_, "query", Command::kQuery, Service::kStorage, "",
+        "events of items inside a time window [from, to), oldest first")
+        .Opt("items", "ID,ID", "item ids (required, 1..100)")
+        .Opt("from", "TIME", kFrom)
+        .Opt("to", "TIME", "window end (default now)")
+        .Opt("page-size", "N", "events per page, 1..10000 (server default 1000)")
+        .Opt("page-token", "TOKEN", "continue from a previous page")
+        .Flag("all", "follow next-page tokens until the window is exhausted")
+        .Flag("desc", "newest first")
+        .Opt("min", "X", "keep numeric values >= X")
+        .Opt("max", "X", "keep numeric values <= X");
+    Cmd(&root_, "latest", Command::kLatest, Service::kStorage, "[ITEM...]",
+        "latest stored value of items (every item seen when none given)")
+        .Opt("items", "ID,ID", "item ids (in addition to positional ones)");
+    Cmd(&root_, "tail", Command::kTail, Service::kStorage, "[ITEM...]",
+        "live events as the storage sink commits them, until Ctrl-C")
+        .Opt("items", "ID,ID", "item ids (default: every item)")
+        .Opt("count", "N", "stop after N events")
+        .Opt("duration", "DURATION", "stop after this long (--timeout does not bound the stream)")
+        .Flag("progress", "status line on stderr even when it is not a terminal")
+        .Flag("no-progress", "no status line on stderr");
+    Cmd(&root_, "series", Command::kSeries, Service::kStorage, "ITEM",
+        "downsampled series of one item: min/max/avg/last/count per bucket")
+        .Opt("from", "TIME", "window start (default -1h)")
+        .Opt("to", "TIME", "window end (default now)")
+        .Opt("bucket", "DURATION", "bucket width, at least 1s (default 1m)");
+    Cmd(&root_, "items", Command::kItems, Service::kStorage, "",
+        "the item catalog with last value and update rate")
+        .Opt("search", "TEXT", "substring of id, name, ops name or description")
+        .Opt("discipline", "NAME", "exact discipline, e.g. ETHOS")
+        .Opt("page-size", "N", "items per page, 1..1000 (server default 500)")
+        .Opt("page-token", "TOKEN", "continue from a previous page")
+        .Flag("all", "follow next-page tokens");
+    Cmd(&root_, "item", Command::kItem, Service::kStorage, "ITEM", "one catalog item");
+    Cmd(&root_, "export", Command::kExport, Service::kStorage, "[ITEM...]",
+        "stored history as replay lines: ISS_INGEST_SOURCE=replay plays them again")
+        .Opt("items", "ID,ID", "item ids (default: every item)")
+        .Opt("from", "TIME", kFrom)
+        .Opt("to", "TIME", "window end (default now)")
+        .Opt("out", "FILE",
+             "write the lines here (default \"-\": stdout); a name ending .gz is gzipped")
+        .Flag("progress", "progress bar on stderr even when it is not a terminal")
+        .Flag("no-progress", "no progress bar (a summary line only)");
+
+    CLI::App* storage = Group(&root_, "storage");
+    Cmd(storage, "status", Command::kStorageStatus, Service::kStorage, "",
+        "sink progress: rows written, committed offsets and lag per partition");
+
+    CLI::App* peebot = Group(&root_, "peebot");
+    Cmd(peebot, "status", Command::kPeebotStatus, Service::kPeebot, "",
+        "Pee-Bot mode, last level, last detection, cooldown, posts today");
+    Cmd(peebot, "detections", Command::kPeebotDetections, Service::kPeebot, "",
+        "detections, newest first (optionally inside [from, to))")
+        .Opt("from", "TIME", "detections starting at or after this time")
+        .Opt("to", "TIME", "detections starting before this time")
+        .Opt("page-size", "N", "detections per page, 1..500 (server default 50)")
+        .Opt("page-token", "TOKEN", "continue from a previous page")
+        .Flag("all", "follow next-page tokens");
+    Cmd(peebot, "pause", Command::kPeebotPause, Service::kPeebot, "",
+        "stop posting (detections are still recorded) [admin]")
+        .Opt("reason", "TEXT", "kept in Pee-Bot's log");
+    Cmd(peebot, "resume", Command::kPeebotResume, Service::kPeebot, "", "resume posting [admin]");
+    CLI::App* cooldown = Cmd(peebot, "cooldown", Command::kPeebotCooldown, Service::kPeebot, "",
+                             "show the cooldown setting and the time left")
+                             .app;
+    Cmd(cooldown, "set", Command::kPeebotCooldownSet, Service::kPeebot, "DURATION",
+        "set the minimum time between posts, 0..24h, e.g. 15m [admin]");
+    Cmd(cooldown, "clear", Command::kPeebotCooldownClear, Service::kPeebot, "",
+        "set the cooldown to 0 (no minimum time between posts) [admin]");
+    Cmd(peebot, "destinations", Command::kPeebotDestinations, Service::kPeebot, "",
+        "each destination (x, bluesky, mastodon, webhook): health, posts today, pause, last error");
+    CLI::App* destination = Group(peebot, "destination");
+    Cmd(destination, "pause", Command::kPeebotDestinationPause, Service::kPeebot, "NAME",
+        "stop posting to one destination; the others go on [admin]")
+        .Opt("reason", "TEXT", "kept in Pee-Bot's log and status");
+    Cmd(destination, "resume", Command::kPeebotDestinationResume, Service::kPeebot, "NAME",
+        "resume posting to one destination [admin]");
+    Cmd(peebot, "test-post", Command::kPeebotTestPost, Service::kPeebot, "",
+        "a test post to one destination: dry-run unless --force [admin]")
+        .Opt("destination", "NAME", "x (default), bluesky, mastodon or webhook")
+        .Opt("text", "TEXT", "the text (default: a generated one)")
+        .Flag("force", "really send it (when the destination has credentials)");
+
+    CLI::App* ingest = Group(&root_, "ingest");
+    Cmd(ingest, "status", Command::kIngestStatus, Service::kIngest, "[ITEM...]",
+        "feed connection, signal, queue depth, counters (and items' last update)")
+        .Opt("items", "ID,ID", "items whose last update to show; \"*\" = all subscribed");
+    Cmd(ingest, "send", Command::kIngestSend, Service::kIngest, "",
+        "send one test event through the test-ingest RPC [admin]")
+        .Opt("item", "ID", "item id (required)")
+        .Opt("value", "TEXT", "value (required)")
+        .Opt("source-ts", "TIME", "when it was sampled (default now)")
+        .Opt("status-class", "TEXT", "Status.Class, e.g. 24")
+        .Opt("status-indicator", "TEXT", "Status.Indicator")
+        .Opt("status-color", "TEXT", "Status.Color")
+        .Opt("calibrated", "TEXT", "CalibratedData");
+  }
+
+  CLI::App& root() { return root_; }
+  const CommandInfo* Info(const CLI::App* app) const {
+    const auto it = commands_.find(app);
+    return it == commands_.end() ? nullptr : &it->second;
+  }
+  // The deepest command word parsed (the root when there was none).
+  CLI::App* Selected() {
+    CLI::App* app = &root_;
+    while (!app->get_subcommands().empty()) app = app->get_subcommands().front();
+    return app;
+  }
+  // Whether `arg` is a flag (of any command) that takes its value from the
+  // next argument.
+  bool TakesNextArg(const std::string& arg, CLI::App* app = nullptr) {
+    if (app == nullptr) app = &root_;
+    if (const CLI::Option* o = app->get_option_no_throw(arg);
+        o != nullptr && o->get_items_expected_max() != 0) {
+      return true;
+    }
+    for (CLI::App* sub : app->get_subcommands({})) {
+      if (TakesNextArg(arg, sub)) return true;
+    }
+    return false;
+  }
+  // Every command below `app` in declaration order, `app` itself first.
+  std::vector<const CLI::App*> CommandsUnder(CLI::App* app) {
+    std::vector<const CLI::App*> out;
+    if (Info(app) != nullptr) out.push_back(app);
+    for (CLI::App* sub : app->get_subcommands({})) {
+      for (const CLI::App* c : CommandsUnder(sub)) out.push_back(c);
+    }
+    return out;
+  }
+
+ private:
+  // Chained declarations of one command's own flags.
+  struct Decl {
+    CLI::App* app;
+    Decl& Opt(const std::string& name, const std::string& arg, const std::string& help) {
+      app->add_option("--" + name, CLI::callback_t{}, help)->type_name(arg);
+      return *this;
+    }
+    Decl& Flag(const std::string& name, const std::string& help) {
+      app->add_flag("--" + name, help)->disable_flag_override();  // "--all=yes" is an error
+      return *this;
+    }
   };
-  return *flags;
+
+  static void AddCommonFlags(CLI::App* app) {
+    app->add_option("--addr", CLI::callback_t{},
+                    "server address (default: $ISSCTL_<SERVICE>_ADDR, else 127.0.0.1:5005x)")
+        ->type_name("HOST:PORT");
+    app->add_option("--timeout", CLI::callback_t{},
+                    "deadline of each call (each page), e.g. 500ms (default 10s)")
+        ->type_name("DURATION");
+    const std::string json = "proto3 JSON output (one object per line for streams and pages)";
+    app->add_flag("--json", json)->disable_flag_override();
+  }
+
+  // A word that only groups commands ("peebot", "peebot destination").
+  static CLI::App* Group(CLI::App* parent, const std::string& name) {
+    CLI::App* app = parent->add_subcommand(name);
+    // At most one subcommand: a stray word after a command is an error of
+    // that command, not a second command.
+    app->require_subcommand(0, 1);
+    return app;
+  }
+
+  Decl Cmd(CLI::App* parent, const std::string& name, Command command, Service service,
+           const std::string& positional, const std::string& summary) {
+    CLI::App* app = Group(parent, name);
+    app->description(summary);
+    CommandInfo& info = commands_[app];
+    info = {command, service, positional};
+    if (!positional.empty()) {
+      const bool many = absl::EndsWith(positional, "...]");
+      info.min_positional = positional[0] == '[' ? 0 : 1;
+      info.max_positional = many ? -1 : 1;
+      info.args = app->add_option("args", CLI::callback_t{})->type_name(positional);
+      if (many) info.args->expected(0, CLI::detail::expected_max_vector_size)->allow_extra_args();
+    }
+    AddCommonFlags(app);
+    return Decl{app};
+  }
+
+  CLI::App root_{"admin CLI of the ISS telemetry platform", "issctl"};
+  std::map<const CLI::App*, CommandInfo> commands_;
+};
+
+// "peebot cooldown set" for that app.
+std::string PathOf(const CLI::App* app) {
+  std::vector<std::string> words;
+  for (; app != nullptr && app->get_parent() != nullptr; app = app->get_parent()) {
+    words.insert(words.begin(), app->get_name());
+  }
+  return absl::StrJoin(words, " ");
 }
 
-const std::vector<CommandSpec>& Commands() {
-  static const auto* specs = new std::vector<CommandSpec>{
-      {Command::kQuery,
-       Service::kStorage,
-       {"query"},
-       "",
-       0,
-       0,
-       "events of items inside a time window [from, to), oldest first",
-       {{"items", "ID,ID", "item ids (required, 1..100)"},
-        {"from", "TIME", "window start: RFC 3339, \"now\" or \"-1h\" (default -1h)"},
-        {"to", "TIME", "window end (default now)"},
-        {"page-size", "N", "events per page, 1..10000 (server default 1000)"},
-        {"page-token", "TOKEN", "continue from a previous page"},
-        {"all", "", "follow next-page tokens until the window is exhausted"},
-        {"desc", "", "newest first"},
-        {"min", "X", "keep numeric values >= X"},
-        {"max", "X", "keep numeric values <= X"}}},
-      {Command::kLatest,
-       Service::kStorage,
-       {"latest"},
-       "[ITEM...]",
-       0,
-       -1,
-       "latest stored value of items (every item seen when none given)",
-       {{"items", "ID,ID", "item ids (in addition to positional ones)"}}},
-      {Command::kTail,
-       Service::kStorage,
-       {"tail"},
-       "[ITEM...]",
-       0,
-       -1,
-       "live events as the storage sink commits them, until Ctrl-C",
-       {{"items", "ID,ID", "item ids (default: every item)"},
-        {"count", "N", "stop after N events"},
-        {"duration", "DURATION", "stop after this long (--timeout does not bound the stream)"},
-        {"progress", "", "status line on stderr even when it is not a terminal"},
-        {"no-progress", "", "no status line on stderr"}}},
-      {Command::kSeries,
-       Service::kStorage,
-       {"series"},
-       "ITEM",
-       1,
-       1,
-       "downsampled series of one item: min/max/avg/last/count per bucket",
-       {{"from", "TIME", "window start (default -1h)"},
-        {"to", "TIME", "window end (default now)"},
-        {"bucket", "DURATION", "bucket width, at least 1s (default 1m)"}}},
-      {Command::kItems,
-       Service::kStorage,
-       {"items"},
-       "",
-       0,
-       0,
-       "the item catalog with last value and update rate",
-       {{"search", "TEXT", "substring of id, name, ops name or description"},
-        {"discipline", "NAME", "exact discipline, e.g. ETHOS"},
-        {"page-size", "N", "items per page, 1..1000 (server default 500)"},
-        {"page-token", "TOKEN", "continue from a previous page"},
-        {"all", "", "follow next-page tokens"}}},
-      {Command::kItem, Service::kStorage, {"item"}, "ITEM", 1, 1, "one catalog item", {}},
-      {Command::kExport,
-       Service::kStorage,
-       {"export"},
-       "[ITEM...]",
-       0,
-       -1,
-       "stored history as replay lines: ISS_INGEST_SOURCE=replay plays them again",
-       {{"items", "ID,ID", "item ids (default: every item)"},
-        {"from", "TIME", "window start: RFC 3339, \"now\" or \"-1h\" (default -1h)"},
-        {"to", "TIME", "window end (default now)"},
-        {"out", "FILE",
-         "write the lines here (default \"-\": stdout); a name ending .gz is gzipped"},
-        {"progress", "", "progress bar on stderr even when it is not a terminal"},
-        {"no-progress", "", "no progress bar (a summary line only)"}}},
-      {Command::kStorageStatus,
-       Service::kStorage,
-       {"storage", "status"},
-       "",
-       0,
-       0,
-       "sink progress: rows written, committed offsets and lag per partition",
-       {}},
-      {Command::kPeebotStatus,
-       Service::kPeebot,
-       {"peebot", "status"},
-       "",
-       0,
-       0,
-       "Pee-Bot mode, last level, last detection, cooldown, posts today",
-       {}},
-      {Command::kPeebotDetections,
-       Service::kPeebot,
-       {"peebot", "detections"},
-       "",
-       0,
-       0,
-       "detections, newest first (optionally inside [from, to))",
-       {{"from", "TIME", "detections starting at or after this time"},
-        {"to", "TIME", "detections starting before this time"},
-        {"page-size", "N", "detections per page, 1..500 (server default 50)"},
-        {"page-token", "TOKEN", "continue from a previous page"},
-        {"all", "", "follow next-page tokens"}}},
-      {Command::kPeebotPause,
-       Service::kPeebot,
-       {"peebot", "pause"},
-       "",
-       0,
-       0,
-       "stop posting (detections are still recorded) [admin]",
-       {{"reason", "TEXT", "kept in Pee-Bot's log"}}},
-      {Command::kPeebotResume,
-       Service::kPeebot,
-       {"peebot", "resume"},
-       "",
-       0,
-       0,
-       "resume posting [admin]",
-       {}},
-      {Command::kPeebotCooldown,
-       Service::kPeebot,
-       {"peebot", "cooldown"},
-       "",
-       0,
-       0,
-       "show the cooldown setting and the time left",
-       {}},
-      {Command::kPeebotCooldownSet,
-       Service::kPeebot,
-       {"peebot", "cooldown", "set"},
-       "DURATION",
-       1,
-       1,
-       "set the minimum time between posts, 0..24h, e.g. 15m [admin]",
-       {}},
-      {Command::kPeebotCooldownClear,
-       Service::kPeebot,
-       {"peebot", "cooldown", "clear"},
-       "",
-       0,
-       0,
-       "set the cooldown to 0 (no minimum time between posts) [admin]",
-       {}},
-      {Command::kPeebotDestinations,
-       Service::kPeebot,
-       {"peebot", "destinations"},
-       "",
-       0,
-       0,
-       "each destination (x, bluesky, mastodon, webhook): health, posts today, pause, last error",
-       {}},
-      {Command::kPeebotDestinationPause,
-       Service::kPeebot,
-       {"peebot", "destination", "pause"},
-       "NAME",
-       1,
-       1,
-       "stop posting to one destination; the others go on [admin]",
-       {{"reason", "TEXT", "kept in Pee-Bot's log and status"}}},
-      {Command::kPeebotDestinationResume,
-       Service::kPeebot,
-       {"peebot", "destination", "resume"},
-       "NAME",
-       1,
-       1,
-       "resume posting to one destination [admin]",
-       {}},
-      {Command::kPeebotTestPost,
-       Service::kPeebot,
-       {"peebot", "test-post"},
-       "",
-       0,
-       0,
-       "a test post to one destination: dry-run unless --force [admin]",
-       {{"destination", "NAME", "x (default), bluesky, mastodon or webhook"},
-        {"text", "TEXT", "the text (default: a generated one)"},
-        {"force", "", "really send it (when the destination has credentials)"}}},
-      {Command::kIngestStatus,
-       Service::kIngest,
-       {"ingest", "status"},
-       "[ITEM...]",
-       0,
-       -1,
-       "feed connection, signal, queue depth, counters (and items' last update)",
-       {{"items", "ID,ID", "items whose last update to show; \"*\" = all subscribed"}}},
-      {Command::kIngestSend,
-       Service::kIngest,
-       {"ingest", "send"},
-       "",
-       0,
-       0,
-       "send one test event through the test-ingest RPC [admin]",
-       {{"item", "ID", "item id (required)"},
-        {"value", "TEXT", "value (required)"},
-        {"source-ts", "TIME", "when it was sampled (default now)"},
-        {"status-class", "TEXT", "Status.Class, e.g. 24"},
-        {"status-indicator", "TEXT", "Status.Indicator"},
-        {"status-color", "TEXT", "Status.Color"},
-        {"calibrated", "TEXT", "CalibratedData"}}},
-  };
-  return *specs;
-}
+bool IsFlag(const CLI::Option* o) { return o->get_items_expected_max() == 0; }
 
-std::string UsageLine(const CommandSpec& c) {
-  std::string s = absl::StrCat("issctl ", absl::StrJoin(c.path, " "));
-  if (!c.flags.empty()) absl::StrAppend(&s, " [flags]");
-  if (!c.positional.empty()) absl::StrAppend(&s, " ", c.positional);
-  return s;
-}
-
-std::string FlagLines(const std::vector<FlagSpec>& flags) {
+// `app`'s flags as help lines; with `skip`'s flags (the common ones) left out.
+std::string FlagLines(const CLI::App* app, const CLI::App* skip = nullptr) {
   std::string out;
-  for (const auto& f : flags) {
-    std::string left = absl::StrCat("  --", f.name, f.arg.empty() ? "" : " ", f.arg);
+  for (const CLI::Option* o : app->get_options()) {
+    const std::string name = o->get_name();
+    if (o->get_positional() || (skip != nullptr && skip->get_option_no_throw(name) != nullptr)) {
+      continue;
+    }
+    std::string left =
+        absl::StrCat("  ", name, IsFlag(o) ? "" : " ", IsFlag(o) ? "" : o->get_type_name());
     if (left.size() < 30) left.resize(30, ' ');
-    absl::StrAppend(&out, left, " ", f.help, "\n");
+    absl::StrAppend(&out, left, " ", o->get_description(), "\n");
   }
   return out;
 }
 
-std::string CommandHelp(const CommandSpec& c) {
-  std::string s = absl::StrCat("usage: ", UsageLine(c), "\n\n", c.summary, "\n");
-  if (!c.flags.empty()) absl::StrAppend(&s, "\nflags:\n", FlagLines(c.flags));
-  absl::StrAppend(&s, "\ncommon flags:\n", FlagLines(CommonFlags()));
-  absl::StrAppend(&s, "\n(issctl --help lists environment variables and exit codes)\n");
+std::string UsageLine(CommandLine& cl, const CLI::App* app) {
+  std::string s = absl::StrCat("issctl ", PathOf(app));
+  if (!FlagLines(app, &cl.root()).empty()) absl::StrAppend(&s, " [flags]");
+  if (const auto& pos = cl.Info(app)->positional; !pos.empty()) absl::StrAppend(&s, " ", pos);
   return s;
+}
+
+constexpr char kHelpFooter[] = "\n(issctl --help lists environment variables and exit codes)\n";
+
+std::string CommandHelp(CommandLine& cl, const CLI::App* app) {
+  std::string s = absl::StrCat("usage: ", UsageLine(cl, app), "\n\n", app->get_description(), "\n");
+  if (std::string own = FlagLines(app, &cl.root()); !own.empty()) {
+    absl::StrAppend(&s, "\nflags:\n", own);
+  }
+  absl::StrAppend(&s, "\ncommon flags:\n", FlagLines(&cl.root()), kHelpFooter);
+  return s;
+}
+
+// `issctl help <group>` / `issctl <group> --help`: every command under a
+// command group ("peebot", "storage", "ingest") with its flags.
+std::string GroupHelp(CommandLine& cl, CLI::App* group) {
+  std::string s =
+      absl::StrCat("usage: issctl ", PathOf(group), " <subcommand> [flags]\n\nsubcommands:\n");
+  for (const CLI::App* c : cl.CommandsUnder(group)) {
+    absl::StrAppend(&s, "\n", UsageLine(cl, c), "\n  ", c->get_description(), "\n",
+                    FlagLines(c, &cl.root()));
+  }
+  absl::StrAppend(&s, "\ncommon flags:\n", FlagLines(&cl.root()), kHelpFooter);
+  return s;
+}
+
+std::string GeneralHelp(CommandLine& cl) {
+  std::string s =
+      "issctl: admin CLI of the ISS telemetry platform (over its gRPC APIs).\n\n"
+      "usage: issctl <command> [flags]\n\ncommands:\n";
+  for (const CLI::App* c : cl.CommandsUnder(&cl.root())) {
+    const std::string& pos = cl.Info(c)->positional;
+    std::string left = absl::StrCat("  ", PathOf(c), pos.empty() ? "" : " ", pos);
+    if (left.size() < 30) left.resize(30, ' ');
+    absl::StrAppend(&s, left, " ", c->get_description(), "\n");
+  }
+  absl::StrAppend(&s, "\ncommon flags (every command):\n", FlagLines(&cl.root()));
+  absl::StrAppend(
+      &s,
+      "\nenvironment:\n"
+      "  ISSCTL_INGEST_ADDR          ingestion gRPC address (default 127.0.0.1:50051)\n"
+      "  ISSCTL_STORAGE_ADDR         storage gRPC address (default 127.0.0.1:50052)\n"
+      "  ISSCTL_PEEBOT_ADDR          Pee-Bot gRPC address (default 127.0.0.1:50053)\n"
+      "  ISS_ADMIN_TOKEN             admin token, sent as 'authorization: Bearer <token>'\n"
+      "                              on admin calls (never accepted as a flag)\n"
+      "\nexit codes:\n"
+      "  0  ok\n"
+      "  1  other error (internal, resource exhausted, unknown, ...)\n"
+      "  2  usage error (bad flag or argument)\n"
+      "  3  UNAUTHENTICATED or PERMISSION_DENIED (check ISS_ADMIN_TOKEN)\n"
+      "  4  INVALID_ARGUMENT, NOT_FOUND, OUT_OF_RANGE, FAILED_PRECONDITION, ALREADY_EXISTS\n"
+      "  5  UNAVAILABLE or DEADLINE_EXCEEDED (server unreachable or too slow)\n"
+      "\n`issctl <command> --help` shows a command's flags.\n");
+  return s;
+}
+
+// The help for a word: the command's, the group's, or the general one.
+std::string HelpFor(CommandLine& cl, CLI::App* app) {
+  if (app == &cl.root()) return GeneralHelp(cl);
+  if (cl.Info(app) != nullptr) return CommandHelp(cl, app);
+  return GroupHelp(cl, app);
 }
 
 absl::Status Usage(absl::string_view msg) {
@@ -289,19 +341,6 @@ std::vector<std::string> SplitIds(const std::string& text) {
     out.emplace_back(absl::StripAsciiWhitespace(part));
   }
   return out;
-}
-
-// Finds the longest command path matching the leading words of `args`.
-const CommandSpec* Match(const std::vector<std::string>& args, size_t* consumed) {
-  const CommandSpec* best = nullptr;
-  for (const auto& c : Commands()) {
-    if (c.path.size() > args.size()) continue;
-    bool ok = true;
-    for (size_t i = 0; i < c.path.size() && ok; ++i) ok = args[i] == c.path[i];
-    if (ok && (best == nullptr || c.path.size() > best->path.size())) best = &c;
-  }
-  if (best != nullptr) *consumed = best->path.size();
-  return best;
 }
 
 // A command's flags: name -> value ("" for switches), already checked
@@ -381,26 +420,74 @@ absl::StatusOr<WindowFlags> ParseWindow(const FlagMap& flags, absl::Time now,
   return w;
 }
 
-// `issctl help <group>` / `issctl <group> --help`: every subcommand of a
-// command group ("peebot", "storage", "ingest") with its flags.
-std::string GroupHelp(const std::string& group) {
-  std::string s = absl::StrCat("usage: issctl ", group, " <subcommand> [flags]\n\nsubcommands:\n");
-  for (const auto& c : Commands()) {
-    if (c.path.size() < 2 || c.path[0] != group) continue;
-    absl::StrAppend(&s, "\n", UsageLine(c), "\n  ", c.summary, "\n", FlagLines(c.flags));
+// A CLI11 parse error in our words: the flag it is about comes first in its
+// message ("--from: 1 required TIME missing", "--all was given a disallowed
+// flag override").
+std::string FromCli11(const CLI::ParseError& e, CommandLine& cl) {
+  const std::string what = e.what();
+  std::string name = what.substr(0, what.find_first_of(": "));
+  if (!absl::StartsWith(name, "-")) name = "--" + name;  // flag overrides name it bare
+  if (absl::StrContains(what, "disallowed flag override")) {
+    return absl::StrCat(name, " takes no value");
   }
-  absl::StrAppend(&s, "\ncommon flags:\n", FlagLines(CommonFlags()));
-  absl::StrAppend(&s, "\n(issctl --help lists environment variables and exit codes)\n");
-  return s;
+  if (dynamic_cast<const CLI::ArgumentMismatch*>(&e) != nullptr &&
+      absl::StrContains(what, "missing")) {
+    const CLI::Option* o = cl.Selected()->get_option_no_throw(name);
+    if (o == nullptr) o = cl.root().get_option_no_throw(name);
+    return absl::StrCat(name, " needs a value",
+                        o == nullptr ? "" : absl::StrCat(" (", o->get_type_name(), ")"));
+  }
+  return what;
 }
 
-// The subcommand words under `group`; empty when it is not a command group.
-std::set<std::string> Subcommands(const std::string& group) {
-  std::set<std::string> subs;
-  for (const auto& c : Commands()) {
-    if (c.path.size() > 1 && c.path[0] == group) subs.insert(c.path[1]);
+bool LooksLikeFlag(const std::string& arg) {
+  double unused;
+  return arg.size() > 1 && arg != "--" && arg[0] == '-' && !absl::SimpleAtod(arg, &unused);
+}
+
+// What CLI11 left over (unknown flags, stray words) as the error naming the
+// first of them; OK when nothing was left over.
+absl::Status Leftovers(CommandLine& cl, CLI::App* selected) {
+  const std::vector<std::string> before = cl.root().remaining();
+  if (selected == &cl.root()) {
+    if (before.empty()) return Usage("missing command");
+    if (LooksLikeFlag(before[0])) {
+      return Usage(absl::StrCat("unknown flag ", before[0].substr(0, before[0].find('=')),
+                                " before the command"));
+    }
+    return Usage(absl::StrCat("unknown command \"", before[0], "\""));
   }
-  return subs;
+  for (const std::string& arg : before) {
+    if (LooksLikeFlag(arg)) {
+      return Usage(
+          absl::StrCat("unknown flag ", arg.substr(0, arg.find('=')), " before the command"));
+    }
+  }
+  const std::string path = PathOf(selected);
+  if (cl.Info(selected) == nullptr) {  // a group without its subcommand
+    std::set<std::string> subs;
+    for (const CLI::App* sub : selected->get_subcommands({})) subs.insert(sub->get_name());
+    const std::vector<std::string> rest = selected->remaining();
+    const std::string got = rest.empty() ? "nothing" : absl::StrCat("\"", rest[0], "\"");
+    return Usage(absl::StrCat("\"", path, "\" needs a subcommand (", absl::StrJoin(subs, ", "),
+                              "), got ", got));
+  }
+  std::vector<std::string> rest = before;
+  for (const CLI::App* app = selected; app != &cl.root(); app = app->get_parent()) {
+    const std::vector<std::string> own = app->remaining();
+    rest.insert(rest.end(), own.begin(), own.end());
+  }
+  if (rest.empty()) return absl::OkStatus();
+  const std::string& arg = rest.front();
+  if (!LooksLikeFlag(arg)) {
+    return Usage(absl::StrCat("unexpected argument \"", arg, "\" for \"", path, "\""));
+  }
+  const std::string name = arg.substr(0, arg.find('='));
+  if (name == "--token" || name == "--admin-token") {
+    return Usage(absl::StrCat(
+        name, ": the admin token is read from ISS_ADMIN_TOKEN only (never from a flag)"));
+  }
+  return Usage(absl::StrCat("unknown flag ", name, " for \"", path, "\""));
 }
 
 }  // namespace
@@ -436,171 +523,77 @@ absl::StatusOr<absl::Time> ParseTimeArg(const std::string& text, absl::Time now)
 }
 
 std::string GeneralHelp() {
-  std::string s =
-      "issctl: admin CLI of the ISS telemetry platform (over its gRPC APIs).\n\n"
-      "usage: issctl <command> [flags]\n\ncommands:\n";
-  for (const auto& c : Commands()) {
-    std::string left = absl::StrCat("  ", absl::StrJoin(c.path, " "),
-                                    c.positional.empty() ? "" : " ", c.positional);
-    if (left.size() < 30) left.resize(30, ' ');
-    absl::StrAppend(&s, left, " ", c.summary, "\n");
-  }
-  absl::StrAppend(&s, "\ncommon flags (every command):\n", FlagLines(CommonFlags()));
-  absl::StrAppend(
-      &s,
-      "\nenvironment:\n"
-      "  ISSCTL_INGEST_ADDR          ingestion gRPC address (default 127.0.0.1:50051)\n"
-      "  ISSCTL_STORAGE_ADDR         storage gRPC address (default 127.0.0.1:50052)\n"
-      "  ISSCTL_PEEBOT_ADDR          Pee-Bot gRPC address (default 127.0.0.1:50053)\n"
-      "  ISS_ADMIN_TOKEN             admin token, sent as 'authorization: Bearer <token>'\n"
-      "                              on admin calls (never accepted as a flag)\n"
-      "\nexit codes:\n"
-      "  0  ok\n"
-      "  1  other error (internal, resource exhausted, unknown, ...)\n"
-      "  2  usage error (bad flag or argument)\n"
-      "  3  UNAUTHENTICATED or PERMISSION_DENIED (check ISS_ADMIN_TOKEN)\n"
-      "  4  INVALID_ARGUMENT, NOT_FOUND, OUT_OF_RANGE, FAILED_PRECONDITION, ALREADY_EXISTS\n"
-      "  5  UNAVAILABLE or DEADLINE_EXCEEDED (server unreachable or too slow)\n"
-      "\n`issctl <command> --help` shows a command's flags.\n");
-  return s;
+  CommandLine cl;
+  return GeneralHelp(cl);
 }
 
 absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args, const EnvLookup& env,
                                      absl::Time now) {
-  Invocation inv;
+  Invocation inv;  // command kHelp until a command is found
   if (args.empty()) return Usage("missing command");
-  if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-    inv.command = Command::kHelp;
-    inv.help_text = GeneralHelp();
-    if (args[0] == "help" && args.size() > 1) {
-      size_t consumed = 0;
-      std::vector<std::string> rest(args.begin() + 1, args.end());
-      const CommandSpec* c = Match(rest, &consumed);
-      if (c == nullptr && !Subcommands(rest[0]).empty()) {
-        inv.help_text = GroupHelp(rest[0]);
-      } else if (c == nullptr) {
-        return Usage(absl::StrCat("unknown command \"", rest[0], "\""));
-      } else {
-        inv.help_text = CommandHelp(*c);
+  CommandLine cl;
+  if (args[0] == "help") {  // help [command words...]
+    CLI::App* app = &cl.root();
+    for (size_t i = 1; i < args.size(); ++i) {
+      const std::vector<CLI::App*> subs =
+          app->get_subcommands([&](CLI::App* a) { return a->get_name() == args[i]; });
+      CLI::App* sub = subs.empty() ? nullptr : subs.front();
+      if (sub == nullptr && app == &cl.root()) {
+        return Usage(absl::StrCat("unknown command \"", args[i], "\""));
       }
+      if (sub == nullptr) break;
+      app = sub;
     }
+    inv.help_text = HelpFor(cl, app);
     return inv;
   }
-  // Common flags may also come before the command: move them after its words.
-  std::vector<std::string> leading;
-  size_t first = 0;
-  while (first < args.size() && absl::StartsWith(args[first], "--") && args[first] != "--") {
-    const std::string& a = args[first];
-    const std::string name =
-        a.substr(2, a.find('=') == std::string::npos ? std::string::npos : a.find('=') - 2);
-    const FlagSpec* f = nullptr;
-    for (const auto& c : CommonFlags()) {
-      if (c.name == name) f = &c;
-    }
-    if (f == nullptr) {
-      return Usage(absl::StrCat("unknown flag --", name, " before the command"));
-    }
-    leading.push_back(a);
-    if (!f->arg.empty() && a.find('=') == std::string::npos && first + 1 < args.size()) {
-      leading.push_back(args[++first]);
-    }
-    ++first;
+  // "--" ends the flags. Split here rather than by CLI11, which hands the words
+  // after it to the parent app once a command's optional ITEM... is satisfied.
+  size_t marker = 0;
+  while (marker < args.size() &&
+         (args[marker] != "--" || (marker > 0 && cl.TakesNextArg(args[marker - 1])))) {
+    ++marker;
   }
-  if (!leading.empty()) {
-    if (first >= args.size()) {
-      if (std::find(leading.begin(), leading.end(), "--help") != leading.end()) {
-        inv.help_text = GeneralHelp();
-        return inv;
-      }
-      return Usage("missing command");
-    }
-    // rest[0] is now a word (or "--"), so the recursion does not come back here.
-    std::vector<std::string> rest(args.begin() + first, args.end());
-    size_t words = 1;
-    Match(rest, &words);
-    rest.insert(rest.begin() + words, leading.begin(), leading.end());
-    return ParseArgs(rest, env, now);
+  const std::vector<std::string> after_marker(args.begin() + std::min(marker + 1, args.size()),
+                                              args.end());
+  // CLI11 takes the arguments last first.
+  std::vector<std::string> reversed(args.rend() - marker, args.rend());
+  try {
+    cl.root().parse(reversed);
+  } catch (const CLI::CallForHelp&) {
+    inv.help_text = HelpFor(cl, cl.Selected());
+    return inv;
+  } catch (const CLI::ParseError& e) {
+    return Usage(FromCli11(e, cl));  // CLI11's exceptions end here
   }
-  size_t consumed = 0;
-  const CommandSpec* spec = Match(args, &consumed);
-  if (spec == nullptr) {
-    // Name the group's subcommands when the first word is a known group.
-    const std::set<std::string> subs = Subcommands(args[0]);
-    if (!subs.empty() && args.size() > 1 && (args[1] == "--help" || args[1] == "-h")) {
-      inv.help_text = GroupHelp(args[0]);
-      return inv;
-    }
-    if (!subs.empty()) {
-      const std::string got = args.size() > 1 ? absl::StrCat("\"", args[1], "\"") : "nothing";
-      return Usage(absl::StrCat("\"", args[0], "\" needs a subcommand (", absl::StrJoin(subs, ", "),
-                                "), got ", got));
-    }
-    return Usage(absl::StrCat("unknown command \"", args[0], "\""));
-  }
-  inv.command = spec->command;
-  inv.service = spec->service;
+  CLI::App* const selected = cl.Selected();
+  if (selected == &cl.root() && marker < args.size()) return Usage("unknown command \"--\"");
+  if (absl::Status s = Leftovers(cl, selected); !s.ok()) return s;
+  const CommandInfo& spec = *cl.Info(selected);
+  inv.command = spec.command;
+  inv.service = spec.service;
 
-  // Split flags from positionals, checking each flag against the spec.
+  // The flags given (root's: common flags before the command), by name.
   FlagMap flags;
-  std::vector<std::string> positional;
-  bool flags_done = false;
-  for (size_t i = consumed; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (flags_done || a.size() < 2 || a[0] != '-' ||
-        (a[1] != '-' && a != "-h")) {  // "-5" style values are positionals
-      positional.push_back(a);
-      continue;
-    }
-    if (a == "--") {
-      flags_done = true;
-      continue;
-    }
-    if (a == "-h" || a == "--help") {
-      inv.command = Command::kHelp;
-      inv.help_text = CommandHelp(*spec);
-      return inv;
-    }
-    std::string name = a.substr(2);
-    std::optional<std::string> value;
-    if (const size_t eq = name.find('='); eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-    }
-    const FlagSpec* f = nullptr;
-    for (const auto* list : {&spec->flags, &CommonFlags()}) {
-      for (const auto& candidate : *list) {
-        if (candidate.name == name) f = &candidate;
+  for (const CLI::App* app : {&cl.root(), selected}) {
+    for (const CLI::Option* o : app->get_options()) {
+      if (o->count() == 0 || o->get_positional()) continue;
+      const std::string name = o->get_name().substr(2);
+      if (o->count() > 1 || flags.contains(name)) {
+        return Usage(absl::StrCat("--", name, " given twice"));
       }
+      flags[name] = IsFlag(o) ? "" : o->results().front();
     }
-    if (f == nullptr) {
-      if (name == "token" || name == "admin-token") {
-        return Usage(absl::StrCat("--", name,
-                                  ": the admin token is read from ISS_ADMIN_TOKEN only "
-                                  "(never from a flag)"));
-      }
-      return Usage(
-          absl::StrCat("unknown flag --", name, " for \"", absl::StrJoin(spec->path, " "), "\""));
-    }
-    if (f->arg.empty()) {
-      if (value.has_value()) return Usage(absl::StrCat("--", name, " takes no value"));
-      value = "";
-    } else if (!value.has_value()) {
-      if (i + 1 >= args.size())
-        return Usage(absl::StrCat("--", name, " needs a value (", f->arg, ")"));
-      value = args[++i];
-    }
-    if (flags.contains(name)) return Usage(absl::StrCat("--", name, " given twice"));
-    flags[name] = *value;
   }
-
-  if (static_cast<int>(positional.size()) < spec->min_positional ||
-      (spec->max_positional >= 0 && static_cast<int>(positional.size()) > spec->max_positional)) {
-    if (positional.size() > static_cast<size_t>(spec->max_positional) &&
-        spec->max_positional >= 0) {
-      return Usage(absl::StrCat("unexpected argument \"", positional[spec->max_positional],
-                                "\" for \"", absl::StrJoin(spec->path, " "), "\""));
-    }
-    return Usage(absl::StrCat("\"", absl::StrJoin(spec->path, " "), "\" needs ", spec->positional));
+  std::vector<std::string> positional =
+      spec.args == nullptr ? std::vector<std::string>{} : spec.args->results();
+  positional.insert(positional.end(), after_marker.begin(), after_marker.end());
+  if (static_cast<int>(positional.size()) < spec.min_positional) {
+    return Usage(absl::StrCat("\"", PathOf(selected), "\" needs ", spec.positional));
+  }
+  if (spec.max_positional >= 0 && static_cast<int>(positional.size()) > spec.max_positional) {
+    return Usage(absl::StrCat("unexpected argument \"", positional[spec.max_positional],
+                              "\" for \"", PathOf(selected), "\""));
   }
 
   auto has = [&](const std::string& n) { return flags.contains(n); };
@@ -633,7 +626,7 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args, const
     inv.items = SplitIds(flags["items"]);
     if (inv.items.empty()) return Usage("--items: no item id given");
   }
-  if (spec->max_positional < 0) {
+  if (spec.max_positional < 0) {
     for (const auto& p : positional) inv.items.push_back(p);
   }
 
