@@ -13,6 +13,7 @@ pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET rdkafka)
 pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx)
 pkg_check_modules(ICU REQUIRED IMPORTED_TARGET icu-uc icu-i18n)  # grapheme clusters (Pee-Bot)
 find_package(nlohmann_json 3 REQUIRED)
+find_package(CLI11 2.1 CONFIG REQUIRED)  # header-only: issctl's subcommands
 if(ISS_BUILD_TESTS)
   find_package(GTest CONFIG REQUIRED)
 endif()
