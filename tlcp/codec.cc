@@ -5,6 +5,7 @@
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
+#include "common/percent.h"
 #include "common/utf8.h"
 
 namespace iss::tlcp {
@@ -59,13 +60,6 @@ int HexDigit(char c) {
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
-}
-
-void AppendHex(std::string& out, unsigned char c) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  out.push_back('%');
-  out.push_back(kHex[c >> 4]);
-  out.push_back(kHex[c & 0xF]);
 }
 
 // Percent-decodes without UTF-8 checks; `plus_is_space` for form bodies.
@@ -249,7 +243,7 @@ std::string EncodeValue(std::string_view value) {
     const auto c = static_cast<unsigned char>(value[i]);
     const bool marker = i == 0 && (c == '#' || c == '$' || c == '^');
     if (c < 0x20 || c == 0x7F || c == '%' || c == '|' || marker) {
-      AppendHex(out, c);
+      percent::AppendEscaped(out, c);
     } else {
       out.push_back(value[i]);
     }
@@ -347,20 +341,7 @@ std::string EncodeUpdate(const FieldValues* prev, const FieldValues& next) {
   return out;
 }
 
-std::string FormEncode(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (const char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '.' || c == '_' || c == '~') {
-      out.push_back(ch);
-    } else {
-      AppendHex(out, c);
-    }
-  }
-  return out;
-}
+std::string FormEncode(std::string_view text) { return percent::EncodeUnreserved(text); }
 
 std::string FormatParams(const std::vector<std::pair<std::string, std::string>>& params) {
   std::string out;

@@ -2,6 +2,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/percent.h"
 #include "nlohmann/json.hpp"
 #include "services/peebot/json_fields.h"
 #include "services/peebot/tid.h"
@@ -13,16 +14,7 @@ using Json = nlohmann::json;
 
 // Query values we send are DIDs, NSIDs and TIDs; escape anything else anyway.
 std::string QueryEscape(const std::string& s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == ':') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out += {'%', kHex[c >> 4], kHex[c & 0xF]};
-    }
-  }
-  return out;
+  return percent::Encode(s, [](unsigned char c) { return percent::Unreserved(c) || c == ':'; });
 }
 
 }  // namespace

@@ -15,13 +15,10 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "common/percent.h"
 
 namespace iss::peebot {
 namespace {
-
-bool Unreserved(unsigned char c) {
-  return std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
-}
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -51,19 +48,7 @@ absl::StatusOr<std::string> PercentDecode(absl::string_view s, bool plus_is_spac
 }  // namespace
 
 std::string PercentEncode(absl::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size() * 3);
-  for (unsigned char c : s) {
-    if (Unreserved(c)) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
+  return percent::EncodeUnreserved(std::string_view(s.data(), s.size()));
 }
 
 absl::StatusOr<BaseUri> NormalizeUrl(absl::string_view url) {

@@ -39,6 +39,7 @@
 #include "common/endpoint.h"
 #include "common/log.h"
 #include "common/net.h"
+#include "common/percent.h"
 #include "tools/simulator/model.h"
 
 namespace iss::sim {
@@ -84,15 +85,8 @@ std::string Param(const std::map<std::string, std::string>& params, const std::s
 // The message argument of CONERR/END/REQERR/ERROR: the server percent-encodes
 // the characters that would break the line (the separator ',' among them).
 std::string EncodeText(std::string_view text) {
-  std::string out;
-  for (const char c : text) {
-    if (c == '%' || c == ',' || c == '\r' || c == '\n') {
-      absl::StrAppend(&out, absl::StrFormat("%%%02X", static_cast<unsigned char>(c)));
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
+  return percent::Encode(
+      text, [](unsigned char c) { return c != '%' && c != ',' && c != '\r' && c != '\n'; });
 }
 
 // What Lightstreamer Server says with each session code (TLCP Appendix A).
