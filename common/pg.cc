@@ -182,13 +182,17 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect(const std::string& dsn
   return conn;
 }
 
-std::unique_ptr<pqxx::connection> ConnectUntilShutdown(const std::string& dsn) {
+absl::StatusOr<std::unique_ptr<pqxx::connection>> ConnectWithRetry(const std::string& dsn,
+                                                                   absl::Duration give_up_after) {
+  const absl::Time deadline = absl::Now() + give_up_after;
   absl::Duration backoff = absl::Milliseconds(200);
   for (;;) {
     auto conn = Connect(dsn);
-    if (conn.ok()) return *std::move(conn);
+    if (conn.ok() || absl::Now() >= deadline) return conn;
     log::Warn("database not reachable yet", {{"error", conn.status().ToString()}});
-    if (WaitForShutdownFor(backoff)) return nullptr;
+    if (WaitForShutdownFor(std::min(backoff, deadline - absl::Now()))) {
+      return absl::CancelledError("shutdown requested while connecting to PostgreSQL");
+    }
     backoff = std::min(backoff * 2, absl::Seconds(5));
   }
 }

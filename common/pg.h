@@ -40,10 +40,12 @@ absl::Status ValidateDsn(const std::string& dsn);
 // string, UNAVAILABLE with the server's message (password redacted) on failure.
 absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect(const std::string& dsn);
 
-// Connect() until it works, backing off up to 5 s, for a service whose
-// database may come up after it; nullptr once shutdown is requested
+// Connect() until it works, backing off up to 5 s, for a program whose
+// database may come up after it (compose, CI). Gives up with the last error
+// once `give_up_after` has passed, or CANCELLED when shutdown is requested
 // (common/shutdown.h).
-std::unique_ptr<pqxx::connection> ConnectUntilShutdown(const std::string& dsn);
+absl::StatusOr<std::unique_ptr<pqxx::connection>> ConnectWithRetry(
+    const std::string& dsn, absl::Duration give_up_after = absl::InfiniteDuration());
 
 // A service's schema at start-up: migrated when `migrate` (the service's
 // ISS_*_MIGRATE), else at `need` or newer; FAILED_PRECONDITION otherwise,

@@ -25,19 +25,6 @@ constexpr int kExitFailure = 1;
 constexpr int kExitPending = 3;
 constexpr int kExitDatabaseNewer = 4;
 
-// PostgreSQL may still be starting (compose, CI): keep trying until `deadline`.
-absl::StatusOr<std::unique_ptr<pqxx::connection>> ConnectWithRetry(const std::string& dsn,
-                                                                   absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  for (;;) {
-    auto conn = iss::pg::Connect(dsn);
-    if (conn.ok() || absl::Now() >= deadline || iss::ShutdownRequested()) return conn;
-    iss::log::Warn("database not reachable yet, retrying",
-                   {{"error", std::string(conn.status().message())}});
-    iss::WaitForShutdownFor(absl::Seconds(1));
-  }
-}
-
 int Check(pqxx::connection& conn) {
   auto db = iss::pg::SchemaVersion(conn);
   if (!db.ok()) {
@@ -89,27 +76,27 @@ int main(int argc, char** argv) {
     args.push_back(argv[i]);
   }
 
+  std::string dsn, log_level = "info";
+  absl::Duration connect_timeout = absl::Seconds(30);
   EnvConfig cfg("migrate");
-  const auto* dsn = cfg.String("ISS_PG_DSN", std::nullopt, "PostgreSQL connection string", true);
-  const auto* connect_timeout =
-      cfg.Duration("ISS_MIGRATE_CONNECT_TIMEOUT", absl::Seconds(30), absl::ZeroDuration(),
-                   absl::Hours(1), "How long to keep retrying the first connection");
-  const auto* log_level =
-      cfg.Enum("ISS_LOG_LEVEL", "info", {"debug", "info", "warn", "error"}, "Minimum log level");
+  cfg.BindRequired(&dsn, "ISS_PG_DSN", "PostgreSQL connection string", /*secret=*/true);
+  cfg.Bind(&connect_timeout, "ISS_MIGRATE_CONNECT_TIMEOUT", absl::ZeroDuration(), absl::Hours(1),
+           "How long to keep retrying the first connection");
+  cfg.BindEnum(&log_level, "ISS_LOG_LEVEL", {"debug", "info", "warn", "error"},
+               "Minimum log level");
+  // An empty DSN would make libpq fall back to its defaults silently, and a
+  // malformed one never gets better: refuse both now rather than retry.
+  cfg.Check([&dsn]() -> std::string {
+    if (dsn.empty()) return "ISS_PG_DSN=\"\": expected a PostgreSQL connection string";
+    const absl::Status s = pg::ValidateDsn(dsn);
+    return s.ok() ? "" : std::string(s.message());
+  });
   cfg.LoadOrExit(static_cast<int>(args.size()), args.data());
-  if (dsn->empty()) {  // libpq would silently fall back to its defaults
-    std::cerr << "ISS_PG_DSN=\"\": expected a PostgreSQL connection string\n";
-    return 2;
-  }
-  // A malformed DSN never gets better: fail now rather than retry until the timeout.
-  if (absl::Status s = pg::ValidateDsn(*dsn); !s.ok()) {
-    std::cerr << s.message() << "\n";
-    return 2;
-  }
   log::Init("migrate", log::Level::kInfo);
-  (void)log::SetLevel(*log_level);
+  (void)log::SetLevel(log_level);
 
-  auto conn = ConnectWithRetry(*dsn, *connect_timeout);
+  // PostgreSQL may still be starting (compose, CI).
+  auto conn = pg::ConnectWithRetry(dsn, connect_timeout);
   if (!conn.ok()) {
     log::Error("cannot connect to PostgreSQL", {{"error", std::string(conn.status().message())}});
     return kExitFailure;

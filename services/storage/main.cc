@@ -32,8 +32,10 @@ int main(int argc, char** argv) {
   health.Declare("kafka");
 
   // --- schema: migrate (optional), catalog, partitions around today ----------
-  auto conn = pg::ConnectUntilShutdown(config.dsn);
-  if (conn == nullptr) return 0;
+  auto connected = pg::ConnectWithRetry(config.dsn);
+  if (absl::IsCancelled(connected.status())) return 0;
+  if (!connected.ok()) Fail("database", connected.status());
+  std::unique_ptr<pqxx::connection> conn = *std::move(connected);
   if (absl::Status s = pg::EnsureSchema(*conn, config.migrate, /*need=*/2, "ISS_STORAGE_MIGRATE");
       !s.ok()) {
     Fail("database schema", s);
