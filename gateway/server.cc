@@ -106,7 +106,9 @@ void Server::Shutdown(absl::Duration grace) {
   while (absl::Now() < deadline && (state.active.load() > 0 || state.calls.InFlight() > 0)) {
     absl::SleepFor(absl::Milliseconds(5));
   }
-  state.calls.CancelAll(/*streams_only=*/false);
+  // Cancel what is left; a handler still running can start no call after
+  // this (CallTracker::Track refuses), so once none is left none will be.
+  state.calls.CancelAllAndClose();
   state.calls.WaitUntilNone();
   impl_->ioc.stop();
   for (std::thread& t : impl_->threads) t.join();

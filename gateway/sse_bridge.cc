@@ -6,8 +6,12 @@
 namespace iss::gateway {
 
 void SseCall::Begin(grpc::GenericStub* stub) {
+  if (!calls_->Track(&ctx, /*stream=*/true)) {
+    writer_->PostEnd(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the gateway is shutting down"));
+    writer_.reset();
+    return;
+  }
   self_ = shared_from_this();
-  calls_->Track(&ctx, /*stream=*/true);
   stub->PrepareBidiStreamingCall(&ctx, route_->grpc_path, grpc::StubOptions(), this);
   StartWriteLast(&request, grpc::WriteOptions());
   StartRead(&response_);

@@ -21,7 +21,10 @@ void CallUnary(grpc::GenericStub& stub, const Route& route,
   call->request = MessageToByteBuffer(request);
   call->ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(deadline));
   if (authorization) call->ctx.AddMetadata("authorization", *authorization);
-  calls.Track(&call->ctx, /*stream=*/false);
+  if (!calls.Track(&call->ctx, /*stream=*/false)) {
+    done(UnaryAnswer{grpc::StatusCode::UNAVAILABLE, "", "the gateway is shutting down", ""});
+    return;
+  }
   stub.UnaryCall(&call->ctx, route.grpc_path, grpc::StubOptions(), &call->request, &call->response,
                  [call, route_ptr = &route, tracker = &calls,
                   done = std::move(done)](grpc::Status st) mutable {

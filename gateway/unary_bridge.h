@@ -22,8 +22,9 @@ struct UnaryAnswer {
   std::string details;  // otherwise: google.rpc.Status details (binary), if any
 };
 
-// Starts the call; `done` runs once, on a gRPC thread. The call is tracked
-// in `calls` until after `done` returns.
+// Starts the call; `done` runs once, on a gRPC thread (or at once with
+// UNAVAILABLE when the server is shutting down: no call is started then).
+// The call is tracked in `calls` until after `done` returns.
 void CallUnary(grpc::GenericStub& stub, const Route& route,
                const google::protobuf::Message& request, absl::Duration deadline,
                const std::optional<std::string>& authorization, CallTracker& calls,
