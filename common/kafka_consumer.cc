@@ -16,16 +16,9 @@
 #include "common/log.h"
 #include "common/strings.h"
 
-namespace iss::kafka {
+// Defined in internal, beside the helpers kafka_internal.h declares.
+namespace iss::kafka::internal {
 namespace {
-
-using internal::AsView;
-using internal::CodeFor;
-using internal::ErrStatus;
-using internal::MakeConf;
-using internal::NewHandle;
-using internal::TimeoutMs;
-using internal::ToMillis;
 
 std::vector<TopicPartition> ToVector(const rd_kafka_topic_partition_list_t* list) {
   std::vector<TopicPartition> out;
@@ -314,11 +307,14 @@ class KafkaConsumer final : public Consumer {
 };
 
 }  // namespace
+}  // namespace iss::kafka::internal
+
+namespace iss::kafka {
 
 absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerOptions& options,
                                                            OnAssign on_assign, OnRevoke on_revoke) {
-  auto consumer =
-      std::make_unique<KafkaConsumer>(options, std::move(on_assign), std::move(on_revoke));
+  auto consumer = std::make_unique<internal::KafkaConsumer>(options, std::move(on_assign),
+                                                            std::move(on_revoke));
   if (absl::Status s = consumer->Init(); !s.ok()) return s;
   return consumer;
 }

@@ -16,16 +16,9 @@
 #include "common/log.h"
 #include "common/strings.h"
 
-namespace iss::kafka {
+// Defined in internal, beside the helpers kafka_internal.h declares.
+namespace iss::kafka::internal {
 namespace {
-
-using internal::AsView;
-using internal::CodeFor;
-using internal::ErrStatus;
-using internal::MakeConf;
-using internal::NewHandle;
-using internal::TimeoutMs;
-using internal::ToMillis;
 
 uint64_t NextProducerId() {
   static std::atomic<uint64_t> next{1};
@@ -291,10 +284,13 @@ class KafkaProducer final : public Producer {
 };
 
 }  // namespace
+}  // namespace iss::kafka::internal
+
+namespace iss::kafka {
 
 absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const ProducerOptions& options,
                                                            OnDelivery on_delivery) {
-  auto producer = std::make_unique<KafkaProducer>(std::move(on_delivery));
+  auto producer = std::make_unique<internal::KafkaProducer>(std::move(on_delivery));
   if (absl::Status s = producer->Init(options); !s.ok()) return s;
   return producer;
 }

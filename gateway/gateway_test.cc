@@ -202,6 +202,85 @@ TEST_F(GatewayTest, PathVariablesAndQueryParametersFillTheRequest) {
   EXPECT_EQ(ParseJson(res)["name"], "a/b c/d.txt");
 }
 
+// tests/ops/check_stack.py's flow ("the injected event is stored once (window
+// query)") with the bytes its urllib/http.client requests put on the wire: a
+// tail open, the event injected (401 without the token, 201 with it), seen on
+// the tail, the tail closed, then the window query with percent-encoded
+// microsecond times and page_size 10000 on a fresh `Connection: close`.
+TEST_F(GatewayTest, ContainerCheckInjectTailAndWindowQueryAsPythonSendsThem) {
+  constexpr char kTail[] = "/iss.storage.v1.StorageService/Tail";
+  constexpr char kWindow[] = "/iss.storage.v1.StorageService/QueryWindow";
+  iss::telemetry::v1::TelemetryEvent event;
+  event.set_item_id("CONTAINER_CHECK");
+  event.set_value("42");
+  event.mutable_source_ts()->set_seconds(1796239944);  // 2026-12-02T19:32:24Z
+  event.mutable_source_ts()->set_nanos(123456000);
+  g->storage->Stream(kTail, {}, /*hold=*/true);
+  iss::storage::v1::QueryWindowResponse stored;
+  *stored.add_events() = event;
+  g->storage->Reply(kWindow, stored);
+
+  testing::SseClient tail(port(), "/api/v1/telemetry:tail?item_ids=CONTAINER_CHECK",
+                          {{"Accept", "text/event-stream"}});
+  ASSERT_TRUE(iss::testing::WaitFor([&] { return g->storage->OpenStreams() == 1; }));
+  const std::string ingest_body =
+      R"({"itemId": "CONTAINER_CHECK", "sourceTs": "2026-12-02T19:33:24.123456Z", "value": "42"})";
+  auto post = [&](bool token) {
+    return absl::StrCat("POST /api/v1/ingest/test HTTP/1.1\r\nAccept-Encoding: identity\r\n",
+                        "Content-Type: application/json\r\nContent-Length: ", ingest_body.size(),
+                        "\r\nHost: 127.0.0.1\r\nUser-Agent: Python-urllib/3.11\r\n",
+                        token ? absl::StrCat("Authorization: Bearer ", kToken, "\r\n") : "",
+                        "Connection: close\r\n\r\n", ingest_body);
+  };
+  auto refused = testing::RawExchange(port(), post(false), 1);
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_EQ(refused[0].status, 401) << refused[0].body;
+  auto created = testing::RawExchange(port(), post(true), 1);
+  ASSERT_EQ(created.size(), 1u);
+  EXPECT_EQ(created[0].status, 201) << created[0].body;
+  iss::ingest::v1::IngestTestEventRequest injected;
+  ASSERT_TRUE(injected.ParseFromString(
+      g->ingest->LastCall("/iss.ingest.v1.IngestService/IngestTestEvent")->request));
+  EXPECT_EQ(injected.item_id(), "CONTAINER_CHECK");
+  EXPECT_EQ(injected.value(), "42");
+  EXPECT_EQ(google::protobuf::util::TimeUtil::ToString(injected.source_ts()),
+            "2026-12-02T19:33:24.123456Z");
+
+  ASSERT_EQ(g->storage->Push(kTail, event), 1);
+  tail.ReadUntil([](const std::string& s) { return absl::StrContains(s, "\"42\""); });
+  ASSERT_EQ(tail.DataLines().size(), 1u) << tail.received();
+  EXPECT_EQ(Json::parse(tail.DataLines()[0])["value"], "42");
+  iss::storage::v1::TailRequest tail_req;
+  ASSERT_TRUE(tail_req.ParseFromString(g->storage->LastCall(kTail)->request));
+  EXPECT_THAT(tail_req.item_ids(), ::testing::ElementsAre("CONTAINER_CHECK"));
+  tail.Close();
+
+  // urllib.parse.urlencode: ':' as %3A, keys in insertion order.
+  auto window = testing::RawExchange(
+      port(),
+      "GET /api/v1/telemetry:window?item_ids=CONTAINER_CHECK"
+      "&start_time=2026-12-02T19%3A32%3A24.123456Z&end_time=2026-12-02T19%3A38%3A24.654321Z"
+      "&page_size=10000 HTTP/1.1\r\nAccept-Encoding: identity\r\nHost: 127.0.0.1\r\n"
+      "User-Agent: Python-urllib/3.11\r\nConnection: close\r\n\r\n",
+      1);
+  ASSERT_EQ(window.size(), 1u);
+  ASSERT_EQ(window[0].status, 200) << window[0].body;
+  Json events = Json::parse(window[0].body)["events"];
+  ASSERT_EQ(events.size(), 1u) << window[0].body;
+  EXPECT_EQ(events[0]["itemId"], "CONTAINER_CHECK");
+  EXPECT_EQ(events[0]["value"], "42");
+  iss::storage::v1::QueryWindowRequest w;
+  ASSERT_TRUE(w.ParseFromString(g->storage->LastCall(kWindow)->request));
+  EXPECT_THAT(w.item_ids(), ::testing::ElementsAre("CONTAINER_CHECK"));
+  EXPECT_EQ(google::protobuf::util::TimeUtil::ToString(w.start_time()),
+            "2026-12-02T19:32:24.123456Z");
+  EXPECT_EQ(google::protobuf::util::TimeUtil::ToString(w.end_time()),
+            "2026-12-02T19:38:24.654321Z");
+  EXPECT_EQ(w.page_size(), 10000);
+  EXPECT_TRUE(w.page_token().empty());
+  g->storage->Reply(kWindow, iss::storage::v1::QueryWindowResponse());
+}
+
 TEST_F(GatewayTest, BodyStarAndFieldBodies) {
   HttpResponse res = HttpCall(port(), "POST", "/api/v1/ingest/test",
                               R"({"itemId":"USLAB000061","sourceTs":"2025-01-01T12:00:00Z",)"

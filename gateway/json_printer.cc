@@ -12,25 +12,9 @@
 
 // FastMessageToJson: a message printed through reflection. Its twin from the
 // wire format is wire_json.cc; json_values.h holds what both write.
-namespace iss::gateway {
+// The helpers live in json_internal, beside what json_values.h declares.
+namespace iss::gateway::json_internal {
 namespace {
-
-using google::protobuf::Descriptor;
-using google::protobuf::FieldDescriptor;
-using google::protobuf::Message;
-using google::protobuf::Reflection;
-using WellKnown = Descriptor::WellKnownType;
-
-using json_internal::AppendDouble;
-using json_internal::AppendFloat;
-using json_internal::AppendInt;
-using json_internal::AppendTimestamp;
-using json_internal::CamelPath;
-using json_internal::DateCache;
-using json_internal::IsDynamicJson;
-using json_internal::IsWrapper;
-using json_internal::Supported;
-using json_internal::SupportedCached;
 
 void AppendMessage(std::string& out, const Message& msg);
 
@@ -168,10 +152,13 @@ void AppendMessage(std::string& out, const Message& msg) {
 }
 
 }  // namespace
+}  // namespace iss::gateway::json_internal
 
-bool FastMessageToJson(const Message& msg, std::string* out) {
-  if (!SupportedCached(msg.GetDescriptor())) return false;
-  AppendMessage(*out, msg);
+namespace iss::gateway {
+
+bool FastMessageToJson(const google::protobuf::Message& msg, std::string* out) {
+  if (!json_internal::SupportedCached(msg.GetDescriptor())) return false;
+  json_internal::AppendMessage(*out, msg);
   return true;
 }
 

@@ -13,10 +13,6 @@
 
 namespace iss::gateway::json_internal {
 
-using google::protobuf::Descriptor;
-using google::protobuf::FieldDescriptor;
-using WellKnown = Descriptor::WellKnownType;
-
 // The wrappers (google.protobuf.Int64Value, ...): printed as their bare value.
 bool IsWrapper(const Descriptor* d) {
   const WellKnown w = d->well_known_type();

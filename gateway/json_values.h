@@ -15,6 +15,13 @@
 
 namespace iss::gateway::json_internal {
 
+// The protobuf names both printers (and json_values.cc) use, declared once.
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+using google::protobuf::Reflection;
+using WellKnown = google::protobuf::Descriptor::WellKnownType;
+
 // google.protobuf.Int64Value & co.: printed as their bare value.
 bool IsWrapper(const google::protobuf::Descriptor* d);
 // Any, Struct, Value, ListValue: left to protobuf's printer.

@@ -17,25 +17,9 @@
 
 // FastWireToJson (declared in json_printer.h): the same JSON as
 // FastMessageToJson, straight from the serialized bytes.
-namespace iss::gateway {
+// The helpers live in json_internal, beside what json_values.h declares.
+namespace iss::gateway::json_internal {
 namespace {
-
-using google::protobuf::Descriptor;
-using google::protobuf::FieldDescriptor;
-using google::protobuf::Message;
-using google::protobuf::Reflection;
-using WellKnown = Descriptor::WellKnownType;
-
-using json_internal::AppendDouble;
-using json_internal::AppendFloat;
-using json_internal::AppendInt;
-using json_internal::AppendTimestamp;
-using json_internal::CamelPath;
-using json_internal::DateCache;
-using json_internal::IsDynamicJson;
-using json_internal::IsWrapper;
-using json_internal::Supported;
-using json_internal::SupportedCached;
 
 // ---------------------------------------------------------------------------
 // Straight from the wire format. Each message type gets a plan once (fields in
@@ -488,12 +472,16 @@ class WirePrinter {
 };
 
 }  // namespace
+}  // namespace iss::gateway::json_internal
 
-bool FastWireToJson(const Descriptor* type, std::string_view wire, std::string* out) {
-  const MsgPlan* plan = Plans().Get(type);
+namespace iss::gateway {
+
+bool FastWireToJson(const google::protobuf::Descriptor* type, std::string_view wire,
+                    std::string* out) {
+  const json_internal::MsgPlan* plan = json_internal::Plans().Get(type);
   if (plan == nullptr) return false;
   const size_t size = out->size();
-  WirePrinter printer(*out);
+  json_internal::WirePrinter printer(*out);
   if (printer.Message(*plan, wire.data(), wire.data() + wire.size(), 0)) return true;
   out->resize(size);
   return false;

@@ -142,6 +142,7 @@ class Stack:
         cfg = subprocess.run(self.compose + ["config"], capture_output=True, text=True, check=True).stdout
         self.config = yaml.safe_load(cfg)["services"]
         self.base = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+        self.window_refusal = "none"  # the last window query not answered 200
 
     def name(self, svc):
         return f"{self.project}-{svc}"
@@ -164,6 +165,8 @@ class Stack:
                                     "page_size": 10000})
         status, body = request("GET", GATEWAY, f"/api/v1/telemetry:window?{q}")
         if status != 200:
+            # Said in the failure detail: a refused query and an empty answer both show as [].
+            self.window_refusal = f"{status} {body[:300]}"
             return None
         return json.loads(body).get("events", [])
 
@@ -255,7 +258,8 @@ def check_flow(stack):
     check(event is not None, "the injected event came back on the SSE tail")
     tail.close()
     rows = wait_for(lambda: [e for e in stack.stored(item, since) or [] if e.get("value") == "42"], 30)
-    check(len(rows or []) == 1, "the injected event is stored once (window query)", str(rows))
+    check(len(rows or []) == 1, "the injected event is stored once (window query)",
+          f"{rows}; last refused window query: {stack.window_refusal}")
     out = podman("exec", stack.name("postgres"), "psql", "-U", "iss", "-d", "iss", "-Atc",
                  "SELECT count(*) FROM schema_migrations").stdout.strip()
     want = len(list((ROOT / "migrations").glob("*.sql")))
@@ -321,7 +325,7 @@ def check_kill_restart(stack):
     rows = wait_for(lambda: (lambda r: r if r is not None and len(r) >= n else None)(stack.stored(item, since)), 150)
     values = sorted(int(e["value"]) for e in rows or [])
     check(values == list(range(n)), f"all {n} events stored exactly once after the crash",
-          f"{len(values)} stored: {values[:50]}")
+          f"{len(values)} stored: {values[:50]}; last refused window query: {stack.window_refusal}")
 
 
 def check_postgres_restart(stack):
@@ -339,7 +343,7 @@ def check_postgres_restart(stack):
     check(tail.wait_item(item, "7", 30) is not None, "... comes back on the SSE tail")
     tail.close()
     rows = wait_for(lambda: stack.stored(item, since), 30)
-    check(bool(rows), "... and is stored")
+    check(bool(rows), "... and is stored", f"last refused window query: {stack.window_refusal}")
 
 
 def check_down(stack):

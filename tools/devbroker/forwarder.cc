@@ -10,6 +10,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
@@ -139,40 +142,16 @@ void TcpForwarder::AcceptLoop() {
     connections_.fetch_add(1);
     absl::MutexLock lock(&mu_);
     ++active_relays_;
-    if (advertised_) {
-      std::thread([this, client, upstream] { RelayFrames(client, upstream); }).detach();
-    } else {
-      std::thread([this, client, upstream] { Relay(client, upstream); }).detach();
-    }
+    std::thread([this, client, upstream] { Relay(client, upstream); }).detach();
   }
 }
 
+// Copies both directions until either side closes or shutdown. With
+// advertised addresses every byte passes through the rewriter (whole Kafka
+// frames, broker addresses replaced); without, bytes go on as read.
 void TcpForwarder::Relay(int client, int upstream) {
-  char buf[64 * 1024];
-  for (;;) {
-    pollfd fds[3] = {{client, POLLIN, 0}, {upstream, POLLIN, 0}, {wake_[0], POLLIN, 0}};
-    if (poll(fds, 3, -1) < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    if (fds[2].revents) break;
-    bool open = true;
-    for (int i = 0; i < 2 && open; ++i) {
-      if (!fds[i].revents) continue;
-      const ssize_t n = read(fds[i].fd, buf, sizeof(buf));
-      if (n < 0 && errno == EINTR) continue;
-      open = n > 0 && WriteAll(i == 0 ? upstream : client, buf, static_cast<size_t>(n));
-    }
-    if (!open) break;
-  }
-  close(client);
-  close(upstream);
-  absl::MutexLock lock(&mu_);
-  --active_relays_;  // last touch of `this`: the destructor may proceed
-}
-
-void TcpForwarder::RelayFrames(int client, int upstream) {
-  AddressRewriter rewriter(advertised_);
+  std::optional<AddressRewriter> rewriter;
+  if (advertised_) rewriter.emplace(advertised_);
   char buf[64 * 1024];
   std::string out;
   for (;;) {
@@ -191,23 +170,26 @@ void TcpForwarder::RelayFrames(int client, int upstream) {
         open = false;
         break;
       }
-      out.clear();
-      const std::string_view bytes(buf, static_cast<size_t>(n));
-      const absl::Status s =
-          i == 0 ? rewriter.FromClient(bytes, &out) : rewriter.FromBroker(bytes, &out);
-      if (!s.ok()) {  // never pass on what could not be rewritten
-        log::Warn("devbroker: closing a connection", {{"error", std::string(s.message())}});
-        open = false;
-        break;
+      std::string_view bytes(buf, static_cast<size_t>(n));
+      if (rewriter) {
+        out.clear();
+        const absl::Status s =
+            i == 0 ? rewriter->FromClient(bytes, &out) : rewriter->FromBroker(bytes, &out);
+        if (!s.ok()) {  // never pass on what could not be rewritten
+          log::Warn("devbroker: closing a connection", {{"error", std::string(s.message())}});
+          open = false;
+          break;
+        }
+        bytes = out;
       }
-      open = WriteAll(i == 0 ? upstream : client, out.data(), out.size());
+      open = WriteAll(i == 0 ? upstream : client, bytes.data(), bytes.size());
     }
     if (!open) break;
   }
   close(client);
   close(upstream);
   absl::MutexLock lock(&mu_);
-  --active_relays_;
+  --active_relays_;  // last touch of `this`: the destructor may proceed
 }
 
 }  // namespace iss::devbroker

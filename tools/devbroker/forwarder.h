@@ -41,7 +41,6 @@ class TcpForwarder {
   TcpForwarder() = default;
   void AcceptLoop();
   void Relay(int client, int upstream);
-  void RelayFrames(int client, int upstream);
 
   int listen_fd_ = -1;
   int wake_[2] = {-1, -1};  // written on shutdown; every poll() watches it
