@@ -1,5 +1,8 @@
 #include "services/peebot/testing/fake_api.h"
 
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
 namespace iss::peebot::testing {
@@ -23,6 +26,15 @@ FakeRateWindows::Window& FakeRateWindows::For(const std::string& account) {
   const int64_t number = absl::ToUnixSeconds(absl::Now()) / seconds_;
   if (w.number != number) w = Window{number, 0};
   return w;
+}
+
+void FakeRateWindows::AddHeaders(FakeHttpResponse* res, const std::string& account, int limit,
+                                 std::optional<absl::Time> reset, std::optional<int> remaining) {
+  const Window& w = For(account);
+  res->headers.emplace_back(prefix_ + "Limit", absl::StrCat(limit));
+  res->headers.emplace_back(prefix_ + "Remaining",
+                            absl::StrCat(remaining.value_or(std::max(0, limit - w.used))));
+  res->headers.emplace_back(prefix_ + "Reset", format_reset_(reset.value_or(Reset(w))));
 }
 
 }  // namespace iss::peebot::testing

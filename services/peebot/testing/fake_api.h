@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -82,22 +83,37 @@ class FakeScript {
 
 // Fixed rate-limit windows per account, aligned to the Unix epoch (as the
 // networks count them): the use of the current window, restarted when a new
-// one begins. Not thread-safe: its owner's lock guards it.
+// one begins, and the headers that tell it. Not thread-safe: its owner's lock
+// guards it.
 class FakeRateWindows {
  public:
   struct Window {
     int64_t number = 0;  // Unix time / window length
     int used = 0;
   };
-  explicit FakeRateWindows(absl::Duration length) : seconds_(absl::ToInt64Seconds(length)) {}
+  // Headers named <header_prefix>Limit, ...Remaining, ...Reset; the reset
+  // time as `format_reset` writes it.
+  FakeRateWindows(absl::Duration length, std::string header_prefix,
+                  std::function<std::string(absl::Time)> format_reset)
+      : seconds_(absl::ToInt64Seconds(length)),
+        prefix_(std::move(header_prefix)),
+        format_reset_(std::move(format_reset)) {}
 
   Window& For(const std::string& account);
   absl::Time Reset(const Window& w) const {
     return absl::FromUnixSeconds((w.number + 1) * seconds_);
   }
 
+  // Limit, Remaining (what `account`'s window has left of `limit`, or
+  // `remaining`) and Reset (the window's end, or `reset`).
+  void AddHeaders(FakeHttpResponse* res, const std::string& account, int limit,
+                  std::optional<absl::Time> reset = std::nullopt,
+                  std::optional<int> remaining = std::nullopt);
+
  private:
   int64_t seconds_;
+  std::string prefix_;
+  std::function<std::string(absl::Time)> format_reset_;
   std::map<std::string, Window> windows_;
 };
 

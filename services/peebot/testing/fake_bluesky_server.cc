@@ -70,7 +70,9 @@ struct FakeBlueskyState {
   std::map<std::string, AccessToken> access ABSL_GUARDED_BY(mu);
   std::map<std::string, RefreshToken> refresh ABSL_GUARDED_BY(mu);
   std::map<std::string, std::deque<absl::Time>> logins ABSL_GUARDED_BY(mu);  // per identifier
-  FakeRateWindows budgets ABSL_GUARDED_BY(mu){absl::Hours(1)};               // per DID
+  FakeRateWindows budgets ABSL_GUARDED_BY(mu){absl::Hours(1), "RateLimit-", [](absl::Time t) {
+                                                return absl::StrCat(absl::ToUnixSeconds(t));
+                                              }};  // per DID
   std::vector<FakeBlueskyPost> posts ABSL_GUARDED_BY(mu);
   std::map<std::string, int> calls ABSL_GUARDED_BY(mu);
   std::map<std::string, std::vector<int>> statuses ABSL_GUARDED_BY(mu);
@@ -149,13 +151,7 @@ struct FakeBlueskyState {
                       std::optional<absl::Time> reset_override = std::nullopt,
                       std::optional<int> remaining_override = std::nullopt)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    FakeRateWindows::Window& b = budgets.For(did);
-    const absl::Time reset = reset_override.value_or(budgets.Reset(b));
-    res->headers.emplace_back("RateLimit-Limit", absl::StrCat(points_per_hour));
-    res->headers.emplace_back(
-        "RateLimit-Remaining",
-        absl::StrCat(remaining_override.value_or(std::max(0, points_per_hour - b.used))));
-    res->headers.emplace_back("RateLimit-Reset", absl::StrCat(absl::ToUnixSeconds(reset)));
+    budgets.AddHeaders(res, did, points_per_hour, reset_override, remaining_override);
     res->headers.emplace_back("RateLimit-Policy", absl::StrCat(points_per_hour, ";w=3600"));
   }
 

@@ -86,7 +86,8 @@ struct FakeMastodonState {
   mutable absl::Mutex mu;
   std::vector<Stored> stored ABSL_GUARDED_BY(mu);
   std::map<std::string, Remembered> keys ABSL_GUARDED_BY(mu);  // account id + '\n' + key
-  FakeRateWindows windows ABSL_GUARDED_BY(mu){kWindow};        // per account id
+  FakeRateWindows windows ABSL_GUARDED_BY(mu){
+      kWindow, "X-RateLimit-", [](absl::Time t) { return Iso8601(t, "%E6S"); }};  // per account
   std::vector<int> answers ABSL_GUARDED_BY(mu);
   std::vector<std::string> bodies ABSL_GUARDED_BY(mu);
   Idempotency mode ABSL_GUARDED_BY(mu) = Idempotency::kReplay;
@@ -133,7 +134,7 @@ struct FakeMastodonState {
     FakeHttpResponse res;
     if (r.status == 429) {
       res = Error(429, "Too many requests");
-      AddRateHeaders(&res, account_id, r.rate_limit_reset, /*remaining=*/0);
+      windows.AddHeaders(&res, account_id, per_window, r.rate_limit_reset, /*remaining=*/0);
     } else if (r.status == 503) {
       res = Error(503, "There was a temporary problem serving your request, please try again");
     } else {
@@ -142,18 +143,6 @@ struct FakeMastodonState {
     }
     res.delay = r.delay;
     return res;
-  }
-
-  void AddRateHeaders(FakeHttpResponse* res, const std::string& account_id,
-                      std::optional<absl::Time> reset = std::nullopt,
-                      std::optional<int> remaining = std::nullopt)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    FakeRateWindows::Window& w = windows.For(account_id);
-    res->headers.emplace_back("X-RateLimit-Limit", absl::StrCat(per_window));
-    res->headers.emplace_back("X-RateLimit-Remaining",
-                              absl::StrCat(remaining.value_or(std::max(0, per_window - w.used))));
-    res->headers.emplace_back("X-RateLimit-Reset",
-                              Iso8601(reset.value_or(windows.Reset(w)), "%E6S"));
   }
 
   Json StatusJson(const Stored& s, const FakeMastodonAccount& a) const {
@@ -200,7 +189,7 @@ struct FakeMastodonState {
         }
         FakeHttpResponse res =
             FakeHttpResponse::Json(200, StatusJson(stored[it->second.index], *a));
-        AddRateHeaders(&res, a->id);
+        windows.AddHeaders(&res, a->id, per_window);
         return res;
       }
     }
@@ -220,7 +209,7 @@ struct FakeMastodonState {
     FakeRateWindows::Window& w = windows.For(a->id);
     if (w.used >= per_window) {
       FakeHttpResponse res = Error(429, "Too many requests");
-      AddRateHeaders(&res, a->id);
+      windows.AddHeaders(&res, a->id, per_window);
       return res;
     }
     ++w.used;
@@ -232,7 +221,7 @@ struct FakeMastodonState {
     if (fault && fault->replaces())
       return Fault(*fault, a->id);  // created; answer lost or an error
     FakeHttpResponse res = FakeHttpResponse::Json(200, StatusJson(stored.back(), *a));
-    AddRateHeaders(&res, a->id);
+    windows.AddHeaders(&res, a->id, per_window);
     if (fault) res.delay = fault->delay;
     return res;
   }
