@@ -277,6 +277,12 @@ struct Client::Impl : public SessionEvents {
   asio::awaitable<void> Serve(Ws& ws, std::string* reason);
   asio::awaitable<std::string> ConnectAndServe(const Target& target);
   template <typename Ws>
+  asio::awaitable<std::string> HandshakeAndServe(Ws& ws, const Target& target,
+                                                 const std::string& host_header,
+                                                 std::shared_ptr<bool> done,
+                                                 std::shared_ptr<bool> stalled,
+                                                 std::string* reason);
+  template <typename Ws>
   asio::awaitable<bool> Write(Ws& ws, const std::vector<std::string>& requests,
                               std::string* reason);
   asio::awaitable<void> Watchdog(std::shared_ptr<bool> done, std::function<void()> kill,
@@ -426,16 +432,6 @@ asio::awaitable<std::string> Client::Impl::ConnectAndServe(const Target& target)
   const std::string host_header = (target.port == (options.tls ? 443 : 80))
                                       ? target.host
                                       : absl::StrCat(target.host, ":", target.port);
-  auto decorate = [this](websocket::request_type& req) {
-    req.set(http::field::sec_websocket_protocol, options.subprotocol);
-    req.set(http::field::user_agent, "iss-ingestion");
-  };
-  auto check_subprotocol = [this](const websocket::response_type& res) -> std::string {
-    if (res[http::field::sec_websocket_protocol] != options.subprotocol) {
-      return absl::StrCat("handshake: server did not accept subprotocol ", options.subprotocol);
-    }
-    return "";
-  };
 
   std::string reason;
   auto done = std::make_shared<bool>(false);
@@ -450,23 +446,11 @@ asio::awaitable<std::string> Client::Impl::ConnectAndServe(const Target& target)
     beast::get_lowest_layer(ws).expires_after(timeout);
     co_await beast::get_lowest_layer(ws).async_connect(endpoints, ok);
     if (ec) co_return absl::StrCat("connect: ", ec.message());
-    beast::get_lowest_layer(ws).expires_never();
-    websocket::stream_base::timeout t =
-        websocket::stream_base::timeout::suggested(beast::role_type::client);
-    t.handshake_timeout = timeout;
-    ws.set_option(t);
-    ws.set_option(websocket::stream_base::decorator(decorate));
-    ws.read_message_max(kMaxFrameBytes);
-    websocket::response_type res;
-    co_await ws.async_handshake(res, host_header, target.path, ok);
-    if (ec) co_return absl::StrCat("handshake: ", ec.message());
-    if (std::string bad = check_subprotocol(res); !bad.empty()) co_return bad;
-    close_current = [&ws] {
-      boost::system::error_code ignored;
-      beast::get_lowest_layer(ws).socket().close(ignored);
-    };
-    asio::co_spawn(executor, Watchdog(done, close_current, stalled), asio::detached);
-    co_await Serve(ws, &reason);
+    if (std::string bad =
+            co_await HandshakeAndServe(ws, target, host_header, done, stalled, &reason);
+        !bad.empty()) {
+      co_return bad;
+    }
   } else {
     websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(executor, *ssl_ctx);
     // A control link may be another host: SNI and the certificate check follow it.
@@ -482,28 +466,53 @@ asio::awaitable<std::string> Client::Impl::ConnectAndServe(const Target& target)
     if (ec) co_return absl::StrCat("connect: ", ec.message());
     co_await ws.next_layer().async_handshake(ssl::stream_base::client, ok);
     if (ec) co_return absl::StrCat("handshake: TLS: ", ec.message());
-    beast::get_lowest_layer(ws).expires_never();
-    websocket::stream_base::timeout t =
-        websocket::stream_base::timeout::suggested(beast::role_type::client);
-    t.handshake_timeout = timeout;
-    ws.set_option(t);
-    ws.set_option(websocket::stream_base::decorator(decorate));
-    ws.read_message_max(kMaxFrameBytes);
-    websocket::response_type res;
-    co_await ws.async_handshake(res, host_header, target.path, ok);
-    if (ec) co_return absl::StrCat("handshake: ", ec.message());
-    if (std::string bad = check_subprotocol(res); !bad.empty()) co_return bad;
-    close_current = [&ws] {
-      boost::system::error_code ignored;
-      beast::get_lowest_layer(ws).socket().close(ignored);
-    };
-    asio::co_spawn(executor, Watchdog(done, close_current, stalled), asio::detached);
-    co_await Serve(ws, &reason);
+    if (std::string bad =
+            co_await HandshakeAndServe(ws, target, host_header, done, stalled, &reason);
+        !bad.empty()) {
+      co_return bad;
+    }
   }
   *done = true;
   close_current = nullptr;
   if (*stalled) reason = "stall: no data or PROBE within keep-alive + margin";
   co_return reason;
+}
+
+// Both transports, once connected (TLS shaken hands): the WebSocket handshake
+// with our subprotocol, then the session until it ends (the watchdog closes a
+// stalled one). "" once the session ran, else why the handshake failed.
+template <typename Ws>
+asio::awaitable<std::string> Client::Impl::HandshakeAndServe(Ws& ws, const Target& target,
+                                                             const std::string& host_header,
+                                                             std::shared_ptr<bool> done,
+                                                             std::shared_ptr<bool> stalled,
+                                                             std::string* reason) {
+  boost::system::error_code ec;
+  beast::get_lowest_layer(ws).expires_never();
+  websocket::stream_base::timeout t =
+      websocket::stream_base::timeout::suggested(beast::role_type::client);
+  t.handshake_timeout = absl::ToChronoNanoseconds(options.connect_timeout);
+  ws.set_option(t);
+  ws.set_option(websocket::stream_base::decorator([this](websocket::request_type& req) {
+    req.set(http::field::sec_websocket_protocol, options.subprotocol);
+    req.set(http::field::user_agent, "iss-ingestion");
+  }));
+  ws.read_message_max(kMaxFrameBytes);
+  websocket::response_type res;
+  co_await ws.async_handshake(res, host_header, target.path,
+                              asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return absl::StrCat("handshake: ", ec.message());
+  if (res[http::field::sec_websocket_protocol] != options.subprotocol) {
+    co_return absl::StrCat("handshake: server did not accept subprotocol ", options.subprotocol);
+  }
+  close_current = [&ws] {
+    boost::system::error_code ignored;
+    beast::get_lowest_layer(ws).socket().close(ignored);
+  };
+  asio::co_spawn(co_await asio::this_coro::executor, Watchdog(done, close_current, stalled),
+                 asio::detached);
+  co_await Serve(ws, reason);
+  co_return "";
 }
 
 asio::awaitable<void> Client::Impl::Run() {
