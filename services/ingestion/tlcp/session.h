@@ -168,6 +168,13 @@ class Session {
   Step OnUpdate(const Message& m, std::string_view line, absl::Time now);
   Step Reconnect(std::string reason, bool rebind);
   Subscription* FindSub(std::string_view arg, std::string_view line);
+  // The subscription (args[0]) and zero-based item index (args[1]) a message
+  // names; sub null (the line counted bad) when either is unknown.
+  struct ItemRef {
+    Subscription* sub = nullptr;
+    size_t index = 0;
+  };
+  ItemRef FindItem(const Message& m, std::string_view line);
   void Deliver(const std::string& item, const FieldValues* values, bool snapshot,
                std::string_view line, absl::Time now, Step& step);
   void Notice(std::string_view what, std::string_view detail);
