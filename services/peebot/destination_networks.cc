@@ -155,12 +155,7 @@ class MastodonNetwork final : public Network {
         return wait;
       }
     }
-    MastodonStatusRequest m;
-    m.text = req.request;
-    m.visibility = o_.visibility;
-    m.language = o_.language;
-    m.idempotency_key = req.idempotency_key;
-    auto r = api_->PostStatus(m);
+    auto r = PostStatus(req.request, req.idempotency_key);
     if (!r.ok()) {
       if (absl::IsInvalidArgument(r.status())) return Failed(r.status().ToString());
       return TransportFailure(r.status());
@@ -175,18 +170,22 @@ class MastodonNetwork final : public Network {
   }
 
   AttemptResult TestPost(const std::string& text, absl::Time now) override {
-    MastodonStatusRequest m;
-    m.text = text;
-    m.visibility = o_.visibility;
-    m.language = o_.language;
-    m.idempotency_key = absl::StrCat("peebot-test-", absl::ToUnixMicros(now));
-    auto r = api_->PostStatus(m);
+    auto r = PostStatus(text, absl::StrCat("peebot-test-", absl::ToUnixMicros(now)));
     if (!r.ok()) return Failed(r.status().ToString());
     if (r->ok()) return Posted(r->status_id);
     return Failed(absl::StrCat("Mastodon answered ", r->http_status, ": ", Head(r->error)));
   }
 
  private:
+  // A status with this destination's fixed visibility and language.
+  absl::StatusOr<MastodonResult> PostStatus(const std::string& text, const std::string& key) {
+    MastodonStatusRequest m;
+    m.text = text;
+    m.visibility = o_.visibility;
+    m.language = o_.language;
+    m.idempotency_key = key;
+    return api_->PostStatus(m);
+  }
   MastodonApi* api_;
   const MastodonNetworkOptions o_;
 };
