@@ -14,16 +14,18 @@
 #include "absl/time/time.h"
 #include "google/protobuf/field_mask.pb.h"
 #include "iss/peebot/v1/peebot.pb.h"
+#include "services/peebot/detector.h"
 
 namespace iss::peebot {
 
 struct PeeBotSettings {
-  double min_rise_percent = 2.0;
-  absl::Duration max_step_gap = absl::Seconds(30);
+  // The detector rule, by default the detector's own defaults (detector.h).
+  double min_rise_percent = DetectorConfig().min_rise_percent;
+  absl::Duration max_step_gap = DetectorConfig().max_step_gap;
   absl::Duration cooldown = absl::Minutes(15);
   uint32_t daily_post_cap = 17;  // the strictest X tier: 17 posts / 24 h
   bool dry_run = false;
-  double ml_per_percent = 82.0;
+  double ml_per_percent = DetectorConfig().ml_per_percent;
   bool paused = false;
   std::string pause_reason;
 };

@@ -2,7 +2,8 @@
 
 #include <openssl/sha.h>
 
-#include <deque>
+#include <algorithm>
+#include <iterator>
 #include <map>
 #include <variant>
 
@@ -44,7 +45,12 @@ std::string FakeCid(const std::string& bytes) {
 
 }  // namespace
 
-struct FakeBlueskyServer::Impl {
+// to_json: the e2e suite's view of a stored post (GET /_fake/received).
+static void to_json(Json& j, const FakeBlueskyPost& p) {
+  j = {{"did", p.did}, {"rkey", p.rkey}, {"uri", p.uri}, {"cid", p.cid}, {"text", p.text}};
+}
+
+struct FakeBlueskyState {
   struct AccessToken {
     std::string did;
     bool expired = false;
@@ -56,20 +62,17 @@ struct FakeBlueskyServer::Impl {
     std::string next_access;
     std::string next_refresh;
   };
-  struct Budget {
-    int64_t window = 0;  // Unix hour
-    int used = 0;
-  };
-
   std::vector<FakeBlueskyAccount> accounts;
   bool tls = false;
 
+  FakeScript script;  // per NSID
   mutable absl::Mutex mu;
-  std::map<std::string, std::deque<FakeReply>> script ABSL_GUARDED_BY(mu);
   std::map<std::string, AccessToken> access ABSL_GUARDED_BY(mu);
   std::map<std::string, RefreshToken> refresh ABSL_GUARDED_BY(mu);
   std::map<std::string, std::deque<absl::Time>> logins ABSL_GUARDED_BY(mu);  // per identifier
-  std::map<std::string, Budget> budgets ABSL_GUARDED_BY(mu);                 // per DID
+  FakeRateWindows budgets ABSL_GUARDED_BY(mu){absl::Hours(1), "RateLimit-", [](absl::Time t) {
+                                                return absl::StrCat(absl::ToUnixSeconds(t));
+                                              }};  // per DID
   std::vector<FakeBlueskyPost> posts ABSL_GUARDED_BY(mu);
   std::map<std::string, int> calls ABSL_GUARDED_BY(mu);
   std::map<std::string, std::vector<int>> statuses ABSL_GUARDED_BY(mu);
@@ -117,25 +120,15 @@ struct FakeBlueskyServer::Impl {
     return res;
   }
 
-  // The scripted reply for this call, if any.
-  std::optional<FakeReply> Next(const std::string& nsid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    auto& q = script[nsid];
-    if (q.empty()) return std::nullopt;
-    FakeReply r = q.front();
-    q.pop_front();
-    return r;
-  }
-
   // What a scripted fault answers (when it replaces the real answer).
   FakeHttpResponse Fault(const FakeReply& r, const std::string& did)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (auto page =
+            r.TransportAnswer(absl::StrCat("<html><body><h1>", r.status, "</h1></body></html>"))) {
+      return *page;
+    }
     FakeHttpResponse res;
-    if (r.drop) {
-      res = FakeHttpResponse::Drop();
-    } else if (r.html) {
-      res = FakeHttpResponse::Text(
-          r.status, absl::StrCat("<html><body><h1>", r.status, "</h1></body></html>"), "text/html");
-    } else if (r.status == 429) {
+    if (r.status == 429) {
       res = Xrpc(429, "RateLimitExceeded", "Rate Limit Exceeded");
       const absl::Time reset = r.rate_limit_reset.value_or(absl::Now() + absl::Minutes(1));
       AddRateHeaders(&res, did, reset, /*remaining=*/0);
@@ -158,21 +151,8 @@ struct FakeBlueskyServer::Impl {
                       std::optional<absl::Time> reset_override = std::nullopt,
                       std::optional<int> remaining_override = std::nullopt)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    Budget& b = BudgetFor(did);
-    const absl::Time reset = reset_override.value_or(absl::FromUnixSeconds((b.window + 1) * 3600));
-    res->headers.emplace_back("RateLimit-Limit", absl::StrCat(points_per_hour));
-    res->headers.emplace_back(
-        "RateLimit-Remaining",
-        absl::StrCat(remaining_override.value_or(std::max(0, points_per_hour - b.used))));
-    res->headers.emplace_back("RateLimit-Reset", absl::StrCat(absl::ToUnixSeconds(reset)));
+    budgets.AddHeaders(res, did, points_per_hour, reset_override, remaining_override);
     res->headers.emplace_back("RateLimit-Policy", absl::StrCat(points_per_hour, ";w=3600"));
-  }
-
-  Budget& BudgetFor(const std::string& did) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    Budget& b = budgets[did];
-    const int64_t hour = absl::ToUnixSeconds(absl::Now()) / 3600;
-    if (b.window != hour) b = Budget{hour, 0};
-    return b;
   }
 
   const FakeBlueskyAccount* Account(const std::string& identifier) const {
@@ -230,7 +210,7 @@ struct FakeBlueskyServer::Impl {
     if (a == nullptr || a->password != password) {
       return Xrpc(401, "AuthenticationRequired", "Invalid identifier or password");
     }
-    const auto r = Next(kCreateSession);
+    const auto r = script.Next(kCreateSession);
     if (r && r->replaces()) return Fault(*r, a->did);
     return Late(FakeHttpResponse::Json(200, Issue(*a, nullptr, nullptr)), r);
   }
@@ -244,7 +224,7 @@ struct FakeBlueskyServer::Impl {
     if (it == refresh.end()) return Xrpc(400, "InvalidToken", "Token could not be verified");
     if (it->second.revoked) return Xrpc(400, "ExpiredToken", "Token has been revoked");
     const FakeBlueskyAccount* a = Account(it->second.did);
-    const auto r = Next(kRefreshSession);
+    const auto r = script.Next(kRefreshSession);
     if (r && r->replaces()) return Fault(*r, a->did);
     if (!it->second.next_refresh.empty()) {  // re-used within the grace period
       return Late(FakeHttpResponse::Json(
@@ -275,7 +255,7 @@ struct FakeBlueskyServer::Impl {
     auto checked = CheckAccess(req);
     if (auto* refused = std::get_if<FakeHttpResponse>(&checked)) return *refused;
     const std::string did = std::get<std::string>(checked);
-    const std::optional<FakeReply> fault = Next(kCreateRecord);
+    const std::optional<FakeReply> fault = script.Next(kCreateRecord);
     if (fault && fault->replaces() && !fault->accept_anyway) return Fault(*fault, did);
 
     const Json body = Json::parse(req.body, nullptr, false);
@@ -324,9 +304,9 @@ struct FakeBlueskyServer::Impl {
                   absl::StrCat("Invalid record key for ", kPost, ": ", body["rkey"].dump()));
     }
     if (rkey.empty()) rkey = FormatTid(absl::ToUnixMicros(absl::Now()), 0);
-    Budget& budget = BudgetFor(did);
+    FakeRateWindows::Window& budget = budgets.For(did);
     if (budget.used + kCreatePoints > points_per_hour) {
-      FakeReply limited = FakeReply::RateLimited(absl::FromUnixSeconds((budget.window + 1) * 3600));
+      FakeReply limited = FakeReply::RateLimited(budgets.Reset(budget));
       return Fault(limited, did);
     }
     for (const FakeBlueskyPost& p : posts) {
@@ -364,7 +344,7 @@ struct FakeBlueskyServer::Impl {
       }
     }
     absl::MutexLock lock(&mu);
-    const auto r = Next(kGetRecord);
+    const auto r = script.Next(kGetRecord);
     if (r && r->replaces()) return Fault(*r, "");
     const FakeBlueskyAccount* a = Account(req.query.at("repo"));
     const std::string did = a == nullptr ? req.query.at("repo") : a->did;
@@ -383,94 +363,74 @@ struct FakeBlueskyServer::Impl {
 
   FakeHttpResponse Received() {
     absl::MutexLock lock(&mu);
-    Json list = Json::array();
-    for (const FakeBlueskyPost& p : posts) {
-      list.push_back(
-          {{"did", p.did}, {"rkey", p.rkey}, {"uri", p.uri}, {"cid", p.cid}, {"text", p.text}});
-    }
-    return FakeHttpResponse::Json(200, {{"posts", list}});
+    return FakeHttpResponse::Json(200, {{"posts", posts}});
   }
 };
 
 absl::StatusOr<std::unique_ptr<FakeBlueskyServer>> FakeBlueskyServer::Start(
     std::vector<FakeBlueskyAccount> accounts, const std::string& address, bool tls) {
+  auto state = std::make_unique<FakeBlueskyState>();
+  state->accounts = std::move(accounts);
+  state->tls = tls;
   std::unique_ptr<FakeBlueskyServer> server(new FakeBlueskyServer());
-  server->impl_ = std::make_unique<Impl>();
-  Impl* impl = server->impl_.get();
-  impl->accounts = std::move(accounts);
-  impl->tls = tls;
-  auto http = FakeHttpServer::Start([impl](const FakeHttpRequest& req) { return impl->Serve(req); },
-                                    {address, tls, 64 * 1024, "fake-bluesky"});
-  if (!http.ok()) return http.status();
-  server->http_ = std::move(*http);
+  if (absl::Status s = server->Listen(std::move(state), address, tls, "fake-bluesky"); !s.ok()) {
+    return s;
+  }
   return server;
 }
 
-FakeBlueskyServer::~FakeBlueskyServer() { http_.reset(); }
-
-int FakeBlueskyServer::port() const { return http_->port(); }
-std::string FakeBlueskyServer::base_url() const { return http_->base_url(); }
-const std::string& FakeBlueskyServer::ca_file() const { return http_->ca_file(); }
+FakeBlueskyServer::~FakeBlueskyServer() = default;
 
 void FakeBlueskyServer::Push(const std::string& nsid, FakeReply reply) {
-  absl::MutexLock lock(&impl_->mu);
-  impl_->script[nsid].push_back(reply);
+  state().script.Push(nsid, reply);
 }
 
 void FakeBlueskyServer::ExpireAccessTokens() {
-  absl::MutexLock lock(&impl_->mu);
-  for (auto& [token, t] : impl_->access) t.expired = true;
+  absl::MutexLock lock(&state().mu);
+  for (auto& [token, t] : state().access) t.expired = true;
 }
 
 void FakeBlueskyServer::RevokeRefreshTokens() {
-  absl::MutexLock lock(&impl_->mu);
-  for (auto& [token, t] : impl_->refresh) t.revoked = true;
+  absl::MutexLock lock(&state().mu);
+  for (auto& [token, t] : state().refresh) t.revoked = true;
 }
 
 void FakeBlueskyServer::set_conflict_answer_already_exists(bool v) {
-  absl::MutexLock lock(&impl_->mu);
-  impl_->already_exists = v;
+  Set(&FakeBlueskyState::already_exists, v);
 }
-
 void FakeBlueskyServer::set_points_per_hour(int points) {
-  absl::MutexLock lock(&impl_->mu);
-  impl_->points_per_hour = points;
+  Set(&FakeBlueskyState::points_per_hour, points);
 }
-
 void FakeBlueskyServer::set_session_limit(int logins) {
-  absl::MutexLock lock(&impl_->mu);
-  impl_->session_limit = logins;
+  Set(&FakeBlueskyState::session_limit, logins);
 }
 
 std::vector<FakeBlueskyPost> FakeBlueskyServer::posts() const {
-  absl::MutexLock lock(&impl_->mu);
-  return impl_->posts;
+  return Get(&FakeBlueskyState::posts);
 }
 
 std::vector<FakeBlueskyPost> FakeBlueskyServer::posts(const std::string& did) const {
-  absl::MutexLock lock(&impl_->mu);
+  const std::vector<FakeBlueskyPost> all = posts();
   std::vector<FakeBlueskyPost> out;
-  for (const auto& p : impl_->posts) {
-    if (p.did == did) out.push_back(p);
-  }
+  std::copy_if(all.begin(), all.end(), std::back_inserter(out),
+               [&did](const FakeBlueskyPost& p) { return p.did == did; });
   return out;
 }
 
 int FakeBlueskyServer::calls(const std::string& nsid) const {
-  absl::MutexLock lock(&impl_->mu);
-  auto it = impl_->calls.find(nsid);
-  return it == impl_->calls.end() ? 0 : it->second;
+  const auto calls = Get(&FakeBlueskyState::calls);
+  auto it = calls.find(nsid);
+  return it == calls.end() ? 0 : it->second;
 }
 
 std::vector<int> FakeBlueskyServer::statuses(const std::string& nsid) const {
-  absl::MutexLock lock(&impl_->mu);
-  auto it = impl_->statuses.find(nsid);
-  return it == impl_->statuses.end() ? std::vector<int>{} : it->second;
+  const auto statuses = Get(&FakeBlueskyState::statuses);
+  auto it = statuses.find(nsid);
+  return it == statuses.end() ? std::vector<int>{} : it->second;
 }
 
 std::vector<std::string> FakeBlueskyServer::methods() const {
-  absl::MutexLock lock(&impl_->mu);
-  return impl_->methods;
+  return Get(&FakeBlueskyState::methods);
 }
 
 }  // namespace iss::peebot::testing

@@ -34,6 +34,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "services/peebot/testing/fake_api.h"
 #include "services/peebot/testing/fake_http_server.h"
 
 namespace iss::peebot::testing {
@@ -53,16 +54,14 @@ struct FakeBlueskyPost {
   std::string record_json;
 };
 
-class FakeBlueskyServer {
+struct FakeBlueskyState;  // fake_bluesky_server.cc
+
+class FakeBlueskyServer : public FakeApi<FakeBlueskyState> {
  public:
   static absl::StatusOr<std::unique_ptr<FakeBlueskyServer>> Start(
       std::vector<FakeBlueskyAccount> accounts = {FakeBlueskyAccount{}},
       const std::string& address = "127.0.0.1:0", bool tls = false);
   ~FakeBlueskyServer();
-
-  int port() const;
-  std::string base_url() const;
-  const std::string& ca_file() const;
 
   // The next call of `nsid` (e.g. "com.atproto.repo.createRecord") that
   // passes authentication gets `reply`; replies queue per call.
@@ -85,10 +84,7 @@ class FakeBlueskyServer {
   std::vector<std::string> methods() const;                  // NSIDs of every request, in order
 
  private:
-  struct Impl;
   FakeBlueskyServer() = default;
-  std::unique_ptr<Impl> impl_;
-  std::unique_ptr<FakeHttpServer> http_;  // after impl_: destroyed first
 };
 
 }  // namespace iss::peebot::testing

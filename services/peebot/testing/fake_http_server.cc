@@ -142,6 +142,14 @@ FakeHttpResponse FakeHttpResponse::Drop() {
   return r;
 }
 
+std::optional<FakeHttpResponse> FakeReply::TransportAnswer(const std::string& html_page) const {
+  if (!drop && !html) return std::nullopt;
+  FakeHttpResponse res =
+      drop ? FakeHttpResponse::Drop() : FakeHttpResponse::Text(status, html_page, "text/html");
+  res.delay = delay;
+  return res;
+}
+
 struct FakeHttpServer::Impl {
   Handler handler;
   Options options;

@@ -62,6 +62,11 @@ struct FakeReply {
 
   bool replaces() const { return drop || status != 0; }
 
+  // A replacing reply's answer where the transport decides it: a dropped
+  // connection, or with `html` a proxy's error page `html_page`; after
+  // `delay`. nullopt: the network's own error answer for `status` is due.
+  std::optional<FakeHttpResponse> TransportAnswer(const std::string& html_page) const;
+
   static FakeReply With(int status) {
     FakeReply r;
     r.status = status;

@@ -1,6 +1,7 @@
 #include "services/peebot/testing/fake_mastodon_server.h"
 
-#include <deque>
+#include <algorithm>
+#include <iterator>
 #include <map>
 
 #include "absl/base/thread_annotations.h"
@@ -17,7 +18,7 @@ namespace {
 
 using Json = nlohmann::json;
 
-constexpr int64_t kWindowSeconds = 3 * 3600;
+constexpr absl::Duration kWindow = absl::Hours(3);
 constexpr char kHost[] = "https://mastodon.test";
 
 FakeHttpResponse Error(int status, const std::string& text) {
@@ -60,7 +61,17 @@ std::string HtmlParagraph(const std::string& text) {
 
 }  // namespace
 
-struct FakeMastodonServer::Impl {
+// to_json: the e2e suite's view of a stored status (GET /_fake/received).
+static void to_json(Json& j, const FakeMastodonStatus& s) {
+  j = {{"id", s.id},
+       {"account_id", s.account_id},
+       {"text", s.text},
+       {"visibility", s.visibility},
+       {"idempotency_key", s.idempotency_key}};
+}
+
+struct FakeMastodonState {
+  using Idempotency = FakeMastodonServer::Idempotency;
   struct Stored {
     FakeMastodonStatus status;
     absl::Time created;
@@ -69,18 +80,14 @@ struct FakeMastodonServer::Impl {
     size_t index = 0;  // into `stored`
     absl::Time at;
   };
-  struct Window {
-    int64_t number = 0;
-    int used = 0;
-  };
-
   std::vector<FakeMastodonAccount> accounts;
 
+  FakeScript script;  // POST /api/v1/statuses only: one queue
   mutable absl::Mutex mu;
-  std::deque<FakeReply> script ABSL_GUARDED_BY(mu);
   std::vector<Stored> stored ABSL_GUARDED_BY(mu);
   std::map<std::string, Remembered> keys ABSL_GUARDED_BY(mu);  // account id + '\n' + key
-  std::map<std::string, Window> windows ABSL_GUARDED_BY(mu);   // per account id
+  FakeRateWindows windows ABSL_GUARDED_BY(mu){
+      kWindow, "X-RateLimit-", [](absl::Time t) { return Iso8601(t, "%E6S"); }};  // per account
   std::vector<int> answers ABSL_GUARDED_BY(mu);
   std::vector<std::string> bodies ABSL_GUARDED_BY(mu);
   Idempotency mode ABSL_GUARDED_BY(mu) = Idempotency::kReplay;
@@ -120,16 +127,14 @@ struct FakeMastodonServer::Impl {
 
   FakeHttpResponse Fault(const FakeReply& r, const std::string& account_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (auto page = r.TransportAnswer(
+            absl::StrCat("<!DOCTYPE html><html><body>", r.status, "</body></html>"))) {
+      return *page;
+    }
     FakeHttpResponse res;
-    if (r.drop) {
-      res = FakeHttpResponse::Drop();
-    } else if (r.html) {
-      res = FakeHttpResponse::Text(
-          r.status, absl::StrCat("<!DOCTYPE html><html><body>", r.status, "</body></html>"),
-          "text/html; charset=utf-8");
-    } else if (r.status == 429) {
+    if (r.status == 429) {
       res = Error(429, "Too many requests");
-      AddRateHeaders(&res, account_id, r.rate_limit_reset, /*remaining=*/0);
+      windows.AddHeaders(&res, account_id, per_window, r.rate_limit_reset, /*remaining=*/0);
     } else if (r.status == 503) {
       res = Error(503, "There was a temporary problem serving your request, please try again");
     } else {
@@ -138,26 +143,6 @@ struct FakeMastodonServer::Impl {
     }
     res.delay = r.delay;
     return res;
-  }
-
-  Window& WindowFor(const std::string& account_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    Window& w = windows[account_id];
-    const int64_t number = absl::ToUnixSeconds(absl::Now()) / kWindowSeconds;
-    if (w.number != number) w = Window{number, 0};
-    return w;
-  }
-
-  void AddRateHeaders(FakeHttpResponse* res, const std::string& account_id,
-                      std::optional<absl::Time> reset = std::nullopt,
-                      std::optional<int> remaining = std::nullopt)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    Window& w = WindowFor(account_id);
-    res->headers.emplace_back("X-RateLimit-Limit", absl::StrCat(per_window));
-    res->headers.emplace_back("X-RateLimit-Remaining",
-                              absl::StrCat(remaining.value_or(std::max(0, per_window - w.used))));
-    res->headers.emplace_back(
-        "X-RateLimit-Reset",
-        Iso8601(reset.value_or(absl::FromUnixSeconds((w.number + 1) * kWindowSeconds)), "%E6S"));
   }
 
   Json StatusJson(const Stored& s, const FakeMastodonAccount& a) const {
@@ -176,11 +161,7 @@ struct FakeMastodonServer::Impl {
     if (a == nullptr) return Error(401, "The access token is invalid");
     if (!CanWrite(*a)) return Error(403, "This action is outside the authorized scopes");
     absl::MutexLock lock(&mu);
-    std::optional<FakeReply> fault;
-    if (!script.empty()) {
-      fault = script.front();
-      script.pop_front();
-    }
+    const std::optional<FakeReply> fault = script.Next("");
     if (fault && fault->replaces() && !fault->accept_anyway) return Fault(*fault, a->id);
 
     // Mastodon takes a form or JSON with the same names.
@@ -208,7 +189,7 @@ struct FakeMastodonServer::Impl {
         }
         FakeHttpResponse res =
             FakeHttpResponse::Json(200, StatusJson(stored[it->second.index], *a));
-        AddRateHeaders(&res, a->id);
+        windows.AddHeaders(&res, a->id, per_window);
         return res;
       }
     }
@@ -225,10 +206,10 @@ struct FakeMastodonServer::Impl {
         visibility != "direct") {
       return Error(422, "Validation failed: Visibility is not included in the list");
     }
-    Window& w = WindowFor(a->id);
+    FakeRateWindows::Window& w = windows.For(a->id);
     if (w.used >= per_window) {
       FakeHttpResponse res = Error(429, "Too many requests");
-      AddRateHeaders(&res, a->id);
+      windows.AddHeaders(&res, a->id, per_window);
       return res;
     }
     ++w.used;
@@ -240,7 +221,7 @@ struct FakeMastodonServer::Impl {
     if (fault && fault->replaces())
       return Fault(*fault, a->id);  // created; answer lost or an error
     FakeHttpResponse res = FakeHttpResponse::Json(200, StatusJson(stored.back(), *a));
-    AddRateHeaders(&res, a->id);
+    windows.AddHeaders(&res, a->id, per_window);
     if (fault) res.delay = fault->delay;
     return res;
   }
@@ -256,98 +237,59 @@ struct FakeMastodonServer::Impl {
                                             {"characters_reserved_per_url", per_url}}}}}});
   }
 
+  std::vector<FakeMastodonStatus> Statuses() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    std::vector<FakeMastodonStatus> out;
+    for (const Stored& s : stored) out.push_back(s.status);
+    return out;
+  }
+
   FakeHttpResponse Received() {
     absl::MutexLock lock(&mu);
-    Json list = Json::array();
-    for (const Stored& s : stored) {
-      list.push_back({{"id", s.status.id},
-                      {"account_id", s.status.account_id},
-                      {"text", s.status.text},
-                      {"visibility", s.status.visibility},
-                      {"idempotency_key", s.status.idempotency_key}});
-    }
-    return FakeHttpResponse::Json(200, {{"statuses", list}});
+    return FakeHttpResponse::Json(200, {{"statuses", Statuses()}});
   }
 };
 
 absl::StatusOr<std::unique_ptr<FakeMastodonServer>> FakeMastodonServer::Start(
     std::vector<FakeMastodonAccount> accounts, const std::string& address, bool tls) {
+  auto state = std::make_unique<FakeMastodonState>();
+  state->accounts = std::move(accounts);
   std::unique_ptr<FakeMastodonServer> server(new FakeMastodonServer());
-  server->impl_ = std::make_unique<Impl>();
-  Impl* impl = server->impl_.get();
-  impl->accounts = std::move(accounts);
-  auto http = FakeHttpServer::Start([impl](const FakeHttpRequest& req) { return impl->Serve(req); },
-                                    {address, tls, 64 * 1024, "fake-mastodon"});
-  if (!http.ok()) return http.status();
-  server->http_ = std::move(*http);
+  if (absl::Status s = server->Listen(std::move(state), address, tls, "fake-mastodon"); !s.ok()) {
+    return s;
+  }
   return server;
 }
 
-FakeMastodonServer::~FakeMastodonServer() { http_.reset(); }
+FakeMastodonServer::~FakeMastodonServer() = default;
 
-int FakeMastodonServer::port() const { return http_->port(); }
-std::string FakeMastodonServer::base_url() const { return http_->base_url(); }
-const std::string& FakeMastodonServer::ca_file() const { return http_->ca_file(); }
+void FakeMastodonServer::Push(FakeReply reply) { state().script.Push("", reply); }
 
-void FakeMastodonServer::Push(FakeReply reply) {
-  absl::MutexLock lock(&impl_->mu);
-  impl_->script.push_back(reply);
-}
-
-void FakeMastodonServer::set_idempotency(Idempotency mode) {
-  absl::MutexLock lock(&impl_->mu);
-  impl_->mode = mode;
-}
-
-void FakeMastodonServer::set_max_characters(int n) {
-  absl::MutexLock lock(&impl_->mu);
-  impl_->max_characters = n;
-}
-
-void FakeMastodonServer::set_characters_per_url(int n) {
-  absl::MutexLock lock(&impl_->mu);
-  impl_->per_url = n;
-}
-
-void FakeMastodonServer::set_statuses_per_window(int n) {
-  absl::MutexLock lock(&impl_->mu);
-  impl_->per_window = n;
-}
+void FakeMastodonServer::set_idempotency(Idempotency mode) { Set(&FakeMastodonState::mode, mode); }
+void FakeMastodonServer::set_max_characters(int n) { Set(&FakeMastodonState::max_characters, n); }
+void FakeMastodonServer::set_characters_per_url(int n) { Set(&FakeMastodonState::per_url, n); }
+void FakeMastodonServer::set_statuses_per_window(int n) { Set(&FakeMastodonState::per_window, n); }
 
 void FakeMastodonServer::ExpireIdempotencyKeys() {
-  absl::MutexLock lock(&impl_->mu);
-  impl_->keys.clear();
+  absl::MutexLock lock(&state().mu);
+  state().keys.clear();
 }
 
 std::vector<FakeMastodonStatus> FakeMastodonServer::statuses() const {
-  absl::MutexLock lock(&impl_->mu);
-  std::vector<FakeMastodonStatus> out;
-  for (const auto& s : impl_->stored) out.push_back(s.status);
-  return out;
+  absl::MutexLock lock(&state().mu);
+  return state().Statuses();
 }
 
 std::vector<FakeMastodonStatus> FakeMastodonServer::statuses(const std::string& account_id) const {
-  absl::MutexLock lock(&impl_->mu);
-  std::vector<FakeMastodonStatus> out;
-  for (const auto& s : impl_->stored) {
-    if (s.status.account_id == account_id) out.push_back(s.status);
-  }
+  std::vector<FakeMastodonStatus> all = statuses(), out;
+  std::copy_if(all.begin(), all.end(), std::back_inserter(out),
+               [&account_id](const FakeMastodonStatus& s) { return s.account_id == account_id; });
   return out;
 }
 
-int FakeMastodonServer::requests() const {
-  absl::MutexLock lock(&impl_->mu);
-  return static_cast<int>(impl_->answers.size());
-}
-
-std::vector<int> FakeMastodonServer::answers() const {
-  absl::MutexLock lock(&impl_->mu);
-  return impl_->answers;
-}
-
+int FakeMastodonServer::requests() const { return static_cast<int>(answers().size()); }
+std::vector<int> FakeMastodonServer::answers() const { return Get(&FakeMastodonState::answers); }
 std::vector<std::string> FakeMastodonServer::bodies() const {
-  absl::MutexLock lock(&impl_->mu);
-  return impl_->bodies;
+  return Get(&FakeMastodonState::bodies);
 }
 
 }  // namespace iss::peebot::testing

@@ -29,6 +29,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "services/peebot/testing/fake_api.h"
 #include "services/peebot/testing/fake_http_server.h"
 
 namespace iss::peebot::testing {
@@ -50,7 +51,9 @@ struct FakeMastodonStatus {
   std::string url;
 };
 
-class FakeMastodonServer {
+struct FakeMastodonState;  // fake_mastodon_server.cc
+
+class FakeMastodonServer : public FakeApi<FakeMastodonState> {
  public:
   // How a repeated Idempotency-Key is answered.
   enum class Idempotency {
@@ -63,10 +66,6 @@ class FakeMastodonServer {
       std::vector<FakeMastodonAccount> accounts = {FakeMastodonAccount{}},
       const std::string& address = "127.0.0.1:0", bool tls = false);
   ~FakeMastodonServer();
-
-  int port() const;
-  std::string base_url() const;
-  const std::string& ca_file() const;
 
   void Push(FakeReply reply);
   void set_idempotency(Idempotency mode);
@@ -83,10 +82,7 @@ class FakeMastodonServer {
   std::vector<std::string> bodies() const;  // their raw bodies in order
 
  private:
-  struct Impl;
   FakeMastodonServer() = default;
-  std::unique_ptr<Impl> impl_;
-  std::unique_ptr<FakeHttpServer> http_;  // after impl_: destroyed first
 };
 
 }  // namespace iss::peebot::testing

@@ -1,7 +1,5 @@
 #include "services/peebot/testing/fake_webhook_receiver.h"
 
-#include <deque>
-
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -19,12 +17,12 @@ FakeHttpResponse Answer(int status, const std::string& message) {
 
 }  // namespace
 
-struct FakeWebhookReceiver::Impl {
-  Options options;
+struct FakeWebhookState {
+  FakeWebhookReceiver::Options options;
   std::vector<std::string> keys;
 
+  FakeScript script;  // one queue
   mutable absl::Mutex mu;
-  std::deque<FakeReply> script ABSL_GUARDED_BY(mu);
   std::vector<FakeWebhookDelivery> deliveries ABSL_GUARDED_BY(mu);
   std::vector<bool> processed ABSL_GUARDED_BY(mu);  // parallel to deliveries
   std::set<std::string> seen ABSL_GUARDED_BY(mu);
@@ -61,11 +59,7 @@ struct FakeWebhookReceiver::Impl {
       return Reject(400, "body must be a JSON object");
     }
     absl::MutexLock lock(&mu);
-    std::optional<FakeReply> fault;
-    if (!script.empty()) {
-      fault = script.front();
-      script.pop_front();
-    }
+    const std::optional<FakeReply> fault = script.Next("");
     const bool replaces = fault && fault->replaces();
     if (replaces && !fault->accept_anyway) return Fault(*fault);
     FakeWebhookDelivery d;
@@ -112,66 +106,44 @@ struct FakeWebhookReceiver::Impl {
 
 absl::StatusOr<std::unique_ptr<FakeWebhookReceiver>> FakeWebhookReceiver::Start(
     Options options, const std::string& address, bool tls) {
-  std::unique_ptr<FakeWebhookReceiver> server(new FakeWebhookReceiver());
-  server->impl_ = std::make_unique<Impl>();
-  Impl* impl = server->impl_.get();
+  auto state = std::make_unique<FakeWebhookState>();
   for (const std::string& secret : options.secrets) {
     auto key = DecodeWebhookSecret(secret);
     if (!key.ok()) return key.status();
-    impl->keys.push_back(*std::move(key));
+    state->keys.push_back(*std::move(key));
   }
   {
-    absl::MutexLock lock(&impl->mu);  // not shared yet; the lock costs nothing and says so
-    impl->dedupe = options.dedupe;
+    absl::MutexLock lock(&state->mu);  // not shared yet; the lock costs nothing and says so
+    state->dedupe = options.dedupe;
   }
-  impl->options = std::move(options);
-  auto http = FakeHttpServer::Start([impl](const FakeHttpRequest& req) { return impl->Serve(req); },
-                                    {address, tls, 64 * 1024, "fake-webhook"});
-  if (!http.ok()) return http.status();
-  server->http_ = std::move(*http);
+  state->options = std::move(options);
+  std::unique_ptr<FakeWebhookReceiver> server(new FakeWebhookReceiver());
+  if (absl::Status s = server->Listen(std::move(state), address, tls, "fake-webhook"); !s.ok()) {
+    return s;
+  }
   return server;
 }
 
-FakeWebhookReceiver::~FakeWebhookReceiver() { http_.reset(); }
+FakeWebhookReceiver::~FakeWebhookReceiver() = default;
 
-int FakeWebhookReceiver::port() const { return http_->port(); }
-std::string FakeWebhookReceiver::base_url() const { return http_->base_url(); }
-std::string FakeWebhookReceiver::url() const { return base_url() + impl_->options.path; }
-const std::string& FakeWebhookReceiver::ca_file() const { return http_->ca_file(); }
+std::string FakeWebhookReceiver::url() const { return base_url() + state().options.path; }
 
-void FakeWebhookReceiver::Push(FakeReply reply) {
-  absl::MutexLock lock(&impl_->mu);
-  impl_->script.push_back(reply);
-}
-
-void FakeWebhookReceiver::set_dedupe(bool dedupe) {
-  absl::MutexLock lock(&impl_->mu);
-  impl_->dedupe = dedupe;
-}
+void FakeWebhookReceiver::Push(FakeReply reply) { state().script.Push("", reply); }
+void FakeWebhookReceiver::set_dedupe(bool dedupe) { Set(&FakeWebhookState::dedupe, dedupe); }
 
 std::vector<FakeWebhookDelivery> FakeWebhookReceiver::deliveries() const {
-  absl::MutexLock lock(&impl_->mu);
-  return impl_->deliveries;
+  return Get(&FakeWebhookState::deliveries);
 }
 
 std::vector<FakeWebhookDelivery> FakeWebhookReceiver::processed() const {
-  absl::MutexLock lock(&impl_->mu);
-  return impl_->Processed();
+  absl::MutexLock lock(&state().mu);
+  return state().Processed();
 }
 
-int FakeWebhookReceiver::rejected() const {
-  absl::MutexLock lock(&impl_->mu);
-  return static_cast<int>(impl_->rejections.size());
-}
-
-std::vector<int> FakeWebhookReceiver::answers() const {
-  absl::MutexLock lock(&impl_->mu);
-  return impl_->answers;
-}
-
+int FakeWebhookReceiver::rejected() const { return static_cast<int>(rejections().size()); }
+std::vector<int> FakeWebhookReceiver::answers() const { return Get(&FakeWebhookState::answers); }
 std::vector<std::string> FakeWebhookReceiver::rejections() const {
-  absl::MutexLock lock(&impl_->mu);
-  return impl_->rejections;
+  return Get(&FakeWebhookState::rejections);
 }
 
 }  // namespace iss::peebot::testing

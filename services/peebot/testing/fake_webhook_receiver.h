@@ -21,6 +21,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "services/peebot/testing/fake_api.h"
 #include "services/peebot/testing/fake_http_server.h"
 
 namespace iss::peebot::testing {
@@ -33,7 +34,9 @@ struct FakeWebhookDelivery {
   bool duplicate = false;  // the webhook-id was seen before
 };
 
-class FakeWebhookReceiver {
+struct FakeWebhookState;  // fake_webhook_receiver.cc
+
+class FakeWebhookReceiver : public FakeApi<FakeWebhookState> {
  public:
   struct Options {
     std::vector<std::string> secrets;  // "whsec_…"; empty = no verification
@@ -46,10 +49,7 @@ class FakeWebhookReceiver {
       Options options, const std::string& address = "127.0.0.1:0", bool tls = false);
   ~FakeWebhookReceiver();
 
-  int port() const;
-  std::string base_url() const;
   std::string url() const;  // base_url() + path
-  const std::string& ca_file() const;
 
   void Push(FakeReply reply);
   void set_dedupe(bool dedupe);
@@ -64,10 +64,7 @@ class FakeWebhookReceiver {
   std::vector<std::string> rejections() const;  // why, for 401s
 
  private:
-  struct Impl;
   FakeWebhookReceiver() = default;
-  std::unique_ptr<Impl> impl_;
-  std::unique_ptr<FakeHttpServer> http_;  // after impl_: destroyed first
 };
 
 }  // namespace iss::peebot::testing

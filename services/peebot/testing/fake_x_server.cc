@@ -8,7 +8,7 @@
 
 namespace iss::peebot::testing {
 
-struct FakeXServer::Impl {
+struct FakeXState {
   OAuthCredentials creds;
   bool tls = false;
 
@@ -151,48 +151,24 @@ struct FakeXServer::Impl {
 absl::StatusOr<std::unique_ptr<FakeXServer>> FakeXServer::Start(OAuthCredentials credentials,
                                                                 const std::string& address,
                                                                 bool tls) {
+  auto state = std::make_unique<FakeXState>();
+  state->creds = std::move(credentials);
+  state->tls = tls;
   std::unique_ptr<FakeXServer> server(new FakeXServer());
-  server->impl_ = std::make_unique<Impl>();
-  Impl* impl = server->impl_.get();
-  impl->creds = std::move(credentials);
-  impl->tls = tls;
-  auto http = FakeHttpServer::Start([impl](const FakeHttpRequest& req) { return impl->Serve(req); },
-                                    {address, tls, 64 * 1024, "fake-x"});
-  if (!http.ok()) return http.status();
-  server->http_ = std::move(*http);
-  server->port_ = server->http_->port();
-  server->ca_file_ = server->http_->ca_file();
+  if (absl::Status s = server->Listen(std::move(state), address, tls, "fake-x"); !s.ok()) return s;
   return server;
 }
 
-// The transport stops (and joins its thread) before the state it calls into goes.
-FakeXServer::~FakeXServer() { http_.reset(); }
-
-std::string FakeXServer::base_url() const { return http_->base_url(); }
+FakeXServer::~FakeXServer() = default;
 
 void FakeXServer::Push(FakeXReply reply) {
-  absl::MutexLock lock(&impl_->mu);
-  impl_->script.push_back(reply);
+  absl::MutexLock lock(&state().mu);
+  state().script.push_back(reply);
 }
 
-std::vector<FakeXPost> FakeXServer::posts() const {
-  absl::MutexLock lock(&impl_->mu);
-  return impl_->posts;
-}
-
-int FakeXServer::requests() const {
-  absl::MutexLock lock(&impl_->mu);
-  return impl_->requests;
-}
-
-int FakeXServer::rejected_auth() const {
-  absl::MutexLock lock(&impl_->mu);
-  return impl_->rejected_auth;
-}
-
-std::vector<int> FakeXServer::statuses() const {
-  absl::MutexLock lock(&impl_->mu);
-  return impl_->statuses;
-}
+std::vector<FakeXPost> FakeXServer::posts() const { return Get(&FakeXState::posts); }
+int FakeXServer::requests() const { return Get(&FakeXState::requests); }
+int FakeXServer::rejected_auth() const { return Get(&FakeXState::rejected_auth); }
+std::vector<int> FakeXServer::statuses() const { return Get(&FakeXState::statuses); }
 
 }  // namespace iss::peebot::testing

@@ -21,6 +21,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "services/peebot/oauth1.h"
+#include "services/peebot/testing/fake_api.h"
 #include "services/peebot/testing/fake_http_server.h"
 
 namespace iss::peebot::testing {
@@ -54,7 +55,9 @@ struct FakeXPost {
   std::string text;
 };
 
-class FakeXServer {
+struct FakeXState;  // fake_x_server.cc
+
+class FakeXServer : public FakeApi<FakeXState> {
  public:
   // Binds `address` ("127.0.0.1:0" = ephemeral port) and serves on a thread.
   // With `tls`, HTTPS with a fresh self-signed certificate for 127.0.0.1,
@@ -62,10 +65,6 @@ class FakeXServer {
   static absl::StatusOr<std::unique_ptr<FakeXServer>> Start(
       OAuthCredentials credentials, const std::string& address = "127.0.0.1:0", bool tls = false);
   ~FakeXServer();  // stops and joins
-
-  int port() const { return port_; }
-  std::string base_url() const;                            // http:// or https://127.0.0.1:<port>
-  const std::string& ca_file() const { return ca_file_; }  // PEM; empty without TLS
 
   // Replies for the next requests that pass authentication, in order.
   void Push(FakeXReply reply);
@@ -76,12 +75,7 @@ class FakeXServer {
   std::vector<int> statuses() const;     // status of every answer, in order
 
  private:
-  struct Impl;
   FakeXServer() = default;
-  std::unique_ptr<Impl> impl_;
-  std::unique_ptr<FakeHttpServer> http_;  // declared after impl_: destroyed first
-  int port_ = 0;
-  std::string ca_file_;
 };
 
 }  // namespace iss::peebot::testing
