@@ -12,6 +12,7 @@
 #include <optional>
 #include <random>
 #include <thread>
+#include <type_traits>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -276,6 +277,11 @@ struct Client::Impl : public SessionEvents {
   template <typename Ws>
   asio::awaitable<void> Serve(Ws& ws, std::string* reason);
   asio::awaitable<std::string> ConnectAndServe(const Target& target);
+  // Connects `ws` (plain or TLS), completes its handshakes and serves it under
+  // the stall watchdog; returns why it ended.
+  template <typename Ws, typename Endpoints>
+  asio::awaitable<std::string> HandshakeAndServe(Ws& ws, const Target& target,
+                                                 const Endpoints& endpoints);
   template <typename Ws>
   asio::awaitable<bool> Write(Ws& ws, const std::vector<std::string>& requests,
                               std::string* reason);
@@ -422,24 +428,6 @@ asio::awaitable<std::string> Client::Impl::ConnectAndServe(const Target& target)
   auto endpoints = co_await resolver.async_resolve(target.host, std::to_string(target.port), ok);
   if (ec) co_return absl::StrCat("connect: resolve ", target.host, ": ", ec.message());
 
-  const auto timeout = absl::ToChronoNanoseconds(options.connect_timeout);
-  const std::string host_header = (target.port == (options.tls ? 443 : 80))
-                                      ? target.host
-                                      : absl::StrCat(target.host, ":", target.port);
-  auto decorate = [this](websocket::request_type& req) {
-    req.set(http::field::sec_websocket_protocol, options.subprotocol);
-    req.set(http::field::user_agent, "iss-ingestion");
-  };
-  auto check_subprotocol = [this](const websocket::response_type& res) -> std::string {
-    if (res[http::field::sec_websocket_protocol] != options.subprotocol) {
-      return absl::StrCat("handshake: server did not accept subprotocol ", options.subprotocol);
-    }
-    return "";
-  };
-
-  std::string reason;
-  auto done = std::make_shared<bool>(false);
-  auto stalled = std::make_shared<bool>(false);
   last_message_at = absl::Now();  // the watchdog also bounds the handshake
   delivered_this_connection = false;
   established_this_connection = false;
@@ -447,59 +435,63 @@ asio::awaitable<std::string> Client::Impl::ConnectAndServe(const Target& target)
 
   if (!options.tls) {
     websocket::stream<beast::tcp_stream> ws(executor);
-    beast::get_lowest_layer(ws).expires_after(timeout);
-    co_await beast::get_lowest_layer(ws).async_connect(endpoints, ok);
-    if (ec) co_return absl::StrCat("connect: ", ec.message());
-    beast::get_lowest_layer(ws).expires_never();
-    websocket::stream_base::timeout t =
-        websocket::stream_base::timeout::suggested(beast::role_type::client);
-    t.handshake_timeout = timeout;
-    ws.set_option(t);
-    ws.set_option(websocket::stream_base::decorator(decorate));
-    ws.read_message_max(kMaxFrameBytes);
-    websocket::response_type res;
-    co_await ws.async_handshake(res, host_header, target.path, ok);
-    if (ec) co_return absl::StrCat("handshake: ", ec.message());
-    if (std::string bad = check_subprotocol(res); !bad.empty()) co_return bad;
-    close_current = [&ws] {
-      boost::system::error_code ignored;
-      beast::get_lowest_layer(ws).socket().close(ignored);
-    };
-    asio::co_spawn(executor, Watchdog(done, close_current, stalled), asio::detached);
-    co_await Serve(ws, &reason);
-  } else {
-    websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(executor, *ssl_ctx);
-    // A control link may be another host: SNI and the certificate check follow it.
-    if (!SSL_set_tlsext_host_name(ws.next_layer().native_handle(), target.host.c_str())) {
-      co_return "connect: cannot set TLS SNI";
-    }
-    if (options.verify_tls_peer) {
-      ws.next_layer().set_verify_mode(ssl::verify_peer);
-      ws.next_layer().set_verify_callback(ssl::host_name_verification(target.host));
-    }
-    beast::get_lowest_layer(ws).expires_after(timeout);
-    co_await beast::get_lowest_layer(ws).async_connect(endpoints, ok);
-    if (ec) co_return absl::StrCat("connect: ", ec.message());
+    co_return co_await HandshakeAndServe(ws, target, endpoints);
+  }
+  websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(executor, *ssl_ctx);
+  // A control link may be another host: SNI and the certificate check follow it.
+  if (!SSL_set_tlsext_host_name(ws.next_layer().native_handle(), target.host.c_str())) {
+    co_return "connect: cannot set TLS SNI";
+  }
+  if (options.verify_tls_peer) {
+    ws.next_layer().set_verify_mode(ssl::verify_peer);
+    ws.next_layer().set_verify_callback(ssl::host_name_verification(target.host));
+  }
+  co_return co_await HandshakeAndServe(ws, target, endpoints);
+}
+
+template <typename Ws, typename Endpoints>
+asio::awaitable<std::string> Client::Impl::HandshakeAndServe(Ws& ws, const Target& target,
+                                                             const Endpoints& endpoints) {
+  auto executor = co_await asio::this_coro::executor;
+  boost::system::error_code ec;
+  auto ok = asio::redirect_error(asio::use_awaitable, ec);
+  const auto timeout = absl::ToChronoNanoseconds(options.connect_timeout);
+  beast::get_lowest_layer(ws).expires_after(timeout);
+  co_await beast::get_lowest_layer(ws).async_connect(endpoints, ok);
+  if (ec) co_return absl::StrCat("connect: ", ec.message());
+  if constexpr (!std::is_same_v<Ws, websocket::stream<beast::tcp_stream>>) {
     co_await ws.next_layer().async_handshake(ssl::stream_base::client, ok);
     if (ec) co_return absl::StrCat("handshake: TLS: ", ec.message());
-    beast::get_lowest_layer(ws).expires_never();
-    websocket::stream_base::timeout t =
-        websocket::stream_base::timeout::suggested(beast::role_type::client);
-    t.handshake_timeout = timeout;
-    ws.set_option(t);
-    ws.set_option(websocket::stream_base::decorator(decorate));
-    ws.read_message_max(kMaxFrameBytes);
-    websocket::response_type res;
-    co_await ws.async_handshake(res, host_header, target.path, ok);
-    if (ec) co_return absl::StrCat("handshake: ", ec.message());
-    if (std::string bad = check_subprotocol(res); !bad.empty()) co_return bad;
-    close_current = [&ws] {
-      boost::system::error_code ignored;
-      beast::get_lowest_layer(ws).socket().close(ignored);
-    };
-    asio::co_spawn(executor, Watchdog(done, close_current, stalled), asio::detached);
-    co_await Serve(ws, &reason);
   }
+  beast::get_lowest_layer(ws).expires_never();
+  websocket::stream_base::timeout t =
+      websocket::stream_base::timeout::suggested(beast::role_type::client);
+  t.handshake_timeout = timeout;
+  ws.set_option(t);
+  ws.set_option(websocket::stream_base::decorator([this](websocket::request_type& req) {
+    req.set(http::field::sec_websocket_protocol, options.subprotocol);
+    req.set(http::field::user_agent, "iss-ingestion");
+  }));
+  ws.read_message_max(kMaxFrameBytes);
+  websocket::response_type res;
+  const std::string host_header = (target.port == (options.tls ? 443 : 80))
+                                      ? target.host
+                                      : absl::StrCat(target.host, ":", target.port);
+  co_await ws.async_handshake(res, host_header, target.path, ok);
+  if (ec) co_return absl::StrCat("handshake: ", ec.message());
+  if (res[http::field::sec_websocket_protocol] != options.subprotocol) {
+    co_return absl::StrCat("handshake: server did not accept subprotocol ", options.subprotocol);
+  }
+
+  std::string reason;
+  auto done = std::make_shared<bool>(false);
+  auto stalled = std::make_shared<bool>(false);
+  close_current = [&ws] {
+    boost::system::error_code ignored;
+    beast::get_lowest_layer(ws).socket().close(ignored);
+  };
+  asio::co_spawn(executor, Watchdog(done, close_current, stalled), asio::detached);
+  co_await Serve(ws, &reason);
   *done = true;
   close_current = nullptr;
   if (*stalled) reason = "stall: no data or PROBE within keep-alive + margin";
