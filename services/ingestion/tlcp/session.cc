@@ -304,26 +304,14 @@ Session::Step Session::OnLine(std::string_view line, absl::Time now) {
       return {};
     }
     case MessageType::kEos: {
-      Subscription* sub = FindSub(m.args[0], line);
-      if (sub == nullptr) return {};
-      absl::StatusOr<int64_t> item = ParseIntArg(m.args[1], 1, sub->items.size());
-      if (!item.ok()) {
-        BadLine("bad_item_index", line);
-        return {};
-      }
-      sub->snapshot_done[*item - 1] = true;
+      ItemRef item = FindItem(m, line);
+      if (item.sub != nullptr) item.sub->snapshot_done[item.index] = true;
       return {};
     }
     case MessageType::kCs: {
-      Subscription* sub = FindSub(m.args[0], line);
-      if (sub == nullptr) return {};
-      absl::StatusOr<int64_t> item = ParseIntArg(m.args[1], 1, sub->items.size());
-      if (!item.ok()) {
-        BadLine("bad_item_index", line);
-        return {};
-      }
+      ItemRef item = FindItem(m, line);
       // Clear snapshot: forget the item's state; the next update is complete.
-      sub->state[*item - 1].assign(fields_.size(), std::nullopt);
+      if (item.sub != nullptr) item.sub->state[item.index].assign(fields_.size(), std::nullopt);
       return {};
     }
     case MessageType::kOv:
@@ -514,16 +502,21 @@ Session::Subscription* Session::FindSub(std::string_view arg, std::string_view l
   return &it->second;
 }
 
-Session::Step Session::OnUpdate(const Message& m, std::string_view line, absl::Time now) {
-  Step step;
+Session::ItemRef Session::FindItem(const Message& m, std::string_view line) {
   Subscription* sub = FindSub(m.args[0], line);
-  if (sub == nullptr) return step;
+  if (sub == nullptr) return {};
   absl::StatusOr<int64_t> item = ParseIntArg(m.args[1], 1, sub->items.size());
   if (!item.ok()) {
     BadLine("bad_item_index", line);
-    return step;
+    return {};
   }
-  const size_t idx = static_cast<size_t>(*item - 1);
+  return {sub, static_cast<size_t>(*item - 1)};
+}
+
+Session::Step Session::OnUpdate(const Message& m, std::string_view line, absl::Time now) {
+  Step step;
+  const auto [sub, idx] = FindItem(m, line);
+  if (sub == nullptr) return step;
   // MERGE mode: the snapshot is the item's first update (servers send EOS
   // only for DISTINCT and COMMAND subscriptions).
   const bool snapshot = !sub->snapshot_done[idx];
