@@ -25,6 +25,12 @@ struct CommandInfo {
   CLI::Option* args = nullptr;  // the positionals, when it takes any
   int min_positional = 0;
   int max_positional = 0;  // -1 = any number
+  // Its window/paging flags (Decl::Window, Decl::Pages), when it takes any: a
+  // window of `window_span` up to now by default (InfiniteDuration:
+  // unbounded), pages of at most `max_page_size` (0: no paging flags).
+  bool window = false;
+  absl::Duration window_span = absl::InfiniteDuration();
+  int64_t max_page_size = 0;
 };
 
 // issctl's command line as a tree of CLI11 apps: one per command word, built
@@ -46,11 +52,9 @@ class CommandLine {
     Cmd(&root_, "query", Command::kQuery, Service::kStorage, "",
         "events of items inside a time window [from, to), oldest first")
         .Opt("items", "ID,ID", "item ids (required, 1..100)")
-        .Opt("from", "TIME", kFrom)
-        .Opt("to", "TIME", "window end (default now)")
-        .Opt("page-size", "N", "events per page, 1..10000 (server default 1000)")
-        .Opt("page-token", "TOKEN", "continue from a previous page")
-        .Flag("all", "follow next-page tokens until the window is exhausted")
+        .Window(absl::Hours(1), kFrom, "window end (default now)")
+        .Pages(10000, "events per page, 1..10000 (server default 1000)",
+               "follow next-page tokens until the window is exhausted")
         .Flag("desc", "newest first")
         .Opt("min", "X", "keep numeric values >= X")
         .Opt("max", "X", "keep numeric values <= X");
@@ -66,22 +70,18 @@ class CommandLine {
         .Flag("no-progress", "no status line on stderr");
     Cmd(&root_, "series", Command::kSeries, Service::kStorage, "ITEM",
         "downsampled series of one item: min/max/avg/last/count per bucket")
-        .Opt("from", "TIME", "window start (default -1h)")
-        .Opt("to", "TIME", "window end (default now)")
+        .Window(absl::Hours(1), "window start (default -1h)", "window end (default now)")
         .Opt("bucket", "DURATION", "bucket width, at least 1s (default 1m)");
     Cmd(&root_, "items", Command::kItems, Service::kStorage, "",
         "the item catalog with last value and update rate")
         .Opt("search", "TEXT", "substring of id, name, ops name or description")
         .Opt("discipline", "NAME", "exact discipline, e.g. ETHOS")
-        .Opt("page-size", "N", "items per page, 1..1000 (server default 500)")
-        .Opt("page-token", "TOKEN", "continue from a previous page")
-        .Flag("all", "follow next-page tokens");
+        .Pages(1000, "items per page, 1..1000 (server default 500)");
     Cmd(&root_, "item", Command::kItem, Service::kStorage, "ITEM", "one catalog item");
     Cmd(&root_, "export", Command::kExport, Service::kStorage, "[ITEM...]",
         "stored history as replay lines: ISS_INGEST_SOURCE=replay plays them again")
         .Opt("items", "ID,ID", "item ids (default: every item)")
-        .Opt("from", "TIME", kFrom)
-        .Opt("to", "TIME", "window end (default now)")
+        .Window(absl::Hours(1), kFrom, "window end (default now)")
         .Opt("out", "FILE",
              "write the lines here (default \"-\": stdout); a name ending .gz is gzipped")
         .Flag("progress", "progress bar on stderr even when it is not a terminal")
@@ -96,11 +96,9 @@ class CommandLine {
         "Pee-Bot mode, last level, last detection, cooldown, posts today");
     Cmd(peebot, "detections", Command::kPeebotDetections, Service::kPeebot, "",
         "detections, newest first (optionally inside [from, to))")
-        .Opt("from", "TIME", "detections starting at or after this time")
-        .Opt("to", "TIME", "detections starting before this time")
-        .Opt("page-size", "N", "detections per page, 1..500 (server default 50)")
-        .Opt("page-token", "TOKEN", "continue from a previous page")
-        .Flag("all", "follow next-page tokens");
+        .Window(absl::InfiniteDuration(), "detections starting at or after this time",
+                "detections starting before this time")
+        .Pages(500, "detections per page, 1..500 (server default 50)");
     Cmd(peebot, "pause", Command::kPeebotPause, Service::kPeebot, "",
         "stop posting (detections are still recorded) [admin]")
         .Opt("reason", "TEXT", "kept in Pee-Bot's log");
@@ -179,6 +177,22 @@ class CommandLine {
   // Chained declarations of one command's own flags.
   struct Decl {
     CLI::App* app;
+    CommandInfo* info;
+    // --from and --to, defaulting to the last `span` (CommandInfo).
+    Decl& Window(absl::Duration span, const std::string& from_help, const std::string& to_help) {
+      info->window = true;
+      info->window_span = span;
+      return Opt("from", "TIME", from_help).Opt("to", "TIME", to_help);
+    }
+    // --page-size (1..max_page_size), --page-token and --all.
+    Decl& Pages(int64_t max_page_size, const std::string& size_help,
+                const std::string& all_help = "follow next-page tokens") {
+      info->window = true;
+      info->max_page_size = max_page_size;
+      return Opt("page-size", "N", size_help)
+          .Opt("page-token", "TOKEN", "continue from a previous page")
+          .Flag("all", all_help);
+    }
     Decl& Opt(const std::string& name, const std::string& arg, const std::string& help) {
       app->add_option("--" + name, CLI::callback_t{}, help)->type_name(arg);
       return *this;
@@ -223,7 +237,7 @@ class CommandLine {
       if (many) info.args->expected(0, CLI::detail::expected_max_vector_size)->allow_extra_args();
     }
     AddCommonFlags(app);
-    return Decl{app};
+    return Decl{app, &info};
   }
 
   CLI::App root_{"admin CLI of the ISS telemetry platform", "issctl"};
@@ -390,6 +404,16 @@ absl::Status DoubleFlag(const FlagMap& flags, const std::string& n, std::optiona
     return Usage(absl::StrCat("--", n, ": \"", it->second, "\" is not a number"));
   }
   *out = v;
+  return absl::OkStatus();
+}
+
+// --progress / --no-progress (tail, export): unset when neither is given.
+absl::Status ProgressFlags(const FlagMap& flags, std::optional<bool>* out) {
+  const bool on = flags.contains("progress");
+  const bool off = flags.contains("no-progress");
+  if (on && off) return Usage("--progress and --no-progress exclude each other");
+  if (on) *out = true;
+  if (off) *out = false;
   return absl::OkStatus();
 }
 
@@ -629,13 +653,20 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args, const
   if (spec.max_positional < 0) {
     for (const auto& p : positional) inv.items.push_back(p);
   }
+  if (inv.command == Command::kQuery && inv.items.empty()) {
+    return Usage("--items is required (e.g. --items NODE3000005)");
+  }
+  if (spec.window) {
+    const bool bounded = spec.window_span != absl::InfiniteDuration();
+    auto window = ParseWindow(flags, now,
+                              {bounded ? now - spec.window_span : absl::InfinitePast(),
+                               bounded ? now : absl::InfiniteFuture(), spec.max_page_size});
+    if (!window.ok()) return window.status();
+    inv.window = *std::move(window);
+  }
 
   switch (inv.command) {
     case Command::kQuery: {
-      if (inv.items.empty()) return Usage("--items is required (e.g. --items NODE3000005)");
-      auto window = ParseWindow(flags, now, {now - absl::Hours(1), now, 10000});
-      if (!window.ok()) return window.status();
-      inv.window = *std::move(window);
       inv.descending = has("desc");
       if (absl::Status s = DoubleFlag(flags, "min", &inv.min_value); !s.ok()) return s;
       if (absl::Status s = DoubleFlag(flags, "max", &inv.max_value); !s.ok()) return s;
@@ -652,19 +683,11 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args, const
           !s.ok()) {
         return s;
       }
-      if (has("progress") && has("no-progress")) {
-        return Usage("--progress and --no-progress exclude each other");
-      }
-      if (has("progress")) inv.progress = true;
-      if (has("no-progress")) inv.progress = false;
+      if (absl::Status s = ProgressFlags(flags, &inv.progress); !s.ok()) return s;
       break;
     }
     case Command::kSeries: {
       inv.items = {positional[0]};
-      // No paging flags in its spec: the page-size limit is never applied.
-      auto window = ParseWindow(flags, now, {now - absl::Hours(1), now, 0});
-      if (!window.ok()) return window.status();
-      inv.window = *std::move(window);
       inv.bucket = absl::Minutes(1);
       if (absl::Status s = DurationFlag(flags, "bucket", absl::Seconds(1), &inv.bucket); !s.ok()) {
         return s;
@@ -674,33 +697,17 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args, const
     case Command::kItems: {
       if (has("search")) inv.search = flags["search"];
       if (has("discipline")) inv.discipline = flags["discipline"];
-      auto window = ParseWindow(flags, now, {absl::InfinitePast(), absl::InfiniteFuture(), 1000});
-      if (!window.ok()) return window.status();
-      inv.window = *std::move(window);
       break;
     }
     case Command::kItem:
       inv.items = {positional[0]};
       break;
     case Command::kExport: {
-      auto window = ParseWindow(flags, now, {now - absl::Hours(1), now, 0});
-      if (!window.ok()) return window.status();
-      inv.window = *std::move(window);
       if (has("out")) {
         inv.out_path = flags["out"];
         if (inv.out_path.empty()) return Usage("--out: empty (use \"-\" for stdout)");
       }
-      if (has("progress") && has("no-progress")) {
-        return Usage("--progress and --no-progress exclude each other");
-      }
-      if (has("progress")) inv.progress = true;
-      if (has("no-progress")) inv.progress = false;
-      break;
-    }
-    case Command::kPeebotDetections: {
-      auto window = ParseWindow(flags, now, {absl::InfinitePast(), absl::InfiniteFuture(), 500});
-      if (!window.ok()) return window.status();
-      inv.window = *std::move(window);
+      if (absl::Status s = ProgressFlags(flags, &inv.progress); !s.ok()) return s;
       break;
     }
     case Command::kPeebotPause:
@@ -737,10 +744,13 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args, const
       auto ts = TimeFlag(flags, "source-ts", absl::InfinitePast(), now);
       if (!ts.ok()) return ts.status();
       inv.source_ts = *ts;
-      if (has("status-class")) inv.status_class = flags["status-class"];
-      if (has("status-indicator")) inv.status_indicator = flags["status-indicator"];
-      if (has("status-color")) inv.status_color = flags["status-color"];
-      if (has("calibrated")) inv.calibrated_data = flags["calibrated"];
+      for (const auto& [name, field] :
+           {std::pair{"status-class", &Invocation::status_class},
+            std::pair{"status-indicator", &Invocation::status_indicator},
+            std::pair{"status-color", &Invocation::status_color},
+            std::pair{"calibrated", &Invocation::calibrated_data}}) {
+        if (has(name)) inv.*field = flags[name];
+      }
       break;
     }
     default:
