@@ -63,6 +63,29 @@ absl::Status FollowPages(const Invocation& inv, const Io& io, const PageFn& page
   }
 }
 
+// A unary call's answer on stdout: one JSON line, or `text` of it.
+template <typename Resp, typename Text>
+absl::Status Print(const grpc::Status& call, const Resp& resp, const Invocation& inv, const Io& io,
+                   Text text) {
+  if (absl::Status s = Check(call); !s.ok()) return s;
+  *io.out << (inv.json ? JsonLine(resp) : text(resp));
+  return absl::OkStatus();
+}
+
+// A page's entries: JSON lines at once, or kept in `table` for one text table
+// aligned over every page.
+template <typename T>
+void PrintOrKeep(const google::protobuf::RepeatedPtrField<T>& page, const Invocation& inv,
+                 const Io& io, std::vector<T>* table) {
+  for (const T& entry : page) {
+    if (inv.json) {
+      *io.out << JsonLine(entry);
+    } else {
+      table->push_back(entry);
+    }
+  }
+}
+
 // ---- storage ----
 
 absl::Status RunQuery(const Invocation& inv, const Io& io) {
@@ -97,9 +120,7 @@ absl::Status RunLatest(const Invocation& inv, const Io& io) {
   sv1::GetLatestRequest req;
   for (const auto& id : inv.items) req.add_item_ids(id);
   sv1::GetLatestResponse resp;
-  if (absl::Status s = Check(stub->GetLatest(Ctx(inv).get(), req, &resp)); !s.ok()) return s;
-  *io.out << (inv.json ? JsonLine(resp) : FormatLatest(resp));
-  return absl::OkStatus();
+  return Print(stub->GetLatest(Ctx(inv).get(), req, &resp), resp, inv, io, FormatLatest);
 }
 
 absl::Status RunSeries(const Invocation& inv, const Io& io) {
@@ -110,9 +131,7 @@ absl::Status RunSeries(const Invocation& inv, const Io& io) {
   iss::ToProto(inv.window.to, req.mutable_end_time());
   *req.mutable_bucket() = iss::ToProtoDuration(inv.bucket);
   sv1::GetSeriesResponse resp;
-  if (absl::Status s = Check(stub->GetSeries(Ctx(inv).get(), req, &resp)); !s.ok()) return s;
-  *io.out << (inv.json ? JsonLine(resp) : FormatSeries(resp));
-  return absl::OkStatus();
+  return Print(stub->GetSeries(Ctx(inv).get(), req, &resp), resp, inv, io, FormatSeries);
 }
 
 absl::Status RunItems(const Invocation& inv, const Io& io) {
@@ -126,13 +145,7 @@ absl::Status RunItems(const Invocation& inv, const Io& io) {
     req.set_page_token(token);
     sv1::ListItemsResponse resp;
     if (absl::Status s = Check(stub->ListItems(Ctx(inv).get(), req, &resp)); !s.ok()) return s;
-    for (const auto& i : resp.items()) {
-      if (inv.json) {
-        *io.out << JsonLine(i);
-      } else {
-        items.push_back(i);
-      }
-    }
+    PrintOrKeep(resp.items(), inv, io, &items);
     return resp.next_page_token();
   };
   if (absl::Status s = FollowPages(inv, io, page, [] { return "items"; }); !s.ok()) return s;
@@ -145,17 +158,13 @@ absl::Status RunItem(const Invocation& inv, const Io& io) {
   sv1::GetItemRequest req;
   req.set_item_id(inv.items.at(0));
   sv1::Item resp;
-  if (absl::Status s = Check(stub->GetItem(Ctx(inv).get(), req, &resp)); !s.ok()) return s;
-  *io.out << (inv.json ? JsonLine(resp) : FormatItem(resp));
-  return absl::OkStatus();
+  return Print(stub->GetItem(Ctx(inv).get(), req, &resp), resp, inv, io, FormatItem);
 }
 
 absl::Status RunStorageStatus(const Invocation& inv, const Io& io) {
   auto stub = sv1::StorageService::NewStub(MakeChannel(inv.addr));
   sv1::SinkStatus resp;
-  if (absl::Status s = Check(stub->GetSinkStatus(Ctx(inv).get(), {}, &resp)); !s.ok()) return s;
-  *io.out << (inv.json ? JsonLine(resp) : FormatSinkStatus(resp));
-  return absl::OkStatus();
+  return Print(stub->GetSinkStatus(Ctx(inv).get(), {}, &resp), resp, inv, io, FormatSinkStatus);
 }
 
 // ---- peebot ----
@@ -191,11 +200,8 @@ absl::Status RunPeebot(const Invocation& inv, const Io& io) {
     }
     case Command::kPeebotDestinations: {
       pv1::ListDestinationsResponse resp;
-      if (absl::Status s = Check(stub->ListDestinations(Ctx(inv).get(), {}, &resp)); !s.ok()) {
-        return s;
-      }
-      *io.out << (inv.json ? JsonLine(resp) : FormatDestinations(resp));
-      return absl::OkStatus();
+      return Print(stub->ListDestinations(Ctx(inv).get(), {}, &resp), resp, inv, io,
+                   FormatDestinations);
     }
     case Command::kPeebotDestinationPause:
     case Command::kPeebotDestinationResume: {
@@ -223,12 +229,8 @@ absl::Status RunPeebot(const Invocation& inv, const Io& io) {
       req.set_text(inv.text);
       req.set_force(inv.force);
       pv1::PostTestMessageResponse resp;
-      if (absl::Status s = Check(stub->PostTestMessage(Ctx(inv, true).get(), req, &resp));
-          !s.ok()) {
-        return s;
-      }
-      *io.out << (inv.json ? JsonLine(resp) : FormatTestPost(resp));
-      return absl::OkStatus();
+      return Print(stub->PostTestMessage(Ctx(inv, true).get(), req, &resp), resp, inv, io,
+                   FormatTestPost);
     }
     case Command::kPeebotCooldownSet:
     case Command::kPeebotCooldownClear: {
@@ -238,12 +240,8 @@ absl::Status RunPeebot(const Invocation& inv, const Io& io) {
       *req.mutable_settings()->mutable_cooldown() = iss::ToProtoDuration(d);
       req.mutable_update_mask()->add_paths("cooldown");
       pv1::Settings settings;
-      if (absl::Status s = Check(stub->UpdateSettings(Ctx(inv, true).get(), req, &settings));
-          !s.ok()) {
-        return s;
-      }
-      *io.out << (inv.json ? JsonLine(settings) : FormatCooldown(settings, nullptr));
-      return absl::OkStatus();
+      return Print(stub->UpdateSettings(Ctx(inv, true).get(), req, &settings), settings, inv, io,
+                   [](const pv1::Settings& s) { return FormatCooldown(s, nullptr); });
     }
     default:
       return absl::InternalError("not a peebot command");
@@ -267,13 +265,7 @@ absl::Status RunDetections(const Invocation& inv, const Io& io) {
     if (absl::Status s = Check(stub->ListDetections(Ctx(inv).get(), req, &resp)); !s.ok()) {
       return s;
     }
-    for (const auto& d : resp.detections()) {
-      if (inv.json) {
-        *io.out << JsonLine(d);
-      } else {
-        detections.push_back(d);
-      }
-    }
+    PrintOrKeep(resp.detections(), inv, io, &detections);
     return resp.next_page_token();
   };
   if (absl::Status s = FollowPages(inv, io, page, [] { return "detections"; }); !s.ok()) return s;
@@ -289,11 +281,8 @@ absl::Status RunIngest(const Invocation& inv, const Io& io) {
     iv1::GetIngestStatusRequest req;
     for (const auto& id : inv.items) req.add_item_ids(id);
     iv1::IngestStatus resp;
-    if (absl::Status s = Check(stub->GetIngestStatus(Ctx(inv).get(), req, &resp)); !s.ok()) {
-      return s;
-    }
-    *io.out << (inv.json ? JsonLine(resp) : FormatIngestStatus(resp));
-    return absl::OkStatus();
+    return Print(stub->GetIngestStatus(Ctx(inv).get(), req, &resp), resp, inv, io,
+                 FormatIngestStatus);
   }
   iv1::IngestTestEventRequest req;
   req.set_item_id(inv.items.at(0));
@@ -305,11 +294,8 @@ absl::Status RunIngest(const Invocation& inv, const Io& io) {
   if (inv.status_color) req.set_status_color(*inv.status_color);
   if (inv.calibrated_data) req.set_calibrated_data(*inv.calibrated_data);
   iv1::IngestTestEventResponse resp;
-  if (absl::Status s = Check(stub->IngestTestEvent(Ctx(inv, true).get(), req, &resp)); !s.ok()) {
-    return s;
-  }
-  *io.out << (inv.json ? JsonLine(resp) : FormatIngestSent(resp));
-  return absl::OkStatus();
+  return Print(stub->IngestTestEvent(Ctx(inv, true).get(), req, &resp), resp, inv, io,
+               FormatIngestSent);
 }
 
 }  // namespace
