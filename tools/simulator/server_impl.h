@@ -34,16 +34,12 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "common/asio_names.h"
 #include "tools/simulator/model.h"
 #include "tools/simulator/server.h"
 
 namespace iss::sim {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace websocket = beast::websocket;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
 using tlcp::FieldValues;
 
 // The message argument of CONERR/END/REQERR/ERROR: the server percent-encodes

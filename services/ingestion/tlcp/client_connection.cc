@@ -27,11 +27,6 @@
 namespace iss::tlcp {
 namespace {
 
-namespace beast = boost::beast;
-namespace websocket = beast::websocket;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
-
 constexpr size_t kMaxFrameBytes = 8 << 20;
 
 // Bounded label: the cause of a reconnect.

@@ -25,6 +25,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/asio_names.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "services/ingestion/tlcp/client.h"
@@ -33,8 +34,6 @@
 
 namespace iss::tlcp {
 
-namespace asio = boost::asio;
-namespace ssl = asio::ssl;
 using iss::ingest::v1::ConnectionState;
 
 // The process-wide metrics of the Lightstreamer client (all clients share them).
