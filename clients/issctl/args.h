@@ -5,7 +5,8 @@
 //
 // Grammar: issctl <command> [<subcommand>] [flags] [positional...]
 //   flags: --name value | --name=value | --switch ; "--" ends the flags.
-//   The command words and flags are declared as a CLI11 app tree (args.cc);
+//   The command words and flags are declared as a CLI11 app tree
+//   (command_line.h, which also makes the --help texts);
 //   the values are checked here, so each error names its flag our way.
 // Secrets never come from flags: the admin token is read from ISS_ADMIN_TOKEN.
 #pragma once

@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "common/asio_names.h"
 #include "gtest/gtest.h"
 #include "services/ingestion/tlcp/client.h"
 #include "tests/support/wait.h"
@@ -31,11 +32,6 @@
 namespace iss::tlcp {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace websocket = beast::websocket;
-namespace ssl = asio::ssl;
-using tcp = asio::ip::tcp;
 using iss::testing::WaitFor;
 
 // A self-signed certificate for "localhost" (EC P-256), PEM.

@@ -168,6 +168,13 @@ class Session {
   Step OnUpdate(const Message& m, std::string_view line, absl::Time now);
   Step Reconnect(std::string reason, bool rebind);
   Subscription* FindSub(std::string_view arg, std::string_view line);
+  // The item a per-item message (U, EOS, CS: subscription id, 1-based item
+  // index) names; `sub` is null after the line was reported as malformed.
+  struct ItemRef {
+    Subscription* sub = nullptr;
+    size_t index = 0;
+  };
+  ItemRef FindItem(const Message& m, std::string_view line);
   void Deliver(const std::string& item, const FieldValues* values, bool snapshot,
                std::string_view line, absl::Time now, Step& step);
   void Notice(std::string_view what, std::string_view detail);
