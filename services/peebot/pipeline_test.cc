@@ -8,7 +8,6 @@
 #include <functional>
 #include <memory>
 #include <set>
-#include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -21,6 +20,7 @@
 #include "services/peebot/poster.h"
 #include "services/peebot/scenario.h"
 #include "services/peebot/testing/fake_x_server.h"
+#include "tests/support/dead_letters.h"
 #include "tests/support/kafka_cluster.h"
 #include "tests/support/pg_server.h"
 #include "tests/support/wait.h"
@@ -219,20 +219,8 @@ TEST_F(PipelineTest, MessagesThatAreNotTelemetryEventsGoToTheDlqAndThePipelineGo
 
   const auto records = cluster_->ReadAll(dlq_, 2, absl::Seconds(20));
   ASSERT_EQ(records.size(), 2u);
-  std::set<std::string> reasons;
-  for (const auto& r : records) {
-    iss::telemetry::v1::DeadLetter dl;
-    ASSERT_TRUE(dl.ParseFromString(r.value));
-    reasons.insert(dl.reason());
-    EXPECT_EQ(dl.component(), "peebot");
-    EXPECT_EQ(dl.source_topic(), topic_);
-    EXPECT_FALSE(dl.raw().empty());
-    EXPECT_FALSE(dl.detail().empty());
-    const std::vector<std::pair<std::string, std::string>> want = {{"iss.dlq.reason", dl.reason()},
-                                                                   {"iss.dlq.component", "peebot"}};
-    EXPECT_EQ(r.headers, want);
-  }
-  EXPECT_EQ(reasons, (std::set<std::string>{"undecodable", "bad_item_id"}));
+  EXPECT_EQ(iss::testing::DeadLetterReasons(records, "peebot", topic_),
+            (std::set<std::string>{"undecodable", "bad_item_id"}));
   // And on: every sample after them is consumed and stored, the detections posted.
   ASSERT_TRUE(WaitFor([&] { return Consumed() >= static_cast<int64_t>(sc->delivery.size()) + 2; },
                       absl::Seconds(40)));
