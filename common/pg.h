@@ -20,6 +20,16 @@
 #include "absl/status/statusor.h"
 #include "common/kafka.h"
 
+// Timestamps cross the SQL border as Unix microseconds in a bigint, spelled
+// once here for every service's statements (string literals, so statements
+// stay named constants: "SELECT " ISS_PG_MICROS("source_ts") " FROM ...").
+// Out: date_part (float8 seconds, far cheaper than numeric extract), scaled
+// and rounded to the microsecond: exact for any |t| < 2^52 us (years 1827 to
+// 2112). In: a bigint parameter, exact (no text, no float).
+#define ISS_PG_MICROS(col) "(date_part('epoch', " col ") * 1e6)::bigint"
+#define ISS_PG_TIMESTAMP(param) \
+  "('epoch'::timestamptz + " param "::bigint * interval '1 microsecond')"
+
 namespace iss::pg {
 
 struct Migration {

@@ -19,6 +19,8 @@ void DeclareConsumer(EnvConfig& cfg, PeeBotConfig& c) {
   cfg.BindRequired(&c.dsn, "ISS_PG_DSN", "PostgreSQL connection string", /*secret=*/true);
   cfg.Bind(&p.brokers, "ISS_KAFKA_BROKERS", "Kafka bootstrap servers");
   cfg.Bind(&p.topic, "ISS_PEEBOT_TOPIC", "Topic to consume");
+  cfg.Bind(&p.dlq_topic, "ISS_PEEBOT_DLQ_TOPIC",
+           "Dead-letter topic for messages that are not a TelemetryEvent");
   cfg.Bind(&p.group_id, "ISS_PEEBOT_GROUP", "Kafka consumer group");
   cfg.BindList(&p.tank_items, "ISS_PEEBOT_ITEMS", "Comma-separated urine tank item ids to watch");
 }

@@ -1,6 +1,7 @@
 #include "services/peebot/pipeline.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -17,8 +18,9 @@ struct Metrics {
   prometheus::Counter& kept =
       iss::metrics::Counter("iss_peebot_samples_total",
                             "Samples of the tank, processor and clock items fed to the detector");
-  prometheus::Counter& bad = iss::metrics::Counter(
-      "iss_peebot_bad_messages_total", "Messages that are not a TelemetryEvent (skipped)");
+  prometheus::Counter& bad =
+      iss::metrics::Counter("iss_peebot_bad_messages_total",
+                            "Messages that are not a TelemetryEvent (sent to the DLQ and skipped)");
   prometheus::Counter& detections =
       iss::metrics::Counter("iss_peebot_detections_total", "Urination events detected (new ids)");
   prometheus::Counter& stale = iss::metrics::Counter(
@@ -37,6 +39,18 @@ struct Metrics {
 Metrics& M() {
   static auto* m = new Metrics();
   return *m;
+}
+
+// What the detector can use: a TelemetryEvent with an item id. Anything else
+// gets the reason storage's decoder gives it.
+std::optional<bus::Rejection> Decode(const kafka::Message& m,
+                                     iss::telemetry::v1::TelemetryEvent* event) {
+  if (!event->ParseFromString(m.value)) {
+    return bus::Rejection{"undecodable", "value: not a serialized iss.telemetry.v1.TelemetryEvent",
+                          ""};
+  }
+  if (event->item_id().empty()) return bus::Rejection{"bad_item_id", "item_id: empty", ""};
+  return std::nullopt;
 }
 
 }  // namespace
@@ -77,21 +91,25 @@ absl::Status Pipeline::Start() {
   }
   health_->Set("postgres", true);
 
-  kafka::ConsumerOptions co;
+  bus::ConsumerOptions co;
   co.brokers = options_.brokers;
   co.group_id = options_.group_id;
   co.client_id = "iss-peebot";
-  co.topics = {options_.topic};
+  co.topic = options_.topic;
+  co.dlq_topic = options_.dlq_topic;
+  co.component = "peebot";
+  co.metrics_prefix = "iss_peebot";
   co.extra = options_.kafka_extra;
   co.statistics_interval = options_.statistics_interval;
-  auto consumer = kafka::SupervisedConsumer::Create(
-      co, options_.supervisor,
+  co.supervisor = options_.supervisor;
+  auto consumer = bus::Consumer::Create(
+      co,
       [this](const std::vector<kafka::TopicPartition>& parts) {
         return store_->LoadOffsets(options_.group_id, parts);
       },
       [](const std::vector<kafka::TopicPartition>&) {});
   if (!consumer.ok()) return consumer.status();
-  consumer_ = std::move(*consumer);
+  bus_ = std::move(*consumer);
   thread_ = std::thread([this] { Loop(); });
   return absl::OkStatus();
 }
@@ -99,7 +117,7 @@ absl::Status Pipeline::Start() {
 void Pipeline::Stop() {
   stop_.store(true);
   if (thread_.joinable()) thread_.join();
-  consumer_.reset();
+  bus_.reset();
 }
 
 Pipeline::View Pipeline::view() const {
@@ -112,19 +130,11 @@ absl::Status Pipeline::Resync() {
   if (!state.ok()) return state.status();
   auto fresh = std::make_unique<Detector>(ConfigFromSettings());
   if (*state) (void)fresh->LoadState(**state);
-  const std::vector<kafka::TopicPartition> parts = consumer_->Assignment();
-  auto offsets = store_->LoadOffsets(options_.group_id, parts);
+  auto offsets = store_->LoadOffsets(options_.group_id, bus_->Assignment());
   if (!offsets.ok()) return offsets.status();
-  for (const auto& tp : parts) {
-    auto it = offsets->find(tp);
-    // A partition with no stored offset is re-read from the beginning.
-    if (absl::Status s = consumer_->Seek(tp, it == offsets->end() ? 0 : it->second); !s.ok()) {
-      return s;
-    }
-  }
+  if (absl::Status s = bus_->Rewind(*offsets); !s.ok()) return s;
   detector_ = std::move(fresh);
   empty_polls_ = 0;
-  lag_trusted_after_ = absl::Now() + 3 * options_.statistics_interval;
   return absl::OkStatus();
 }
 
@@ -133,15 +143,15 @@ void Pipeline::Loop() {
     if (needs_resync_) {
       if (absl::Status s = Resync(); !s.ok()) {
         health_->Set("postgres", false, s.ToString());
-        (void)consumer_->PauseAll();
-        (void)consumer_->Poll(options_.batch, options_.poll_timeout);  // serve rebalances
+        (void)bus_->PauseAll();
+        (void)bus_->Poll(options_.batch, options_.poll_timeout);  // serve rebalances
         absl::SleepFor(absl::Milliseconds(500));
         continue;
       }
-      (void)consumer_->ResumeAll();
+      (void)bus_->ResumeAll();
       needs_resync_ = false;
     }
-    auto batch = consumer_->Poll(options_.batch, options_.poll_timeout);
+    auto batch = bus_->Poll(options_.batch, options_.poll_timeout);
     if (!batch.ok()) {
       iss::log::Warn("poll failed", {{"error", batch.status().ToString()}});
       absl::SleepFor(absl::Milliseconds(500));
@@ -173,26 +183,6 @@ void Pipeline::MaybePruneSamples() {
   M().pruned.Increment(static_cast<double>(*pruned));
 }
 
-bool Pipeline::CaughtUp() {
-  // A short batch alone is not enough: when everything is already on the
-  // broker, one partition's fetch can arrive well before another's. The lag
-  // from librdkafka's statistics (hi offset - our position) settles it.
-  // Statistics from before a rewind still say "lag 0": wait for fresh ones.
-  if (absl::Now() < lag_trusted_after_) return false;
-  const std::vector<kafka::TopicPartition> assigned = consumer_->Assignment();
-  if (assigned.empty()) return false;
-  const std::map<kafka::TopicPartition, int64_t> lag = consumer_->Lag();
-  for (const auto& tp : assigned) {
-    auto it = lag.find(tp);
-    if (it == lag.end() || it->second > 0) {
-      iss::log::Debug("not caught up", {{"partition", tp.partition},
-                                        {"lag", it == lag.end() ? int64_t{-1} : it->second}});
-      return false;
-    }
-  }
-  return true;
-}
-
 absl::Status Pipeline::ProcessBatch(const std::vector<kafka::Message>& batch) {
   // Rule changes from the admin API apply from the next sample on.
   const PeeBotSettings s = settings_->Get();
@@ -208,24 +198,20 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::Message>& batch) {
   for (const kafka::Message& m : batch) {
     next_offsets[{m.topic, m.partition}] = m.offset + 1;
     iss::telemetry::v1::TelemetryEvent event;
-    if (!event.ParseFromString(m.value) || event.item_id().empty()) {
-      // Not ours to repair (ingestion validates and dead-letters); skipped
-      // and counted, and its offset still advances so it cannot block us.
+    if (std::optional<bus::Rejection> rejection = Decode(m, &event)) {
+      // Not ours to repair: dead-lettered, and its offset still advances so
+      // it cannot block us.
       ++bad;
-      static auto* limiter = new iss::log::RateLimiter(absl::Seconds(10));
-      int64_t suppressed = 0;
-      if (limiter->Allow("bad_message", &suppressed)) {
-        iss::log::Warn(
-            "skipping a message that is not a TelemetryEvent",
-            {{"partition", m.partition}, {"offset", m.offset}, {"suppressed", suppressed}});
-      }
+      bus_->DeadLetter(m, *rejection);
       continue;
     }
     if (!detector_->Wants(event.item_id())) continue;
     samples.push_back(SampleFromEvent(event));
     detector_->Add(samples.back(), &detections);
   }
-  // Caught up with every partition: an idle stream (the tank item can be
+  // Caught up with every partition (the lag from librdkafka's statistics,
+  // not a short batch alone: when everything is already on the broker, one
+  // partition's fetch can arrive well before another's): an idle stream (the tank item can be
   // silent for hours while the clock ticks) must not hold the others back, so
   // release up to the newest sample less the allowed lateness. Not further:
   // the lag statistics are up to a statistics interval old, and a sample
@@ -239,7 +225,7 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::Message>& batch) {
   if (batch.size() < options_.batch) {
     if (empty_polls_ >= 5) {
       detector_->Drain(&detections);
-    } else if (CaughtUp()) {
+    } else if (bus_->CaughtUp()) {
       detector_->ReleaseIdleStreams(&detections);
     }
   }
@@ -249,11 +235,13 @@ absl::Status Pipeline::ProcessBatch(const std::vector<kafka::Message>& batch) {
   const absl::Time stale_before = options_.max_post_age > absl::ZeroDuration()
                                       ? absl::Now() - options_.max_post_age
                                       : absl::InfinitePast();
+  // The offsets below skip the dead-lettered messages: the DLQ holds them first.
+  if (absl::Status s = bus_->FlushDeadLetters(); !s.ok()) return s;
   auto inserted = store_->CommitBatch(options_.group_id, samples, detections,
                                       detector_->SaveState(), next_offsets, stale_before);
   if (!inserted.ok()) return inserted.status();
   health_->Set("postgres", true);
-  if (!next_offsets.empty()) consumer_->CommitAdvisory(next_offsets);
+  if (!next_offsets.empty()) bus_->CommitAdvisory(next_offsets);
   for (const Sample& smp : samples) newest_sample_ = std::max(newest_sample_, smp.source_ts);
   MaybePruneSamples();
 

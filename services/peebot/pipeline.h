@@ -8,7 +8,10 @@
 // On a failed commit the in-memory detector is ahead of the database: it is
 // reloaded from the stored state and the partitions are rewound to the stored
 // offsets before anything else is read.
-// The consumer is a kafka::SupervisedConsumer: a client that stops fetching
+// A message that is not a usable TelemetryEvent goes to the DLQ topic (as in
+// storage) and its offset advances with the batch, after the DLQ holds it.
+// The Kafka side is the shared bus::Consumer (common/bus_consumer.h), a
+// kafka::SupervisedConsumer underneath: a client that stops fetching
 // while the broker holds unread messages is replaced (revoke + a fresh
 // assignment at the stored offsets), and Stop() leaves the group in bounded time.
 #pragma once
@@ -24,6 +27,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "common/bus_consumer.h"
 #include "common/health.h"
 #include "common/kafka.h"
 #include "common/kafka_supervisor.h"
@@ -37,6 +41,7 @@ struct PipelineOptions {
   std::string brokers;
   std::string group_id = "iss-peebot";
   std::string topic = "telemetry.raw.v1";
+  std::string dlq_topic = "telemetry.dlq.v1";
   std::vector<std::string> tank_items = {"NODE3000005"};
   // A sample received this long after it was taken is a snapshot (DetectorConfig).
   absl::Duration max_sample_lag = DetectorConfig().max_sample_lag;
@@ -45,7 +50,7 @@ struct PipelineOptions {
   absl::Duration max_post_age = absl::Minutes(10);
   size_t batch = 500;
   absl::Duration poll_timeout = absl::Milliseconds(200);
-  // Feeds the lag that tells us we are caught up (see CaughtUp()).
+  // Feeds the lag that tells us we are caught up (bus::Consumer::CaughtUp()).
   absl::Duration statistics_interval = absl::Seconds(1);
   std::map<std::string, std::string> kafka_extra;
   // Stall watchdog, request timeout and close bound of the consumer.
@@ -74,7 +79,7 @@ class Pipeline {
     SignalState signal = iss::telemetry::v1::SIGNAL_STATE_UNSPECIFIED;
     std::optional<int64_t> processor_state;
     int64_t events_consumed = 0;
-    int64_t bad_messages = 0;
+    int64_t bad_messages = 0;  // dead-lettered, in committed batches
     int64_t detections = 0;
   };
   View view() const;
@@ -84,7 +89,6 @@ class Pipeline {
   absl::Status ProcessBatch(const std::vector<kafka::Message>& batch);
   absl::Status Resync();
   void MaybePruneSamples();
-  bool CaughtUp();
   DetectorConfig ConfigFromSettings() const;
 
   const PipelineOptions options_;
@@ -93,14 +97,13 @@ class Pipeline {
   Health* health_;
   std::function<void()> on_detections_;
   std::unique_ptr<Detector> detector_;  // pipeline thread only (after Start)
-  std::unique_ptr<kafka::Consumer> consumer_;
+  std::unique_ptr<bus::Consumer> bus_;  // the consumer and the DLQ producer
   std::thread thread_;
   std::atomic<bool> stop_{false};
   bool needs_resync_ = false;
   int empty_polls_ = 0;
   absl::Time newest_sample_ = absl::InfinitePast();  // event time, pipeline thread only
   absl::Time last_prune_ = absl::InfinitePast();
-  absl::Time lag_trusted_after_ = absl::InfinitePast();
 
   mutable absl::Mutex mu_;
   View view_ ABSL_GUARDED_BY(mu_);

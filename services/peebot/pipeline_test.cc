@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <functional>
 #include <memory>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -19,6 +20,7 @@
 #include "services/peebot/poster.h"
 #include "services/peebot/scenario.h"
 #include "services/peebot/testing/fake_x_server.h"
+#include "tests/support/dead_letters.h"
 #include "tests/support/kafka_cluster.h"
 #include "tests/support/pg_server.h"
 #include "tests/support/wait.h"
@@ -70,6 +72,8 @@ class PipelineTest : public ::testing::Test {
     topic_ =
         absl::StrCat(kTopic, ".", ::testing::UnitTest::GetInstance()->current_test_info()->name());
     ASSERT_TRUE(cluster_->CreateTopic(topic_, 12).ok());
+    dlq_ = absl::StrCat("dlq.", topic_);
+    ASSERT_TRUE(cluster_->CreateTopic(dlq_, 1).ok());
     dsn_ = iss::testing::FreshDatabaseDsn();
     ASSERT_FALSE(dsn_.empty());
     admin_store_ = std::make_unique<Store>(dsn_);
@@ -113,6 +117,7 @@ class PipelineTest : public ::testing::Test {
     pipeline_options_group_ = o.group_id;
     o.kafka_extra = {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"}};
     o.topic = topic_;
+    o.dlq_topic = dlq_;
     o.max_post_age = absl::ZeroDuration();  // as for the poster above
     if (tune) tune(o);
     pipeline_ = std::make_unique<Pipeline>(o, pipeline_store_.get(), settings_.get(), &health_,
@@ -143,6 +148,7 @@ class PipelineTest : public ::testing::Test {
 
   static iss::testing::KafkaCluster* cluster_;
   std::string topic_;
+  std::string dlq_;
   std::string pipeline_options_group_;
   std::string dsn_;
   std::unique_ptr<Store> admin_store_, poster_store_, pipeline_store_;
@@ -166,7 +172,7 @@ TEST_F(PipelineTest, TelemetryOnTheBusBecomesExactlyTheExpectedPosts) {
   StartPipeline();
   const size_t half = sc->delivery.size() / 2;
   Produce(sc->delivery, 0, half);
-  // Something that is not a TelemetryEvent: skipped and counted, nothing else lost.
+  // Something that is not a TelemetryEvent: dead-lettered, nothing else lost.
   ASSERT_TRUE(producer_->Produce(topic_, "NODE3000005", "\xff\xfe not protobuf").ok());
   Produce(sc->delivery, half, sc->delivery.size());
 
@@ -192,6 +198,34 @@ TEST_F(PipelineTest, TelemetryOnTheBusBecomesExactlyTheExpectedPosts) {
   EXPECT_TRUE(pipeline_->view().last_level.has_value());
   EXPECT_EQ(pipeline_->view().last_level->percent, 49);
   // Reevaluate's source: what the detector consumed is stored.
+  auto stored = admin_store_->Samples(ScenarioEpoch(), ScenarioEpoch() + absl::Hours(1));
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->size(), sc->delivery.size());
+}
+
+// The bad inputs storage dead-letters, Pee-Bot dead-letters the same way
+// (shared bus::Consumer): the DLQ gets each with its reason, and what follows
+// them is consumed as usual.
+TEST_F(PipelineTest, MessagesThatAreNotTelemetryEventsGoToTheDlqAndThePipelineGoesOn) {
+  auto sc = LoadScenario(std::string(PEEBOT_TESTDATA_DIR) + "/clean_rises.scenario");
+  ASSERT_TRUE(sc.ok());
+  StartPipeline();
+  iss::telemetry::v1::TelemetryEvent nameless = ToEvent(sc->delivery.front());
+  nameless.clear_item_id();
+  // One key, so both land on one partition, in order, before the scenario's samples.
+  ASSERT_TRUE(producer_->Produce(topic_, "NODE3000005", "\xff\xfe not protobuf").ok());
+  ASSERT_TRUE(producer_->Produce(topic_, "NODE3000005", nameless.SerializeAsString()).ok());
+  Produce(sc->delivery, 0, sc->delivery.size());
+
+  const auto records = cluster_->ReadAll(dlq_, 2, absl::Seconds(20));
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(iss::testing::DeadLetterReasons(records, "peebot", topic_),
+            (std::set<std::string>{"undecodable", "bad_item_id"}));
+  // And on: every sample after them is consumed and stored, the detections posted.
+  ASSERT_TRUE(WaitFor([&] { return Consumed() >= static_cast<int64_t>(sc->delivery.size()) + 2; },
+                      absl::Seconds(40)));
+  EXPECT_EQ(pipeline_->view().bad_messages, 2);
+  ASSERT_TRUE(WaitFor([&] { return Posted() >= 2; }, absl::Seconds(40)));
   auto stored = admin_store_->Samples(ScenarioEpoch(), ScenarioEpoch() + absl::Hours(1));
   ASSERT_TRUE(stored.ok());
   EXPECT_EQ(stored->size(), sc->delivery.size());

@@ -1,7 +1,9 @@
 // Owns: every Pee-Bot read and write in PostgreSQL (tables of
 // migrations/0003_peebot.sql and 0006_peebot_destinations.sql, plus
-// consumer_offsets via pg::OffsetStore). The destinations' half (admissions,
-// deliveries, pauses) is at the end of store.cc.
+// consumer_offsets via pg::OffsetStore). store.cc holds the pipeline's,
+// poster's and admin's half, store_destinations.cc the destinations' half
+// (admissions, deliveries, pauses); every statement is a named constant in
+// store_sql.h.
 //
 // One connection per Store, used under a mutex and reopened after a broken
 // connection; each component (pipeline, poster, admin API) has its own Store.

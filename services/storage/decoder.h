@@ -18,15 +18,13 @@
 #include <string_view>
 
 #include "absl/time/time.h"
+#include "common/bus_consumer.h"
 #include "iss/telemetry/v1/telemetry.pb.h"
 
 namespace iss::storage {
 
-struct Rejection {
-  std::string reason;   // stable: "undecodable", "bad_item_id", ...
-  std::string detail;   // names the field
-  std::string item_id;  // when it could be read
-};
+// What goes to the DLQ (the shared consumer's type).
+using Rejection = bus::Rejection;
 
 struct DecodeLimits {
   bool verify_event_id = true;

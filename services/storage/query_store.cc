@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/catalog.h"
+#include "common/pg.h"
 #include "services/storage/decoder.h"
 
 namespace iss::storage {
@@ -17,10 +18,9 @@ namespace {
 namespace v1 = iss::storage::v1;
 using iss::telemetry::v1::TelemetryEvent;
 
-// Timestamps leave PostgreSQL as epoch seconds in a double (date_part is far
-// cheaper than numeric extract): exact to the microsecond for any date we hold
-// (< 2^53 us), recovered by Micros() below.
-#define ISS_US(col) "date_part('epoch', " col ")"
+// Timestamps leave PostgreSQL as Unix microseconds (ISS_PG_MICROS, common/pg.h),
+// read by Micros() below.
+#define ISS_US(col) ISS_PG_MICROS(col)
 
 constexpr const char* kEventCols =
     "item_id, " ISS_US("source_ts") ", event_id, " ISS_US("ingest_ts") ", value, status_class,"
@@ -92,7 +92,7 @@ std::string Ts(int64_t us) {
   return out;
 }
 
-int64_t Micros(const pqxx::field& f) { return std::llround(std::strtod(f.c_str(), nullptr) * 1e6); }
+int64_t Micros(const pqxx::field& f) { return std::strtoll(f.c_str(), nullptr, 10); }
 
 // Reads straight from the result buffer (no std::string per field, no
 // stream-based number parsing): this runs once per row of every query.

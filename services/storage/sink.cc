@@ -14,7 +14,6 @@
 namespace iss::storage {
 namespace {
 
-using iss::telemetry::v1::DeadLetter;
 using iss::telemetry::v1::TelemetryEvent;
 
 // End-to-end latencies can be long (replays, backlogs): seconds .. an hour.
@@ -36,8 +35,6 @@ struct SinkMetrics {
   prometheus::Counter& failed = batches.Add({{"result", "failed"}});
   prometheus::Histogram& batch_seconds = metrics::Histogram(
       "iss_storage_batch_seconds", "Time to write and commit one batch", metrics::LatencyBuckets());
-  prometheus::Family<prometheus::Counter>& dlq = metrics::CounterFamily(
-      "iss_storage_dead_letters_total", "Messages sent to the DLQ topic, by reason");
   prometheus::Counter& db_errors =
       metrics::Counter("iss_storage_db_errors_total", "Failed database operations of the sink");
   prometheus::Family<prometheus::Gauge>& lag = metrics::GaugeFamily(
@@ -75,24 +72,14 @@ Sink::Sink(SinkOptions options, Health* health, TailHub* tail)
 Sink::~Sink() { Stop(); }
 
 absl::Status Sink::Start() {
-  kafka::ProducerOptions popts;
-  popts.brokers = options_.brokers;
-  popts.client_id = options_.client_id + "-dlq";
-  popts.close_timeout = absl::Seconds(5);
-  auto producer = kafka::Producer::Create(popts, [](const kafka::DeliveryReport& r) {
-    if (!r.status.ok()) {
-      log::Error("dead letter not delivered", {{"error", r.status.ToString()}});
-    }
-  });
-  if (!producer.ok()) return producer.status();
-  dlq_ = *std::move(producer);
-
-  kafka::ConsumerOptions copts;
+  bus::ConsumerOptions copts;
   copts.brokers = options_.brokers;
   copts.group_id = options_.group_id;
   copts.client_id = options_.client_id;
-  copts.topics = {options_.topic};
-  copts.start_from_earliest = true;
+  copts.topic = options_.topic;
+  copts.dlq_topic = options_.dlq_topic;
+  copts.component = "storage";
+  copts.metrics_prefix = "iss_storage";
   copts.statistics_interval = options_.lag_interval;
   // A fetch waits at most this long for data. librdkafka's default (500 ms) sits
   // directly on the ingest -> committed latency wherever the broker does not
@@ -102,13 +89,12 @@ absl::Status Sink::Start() {
       {"fetch.wait.max.ms",
        absl::StrCat(std::clamp<int64_t>(absl::ToInt64Milliseconds(options_.batch_wait), 1, 100))}};
   for (const auto& kv : options_.consumer_extra) copts.extra[kv.first] = kv.second;
-  // Supervised: replaced when it stalls (a half-open broker connection),
-  // closed within options_.supervisor.close_timeout at shutdown.
-  auto consumer = kafka::SupervisedConsumer::Create(
-      copts, options_.supervisor, [this](const auto& parts) { return OnAssign(parts); },
+  copts.supervisor = options_.supervisor;
+  auto consumer = bus::Consumer::Create(
+      copts, [this](const auto& parts) { return OnAssign(parts); },
       [this](const auto& parts) { OnRevoke(parts); });
   if (!consumer.ok()) return consumer.status();
-  consumer_ = *std::move(consumer);
+  bus_ = *std::move(consumer);
   (void)Connect();  // best effort: the loop reconnects as needed
   stage_ = std::make_unique<CommitStage>(
       [this](SinkBatch& batch) { return WriteBatch(batch.events, batch.offsets); });
@@ -129,9 +115,9 @@ void Sink::Stop() {
   // Leaves the group (OnRevoke runs here, on this thread), waiting at most
   // supervisor.close_timeout for a broker that may be gone: the offsets are
   // in PostgreSQL, so nothing depends on the goodbye.
-  consumer_.reset();
+  if (bus_ != nullptr) bus_->Close();
   stage_.reset();
-  dlq_.reset();  // waits up to 5 s for dead letters in flight, if a broker answers
+  bus_.reset();  // waits up to 5 s for dead letters in flight, if a broker answers
   conn_.reset();
 }
 
@@ -236,49 +222,15 @@ void Sink::Accept(kafka::Message& m) {
     pending_partition_.push_back(m.partition);
     return;
   }
-  DeadLetter dl;
-  dl.set_reason(rejection->reason);
-  dl.set_detail(rejection->detail);
-  dl.set_raw(m.value);
-  ToProto(absl::Now(), dl.mutable_failed_at());
-  dl.set_component("storage");
-  dl.set_source_topic(m.topic);
-  dl.set_source_partition(m.partition);
-  dl.set_source_offset(m.offset);
-  dl.set_item_id(rejection->item_id);
-  const kafka::Headers headers = {{"iss.dlq.reason", rejection->reason},
-                                  {"iss.dlq.component", "storage"}};
-  // librdkafka queues without bound in time; a full local queue is the only
-  // refusal, and then we wait for room rather than lose the poison message.
-  for (;;) {
-    absl::Status s =
-        dlq_->Produce(options_.dlq_topic, rejection->item_id, dl.SerializeAsString(), headers);
-    if (s.ok()) break;
-    (void)dlq_->Flush(absl::Milliseconds(100));
-  }
-  dlq_since_commit_ = true;
-  Metrics().dlq.Add({{"reason", rejection->reason}}).Increment();
-  {
-    absl::MutexLock lock(&mu_);
-    ++stats_.dead_lettered;
-  }
-  int64_t suppressed = 0;
-  if (LogLimiter().Allow(rejection->reason, &suppressed)) {
-    log::Warn("message sent to the DLQ", {{"reason", rejection->reason},
-                                          {"detail", rejection->detail},
-                                          {"partition", m.partition},
-                                          {"offset", m.offset},
-                                          {"suppressed", suppressed}});
-  }
+  bus_->DeadLetter(m, *rejection);
+  absl::MutexLock lock(&mu_);
+  ++stats_.dead_lettered;
 }
 
 absl::Status Sink::CommitPending() {
   if (pending_.empty() && pending_offsets_.empty()) return absl::OkStatus();
-  if (dlq_since_commit_) {
-    // The offsets below skip the poison messages: they must be on the DLQ first.
-    if (absl::Status s = dlq_->Flush(absl::Seconds(10)); !s.ok()) return s;
-    dlq_since_commit_ = false;
-  }
+  // The offsets below skip the poison messages: they must be on the DLQ first.
+  if (absl::Status s = bus_->FlushDeadLetters(); !s.ok()) return s;
   if (absl::Status s = WriteBatch(pending_, pending_offsets_); !s.ok()) return s;
   CommitAdvisory(pending_offsets_);
   ResetPending();
@@ -338,8 +290,9 @@ absl::Status Sink::WriteBatch(std::vector<TelemetryEvent>& events,
 // On the loop thread only: the consumer (and the client inside it, which its
 // watchdog may replace during Poll) is not to be touched from the commit stage.
 void Sink::CommitAdvisory(const std::map<kafka::TopicPartition, int64_t>& offsets) {
-  // Null while the consumer is being destroyed (its close revokes through us).
-  if (consumer_ != nullptr) consumer_->CommitAdvisory(offsets);
+  // Null before Start(); bus::Consumer ignores it while closing (its close
+  // revokes through us).
+  if (bus_ != nullptr) bus_->CommitAdvisory(offsets);
 }
 
 void Sink::ResetPending() {
@@ -355,7 +308,8 @@ void Sink::Seal() {
   // Poison messages in the batch (the DLQ must hold them before their offsets
   // commit) or no database session (the retry loop pauses the consumer): this
   // thread commits, as before the pipeline.
-  if (dlq_since_commit_ || stage_ == nullptr || conn_ == nullptr || !conn_->is_open()) {
+  if (bus_->has_unflushed_dead_letters() || stage_ == nullptr || conn_ == nullptr ||
+      !conn_->is_open()) {
     CommitWithRetry();
     return;
   }
@@ -407,15 +361,15 @@ void Sink::CommitWithRetry() {
                   {"suppressed", suppressed}});
     }
     if (!paused) {
-      (void)consumer_->PauseAll();
+      (void)bus_->PauseAll();
       paused = true;
     }
     // Keep polling while we wait: rebalances must be served. Anything still
     // delivered joins the held batch.
     const absl::Time until = absl::Now() + backoff;
     while (!stop_.load() && absl::Now() < until) {
-      auto msgs = consumer_->Poll(options_.batch_max,
-                                  std::min(absl::Milliseconds(50), until - absl::Now()));
+      auto msgs =
+          bus_->Poll(options_.batch_max, std::min(absl::Milliseconds(50), until - absl::Now()));
       if (msgs.ok()) {
         for (auto& msg : *msgs) Accept(msg);
       }
@@ -424,7 +378,7 @@ void Sink::CommitWithRetry() {
     backoff = std::min(backoff * 2, options_.retry_max);
   }
   if (paused) {
-    (void)consumer_->ResumeAll();
+    (void)bus_->ResumeAll();
     log::Info("database back; consumption resumed");
   }
 }
@@ -433,7 +387,7 @@ void Sink::RefreshLag() {
   const absl::Time now = absl::Now();
   if (now < next_lag_at_) return;
   next_lag_at_ = now + options_.lag_interval;
-  auto lag = consumer_->Lag();
+  auto lag = bus_->Lag();
   for (const auto& [tp, n] : lag) {
     Metrics().lag.Add({{"partition", absl::StrCat(tp.partition)}}).Set(static_cast<double>(n));
   }
@@ -451,7 +405,7 @@ void Sink::Run() {
     }
     const size_t room =
         options_.batch_max > pending_.size() ? options_.batch_max - pending_.size() : 1;
-    auto msgs = consumer_->Poll(room, std::min(wait, absl::Milliseconds(100)));
+    auto msgs = bus_->Poll(room, std::min(wait, absl::Milliseconds(100)));
     if (!msgs.ok()) {
       log::Error("consumer failed", {{"error", msgs.status().ToString()}});
       absl::SleepFor(options_.retry_min);  // a fatal consumer error: avoid a hot loop

@@ -20,6 +20,8 @@
 // pending batch), then the pending batch is committed when the database allows;
 // otherwise the revoked partitions' pending messages are dropped (the new owner
 // re-reads them from the stored offsets).
+// The Kafka side (supervised group consumer, DLQ producer) is the shared
+// bus::Consumer (common/bus_consumer.h); this class keeps storage's batching.
 // Broker trouble: the consumer is a kafka::SupervisedConsumer. A client that
 // stops fetching while the broker holds unread messages (a half-open
 // connection) is replaced; that is a revoke plus a fresh assignment, so the
@@ -40,6 +42,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/bus_consumer.h"
 #include "common/health.h"
 #include "common/kafka.h"
 #include "common/kafka_supervisor.h"
@@ -141,15 +144,13 @@ class Sink {
   BatchWriter writer_;
 
   // Owned by the loop thread (and by Stop() after the thread joined).
-  std::unique_ptr<kafka::Consumer> consumer_;
-  std::unique_ptr<kafka::Producer> dlq_;
+  std::unique_ptr<bus::Consumer> bus_;  // the consumer and the DLQ producer
   std::unique_ptr<pqxx::connection> conn_;
   std::vector<iss::telemetry::v1::TelemetryEvent> pending_;
   std::vector<int32_t> pending_partition_;  // partition of each pending event
   std::map<kafka::TopicPartition, int64_t> pending_offsets_;
   // Events of the last committed batch, parsed into again (no allocations).
   std::vector<iss::telemetry::v1::TelemetryEvent> spare_;
-  bool dlq_since_commit_ = false;
   absl::Time first_pending_at_ = absl::InfiniteFuture();
   absl::Time next_lag_at_ = absl::InfinitePast();
   std::unique_ptr<CommitStage> stage_;  // created by Start()

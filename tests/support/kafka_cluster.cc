@@ -174,9 +174,23 @@ std::vector<KafkaCluster::Record> KafkaCluster::ReadAll(const std::string& topic
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
     if (m == nullptr) continue;
     if (!m->err) {
-      Record r{m->partition, m->offset,
+      Record r{m->partition,
+               m->offset,
                m->key ? std::string(static_cast<const char*>(m->key), m->key_len) : "",
-               m->payload ? std::string(static_cast<const char*>(m->payload), m->len) : ""};
+               m->payload ? std::string(static_cast<const char*>(m->payload), m->len) : "",
+               {}};
+      rd_kafka_headers_t* hdrs = nullptr;
+      if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const char* name = nullptr;
+        const void* value = nullptr;
+        size_t size = 0;
+        for (size_t i = 0;
+             rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+             ++i) {
+          r.headers.emplace_back(
+              name, value ? std::string(static_cast<const char*>(value), size) : std::string());
+        }
+      }
       records.push_back(std::move(r));
     }
     rd_kafka_message_destroy(m);

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -46,6 +47,7 @@ class KafkaCluster {
     int64_t offset;
     std::string key;
     std::string value;
+    std::vector<std::pair<std::string, std::string>> headers;  // in order
   };
   std::vector<Record> ReadAll(const std::string& topic, size_t expected, absl::Duration timeout);
 
