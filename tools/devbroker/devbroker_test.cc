@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/address_file.h"
 #include "common/kafka.h"
 #include "tests/support/process.h"
 #include "tests/support/wait.h"
@@ -148,14 +149,15 @@ TEST(DevBrokerBinaryTest, AnnouncesWritesItsAddressAndStopsOnSigterm) {
   std::remove(addr_file.c_str());
   testing::ChildProcess::Options options;
   options.binary = ISS_DEVBROKER_BINARY;
-  options.env = {{"ISS_DEVBROKER_ADDR", "127.0.0.1:0"}, {"ISS_DEVBROKER_ADDR_FILE", addr_file}};
+  options.env = {{"ISS_DEVBROKER_ADDR", "127.0.0.1:0"}, {"ISS_ADDRESS_FILE", addr_file}};
   auto child = testing::ChildProcess::Spawn(options);
   ASSERT_TRUE(child.ok()) << child.status();
   std::string address;
   ASSERT_TRUE(WaitFor(
       [&] {
-        std::ifstream in(addr_file);
-        return static_cast<bool>(std::getline(in, address)) && !address.empty();
+        auto read = ReadAddressFile(addr_file);
+        if (read.ok()) address = (*read)["kafka"];
+        return !address.empty();
       },
       absl::Seconds(20)))
       << (*child)->ReadLog();
