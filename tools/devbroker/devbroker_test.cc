@@ -181,14 +181,14 @@ TEST(DevBrokerBinaryTest, AnnouncesWritesItsAddressAndStopsOnSigterm) {
 // As the container stand-in for Redpanda runs it: relays on fixed ports named
 // by the advertised host, and /readyz for the compose health check.
 TEST(DevBrokerBinaryTest, AdvertisesItsHostAndServesReadyz) {
-  const int kafka_port = testing::FreePort(), ops_port = testing::FreePort();
   testing::ChildProcess::Options options;
   options.binary = ISS_DEVBROKER_BINARY;
-  options.env = {{"ISS_DEVBROKER_ADDR", absl::StrCat("127.0.0.1:", kafka_port)},
-                 {"ISS_DEVBROKER_ADVERTISE_HOST", "localhost"},
-                 {"ISS_DEVBROKER_OPS_ADDR", absl::StrCat("127.0.0.1:", ops_port)}};
+  options.env = {{"ISS_DEVBROKER_ADVERTISE_HOST", "localhost"}};
+  options.listeners = {{"kafka", "ISS_DEVBROKER_ADDR"}, {"ops", "ISS_DEVBROKER_OPS_ADDR"}};
   auto child = testing::ChildProcess::Spawn(options);
   ASSERT_TRUE(child.ok()) << child.status();
+  ASSERT_TRUE((*child)->WaitForAddresses(absl::Seconds(20)).ok()) << (*child)->ReadLog();
+  const int kafka_port = (*child)->port("kafka"), ops_port = (*child)->port("ops");
   ASSERT_TRUE(testing::WaitHttpOk(ops_port, "/readyz", absl::Seconds(20)).ok())
       << (*child)->ReadLog();
   auto ready = testing::HttpGet(ops_port, "/readyz");
