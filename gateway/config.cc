@@ -1,5 +1,6 @@
 #include "gateway/config.h"
 
+#include "common/address_file.h"
 #include "common/config.h"
 #include "common/log.h"
 
@@ -11,6 +12,7 @@ GatewayConfig LoadConfigOrExit(int argc, char** argv) {
   EnvConfig cfg("gateway");
   cfg.BindAddress(&s.address, "ISS_GATEWAY_HTTP_ADDR",
                   "Where the REST API, dashboard and ops endpoints listen");
+  BindAddressFile(cfg, &c.address_file);
   cfg.BindAddress(&c.ingest_addr, "ISS_GATEWAY_INGEST_ADDR", "Ingestion service gRPC");
   cfg.BindAddress(&c.storage_addr, "ISS_GATEWAY_STORAGE_ADDR", "Storage service gRPC");
   cfg.BindAddress(&c.peebot_addr, "ISS_GATEWAY_PEEBOT_ADDR", "Pee-Bot service gRPC");

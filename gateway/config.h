@@ -24,6 +24,7 @@ struct GatewayConfig {
   absl::Duration health_interval = absl::Seconds(5);
   absl::Duration shutdown_grace = absl::Seconds(10);
   std::string log_level = "info";
+  std::string address_file;  // ISS_ADDRESS_FILE (common/address_file.h)
 };
 
 // Reads the configuration; `--help` prints it and exits 0, bad values exit 2

@@ -2,6 +2,7 @@
 // services, routes taken from the protos' google.api.http annotations, and the
 // live dashboard as static files. Reads top to bottom as the pipeline:
 // config -> upstream channels (+ health probe) -> route table -> HTTP server.
+#include "common/address_file.h"
 #include "common/log.h"
 #include "common/runtime.h"
 #include "common/shutdown.h"
@@ -31,6 +32,7 @@ int main(int argc, char** argv) {
   // --- the HTTP server, until SIGTERM ---------------------------------------------
   auto server = gateway::Server::Start(config.server, &*routes, &upstreams, &health);
   if (!server.ok()) Fail("cannot start", server.status());
+  WriteAddressFileOrExit(config.address_file, {{"http", config.server.address, (*server)->port()}});
   log::Info("gateway listening", {{"address", config.server.address},
                                   {"port", (*server)->port()},
                                   {"routes", routes->routes().size()}});

@@ -797,7 +797,10 @@ TEST_F(IssctlTest, IngestSendNeedsTheTokenAndEnqueues) {
 // ---- errors ----
 
 TEST_F(IssctlTest, UnreachableServerIsAClearErrorWithExitCode5) {
-  const std::string addr = absl::StrCat("127.0.0.1:", iss::testing::FreePort());
+  // Held by this test, listening nowhere: connecting is refused.
+  auto closed = iss::testing::ReservedPort::Bind();
+  ASSERT_TRUE(closed.ok()) << closed.status();
+  const std::string addr = absl::StrCat("127.0.0.1:", closed->port());
   const Result flag = Ctl({"latest", "--addr", addr, "--timeout", "5s"});
   EXPECT_EQ(flag.code, 5) << flag.err;
   EXPECT_TRUE(absl::StartsWith(flag.err, "issctl: UNAVAILABLE: ")) << flag.err;

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/address_file.h"
 #include "common/catalog.h"
 #include "common/config.h"
 #include "common/event_rules.h"
@@ -128,6 +129,7 @@ IngestConfig LoadConfigOrExit(int argc, char** argv) {
   DeclareKafka(cfg, c);
   cfg.BindAddress(&c.grpc_addr, "ISS_INGEST_GRPC_ADDR", "gRPC listen address");
   cfg.BindAddress(&c.ops_addr, "ISS_INGEST_OPS_ADDR", "/healthz, /readyz, /metrics listen address");
+  BindAddressFile(cfg, &c.address_file);
   cfg.Bind(&c.admin_token, "ISS_ADMIN_TOKEN", "Bearer token for admin RPCs (empty = refused)",
            /*secret=*/true);
   DeclareSource(cfg, c);

@@ -30,6 +30,7 @@ struct IngestConfig {
   RecorderOptions recorder;    // recorder.dir empty = not recording
   std::string grpc_addr = "127.0.0.1:50051";
   std::string ops_addr = "127.0.0.1:9101";
+  std::string address_file;  // ISS_ADDRESS_FILE (common/address_file.h)
   std::string admin_token;
   absl::Duration shutdown_timeout = absl::Seconds(30);
   std::string log_level = "info";

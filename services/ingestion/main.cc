@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/address_file.h"
 #include "common/grpc_server.h"
 #include "common/health.h"
 #include "common/kafka.h"
@@ -79,6 +80,8 @@ int main(int argc, char** argv) {
   if (!grpc.ok()) Fail("gRPC server failed to start", grpc.status());
   auto ops = OpsServer::Start(c.ops_addr, &health);
   if (!ops.ok()) Fail("ops server failed to start", ops.status());
+  WriteAddressFileOrExit(c.address_file, {{"grpc", c.grpc_addr, (*grpc)->port()},
+                                          {"ops", c.ops_addr, (*ops)->port()}});
   log::Info("ingestion ready", {{"grpc_port", (*grpc)->port()},
                                 {"ops_port", (*ops)->port()},
                                 {"source", c.source},

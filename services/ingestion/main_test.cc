@@ -25,7 +25,6 @@ namespace iss::ingest {
 namespace {
 
 using iss::testing::ChildProcess;
-using iss::testing::FreePort;
 using iss::testing::HttpGet;
 using iss::testing::KafkaCluster;
 using iss::testing::WaitFor;
@@ -38,14 +37,10 @@ class IngestionBinaryTest : public ::testing::Test {
     cluster_ = std::move(*c);
     ASSERT_TRUE(cluster_->CreateTopic("telemetry.raw.v1", 12).ok());
     ASSERT_TRUE(cluster_->CreateTopic("telemetry.dlq.v1", 1).ok());
-    grpc_port_ = FreePort();
-    ops_port_ = FreePort();
   }
 
   std::map<std::string, std::string> Env() {
     return {{"ISS_KAFKA_BROKERS", cluster_->bootstrap()},
-            {"ISS_INGEST_GRPC_ADDR", absl::StrCat("127.0.0.1:", grpc_port_)},
-            {"ISS_INGEST_OPS_ADDR", absl::StrCat("127.0.0.1:", ops_port_)},
             {"ISS_ADMIN_TOKEN", "bin-token"},
             {"ISS_INGEST_SOURCE", "none"}};
   }
@@ -54,11 +49,22 @@ class IngestionBinaryTest : public ::testing::Test {
     ChildProcess::Options o;
     o.binary = ISS_INGESTION_BINARY;
     o.env = std::move(env);
+    o.listeners = {{"grpc", "ISS_INGEST_GRPC_ADDR"}, {"ops", "ISS_INGEST_OPS_ADDR"}};
     o.log_path =
         absl::StrCat(::testing::TempDir(), "/iss-ingestion-", ::getpid(), "-", ++spawned_, ".log");
     auto p = ChildProcess::Spawn(o);
     EXPECT_TRUE(p.ok()) << p.status();
     return p.ok() ? std::move(*p) : nullptr;
+  }
+
+  // Waits for the ports the child bound (its address file).
+  ::testing::AssertionResult Bound(ChildProcess& p) {
+    if (absl::Status s = p.WaitForAddresses(); !s.ok()) {
+      return ::testing::AssertionFailure() << s << "\n" << p.ReadLog();
+    }
+    grpc_port_ = p.port("grpc");
+    ops_port_ = p.port("ops");
+    return ::testing::AssertionSuccess();
   }
 
   int ReadyCode() {
@@ -133,6 +139,7 @@ TEST_F(IngestionBinaryTest, ReplaysAFileServesTheRpcAndDrainsOnSigterm) {
   env["ISS_INGEST_RECORD_GZIP"] = "true";
   auto p = Spawn(env);
   ASSERT_NE(p, nullptr);
+  ASSERT_TRUE(Bound(*p));
   ASSERT_TRUE(iss::testing::WaitHttpOk(ops_port_, "/readyz", absl::Seconds(20)).ok())
       << p->ReadLog();
 
@@ -209,6 +216,7 @@ TEST_F(IngestionBinaryTest, ReplaysAFileServesTheRpcAndDrainsOnSigterm) {
 TEST_F(IngestionBinaryTest, ReadinessFollowsTheBroker) {
   auto p = Spawn(Env());
   ASSERT_NE(p, nullptr);
+  ASSERT_TRUE(Bound(*p));
   ASSERT_TRUE(iss::testing::WaitHttpOk(ops_port_, "/readyz", absl::Seconds(20)).ok())
       << p->ReadLog();
   ASSERT_TRUE(cluster_->SetBrokerDown(1).ok());
@@ -229,6 +237,7 @@ TEST_F(IngestionBinaryTest, ReadinessFollowsTheBroker) {
 TEST_F(IngestionBinaryTest, RequestsOverTheSizeCapOrIdLimitAreRefused) {
   auto p = Spawn(Env());
   ASSERT_NE(p, nullptr);
+  ASSERT_TRUE(Bound(*p));
   ASSERT_TRUE(iss::testing::WaitHttpOk(ops_port_, "/readyz", absl::Seconds(20)).ok())
       << p->ReadLog();
   auto stub = iss::ingest::v1::IngestService::NewStub(grpc::CreateChannel(

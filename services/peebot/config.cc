@@ -4,6 +4,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_split.h"
+#include "common/address_file.h"
 #include "common/config.h"
 #include "common/kafka.h"
 #include "common/log.h"
@@ -110,6 +111,7 @@ void DeclareDestinations(EnvConfig& cfg, PeeBotConfig& c) {
 void DeclareServer(EnvConfig& cfg, PeeBotConfig& c) {
   cfg.BindAddress(&c.grpc_addr, "ISS_PEEBOT_GRPC_ADDR", "gRPC listen address");
   cfg.BindAddress(&c.ops_addr, "ISS_PEEBOT_OPS_ADDR", "/healthz, /readyz, /metrics address");
+  BindAddressFile(cfg, &c.address_file);
   cfg.Bind(&c.pipeline.supervisor.stall_timeout, "ISS_PEEBOT_STALL_TIMEOUT", absl::ZeroDuration(),
            absl::Minutes(30),
            "Consumer making no progress this long while the broker holds unread messages is "

@@ -49,6 +49,7 @@ struct PeeBotConfig {
   DestinationConfig webhook_destination;
   std::string grpc_addr = "127.0.0.1:50053";
   std::string ops_addr = "127.0.0.1:9103";
+  std::string address_file;  // ISS_ADDRESS_FILE (common/address_file.h)
   bool migrate = false;
   std::string admin_token;
   std::string log_level = "info";

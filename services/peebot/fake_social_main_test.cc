@@ -20,23 +20,21 @@ namespace {
 constexpr char kSecret[] = "whsec_c2VjcmV0LWtleS1mb3ItcGVlYm90LXRlc3Rz";
 
 TEST(FakeSocialMainTest, ServesAllThreeNetworksFromTheEnvironment) {
-  const int bsky = iss::testing::FreePort();
-  const int masto = iss::testing::FreePort();
-  const int hook = iss::testing::FreePort();
-  auto child = iss::testing::ChildProcess::Spawn(
-      {PEEBOT_FAKE_SOCIAL_BINARY,
-       {},
-       {{"ISS_FAKE_BLUESKY_ADDR", absl::StrCat("127.0.0.1:", bsky)},
-        {"ISS_FAKE_BLUESKY_PASSWORD", "e2e-pass"},
-        {"ISS_FAKE_MASTODON_ADDR", absl::StrCat("127.0.0.1:", masto)},
-        {"ISS_FAKE_MASTODON_TOKEN", "e2e-token"},
-        {"ISS_FAKE_WEBHOOK_ADDR", absl::StrCat("127.0.0.1:", hook)},
-        {"ISS_FAKE_WEBHOOK_SECRET", kSecret}},
-       ""});
+  auto child = iss::testing::ChildProcess::Spawn({PEEBOT_FAKE_SOCIAL_BINARY,
+                                                  {},
+                                                  {{"ISS_FAKE_BLUESKY_PASSWORD", "e2e-pass"},
+                                                   {"ISS_FAKE_MASTODON_TOKEN", "e2e-token"},
+                                                   {"ISS_FAKE_WEBHOOK_SECRET", kSecret}},
+                                                  "",
+                                                  {{"bluesky", "ISS_FAKE_BLUESKY_ADDR"},
+                                                   {"mastodon", "ISS_FAKE_MASTODON_ADDR"},
+                                                   {"webhook", "ISS_FAKE_WEBHOOK_ADDR"}}});
   ASSERT_TRUE(child.ok()) << child.status();
-  ASSERT_TRUE(iss::testing::WaitFor([&] {
-    return (*child)->ReadLog().find("listening webhook") != std::string::npos;
-  })) << (*child)->ReadLog();
+  ASSERT_TRUE((*child)->WaitForAddresses().ok()) << (*child)->ReadLog();
+  const int bsky = (*child)->port("bluesky");
+  const int masto = (*child)->port("mastodon");
+  const int hook = (*child)->port("webhook");
+  // The printed ports are the same (written before the address file).
   const std::string log = (*child)->ReadLog();
   EXPECT_NE(log.find(absl::StrCat("listening bluesky ", bsky)), std::string::npos) << log;
   EXPECT_NE(log.find(absl::StrCat("listening mastodon ", masto)), std::string::npos) << log;
@@ -85,13 +83,17 @@ TEST(FakeSocialMainTest, ServesAllThreeNetworksFromTheEnvironment) {
 }
 
 TEST(FakeSocialMainTest, BadConfigurationExitsWithTheVariableNamed) {
-  auto child = iss::testing::ChildProcess::Spawn(
-      {PEEBOT_FAKE_SOCIAL_BINARY, {}, {{"ISS_FAKE_SOCIAL_NETWORKS", "bluesky,friendster"}}, ""});
+  auto child =
+      iss::testing::ChildProcess::Spawn({PEEBOT_FAKE_SOCIAL_BINARY,
+                                         {},
+                                         {{"ISS_FAKE_SOCIAL_NETWORKS", "bluesky,friendster"}},
+                                         "",
+                                         {}});
   ASSERT_TRUE(child.ok());
   EXPECT_EQ((*child)->WaitExit(absl::Seconds(10)), 2);
   EXPECT_NE((*child)->ReadLog().find("friendster"), std::string::npos) << (*child)->ReadLog();
   child = iss::testing::ChildProcess::Spawn(
-      {PEEBOT_FAKE_SOCIAL_BINARY, {}, {{"ISS_FAKE_MASTODON_IDEMPOTENCY", "maybe"}}, ""});
+      {PEEBOT_FAKE_SOCIAL_BINARY, {}, {{"ISS_FAKE_MASTODON_IDEMPOTENCY", "maybe"}}, "", {}});
   ASSERT_TRUE(child.ok());
   EXPECT_EQ((*child)->WaitExit(absl::Seconds(10)), 2);
   EXPECT_NE((*child)->ReadLog().find("ISS_FAKE_MASTODON_IDEMPOTENCY"), std::string::npos);
@@ -100,7 +102,8 @@ TEST(FakeSocialMainTest, BadConfigurationExitsWithTheVariableNamed) {
 // Test tools document their variables in services/peebot/README.md (the
 // main README's table covers only shipped programs).
 TEST(FakeSocialMainTest, EveryVariableIsInThePeebotReadme) {
-  auto child = iss::testing::ChildProcess::Spawn({PEEBOT_FAKE_SOCIAL_BINARY, {"--help"}, {}, ""});
+  auto child =
+      iss::testing::ChildProcess::Spawn({PEEBOT_FAKE_SOCIAL_BINARY, {"--help"}, {}, "", {}});
   ASSERT_TRUE(child.ok());
   ASSERT_EQ((*child)->WaitExit(absl::Seconds(10)), 0);
   const std::string help = (*child)->ReadLog();

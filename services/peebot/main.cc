@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "absl/strings/str_join.h"
+#include "common/address_file.h"
 #include "common/grpc_server.h"
 #include "common/health.h"
 #include "common/kafka_supervisor.h"
@@ -106,6 +107,8 @@ int main(int argc, char** argv) {
   if (!grpc.ok()) Fail("gRPC server failed to start", grpc.status());
   auto ops = OpsServer::Start(config.ops_addr, &health);
   if (!ops.ok()) Fail("ops server failed to start", ops.status());
+  WriteAddressFileOrExit(config.address_file, {{"grpc", config.grpc_addr, (*grpc)->port()},
+                                               {"ops", config.ops_addr, (*ops)->port()}});
   log::Info("peebot ready", {{"grpc_port", (*grpc)->port()},
                              {"ops_port", (*ops)->port()},
                              {"mode", settings.EffectiveDryRun() ? "dry-run" : "live"},

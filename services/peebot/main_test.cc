@@ -38,7 +38,8 @@ TEST(PeebotMainTest, BadConfigurationExitsWithOneLinePerVariable) {
                                      {"ISS_PEEBOT_COOLDOWN", "soon"},
                                      {"ISS_PEEBOT_DAILY_CAP", "-3"},
                                      {"ISS_PEEBOT_MIN_RISE_PERCENT", "lots"}},
-                                    ""});
+                                    "",
+                                    {}});
   ASSERT_TRUE(child.ok()) << child.status();
   EXPECT_EQ((*child)->WaitExit(absl::Seconds(10)), 2);
   const std::string log = (*child)->ReadLog();
@@ -49,7 +50,7 @@ TEST(PeebotMainTest, BadConfigurationExitsWithOneLinePerVariable) {
 
 TEST(PeebotMainTest, PartialCredentialsAreRefused) {
   auto child = ChildProcess::Spawn(
-      {PEEBOT_BINARY, {}, {{"ISS_PG_DSN", "host=/nowhere"}, {"ISS_X_CONSUMER_KEY", "k"}}, ""});
+      {PEEBOT_BINARY, {}, {{"ISS_PG_DSN", "host=/nowhere"}, {"ISS_X_CONSUMER_KEY", "k"}}, "", {}});
   ASSERT_TRUE(child.ok());
   EXPECT_EQ((*child)->WaitExit(absl::Seconds(10)), 1);
   EXPECT_TRUE(absl::StrContains((*child)->ReadLog(), "set all four or none"));
@@ -79,7 +80,7 @@ TEST(PeebotMainTest, BadDestinationsAreRefusedNamingTheVariable) {
   for (const Case& c : cases) {
     std::map<std::string, std::string> env = c.env;
     env["ISS_PG_DSN"] = "host=/nowhere";
-    auto child = ChildProcess::Spawn({PEEBOT_BINARY, {}, env, ""});
+    auto child = ChildProcess::Spawn({PEEBOT_BINARY, {}, env, "", {}});
     ASSERT_TRUE(child.ok());
     EXPECT_EQ((*child)->WaitExit(absl::Seconds(10)), 1) << c.expected;
     const std::string log = (*child)->ReadLog();
@@ -98,8 +99,6 @@ TEST(PeebotMainTest, ServesDetectsPostsAndStopsCleanly) {
   ASSERT_FALSE(dsn.empty());
   auto fake = testing::FakeXServer::Start(kCreds);
   ASSERT_TRUE(fake.ok());
-  const int grpc_port = iss::testing::FreePort();
-  const int ops_port = iss::testing::FreePort();
   auto child =
       ChildProcess::Spawn({PEEBOT_BINARY,
                            {},
@@ -114,11 +113,13 @@ TEST(PeebotMainTest, ServesDetectsPostsAndStopsCleanly) {
                             {"ISS_X_CONSUMER_SECRET", kCreds.consumer_secret},
                             {"ISS_X_ACCESS_TOKEN", kCreds.token},
                             {"ISS_X_ACCESS_TOKEN_SECRET", kCreds.token_secret},
-                            {"ISS_PEEBOT_GRPC_ADDR", absl::StrCat("127.0.0.1:", grpc_port)},
-                            {"ISS_PEEBOT_OPS_ADDR", absl::StrCat("127.0.0.1:", ops_port)},
                             {"ISS_ADMIN_TOKEN", "tok"}},
-                           ""});
+                           "",
+                           {{"grpc", "ISS_PEEBOT_GRPC_ADDR"}, {"ops", "ISS_PEEBOT_OPS_ADDR"}}});
   ASSERT_TRUE(child.ok()) << child.status();
+  ASSERT_TRUE((*child)->WaitForAddresses().ok()) << (*child)->ReadLog();
+  const int grpc_port = (*child)->port("grpc");
+  const int ops_port = (*child)->port("ops");
   ASSERT_TRUE(iss::testing::WaitHttpOk(ops_port, "/readyz", absl::Seconds(30)).ok())
       << (*child)->ReadLog();
 

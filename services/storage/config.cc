@@ -1,5 +1,6 @@
 #include "services/storage/config.h"
 
+#include "common/address_file.h"
 #include "common/config.h"
 #include "common/kafka.h"
 #include "common/log.h"
@@ -22,6 +23,7 @@ StorageConfig LoadConfigOrExit(int argc, char** argv) {
            "Longest a batch waits to fill before it commits");
   cfg.BindAddress(&c.grpc_addr, "ISS_STORAGE_GRPC_ADDR", "gRPC listen address");
   cfg.BindAddress(&c.ops_addr, "ISS_STORAGE_OPS_ADDR", "/healthz, /readyz, /metrics address");
+  BindAddressFile(cfg, &c.address_file);
   cfg.Bind(&c.migrate, "ISS_STORAGE_MIGRATE", "Apply schema migrations at start");
   cfg.Bind(&c.retention, "ISS_STORAGE_RETENTION", absl::Hours(24), absl::Hours(24 * 3650),
            "Keep telemetry this long (whole days)");

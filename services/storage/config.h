@@ -30,6 +30,7 @@ struct StorageConfig {
   bool migrate = false;
   std::string grpc_addr = "127.0.0.1:50052";
   std::string ops_addr = "127.0.0.1:9102";
+  std::string address_file;  // ISS_ADDRESS_FILE (common/address_file.h)
   std::string admin_token;
   std::string log_level = "info";
 };

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "common/address_file.h"
 #include "common/catalog.h"
 #include "common/grpc_server.h"
 #include "common/health.h"
@@ -67,6 +68,8 @@ int main(int argc, char** argv) {
   if (!grpc.ok()) Fail("gRPC server failed to start", grpc.status());
   auto ops = OpsServer::Start(config.ops_addr, &health);
   if (!ops.ok()) Fail("ops server failed to start", ops.status());
+  WriteAddressFileOrExit(config.address_file, {{"grpc", config.grpc_addr, (*grpc)->port()},
+                                               {"ops", config.ops_addr, (*ops)->port()}});
   log::Info("storage ready", {{"grpc_port", (*grpc)->port()}, {"ops_port", (*ops)->port()}});
 
   // --- wait (keeping the broker's state in health), then drain ---------------

@@ -325,7 +325,6 @@ TEST_F(SinkTest, KilledMidStreamTheRealBinaryRestartsWithNoneLostNoneDoubled) {
   dsn_ = dsn;
   constexpr int kEvents = 10000;
   Produce(0, kEvents);
-  const int ops_port = iss::testing::FreePort();
   iss::testing::ChildProcess::Options opts;
   opts.binary = ISS_STORAGE_BINARY;
   opts.env = {{"ISS_PG_DSN", dsn},
@@ -337,11 +336,12 @@ TEST_F(SinkTest, KilledMidStreamTheRealBinaryRestartsWithNoneLostNoneDoubled) {
               {"ISS_STORAGE_BATCH_WAIT", "5ms"},
               {"ISS_STORAGE_MIGRATE", "true"},
               {"ISS_STORAGE_SESSION_TIMEOUT", "6s"},
-              {"ISS_STORAGE_GRPC_ADDR", "127.0.0.1:0"},
-              {"ISS_STORAGE_OPS_ADDR", absl::StrCat("127.0.0.1:", ops_port)},
               {"ISS_LOG_LEVEL", "warn"}};
+  opts.listeners = {{"grpc", "ISS_STORAGE_GRPC_ADDR"}, {"ops", "ISS_STORAGE_OPS_ADDR"}};
   auto child = iss::testing::ChildProcess::Spawn(opts);
   ASSERT_TRUE(child.ok()) << child.status();
+  ASSERT_TRUE((*child)->WaitForAddresses().ok()) << (*child)->ReadLog();
+  const int ops_port = (*child)->port("ops");  // the restart below binds it again
   auto rows = [&] {
     try {
       return Rows();

@@ -24,7 +24,6 @@ namespace iss::e2e {
 namespace {
 
 using iss::testing::ChildProcess;
-using iss::testing::FreePort;
 using iss::testing::WaitFor;
 using iss::testing::WaitHttpOk;
 
@@ -63,14 +62,17 @@ RestEvent FromJson(const nlohmann::json& j) {
   return e;
 }
 
-absl::StatusOr<std::unique_ptr<ChildProcess>> Spawn(const std::string& binary,
-                                                    const std::string& log,
-                                                    std::map<std::string, std::string> env) {
+// `listeners`: as ChildProcess::Options (each binds any free port unless
+// `env` names one; the ports it bound are read back from its address file).
+absl::StatusOr<std::unique_ptr<ChildProcess>> Spawn(
+    const std::string& binary, const std::string& log, std::map<std::string, std::string> env,
+    std::map<std::string, std::string> listeners = {}) {
   env.emplace("ISS_LOG_LEVEL", "info");
   ChildProcess::Options o;
   o.binary = binary;
   o.env = std::move(env);
   o.log_path = log;
+  o.listeners = std::move(listeners);
   ::unlink(log.c_str());  // one run per file
   return ChildProcess::Spawn(std::move(o));
 }
@@ -241,23 +243,22 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Start(PlatformOptions option
   if (!fake.ok()) return fake.status();
   p->fake_x_ = *std::move(fake);
 
-  p->storage_grpc_ = FreePort();
-  p->storage_ops_ = FreePort();
-  p->peebot_grpc_ = FreePort();
-  p->peebot_ops_ = FreePort();
-  p->ingest_grpc_ = FreePort();
-  p->ingest_ops_ = FreePort();
-  p->gateway_http_ = FreePort();
+  // The gateway is told ingestion's gRPC address before ingestion starts
+  // (StartFeed): a port held for it here, which ingestion's gRPC server binds
+  // (SO_REUSEPORT, tests/support/process.h) and binds again when restarted.
+  auto ingest_grpc = iss::testing::ReservedPort::Bind();
+  if (!ingest_grpc.ok()) return ingest_grpc.status();
+  p->ingest_grpc_port_.emplace(*std::move(ingest_grpc));
+  p->ingest_grpc_ = p->ingest_grpc_port_->port();
 
   std::map<std::string, std::string> storage_env = {
       {"ISS_PG_DSN", p->dsn_},
       {"ISS_KAFKA_BROKERS", brokers},
-      {"ISS_STORAGE_GRPC_ADDR", Loopback(p->storage_grpc_)},
-      {"ISS_STORAGE_OPS_ADDR", Loopback(p->storage_ops_)},
       {"ISS_STORAGE_SESSION_TIMEOUT", "6s"},
   };
   for (const auto& [k, v] : p->options_.storage_env) storage_env[k] = v;
-  auto storage = Spawn(ISS_STORAGE_BINARY, log("storage"), storage_env);
+  auto storage = Spawn(ISS_STORAGE_BINARY, log("storage"), storage_env,
+                       {{"grpc", "ISS_STORAGE_GRPC_ADDR"}, {"ops", "ISS_STORAGE_OPS_ADDR"}});
   if (!storage.ok()) return storage.status();
   p->storage_ = *std::move(storage);
 
@@ -266,8 +267,6 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Start(PlatformOptions option
     std::map<std::string, std::string> peebot_env = {
         {"ISS_PG_DSN", p->dsn_},
         {"ISS_KAFKA_BROKERS", brokers},
-        {"ISS_PEEBOT_GRPC_ADDR", Loopback(p->peebot_grpc_)},
-        {"ISS_PEEBOT_OPS_ADDR", Loopback(p->peebot_ops_)},
         {"ISS_PEEBOT_COOLDOWN", "0s"},
         // As for storage: a restarted member rejoins in seconds
         // (the mock waits session timeout - 1 s for the old one).
@@ -302,9 +301,24 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Start(PlatformOptions option
       peebot_env["ISS_PEEBOT_WEBHOOK_SECRET"] = kPlatformWebhookSecret;
     }
     for (const auto& [k, v] : p->options_.peebot_env) peebot_env[k] = v;
-    auto peebot = Spawn(ISS_PEEBOT_BINARY, log("peebot"), peebot_env);
+    auto peebot = Spawn(ISS_PEEBOT_BINARY, log("peebot"), peebot_env,
+                        {{"grpc", "ISS_PEEBOT_GRPC_ADDR"}, {"ops", "ISS_PEEBOT_OPS_ADDR"}});
     if (!peebot.ok()) return peebot.status();
     p->peebot_ = *std::move(peebot);
+  }
+
+  // The ports they bound (a restart binds them again: the gateway holds them).
+  if (auto s = p->storage_->WaitForAddresses(); !s.ok()) {
+    return absl::UnavailableError(absl::StrCat("storage: ", s.message(), "\n", p->Logs()));
+  }
+  p->storage_grpc_ = p->storage_->port("grpc");
+  p->storage_ops_ = p->storage_->port("ops");
+  if (p->peebot_) {
+    if (auto s = p->peebot_->WaitForAddresses(); !s.ok()) {
+      return absl::UnavailableError(absl::StrCat("peebot: ", s.message(), "\n", p->Logs()));
+    }
+    p->peebot_grpc_ = p->peebot_->port("grpc");
+    p->peebot_ops_ = p->peebot_->port("ops");
   }
 
   if (auto s = WaitHttpOk(p->storage_ops_, "/readyz", absl::Seconds(30)); !s.ok()) {
@@ -320,14 +334,18 @@ absl::StatusOr<std::unique_ptr<Platform>> Platform::Start(PlatformOptions option
 
   if (p->options_.start_gateway) {
     auto gateway = Spawn(ISS_GATEWAY_BINARY, log("gateway"),
-                         {{"ISS_GATEWAY_HTTP_ADDR", Loopback(p->gateway_http_)},
-                          {"ISS_GATEWAY_INGEST_ADDR", Loopback(p->ingest_grpc_)},
+                         {{"ISS_GATEWAY_INGEST_ADDR", Loopback(p->ingest_grpc_)},
                           {"ISS_GATEWAY_STORAGE_ADDR", Loopback(p->storage_grpc_)},
                           {"ISS_GATEWAY_PEEBOT_ADDR", Loopback(p->peebot_grpc_)},
                           {"ISS_GATEWAY_RATE_LIMIT_RPS", "0"},
-                          {"ISS_GATEWAY_HEALTH_INTERVAL", "200ms"}});
+                          {"ISS_GATEWAY_HEALTH_INTERVAL", "200ms"}},
+                         {{"http", "ISS_GATEWAY_HTTP_ADDR"}});
     if (!gateway.ok()) return gateway.status();
     p->gateway_ = *std::move(gateway);
+    if (auto s = p->gateway_->WaitForAddresses(); !s.ok()) {
+      return absl::UnavailableError(absl::StrCat("gateway: ", s.message(), "\n", p->Logs()));
+    }
+    p->gateway_http_ = p->gateway_->port("http");
     if (auto s = WaitHttpOk(p->gateway_http_, "/healthz", absl::Seconds(30)); !s.ok()) {
       return absl::DeadlineExceededError(
           absl::StrCat("gateway not up: ", s.message(), "\n", p->Logs()));
@@ -365,7 +383,6 @@ absl::Status Platform::StartFeed() {
   std::map<std::string, std::string> env = {
       {"ISS_KAFKA_BROKERS", cluster_->bootstrap()},
       {"ISS_INGEST_GRPC_ADDR", Loopback(ingest_grpc_)},
-      {"ISS_INGEST_OPS_ADDR", Loopback(ingest_ops_)},
       {"ISS_INGEST_SOURCE", "isslive"},
       {"ISS_INGEST_SOURCE_LABEL", "simulator"},
       {"ISS_LS_SERVER", Loopback(simulator_->port())},
@@ -373,11 +390,7 @@ absl::Status Platform::StartFeed() {
       {"ISS_LS_ITEMS", absl::StrJoin(subscribed, ",")},
   };
   for (const auto& [k, v] : options_.ingestion_env) env[k] = v;
-  auto ingestion =
-      Spawn(ISS_INGESTION_BINARY, absl::StrCat("/tmp/iss-", options_.tag, "-ingestion.log"), env);
-  if (!ingestion.ok()) return ingestion.status();
-  ingestion_ = *std::move(ingestion);
-  return absl::OkStatus();
+  return StartIngestion(std::move(env));
 }
 
 absl::Status Platform::StartReplay(const std::string& path, double speed,
@@ -386,16 +399,24 @@ absl::Status Platform::StartReplay(const std::string& path, double speed,
   std::map<std::string, std::string> env = {
       {"ISS_KAFKA_BROKERS", cluster_->bootstrap()},
       {"ISS_INGEST_GRPC_ADDR", Loopback(ingest_grpc_)},
-      {"ISS_INGEST_OPS_ADDR", Loopback(ingest_ops_)},
       {"ISS_INGEST_SOURCE", "replay"},
       {"ISS_INGEST_REPLAY_FILE", path},
       {"ISS_INGEST_REPLAY_SPEED", absl::StrCat(speed)},
   };
   for (const auto& [k, v] : options_.ingestion_env) env[k] = v;
+  return StartIngestion(std::move(env));
+}
+
+absl::Status Platform::StartIngestion(std::map<std::string, std::string> env) {
   auto ingestion =
-      Spawn(ISS_INGESTION_BINARY, absl::StrCat("/tmp/iss-", options_.tag, "-ingestion.log"), env);
+      Spawn(ISS_INGESTION_BINARY, absl::StrCat("/tmp/iss-", options_.tag, "-ingestion.log"),
+            std::move(env), {{"grpc", "ISS_INGEST_GRPC_ADDR"}, {"ops", "ISS_INGEST_OPS_ADDR"}});
   if (!ingestion.ok()) return ingestion.status();
   ingestion_ = *std::move(ingestion);
+  if (absl::Status s = ingestion_->WaitForAddresses(); !s.ok()) {
+    return absl::UnavailableError(absl::StrCat("ingestion: ", s.message(), "\n", Logs()));
+  }
+  ingest_ops_ = ingestion_->port("ops");
   return absl::OkStatus();
 }
 

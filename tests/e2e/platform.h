@@ -11,6 +11,7 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -147,6 +148,8 @@ class Platform {
 
  private:
   Platform() = default;
+  // Ingestion with `env`, on the gRPC port held for it; waits for its ports.
+  absl::Status StartIngestion(std::map<std::string, std::string> env);
   PlatformOptions options_;
   std::string dsn_;
   absl::Time epoch_;
@@ -157,6 +160,7 @@ class Platform {
   std::unique_ptr<peebot::testing::FakeWebhookReceiver> fake_webhook_;
   std::unique_ptr<sim::Simulator> simulator_;
   std::unique_ptr<testing::ChildProcess> storage_, peebot_, ingestion_, gateway_;
+  std::optional<testing::ReservedPort> ingest_grpc_port_;  // held from Start() on
   int storage_grpc_ = 0, storage_ops_ = 0, peebot_grpc_ = 0, peebot_ops_ = 0;
   int ingest_grpc_ = 0, ingest_ops_ = 0, gateway_http_ = 0;
 };

@@ -4,6 +4,8 @@
 // cannot hide a fixture bug.
 #include <gtest/gtest.h>
 #include <librdkafka/rdkafka.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -16,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "tests/support/kafka_cluster.h"
 #include "tests/support/pg_server.h"
+#include "tests/support/process.h"
 #include "tests/support/wait.h"
 
 namespace iss::testing {
@@ -245,6 +248,52 @@ TEST(KafkaClusterTest, ReadAllOfUnknownTopicIsEmpty) {
   auto cluster = KafkaCluster::Start();
   ASSERT_TRUE(cluster.ok()) << cluster.status();
   EXPECT_TRUE((*cluster)->ReadAll("no.such.topic", 1, absl::Seconds(1)).empty());
+}
+
+// A TCP socket on 127.0.0.1:`port`, SO_REUSEPORT if `reuse_port`; -1 if bind fails.
+int BindLoopback(int port, bool reuse_port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int one = 1;
+  if (reuse_port) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool Connects(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+TEST(ReservedPortTest, OnlyAReusePortListenerBindsItAndAloneAcceptsOnIt) {
+  auto reserved = ReservedPort::Bind();
+  ASSERT_TRUE(reserved.ok()) << reserved.status();
+  const int port = reserved->port();
+  ASSERT_GT(port, 0);
+  EXPECT_FALSE(Connects(port)) << "nothing listens on a reserved port";
+  EXPECT_EQ(BindLoopback(port, /*reuse_port=*/false), -1) << "anyone else's bind fails";
+
+  const int listener = BindLoopback(port, /*reuse_port=*/true);
+  ASSERT_GE(listener, 0);
+  ASSERT_EQ(::listen(listener, 4), 0);
+  EXPECT_TRUE(Connects(port));
+  ::close(listener);  // a restart: the port is still held
+  EXPECT_EQ(BindLoopback(port, /*reuse_port=*/false), -1);
+  const int again = BindLoopback(port, /*reuse_port=*/true);
+  EXPECT_GE(again, 0);
+  ::close(again);
 }
 
 }  // namespace

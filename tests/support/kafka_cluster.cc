@@ -6,11 +6,8 @@
 
 #include <cstdio>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "tests/support/process.h"
 
 namespace iss::testing {
 namespace {
@@ -89,12 +86,6 @@ absl::StatusOr<std::unique_ptr<KafkaCluster>> KafkaCluster::Start(int brokers) {
   impl.mock = rd_kafka_mock_cluster_new(impl.owner, brokers);
   if (impl.mock == nullptr) return absl::InternalError("rd_kafka_mock_cluster_new failed");
   cluster->bootstrap_ = rd_kafka_mock_cluster_bootstraps(impl.mock);
-  // A broker taken down closes its listener and binds the same port when it
-  // comes back (librdkafka aborts if it cannot): never hand those ports out.
-  for (absl::string_view addr : absl::StrSplit(cluster->bootstrap_, ',')) {
-    int port = 0;
-    if (absl::SimpleAtoi(addr.substr(addr.rfind(':') + 1), &port)) ReservePort(port);
-  }
   auto admin = NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", cluster->bootstrap_}});
   if (!admin.ok()) return admin.status();
   impl.admin = *admin;
@@ -127,6 +118,11 @@ absl::Status KafkaCluster::SetBrokerDown(int32_t broker_id) {
       }
     }
   }
+  // A broker taken down closes its listener and binds the same port when it
+  // comes back (librdkafka aborts if it cannot). Tests no longer pick ports
+  // (children bind port 0, tests/support/process.h), so no fixture can hand
+  // that port out meanwhile; only the kernel's own choice of a free port for
+  // some other bind could land on it, as for any process on the machine.
   rd_kafka_resp_err_t err = rd_kafka_mock_broker_set_down(impl_->mock, broker_id);
   if (err) return absl::InternalError(absl::StrCat("broker down: ", rd_kafka_err2str(err)));
   return absl::OkStatus();

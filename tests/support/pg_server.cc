@@ -31,7 +31,6 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "tests/support/process.h"
 
 namespace iss::testing {
 namespace {
@@ -39,6 +38,10 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr char kDirPrefix[] = "iss-pg-";
+// The server listens on no TCP port, only on a Unix socket in its own
+// directory (.s.PGSQL.<this>): nothing else can take it, and no port has to
+// be picked for it before it starts.
+constexpr int kSocketPort = 5432;
 constexpr char kMissingBinaries[] =
     "PostgreSQL server binaries not found: install postgresql-15 (scripts/install-deps.sh)";
 
@@ -257,15 +260,8 @@ absl::StatusOr<std::unique_ptr<PgServer>> PgServer::Start() {
     return absl::InternalError(
         absl::StrCat("initdb failed (status ", status, "): ", ReadFileTail(log)));
   }
-  // The port is free when picked but may be taken before the server binds it:
-  // try a few.
-  absl::Status started;
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    server->port_ = FreePort();  // tests/support/process.h
-    started = server->Restart();
-    if (started.ok()) return server;
-  }
-  return started;
+  if (absl::Status s = server->Restart(); !s.ok()) return s;
+  return server;
 }
 
 PgServer::~PgServer() {
@@ -277,7 +273,7 @@ PgServer::~PgServer() {
 }
 
 std::string PgServer::Dsn(const std::string& dbname) const {
-  return absl::StrCat("host=127.0.0.1 port=", port_, " user=postgres dbname=", dbname,
+  return absl::StrCat("host=", dir_, " port=", kSocketPort, " user=postgres dbname=", dbname,
                       " connect_timeout=10");
 }
 
@@ -311,8 +307,8 @@ absl::Status PgServer::Restart() {
   const std::string log = dir_ + "/postgres.log";
   auto pm = Postmaster::Launch(
       RunAsUser(user_), log,
-      {bindir_ + "/postgres", "-D", dir_ + "/data", "-p", absl::StrCat(port_), "-k", dir_, "-c",
-       "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off", "-c",
+      {bindir_ + "/postgres", "-D", dir_ + "/data", "-p", absl::StrCat(kSocketPort), "-k", dir_,
+       "-c", "listen_addresses=", "-c", "fsync=off", "-c", "full_page_writes=off", "-c",
        "synchronous_commit=off", "-c", "max_connections=200"});
   if (!pm.ok()) return pm.status();
   postmaster_ = std::move(*pm);

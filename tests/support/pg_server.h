@@ -1,5 +1,6 @@
-// Test fixture: a throwaway PostgreSQL server (initdb into a temp dir, free
-// port, unix socket in the same dir), torn down with the object. Works as a
+// Test fixture: a throwaway PostgreSQL server (initdb into a temp dir, reached
+// only through a Unix socket in the same dir: no TCP port), torn down with the
+// object. Works as a
 // normal user and as root (then initdb/postgres run as the `postgres` user or
 // `nobody`). Fails with a clear message when the server binaries are missing.
 #pragma once
@@ -20,10 +21,9 @@ class PgServer {
   std::string Dsn(const std::string& dbname = "postgres") const;
   // CREATE DATABASE <name>; returns its Dsn.
   absl::StatusOr<std::string> CreateDatabase(const std::string& name);
-  int port() const { return port_; }
   const std::string& dir() const { return dir_; }
 
-  // For fault tests: stop (fast mode) and start again on the same port/data.
+  // For fault tests: stop (fast mode) and start again on the same socket/data.
   absl::Status Stop();
   absl::Status Restart();
 
@@ -31,7 +31,6 @@ class PgServer {
   PgServer();
   absl::Status RunAsOwner(const std::string& cmd) const;
   std::string bindir_, dir_, user_;
-  int port_ = 0;
   // The running server process and the thread that forked and reaps it.
   struct Postmaster;
   std::unique_ptr<Postmaster> postmaster_;

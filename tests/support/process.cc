@@ -1,26 +1,25 @@
 #include "tests/support/process.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <utility>  // before Asio
+#include <utility>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
+#include "common/address_file.h"
+#include "common/net.h"
 #include "tests/support/http_client.h"
 #include "tests/support/wait.h"
 
@@ -49,6 +48,13 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(Options option
                      "-", getpid(), "-", absl::ToUnixNanos(absl::Now()), ".log");
   }
   auto child = std::unique_ptr<ChildProcess>(new ChildProcess(std::move(options)));
+  if (!child->options_.listeners.empty()) {
+    child->address_file_ = child->options_.log_path + ".addresses";
+    child->options_.env["ISS_ADDRESS_FILE"] = child->address_file_;
+    for (const auto& [name, variable] : child->options_.listeners) {
+      child->options_.env.emplace(variable, "127.0.0.1:0");
+    }
+  }
   if (auto s = child->Launch(); !s.ok()) return s;
   return child;
 }
@@ -70,6 +76,8 @@ absl::Status ChildProcess::Launch() {
   envp.push_back(nullptr);
   argv.push_back(nullptr);
 
+  // A restart writes the file again: never read the last run's.
+  if (!address_file_.empty()) ::unlink(address_file_.c_str());
   const int log_fd =
       open(options_.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (log_fd < 0)
@@ -114,6 +122,7 @@ ChildProcess::~ChildProcess() {
       WaitExit(absl::Seconds(5));
     }
   }
+  if (!address_file_.empty()) ::unlink(address_file_.c_str());
 }
 
 bool ChildProcess::Running() {
@@ -148,6 +157,40 @@ absl::Status ChildProcess::Restart() {
   return Launch();
 }
 
+absl::Status ChildProcess::WaitForAddresses(absl::Duration timeout) {
+  if (address_file_.empty()) return absl::FailedPreconditionError("no listeners to wait for");
+  absl::StatusOr<std::map<std::string, std::string>> read;
+  WaitFor(
+      [&] {
+        read = ReadAddressFile(address_file_);
+        return read.ok() || !Running();
+      },
+      timeout, absl::Milliseconds(5));
+  if (!read.ok()) {
+    return absl::UnavailableError(absl::StrCat(options_.binary, " never wrote ", address_file_,
+                                               Running() ? "" : " (it exited)", ": ",
+                                               read.status().message()));
+  }
+  for (const auto& [name, variable] : options_.listeners) {
+    const auto it = read->find(name);
+    absl::StatusOr<net::HostPort> hp =
+        it == read->end() ? absl::NotFoundError("missing") : net::ParseHostPort(it->second);
+    if (!hp.ok()) {
+      return absl::DataLossError(
+          absl::StrCat(address_file_, ": listener ", name, ": ", hp.status().message()));
+    }
+    ports_[name] = hp->port;
+    // A restart binds this port again (it was ours; dependents hold it).
+    options_.env[variable] = it->second;
+  }
+  return absl::OkStatus();
+}
+
+int ChildProcess::port(const std::string& listener) const {
+  const auto it = ports_.find(listener);
+  return it == ports_.end() ? 0 : it->second;
+}
+
 std::string ChildProcess::ReadLog() const {
   std::ifstream in(options_.log_path);
   std::stringstream ss;
@@ -169,30 +212,38 @@ double RssMiB(pid_t pid) {
   return -1;
 }
 
-namespace {
-absl::Mutex ports_mu(absl::kConstInit);
-absl::flat_hash_set<int>& TakenPorts() ABSL_EXCLUSIVE_LOCKS_REQUIRED(ports_mu) {
-  static auto* taken = new absl::flat_hash_set<int>();
-  return *taken;
-}
-}  // namespace
-
-int FreePort() {
-  // The kernel may hand the same ephemeral port out again once its socket is
-  // closed, so two calls in a row could name one port twice (a service's gRPC
-  // and ops addresses, say): never return a port this process already got.
-  boost::asio::io_context io;
-  for (;;) {
-    boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
-    const int port = a.local_endpoint().port();
-    absl::MutexLock lock(&ports_mu);
-    if (TakenPorts().insert(port).second) return port;
+absl::StatusOr<ReservedPort> ReservedPort::Bind() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
+  const int one = 1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+      ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return absl::InternalError(absl::StrCat("reserving a port: ", std::strerror(err)));
   }
+  return ReservedPort(fd, ntohs(addr.sin_port));
 }
 
-void ReservePort(int port) {
-  absl::MutexLock lock(&ports_mu);
-  TakenPorts().insert(port);
+ReservedPort::ReservedPort(ReservedPort&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)), port_(other.port_) {}
+
+ReservedPort& ReservedPort::operator=(ReservedPort&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+    port_ = other.port_;
+  }
+  return *this;
+}
+
+ReservedPort::~ReservedPort() {
+  if (fd_ >= 0) ::close(fd_);
 }
 
 absl::StatusOr<std::pair<int, std::string>> HttpRequest(

@@ -26,6 +26,12 @@ class ChildProcess {
     std::map<std::string, std::string> env;
     // stdout+stderr go here (appended); empty = a file in /tmp named after the binary.
     std::string log_path;
+    // The listeners the child reports in ISS_ADDRESS_FILE (common/address_file.h):
+    // its name there ("grpc", "ops") -> the variable that configures it. Each
+    // variable `env` leaves unset gets "127.0.0.1:0" (any free port: nothing
+    // is picked for the child, so nothing can take it first); the child gets
+    // a fresh address file, which WaitForAddresses() reads.
+    std::map<std::string, std::string> listeners;
   };
 
   static absl::StatusOr<std::unique_ptr<ChildProcess>> Spawn(Options options);
@@ -41,27 +47,51 @@ class ChildProcess {
   // SIGTERM and wait: the graceful-shutdown path.
   std::optional<int> Stop(absl::Duration timeout = absl::Seconds(10));
   // Starts the same binary again with the same options (after it exited).
+  // Once WaitForAddresses() succeeded, the listeners bind the ports they
+  // bound the first time: others (a gateway, a test's client) hold them.
   absl::Status Restart();
   std::string ReadLog() const;
+
+  // Waits until the child wrote its address file naming every listener
+  // (Options::listeners), then port() answers. Fails as soon as it exits.
+  absl::Status WaitForAddresses(absl::Duration timeout = absl::Seconds(30));
+  // The port `listener` bound, after WaitForAddresses(); 0 before or if unknown.
+  int port(const std::string& listener) const;
 
  private:
   explicit ChildProcess(Options options) : options_(std::move(options)) {}
   absl::Status Launch();
   Options options_;
+  std::string address_file_;          // with Options::listeners
+  std::map<std::string, int> ports_;  // listener -> bound port
   pid_t pid_ = -1;
   std::optional<int> exit_;
 };
 
+// A loopback port held by this process for a child that binds it later, when
+// others must be told its address before the child exists (a gateway started
+// before the ingestion service it fronts). The socket is bound with
+// SO_REUSEPORT and never listens: a listener that also sets SO_REUSEPORT under
+// the same user (every gRPC server does, by default) binds the same port and
+// alone accepts connections on it, again after a restart, while a bind without
+// SO_REUSEPORT fails for as long as this object lives. Until then nothing
+// listens on it: connecting is refused.
+class ReservedPort {
+ public:
+  static absl::StatusOr<ReservedPort> Bind();
+  ReservedPort(ReservedPort&& other) noexcept;
+  ReservedPort& operator=(ReservedPort&& other) noexcept;
+  ~ReservedPort();
+  int port() const { return port_; }
+
+ private:
+  ReservedPort(int fd, int port) : fd_(fd), port_(port) {}
+  int fd_ = -1;
+  int port_ = 0;
+};
+
 // VmRSS of a process in MiB (from /proc/<pid>/status), or -1.
 double RssMiB(pid_t pid);
-
-// A TCP port on 127.0.0.1 that was free a moment ago, never one an earlier
-// call in this process returned, nor one reserved with ReservePort.
-int FreePort();
-// Keeps FreePort from ever returning `port`: for listeners that close and
-// must bind the same port again (a mock Kafka broker taken down and brought
-// back aborts the process if its port was handed out meanwhile).
-void ReservePort(int port);
 
 // Polls GET http://127.0.0.1:<port><path> until it answers 200 or `timeout`.
 absl::Status WaitHttpOk(int port, const std::string& path, absl::Duration timeout);

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/address_file.h"
 #include "common/kafka.h"
 #include "tests/support/process.h"
 #include "tests/support/wait.h"
@@ -148,14 +149,15 @@ TEST(DevBrokerBinaryTest, AnnouncesWritesItsAddressAndStopsOnSigterm) {
   std::remove(addr_file.c_str());
   testing::ChildProcess::Options options;
   options.binary = ISS_DEVBROKER_BINARY;
-  options.env = {{"ISS_DEVBROKER_ADDR", "127.0.0.1:0"}, {"ISS_DEVBROKER_ADDR_FILE", addr_file}};
+  options.env = {{"ISS_DEVBROKER_ADDR", "127.0.0.1:0"}, {"ISS_ADDRESS_FILE", addr_file}};
   auto child = testing::ChildProcess::Spawn(options);
   ASSERT_TRUE(child.ok()) << child.status();
   std::string address;
   ASSERT_TRUE(WaitFor(
       [&] {
-        std::ifstream in(addr_file);
-        return static_cast<bool>(std::getline(in, address)) && !address.empty();
+        auto read = ReadAddressFile(addr_file);
+        if (read.ok()) address = (*read)["kafka"];
+        return !address.empty();
       },
       absl::Seconds(20)))
       << (*child)->ReadLog();
@@ -179,14 +181,14 @@ TEST(DevBrokerBinaryTest, AnnouncesWritesItsAddressAndStopsOnSigterm) {
 // As the container stand-in for Redpanda runs it: relays on fixed ports named
 // by the advertised host, and /readyz for the compose health check.
 TEST(DevBrokerBinaryTest, AdvertisesItsHostAndServesReadyz) {
-  const int kafka_port = testing::FreePort(), ops_port = testing::FreePort();
   testing::ChildProcess::Options options;
   options.binary = ISS_DEVBROKER_BINARY;
-  options.env = {{"ISS_DEVBROKER_ADDR", absl::StrCat("127.0.0.1:", kafka_port)},
-                 {"ISS_DEVBROKER_ADVERTISE_HOST", "localhost"},
-                 {"ISS_DEVBROKER_OPS_ADDR", absl::StrCat("127.0.0.1:", ops_port)}};
+  options.env = {{"ISS_DEVBROKER_ADVERTISE_HOST", "localhost"}};
+  options.listeners = {{"kafka", "ISS_DEVBROKER_ADDR"}, {"ops", "ISS_DEVBROKER_OPS_ADDR"}};
   auto child = testing::ChildProcess::Spawn(options);
   ASSERT_TRUE(child.ok()) << child.status();
+  ASSERT_TRUE((*child)->WaitForAddresses(absl::Seconds(20)).ok()) << (*child)->ReadLog();
+  const int kafka_port = (*child)->port("kafka"), ops_port = (*child)->port("ops");
   ASSERT_TRUE(testing::WaitHttpOk(ops_port, "/readyz", absl::Seconds(20)).ok())
       << (*child)->ReadLog();
   auto ready = testing::HttpGet(ops_port, "/readyz");

@@ -4,11 +4,11 @@
 //
 //   config -> mock cluster + topics -> fixed bootstrap address (relays with
 //   advertised addresses for clients on other hosts) -> ops HTTP -> wait for SIGTERM
-#include <cstdio>
-#include <fstream>
 #include <iostream>
+#include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/address_file.h"
 #include "common/config.h"
 #include "common/health.h"
 #include "common/log.h"
@@ -28,16 +28,6 @@ constexpr char kBanner[] =
     "  *  Never point production services at it.                       *\n"
     "  ***************************************************************\n\n";
 
-bool WriteAddressFile(const std::string& path, const std::string& address) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << address << "\n";
-    if (!out.good()) return false;
-  }
-  return std::rename(tmp.c_str(), path.c_str()) == 0;  // readers never see half a line
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -47,9 +37,6 @@ int main(int argc, char** argv) {
   EnvConfig cfg("devbroker");
   const auto* addr = cfg.Address("ISS_DEVBROKER_ADDR", "127.0.0.1:19092",
                                  "Fixed bootstrap address clients use (port 0 = any free port)");
-  const auto* addr_file =
-      cfg.String("ISS_DEVBROKER_ADDR_FILE", "",
-                 "If set, the bootstrap address actually bound is written to this file once ready");
   const auto* brokers = cfg.Int("ISS_DEVBROKER_BROKERS", 1, 1, 5, "Number of mock brokers");
   const auto* raw_partitions =
       cfg.Int("ISS_DEVBROKER_RAW_PARTITIONS", 12, 1, 1000, "Partitions of telemetry.raw.v1");
@@ -62,6 +49,8 @@ int main(int argc, char** argv) {
       cfg.String("ISS_DEVBROKER_OPS_ADDR", "", "/healthz, /readyz, /metrics address; empty = none");
   const auto* log_level =
       cfg.Enum("ISS_LOG_LEVEL", "info", {"debug", "info", "warn", "error"}, "Minimum log level");
+  std::string address_file;
+  BindAddressFile(cfg, &address_file);
   cfg.Check([ops_addr] {
     if (ops_addr->empty()) return std::string();
     const absl::StatusOr<net::HostPort> hp = net::ParseHostPort(*ops_addr);
@@ -101,10 +90,12 @@ int main(int argc, char** argv) {
     }
     ops = std::move(*started);
   }
-  if (!addr_file->empty() && !WriteAddressFile(*addr_file, (*broker)->bootstrap())) {
-    log::Error("cannot write the address file", {{"path", *addr_file}});
-    return 1;
-  }
+  // "kafka": the bootstrap address clients use (the advertised host, if any).
+  const std::string bootstrap = (*broker)->bootstrap();
+  std::vector<BoundListener> bound = {
+      {"kafka", bootstrap, net::ParseHostPort(bootstrap).value_or(net::HostPort{}).port}};
+  if (ops) bound.push_back({"ops", *ops_addr, ops->port()});
+  WriteAddressFileOrExit(address_file, bound);
   log::Info("devbroker ready", {{"bootstrap", (*broker)->bootstrap()},
                                 {"mock_brokers", (*broker)->mock_bootstrap()},
                                 {"topics", "telemetry.raw.v1,telemetry.dlq.v1"},

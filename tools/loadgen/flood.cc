@@ -148,10 +148,6 @@ int main(int argc, char** argv) {
   po.start_peebot = false;
   po.start_gateway = false;
   po.tag = "flood";
-  const int storage_port = testing::FreePort();
-  const int ingest_port = testing::FreePort();
-  po.storage_env["ISS_STORAGE_GRPC_ADDR"] = absl::StrCat("127.0.0.1:", storage_port);
-  po.ingestion_env["ISS_INGEST_GRPC_ADDR"] = absl::StrCat("127.0.0.1:", ingest_port);
   std::cerr << "starting storage and ingestion (logs: /tmp/iss-flood-*.log)...\n";
   auto platform = e2e::Platform::Start(po);
   if (!platform.ok()) {
@@ -163,6 +159,7 @@ int main(int argc, char** argv) {
     std::cerr << "feed: " << s << "\n";
     return 1;
   }
+  const int storage_port = p.storage_grpc_port(), ingest_port = p.ingestion_grpc_port();
   if (auto s = testing::WaitHttpOk(p.ingestion_ops_port(), "/readyz", absl::Seconds(30)); !s.ok()) {
     std::cerr << "ingestion not ready: " << s << "\n";
     return 1;

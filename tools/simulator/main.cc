@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
+#include "common/address_file.h"
 #include "common/config.h"
 #include "common/health.h"
 #include "common/log.h"
@@ -24,7 +25,7 @@ int main(int argc, char** argv) {
 
   // --- config (a developer tool: declared here, not in a config file) ---------
   sim::SimulatorOptions options;
-  std::string scenario_path, ops_addr = "127.0.0.1:9108", log_level = "info";
+  std::string scenario_path, ops_addr = "127.0.0.1:9108", log_level = "info", address_file;
   int64_t seed = -1;
   EnvConfig cfg("simulator");
   cfg.BindAddress(&options.address, "ISS_SIM_ADDR", "TLCP WebSocket listen address");
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
   cfg.Bind(&options.rate, "ISS_SIM_RATE", -1, 10000000.0,
            "Background updates per second over all items; -1 = the scenario's");
   cfg.BindAddress(&ops_addr, "ISS_SIM_OPS_ADDR", "/healthz, /readyz, /metrics address");
+  BindAddressFile(cfg, &address_file);
   cfg.BindEnum(&log_level, "ISS_LOG_LEVEL", {"debug", "info", "warn", "error"},
                "Minimum log level");
   cfg.LoadOrExit(argc, argv);
@@ -65,6 +67,8 @@ int main(int argc, char** argv) {
   // --- ops server -------------------------------------------------------------
   auto ops = OpsServer::Start(ops_addr, &health);
   if (!ops.ok()) Fail("ops server failed to start", ops.status());
+  WriteAddressFileOrExit(address_file, {{"tlcp", options.address, (*simulator)->port()},
+                                        {"ops", ops_addr, (*ops)->port()}});
   log::Info("simulator ready", {{"port", (*simulator)->port()},
                                 {"ops_port", (*ops)->port()},
                                 {"seed", static_cast<int64_t>(scenario.seed)},

@@ -2,13 +2,16 @@
 // receiver as one program, for the e2e suite and local runs. Starts the
 // networks listed in ISS_FAKE_SOCIAL_NETWORKS, prints `listening <network>
 // <port>` for each (and `ca_file <network> <path>` with TLS) once all are
-// ready, and serves until SIGTERM/SIGINT. Each fake lists what it received at
+// ready (and writes their addresses to ISS_ADDRESS_FILE, common/address_file.h),
+// and serves until SIGTERM/SIGINT. Each fake lists what it received at
 // GET /_fake/received.
 #include <cstdio>
 #include <memory>
 #include <set>
+#include <vector>
 
 #include "absl/strings/str_split.h"
+#include "common/address_file.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "common/shutdown.h"
@@ -68,6 +71,8 @@ int main(int argc, char** argv) {
       /*secret=*/true);
   const bool* hook_dedupe = config.Bool("ISS_FAKE_WEBHOOK_DEDUPE", true,
                                         "Process each webhook-id once (repeats still get 2xx)");
+  std::string address_file;
+  iss::BindAddressFile(config, &address_file);
   config.LoadOrExit(argc, argv);
   iss::log::Init("fake-social", iss::log::Level::kInfo);
 
@@ -120,6 +125,11 @@ int main(int argc, char** argv) {
   if (mastodon) Announce("mastodon", mastodon->port(), mastodon->ca_file());
   if (webhook) Announce("webhook", webhook->port(), webhook->ca_file());
   std::fflush(stdout);
+  std::vector<iss::BoundListener> bound;
+  if (bluesky) bound.push_back({"bluesky", *bsky_addr, bluesky->port()});
+  if (mastodon) bound.push_back({"mastodon", *masto_addr, mastodon->port()});
+  if (webhook) bound.push_back({"webhook", *hook_addr, webhook->port()});
+  iss::WriteAddressFileOrExit(address_file, bound);
   iss::log::Info("fake social networks ready", {{"networks", *networks}});
   iss::WaitForShutdown();
   return 0;
