@@ -3,7 +3,6 @@
 //   config -> network clients -> database (schema, settings) -> posters ->
 //   consumer pipeline (Kafka -> detector -> PostgreSQL) -> admin API + ops ->
 //   wait -> drain.
-#include <algorithm>
 #include <memory>
 
 #include "absl/strings/str_join.h"
@@ -20,42 +19,11 @@
 #include "services/peebot/pipeline.h"
 #include "services/peebot/posters.h"
 #include "services/peebot/settings.h"
+#include "services/peebot/startup.h"
 #include "services/peebot/store.h"
-
-namespace {
 
 using namespace iss;          // NOLINT: a main() wiring our own components
 using namespace iss::peebot;  // NOLINT
-
-// The database may come up after us: retry until it answers or we are told to stop.
-bool WaitForDatabase(Store& store) {
-  absl::Duration backoff = absl::Milliseconds(200);
-  for (;;) {
-    absl::Status s = store.Ping();
-    if (s.ok()) return true;
-    log::Warn("database not reachable yet", {{"error", s.ToString()}});
-    if (WaitForShutdownFor(backoff)) return false;
-    backoff = std::min(backoff * 2, absl::Seconds(5));
-  }
-}
-
-// The configured settings, unless an admin stored others (they outlive restarts).
-PeeBotSettings StartupSettings(Store& store, PeeBotSettings configured) {
-  auto stored = store.LoadSettings();
-  if (!stored.ok()) {
-    Fail("cannot read settings (schema missing? set ISS_PEEBOT_MIGRATE=true)", stored.status());
-  }
-  if (!*stored) return configured;
-  auto s = FromJson(**stored, configured);
-  if (!s.ok()) {
-    log::Warn("stored settings ignored", {{"error", s.status().ToString()}});
-    return configured;
-  }
-  log::Info("using settings stored by an admin", {{"settings", ToJson(*s)}});
-  return *s;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   ConfigureServiceRuntime();  // before any thread starts
