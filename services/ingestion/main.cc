@@ -10,7 +10,6 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "common/address_file.h"
 #include "common/grpc_server.h"
 #include "common/health.h"
 #include "common/kafka.h"
@@ -18,6 +17,7 @@
 #include "common/log.h"
 #include "common/ops_server.h"
 #include "common/runtime.h"
+#include "common/service_servers.h"
 #include "common/shutdown.h"
 #include "services/ingestion/bounded_queue.h"
 #include "services/ingestion/config.h"
@@ -74,16 +74,12 @@ int main(int argc, char** argv) {
       [&] { return static_cast<uint64_t>((*publisher)->stats().events_acked); });
   // Memory freed after a burst of big requests goes back to the OS.
   const auto releaser = MemoryReleaser::Start({});
-  auto grpc = GrpcServer::Start(ServiceGrpcOptions(c.grpc_addr, c.admin_token, &service,
-                                                   "iss.ingest.v1.IngestService", &health,
-                                                   kMaxRequestBytes));
-  if (!grpc.ok()) Fail("gRPC server failed to start", grpc.status());
-  auto ops = OpsServer::Start(c.ops_addr, &health);
-  if (!ops.ok()) Fail("ops server failed to start", ops.status());
-  WriteAddressFileOrExit(c.address_file, {{"grpc", c.grpc_addr, (*grpc)->port()},
-                                          {"ops", c.ops_addr, (*ops)->port()}});
-  log::Info("ingestion ready", {{"grpc_port", (*grpc)->port()},
-                                {"ops_port", (*ops)->port()},
+  ServiceServers servers = StartServiceServersOrExit(
+      ServiceGrpcOptions(c.grpc_addr, c.admin_token, &service, "iss.ingest.v1.IngestService",
+                         &health, kMaxRequestBytes),
+      c.ops_addr, c.address_file);
+  log::Info("ingestion ready", {{"grpc_port", servers.grpc->port()},
+                                {"ops_port", servers.ops->port()},
                                 {"source", c.source},
                                 {"topic", c.publisher.topic}});
 
@@ -103,7 +99,7 @@ int main(int argc, char** argv) {
   log::Info("shutting down");
   health.SetShuttingDown();
   (*source)->Stop();
-  (*grpc)->Shutdown(absl::Seconds(5));
+  servers.grpc->Shutdown(absl::Seconds(5));
   if (recorder) recorder->Stop();  // the source has stopped: write the rest
   queue.Close();
   const absl::Status drained = (*publisher)->Drain(c.shutdown_timeout);

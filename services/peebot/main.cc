@@ -6,13 +6,13 @@
 #include <memory>
 
 #include "absl/strings/str_join.h"
-#include "common/address_file.h"
 #include "common/grpc_server.h"
 #include "common/health.h"
 #include "common/kafka_supervisor.h"
 #include "common/log.h"
 #include "common/ops_server.h"
 #include "common/runtime.h"
+#include "common/service_servers.h"
 #include "common/shutdown.h"
 #include "services/peebot/admin_service.h"
 #include "services/peebot/config.h"
@@ -69,16 +69,12 @@ int main(int argc, char** argv) {
   AdminService admin(deps);
   // Memory freed after a burst of big requests goes back to the OS.
   const auto releaser = MemoryReleaser::Start({});
-  auto grpc = GrpcServer::Start(ServiceGrpcOptions(config.grpc_addr, config.admin_token, &admin,
-                                                   "iss.peebot.v1.PeeBotService", &health,
-                                                   kMaxRequestBytes));
-  if (!grpc.ok()) Fail("gRPC server failed to start", grpc.status());
-  auto ops = OpsServer::Start(config.ops_addr, &health);
-  if (!ops.ok()) Fail("ops server failed to start", ops.status());
-  WriteAddressFileOrExit(config.address_file, {{"grpc", config.grpc_addr, (*grpc)->port()},
-                                               {"ops", config.ops_addr, (*ops)->port()}});
-  log::Info("peebot ready", {{"grpc_port", (*grpc)->port()},
-                             {"ops_port", (*ops)->port()},
+  ServiceServers servers = StartServiceServersOrExit(
+      ServiceGrpcOptions(config.grpc_addr, config.admin_token, &admin,
+                         "iss.peebot.v1.PeeBotService", &health, kMaxRequestBytes),
+      config.ops_addr, config.address_file);
+  log::Info("peebot ready", {{"grpc_port", servers.grpc->port()},
+                             {"ops_port", servers.ops->port()},
                              {"mode", settings.EffectiveDryRun() ? "dry-run" : "live"},
                              {"destinations", absl::StrJoin(config.destinations, ",")}});
 
@@ -88,7 +84,7 @@ int main(int argc, char** argv) {
   kafka::WatchBrokersUntilShutdown(**probe, &health);
   log::Info("shutting down");
   health.SetShuttingDown();
-  (*grpc)->Shutdown(absl::Seconds(5));
+  servers.grpc->Shutdown(absl::Seconds(5));
   pipeline.Stop();  // the last batch is committed or rolled back, never half
   posters.Stop();
   log::Info("stopped");

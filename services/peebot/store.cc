@@ -322,16 +322,19 @@ absl::StatusOr<std::pair<std::vector<v1::Detection>, std::string>> Store::List(
   return std::make_pair(std::move(out), next);
 }
 
+std::optional<v1::Detection> Store::FirstWithDeliveries(pqxx::work& tx, const pqxx::result& r) {
+  if (r.empty()) return std::nullopt;
+  std::optional<v1::Detection> out = RowToDetection(r[0]);
+  std::vector<v1::Detection*> ptrs = {&*out};
+  FillDeliveries(tx, ptrs);
+  return out;
+}
+
 absl::StatusOr<std::optional<v1::Detection>> Store::Latest() {
   std::optional<v1::Detection> out;
   absl::Status s = Run([&](pqxx::connection& c) {
     pqxx::work tx(c);
-    auto r = tx.exec(kLatestDetection);
-    if (!r.empty()) {
-      out = RowToDetection(r[0]);
-      std::vector<v1::Detection*> ptrs = {&*out};
-      FillDeliveries(tx, ptrs);
-    }
+    out = FirstWithDeliveries(tx, tx.exec(kLatestDetection));
     tx.commit();
   });
   if (!s.ok()) return s;
@@ -342,12 +345,7 @@ absl::StatusOr<std::optional<v1::Detection>> Store::Get(const std::string& id) {
   std::optional<v1::Detection> out;
   absl::Status s = Run([&](pqxx::connection& c) {
     pqxx::work tx(c);
-    auto r = tx.exec_params(kGetDetection, id);
-    if (!r.empty()) {
-      out = RowToDetection(r[0]);
-      std::vector<v1::Detection*> ptrs = {&*out};
-      FillDeliveries(tx, ptrs);
-    }
+    out = FirstWithDeliveries(tx, tx.exec_params(kGetDetection, id));
     tx.commit();
   });
   if (!s.ok()) return s;

@@ -206,6 +206,8 @@ class Store {
   absl::Status Run(const std::function<void(pqxx::connection&)>& fn);
   // Adds each detection's deliveries (Detection.deliveries).
   void FillDeliveries(pqxx::work& tx, std::vector<v1::Detection*>& detections);
+  // The detection in the first row of `r` (none if empty), with its deliveries.
+  std::optional<v1::Detection> FirstWithDeliveries(pqxx::work& tx, const pqxx::result& r);
   const std::string dsn_;
   absl::Mutex mu_;
   std::unique_ptr<pqxx::connection> conn_ ABSL_GUARDED_BY(mu_);

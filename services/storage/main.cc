@@ -5,7 +5,6 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
-#include "common/address_file.h"
 #include "common/catalog.h"
 #include "common/grpc_server.h"
 #include "common/health.h"
@@ -14,6 +13,7 @@
 #include "common/ops_server.h"
 #include "common/pg.h"
 #include "common/runtime.h"
+#include "common/service_servers.h"
 #include "common/shutdown.h"
 #include "services/storage/config.h"
 #include "services/storage/conn_pool.h"
@@ -62,15 +62,12 @@ int main(int argc, char** argv) {
   // --- servers --------------------------------------------------------------
   // Memory freed after a burst of big requests goes back to the OS.
   const auto releaser = MemoryReleaser::Start({});
-  auto grpc = GrpcServer::Start(ServiceGrpcOptions(config.grpc_addr, config.admin_token, &service,
-                                                   "iss.storage.v1.StorageService", &health,
-                                                   kMaxRequestBytes));
-  if (!grpc.ok()) Fail("gRPC server failed to start", grpc.status());
-  auto ops = OpsServer::Start(config.ops_addr, &health);
-  if (!ops.ok()) Fail("ops server failed to start", ops.status());
-  WriteAddressFileOrExit(config.address_file, {{"grpc", config.grpc_addr, (*grpc)->port()},
-                                               {"ops", config.ops_addr, (*ops)->port()}});
-  log::Info("storage ready", {{"grpc_port", (*grpc)->port()}, {"ops_port", (*ops)->port()}});
+  ServiceServers servers = StartServiceServersOrExit(
+      ServiceGrpcOptions(config.grpc_addr, config.admin_token, &service,
+                         "iss.storage.v1.StorageService", &health, kMaxRequestBytes),
+      config.ops_addr, config.address_file);
+  log::Info("storage ready",
+            {{"grpc_port", servers.grpc->port()}, {"ops_port", servers.ops->port()}});
 
   // --- wait (keeping the broker's state in health), then drain ---------------
   // Its own small client, as ingestion pings with its producer: not ready
@@ -81,7 +78,7 @@ int main(int argc, char** argv) {
   log::Info("shutting down");
   health.SetShuttingDown();
   tail.Close();  // ends Tail streams so the server can drain
-  (*grpc)->Shutdown(absl::Seconds(5));
+  servers.grpc->Shutdown(absl::Seconds(5));
   sink.Stop();  // commits the pending batch, leaves the group
   upkeep.Stop();
   log::Info("stopped");

@@ -103,12 +103,12 @@ void PrintReport(std::ostream& out, const RunFacts& run, e2e::Platform& p, e2e::
       << MetricPercentiles(p.ingestion_ops_port(), "iss_ingest_ingest_to_ack_seconds")
       << "\n  ingest->committed (storage histogram):   "
       << MetricPercentiles(p.storage_ops_port(), "iss_storage_ingest_to_commit_seconds")
-      << "\n  ingest->visible   (REST tail, per event): p50 " << Fmt(e2e::Percentile(ingest_vis, 50))
-      << " p99 " << Fmt(e2e::Percentile(ingest_vis, 99)) << " max "
-      << Fmt(e2e::Percentile(ingest_vis, 100))
-      << "\n  source->visible   (REST tail, per event): p50 " << Fmt(e2e::Percentile(source_vis, 50))
-      << " p99 " << Fmt(e2e::Percentile(source_vis, 99)) << " max "
-      << Fmt(e2e::Percentile(source_vis, 100)) << "\n";
+      << "\n  ingest->visible   (REST tail, per event): p50 "
+      << Fmt(e2e::Percentile(ingest_vis, 50)) << " p99 " << Fmt(e2e::Percentile(ingest_vis, 99))
+      << " max " << Fmt(e2e::Percentile(ingest_vis, 100))
+      << "\n  source->visible   (REST tail, per event): p50 "
+      << Fmt(e2e::Percentile(source_vis, 50)) << " p99 " << Fmt(e2e::Percentile(source_vis, 99))
+      << " max " << Fmt(e2e::Percentile(source_vis, 100)) << "\n";
   rss.Print(out);
 }
 
