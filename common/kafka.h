@@ -65,10 +65,16 @@ struct DeliveryReport {
 class Producer {
  public:
   using OnDelivery = std::function<void(const DeliveryReport&)>;
+  // Called on the same thread after each round of delivery reports (one
+  // librdkafka poll that served at least one), so a caller can publish what
+  // it tallied per report in bulk (e.g. one histogram update per round
+  // rather than per message).
+  using OnReportsServed = std::function<void()>;
 
   // Runs OnDelivery on the producer's own thread, in per-partition order.
   static absl::StatusOr<std::unique_ptr<Producer>> Create(const ProducerOptions& options,
-                                                          OnDelivery on_delivery);
+                                                          OnDelivery on_delivery,
+                                                          OnReportsServed on_reports_served = {});
   virtual ~Producer() = default;  // flushes for up to close_timeout, then stops
 
   // Copies key/value/headers and enqueues. Non-blocking.

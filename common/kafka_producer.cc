@@ -27,7 +27,8 @@ uint64_t NextProducerId() {
 
 class KafkaProducer final : public Producer {
  public:
-  explicit KafkaProducer(OnDelivery on_delivery) : on_delivery_(std::move(on_delivery)) {}
+  KafkaProducer(OnDelivery on_delivery, OnReportsServed on_reports_served)
+      : on_delivery_(std::move(on_delivery)), on_reports_served_(std::move(on_reports_served)) {}
 
   absl::Status Init(const ProducerOptions& o) {
     if (o.brokers.empty()) return absl::InvalidArgumentError("kafka producer: no brokers");
@@ -226,6 +227,7 @@ class KafkaProducer final : public Producer {
     report.offset = m->offset;
     report.opaque = m->_private;
     if (self->on_delivery_) self->on_delivery_(report);
+    self->served_ = true;
     // seq_cst: a Flush() that announced itself after this load sees the new
     // count when it first evaluates its condition; one that announced itself
     // before is woken by taking the mutex (absl re-evaluates on unlock).
@@ -264,11 +266,22 @@ class KafkaProducer final : public Producer {
   }
 
   void PollLoop() {
-    while (!stop_.load()) rd_kafka_poll(rk_, 100);
-    rd_kafka_poll(rk_, 0);
+    while (!stop_.load()) Poll(100);
+    Poll(0);
+  }
+
+  // One round: every report librdkafka has ready, then on_reports_served_.
+  void Poll(int timeout_ms) {
+    rd_kafka_poll(rk_, timeout_ms);
+    if (served_) {
+      served_ = false;
+      if (on_reports_served_) on_reports_served_();
+    }
   }
 
   OnDelivery on_delivery_;
+  OnReportsServed on_reports_served_;
+  bool served_ = false;  // poll thread only: a report ran since the last round
   absl::Duration close_timeout_ = absl::Seconds(10);
   rd_kafka_t* rk_ = nullptr;
   std::thread poller_;
@@ -289,8 +302,10 @@ class KafkaProducer final : public Producer {
 namespace iss::kafka {
 
 absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const ProducerOptions& options,
-                                                           OnDelivery on_delivery) {
-  auto producer = std::make_unique<internal::KafkaProducer>(std::move(on_delivery));
+                                                           OnDelivery on_delivery,
+                                                           OnReportsServed on_reports_served) {
+  auto producer = std::make_unique<internal::KafkaProducer>(std::move(on_delivery),
+                                                            std::move(on_reports_served));
   if (absl::Status s = producer->Init(options); !s.ok()) return s;
   return producer;
 }

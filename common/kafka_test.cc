@@ -187,6 +187,49 @@ TEST(KafkaRoundTripTest, KeysHeadersReportsAndPerKeyOrder) {
 
 // The exactly-once contract: the owner's offsets decide where reading starts;
 // a failing OnAssign is retried; pause, lag, resume and seek work.
+// The end-of-round hook runs on the delivery thread, after reports, never
+// without one; by the last round it has followed every report.
+TEST(KafkaProducerTest, ReportsServedHookFollowsEachRoundOfReports) {
+  auto cluster = StartCluster();
+  ASSERT_NE(cluster, nullptr);
+  ASSERT_TRUE(cluster->CreateTopic("rounds", 3).ok());
+  Reports reports;
+  absl::Mutex mu;
+  int rounds = 0;
+  size_t reports_at_last_round = 0;
+  bool same_thread = true, empty_round = false;
+  size_t reports_before = 0;
+  ProducerOptions options;
+  options.brokers = cluster->bootstrap();
+  auto producer = Producer::Create(options, reports.Callback(), [&] {
+    const size_t n = reports.size();
+    absl::MutexLock lock(&mu);
+    ++rounds;
+    empty_round = empty_round || n == reports_before;
+    reports_before = reports_at_last_round = n;
+    absl::MutexLock rl(&reports.mu);
+    same_thread = same_thread && reports.thread == std::this_thread::get_id();
+  });
+  ASSERT_TRUE(producer.ok()) << producer.status();
+  constexpr int kMessages = 500;
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < kMessages / 2; ++i) {
+      ASSERT_TRUE((*producer)->Produce("rounds", absl::StrCat("k", i % 7), "v").ok());
+    }
+    ASSERT_TRUE((*producer)->Flush(absl::Seconds(30)).ok());
+  }
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        absl::MutexLock lock(&mu);
+        return reports_at_last_round == static_cast<size_t>(kMessages);
+      },
+      absl::Seconds(10)));
+  absl::MutexLock lock(&mu);
+  EXPECT_GE(rounds, 2);
+  EXPECT_TRUE(same_thread);
+  EXPECT_FALSE(empty_round) << "a round without any report";
+}
+
 TEST(KafkaConsumerTest, AssignOffsetsRetryPauseLagResumeSeek) {
   auto cluster = StartCluster();
   ASSERT_NE(cluster, nullptr);

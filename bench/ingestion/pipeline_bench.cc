@@ -37,6 +37,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "benchmark/benchmark.h"
+#include "common/event_id.h"
 #include "common/isslive_time.h"
 #include "common/log.h"
 #include "services/ingestion/enricher.h"
@@ -252,6 +253,56 @@ void BM_Validate(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_Validate);
+
+// Stage costs of BM_ValidateEnrichSerialize, one at a time (same updates).
+void BM_Enrich(benchmark::State& state) {
+  const std::vector<RawUpdate> updates = MakeUpdates(kBatch);
+  const absl::Time now = absl::Now();
+  std::vector<ValidatedUpdate> valid;
+  for (const RawUpdate& u : updates) valid.push_back(*Validate(u, now));
+  iss::telemetry::v1::TelemetryEvent event;
+  size_t i = 0;
+  for (auto _ : state) {
+    Enrich(valid[i++ % valid.size()], iss::telemetry::v1::SIGNAL_STATE_AOS, now, &event);
+    benchmark::DoNotOptimize(event);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Enrich);
+
+void BM_EventId(benchmark::State& state) {
+  const std::vector<RawUpdate> updates = MakeUpdates(kBatch);
+  const absl::Time now = absl::Now();
+  std::vector<iss::telemetry::v1::TelemetryEvent> events;
+  for (const RawUpdate& u : updates) {
+    events.push_back(Enrich(*Validate(u, now), iss::telemetry::v1::SIGNAL_STATE_AOS, now));
+  }
+  std::string id;
+  size_t i = 0;
+  for (auto _ : state) {
+    ComputeEventId(events[i++ % events.size()], &id);
+    benchmark::DoNotOptimize(id);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_EventId);
+
+void BM_Serialize(benchmark::State& state) {
+  const std::vector<RawUpdate> updates = MakeUpdates(kBatch);
+  const absl::Time now = absl::Now();
+  std::vector<iss::telemetry::v1::TelemetryEvent> events;
+  for (const RawUpdate& u : updates) {
+    events.push_back(Enrich(*Validate(u, now), iss::telemetry::v1::SIGNAL_STATE_AOS, now));
+  }
+  std::string out;
+  size_t i = 0;
+  for (auto _ : state) {
+    events[i++ % events.size()].SerializeToString(&out);
+    benchmark::DoNotOptimize(out);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Serialize);
 
 void BM_RawProduce(benchmark::State& state) {
   // Same bytes the pipeline would publish.

@@ -84,6 +84,7 @@ class Publisher {
  private:
   struct Pending;
   struct PendingBlock;
+  struct DeliveryTally;
   Publisher(PublisherOptions options, BoundedQueue* queue);
   void Run();
   bool EnsureTopics();
@@ -91,7 +92,11 @@ class Publisher {
   // if the producer refuses the message for good).
   void PublishOne(Envelope& envelope, Pending* pending, PendingBlock* block);
   static void Release(PendingBlock* block, size_t n);
+  // Per report: the counters above at once, the metrics into tally_.
   void OnDelivery(const kafka::DeliveryReport& report);
+  // After each round of reports (and once the producer is gone): tally_ into
+  // the prometheus metrics, so they lag the reports by one round at most.
+  void FlushDeliveryMetrics();
   bool Stopping() const { return abort_.load(); }
   void Abort();
 
@@ -108,6 +113,8 @@ class Publisher {
   std::atomic<int64_t> events_acked_{0}, dead_letters_acked_{0}, failures_{0}, produced_{0},
       in_flight_{0};
   std::atomic<int64_t> abandoned_{0};  // taken from the queue, never produced (Abort)
+  // Delivery thread only (and the destructor, after that thread is gone).
+  std::unique_ptr<DeliveryTally> tally_;
   mutable absl::Mutex mu_;
 };
 

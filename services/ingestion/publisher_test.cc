@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "common/event_id.h"
 #include "common/isslive_time.h"
+#include "common/metrics.h"
 #include "gtest/gtest.h"
 #include "iss/telemetry/v1/telemetry.pb.h"
 #include "services/ingestion/pipeline.h"
@@ -35,6 +36,19 @@ RawUpdate Numbered(int item, int seq) {
   u.status_class = "24";
   u.received_at = ts;
   return u;
+}
+
+// This process's total of counter `name`, or the observation count of
+// histogram `name` (no labels on either), straight from the registry.
+double Total(const std::string& name) {
+  for (const prometheus::MetricFamily& f : metrics::Registry().Collect()) {
+    if (f.name != name || f.metric.empty()) continue;
+    const prometheus::ClientMetric& m = f.metric.front();
+    return f.type == prometheus::MetricType::Histogram
+               ? static_cast<double>(m.histogram.sample_count)
+               : m.counter.value;
+  }
+  return 0;
 }
 
 class PublisherTest : public ::testing::Test {
@@ -111,6 +125,32 @@ TEST_F(PublisherTest, EventsArePublishedKeyedDecodableAndInPerItemOrder) {
                       absl::Seconds(30)));
   EXPECT_EQ(publisher_->stats().failures, 0);
   ExpectAllExactlyOnceInOrder(kItems, kPerItem);
+}
+
+// The delivery metrics are tallied per report and published per round of
+// reports: every acknowledged message is in them, none twice.
+TEST_F(PublisherTest, DeliveryMetricsCountEveryAcknowledgedMessageOnce) {
+  const double events0 = Total("iss_ingest_events_published_total");
+  const double dead0 = Total("iss_ingest_dead_letters_published_total");
+  const double to_ack0 = Total("iss_ingest_ingest_to_ack_seconds");
+  const double publish0 = Total("iss_ingest_publish_latency_seconds");
+  StartPipeline(10000);
+  constexpr int kItems = 20, kPerItem = 50, kEvents = kItems * kPerItem;
+  for (int seq = 0; seq < kPerItem; ++seq) {
+    for (int item = 0; item < kItems; ++item) ASSERT_TRUE(pipeline_->Deliver(Numbered(item, seq)));
+  }
+  RawUpdate bad = Numbered(0, 0);
+  bad.timestamp = "not-hours";
+  ASSERT_TRUE(pipeline_->Deliver(bad));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Total("iss_ingest_events_published_total") - events0 == kEvents &&
+               Total("iss_ingest_dead_letters_published_total") - dead0 == 1;
+      },
+      absl::Seconds(30)));
+  EXPECT_EQ(Total("iss_ingest_ingest_to_ack_seconds") - to_ack0, kEvents);
+  EXPECT_EQ(Total("iss_ingest_publish_latency_seconds") - publish0, kEvents + 1);
+  EXPECT_EQ(publisher_->stats().events_acked, kEvents);
 }
 
 TEST_F(PublisherTest, BrokerOutagePausesTheSourceThenEverythingArrivesOnceInOrder) {
