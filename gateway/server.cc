@@ -41,32 +41,12 @@ absl::StatusOr<absl::Duration> ParseGrpcTimeout(absl::string_view text) {
   return absl::InvalidArgumentError(absl::StrCat("bad Grpc-Timeout unit in \"", text, "\""));
 }
 
-// One io_context per I/O thread, each run by that thread alone; a connection
-// lives on one of them (round robin at accept). With several threads on one
-// io_context every answer handed back from a gRPC thread woke a sleeping
-// runner through a futex while another sat in epoll_wait, and the two traded
-// the reactor: 16-17 context switches per latest-300 request in
-// bench/gateway, 12 with a context per thread (issue 19). A connection's
-// handlers ran one at a time on its strand before too, so pinning it to a
-// thread takes no parallelism from it.
 struct Server::Impl {
   Impl(const ServerOptions& o, const RouteTable* r, Upstreams* u, Health* h)
-      : state(o, r, u, h),
-        iocs(MakeContexts(std::max(1, o.threads))),
-        acceptor(net::make_strand(*iocs.front())) {
-    for (auto& ioc : iocs) keep_running.push_back(net::make_work_guard(*ioc));
-  }
-
-  static std::vector<std::unique_ptr<net::io_context>> MakeContexts(int n) {
-    std::vector<std::unique_ptr<net::io_context>> out;
-    for (int i = 0; i < n; ++i) out.push_back(std::make_unique<net::io_context>(1));
-    return out;
-  }
+      : state(o, r, u, h), acceptor(net::make_strand(ioc)) {}
 
   void Accept() {
-    // `next` is only touched here, on the acceptor's strand.
-    net::io_context& home = *iocs[next++ % iocs.size()];
-    acceptor.async_accept(net::make_strand(home),
+    acceptor.async_accept(net::make_strand(ioc),
                           [this](boost::system::error_code ec, tcp::socket socket) {
                             if (ec == net::error::operation_aborted || state.draining) return;
                             if (!ec) ServeConnection(std::move(socket), &state);
@@ -74,14 +54,11 @@ struct Server::Impl {
                           });
   }
 
-  // Declared before `iocs`: a connection still holding a stream slot (or
-  // anything else of the state) lets go when its io_context is destroyed.
+  // Declared before `ioc`: a connection still holding a stream slot (or
+  // anything else of the state) lets go when `ioc` is destroyed.
   GatewayState state;
-  std::vector<std::unique_ptr<net::io_context>> iocs;
-  // An io_context with no connection yet must not return from run().
-  std::vector<net::executor_work_guard<net::io_context::executor_type>> keep_running;
+  net::io_context ioc;
   tcp::acceptor acceptor;
-  size_t next = 0;
   std::vector<std::thread> threads;
   std::atomic<bool> stopped{false};
   int port = 0;
@@ -105,8 +82,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   }
   impl->port = impl->acceptor.local_endpoint().port();
   impl->Accept();
-  for (auto& ioc : impl->iocs) {
-    impl->threads.emplace_back([ioc = ioc.get()] { ioc->run(); });
+  for (int i = 0; i < std::max(1, options.threads); ++i) {
+    impl->threads.emplace_back([raw = impl.get()] { raw->ioc.run(); });
   }
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
@@ -133,7 +110,7 @@ void Server::Shutdown(absl::Duration grace) {
   // this (CallTracker::Track refuses), so once none is left none will be.
   state.calls.CancelAllAndClose();
   state.calls.WaitUntilNone();
-  for (auto& ioc : impl_->iocs) ioc->stop();
+  impl_->ioc.stop();
   for (std::thread& t : impl_->threads) t.join();
   log::Info("gateway stopped", {{"in_flight_at_stop", state.active.load()}});
 }
