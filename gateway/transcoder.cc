@@ -1,5 +1,6 @@
 #include "gateway/transcoder.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "absl/strings/ascii.h"
@@ -202,6 +203,8 @@ std::string ProtoNamePath(const Descriptor* type, absl::string_view path) {
 
 absl::StatusOr<QueryParams> ParseQuery(absl::string_view query) {
   QueryParams out;
+  // Sized once: 300 `item_ids` otherwise move every pair ~9 times as it grows.
+  out.reserve(static_cast<size_t>(std::count(query.begin(), query.end(), '&')) + 1);
   for (absl::string_view part : absl::StrSplit(query, '&', absl::SkipEmpty())) {
     const size_t eq = part.find('=');
     auto key = FormDecode(part.substr(0, eq));
