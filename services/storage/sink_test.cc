@@ -123,6 +123,24 @@ TEST_F(SinkTest, ExactlyOnceWhenTheSameOffsetsAreDeliveredAgain) {
   EXPECT_EQ(DistinctRows(), 2000);
 }
 
+// A trickle is committed as soon as the consumer has nothing more to read, not
+// when the batch wait runs out (here a minute, far beyond the test's waits).
+TEST_F(SinkTest, ATrickleCommitsAtOnceNotAfterTheBatchWait) {
+  SinkOptions o = Options();
+  o.batch_wait = absl::Seconds(60);
+  Sink sink(o, nullptr, nullptr);
+  ASSERT_TRUE(sink.Start().ok());
+  ASSERT_TRUE(iss::testing::WaitFor([&] { return sink.Stats().assignment.size() == 12; },
+                                    absl::Seconds(30)));
+  for (int i = 0; i < 3; ++i) {
+    Produce(i, 1);
+    ASSERT_TRUE(iss::testing::WaitFor([&] { return Rows() == i + 1; }, absl::Seconds(10)))
+        << "event " << i << " not committed; rows " << Rows();
+    EXPECT_TRUE(iss::testing::WaitFor([&] { return StoredOffsetSum() == i + 1; }));
+  }
+  EXPECT_EQ(sink.Stats().batches_committed, 3u);
+}
+
 TEST_F(SinkTest, PoisonMessagesGoToTheDlqAndAreSkippedWithTheirOffsets) {
   Sink sink(Options(), nullptr, nullptr);
   ASSERT_TRUE(sink.Start().ok());
