@@ -22,8 +22,9 @@ constexpr absl::Duration kInFlightRecheck = absl::Milliseconds(1);
 
 // End-to-end latencies can be long (replays, backlogs): seconds .. an hour.
 const std::vector<double>& EndToEndBuckets() {
-  static const std::vector<double> b = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
-                                        2.5,   5,    10,    30,   60,  300,  900, 3600};
+  static const std::vector<double> b = {0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1,
+                                        0.15,   0.25,  0.5,  1,     2.5,  5,     10,
+                                        30,     60,    300,  900,   3600};
   return b;
 }
 
