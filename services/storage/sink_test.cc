@@ -271,8 +271,10 @@ TEST_F(SinkTest, RevokeWhileABatchIsInFlightHandsOverOnlyAfterItsCommit) {
                a.Stats().assignment.size() + b.Stats().assignment.size() == 12;
       },
       absl::Seconds(40)));
-  EXPECT_EQ(Rows(), 1000);  // committed before the partitions changed hands
-  EXPECT_EQ(StoredOffsetSum(), 1000);
+  // The held batch (the first poll's events: all 1000 or fewer, as the fetches
+  // came) committed before the partitions changed hands, offsets with it.
+  EXPECT_GT(Rows(), 0);
+  EXPECT_EQ(StoredOffsetSum(), Rows());
   // b starts where a's commit left its partitions: it finds nothing to re-read
   // (a member that re-read the batch commits its duplicates within ~100 ms).
   EXPECT_FALSE(
@@ -284,8 +286,7 @@ TEST_F(SinkTest, RevokeWhileABatchIsInFlightHandsOverOnlyAfterItsCommit) {
   ASSERT_TRUE(iss::testing::WaitFor([&] { return Rows() == 2000; }, absl::Seconds(40))) << Rows();
   EXPECT_EQ(DistinctRows(), 2000);
   EXPECT_TRUE(iss::testing::WaitFor([&] { return StoredOffsetSum() == 2000; }));
-  EXPECT_EQ(a.Stats().rows_written, 1000u);
-  EXPECT_EQ(b.Stats().rows_written, 1000u);
+  EXPECT_EQ(a.Stats().rows_written + b.Stats().rows_written, 2000u);
   EXPECT_EQ(a.Stats().duplicates_skipped + b.Stats().duplicates_skipped, 0u);
 }
 
