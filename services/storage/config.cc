@@ -21,6 +21,8 @@ StorageConfig LoadConfigOrExit(int argc, char** argv) {
   cfg.Bind(&s.batch_max, "ISS_STORAGE_BATCH_MAX", 1, 100000, "Events per transaction, at most");
   cfg.Bind(&s.batch_wait, "ISS_STORAGE_BATCH_WAIT", absl::Milliseconds(1), absl::Seconds(10),
            "Longest a batch waits to fill before it commits");
+  cfg.Bind(&s.fetch_wait, "ISS_STORAGE_FETCH_WAIT", absl::Milliseconds(1), absl::Seconds(1),
+           "Longest a consumer fetch waits at the broker for data (fetch.wait.max.ms)");
   cfg.BindAddress(&c.grpc_addr, "ISS_STORAGE_GRPC_ADDR", "gRPC listen address");
   cfg.BindAddress(&c.ops_addr, "ISS_STORAGE_OPS_ADDR", "/healthz, /readyz, /metrics address");
   BindAddressFile(cfg, &c.address_file);

@@ -64,6 +64,11 @@ struct SinkOptions {
   std::string client_id = "iss-storage";
   size_t batch_max = 5000;
   absl::Duration batch_wait = absl::Milliseconds(100);
+  // Longest a consumer fetch waits at the broker for data (fetch.wait.max.ms).
+  // Where the broker answers a waiting fetch only at its end (librdkafka's mock
+  // cluster), it adds up to this much to every event's latency at low rates;
+  // brokers that answer as data arrives are not slowed by a longer one.
+  absl::Duration fetch_wait = absl::Milliseconds(10);
   absl::Duration retry_min = absl::Milliseconds(100);
   absl::Duration retry_max = absl::Seconds(5);
   absl::Duration lag_interval = absl::Seconds(1);

@@ -123,6 +123,24 @@ TEST_F(SinkTest, ExactlyOnceWhenTheSameOffsetsAreDeliveredAgain) {
   EXPECT_EQ(DistinctRows(), 2000);
 }
 
+// A trickle is committed as soon as the consumer has nothing more to read, not
+// when the batch wait runs out (here a minute, far beyond the test's waits).
+TEST_F(SinkTest, ATrickleCommitsAtOnceNotAfterTheBatchWait) {
+  SinkOptions o = Options();
+  o.batch_wait = absl::Seconds(60);
+  Sink sink(o, nullptr, nullptr);
+  ASSERT_TRUE(sink.Start().ok());
+  ASSERT_TRUE(iss::testing::WaitFor([&] { return sink.Stats().assignment.size() == 12; },
+                                    absl::Seconds(30)));
+  for (int i = 0; i < 3; ++i) {
+    Produce(i, 1);
+    ASSERT_TRUE(iss::testing::WaitFor([&] { return Rows() == i + 1; }, absl::Seconds(10)))
+        << "event " << i << " not committed; rows " << Rows();
+    EXPECT_TRUE(iss::testing::WaitFor([&] { return StoredOffsetSum() == i + 1; }));
+  }
+  EXPECT_EQ(sink.Stats().batches_committed, 3u);
+}
+
 TEST_F(SinkTest, PoisonMessagesGoToTheDlqAndAreSkippedWithTheirOffsets) {
   Sink sink(Options(), nullptr, nullptr);
   ASSERT_TRUE(sink.Start().ok());
@@ -253,8 +271,10 @@ TEST_F(SinkTest, RevokeWhileABatchIsInFlightHandsOverOnlyAfterItsCommit) {
                a.Stats().assignment.size() + b.Stats().assignment.size() == 12;
       },
       absl::Seconds(40)));
-  EXPECT_EQ(Rows(), 1000);  // committed before the partitions changed hands
-  EXPECT_EQ(StoredOffsetSum(), 1000);
+  // The held batch (the first poll's events: all 1000 or fewer, as the fetches
+  // came) committed before the partitions changed hands, offsets with it.
+  EXPECT_GT(Rows(), 0);
+  EXPECT_EQ(StoredOffsetSum(), Rows());
   // b starts where a's commit left its partitions: it finds nothing to re-read
   // (a member that re-read the batch commits its duplicates within ~100 ms).
   EXPECT_FALSE(
@@ -266,8 +286,7 @@ TEST_F(SinkTest, RevokeWhileABatchIsInFlightHandsOverOnlyAfterItsCommit) {
   ASSERT_TRUE(iss::testing::WaitFor([&] { return Rows() == 2000; }, absl::Seconds(40))) << Rows();
   EXPECT_EQ(DistinctRows(), 2000);
   EXPECT_TRUE(iss::testing::WaitFor([&] { return StoredOffsetSum() == 2000; }));
-  EXPECT_EQ(a.Stats().rows_written, 1000u);
-  EXPECT_EQ(b.Stats().rows_written, 1000u);
+  EXPECT_EQ(a.Stats().rows_written + b.Stats().rows_written, 2000u);
   EXPECT_EQ(a.Stats().duplicates_skipped + b.Stats().duplicates_skipped, 0u);
 }
 
