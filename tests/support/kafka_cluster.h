@@ -38,6 +38,13 @@ class KafkaCluster {
   absl::Status SetBrokerUp(int32_t broker_id);
   // Makes the next `count` requests of Kafka API `api_key` fail with `error`
   // (librdkafka rd_kafka_resp_err_t as int).
+  // Careful with Produce errors against an idempotent producer: the mock (up
+  // to librdkafka 2.x) checks sequence numbers only for transactional
+  // producers, so when a later request of the same partition succeeds while
+  // a rejected one waits for its retry, librdkafka acks the rejected messages
+  // implicitly and they are never stored (a real broker would answer
+  // OUT_OF_ORDER_SEQUENCE_NUMBER). RD_KAFKA_RESP_ERR__TRANSPORT closes the
+  // connection instead, failing everything in flight together.
   void PushRequestErrors(int16_t api_key, int error, int count);
 
   // Reads every message of `topic` from the beginning until `expected` have
