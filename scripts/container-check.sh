@@ -203,13 +203,9 @@ stack() {
   say "stack up in $(elapsed "$t0") s"
   "$python" tests/ops/check_stack.py --project "$project" --env-file "$state/env" \
     --compose "${compose[*]}" --services "${stack_services[*]}" || rc=$?
-  if ((rc != 0)); then
-    for s in "${stack_services[@]}"; do
-      echo "--- logs of $project-$s (last 20 lines)"
-      podman logs --tail 20 "$project-$s" 2>&1 || true
-    done
-    fail "stack checks"
-  fi
+  # check_stack.py prints the services' logs itself on a failure, before its own
+  # `down` check removes the containers.
+  ((rc == 0)) || fail "stack checks"
   "${compose[@]}" down -v >/dev/null 2>&1 || true
   trap - EXIT
 }

@@ -171,6 +171,23 @@ class Stack:
         return json.loads(body).get("events", [])
 
 
+def diagnose(stack, why):
+    """Prints what explains a failure while the stack still runs: each service's last log
+    lines and PostgreSQL's sessions and waiting locks (container-check.sh prints logs only
+    after `down` has removed the containers)."""
+    stack.diagnosed = True
+    print(f"--- diagnostics ({why})", flush=True)
+    for svc in stack.services:
+        r = podman("logs", "--tail", "30", stack.name(svc))
+        print(f"--- logs of {stack.name(svc)} (last 30 lines)\n{r.stdout}{r.stderr}", flush=True)
+    sql = ("SELECT pid, application_name, state, wait_event_type, wait_event,"
+           " now() - xact_start AS xact_age, left(query, 160) FROM pg_stat_activity"
+           " WHERE datname = 'iss' AND pid <> pg_backend_pid() ORDER BY xact_start;"
+           " SELECT locktype, relation::regclass, mode, pid FROM pg_locks WHERE NOT granted;")
+    r = podman("exec", stack.name("postgres"), "psql", "-U", "iss", "-d", "iss", "-c", sql)
+    print(f"--- PostgreSQL sessions and waiting locks\n{r.stdout}{r.stderr}", flush=True)
+
+
 def check_declared(stack):
     """Each container as compose declares it; secrets only where they are read."""
     for svc in stack.services:
@@ -258,8 +275,9 @@ def check_flow(stack):
     check(event is not None, "the injected event came back on the SSE tail")
     tail.close()
     rows = wait_for(lambda: [e for e in stack.stored(item, since) or [] if e.get("value") == "42"], 30)
-    check(len(rows or []) == 1, "the injected event is stored once (window query)",
-          f"{rows}; last refused window query: {stack.window_refusal}")
+    if not check(len(rows or []) == 1, "the injected event is stored once (window query)",
+                 f"{rows}; last refused window query: {stack.window_refusal}"):
+        diagnose(stack, "the injected event was not found by the window query")
     out = podman("exec", stack.name("postgres"), "psql", "-U", "iss", "-d", "iss", "-Atc",
                  "SELECT count(*) FROM schema_migrations").stdout.strip()
     want = len(list((ROOT / "migrations").glob("*.sql")))
@@ -374,6 +392,8 @@ def main():
     check_prometheus(stack)
     check_kill_restart(stack)
     check_postgres_restart(stack)
+    if failed and not getattr(stack, "diagnosed", False):
+        diagnose(stack, f"{failed} failed, before down")
     check_down(stack)
     print(f"stack checks took {time.monotonic() - t0:.0f} s")
     print(f"{passed} passed, {failed} failed")
