@@ -139,11 +139,15 @@ const std::vector<Migration>& EmbeddedMigrations() {
 
 namespace {
 
-// The password the connection string carries ("" if none), or INVALID_ARGUMENT
-// when libpq cannot parse it. libpq's parse error quotes the offending part of
-// the string, which may be the password (a stray '%' in it, say), so it is
-// dropped unread and never reaches a log or a Status.
-absl::StatusOr<std::string> ParseDsnPassword(const std::string& dsn) {
+// What Connect needs to know of a connection string. libpq's parse error quotes
+// the offending part of the string, which may be the password (a stray '%' in
+// it, say), so it is dropped unread and never reaches a log or a Status.
+struct DsnFacts {
+  std::string password;  // "" if none
+  bool has_connect_timeout = false;
+};
+
+absl::StatusOr<DsnFacts> ParseDsn(const std::string& dsn) {
   char* error = nullptr;
   PQconninfoOption* options = PQconninfoParse(dsn.c_str(), &error);
   if (error != nullptr) PQfreemem(error);
@@ -152,32 +156,57 @@ absl::StatusOr<std::string> ParseDsnPassword(const std::string& dsn) {
         "ISS_PG_DSN: malformed connection string (details withheld: it may contain the "
         "password)");
   }
-  std::string password;
+  DsnFacts facts;
   for (const PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
-    if (std::string_view(o->keyword) == "password" && o->val != nullptr) password = o->val;
+    if (o->val == nullptr) continue;
+    const std::string_view key(o->keyword);
+    if (key == "password") facts.password = o->val;
+    if (key == "connect_timeout") facts.has_connect_timeout = true;
   }
   PQconninfoFree(options);
-  return password;
+  return facts;
+}
+
+std::string AddConnectTimeout(const std::string& dsn, const DsnFacts& facts) {
+  if (facts.has_connect_timeout || std::getenv("PGCONNECT_TIMEOUT") != nullptr) return dsn;
+  const bool uri = dsn.starts_with("postgresql://") || dsn.starts_with("postgres://");
+  if (!uri) return absl::StrCat(dsn, " connect_timeout=", kConnectTimeoutSeconds);
+  const char sep = dsn.find('?') == std::string::npos ? '?' : '&';
+  return absl::StrCat(dsn, std::string(1, sep), "connect_timeout=", kConnectTimeoutSeconds);
 }
 
 }  // namespace
 
-absl::Status ValidateDsn(const std::string& dsn) { return ParseDsnPassword(dsn).status(); }
+absl::Status ValidateDsn(const std::string& dsn) { return ParseDsn(dsn).status(); }
+
+std::string WithConnectTimeout(const std::string& dsn) {
+  absl::StatusOr<DsnFacts> facts = ParseDsn(dsn);
+  return facts.ok() ? AddConnectTimeout(dsn, *facts) : dsn;
+}
 
 absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect(const std::string& dsn) {
   // A malformed string will not get better by retrying: INVALID_ARGUMENT, not
   // UNAVAILABLE, so retry loops stop and start-up fails.
-  absl::StatusOr<std::string> password = ParseDsnPassword(dsn);
-  if (!password.ok()) return password.status();
+  absl::StatusOr<DsnFacts> facts = ParseDsn(dsn);
+  if (!facts.ok()) return facts.status();
+  const std::string conninfo = AddConnectTimeout(dsn, *facts);
+  const absl::Time started = absl::Now();
   std::unique_ptr<pqxx::connection> conn;
-  absl::Status s = Guard([&] { conn = std::make_unique<pqxx::connection>(dsn); });
+  absl::Status s = Guard([&] { conn = std::make_unique<pqxx::connection>(conninfo); });
+  const absl::Duration took = absl::Now() - started;
   if (!s.ok()) {
     // libpq's connection errors name host, port and user but not the password;
     // redact it anyway should some version or message ever echo it.
     std::string message(s.message());
-    if (!password->empty()) absl::StrReplaceAll({{*password, "<redacted>"}}, &message);
+    if (!facts->password.empty()) absl::StrReplaceAll({{facts->password, "<redacted>"}}, &message);
     // Whatever libpq said, not being able to connect means "try again later".
-    return absl::UnavailableError(absl::StrCat("connecting to PostgreSQL: ", message));
+    return absl::UnavailableError(absl::StrCat("connecting to PostgreSQL (after ",
+                                               absl::FormatDuration(took), "): ", message));
+  }
+  // A local server answers in milliseconds; seconds mean name resolution or the
+  // network is struggling, which callers only see as slow queries.
+  if (took > absl::Seconds(1)) {
+    log::Warn("connecting to PostgreSQL was slow", {{"seconds", absl::ToDoubleSeconds(took)}});
   }
   return conn;
 }

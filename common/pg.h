@@ -46,6 +46,14 @@ const std::vector<Migration>& EmbeddedMigrations();
 // call it at start-up so a bad ISS_PG_DSN fails fast instead of being retried.
 absl::Status ValidateDsn(const std::string& dsn);
 
+// libpq waits for a server forever unless told otherwise: one unanswered
+// connection attempt would hold a pool slot, and every query queued behind it,
+// past any caller's deadline. Connect() therefore adds connect_timeout=10 to a
+// string that sets none (and when PGCONNECT_TIMEOUT is unset); this returns the
+// string it hands libpq (`dsn` unchanged if malformed).
+inline constexpr int kConnectTimeoutSeconds = 10;
+std::string WithConnectTimeout(const std::string& dsn);
+
 // Opens a connection; INVALID_ARGUMENT (see ValidateDsn) for a malformed
 // string, UNAVAILABLE with the server's message (password redacted) on failure.
 absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect(const std::string& dsn);

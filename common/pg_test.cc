@@ -5,7 +5,14 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <thread>
+
+#include "absl/strings/str_cat.h"
 
 #include "tests/support/pg_server.h"
 
@@ -51,6 +58,41 @@ TEST(ConnectTest, MalformedDsnIsInvalidArgumentWithoutItsSecret) {
   }
   EXPECT_TRUE(ValidateDsn("postgresql://iss:hunter2%41@db.example/iss").ok());
   EXPECT_TRUE(ValidateDsn("host=db user=iss password=hunter2 dbname=iss").ok());
+}
+
+TEST(ConnectTest, AddsAConnectTimeoutWhereTheStringSetsNone) {
+  const std::string t = absl::StrCat("connect_timeout=", kConnectTimeoutSeconds);
+  EXPECT_EQ(WithConnectTimeout("postgresql://iss:pw@db:5432/iss"),
+            "postgresql://iss:pw@db:5432/iss?" + t);
+  EXPECT_EQ(WithConnectTimeout("postgres://db/iss?sslmode=disable"),
+            "postgres://db/iss?sslmode=disable&" + t);
+  EXPECT_EQ(WithConnectTimeout("host=db dbname=iss"), "host=db dbname=iss " + t);
+  // The string's own setting wins, in either form.
+  EXPECT_EQ(WithConnectTimeout("postgresql://db/iss?connect_timeout=3"),
+            "postgresql://db/iss?connect_timeout=3");
+  EXPECT_EQ(WithConnectTimeout("host=db connect_timeout=3"), "host=db connect_timeout=3");
+  // What it hands libpq still parses.
+  EXPECT_TRUE(ValidateDsn(WithConnectTimeout("postgres://db/iss?sslmode=disable")).ok());
+}
+
+// A server that accepts the TCP connection and then says nothing (a wedged
+// host, a black-holing proxy) must not hold the caller forever.
+TEST(ConnectTest, ASilentServerIsUnavailableWithinTheTimeout) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  ASSERT_EQ(listen(fd, 8), 0);  // the kernel completes handshakes; nobody reads
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const absl::Time started = absl::Now();
+  auto conn = Connect(absl::StrCat("postgresql://iss@127.0.0.1:", ntohs(addr.sin_port),
+                                   "/iss?connect_timeout=2&sslmode=disable&gssencmode=disable"));
+  EXPECT_EQ(conn.status().code(), absl::StatusCode::kUnavailable) << conn.status();
+  EXPECT_LT(absl::Now() - started, absl::Seconds(8));
+  close(fd);
 }
 
 // Connection failures (nothing listening; a wrong password on a real server)

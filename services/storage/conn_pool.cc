@@ -1,5 +1,7 @@
 #include "services/storage/conn_pool.h"
 
+#include <algorithm>
+
 #include "absl/status/status.h"
 #include "common/pg.h"
 
@@ -41,6 +43,24 @@ absl::Status ConnectionPool::Run(const std::function<void(pqxx::connection&)>& f
     idle_.push_back(std::move(conn));
   }
   return s;
+}
+
+absl::Status ConnectionPool::Warm(size_t n) {
+  n = std::min(n, size_);
+  for (;;) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (open_ >= n) return absl::OkStatus();
+      ++open_;  // reserve the slot before connecting outside the lock
+    }
+    auto opened = pg::Connect(dsn_);
+    absl::MutexLock lock(&mu_);
+    if (!opened.ok()) {
+      --open_;
+      return opened.status();
+    }
+    idle_.push_back(*std::move(opened));
+  }
 }
 
 }  // namespace iss::storage

@@ -26,6 +26,11 @@ class ConnectionPool {
   absl::Status Run(const std::function<void(pqxx::connection&)>& fn,
                    absl::Duration wait = absl::Seconds(5));
 
+  // Opens up to `n` connections now, so the first queries after start-up do
+  // not each pay for a connection (seconds where name resolution is slow).
+  // A failure is returned but changes nothing: Run() opens on demand anyway.
+  absl::Status Warm(size_t n);
+
   size_t size() const { return size_; }
 
  private:

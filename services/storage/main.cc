@@ -56,6 +56,9 @@ int main(int argc, char** argv) {
 
   // --- query API ------------------------------------------------------------
   ConnectionPool pool(config.dsn, static_cast<size_t>(config.query_conns));
+  if (absl::Status s = pool.Warm(1); !s.ok()) {
+    log::Warn("no query connection yet; queries will open one", {{"error", s.ToString()}});
+  }
   QueryStore store(&pool, config.limits);
   StorageServiceImpl service(&store, &tail, &sink, config.sink.group_id);
 

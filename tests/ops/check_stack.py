@@ -186,6 +186,12 @@ def diagnose(stack, why):
            " SELECT locktype, relation::regclass, mode, pid FROM pg_locks WHERE NOT granted;")
     r = podman("exec", stack.name("postgres"), "psql", "-U", "iss", "-d", "iss", "-c", sql)
     print(f"--- PostgreSQL sessions and waiting locks\n{r.stdout}{r.stderr}", flush=True)
+    # Services reach PostgreSQL by name through podman's DNS: a slow answer shows as
+    # slow connections (and so slow first queries) only.
+    t0 = time.monotonic()
+    r = podman("exec", stack.name("storage"), "getent", "ahosts", "postgres")
+    print(f"--- 'postgres' resolved in storage in {time.monotonic() - t0:.2f} s: "
+          f"{r.stdout.split(chr(10))[0]}{r.stderr}", flush=True)
 
 
 def check_declared(stack):
