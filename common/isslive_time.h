@@ -19,8 +19,8 @@ namespace iss {
 absl::Time IssHoursToTime(int year, double hours);
 
 // The TimeStamp text as a number: exactly what absl::SimpleAtod accepts
-// (surrounding whitespace, a '+', exponents, "inf", ...) and the same double,
-// without its scans for the feed's own form. No range check.
+// (surrounding whitespace, a '+', exponents, "inf", ...) and the same double.
+// The feed's own form ("4224.014583888915") takes a faster path. No range check.
 bool ParseIssHours(std::string_view text, double* hours);
 
 // Parses the TimeStamp text and picks the year nearest `received_at`.
