@@ -65,6 +65,73 @@ TEST(EventId, GoldenVectorEscapes) {
   EXPECT_EQ(ComputeEventId(e), "a84e66ae222bbc13b728a70465f7cf086cc7d63b93f3dc7a1f6e155509bb4fb1");
 }
 
+// Pinned from the ids the EVP-and-std::string implementation computed
+// (2026-12, issue #19) and checked with Python's hashlib: an event as the
+// ingestion benchmark makes it, one with non-ASCII text, escapes and the
+// largest schema_version, and canonical strings whose lengths sit at the
+// edges of SHA-256's 64-byte blocks and its 55-byte padding limit.
+TEST(EventId, GoldenVectorBenchmarkEvent) {
+  TelemetryEvent e;
+  e.set_schema_version(1);
+  e.set_item_id("S3000123");
+  ToProto(absl::FromCivil(absl::CivilSecond(2026, 12, 3, 7, 40, 0), absl::UTCTimeZone()) +
+              absl::Microseconds(123456),
+          e.mutable_source_ts());
+  e.set_value("171.625000");
+  e.mutable_status()->set_class_("24");
+  e.mutable_status()->set_indicator("0");
+  e.mutable_status()->set_color("green");
+  e.set_calibrated_data("");
+  EXPECT_EQ(CanonicalEventString(e),
+            "S3000123|2026-12-03T07:40:00.123456Z|171.625000|24|0|green||1");
+  EXPECT_EQ(ComputeEventId(e), "8ba8c4a711cbb01a888e8cd388037242fd5c7fca8937c01276433681a499b671");
+}
+
+TEST(EventId, GoldenVectorUtf8EscapesAndLargestSchemaVersion) {
+  TelemetryEvent e;
+  e.set_schema_version(4294967295u);
+  e.set_item_id("P1000001");
+  ToProto(absl::FromCivil(absl::CivilSecond(1998, 11, 20, 0, 0, 0), absl::UTCTimeZone()) +
+              absl::Microseconds(999999),
+          e.mutable_source_ts());
+  e.set_value(
+      "\xc2\xb0"
+      "C \xc3\xbc|\\");
+  e.mutable_status()->set_class_("a\\");
+  e.mutable_status()->set_indicator("|");
+  e.set_calibrated_data("x|y");
+  EXPECT_EQ(CanonicalEventString(e),
+            "P1000001|1998-11-20T00:00:00.999999Z|\xc2\xb0"
+            "C \xc3\xbc\\|\\\\|a\\\\|\\||\\N|x\\|y|"
+            "4294967295");
+  EXPECT_EQ(ComputeEventId(e), "5b4b72b9e4f2de2e7ddfb67d420d1dabe15213d013bb8fd74a3f1a47538aa79e");
+}
+
+TEST(EventId, GoldenVectorsAtBlockEdges) {
+  const struct {
+    size_t canonical_length;
+    const char* id;
+  } kCases[] = {
+      {55, "5be3d639551bff70aeabebd97c3538b097ccb6f3a421551384b9a7b3fbd226c4"},
+      {56, "308d1e0e7e885f146b779eb694488879f4df0a4b13ac5c9e4caa4abdcb753dee"},
+      {63, "c32ac526e131708bd0162533c1bd968a74363363bcc41e5e4cde574e26980375"},
+      {64, "d24e4c6cd248dc20ac013f36aac3e7e0acdb0ddf196f09ed2439cff62f159d17"},
+      {119, "9453dfbf603fa68df1163d8679a369a2ff22ae591430cae7c5622f5693628f72"},
+      {120, "0d9fe4bd35c80b7160cae9a696b914e0623255c8fde3947ad4258ca6a6f9983c"},
+      {200, "859c6ab8eae6cbc08d53760ca51f1f458f42ffa762c67e6f3f7853bfbbbd25f6"},
+  };
+  for (const auto& c : kCases) {
+    TelemetryEvent e;
+    e.set_schema_version(1);
+    e.set_item_id("LEN");
+    ToProto(absl::FromCivil(absl::CivilSecond(2026, 1, 1, 0, 0, 0), absl::UTCTimeZone()),
+            e.mutable_source_ts());
+    e.set_value(std::string(c.canonical_length - 46, 'v'));
+    ASSERT_EQ(CanonicalEventString(e).size(), c.canonical_length);
+    EXPECT_EQ(ComputeEventId(e), c.id) << c.canonical_length;
+  }
+}
+
 TEST(EventId, IsSha256HexAcceptsOnlyWhatSha256HexWrites) {
   EXPECT_TRUE(IsSha256Hex(Sha256Hex("x")));
   EXPECT_TRUE(IsSha256Hex(std::string(64, '0')));

@@ -54,7 +54,9 @@ absl::Time FromProto(const google::protobuf::Timestamp& ts) {
 void ToProto(absl::Time t, google::protobuf::Timestamp* out) {
   const int64_t s = absl::ToUnixSeconds(t);  // floors
   out->set_seconds(s);
-  out->set_nanos(static_cast<int32_t>((t - absl::FromUnixSeconds(s)) / absl::Nanoseconds(1)));
+  // ToInt64Nanoseconds returns what dividing by Nanoseconds(1) does (absl's
+  // contract) without the out-of-line IDivDuration: 3 calls per event.
+  out->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(s))));
 }
 
 google::protobuf::Timestamp ToProto(absl::Time t) {
@@ -82,8 +84,9 @@ void AppendRfc3339Micros(absl::Time t, std::string* out) {
     out->append(absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", t, absl::UTCTimeZone()));
     return;
   }
-  // [0, 1e6): the fraction, truncated toward the past like %E6S.
-  const int us = static_cast<int>((t - absl::FromUnixSeconds(secs)) / absl::Microseconds(1));
+  // [0, 1e6): the fraction, truncated toward the past like %E6S. As dividing
+  // by Microseconds(1) (absl's contract), without IDivDuration.
+  const int us = static_cast<int>(absl::ToInt64Microseconds(t - absl::FromUnixSeconds(secs)));
   const int64_t days = DayOfUnixSeconds(secs);
   char buf[27];  // YYYY-MM-DDTHH:MM:SS.ffffffZ
   WriteCivilDate(days, buf);

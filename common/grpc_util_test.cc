@@ -4,6 +4,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "common/log.h"
@@ -116,6 +117,29 @@ TEST(Rfc3339Micros, AppendsToWhatIsThere) {
 
 namespace iss {
 namespace {
+
+// ToProto as first written (floored seconds, then the rest divided by a
+// nanosecond): the fast form must give the same fields, quarter nanoseconds
+// (absl's resolution) and times before 1970 included.
+TEST(TimestampProto, ToProtoMatchesDurationDivision) {
+  std::mt19937_64 rng(19);
+  std::uniform_int_distribution<int64_t> any(-(INT64_C(1) << 50), INT64_C(1) << 50);
+  std::uniform_int_distribution<int64_t> recent(0, 4102444800LL);  // 1970..2100
+  std::vector<absl::Time> times = {absl::UnixEpoch(), absl::UnixEpoch() - absl::Nanoseconds(1),
+                                   absl::UnixEpoch() - absl::Nanoseconds(0.25),
+                                   absl::UnixEpoch() + absl::Nanoseconds(0.75)};
+  for (int i = 0; i < 100000; ++i) {
+    times.push_back(absl::FromUnixSeconds(i % 2 ? any(rng) : recent(rng)) +
+                    absl::Nanoseconds(static_cast<double>(rng() % 4000000000) / 4));
+  }
+  for (absl::Time t : times) {
+    const int64_t s = absl::ToUnixSeconds(t);
+    const google::protobuf::Timestamp ts = ToProto(t);
+    ASSERT_EQ(ts.seconds(), s);
+    ASSERT_EQ(ts.nanos(), (t - absl::FromUnixSeconds(s)) / absl::Nanoseconds(1))
+        << absl::FormatTime(t);
+  }
+}
 
 TEST(IsRfc3339Timestamp, YearsOneToNineThousandNineHundredNinetyNine) {
   auto ts = [](int64_t s, int32_t n) {

@@ -18,6 +18,11 @@ namespace iss {
 // `hours` as defined above, counted from Dec 31 00:00 UTC of `year - 1`.
 absl::Time IssHoursToTime(int year, double hours);
 
+// The TimeStamp text as a number: exactly what absl::SimpleAtod accepts
+// (surrounding whitespace, a '+', exponents, "inf", ...) and the same double.
+// The feed's own form ("4224.014583888915") takes a faster path. No range check.
+bool ParseIssHours(std::string_view text, double* hours);
+
 // Parses the TimeStamp text and picks the year nearest `received_at`.
 // INVALID_ARGUMENT for text that is not a finite number in [0, 9000) hours.
 absl::StatusOr<absl::Time> ParseIssTimestamp(std::string_view text, absl::Time received_at);

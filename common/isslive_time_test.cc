@@ -1,9 +1,14 @@
 #include "common/isslive_time.h"
 
 #include <cmath>
+#include <cstring>
 #include <random>
+#include <string>
+#include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/utc_days.h"
 #include "gtest/gtest.h"
@@ -112,6 +117,29 @@ absl::Time ReferenceParse(double hours, absl::Time received_at) {
   return best;
 }
 
+// Received exactly halfway between two years' candidates (and a nanosecond
+// either side): the same year is picked as by comparing every distance.
+TEST(IssliveTime, TiesBetweenYearsAreBrokenAsByTheReference) {
+  for (int64_t year : {1999, 2000, 2024, 2026, 2027, 2028, 2100}) {
+    for (const char* text : {"24", "4224.014583888915", "8783.5", "200.25", "0"}) {
+      double hours = 0;
+      ASSERT_TRUE(absl::SimpleAtod(text, &hours));
+      const absl::Duration offset = absl::Microseconds(std::llround(hours * 3600.0 * 1e6));
+      auto candidate = [&](int64_t y) { return Utc(static_cast<int>(y) - 1, 12, 31) + offset; };
+      for (int64_t other : {year - 1, year + 1}) {
+        const absl::Time halfway = candidate(year) + (candidate(other) - candidate(year)) / 2;
+        for (absl::Duration d :
+             {-absl::Nanoseconds(1), absl::ZeroDuration(), absl::Nanoseconds(1)}) {
+          auto t = ParseIssTimestamp(text, halfway + d);
+          ASSERT_TRUE(t.ok());
+          EXPECT_EQ(*t, ReferenceParse(hours, halfway + d))
+              << text << " received " << absl::FormatTime(halfway + d);
+        }
+      }
+    }
+  }
+}
+
 TEST(IssliveTime, MatchesAbslCivilArithmeticOnRandomTimes) {
   std::mt19937_64 rng(7);
   std::uniform_int_distribution<int64_t> secs(-62135596800LL, 253402300799LL);  // years 1-9999
@@ -130,6 +158,63 @@ TEST(IssliveTime, MatchesAbslCivilArithmeticOnRandomTimes) {
         absl::CivilSecond(absl::ToCivilYear(received, absl::UTCTimeZone()).year() - 1, 12, 31),
         absl::UTCTimeZone());
     ASSERT_EQ(TimeToIssHours(received), absl::ToDoubleHours(received - epoch));
+  }
+}
+
+// What the parser did before its fast path for the feed's form: SimpleAtod
+// after trimming. ParseIssHours must accept and reject the same texts and
+// return the same double, bit for bit.
+TEST(IssliveTime, ParseIssHoursIsSimpleAtodOnEdgeCases) {
+  const std::vector<std::string> texts = {
+      "", " ", ".", "0", "00", "0.0", "-0", "-0.0", "+24", "+-24", "24.", ".5", "007.25", "24 .5",
+      "2..4", "1.2.3", "24,5", "0x18", "24e0", "2.4E1", "2.4e+1", " 24", "24 ", "\t24\n", "24\v",
+      "inf", "-inf", "nan", "infinity", "1e400", "1e-400", "9000", "9000.0", "8999.99999999999",
+      "8999.9999999999999", "4224.014583888915", "4224.0145838889154",
+      // Mantissas at 2^53 and just past it; 19 and 20 digits.
+      "0.9007199254740992", "0.9007199254740993", "9007199254740992", "9007199254740993",
+      "1234.567890123456789", "0.0000000000000000001", "0000000000000000024.5",
+      "0000000000000000000024", std::string("24\0", 3), "\xef\xbc\x92\xef\xbc\x94"};
+  for (const std::string& text : texts) {
+    double ours = -1, reference = -1;
+    const absl::string_view trimmed = absl::StripAsciiWhitespace(text);
+    const bool want = !trimmed.empty() && absl::SimpleAtod(trimmed, &reference);
+    ASSERT_EQ(ParseIssHours(text, &ours), want) << '"' << text << '"';
+    if (want && !std::isnan(reference)) {
+      EXPECT_EQ(std::memcmp(&ours, &reference, sizeof(double)), 0) << '"' << text << '"';
+    }
+    const absl::Time received = Utc(2026, 6, 25);
+    const bool in_range = want && std::isfinite(reference) && reference >= 0 && reference < 9000;
+    auto t = ParseIssTimestamp(text, received);
+    ASSERT_EQ(t.ok(), in_range) << '"' << text << '"';
+    if (in_range) {
+      EXPECT_EQ(*t, ReferenceParse(reference, received)) << '"' << text << '"';
+    }
+  }
+}
+
+TEST(IssliveTime, ParseIssHoursIsSimpleAtodOnRandomTexts) {
+  std::mt19937_64 rng(19);
+  const std::string alphabet = "0123456789012345678901234567890123456789..+-eE x";
+  for (int i = 0; i < 300000; ++i) {
+    std::string text;
+    if (i % 2) {
+      // The feed's form: up to 4 integer digits, up to 18 fraction digits,
+      // so mantissas fall on both sides of 2^53.
+      text = absl::StrCat(rng() % 9001);
+      const int fraction = static_cast<int>(rng() % 19);
+      if (fraction > 0 || rng() % 8 == 0) text += '.';
+      for (int k = 0; k < fraction; ++k) text += static_cast<char>('0' + rng() % 10);
+    } else {
+      text.resize(rng() % 24);
+      for (char& c : text) c = alphabet[rng() % alphabet.size()];
+    }
+    double ours = -1, reference = -1;
+    const absl::string_view trimmed = absl::StripAsciiWhitespace(text);
+    const bool want = !trimmed.empty() && absl::SimpleAtod(trimmed, &reference);
+    ASSERT_EQ(ParseIssHours(text, &ours), want) << '"' << text << '"';
+    if (want && !std::isnan(reference)) {
+      ASSERT_EQ(std::memcmp(&ours, &reference, sizeof(double)), 0) << '"' << text << '"';
+    }
   }
 }
 
