@@ -22,6 +22,11 @@ GatewayState::GatewayState(const ServerOptions& o, const RouteTable* r, Upstream
           "iss_gateway_sse_streams",
           "SSE streams open now, all servers of the process (capped by ISS_GATEWAY_MAX_STREAMS; "
           "refusals show as http_requests_total code 429/503)")),
+      sse_events(metrics::Counter("iss_gateway_sse_events_total",
+                                  "Events sent on SSE streams, all servers of the process")),
+      sse_writes(metrics::Counter(
+          "iss_gateway_sse_writes_total",
+          "Socket writes of SSE streams; events queued while one is in flight share the next")),
       slots(o.max_streams, o.max_streams_per_client, &open_streams),
       routes_json(RoutesJson(*r)),
       openapi_json(OpenApiJson(*r)) {}

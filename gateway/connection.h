@@ -49,6 +49,8 @@ struct GatewayState {
   prometheus::Family<prometheus::Counter>& requests;
   prometheus::Family<prometheus::Histogram>& durations;
   prometheus::Gauge& open_streams;
+  prometheus::Counter& sse_events;  // events sent on SSE streams
+  prometheus::Counter& sse_writes;  // socket writes that carried them
   StreamSlots slots;
   CallTracker calls;
   const std::string routes_json;

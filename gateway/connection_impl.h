@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -104,6 +105,8 @@ class Connection : public std::enable_shared_from_this<Connection>, public SseWr
   void SseEnd(const grpc::Status& status);
   void Enqueue(std::string bytes, std::function<void()> done);
   void WriteNext();
+  void OnBatchWritten(beast::error_code ec, size_t entries);
+  void ReleaseParkedRead();
   void WatchClient();
   void Heartbeat();
   // --- closing ---
@@ -127,6 +130,10 @@ class Connection : public std::enable_shared_from_this<Connection>, public SseWr
   bool holds_stream_slot_ = false;
   std::weak_ptr<SseCall> sse_call_;
   std::deque<std::pair<std::string, std::function<void()>>> outq_;
+  size_t outq_bytes_ = 0;  // queued for the client, the batch being written included
+  std::vector<net::const_buffer> write_batch_;  // the entries of outq_ being written
+  // The upstream call whose next read waits until outq_ drains (see SseEvent).
+  std::shared_ptr<SseCall> parked_read_;
   bool writing_ = false;
   bool sse_ended_ = false;
   bool closed_ = false;

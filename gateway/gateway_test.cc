@@ -802,14 +802,16 @@ TEST_F(GatewayTest, ServerStreamingBecomesServerSentEvents) {
   EXPECT_TRUE(iss::testing::WaitFor([&] { return g->echo->CancelledCalls() > cancelled_before; }));
 }
 
-// iss_gateway_sse_streams as the server's /metrics shows it.
-double OpenStreamsGauge(int port) {
+// An unlabelled metric as the server's /metrics shows it (-1 if absent).
+double MetricValue(int port, const std::string& name) {
   const std::string body = HttpCall(port, "GET", "/metrics").body;
-  const std::string key = "\niss_gateway_sse_streams ";
+  const std::string key = "\n" + name + " ";
   const size_t at = body.find(key);
   if (at == std::string::npos) return -1;
   return std::strtod(body.c_str() + at + key.size(), nullptr);
 }
+
+double OpenStreamsGauge(int port) { return MetricValue(port, "iss_gateway_sse_streams"); }
 
 TEST_F(GatewayTest, ConcurrentStreamsAreCappedPerClientAndInTotal) {
   g->echo->Stream("/iss.gatewaytest.v1.EchoService/Stream", {}, /*hold=*/true);
@@ -904,6 +906,37 @@ TEST_F(GatewayTest, FiniteStreamsEndWithAStatusEvent) {
   // Bad query on a streaming route: a plain 400, no stream.
   res = HttpCall(port(), "GET", "/test/v1/stream?count=x");
   EXPECT_EQ(res.status, 400);
+}
+
+// The gateway reads the next upstream event while earlier ones are being
+// written, and writes what queued meanwhile together: a burst arrives whole,
+// in order, once each, and the events counter says how many went out.
+TEST_F(GatewayTest, ABurstOfEventsArrivesWholeAndInOrder) {
+  constexpr int kEvents = 5000;
+  std::vector<std::string> burst;
+  for (int i = 0; i < kEvents; ++i) {
+    test::EchoRequest m;
+    m.set_name(absl::StrCat("event-", i));
+    burst.push_back(m.SerializeAsString());
+  }
+  g->echo->Stream("/iss.gatewaytest.v1.EchoService/Stream", std::move(burst), false);
+  const double events_before = MetricValue(port(), "iss_gateway_sse_events_total");
+  const double writes_before = MetricValue(port(), "iss_gateway_sse_writes_total");
+  HttpResponse res = HttpCall(port(), "GET", "/test/v1/stream");
+  ASSERT_EQ(res.status, 200);
+  size_t at = 0;
+  for (int i = 0; i < kEvents; ++i) {
+    const std::string line = absl::StrCat("data: {\"name\":\"event-", i, "\"");
+    const size_t found = res.body.find(line, at);
+    ASSERT_NE(found, std::string::npos) << "event " << i << " missing or out of order";
+    at = found + line.size();
+  }
+  EXPECT_EQ(res.body.find("data: {\"name\":\"event-", at), std::string::npos) << "extra events";
+  EXPECT_THAT(res.body.substr(at), HasSubstr("event: end\ndata: {\"code\":0"));
+  EXPECT_EQ(MetricValue(port(), "iss_gateway_sse_events_total") - events_before, kEvents);
+  const double writes = MetricValue(port(), "iss_gateway_sse_writes_total") - writes_before;
+  EXPECT_GE(writes, 1);
+  EXPECT_LE(writes, kEvents + 2);  // the head and the end event at most on their own
 }
 
 TEST_F(GatewayTest, OpsEndpointsAndMetrics) {
