@@ -16,9 +16,10 @@ int OtherSessions(const std::string& dsn) {
   EXPECT_TRUE(conn.ok()) << conn.status();
   if (!conn.ok()) return -1;
   pqxx::read_transaction txn(**conn);
-  return txn.exec1(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()")[0]
+  return txn
+      .exec1(
+          "SELECT count(*) FROM pg_stat_activity"
+          " WHERE datname = current_database() AND pid <> pg_backend_pid()")[0]
       .as<int>();
 }
 
