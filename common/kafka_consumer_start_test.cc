@@ -67,11 +67,7 @@ TEST(KafkaConsumerStartTest, UnstoredPartitionsStartAtTheFirstMessageWithoutALog
       absl::Seconds(30), absl::ZeroDuration());
   consumer->reset();
   const std::string out = ::testing::internal::GetCapturedStdout();
-  ASSERT_TRUE(log::SetLevel(level == log::Level::kDebug  ? "debug"
-                            : level == log::Level::kInfo ? "info"
-                            : level == log::Level::kWarn ? "warn"
-                                                         : "error")
-                  .ok());
+  ASSERT_TRUE(log::SetLevel(log::LevelName(level)).ok());
 
   ASSERT_TRUE(all) << "received " << received << " of " << kMessages - 2;
   EXPECT_EQ(received, static_cast<size_t>(kMessages - 2)) << "nothing skipped, nothing twice";

@@ -14,6 +14,8 @@ std::atomic<int> g_min_level{static_cast<int>(Level::kInfo)};
 // Written once at start-up before threads exist, read afterwards.
 std::string* g_service = new std::string("iss");
 
+}  // namespace
+
 const char* LevelName(Level l) {
   switch (l) {
     case Level::kDebug:
@@ -27,8 +29,6 @@ const char* LevelName(Level l) {
   }
   return "info";
 }
-
-}  // namespace
 
 void Init(std::string service, Level min_level) {
   *g_service = std::move(service);

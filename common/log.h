@@ -44,6 +44,7 @@ using Fields = std::initializer_list<std::pair<std::string_view, Value>>;
 void Init(std::string service, Level min_level);
 absl::Status SetLevel(std::string_view name);  // "debug", "info", "warn", "error"
 Level MinLevel();
+const char* LevelName(Level level);  // the name SetLevel takes
 
 void Write(Level level, std::string_view msg, Fields fields = {});
 inline void Debug(std::string_view msg, Fields f = {}) { Write(Level::kDebug, msg, f); }

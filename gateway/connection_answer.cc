@@ -192,19 +192,15 @@ constexpr size_t kSseReadAheadBytes = 64 * 1024;
 constexpr size_t kMaxWriteBatch = 256;
 
 void Connection::SseEvent(std::string data, std::shared_ptr<SseCall> call) {
-  if (closed_) {
-    // Nothing will be written; the read lets the cancelled call report its end.
-    call->Cancel();
-    call->ReadMore();
-    return;
+  if (!closed_) {
+    Enqueue(absl::StrCat("data: ", data, "\n\n"), nullptr);
+    state_->sse_events.Increment();
   }
-  Enqueue(absl::StrCat("data: ", data, "\n\n"), nullptr);
-  state_->sse_events.Increment();
   // One read in flight at most, by contract: the call reads again only after
   // this event, so nothing can be parked already.
   if (parked_read_ != nullptr) std::abort();
   parked_read_ = std::move(call);
-  ReleaseParkedRead();
+  ReleaseParkedRead();  // on a closed connection: cancels, and the read reports the end
 }
 
 void Connection::ReleaseParkedRead() {

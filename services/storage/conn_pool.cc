@@ -26,12 +26,8 @@ absl::Status ConnectionPool::Run(const std::function<void(pqxx::connection&)>& f
     }
   }
   if (conn == nullptr) {
-    auto opened = pg::Connect(dsn_);
-    if (!opened.ok()) {
-      absl::MutexLock lock(&mu_);
-      --open_;
-      return opened.status();
-    }
+    auto opened = OpenReserved();
+    if (!opened.ok()) return opened.status();
     conn = *std::move(opened);
   }
   absl::Status s = pg::Guard([&] { fn(*conn); });
@@ -45,6 +41,15 @@ absl::Status ConnectionPool::Run(const std::function<void(pqxx::connection&)>& f
   return s;
 }
 
+absl::StatusOr<std::unique_ptr<pqxx::connection>> ConnectionPool::OpenReserved() {
+  auto opened = pg::Connect(dsn_);
+  if (!opened.ok()) {
+    absl::MutexLock lock(&mu_);
+    --open_;  // the slot goes back
+  }
+  return opened;
+}
+
 absl::Status ConnectionPool::Warm(size_t n) {
   n = std::min(n, size_);
   for (;;) {
@@ -53,12 +58,9 @@ absl::Status ConnectionPool::Warm(size_t n) {
       if (open_ >= n) return absl::OkStatus();
       ++open_;  // reserve the slot before connecting outside the lock
     }
-    auto opened = pg::Connect(dsn_);
+    auto opened = OpenReserved();
+    if (!opened.ok()) return opened.status();
     absl::MutexLock lock(&mu_);
-    if (!opened.ok()) {
-      --open_;
-      return opened.status();
-    }
     idle_.push_back(*std::move(opened));
   }
 }

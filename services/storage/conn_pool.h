@@ -34,6 +34,9 @@ class ConnectionPool {
   size_t size() const { return size_; }
 
  private:
+  // Connects for a slot already counted in open_; gives the slot back on failure.
+  absl::StatusOr<std::unique_ptr<pqxx::connection>> OpenReserved() ABSL_LOCKS_EXCLUDED(mu_);
+
   const std::string dsn_;
   const size_t size_;
   absl::Mutex mu_;
